@@ -1,0 +1,280 @@
+import { Semaphore } from "async-mutex";
+import { type Clock, systemClock } from "../clock.js";
+import { ClosedError, TableNotFoundError } from "../errors.js";
+import { IdGenerator } from "../ids.js";
+import { type Logger, silentLogger } from "../logger.js";
+import type { Random } from "../manager/backoff.js";
+import { MessageManager, type ManagerSnapshot, type Subscription } from "../manager/manager.js";
+import type { Receiver } from "../manager/receivers.js";
+import { Ticker } from "../manager/ticker.js";
+import { resolveOptions, type TableOptions } from "../options.js";
+import type { MessageRow, MessageStore, NewMessage, TableStats } from "../store/types.js";
+import { checkIds, checkMessageId, checkTableName, ValidationError } from "./validate.js";
+
+export interface EngineConfig {
+  store: MessageStore;
+  clock?: Clock;
+  random?: Random;
+  log?: Logger;
+  /** Post-send postpones running at once across all tables (Vitess: the postpone semaphore). */
+  postponeConcurrency?: number;
+  /** How often to look for tables created, altered or dropped outside this server. */
+  schemaRefreshMs?: number;
+  /** Defaults for options a create request leaves out. */
+  defaultOptions?: Partial<TableOptions>;
+}
+
+export interface EnqueueMessage {
+  id?: string;
+  priority?: number;
+  delayMs?: number;
+  /** Epoch ms; wins over delayMs. */
+  deliverAt?: number;
+  /** Raw JSON text. */
+  payload: string;
+}
+
+export interface EnqueueResult {
+  /** In request order. */
+  ids: string[];
+  duplicates: string[];
+}
+
+export interface TableDescription {
+  name: string;
+  options: TableOptions;
+  stats: TableStats & { receivers: number; cached: number };
+}
+
+/**
+ * The Engine owns one MessageManager per message table (Vitess's messager engine). It discovers tables
+ * by their COMMENT, follows creates, option changes and drops (its own at once, others' at the next
+ * schema refresh), and routes enqueue, ack, postpone and subscribe to the right manager.
+ */
+export class Engine {
+  private readonly store: MessageStore;
+  private readonly clock: Clock;
+  private readonly random: Random;
+  private readonly log: Logger;
+  private readonly semaphore: Semaphore;
+  private readonly ids: IdGenerator;
+  private readonly managers = new Map<string, MessageManager>();
+  private readonly refresher: Ticker;
+  private readonly defaults: Partial<TableOptions>;
+  private state: "new" | "open" | "closed" = "new";
+  private refreshing: Promise<void> | undefined;
+  private nextRefresh: Promise<void> | undefined;
+
+  constructor(config: EngineConfig) {
+    this.store = config.store;
+    this.clock = config.clock ?? systemClock;
+    this.random = config.random ?? Math.random;
+    this.log = config.log ?? silentLogger;
+    this.semaphore = new Semaphore(config.postponeConcurrency ?? 4);
+    this.ids = new IdGenerator(this.clock, this.random);
+    this.defaults = config.defaultOptions ?? {};
+    this.refresher = new Ticker(this.clock, config.schemaRefreshMs ?? 10_000, () => this.refresh(), (err) =>
+      this.log.warn({ err }, "schema refresh failed"),
+    );
+  }
+
+  get isOpen(): boolean {
+    return this.state === "open";
+  }
+
+  /** Discovers the message tables and starts their managers. Idempotent. */
+  async open(): Promise<void> {
+    if (this.state === "open") return;
+    this.state = "open";
+    await this.refresh();
+    this.refresher.start();
+  }
+
+  /** Stops every manager; idempotent. The store stays open: its owner closes it. */
+  async close(): Promise<void> {
+    if (this.state !== "open") {
+      this.state = "closed";
+      return;
+    }
+    this.state = "closed";
+    await this.refresher.stop();
+    const managers = [...this.managers.values()];
+    this.managers.clear();
+    await Promise.all(managers.map((m) => m.close("server shutting down")));
+  }
+
+  /** Brings the managers in line with the tables in the database. Concurrent calls share one read. */
+  refresh(): Promise<void> {
+    if (!this.refreshing) {
+      this.refreshing = this.refreshOnce().finally(() => (this.refreshing = undefined));
+      return this.refreshing;
+    }
+    // One is running, but it may have read the schema before the caller's change: queue one more.
+    this.nextRefresh ??= this.refreshing
+      .catch(() => {})
+      .then(() => {
+        this.nextRefresh = undefined;
+        return this.refresh();
+      });
+    return this.nextRefresh;
+  }
+
+  private async refreshOnce(): Promise<void> {
+    const found = await this.store.discoverTables();
+    if (this.state !== "open") return;
+    const names = new Set<string>();
+    for (const { name, options } of found) {
+      names.add(name);
+      this.follow(name, options);
+    }
+    for (const name of [...this.managers.keys()]) if (!names.has(name)) await this.forget(name, "table dropped");
+  }
+
+  tableNames(): string[] {
+    return [...this.managers.keys()].sort();
+  }
+
+  has(table: string): boolean {
+    return this.managers.has(table);
+  }
+
+  /** Creates the table, or changes its options when it exists. */
+  async ensureTable(table: string, partial: Partial<TableOptions> = {}): Promise<{ created: boolean; options: TableOptions }> {
+    this.mustBeOpen();
+    checkTableName(table);
+    if (!this.managers.has(table)) {
+      const options = resolveOptions({ ...this.defaults, ...partial });
+      if (await this.store.createTable(table, options)) {
+        this.follow(table, options);
+        return { created: true, options };
+      }
+      await this.refresh(); // it was there (made elsewhere): pick it up and alter it below
+      if (!this.managers.has(table)) throw new ValidationError("table", `${table} exists and is not a message table`);
+    }
+    return { created: false, options: await this.alter(table, partial) };
+  }
+
+  async dropTable(table: string): Promise<boolean> {
+    this.mustBeOpen();
+    checkTableName(table);
+    if (!this.managers.has(table)) await this.refresh();
+    if (!this.managers.has(table)) return false;
+    await this.forget(table, "table dropped");
+    return this.store.dropTable(table);
+  }
+
+  async describe(table: string): Promise<TableDescription> {
+    const m = await this.manager(table);
+    const stats = await this.store.describeTable(table, this.clock.now());
+    const snap = m.snapshot();
+    return { name: table, options: m.options, stats: { ...stats, receivers: snap.receivers, cached: snap.cached } };
+  }
+
+  snapshot(table: string): ManagerSnapshot | undefined {
+    return this.managers.get(table)?.snapshot();
+  }
+
+  async enqueue(table: string, messages: readonly EnqueueMessage[]): Promise<EnqueueResult> {
+    const m = await this.manager(table);
+    if (messages.length === 0) throw new ValidationError("messages", "must not be empty");
+    const now = this.clock.now();
+    const rows = messages.map((msg, i) => this.toNewMessage(msg, i, now));
+    const { inserted, duplicates } = await this.store.insertMessages(table, rows);
+    const written = new Set(inserted);
+    const fresh: MessageRow[] = [];
+    for (const r of rows) {
+      if (!written.delete(r.id)) continue;
+      fresh.push({ id: r.id, priority: r.priority, timeNext: r.timeNext, epoch: 0, payload: r.payload });
+    }
+    void m.offer(fresh); // committed: hand to the cache without making the producer wait for it
+    return { ids: rows.map((r) => r.id), duplicates };
+  }
+
+  async ack(table: string, ids: readonly string[]): Promise<number> {
+    checkIds(ids);
+    return (await this.manager(table)).ack(ids);
+  }
+
+  async postpone(table: string, ids: readonly string[], delayMs?: number): Promise<number> {
+    checkIds(ids);
+    if (delayMs !== undefined && !(Number.isFinite(delayMs) && delayMs >= 0)) {
+      throw new ValidationError("delayMs", `must be a number >= 0, got ${delayMs}`);
+    }
+    return (await this.manager(table)).reschedule(ids, delayMs);
+  }
+
+  async subscribe(table: string, receiver: Receiver): Promise<Subscription> {
+    return (await this.manager(table)).subscribe(receiver);
+  }
+
+  /** The manager of a table; a table made elsewhere since the last refresh is picked up first. */
+  async manager(table: string): Promise<MessageManager> {
+    this.mustBeOpen();
+    checkTableName(table);
+    let m = this.managers.get(table);
+    if (!m) {
+      await this.refresh();
+      m = this.managers.get(table);
+    }
+    if (!m) throw new TableNotFoundError(table);
+    return m;
+  }
+
+  private async alter(table: string, partial: Partial<TableOptions>): Promise<TableOptions> {
+    const m = this.managers.get(table)!;
+    const options = resolveOptions({ ...m.options, ...partial });
+    if (!sameOptions(options, m.options)) {
+      await this.store.alterTableOptions(table, options);
+      m.configure(options);
+    }
+    return options;
+  }
+
+  private follow(table: string, options: TableOptions): void {
+    const m = this.managers.get(table);
+    if (m) {
+      if (!sameOptions(m.options, options)) m.configure(options);
+      return;
+    }
+    const created = new MessageManager(table, options, {
+      store: this.store,
+      clock: this.clock,
+      random: this.random,
+      semaphore: this.semaphore,
+      log: this.log,
+    });
+    this.managers.set(table, created);
+    created.open();
+  }
+
+  private async forget(table: string, reason: string): Promise<void> {
+    const m = this.managers.get(table);
+    this.managers.delete(table);
+    await m?.close(reason);
+  }
+
+  private toNewMessage(msg: EnqueueMessage, i: number, now: number): NewMessage {
+    const field = `messages[${i}]`;
+    if (msg.id !== undefined) checkMessageId(msg.id, `${field}.id`);
+    const priority = msg.priority ?? 50;
+    if (!Number.isInteger(priority) || priority < 0 || priority > 255) {
+      throw new ValidationError(`${field}.priority`, `must be an integer from 0 to 255, got ${priority}`);
+    }
+    if (msg.delayMs !== undefined && !(Number.isFinite(msg.delayMs) && msg.delayMs >= 0)) {
+      throw new ValidationError(`${field}.delayMs`, `must be a number >= 0, got ${msg.delayMs}`);
+    }
+    if (msg.deliverAt !== undefined && !(Number.isFinite(msg.deliverAt) && msg.deliverAt >= 0)) {
+      throw new ValidationError(`${field}.deliverAt`, `must be epoch milliseconds >= 0, got ${msg.deliverAt}`);
+    }
+    const timeNext = msg.deliverAt ?? now + (msg.delayMs ?? 0);
+    return { id: msg.id ?? this.ids.next(), priority, timeNext, payload: msg.payload };
+  }
+
+  private mustBeOpen(): void {
+    if (this.state !== "open") throw new ClosedError("engine");
+  }
+}
+
+function sameOptions(a: TableOptions, b: TableOptions): boolean {
+  return (Object.keys(a) as Array<keyof TableOptions>).every((k) => a[k] === b[k]);
+}

@@ -1,0 +1,29 @@
+import { TablemqError, InvalidTableNameError } from "../errors.js";
+
+export const TABLE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
+const MAX_ID = 18446744073709551615n;
+
+export class ValidationError extends TablemqError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super("validation_failed", `${field}: ${message}`);
+  }
+}
+
+export function checkTableName(name: string): void {
+  if (!TABLE_NAME.test(name)) throw new InvalidTableNameError(name);
+}
+
+/** A message id for the default BIGINT UNSIGNED column: decimal digits, at most 2^64 - 1. */
+export function checkMessageId(id: string, field: string): void {
+  if (!/^(0|[1-9][0-9]{0,19})$/.test(id) || BigInt(id) > MAX_ID) {
+    throw new ValidationError(field, `must be a decimal string from 0 to ${MAX_ID}, got ${JSON.stringify(id)}`);
+  }
+}
+
+export function checkIds(ids: readonly string[], field = "ids"): void {
+  if (ids.length === 0) throw new ValidationError(field, "must not be empty");
+  ids.forEach((id, i) => checkMessageId(id, `${field}[${i}]`));
+}

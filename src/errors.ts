@@ -1,0 +1,29 @@
+/** Errors the core raises for conditions a caller can act on; the server maps `code` to API.md's codes. */
+export class TablemqError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class TableNotFoundError extends TablemqError {
+  constructor(readonly table: string) {
+    super("table_not_found", `table ${JSON.stringify(table)} is not a message table`);
+  }
+}
+
+/** The engine (or a table's manager) is not open: not yet opened, closing or closed. */
+export class ClosedError extends TablemqError {
+  constructor(what: string) {
+    super("unavailable", `${what} is closed`);
+  }
+}
+
+export class InvalidTableNameError extends TablemqError {
+  constructor(readonly table: string) {
+    super("validation_failed", `table name ${JSON.stringify(table)} must match ^[a-z][a-z0-9_]{0,62}$`);
+  }
+}

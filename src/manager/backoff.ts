@@ -1,0 +1,47 @@
+/**
+ * Jittered exponential backoff, as Vitess computes it in its postpone query:
+ *
+ *   backoff = clamp(floor((minBackoff << epoch) * jitter), minBackoff, maxBackoff)   (maxBackoff 0 = unbounded)
+ *
+ * with jitter uniform in [0.666666, 1.333332). Our change: the shift is capped (MAX_BACKOFF_NS) so a
+ * message with a high epoch cannot overflow BIGINT and wrap back to minBackoff. The store evaluates the
+ * same formula in SQL per row; this module is the reference both are tested against.
+ */
+export const JITTER_MIN = 0.666666;
+export const JITTER_SPAN = 0.666666;
+
+/** The largest un-jittered backoff: 2^61 ns (~73 years), so now + wait + backoff * 1.34 fits in BIGINT. */
+export const MAX_BACKOFF_NS = 2n ** 61n;
+
+export type Random = () => number;
+
+export function jitter(random: Random = Math.random): number {
+  return JITTER_MIN + random() * JITTER_SPAN;
+}
+
+/** The largest shift of `minBackoffNs` that stays within MAX_BACKOFF_NS. */
+export function maxShift(minBackoffNs: bigint): number {
+  if (minBackoffNs <= 0n) return 0;
+  let shift = 0;
+  while (minBackoffNs << BigInt(shift + 1) <= MAX_BACKOFF_NS) shift++;
+  return shift;
+}
+
+export function msToNs(ms: number): bigint {
+  return BigInt(Math.round(ms * 1e6));
+}
+
+/** Backoff in nanoseconds for a message that has been delivered `epoch` times before this postpone. */
+export function backoffNs(minBackoffMs: number, maxBackoffMs: number, epoch: number, j: number): bigint {
+  const min = msToNs(minBackoffMs);
+  const max = msToNs(maxBackoffMs);
+  const shift = Math.min(Math.max(0, epoch), maxShift(min));
+  const raw = BigInt(Math.floor(Number(min << BigInt(shift)) * j));
+  if (raw < min) return min;
+  if (max > 0n && raw > max) return max;
+  return raw;
+}
+
+export function backoffMs(minBackoffMs: number, maxBackoffMs: number, epoch: number, j: number): number {
+  return Number(backoffNs(minBackoffMs, maxBackoffMs, epoch, j)) / 1e6;
+}

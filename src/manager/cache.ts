@@ -1,0 +1,173 @@
+import type { MessageRow } from "../store/types.js";
+
+/**
+ * The send queue of one message table: a bounded binary heap ordered by (priority, timeNext), plus the
+ * set of ids in flight (popped, being sent and postponed). Vitess's cache.go, with one addition: `evict`
+ * forgets a queued id (an ack or reschedule must not be followed by a send of a stale cached copy).
+ *
+ * Capacity counts queued and in-flight ids together, as in Vitess: a full cache refuses adds, which puts
+ * the manager in "pending" mode. Removal from the heap is lazy (an entry is live only while `queued` maps
+ * its id to it), and the heap is compacted when stale entries outnumber live ones.
+ */
+interface Entry {
+  row: MessageRow;
+  seq: number;
+}
+
+export class PriorityCache {
+  private heap: Entry[] = [];
+  private readonly queued = new Map<string, Entry>();
+  private readonly inFlight = new Set<string>();
+  private seq = 0;
+
+  constructor(private capacity: number) {}
+
+  /** Queued plus in flight. */
+  get size(): number {
+    return this.queued.size + this.inFlight.size;
+  }
+
+  get queuedCount(): number {
+    return this.queued.size;
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  get maxSize(): number {
+    return this.capacity;
+  }
+
+  /** True when nothing is waiting to be sent (in-flight ids do not count). */
+  isEmpty(): boolean {
+    return this.queued.size === 0;
+  }
+
+  isFull(): boolean {
+    return this.size >= this.capacity;
+  }
+
+  has(id: string): boolean {
+    return this.queued.has(id) || this.inFlight.has(id);
+  }
+
+  resize(capacity: number): void {
+    this.capacity = capacity;
+  }
+
+  /**
+   * Queues a row. Returns true if it was added or is already queued or in flight (a no-op), false when the
+   * cache is full.
+   */
+  add(row: MessageRow): boolean {
+    if (this.has(row.id)) return true;
+    if (this.isFull()) return false;
+    const entry: Entry = { row, seq: this.seq++ };
+    this.queued.set(row.id, entry);
+    this.push(entry);
+    return true;
+  }
+
+  /** Takes the first row by (priority, timeNext) and moves it to in flight. */
+  pop(): MessageRow | undefined {
+    while (this.heap.length > 0) {
+      const entry = this.popHeap();
+      if (this.queued.get(entry.row.id) !== entry) continue; // evicted or discarded: stale entry
+      this.queued.delete(entry.row.id);
+      this.inFlight.add(entry.row.id);
+      return entry.row;
+    }
+    return undefined;
+  }
+
+  /** Pops up to `max` rows. */
+  popBatch(max: number): MessageRow[] {
+    const batch: MessageRow[] = [];
+    while (batch.length < max) {
+      const row = this.pop();
+      if (!row) break;
+      batch.push(row);
+    }
+    return batch;
+  }
+
+  /** Forgets ids entirely, queued or in flight (after their batch was postponed). */
+  discard(ids: Iterable<string>): void {
+    for (const id of ids) {
+      this.queued.delete(id);
+      this.inFlight.delete(id);
+    }
+    this.compactIfSparse();
+  }
+
+  /**
+   * Drops queued copies of ids so they are not sent. In-flight ids stay until their batch's discard, so a
+   * poll cannot re-add them meanwhile. Returns how many queued ids were dropped.
+   */
+  evict(ids: Iterable<string>): number {
+    let n = 0;
+    for (const id of ids) if (this.queued.delete(id)) n++;
+    this.compactIfSparse();
+    return n;
+  }
+
+  queuedIds(): string[] {
+    return [...this.queued.keys()];
+  }
+
+  clear(): void {
+    this.heap = [];
+    this.queued.clear();
+    this.inFlight.clear();
+  }
+
+  private compactIfSparse(): void {
+    if (this.heap.length <= 64 || this.heap.length <= 2 * this.queued.size) return;
+    this.heap = [...this.queued.values()];
+    for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
+  }
+
+  private less(a: Entry, b: Entry): boolean {
+    if (a.row.priority !== b.row.priority) return a.row.priority < b.row.priority;
+    if (a.row.timeNext !== b.row.timeNext) return a.row.timeNext < b.row.timeNext;
+    return a.seq < b.seq;
+  }
+
+  private push(entry: Entry): void {
+    const h = this.heap;
+    h.push(entry);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(h[i]!, h[parent]!)) break;
+      [h[i], h[parent]] = [h[parent]!, h[i]!];
+      i = parent;
+    }
+  }
+
+  private popHeap(): Entry {
+    const h = this.heap;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      this.siftDown(0);
+    }
+    return top;
+  }
+
+  private siftDown(i: number): void {
+    const h = this.heap;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
+      if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
+      if (m === i) return;
+      [h[i], h[m]] = [h[m]!, h[i]!];
+      i = m;
+    }
+  }
+}

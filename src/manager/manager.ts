@@ -1,0 +1,366 @@
+import { Mutex, type SemaphoreInterface } from "async-mutex";
+import type { Clock } from "../clock.js";
+import { ClosedError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import type { TableOptions } from "../options.js";
+import type { MessageRow, MessageStore } from "../store/types.js";
+import type { Random } from "./backoff.js";
+import { jitter } from "./backoff.js";
+import { PriorityCache } from "./cache.js";
+import { DelayedArrivals } from "./delayed.js";
+import { Leases } from "./leases.js";
+import { Poller } from "./poller.js";
+import { Postponer } from "./postponer.js";
+import { Purger } from "./purger.js";
+import { type Receiver, ReceiverSet, type ReceiverSlot } from "./receivers.js";
+import { type ManagerStats, newStats } from "./stats.js";
+
+export interface ManagerDeps {
+  store: MessageStore;
+  clock: Clock;
+  random: Random;
+  /** Engine-wide: bounds concurrent post-send postpones across all tables. */
+  semaphore: SemaphoreInterface;
+  log: Logger;
+}
+
+export interface Subscription {
+  /** Messages sent to this receiver and not yet acked, rescheduled or timed out. */
+  readonly inFlight: number;
+  unsubscribe(): void;
+}
+
+export interface ManagerSnapshot {
+  receivers: number;
+  /** Rows in the cache, queued or in flight. */
+  cached: number;
+  /** Delivered messages leased to receivers and not yet acked. */
+  leased: number;
+  pending: boolean;
+  stats: ManagerStats;
+}
+
+/**
+ * MessageManager delivers the messages of one table (Vitess's messageManager, in one event loop).
+ *
+ * Parts: the PriorityCache is the send queue; the ReceiverSet holds subscribers with a round-robin
+ * cursor; the send loop (`pump`) pops up to batchSize rows for the next idle receiver; the Postponer
+ * records each delivery in the database; the Poller refills the cache from the table; the Purger deletes
+ * old acked rows; DelayedArrivals and Leases are our additions (timers for delayed messages enqueued here,
+ * and maxInFlight credit).
+ *
+ * Concurrency. JavaScript runs one piece of code at a time, so Vitess's main mutex (`mu`) becomes "no
+ * await while touching the cache or the receivers": every such section below is synchronous. What remains
+ * is Vitess's cacheManagementMu, an async Mutex, because a poll spans an await (its database read):
+ *  - a poll holds it across its read and its adds;
+ *  - a post-send discard takes it, so it cannot land between a poll's read and its adds. Otherwise the
+ *    poll could read a row before its postpone committed, and re-add it after the discard: a duplicate;
+ *  - the insert path takes it to add rows it has just committed.
+ * The send loop never takes it, so a slow poll does not stall delivery of what is cached (an improvement
+ * over Vitess, whose poller held the main lock across the read). Acks and reschedules must take effect at
+ * once, so they do not wait either: they evict queued copies and tell a poll in progress to skip the ids.
+ *
+ * Delivery cycle of a batch: pop (ids move to in flight) → receiver busy → send → postpone (under the
+ * engine-wide semaphore, even if the send failed) → receiver idle → discard under the mutex.
+ *
+ * Modes (as in Vitess): idle with no receivers (the poller does nothing, the cache is empty); steady; and
+ * pending, when a poll filled the cache or an add found it full: then the loop asks for a poll as soon as
+ * the cache drains, and again after each discard while it stays drained.
+ *
+ * open() starts the poller and purger; close() stops them, ends every subscription, abandons sends in
+ * progress and waits for the postpones that follow them.
+ */
+export class MessageManager {
+  readonly stats: ManagerStats = newStats();
+  private opts: TableOptions;
+  private isOpen = false;
+  private closing: Promise<void> | undefined;
+  private readonly cache: PriorityCache;
+  private readonly receivers = new ReceiverSet();
+  private readonly leases: Leases;
+  private readonly mutex = new Mutex();
+  private readonly poller: Poller;
+  private readonly purger: Purger;
+  private readonly postponer: Postponer;
+  private readonly delayed: DelayedArrivals;
+  private readonly tasks = new Set<Promise<void>>();
+  private pumpScheduled = false;
+  /** Aborted by close(): sends in progress are abandoned rather than waited for. */
+  private closeSignal = new AbortController();
+
+  constructor(
+    readonly table: string,
+    options: TableOptions,
+    private readonly deps: ManagerDeps,
+  ) {
+    this.opts = options;
+    const { store, clock, log } = deps;
+    this.cache = new PriorityCache(options.cacheSize);
+    this.leases = new Leases(clock, () => this.schedulePump());
+    this.poller = new Poller({
+      clock,
+      store,
+      table,
+      mutex: this.mutex,
+      log,
+      intervalMs: options.pollIntervalMs,
+      limit: () => this.opts.cacheSize,
+      hasReceivers: () => this.receivers.count > 0,
+      add: (row) => {
+        this.delayed.cancel([row.id]);
+        return this.cache.add(row);
+      },
+      onAdded: () => this.schedulePump(),
+      onPolled: () => this.stats.polls++,
+      onFailed: () => this.stats.pollFailed++,
+    });
+    this.purger = new Purger({
+      clock,
+      store,
+      table,
+      log,
+      intervalMs: options.pollIntervalMs,
+      purgeAfterMs: () => this.opts.purgeAfterMs,
+      onPurged: (n) => (this.stats.purged += n),
+      onFailed: () => this.stats.purgeFailed++,
+    });
+    this.postponer = new Postponer({
+      clock,
+      store,
+      table,
+      log,
+      random: deps.random,
+      semaphore: deps.semaphore,
+      options: () => this.opts,
+      onFailed: () => this.stats.postponeFailed++,
+    });
+    this.delayed = new DelayedArrivals(clock, () => this.opts.cacheSize, (row) => void this.offerDue([row]));
+  }
+
+  get options(): TableOptions {
+    return this.opts;
+  }
+
+  get opened(): boolean {
+    return this.isOpen;
+  }
+
+  open(): void {
+    if (this.isOpen) return;
+    this.isOpen = true;
+    if (this.closeSignal.signal.aborted) this.closeSignal = new AbortController();
+    this.poller.pending = true;
+    this.poller.start();
+    this.purger.start();
+  }
+
+  /** Idempotent; concurrent calls share one close. */
+  close(reason = "table manager closed"): Promise<void> {
+    if (this.closing) return this.closing;
+    if (!this.isOpen) return Promise.resolve();
+    this.isOpen = false;
+    this.closing = (async () => {
+      this.closeSignal.abort();
+      this.delayed.clear();
+      this.leases.clear();
+      for (const slot of this.receivers.clear()) this.notifyClosed(slot, reason);
+      this.cache.clear();
+      await Promise.all([this.poller.stop(), this.purger.stop(), Promise.allSettled([...this.tasks])]);
+    })().finally(() => (this.closing = undefined));
+    return this.closing;
+  }
+
+  /** Applies changed options (the engine saw the table COMMENT change). */
+  configure(options: TableOptions): void {
+    this.opts = options;
+    this.cache.resize(options.cacheSize);
+    this.poller.setInterval(options.pollIntervalMs);
+    this.purger.setInterval(options.pollIntervalMs);
+  }
+
+  subscribe(receiver: Receiver): Subscription {
+    if (!this.isOpen) throw new ClosedError(`table ${this.table}`);
+    const slot = this.receivers.add(receiver);
+    if (this.receivers.count === 1) this.poller.trigger(); // the first subscriber looks for due rows
+    this.schedulePump();
+    return {
+      get inFlight() {
+        return slot.held;
+      },
+      unsubscribe: () => this.unsubscribe(slot),
+    };
+  }
+
+  /**
+   * The insert path: rows just committed through this server. Due rows go into the cache now; delayed
+   * ones due before the next poll get a timer. Refused (returns 0) when nobody is subscribed, as in
+   * Vitess: the poller finds them when someone subscribes. Returns how many were cached or scheduled.
+   */
+  async offer(rows: readonly MessageRow[]): Promise<number> {
+    if (!this.isOpen || this.receivers.count === 0) return 0;
+    const now = this.deps.clock.now();
+    const due: MessageRow[] = [];
+    let scheduled = 0;
+    for (const row of rows) {
+      if (row.timeNext <= now) due.push(row);
+      else if (this.delayed.schedule(row, this.poller.nextPollAt)) scheduled++;
+    }
+    return scheduled + (await this.offerDue(due));
+  }
+
+  /** Marks ids acked; returns how many this call acked. */
+  async ack(ids: readonly string[]): Promise<number> {
+    this.forget(ids);
+    const n = await this.deps.store.ack(this.table, [...ids], this.deps.clock.now());
+    this.forget(ids);
+    this.stats.acked += n;
+    return n;
+  }
+
+  /**
+   * A client's postpone: due again after `delayMs`, or after the table's backoff for the message's epoch
+   * when no delay is given. Does not count a delivery. Returns how many unacked messages were moved.
+   */
+  async reschedule(ids: readonly string[], delayMs?: number): Promise<number> {
+    const { store, clock, random } = this.deps;
+    this.forget(ids);
+    const now = clock.now();
+    const n =
+      delayMs === undefined
+        ? await store.postpone(this.table, [...ids], now, {
+            baseDelayMs: 0,
+            minBackoffMs: this.opts.minBackoffMs,
+            maxBackoffMs: this.opts.maxBackoffMs,
+            jitter: jitter(random),
+            incrementEpoch: false,
+          })
+        : await store.reschedule(this.table, [...ids], now, delayMs);
+    this.forget(ids);
+    this.stats.postponed += n;
+    // An explicit short delay should not wait for the next periodic poll.
+    if (n > 0 && delayMs !== undefined && this.receivers.count > 0) this.poller.runBy(now + delayMs);
+    return n;
+  }
+
+  snapshot(): ManagerSnapshot {
+    return {
+      receivers: this.receivers.count,
+      cached: this.cache.size,
+      leased: this.leases.size,
+      pending: this.poller.pending,
+      stats: { ...this.stats },
+    };
+  }
+
+  /** Runs a poll now (tests and operators). */
+  pollNow(): void {
+    this.poller.trigger();
+  }
+
+  /** Runs a purge now (tests and operators). */
+  purgeNow(): void {
+    this.purger.trigger();
+  }
+
+  private async offerDue(rows: readonly MessageRow[]): Promise<number> {
+    if (rows.length === 0) return 0;
+    let added = 0;
+    await this.mutex.runExclusive(() => {
+      if (!this.isOpen || this.receivers.count === 0) return;
+      for (const row of rows) {
+        if (!this.cache.add(row)) {
+          this.poller.pending = true; // the poller will find the rest
+          break;
+        }
+        added++;
+      }
+    });
+    this.stats.queued += added;
+    if (added > 0) this.schedulePump();
+    return added;
+  }
+
+  /** Ids acked or rescheduled: no stale copy of them may be sent. */
+  private forget(ids: readonly string[]): void {
+    this.cache.evict(ids);
+    this.delayed.cancel(ids);
+    this.poller.forget(ids);
+    this.leases.release(ids);
+  }
+
+  private unsubscribe(slot: ReceiverSlot): void {
+    if (!this.receivers.remove(slot)) return;
+    this.leases.dropSlot(slot);
+    if (this.receivers.count === 0) {
+      // Nobody to send to: forget what is queued (it stays due in the table) and look again on the next
+      // subscribe. In-flight ids stay until their discard so a poll cannot re-add them meanwhile.
+      this.cache.evict(this.cache.queuedIds());
+      this.delayed.clear();
+      this.poller.pending = true;
+    }
+    this.schedulePump();
+  }
+
+  private notifyClosed(slot: ReceiverSlot, reason: string): void {
+    try {
+      slot.receiver.onClose?.(reason);
+    } catch (err) {
+      this.deps.log.warn({ err, table: this.table }, "receiver onClose threw");
+    }
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || !this.isOpen) return;
+    this.pumpScheduled = true;
+    // A microtask, so rows added in one synchronous burst go out as full batches.
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** The send loop: hands batches to idle receivers while there is something to send. */
+  private pump(): void {
+    while (this.isOpen) {
+      if (this.cache.isEmpty()) {
+        this.requestPollIfPending();
+        return;
+      }
+      const slot = this.receivers.nextIdle();
+      if (!slot) return;
+      const credit = slot.maxInFlight > 0 ? slot.maxInFlight - slot.held : Infinity;
+      const batch = this.cache.popBatch(Math.min(this.opts.batchSize, credit));
+      if (batch.length === 0) return;
+      this.track(this.deliver(slot, batch));
+    }
+  }
+
+  private requestPollIfPending(): void {
+    if (this.poller.pending && this.receivers.count > 0) this.poller.trigger();
+  }
+
+  private async deliver(slot: ReceiverSlot, batch: MessageRow[]): Promise<void> {
+    const ids = batch.map((r) => r.id);
+    slot.sending = true;
+    this.stats.sent += batch.length;
+    this.stats.delayed += batch.filter((r) => r.epoch >= 1).length;
+    this.leases.grant(slot, ids, this.opts.ackWaitMs);
+    try {
+      await slot.send(batch, this.closeSignal.signal);
+    } catch (err) {
+      this.stats.sendFailed += batch.length;
+      this.leases.release(ids, slot);
+      this.deps.log.debug({ err, table: this.table, count: batch.length }, "send failed; postponing anyway");
+    }
+    await this.postponer.afterSend(ids);
+    slot.sending = false;
+    this.schedulePump();
+    await this.mutex.runExclusive(() => this.cache.discard(ids));
+    if (this.cache.isEmpty()) this.requestPollIfPending();
+  }
+
+  private track(task: Promise<void>): void {
+    this.tasks.add(task);
+    void task.finally(() => this.tasks.delete(task));
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Per-table counters, named after Vitess's MessageStats. The server exports them to Prometheus; they are
+ * plain numbers here so the manager has no metrics dependency.
+ */
+export interface ManagerStats {
+  /** Messages put in the cache by the insert path (enqueued through this server). */
+  queued: number;
+  /** Messages handed to receivers. */
+  sent: number;
+  /** Of those, redeliveries (epoch >= 1), Vitess's "Delayed". */
+  delayed: number;
+  acked: number;
+  /** Messages rescheduled by a client (postpone API), not the automatic post-send postpone. */
+  postponed: number;
+  purged: number;
+  sendFailed: number;
+  postponeFailed: number;
+  pollFailed: number;
+  purgeFailed: number;
+  polls: number;
+}
+
+export function newStats(): ManagerStats {
+  return {
+    queued: 0,
+    sent: 0,
+    delayed: 0,
+    acked: 0,
+    postponed: 0,
+    purged: 0,
+    sendFailed: 0,
+    postponeFailed: 0,
+    pollFailed: 0,
+    purgeFailed: 0,
+    polls: 0,
+  };
+}

@@ -1,0 +1,91 @@
+import type { TableOptions } from "../options.js";
+
+/**
+ * A message as the manager sees it. Times are epoch milliseconds (the store converts from Vitess's
+ * nanoseconds). `payload` is the raw JSON text of the `message` column, passed through unparsed.
+ */
+export interface MessageRow {
+  /** Decimal string: BIGINT UNSIGNED does not fit a JS number. */
+  id: string;
+  priority: number;
+  /** When (re)delivery is due, epoch ms. */
+  timeNext: number;
+  /** Deliveries so far. */
+  epoch: number;
+  payload: string;
+}
+
+/** A row to insert. `timeNext` is when the first delivery is due (epoch ms). */
+export interface NewMessage {
+  id: string;
+  priority: number;
+  timeNext: number;
+  payload: string;
+}
+
+export interface InsertResult {
+  /** Ids written by this call, in request order. */
+  inserted: string[];
+  /** Ids that already existed and were left untouched. */
+  duplicates: string[];
+}
+
+/** Backoff parameters of a postpone; see manager/backoff.ts for the formula. */
+export interface BackoffSpec {
+  /** Added to now before the backoff (the ack wait for a post-send postpone, 0 for a client nack). */
+  baseDelayMs: number;
+  minBackoffMs: number;
+  /** 0 = unbounded. */
+  maxBackoffMs: number;
+  /** Uniform in [0.666666, 1.333332). */
+  jitter: number;
+  /** Whether to count a delivery (epoch + 1): true after a send, false for a client nack. */
+  incrementEpoch: boolean;
+}
+
+export interface TableStats {
+  /** Unacked and due now. */
+  ready: number;
+  /** Unacked, never delivered, due later. */
+  delayed: number;
+  /** Unacked, delivered at least once and waiting for its ack or redelivery. */
+  inFlight: number;
+  acked: number;
+}
+
+export interface DiscoveredTable {
+  name: string;
+  options: TableOptions;
+}
+
+/**
+ * Everything the manager and the engine need from the database. `src/store/mysql/` implements it on
+ * MySQL/MariaDB; tests also use an in-memory implementation. Nothing else talks SQL.
+ */
+export interface MessageStore {
+  /** Tables whose COMMENT marks them as Vitess message tables. */
+  discoverTables(): Promise<DiscoveredTable[]>;
+  /** Creates the table; returns false (and changes nothing) if it already exists. */
+  createTable(table: string, options: TableOptions): Promise<boolean>;
+  /** Rewrites the table COMMENT with new options. */
+  alterTableOptions(table: string, options: TableOptions): Promise<void>;
+  /** Returns false if there was nothing to drop. */
+  dropTable(table: string): Promise<boolean>;
+  describeTable(table: string, nowMs: number): Promise<TableStats>;
+
+  insertMessages(table: string, rows: NewMessage[]): Promise<InsertResult>;
+  /** Unacked rows with time_next <= now, ORDER BY priority, time_next, at most `limit`. */
+  readDue(table: string, nowMs: number, limit: number): Promise<MessageRow[]>;
+  /** Sets time_next = now + base + backoff(epoch) for unacked ids; returns rows changed. */
+  postpone(table: string, ids: string[], nowMs: number, spec: BackoffSpec): Promise<number>;
+  /** Sets time_next = now + delay for unacked ids without counting a delivery; returns rows changed. */
+  reschedule(table: string, ids: string[], nowMs: number, delayMs: number): Promise<number>;
+  /** Marks unacked ids acked; returns how many this call acked. */
+  ack(table: string, ids: string[], nowMs: number): Promise<number>;
+  /** Deletes up to `limit` rows acked before `cutoffMs`; returns rows deleted. */
+  purge(table: string, cutoffMs: number, limit: number): Promise<number>;
+
+  /** True when the database answers. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,198 @@
+import { backoffMs } from "../../src/manager/backoff.js";
+import type { TableOptions } from "../../src/options.js";
+import type {
+  BackoffSpec,
+  DiscoveredTable,
+  InsertResult,
+  MessageRow,
+  MessageStore,
+  NewMessage,
+  TableStats,
+} from "../../src/store/types.js";
+
+interface StoredRow {
+  id: string;
+  priority: number;
+  epoch: number;
+  timeNext: number | null;
+  timeAcked: number | null;
+  payload: string;
+}
+
+interface StoredTable {
+  options: TableOptions;
+  rows: Map<string, StoredRow>;
+}
+
+type Op = "readDue" | "postpone" | "reschedule" | "ack" | "purge" | "insertMessages";
+
+/**
+ * The MessageStore contract in memory, for the manager's unit tests. It evaluates the same backoff formula
+ * as the SQL store, and lets a test make an operation fail or hang (`failNext`, `hold`), and count calls.
+ */
+export class MemoryStore implements MessageStore {
+  readonly tables = new Map<string, StoredTable>();
+  readonly calls: Record<Op, number> = { readDue: 0, postpone: 0, reschedule: 0, ack: 0, purge: 0, insertMessages: 0 };
+  /** Postpones running right now, and the most seen at once. */
+  activePostpones = 0;
+  maxActivePostpones = 0;
+  private readonly failures = new Map<Op, number>();
+  private readonly gates = new Map<Op, Promise<void>>();
+
+  failNext(op: Op, times = 1): void {
+    this.failures.set(op, (this.failures.get(op) ?? 0) + times);
+  }
+
+  /** Makes every `op` wait until the returned release function is called. */
+  hold(op: Op): () => void {
+    let release!: () => void;
+    this.gates.set(op, new Promise<void>((r) => (release = r)));
+    return () => {
+      this.gates.delete(op);
+      release();
+    };
+  }
+
+  row(table: string, id: string): StoredRow | undefined {
+    return this.tables.get(table)?.rows.get(id);
+  }
+
+  /** Test helper: puts rows straight into a table, as if inserted by someone else. */
+  seed(table: string, rows: Array<Partial<StoredRow> & { id: string }>): void {
+    const t = this.mustTable(table);
+    for (const r of rows) {
+      t.rows.set(r.id, { priority: 50, epoch: 0, timeNext: 0, timeAcked: null, payload: "{}", ...r });
+    }
+  }
+
+  async discoverTables(): Promise<DiscoveredTable[]> {
+    return [...this.tables].map(([name, t]) => ({ name, options: t.options }));
+  }
+
+  async createTable(table: string, options: TableOptions): Promise<boolean> {
+    if (this.tables.has(table)) return false;
+    this.tables.set(table, { options, rows: new Map() });
+    return true;
+  }
+
+  async alterTableOptions(table: string, options: TableOptions): Promise<void> {
+    this.mustTable(table).options = options;
+  }
+
+  async dropTable(table: string): Promise<boolean> {
+    return this.tables.delete(table);
+  }
+
+  async describeTable(table: string, nowMs: number): Promise<TableStats> {
+    const stats: TableStats = { ready: 0, delayed: 0, inFlight: 0, acked: 0 };
+    for (const r of this.mustTable(table).rows.values()) {
+      if (r.timeAcked !== null) stats.acked++;
+      else if ((r.timeNext ?? 0) <= nowMs) stats.ready++;
+      else if (r.epoch === 0) stats.delayed++;
+      else stats.inFlight++;
+    }
+    return stats;
+  }
+
+  async insertMessages(table: string, rows: NewMessage[]): Promise<InsertResult> {
+    await this.enter("insertMessages");
+    const t = this.mustTable(table);
+    const result: InsertResult = { inserted: [], duplicates: [] };
+    for (const r of rows) {
+      if (t.rows.has(r.id)) {
+        result.duplicates.push(r.id);
+        continue;
+      }
+      t.rows.set(r.id, { ...r, epoch: 0, timeAcked: null });
+      result.inserted.push(r.id);
+    }
+    return result;
+  }
+
+  /** Takes its snapshot first and then waits on a `hold`, like a slow network after the read. */
+  async readDue(table: string, nowMs: number, limit: number): Promise<MessageRow[]> {
+    const snapshot = [...this.mustTable(table).rows.values()]
+      .filter((r) => r.timeAcked === null && (r.timeNext ?? 0) <= nowMs)
+      .sort((a, b) => a.priority - b.priority || (a.timeNext ?? 0) - (b.timeNext ?? 0))
+      .slice(0, limit)
+      .map((r) => ({ id: r.id, priority: r.priority, timeNext: r.timeNext ?? 0, epoch: r.epoch, payload: r.payload }));
+    await this.enter("readDue");
+    return snapshot;
+  }
+
+  async postpone(table: string, ids: string[], nowMs: number, spec: BackoffSpec): Promise<number> {
+    this.activePostpones++;
+    this.maxActivePostpones = Math.max(this.maxActivePostpones, this.activePostpones);
+    try {
+      await this.enter("postpone");
+      return this.update(table, ids, (r) => {
+        r.timeNext = nowMs + spec.baseDelayMs + backoffMs(spec.minBackoffMs, spec.maxBackoffMs, r.epoch, spec.jitter);
+        if (spec.incrementEpoch) r.epoch++;
+      });
+    } finally {
+      this.activePostpones--;
+    }
+  }
+
+  async reschedule(table: string, ids: string[], nowMs: number, delayMs: number): Promise<number> {
+    await this.enter("reschedule");
+    return this.update(table, ids, (r) => (r.timeNext = nowMs + delayMs));
+  }
+
+  async ack(table: string, ids: string[], nowMs: number): Promise<number> {
+    await this.enter("ack");
+    return this.update(table, ids, (r) => {
+      r.timeAcked = nowMs;
+      r.timeNext = null;
+    });
+  }
+
+  async purge(table: string, cutoffMs: number, limit: number): Promise<number> {
+    await this.enter("purge");
+    const t = this.mustTable(table);
+    let n = 0;
+    for (const [id, r] of t.rows) {
+      if (n >= limit) break;
+      if (r.timeAcked !== null && r.timeAcked < cutoffMs) {
+        t.rows.delete(id);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  async ping(): Promise<boolean> {
+    return true;
+  }
+
+  async close(): Promise<void> {}
+
+  private update(table: string, ids: string[], change: (r: StoredRow) => void): number {
+    const t = this.mustTable(table);
+    let n = 0;
+    for (const id of new Set(ids)) {
+      const r = t.rows.get(id);
+      if (!r || r.timeAcked !== null) continue;
+      change(r);
+      n++;
+    }
+    return n;
+  }
+
+  private async enter(op: Op): Promise<void> {
+    this.calls[op]++;
+    const gate = this.gates.get(op);
+    if (gate) await gate;
+    const left = this.failures.get(op) ?? 0;
+    if (left > 0) {
+      this.failures.set(op, left - 1);
+      throw new Error(`injected ${op} failure`);
+    }
+  }
+
+  private mustTable(table: string): StoredTable {
+    const t = this.tables.get(table);
+    if (!t) throw new Error(`no table ${table}`);
+    return t;
+  }
+}

@@ -1,0 +1,152 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { Engine } from "../../../src/engine/engine.js";
+import { ClosedError, TableNotFoundError } from "../../../src/errors.js";
+import { IdGenerator } from "../../../src/ids.js";
+import { resolveOptions } from "../../../src/options.js";
+import { FakeClock, settle } from "../../support/fake-clock.js";
+import { MemoryStore } from "../../support/memory-store.js";
+import { RecordingReceiver } from "../../support/receivers.js";
+
+const engines: Engine[] = [];
+
+function setup() {
+  const clock = new FakeClock();
+  const store = new MemoryStore();
+  const engine = new Engine({ store, clock, random: () => 0.5, schemaRefreshMs: 5_000 });
+  engines.push(engine);
+  return { clock, store, engine };
+}
+
+afterEach(async () => {
+  await Promise.all(engines.splice(0).map((e) => e.close()));
+});
+
+describe("Engine", () => {
+  it("opens and closes idempotently", async () => {
+    const { engine } = setup();
+    await engine.open();
+    await engine.open();
+    expect(engine.isOpen).toBe(true);
+    await engine.close();
+    await engine.close();
+    expect(engine.isOpen).toBe(false);
+  });
+
+  it("refuses to subscribe to an unknown table or on a closed engine", async () => {
+    const { engine } = setup();
+    await expect(engine.subscribe("orders", new RecordingReceiver())).rejects.toBeInstanceOf(ClosedError);
+    await engine.open();
+    await expect(engine.subscribe("nope", new RecordingReceiver())).rejects.toBeInstanceOf(TableNotFoundError);
+    await expect(engine.subscribe("Bad-Name", new RecordingReceiver())).rejects.toThrow(/must match/);
+  });
+
+  it("creates a table once and changes its options on the second call", async () => {
+    const { engine, store } = setup();
+    await engine.open();
+    const first = await engine.ensureTable("orders", { ackWaitMs: 5_000 });
+    expect(first.created).toBe(true);
+    expect(first.options.minBackoffMs).toBe(5_000);
+    const second = await engine.ensureTable("orders", { batchSize: 3 });
+    expect(second.created).toBe(false);
+    expect(second.options).toMatchObject({ ackWaitMs: 5_000, batchSize: 3 });
+    expect(store.tables.get("orders")?.options.batchSize).toBe(3);
+    expect((await engine.manager("orders")).options.batchSize).toBe(3);
+  });
+
+  it("follows tables created, altered and dropped outside the server at the next refresh", async () => {
+    const { engine, store, clock } = setup();
+    await engine.open();
+    expect(engine.tableNames()).toEqual([]);
+    await store.createTable("made_by_hand", resolveOptions({ batchSize: 4 }));
+    await clock.advance(5_001);
+    expect(engine.tableNames()).toEqual(["made_by_hand"]);
+    const r = new RecordingReceiver();
+    await engine.subscribe("made_by_hand", r);
+    await store.alterTableOptions("made_by_hand", resolveOptions({ batchSize: 7 }));
+    await clock.advance(5_001);
+    expect((await engine.manager("made_by_hand")).options.batchSize).toBe(7);
+    await store.dropTable("made_by_hand");
+    await clock.advance(5_001);
+    expect(engine.tableNames()).toEqual([]);
+    expect(r.closedWith).toBe("table dropped");
+  });
+
+  it("finds a table made elsewhere at once when a request names it", async () => {
+    const { engine, store } = setup();
+    await engine.open();
+    await store.createTable("fresh", resolveOptions({}));
+    await expect(engine.describe("fresh")).resolves.toMatchObject({ name: "fresh" });
+  });
+
+  it("hands committed due messages straight to the cache, without a poll", async () => {
+    const { engine, store, clock } = setup();
+    await engine.open();
+    await engine.ensureTable("orders", { batchSize: 10 });
+    const r = new RecordingReceiver();
+    await engine.subscribe("orders", r);
+    await clock.advance(10);
+    const polls = store.calls.readDue;
+    const { ids } = await engine.enqueue("orders", [{ payload: '{"n":1}' }, { payload: '{"n":2}', priority: 1 }]);
+    await settle();
+    expect(r.batches).toHaveLength(1);
+    expect(r.ids).toEqual([ids[1], ids[0]]);
+    expect(r.batches[0]![1]!.payload).toBe('{"n":1}');
+    expect(store.calls.readDue).toBe(polls);
+  });
+
+  it("reports ids that already exist as duplicates and does not overwrite them", async () => {
+    const { engine, store } = setup();
+    await engine.open();
+    await engine.ensureTable("orders");
+    await engine.enqueue("orders", [{ id: "7", payload: '"first"' }]);
+    const res = await engine.enqueue("orders", [{ id: "7", payload: '"second"' }, { id: "8", payload: "1" }]);
+    expect(res).toEqual({ ids: ["7", "8"], duplicates: ["7"] });
+    expect(store.row("orders", "7")?.payload).toBe('"first"');
+  });
+
+  it("rejects bad messages before writing anything", async () => {
+    const { engine, store } = setup();
+    await engine.open();
+    await engine.ensureTable("orders");
+    await expect(engine.enqueue("orders", [{ payload: "1" }, { payload: "2", priority: 256 }])).rejects.toThrow(/messages\[1\]\.priority/);
+    await expect(engine.enqueue("orders", [{ id: "-1", payload: "1" }])).rejects.toThrow(/messages\[0\]\.id/);
+    await expect(engine.enqueue("orders", [{ delayMs: -5, payload: "1" }])).rejects.toThrow(/delayMs/);
+    await expect(engine.ack("orders", ["18446744073709551616"])).rejects.toThrow(/ids\[0\]/);
+    expect(store.calls.insertMessages).toBe(0);
+  });
+
+  it("acks through the table's manager", async () => {
+    const { engine } = setup();
+    await engine.open();
+    await engine.ensureTable("orders");
+    const { ids } = await engine.enqueue("orders", [{ payload: "1" }, { payload: "2" }]);
+    expect(await engine.ack("orders", ids)).toBe(2);
+    expect(await engine.ack("orders", ids)).toBe(0);
+    expect((await engine.describe("orders")).stats).toMatchObject({ acked: 2, ready: 0 });
+  });
+
+  it("drops a table and ends its subscriptions", async () => {
+    const { engine } = setup();
+    await engine.open();
+    await engine.ensureTable("orders");
+    const r = new RecordingReceiver();
+    await engine.subscribe("orders", r);
+    expect(await engine.dropTable("orders")).toBe(true);
+    expect(r.closedWith).toBe("table dropped");
+    expect(await engine.dropTable("orders")).toBe(false);
+  });
+});
+
+describe("IdGenerator", () => {
+  it("makes unique ids that grow with time, even within one millisecond", () => {
+    const clock = new FakeClock();
+    const gen = new IdGenerator(clock, () => 0.3);
+    const ids = Array.from({ length: 10_000 }, () => BigInt(gen.next()));
+    expect(new Set(ids).size).toBe(ids.length);
+    for (let i = 1; i < ids.length; i++) expect(ids[i]! > ids[i - 1]!).toBe(true);
+    const before = ids.at(-1)!;
+    void clock.advance(1);
+    expect(BigInt(gen.next()) > before).toBe(true);
+    expect(BigInt(gen.next()) < 2n ** 63n).toBe(true);
+  });
+});

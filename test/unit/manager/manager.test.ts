@@ -1,0 +1,355 @@
+import { Semaphore } from "async-mutex";
+import { afterEach, describe, expect, it } from "vitest";
+import { MessageManager } from "../../../src/manager/manager.js";
+import { silentLogger } from "../../../src/logger.js";
+import { resolveOptions, type TableOptions } from "../../../src/options.js";
+import type { MessageRow } from "../../../src/store/types.js";
+import { FakeClock, settle } from "../../support/fake-clock.js";
+import { MemoryStore } from "../../support/memory-store.js";
+import { RecordingReceiver } from "../../support/receivers.js";
+
+const T = "orders";
+const managers: MessageManager[] = [];
+
+function setup(overrides: Partial<TableOptions> = {}, permits = 4) {
+  const clock = new FakeClock();
+  const store = new MemoryStore();
+  const options = resolveOptions({ ackWaitMs: 30_000, pollIntervalMs: 30_000, batchSize: 2, cacheSize: 100, ...overrides });
+  void store.createTable(T, options);
+  const semaphore = new Semaphore(permits);
+  const m = new MessageManager(T, options, { store, clock, random: () => 0.5, semaphore, log: silentLogger });
+  managers.push(m);
+  m.open();
+  const seed = (n: number, extra: Partial<MessageRow> = {}) =>
+    store.seed(
+      T,
+      Array.from({ length: n }, (_, i) => ({ id: String(i + 1), timeNext: clock.now() - 1000 + i, ...extra })),
+    );
+  const row = (id: string, timeNext = clock.now(), priority = 50): MessageRow => ({ id, priority, timeNext, epoch: 0, payload: "{}" });
+  return { clock, store, m, seed, row, semaphore };
+}
+
+afterEach(async () => {
+  await Promise.all(managers.splice(0).map((m) => m.close()));
+});
+
+describe("MessageManager", () => {
+  it("refuses insert-path adds while nobody is subscribed", async () => {
+    const { m, row } = setup();
+    expect(await m.offer([row("1")])).toBe(0);
+    expect(m.snapshot().cached).toBe(0);
+  });
+
+  it("delivers rows already in the table when the first receiver subscribes", async () => {
+    const { m, seed, clock } = setup();
+    seed(3);
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    expect(r.ids).toEqual(["1", "2", "3"]);
+  });
+
+  it("sends batches of at most batchSize", async () => {
+    const { m, seed, clock } = setup({ batchSize: 3 });
+    seed(8);
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    expect(r.batches.map((b) => b.length)).toEqual([3, 3, 2]);
+  });
+
+  it("alternates between two receivers", async () => {
+    const { m, clock, row } = setup({ batchSize: 1 });
+    const a = new RecordingReceiver();
+    const b = new RecordingReceiver();
+    a.holdSends = b.holdSends = true; // both stay busy until released
+    m.subscribe(a);
+    m.subscribe(b);
+    await clock.advance(10);
+    await m.offer([row("1"), row("2")]);
+    await settle();
+    expect(a.ids).toEqual(["1"]);
+    expect(b.ids).toEqual(["2"]);
+    a.holdSends = b.holdSends = false;
+    a.release();
+    b.release();
+    await settle();
+    await m.offer([row("3"), row("4"), row("5"), row("6")]);
+    await settle();
+    expect(a.ids).toEqual(["1", "3", "5"]);
+    expect(b.ids).toEqual(["2", "4", "6"]);
+  });
+
+  it("stops sending to a receiver that went away; the other gets everything", async () => {
+    const { m, clock, row } = setup({ batchSize: 1 });
+    const a = new RecordingReceiver();
+    const b = new RecordingReceiver();
+    const subA = m.subscribe(a);
+    m.subscribe(b);
+    await clock.advance(10);
+    subA.unsubscribe();
+    await m.offer([row("1"), row("2"), row("3")]);
+    await settle();
+    expect(a.ids).toEqual([]);
+    expect(b.ids).toEqual(["1", "2", "3"]);
+  });
+
+  it("gives a busy receiver nothing until its batch is postponed", async () => {
+    const { m, clock, row, store } = setup({ batchSize: 1 });
+    const release = store.hold("postpone");
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    await m.offer([row("1"), row("2")]);
+    await settle();
+    expect(r.ids).toEqual(["1"]); // send done, postpone stuck: still busy
+    release();
+    await settle();
+    expect(r.ids).toEqual(["1", "2"]);
+  });
+
+  it("runs one postpone at a time with the semaphore at 1, even with several receivers", async () => {
+    const { m, clock, row, store } = setup({ batchSize: 1 }, 1);
+    const release = store.hold("postpone");
+    const receivers = [new RecordingReceiver(), new RecordingReceiver(), new RecordingReceiver()];
+    for (const r of receivers) m.subscribe(r);
+    await clock.advance(10);
+    await m.offer([row("1"), row("2"), row("3")]);
+    await settle();
+    expect(receivers.map((r) => r.ids.length)).toEqual([1, 1, 1]); // all three sent...
+    expect(store.activePostpones).toBe(1); // ...but only one postpone is running
+    release();
+    await settle();
+    expect(store.maxActivePostpones).toBe(1);
+    expect(store.calls.postpone).toBe(3);
+  });
+
+  it("postpones a batch whose send failed", async () => {
+    const { m, clock, seed, store } = setup();
+    seed(1);
+    const r = new RecordingReceiver();
+    r.failSends = true;
+    m.subscribe(r);
+    await clock.advance(10);
+    expect(r.ids).toEqual(["1"]);
+    expect(store.row(T, "1")?.epoch).toBe(1);
+    expect(store.row(T, "1")?.timeNext).toBe(clock.now() - 10 + 30_000 + 30_000);
+    expect(m.stats.sendFailed).toBe(1);
+  });
+
+  it("redelivers an unacked message after ack wait plus backoff, with epoch + 1", async () => {
+    const { m, clock, seed } = setup({ pollIntervalMs: 1_000 });
+    seed(1);
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    expect(r.batches.flat().map((x) => x.epoch)).toEqual([0]);
+    await clock.advance(59_000); // due at +60 s: ack wait 30 s + backoff 30 s (jitter 0.999999 → min)
+    expect(r.ids).toEqual(["1"]);
+    await clock.advance(2_000);
+    expect(r.batches.flat().map((x) => x.epoch)).toEqual([0, 1]);
+    expect(m.stats.delayed).toBe(1);
+  });
+
+  it("never sends a message again once acked", async () => {
+    const { m, clock, seed } = setup({ pollIntervalMs: 1_000 });
+    seed(1);
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    expect(await m.ack(["1"])).toBe(1);
+    expect(await m.ack(["1"])).toBe(0);
+    await clock.advance(200_000);
+    expect(r.ids).toEqual(["1"]);
+    expect(m.stats.acked).toBe(1);
+  });
+
+  it("evicts a cached copy on ack so it is not sent", async () => {
+    const { m, clock, row } = setup({ batchSize: 1 });
+    const r = new RecordingReceiver();
+    r.holdSends = true;
+    m.subscribe(r);
+    await clock.advance(10);
+    await m.offer([row("1"), row("2"), row("3")]);
+    await settle();
+    expect(r.ids).toEqual(["1"]);
+    await m.ack(["2"]);
+    r.holdSends = false;
+    r.release();
+    await settle();
+    expect(r.ids).toEqual(["1", "3"]);
+  });
+
+  it("does not re-add rows acked while a poll's read was in flight", async () => {
+    const { m, clock, seed, store } = setup();
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10); // first poll: table empty
+    seed(2);
+    const release = store.hold("readDue");
+    m.pollNow();
+    await settle(); // the poll has its snapshot (1 and 2 due) and waits
+    await m.ack(["1"]);
+    release();
+    await settle();
+    expect(r.ids).toEqual(["2"]);
+  });
+
+  it("does not let a poll re-add a row that was postponed while its read was in flight", async () => {
+    const { m, clock, seed, store } = setup({ batchSize: 1 });
+    seed(1);
+    const r = new RecordingReceiver();
+    r.holdSends = true;
+    m.subscribe(r);
+    await clock.advance(10);
+    expect(r.ids).toEqual(["1"]); // being sent, not yet postponed
+    const release = store.hold("readDue");
+    m.pollNow();
+    await settle(); // the poll's snapshot has row 1 still due
+    r.holdSends = false;
+    r.release(); // send ends, postpone commits, the discard waits for the poll
+    await settle();
+    release();
+    await settle();
+    expect(store.row(T, "1")?.epoch).toBe(1);
+    expect(r.ids).toEqual(["1"]);
+    expect(m.snapshot().cached).toBe(0);
+  });
+
+  it("keeps delivering cached messages while a poll's read is slow", async () => {
+    const { m, clock, seed, store } = setup({ batchSize: 1 });
+    seed(3);
+    const r = new RecordingReceiver();
+    r.holdSends = true;
+    m.subscribe(r);
+    await clock.advance(10);
+    expect(r.ids).toEqual(["1"]);
+    const release = store.hold("readDue");
+    m.pollNow();
+    await settle();
+    r.holdSends = false;
+    r.release();
+    await settle();
+    expect(r.ids).toEqual(["1", "2", "3"]);
+    release();
+  });
+
+  it("in pending mode refills the cache as it drains (cacheSize 2, poll every 30 s)", async () => {
+    const { m, clock, seed } = setup({ cacheSize: 2, batchSize: 1, pollIntervalMs: 30_000 });
+    seed(4);
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(3_000);
+    expect([...r.ids].sort()).toEqual(["1", "2", "3", "4"]);
+  });
+
+  it("sends a delayed message enqueued here when it falls due, without waiting for a poll", async () => {
+    const { m, clock, row, store } = setup({ pollIntervalMs: 30_000 });
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    const polls = store.calls.readDue;
+    await store.insertMessages(T, [{ id: "9", priority: 50, timeNext: clock.now() + 5_000, payload: "{}" }]);
+    expect(await m.offer([row("9", clock.now() + 5_000)])).toBe(1);
+    await clock.advance(4_900);
+    expect(r.ids).toEqual([]);
+    await clock.advance(200);
+    expect(r.ids).toEqual(["9"]);
+    expect(store.calls.readDue).toBe(polls);
+  });
+
+  it("stops sending at maxInFlight and resumes when acks free credit", async () => {
+    const { m, clock, row } = setup({ batchSize: 10 });
+    const r = new RecordingReceiver(3);
+    const sub = m.subscribe(r);
+    await clock.advance(10);
+    await m.offer(["1", "2", "3", "4", "5"].map((id) => row(id)));
+    await settle();
+    expect(r.ids).toEqual(["1", "2", "3"]);
+    expect(sub.inFlight).toBe(3);
+    await m.ack(["1", "2"]);
+    await settle();
+    expect(r.ids).toEqual(["1", "2", "3", "4", "5"]);
+    expect(sub.inFlight).toBe(3);
+  });
+
+  it("gives a receiver its credit back when the ack wait runs out", async () => {
+    const { m, clock, row } = setup({ batchSize: 10, ackWaitMs: 1_000, minBackoffMs: 1_000, pollIntervalMs: 60_000 });
+    const r = new RecordingReceiver(1);
+    const sub = m.subscribe(r);
+    await clock.advance(10);
+    await m.offer([row("1"), row("2")]);
+    await settle();
+    expect(r.ids).toEqual(["1"]);
+    await clock.advance(1_001);
+    expect(sub.inFlight).toBe(1);
+    expect(r.ids).toEqual(["1", "2"]);
+  });
+
+  it("reschedules with an explicit delay and delivers again after it", async () => {
+    const { m, clock, seed, store } = setup({ pollIntervalMs: 30_000 });
+    seed(1);
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    expect(await m.reschedule(["1"], 2_000)).toBe(1);
+    expect(store.row(T, "1")?.epoch).toBe(1); // a client postpone does not count a delivery
+    await clock.advance(1_900);
+    expect(r.ids).toEqual(["1"]);
+    await clock.advance(200);
+    expect(r.ids).toEqual(["1", "1"]);
+  });
+
+  it("purges acked rows older than purgeAfter in chunks of 500", async () => {
+    const { m, clock, store } = setup({ purgeAfterMs: 60_000, pollIntervalMs: 30_000 });
+    const old = clock.now() - 120_000;
+    store.seed(
+      T,
+      Array.from({ length: 1_200 }, (_, i) => ({ id: `a${i}`, timeAcked: old, timeNext: null })),
+    );
+    store.seed(T, [{ id: "fresh", timeAcked: clock.now(), timeNext: null }, { id: "open", timeNext: clock.now() + 1e9 }]);
+    await clock.advance(30_001);
+    expect(store.calls.purge).toBe(3);
+    expect(m.stats.purged).toBe(1_200);
+    expect([...store.tables.get(T)!.rows.keys()].sort()).toEqual(["fresh", "open"]);
+  });
+
+  it("counts a failed postpone and leaves the row due for the poller", async () => {
+    const { m, clock, seed, store } = setup({ pollIntervalMs: 1_000 });
+    seed(1);
+    store.failNext("postpone");
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    expect(m.stats.postponeFailed).toBe(1);
+    await clock.advance(1_000);
+    expect(r.ids).toEqual(["1", "1"]);
+  });
+
+  it("opens and closes twice safely, and can be reopened", async () => {
+    const { m, seed, clock } = setup();
+    m.open();
+    await Promise.all([m.close(), m.close()]);
+    await m.close();
+    expect(() => m.subscribe(new RecordingReceiver())).toThrow(/closed/);
+    m.open();
+    seed(1);
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    expect(r.ids).toEqual(["1"]);
+  });
+
+  it("closes without hanging while a send is stuck, and tells receivers", async () => {
+    const { m, clock, seed, store } = setup();
+    seed(1);
+    const r = new RecordingReceiver();
+    r.holdSends = true; // never released
+    m.subscribe(r);
+    await clock.advance(10);
+    expect(r.ids).toEqual(["1"]);
+    await m.close("engine closed");
+    expect(r.closedWith).toBe("engine closed");
+    expect(store.row(T, "1")?.epoch).toBe(1); // the abandoned send was still recorded
+  });
+});
