@@ -12,12 +12,20 @@ export class RecordingReceiver implements Receiver {
 
   constructor(readonly maxInFlight = 0) {}
 
+  /** When each message arrived (Date.now()), in arrival order. */
+  readonly arrivals: Array<{ id: string; epoch: number; at: number }> = [];
+  /** Called with each batch as it arrives (e.g. to ack). */
+  onBatch: ((batch: MessageRow[]) => void) | undefined;
+
   get ids(): string[] {
     return this.batches.flat().map((r) => r.id);
   }
 
   async send(batch: MessageRow[]): Promise<void> {
     this.batches.push(batch);
+    const at = Date.now();
+    for (const r of batch) this.arrivals.push({ id: r.id, epoch: r.epoch, at });
+    this.onBatch?.(batch);
     if (this.holdSends) await new Promise<void>((r) => this.waiting.push(r));
     if (this.failSends) throw new Error("receiver failed");
   }

@@ -1,0 +1,93 @@
+/**
+ * Connection setup: a mysql2 pool wrapped in a Kysely instance.
+ *
+ * Kysely is used only as a safe SQL builder/executor here (`Kysely<any>`): table names are dynamic, so the
+ * statements are written with the `sql` tag and validated identifiers (see values.ts).
+ */
+import { Kysely, MysqlDialect } from "kysely";
+import { createPool, type PoolOptions } from "mysql2";
+
+// mysql2 does not re-export its typeCast parameter types; derive them from the pool options.
+type TypeCastFn = Extract<NonNullable<PoolOptions["typeCast"]>, (...args: never[]) => unknown>;
+type TypeCastField = Parameters<TypeCastFn>[0];
+type TypeCastNext = Parameters<TypeCastFn>[1];
+
+export interface MysqlConnectOptions {
+  /** Pool size. Default 10. */
+  connectionLimit?: number;
+  /** How long to wait for a TCP connection + handshake. Default 10 s. */
+  connectTimeoutMs?: number;
+}
+
+export interface MysqlUrl {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+/** Parses `mysql://user:pass@host:port/db` (user and password may be percent-encoded). */
+export function parseMysqlUrl(url: string): MysqlUrl {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`invalid MySQL URL: ${redact(url)}`);
+  }
+  if (u.protocol !== "mysql:" && u.protocol !== "mariadb:") {
+    throw new Error(`MySQL URL must start with mysql://, got ${redact(url)}`);
+  }
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ""));
+  if (database === "" || database.includes("/")) {
+    throw new Error(`MySQL URL must name one database (mysql://user:pass@host:port/db), got ${redact(url)}`);
+  }
+  return {
+    host: u.hostname.replace(/^\[(.*)\]$/, "$1") || "127.0.0.1",
+    port: u.port === "" ? 3306 : Number(u.port),
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    database,
+  };
+}
+
+/** The URL with its password hidden, for error messages and logs. */
+export function redact(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@]*@/i, "$1***@");
+}
+
+/**
+ * Returns JSON columns as their raw text. mysql2 would JSON.parse them: MySQL 8 marks them with type JSON,
+ * and MariaDB (where JSON is LONGTEXT) marks them with the extended format `json`, which mysql2 3.x also
+ * parses. The payload is only passed through, so parsing would cost time and lose exactness.
+ */
+export function jsonAsText(field: TypeCastField, next: TypeCastNext): unknown {
+  if (field.type === "JSON" || field.extendedFormat === "json") return field.string("utf8");
+  return next();
+}
+
+export function poolOptions(url: string, opts: MysqlConnectOptions = {}): PoolOptions {
+  const { host, port, user, password, database } = parseMysqlUrl(url);
+  return {
+    host,
+    port,
+    user,
+    password,
+    database,
+    charset: "utf8mb4",
+    connectionLimit: opts.connectionLimit ?? 10,
+    connectTimeout: opts.connectTimeoutMs ?? 10_000,
+    // BIGINT UNSIGNED ids and nanosecond times exceed 2^53: always read them as decimal strings.
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    // Either of these keeps JSON as text; both, so a query-level typeCast override cannot undo it.
+    jsonStrings: true,
+    typeCast: jsonAsText,
+  };
+}
+
+/** A Kysely instance over a new mysql2 pool. `db.destroy()` closes the pool. */
+export function createMysqlDatabase(url: string, opts: MysqlConnectOptions = {}): Kysely<any> {
+  const pool = createPool(poolOptions(url, opts));
+  return new Kysely<any>({ dialect: new MysqlDialect({ pool }) });
+}

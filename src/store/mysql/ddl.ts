@@ -1,0 +1,130 @@
+/**
+ * Table-level statements: discovery, create, alter options, drop, describe.
+ *
+ * The table shape is documented in schema/message_table.sql; keep the two in agreement.
+ */
+import { sql, type Kysely, type RawBuilder } from "kysely";
+import { formatComment, isMessageComment, parseComment, type TableOptions } from "../../options.js";
+import type { DiscoveredTable, TableStats } from "../types.js";
+import { nsValue, tableRef, toNumber, validateIdentifier } from "./values.js";
+
+/** MySQL/MariaDB error numbers we turn into return values. */
+const ER_TABLE_EXISTS_ERROR = 1050;
+const ER_BAD_TABLE_ERROR = 1051;
+
+/** A message table whose comment says vitess_message but which tablemq cannot serve. */
+export interface SkippedTable {
+  name: string;
+  reason: string;
+}
+
+export interface Discovery {
+  tables: DiscoveredTable[];
+  skipped: SkippedTable[];
+}
+
+/**
+ * Lists the message tables of the current database. A table whose comment marks it as a message table
+ * but cannot be used (malformed option, or a name outside the identifier pattern) is returned in
+ * `skipped` instead of failing discovery: one bad table must not take every queue down.
+ */
+export async function discoverMessageTables(db: Kysely<any>): Promise<Discovery> {
+  // The LIKE only narrows the scan; isMessageComment() below is the real test.
+  const { rows } = await sql<{ name: string; comment: string | null }>`
+    SELECT table_name AS name, table_comment AS comment
+    FROM information_schema.tables
+    WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' AND table_comment LIKE ${"%vitess_message%"}
+    ORDER BY table_name`.execute(db);
+  const discovery: Discovery = { tables: [], skipped: [] };
+  for (const { name, comment } of rows) {
+    if (!isMessageComment(comment)) continue;
+    try {
+      validateIdentifier(name);
+      discovery.tables.push({ name, options: parseComment(comment ?? "") });
+    } catch (err) {
+      discovery.skipped.push({ name, reason: (err as Error).message });
+    }
+  }
+  return discovery;
+}
+
+const COMMENT_CHARS = /^[a-z0-9_=.,]+$/;
+
+/**
+ * The options as a COMMENT string literal. DDL cannot take bound parameters (not with server-side
+ * prepared statements, anyway), so the comment is inlined as a literal; it is checked to contain only
+ * characters formatComment() produces, so no quoting or escaping question can arise.
+ */
+export function commentLiteral(options: TableOptions): RawBuilder<unknown> {
+  const comment = formatComment(options);
+  if (!COMMENT_CHARS.test(comment)) {
+    throw new Error(`refusing table comment with unexpected characters: ${JSON.stringify(comment)}`);
+  }
+  return sql.lit(comment);
+}
+
+export function createTableStatement(table: string, options: TableOptions): RawBuilder<unknown> {
+  return sql`CREATE TABLE ${tableRef(table)} (
+    id         BIGINT UNSIGNED NOT NULL,
+    priority   TINYINT UNSIGNED NOT NULL DEFAULT 50,
+    epoch      BIGINT NOT NULL DEFAULT 0,
+    time_next  BIGINT DEFAULT 0,
+    time_acked BIGINT DEFAULT NULL,
+    message    JSON,
+    PRIMARY KEY (id),
+    INDEX poller_idx (time_acked, priority, time_next)
+  ) COMMENT ${commentLiteral(options)}`;
+}
+
+/** Creates the table; false (and no change) if it already exists. */
+export async function createTable(db: Kysely<any>, table: string, options: TableOptions): Promise<boolean> {
+  try {
+    await createTableStatement(table, options).execute(db);
+    return true;
+  } catch (err) {
+    if (errno(err) === ER_TABLE_EXISTS_ERROR) return false;
+    throw err;
+  }
+}
+
+export async function alterTableOptions(db: Kysely<any>, table: string, options: TableOptions): Promise<void> {
+  await sql`ALTER TABLE ${tableRef(table)} COMMENT = ${commentLiteral(options)}`.execute(db);
+}
+
+/**
+ * Drops the table; false if it did not exist. A plain DROP TABLE (not IF EXISTS) tells the two apart
+ * atomically: IF EXISTS only leaves a warning, which Kysely does not surface.
+ */
+export async function dropTable(db: Kysely<any>, table: string): Promise<boolean> {
+  try {
+    await sql`DROP TABLE ${tableRef(table)}`.execute(db);
+    return true;
+  } catch (err) {
+    if (errno(err) === ER_BAD_TABLE_ERROR) return false;
+    throw err;
+  }
+}
+
+/** Row counts by state, in one scan. (The aliases are quoted: DELAYED is a reserved word.) */
+export async function describeTable(db: Kysely<any>, table: string, nowMs: number): Promise<TableStats> {
+  const now = nsValue(nowMs, "now");
+  const { rows } = await sql<Record<keyof TableStats, unknown>>`
+    SELECT
+      SUM(CASE WHEN time_acked IS NULL AND time_next <= ${now} THEN 1 ELSE 0 END) AS ${sql.ref("ready")},
+      SUM(CASE WHEN time_acked IS NULL AND time_next > ${now} AND IFNULL(epoch, 0) = 0 THEN 1 ELSE 0 END) AS ${sql.ref("delayed")},
+      SUM(CASE WHEN time_acked IS NULL AND time_next > ${now} AND epoch > 0 THEN 1 ELSE 0 END) AS ${sql.ref("inFlight")},
+      SUM(CASE WHEN time_acked IS NOT NULL THEN 1 ELSE 0 END) AS ${sql.ref("acked")}
+    FROM ${tableRef(table)}`.execute(db);
+  const row = rows[0];
+  // SUM over an empty table is NULL, hence toNumber's 0 for null.
+  return {
+    ready: toNumber(row?.ready),
+    delayed: toNumber(row?.delayed),
+    inFlight: toNumber(row?.inFlight),
+    acked: toNumber(row?.acked),
+  };
+}
+
+function errno(err: unknown): number | undefined {
+  return typeof err === "object" && err !== null && "errno" in err ? Number((err as { errno: unknown }).errno) : undefined;
+}

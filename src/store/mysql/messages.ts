@@ -1,0 +1,173 @@
+/**
+ * Message statements: insert, read due rows, postpone, reschedule, ack, purge.
+ *
+ * Every batch operation is one statement. Counts are "rows matched": mysql2 connects with the
+ * CLIENT_FOUND_ROWS flag, so an UPDATE that leaves a row's values unchanged still counts it.
+ */
+import { sql, type Kysely, type RawBuilder } from "kysely";
+import { maxShift } from "../../manager/backoff.js";
+import type { BackoffSpec, InsertResult, MessageRow, NewMessage } from "../types.js";
+import { idList, idValue, nsToMs, nsValue, positiveLimit, priorityValue, tableRef, toNumber } from "./values.js";
+
+// ---------------------------------------------------------------------------------------------------
+// Insert
+
+/**
+ * Inserts new messages; an id that already exists is left untouched and reported as a duplicate, as is a
+ * repeat of an id earlier in the same request (the first occurrence wins).
+ *
+ * Existing ids are found by a SELECT before the INSERT. If another writer inserts one of our *new* ids
+ * between the two statements, the INSERT keeps its row (ON DUPLICATE KEY UPDATE id = id) and we still
+ * report that id as inserted: the message exists exactly once either way, only the report is off.
+ */
+export async function insertMessages(db: Kysely<any>, table: string, rows: readonly NewMessage[]): Promise<InsertResult> {
+  const ref = tableRef(table);
+  rows.forEach(validateNewMessage);
+  const firsts = new Map<string, NewMessage>();
+  for (const row of rows) if (!firsts.has(row.id)) firsts.set(row.id, row);
+  if (firsts.size === 0) return { inserted: [], duplicates: [] };
+
+  const existing = await existingIds(db, table, [...firsts.keys()]);
+  const fresh = [...firsts.values()].filter((row) => !existing.has(row.id));
+  if (fresh.length > 0) {
+    // Not INSERT IGNORE: that would also turn a bad payload (JSON check) or out-of-range value into a
+    // silently skipped row. This form only tolerates the duplicate key.
+    await sql`
+      INSERT INTO ${ref} (id, priority, epoch, time_next, time_acked, message)
+      VALUES ${sql.join(fresh.map(valuesRow))}
+      ON DUPLICATE KEY UPDATE id = id`.execute(db);
+  }
+  return classify(rows, new Set(fresh.map((row) => row.id)));
+}
+
+/** One entry per request row, in request order: the first occurrence of a fresh id is inserted. */
+function classify(rows: readonly NewMessage[], fresh: Set<string>): InsertResult {
+  const result: InsertResult = { inserted: [], duplicates: [] };
+  const seen = new Set<string>();
+  for (const { id } of rows) {
+    (fresh.has(id) && !seen.has(id) ? result.inserted : result.duplicates).push(id);
+    seen.add(id);
+  }
+  return result;
+}
+
+function validateNewMessage(row: NewMessage): void {
+  idValue(row.id);
+  priorityValue(row.priority);
+  nsValue(row.timeNext, "timeNext");
+  if (typeof row.payload !== "string") throw new Error(`payload of message ${row.id} must be JSON text`);
+}
+
+function valuesRow(row: NewMessage): RawBuilder<unknown> {
+  return sql`(${idValue(row.id)}, ${row.priority}, 0, ${nsValue(row.timeNext)}, NULL, ${row.payload})`;
+}
+
+async function existingIds(db: Kysely<any>, table: string, ids: string[]): Promise<Set<string>> {
+  const { rows } = await sql<{ id: string }>`SELECT id FROM ${tableRef(table)} WHERE id IN (${idList(ids)})`.execute(db);
+  return new Set(rows.map((r) => String(r.id)));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Read
+
+/**
+ * The poller's read. Exported so tests can EXPLAIN the exact statement: ORDER BY priority, time_next must
+ * follow poller_idx (time_acked, priority, time_next) ascending, so the plan is an index scan that stops
+ * after `limit` rows, with no filesort.
+ */
+export function readDueQuery(table: string, nowMs: number, limit: number): RawBuilder<DueRow> {
+  return sql<DueRow>`
+    SELECT id, priority, time_next, epoch, message
+    FROM ${tableRef(table)}
+    WHERE time_acked IS NULL AND time_next <= ${nsValue(nowMs, "now")}
+    ORDER BY priority, time_next
+    LIMIT ${positiveLimit(limit)}`;
+}
+
+interface DueRow {
+  id: string;
+  priority: number | string;
+  time_next: string;
+  epoch: string | number;
+  message: string | null;
+}
+
+export async function readDue(db: Kysely<any>, table: string, nowMs: number, limit: number): Promise<MessageRow[]> {
+  const { rows } = await readDueQuery(table, nowMs, limit).execute(db);
+  return rows.map((r) => ({
+    id: String(r.id),
+    priority: Number(r.priority),
+    timeNext: nsToMs(r.time_next),
+    epoch: Number(r.epoch),
+    payload: r.message ?? "null",
+  }));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Postpone, reschedule, ack, purge
+
+/**
+ * The backoff of manager/backoff.ts backoffNs(), per row, on the row's current epoch:
+ *   raw = FLOOR(DOUBLE(min << LEAST(epoch, cap)) * jitter); IF(raw < min, min, IF(max > 0 AND raw > max, max, raw))
+ * Types are pinned so the result equals the JS reference bit for bit: the shift is on BIGINT UNSIGNED
+ * (an integer shift, not a string's), the product is in DOUBLE like JS's Number (a DECIMAL product would
+ * be exact and could floor differently), and the result is cast back to an integer before it is added to
+ * the nanosecond clock (a double sum would lose the low bits of ~1.7e18). The jitter is bound as the
+ * shortest decimal that round-trips to the same double. `cap` keeps min << shift <= 2^61, so no overflow.
+ */
+export function backoffExpression(spec: BackoffSpec): RawBuilder<unknown> {
+  const min = nsValue(spec.minBackoffMs, "minBackoffMs");
+  const max = nsValue(spec.maxBackoffMs, "maxBackoffMs");
+  if (min < 0n || max < 0n) throw new Error("backoff bounds must be >= 0");
+  if (!Number.isFinite(spec.jitter) || spec.jitter < 0) throw new Error(`invalid jitter ${String(spec.jitter)}`);
+  const cap = maxShift(min);
+  const raw = sql`CAST(FLOOR(
+      CAST(CAST(${min} AS UNSIGNED) << LEAST(GREATEST(IFNULL(epoch, 0), 0), ${cap}) AS DOUBLE) * CAST(${String(spec.jitter)} AS DOUBLE)
+    ) AS SIGNED)`;
+  return sql`IF(${raw} < ${min}, ${min}, IF(${max} > 0 AND ${raw} > ${max}, ${max}, ${raw}))`;
+}
+
+/** time_next = now + base + backoff(epoch), then (optionally) epoch + 1, for unacked ids. */
+export async function postpone(db: Kysely<any>, table: string, ids: readonly string[], nowMs: number, spec: BackoffSpec): Promise<number> {
+  if (ids.length === 0) return 0;
+  const start = nsValue(nowMs, "now") + nsValue(spec.baseDelayMs, "baseDelayMs");
+  // SET is evaluated left to right: time_next must be computed from the epoch *before* the increment.
+  // IFNULL: Vitess's own schema lets epoch be NULL (it writes ifnull(epoch, 0) + 1 too).
+  const epoch = spec.incrementEpoch ? sql`, epoch = IFNULL(epoch, 0) + 1` : sql``;
+  const result = await sql`
+    UPDATE ${tableRef(table)}
+    SET time_next = ${start} + ${backoffExpression(spec)}${epoch}
+    WHERE id IN (${idList(ids)}) AND time_acked IS NULL`.execute(db);
+  return affected(result);
+}
+
+/** time_next = now + delay for unacked ids; the epoch is unchanged. */
+export async function reschedule(db: Kysely<any>, table: string, ids: readonly string[], nowMs: number, delayMs: number): Promise<number> {
+  if (ids.length === 0) return 0;
+  const due = nsValue(nowMs, "now") + nsValue(delayMs, "delayMs");
+  const result = await sql`
+    UPDATE ${tableRef(table)} SET time_next = ${due}
+    WHERE id IN (${idList(ids)}) AND time_acked IS NULL`.execute(db);
+  return affected(result);
+}
+
+/** Marks unacked ids acked; returns how many this call acked (an id acked before is not counted). */
+export async function ack(db: Kysely<any>, table: string, ids: readonly string[], nowMs: number): Promise<number> {
+  if (ids.length === 0) return 0;
+  const result = await sql`
+    UPDATE ${tableRef(table)} SET time_acked = ${nsValue(nowMs, "now")}, time_next = NULL
+    WHERE id IN (${idList(ids)}) AND time_acked IS NULL`.execute(db);
+  return affected(result);
+}
+
+/** Deletes up to `limit` rows acked before the cutoff (a range on poller_idx's first column). */
+export async function purge(db: Kysely<any>, table: string, cutoffMs: number, limit: number): Promise<number> {
+  const result = await sql`
+    DELETE FROM ${tableRef(table)} WHERE time_acked < ${nsValue(cutoffMs, "cutoff")}
+    LIMIT ${positiveLimit(limit)}`.execute(db);
+  return affected(result);
+}
+
+function affected(result: { numAffectedRows?: bigint }): number {
+  return toNumber(result.numAffectedRows ?? 0n);
+}

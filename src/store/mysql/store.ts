@@ -1,0 +1,104 @@
+/**
+ * MessageStore on MySQL 8.0+ / MariaDB 10.6+. Times cross the interface as epoch milliseconds and are
+ * stored as Vitess's nanoseconds; ids are decimal strings (BIGINT UNSIGNED).
+ */
+import { sql, type Kysely } from "kysely";
+import type { TableOptions } from "../../options.js";
+import type {
+  BackoffSpec,
+  DiscoveredTable,
+  InsertResult,
+  MessageRow,
+  MessageStore,
+  NewMessage,
+  TableStats,
+} from "../types.js";
+import { createMysqlDatabase, type MysqlConnectOptions } from "./connect.js";
+import * as ddl from "./ddl.js";
+import * as messages from "./messages.js";
+
+export interface MysqlStoreOptions extends MysqlConnectOptions {
+  /**
+   * Called for each table whose comment marks it as a message table but which cannot be served
+   * (malformed option, unsupported name). Discovery skips such tables instead of failing.
+   */
+  onSkippedTable?: (table: ddl.SkippedTable) => void;
+}
+
+export class MysqlStore implements MessageStore {
+  constructor(
+    /** The Kysely instance the store owns; close() destroys it. */
+    readonly db: Kysely<any>,
+    private readonly options: Pick<MysqlStoreOptions, "onSkippedTable"> = {},
+  ) {}
+
+  async discoverTables(): Promise<DiscoveredTable[]> {
+    const { tables, skipped } = await ddl.discoverMessageTables(this.db);
+    for (const table of skipped) this.options.onSkippedTable?.(table);
+    return tables;
+  }
+
+  /** Discovery including the skipped tables, for diagnostics (e.g. `tablemq table list`). */
+  discoverTablesDetailed(): Promise<ddl.Discovery> {
+    return ddl.discoverMessageTables(this.db);
+  }
+
+  createTable(table: string, options: TableOptions): Promise<boolean> {
+    return ddl.createTable(this.db, table, options);
+  }
+
+  alterTableOptions(table: string, options: TableOptions): Promise<void> {
+    return ddl.alterTableOptions(this.db, table, options);
+  }
+
+  dropTable(table: string): Promise<boolean> {
+    return ddl.dropTable(this.db, table);
+  }
+
+  describeTable(table: string, nowMs: number): Promise<TableStats> {
+    return ddl.describeTable(this.db, table, nowMs);
+  }
+
+  insertMessages(table: string, rows: NewMessage[]): Promise<InsertResult> {
+    return messages.insertMessages(this.db, table, rows);
+  }
+
+  readDue(table: string, nowMs: number, limit: number): Promise<MessageRow[]> {
+    return messages.readDue(this.db, table, nowMs, limit);
+  }
+
+  postpone(table: string, ids: string[], nowMs: number, spec: BackoffSpec): Promise<number> {
+    return messages.postpone(this.db, table, ids, nowMs, spec);
+  }
+
+  reschedule(table: string, ids: string[], nowMs: number, delayMs: number): Promise<number> {
+    return messages.reschedule(this.db, table, ids, nowMs, delayMs);
+  }
+
+  ack(table: string, ids: string[], nowMs: number): Promise<number> {
+    return messages.ack(this.db, table, ids, nowMs);
+  }
+
+  purge(table: string, cutoffMs: number, limit: number): Promise<number> {
+    return messages.purge(this.db, table, cutoffMs, limit);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await sql`SELECT 1`.execute(this.db);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}
+
+/** A store over a new pool for `mysql://user:pass@host:port/db`. */
+export function createMysqlStore(url: string, opts: MysqlStoreOptions = {}): MysqlStore {
+  const { onSkippedTable, ...connect } = opts;
+  return new MysqlStore(createMysqlDatabase(url, connect), onSkippedTable ? { onSkippedTable } : {});
+}

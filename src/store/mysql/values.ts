@@ -1,0 +1,76 @@
+/**
+ * Validation and conversion of everything that crosses into SQL: identifiers, ids, priorities and times.
+ *
+ * Identifiers cannot be bound, so they are validated against a strict pattern and then quoted by Kysely
+ * (`sql.table` / `sql.ref`). Values are always bound. Ids and nanosecond times are bound as JS bigints,
+ * which mysql2 renders as exact integer literals: a decimal *string* compared with a BIGINT column is
+ * compared as a double in MySQL, which cannot tell 18446744073709551615 from 18446744073709551614.
+ */
+import { sql, type RawBuilder } from "kysely";
+import { msToNs } from "../../manager/backoff.js";
+
+const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
+const DECIMAL_ID = /^(0|[1-9][0-9]{0,19})$/;
+const MAX_ID = 2n ** 64n - 1n;
+
+export function validateIdentifier(name: string, what = "table name"): string {
+  if (typeof name !== "string" || !IDENTIFIER.test(name)) {
+    throw new Error(`invalid ${what} ${JSON.stringify(name)}: must match ${IDENTIFIER.source}`);
+  }
+  return name;
+}
+
+/** A validated, quoted table reference. */
+export function tableRef(name: string): RawBuilder<unknown> {
+  return sql.table(validateIdentifier(name));
+}
+
+/** Parses a message id (a decimal BIGINT UNSIGNED) into a bigint to bind. */
+export function idValue(id: string): bigint {
+  if (typeof id !== "string" || !DECIMAL_ID.test(id) || BigInt(id) > MAX_ID) {
+    throw new Error(`invalid message id ${JSON.stringify(id)}: must be a decimal integer in [0, 2^64-1] without leading zeros`);
+  }
+  return BigInt(id);
+}
+
+/** A bound, comma-separated id list for `IN (...)`; callers must not pass an empty list. */
+export function idList(ids: readonly string[]): RawBuilder<unknown> {
+  if (ids.length === 0) throw new Error("idList: empty id list");
+  return sql.join(ids.map(idValue));
+}
+
+export function priorityValue(priority: number): number {
+  if (!Number.isInteger(priority) || priority < 0 || priority > 255) {
+    throw new Error(`invalid priority ${String(priority)}: must be an integer in [0, 255]`);
+  }
+  return priority;
+}
+
+/** Epoch ms (the interface's unit) → ns (the rows' unit), to bind. */
+export function nsValue(ms: number, what = "time"): bigint {
+  if (typeof ms !== "number" || !Number.isFinite(ms)) throw new Error(`invalid ${what}: ${String(ms)}`);
+  return msToNs(ms);
+}
+
+/**
+ * A ns value as read from a BIGINT column (a decimal string) → epoch ms with microsecond precision,
+ * rounded to the nearest microsecond rather than truncated: msToNs() of a current-era time is only
+ * exact to ~±128 ns (a double's granule at 1.7e18 is 256), so rounding gives back exactly the
+ * microsecond-precise ms value that was stored, where truncation could lose 1 µs.
+ */
+export function nsToMs(ns: string | number | bigint): number {
+  const n = BigInt(ns);
+  const us = n >= 0n ? (n + 500n) / 1000n : -((-n + 500n) / 1000n);
+  return Number(us) / 1000;
+}
+
+/** A count or aggregate as returned by mysql2 (number, or decimal string for BIGINT/DECIMAL). */
+export function toNumber(v: unknown): number {
+  if (v === null || v === undefined) return 0;
+  return Number(v);
+}
+
+export function positiveLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit <= 0) throw new Error(`invalid limit ${String(limit)}: must be an integer > 0`);
+  return limit;
+}

@@ -1,0 +1,305 @@
+import { sql } from "kysely";
+import { expect, it } from "vitest";
+import { backoffNs, msToNs } from "../../src/manager/backoff.js";
+import { resolveOptions } from "../../src/options.js";
+import { readDueQuery } from "../../src/store/mysql/messages.js";
+import type { BackoffSpec, NewMessage } from "../../src/store/types.js";
+import { describeWithDatabase, useTestStore } from "../support/database.js";
+
+const T0 = 1_700_000_000_000; // a fixed "now", epoch ms
+
+function msg(id: string, over: Partial<NewMessage> = {}): NewMessage {
+  return { id, priority: 50, timeNext: T0, payload: `{"n":${JSON.stringify(id)}}`, ...over };
+}
+
+describeWithDatabase("MysqlStore", () => {
+  const db = useTestStore();
+
+  /** time_next / epoch / time_acked exactly as stored (ns as bigint). */
+  async function rawRows(table: string) {
+    const { rows } = await sql<{ id: string; epoch: string; time_next: string | null; time_acked: string | null }>`
+      SELECT id, epoch, time_next, time_acked FROM ${sql.table(table)} ORDER BY id`.execute(db.store.db);
+    return new Map(
+      rows.map((r) => [
+        String(r.id),
+        {
+          epoch: Number(r.epoch),
+          timeNext: r.time_next === null ? null : BigInt(r.time_next),
+          timeAcked: r.time_acked === null ? null : BigInt(r.time_acked),
+        },
+      ]),
+    );
+  }
+
+  async function setEpoch(table: string, id: string, epoch: number) {
+    await sql`UPDATE ${sql.table(table)} SET epoch = ${epoch} WHERE id = ${BigInt(id)}`.execute(db.store.db);
+  }
+
+  async function newTable(prefix: string) {
+    const table = db.table(prefix);
+    expect(await db.store.createTable(table, resolveOptions())).toBe(true);
+    return table;
+  }
+
+  // --- tables ----------------------------------------------------------------------------------------
+
+  it("creates, discovers, alters, describes and drops a table", async () => {
+    const table = db.table("ddl");
+    const opts = resolveOptions({
+      ackWaitMs: 500,
+      purgeAfterMs: 120_000,
+      batchSize: 3,
+      cacheSize: 50,
+      pollIntervalMs: 250,
+      minBackoffMs: 1_500,
+      maxBackoffMs: 60_000,
+      maxAttempts: 5,
+    });
+    expect(await db.store.createTable(table, opts)).toBe(true);
+    expect(await db.store.createTable(table, resolveOptions())).toBe(false);
+    expect((await db.store.discoverTables()).find((t) => t.name === table)).toEqual({ name: table, options: opts });
+    expect(await db.store.describeTable(table, T0)).toEqual({ ready: 0, delayed: 0, inFlight: 0, acked: 0 });
+
+    const altered = resolveOptions({ ackWaitMs: 2_000, cacheSize: 7, batchSize: 7 });
+    await db.store.alterTableOptions(table, altered);
+    expect((await db.store.discoverTables()).find((t) => t.name === table)?.options).toEqual(altered);
+
+    expect(await db.store.dropTable(table)).toBe(true);
+    expect(await db.store.dropTable(table)).toBe(false);
+    expect((await db.store.discoverTables()).some((t) => t.name === table)).toBe(false);
+  });
+
+  it("discovers a hand-made Vitess table, skips a malformed one and ignores other tables", async () => {
+    const vitess = db.table("vitess");
+    const plain = db.table("plain");
+    const broken = db.table("broken");
+    await sql`CREATE TABLE ${sql.table(vitess)} (
+        id bigint, priority bigint default 50, epoch bigint, time_next bigint default 0, time_acked bigint,
+        message json, primary key(id), index poller_idx(time_acked, priority, time_next desc)
+      ) comment 'vitess_message, vt_ack_wait=30, vt_purge_after=120, vt_batch_size=1, vt_cache_size=10, vt_poller_interval=30'`
+      .execute(db.store.db);
+    await sql`CREATE TABLE ${sql.table(plain)} (id bigint primary key) comment 'vitess_messages are elsewhere'`.execute(db.store.db);
+    await sql`CREATE TABLE ${sql.table(broken)} (id bigint primary key) comment 'vitess_message,vt_ack_wait=soon'`.execute(db.store.db);
+
+    const found = await db.store.discoverTables();
+    expect(found.find((t) => t.name === vitess)?.options).toEqual(
+      resolveOptions({ ackWaitMs: 30_000, purgeAfterMs: 120_000, batchSize: 1, cacheSize: 10, pollIntervalMs: 30_000 }),
+    );
+    expect(found.some((t) => t.name === plain || t.name === broken)).toBe(false);
+    const { skipped } = await db.store.discoverTablesDetailed();
+    expect(skipped.find((s) => s.name === broken)?.reason).toMatch(/vt_ack_wait/);
+
+    // The store works on the Vitess shape too.
+    expect(await db.store.insertMessages(vitess, [msg("7")])).toEqual({ inserted: ["7"], duplicates: [] });
+    expect((await db.store.readDue(vitess, T0, 10)).map((r) => [r.id, r.epoch])).toEqual([["7", 0]]);
+  });
+
+  it("rejects invalid identifiers and ids before any SQL is sent", async () => {
+    await expect(db.store.readDue("orders`; DROP TABLE x; --", T0, 1)).rejects.toThrow(/invalid table name/);
+    await expect(db.store.createTable("Orders", resolveOptions())).rejects.toThrow(/invalid table name/);
+    const table = await newTable("ids");
+    await expect(db.store.ack(table, ["1 OR 1=1"], T0)).rejects.toThrow(/invalid message id/);
+    await expect(db.store.ack(table, ["18446744073709551616"], T0)).rejects.toThrow(/invalid message id/);
+    expect(await db.store.ack(table, [], T0)).toBe(0);
+    expect(await db.store.postpone(table, [], T0, spec())).toBe(0);
+    expect(await db.store.reschedule(table, [], T0, 5)).toBe(0);
+    expect(await db.store.insertMessages(table, [])).toEqual({ inserted: [], duplicates: [] });
+  });
+
+  // --- insert and read -------------------------------------------------------------------------------
+
+  it("reads due rows by priority then time_next, honours delays and limits", async () => {
+    const table = await newTable("read");
+    await db.store.insertMessages(table, [
+      msg("1", { priority: 50, timeNext: T0 - 1_000 }),
+      msg("2", { priority: 10, timeNext: T0 - 500 }),
+      msg("3", { priority: 10, timeNext: T0 - 2_000.123 }),
+      msg("4", { priority: 50, timeNext: T0 + 10_000 }),
+      msg("5", { priority: 0, timeNext: T0 }),
+    ]);
+    const due = await db.store.readDue(table, T0, 10);
+    expect(due.map((r) => r.id)).toEqual(["5", "3", "2", "1"]);
+    expect(due[1]).toEqual({ id: "3", priority: 10, timeNext: T0 - 2_000.123, epoch: 0, payload: '{"n":"3"}' });
+    expect((await db.store.readDue(table, T0, 2)).map((r) => r.id)).toEqual(["5", "3"]);
+    expect((await db.store.readDue(table, T0 + 9_999, 10)).map((r) => r.id)).not.toContain("4");
+    expect((await db.store.readDue(table, T0 + 10_000, 10)).map((r) => r.id)).toEqual(["5", "3", "2", "1", "4"]);
+    expect(await db.store.describeTable(table, T0)).toEqual({ ready: 4, delayed: 1, inFlight: 0, acked: 0 });
+  });
+
+  it("round-trips payload text and 64-bit ids exactly", async () => {
+    const table = await newTable("exact");
+    const payloads = ['{"a":1,"b":[true,null],"s":"é"}', '{ "spaced" : [ 1 , 2 ] }', '"just a string ✓"', "12345678901234567890"];
+    const ids = ["18446744073709551615", "18446744073709551614", "9007199254740993", "0"];
+    await db.store.insertMessages(table, ids.map((id, i) => msg(id, { payload: payloads[i]!, priority: i })));
+    await sql`INSERT INTO ${sql.table(table)} (id, time_next, message) VALUES (42, 0, NULL)`.execute(db.store.db);
+
+    const got = await db.store.readDue(table, T0, 10);
+    expect(got.map((r) => r.id)).toEqual([...ids, "42"]);
+    expect(got.map((r) => typeof r.payload)).toEqual(Array(5).fill("string"));
+    if (db.flavor === "mariadb") {
+      // MariaDB keeps JSON as text: byte-exact.
+      expect(got.map((r) => r.payload)).toEqual([...payloads, "null"]);
+    } else {
+      // MySQL 8 stores JSON in a binary form and re-serialises it: equal as JSON, not as text.
+      expect(got.map((r) => JSON.parse(r.payload))).toEqual([...payloads, "null"].map((p) => JSON.parse(p)));
+    }
+    expect(await db.store.ack(table, ["18446744073709551614"], T0)).toBe(1);
+    expect((await db.store.readDue(table, T0, 10)).map((r) => r.id)).toEqual([ids[0], ids[2], ids[3], "42"]);
+  });
+
+  it("reports duplicate ids and leaves the existing rows untouched", async () => {
+    const table = await newTable("dup");
+    expect(await db.store.insertMessages(table, [msg("1"), msg("2", { priority: 5 })])).toEqual({
+      inserted: ["1", "2"],
+      duplicates: [],
+    });
+    const second = await db.store.insertMessages(table, [
+      msg("2", { priority: 99, payload: '{"new":true}' }),
+      msg("3"),
+      msg("3", { payload: '{"again":true}' }),
+      msg("1"),
+    ]);
+    expect(second).toEqual({ inserted: ["3"], duplicates: ["2", "3", "1"] });
+    const rows = await db.store.readDue(table, T0, 10);
+    expect(rows.find((r) => r.id === "2")).toMatchObject({ priority: 5, payload: '{"n":"2"}' });
+    expect(rows.find((r) => r.id === "3")?.payload).toBe('{"n":"3"}');
+    expect(rows).toHaveLength(3);
+  });
+
+  // --- postpone, reschedule, ack, purge ----------------------------------------------------------------
+
+  function spec(over: Partial<BackoffSpec> = {}): BackoffSpec {
+    return { baseDelayMs: 30_000, minBackoffMs: 1_000, maxBackoffMs: 0, jitter: 1, incrementEpoch: true, ...over };
+  }
+
+  /** What backoff.ts says time_next must become. */
+  function expected(nowMs: number, s: BackoffSpec, epoch: number): bigint {
+    return msToNs(nowMs) + msToNs(s.baseDelayMs) + backoffNs(s.minBackoffMs, s.maxBackoffMs, epoch, s.jitter);
+  }
+
+  it("postpones with the backoff of backoff.ts, bit for bit, and counts the delivery", async () => {
+    const table = await newTable("postpone");
+    const ids = ["1", "2", "3", "4", "5", "6"];
+    await db.store.insertMessages(table, ids.map((id) => msg(id)));
+    // 1.000001 and 0.688 are where a DOUBLE product floors differently from an exact DECIMAL one
+    // (1e9 * 1.000001 is 1000000999.9999999 in floating point), so they catch SQL doing decimal math.
+    const jitters = [0.666666, 1.333332 - 1e-12, 1.000001, 0.688, 0.7777777777777777, 0.9876543210123];
+    const specs = [
+      spec(),
+      spec({ maxBackoffMs: 5_000 }),
+      spec({ minBackoffMs: 1_234.567, baseDelayMs: 0.5 }),
+      spec({ minBackoffMs: 0.001, maxBackoffMs: 0 }),
+    ];
+    let now = T0 + 0.25;
+    for (const s0 of specs) {
+      for (const jitter of jitters) {
+        const s = { ...s0, jitter };
+        const before = await rawRows(table);
+        now += 1;
+        expect(await db.store.postpone(table, ids, now, s)).toBe(ids.length);
+        const after = await rawRows(table);
+        for (const id of ids) {
+          const epoch = before.get(id)!.epoch;
+          expect({ id, epoch, timeNext: after.get(id)!.timeNext }).toEqual({ id, epoch, timeNext: expected(now, s, epoch) });
+          expect(after.get(id)!.epoch).toBe(epoch + 1);
+        }
+      }
+      for (const id of ids) await setEpoch(table, id, Number(id) - 1); // epochs 0..5 for the next spec
+    }
+  });
+
+  it("clamps to minBackoff and maxBackoff", async () => {
+    const table = await newTable("clamp");
+    await db.store.insertMessages(table, [msg("1"), msg("2")]);
+    await setEpoch(table, "2", 4);
+    const s = spec({ minBackoffMs: 1_000, maxBackoffMs: 5_000, jitter: 0.666666 });
+    await db.store.postpone(table, ["1", "2"], T0, s);
+    const rows = await rawRows(table);
+    expect(rows.get("1")!.timeNext).toBe(msToNs(T0 + 30_000 + 1_000)); // 1000 * 0.67 < min
+    expect(rows.get("2")!.timeNext).toBe(msToNs(T0 + 30_000 + 5_000)); // 16000 * 0.67 > max
+  });
+
+  it("does not postpone acked rows, and a nack does not count a delivery", async () => {
+    const table = await newTable("nack");
+    await db.store.insertMessages(table, [msg("1"), msg("2")]);
+    await db.store.ack(table, ["2"], T0);
+    expect(await db.store.postpone(table, ["1", "2"], T0, spec({ incrementEpoch: false, baseDelayMs: 0 }))).toBe(1);
+    const rows = await rawRows(table);
+    expect(rows.get("1")).toEqual({ epoch: 0, timeNext: msToNs(T0 + 1_000), timeAcked: null });
+    expect(rows.get("2")).toEqual({ epoch: 0, timeNext: null, timeAcked: msToNs(T0) });
+  });
+
+  it("does not overflow at a high epoch", async () => {
+    const table = await newTable("overflow");
+    await db.store.insertMessages(table, [msg("1"), msg("2")]);
+    await setEpoch(table, "1", 100);
+    await setEpoch(table, "2", 1_000_000);
+    const s = spec({ minBackoffMs: 30_000, jitter: 1.333332 });
+    expect(await db.store.postpone(table, ["1", "2"], T0, s)).toBe(2);
+    const rows = await rawRows(table);
+    const floor = msToNs(T0 + s.baseDelayMs + s.minBackoffMs);
+    for (const id of ["1", "2"]) {
+      const timeNext = rows.get(id)!.timeNext!;
+      expect(timeNext > floor).toBe(true);
+      expect(timeNext).toBe(expected(T0, s, 100));
+    }
+    expect(rows.get("1")!.epoch).toBe(101);
+  });
+
+  it("reschedules without counting a delivery", async () => {
+    const table = await newTable("resched");
+    await db.store.insertMessages(table, [msg("1"), msg("2"), msg("3")]);
+    await setEpoch(table, "1", 3);
+    await db.store.ack(table, ["3"], T0);
+    expect(await db.store.reschedule(table, ["1", "2", "3"], T0 + 1, 2_500.5)).toBe(2);
+    const rows = await rawRows(table);
+    const due = msToNs(T0 + 1) + msToNs(2_500.5);
+    expect(rows.get("1")).toMatchObject({ epoch: 3, timeNext: due });
+    expect(rows.get("2")).toMatchObject({ epoch: 0, timeNext: due });
+    expect(rows.get("3")).toMatchObject({ timeNext: null });
+  });
+
+  it("acks once: counts only rows acked by this call and hides them from reads", async () => {
+    const table = await newTable("ack");
+    await db.store.insertMessages(table, [msg("1"), msg("2"), msg("3"), msg("4", { timeNext: T0 + 60_000 })]);
+    expect(await db.store.ack(table, ["1", "2"], T0)).toBe(2);
+    expect(await db.store.ack(table, ["2", "3", "99"], T0)).toBe(1);
+    expect(await db.store.ack(table, ["1", "2", "3"], T0)).toBe(0);
+    expect(await db.store.readDue(table, T0 + 60_000, 10)).toEqual([expect.objectContaining({ id: "4" })]);
+    await db.store.postpone(table, ["4"], T0, spec({ baseDelayMs: 0, minBackoffMs: 1 }));
+    expect(await db.store.describeTable(table, T0)).toEqual({ ready: 0, delayed: 0, inFlight: 1, acked: 3 });
+  });
+
+  it("purges old acked rows in chunks, keeping unacked and recent ones", async () => {
+    const table = await newTable("purge");
+    const old = ["1", "2", "3", "4", "5"];
+    await db.store.insertMessages(table, [...old, "6", "7"].map((id) => msg(id)));
+    await db.store.ack(table, old, T0 - 10_000);
+    await db.store.ack(table, ["6"], T0);
+    const cutoff = T0 - 5_000;
+    expect(await db.store.purge(table, cutoff, 2)).toBe(2);
+    expect(await db.store.purge(table, cutoff, 2)).toBe(2);
+    expect(await db.store.purge(table, cutoff, 2)).toBe(1);
+    expect(await db.store.purge(table, cutoff, 2)).toBe(0);
+    expect([...(await rawRows(table)).keys()]).toEqual(["6", "7"]);
+  });
+
+  // --- plans -------------------------------------------------------------------------------------------
+
+  it("reads due rows through poller_idx without a filesort", async () => {
+    const table = await newTable("plan");
+    const rows: NewMessage[] = [];
+    for (let i = 1; i <= 600; i++) {
+      rows.push(msg(String(i), { priority: i % 7, timeNext: T0 + ((i * 7919) % 1_000) * 1_000 - 500_000 }));
+    }
+    await db.store.insertMessages(table, rows);
+    await db.store.ack(table, rows.filter((_, i) => i % 3 === 0).map((r) => r.id), T0);
+    await sql`ANALYZE TABLE ${sql.table(table)}`.execute(db.store.db);
+
+    const { rows: plan } = await sql<Record<string, unknown>>`EXPLAIN ${readDueQuery(table, T0, 100)}`.execute(db.store.db);
+    const described = JSON.stringify(plan);
+    expect(plan, described).toHaveLength(1);
+    expect(plan[0]?.key, described).toBe("poller_idx");
+    expect(String(plan[0]?.Extra ?? ""), described).not.toMatch(/filesort/i);
+  });
+});

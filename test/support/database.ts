@@ -1,0 +1,121 @@
+/**
+ * Helpers for tests that need a real database. The URL comes from test/support/global-setup.ts.
+ *
+ *   describeWithDatabase("store", () => {
+ *     const db = useTestStore();
+ *     it("creates", async () => {
+ *       const table = db.table("create");           // unique name, dropped after the test
+ *       expect(await db.store.createTable(table, resolveOptions())).toBe(true);
+ *     });
+ *   });
+ */
+import { randomBytes } from "node:crypto";
+import { sql } from "kysely";
+import { afterAll, afterEach, beforeAll, describe, inject } from "vitest";
+import { createMysqlStore, type MysqlStore } from "../../src/store/mysql/store.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** URL of the integration database; "" when there is none (integration tests skip). */
+    mysqlUrl: string;
+  }
+}
+
+/** The database URL chosen by the global setup, or "" when there is none. */
+export function testDatabaseUrl(): string {
+  return inject("mysqlUrl") ?? "";
+}
+
+export function hasDatabase(): boolean {
+  return testDatabaseUrl() !== "";
+}
+
+/**
+ * `describe` that skips when there is no database. (Under CI a missing database has already failed the
+ * run in the global setup, so this never hides a CI failure.)
+ */
+export function describeWithDatabase(name: string, fn: () => void): void {
+  describe.skipIf(!hasDatabase())(name, fn);
+}
+
+/** A fresh valid table name, `t_<prefix>_<12 hex>`, at most 63 characters. */
+export function uniqueTableName(prefix = "t"): string {
+  const clean = prefix.toLowerCase().replace(/[^a-z0-9_]/g, "_").slice(0, 40);
+  return `t_${clean}_${randomBytes(6).toString("hex")}`;
+}
+
+export interface TestStore {
+  /** The store, open between beforeAll and afterAll. */
+  readonly store: MysqlStore;
+  /** A unique table name registered for dropping after the current test (however it gets created). */
+  table(prefix?: string): string;
+  /** "mariadb" or "mysql", from SELECT VERSION(). */
+  readonly flavor: "mariadb" | "mysql";
+}
+
+/**
+ * Registers hooks in the enclosing describe: opens a MysqlStore before the tests, drops every table
+ * named through `table()` after each test, and closes the store at the end.
+ */
+export function useTestStore(): TestStore {
+  let store: MysqlStore | undefined;
+  let flavor: "mariadb" | "mysql" = "mysql";
+  const tables = new Set<string>();
+
+  beforeAll(async () => {
+    store = createMysqlStore(testDatabaseUrl(), { connectionLimit: 4 });
+    const { rows } = await sql<{ v: string }>`SELECT VERSION() AS v`.execute(store.db);
+    flavor = /mariadb/i.test(rows[0]?.v ?? "") ? "mariadb" : "mysql";
+  });
+  afterEach(async () => {
+    for (const table of tables) await store?.dropTable(table);
+    tables.clear();
+  });
+  afterAll(async () => {
+    await store?.close();
+    store = undefined;
+  });
+
+  return {
+    get store() {
+      if (!store) throw new Error("useTestStore: the store is only open inside tests");
+      return store;
+    },
+    get flavor() {
+      return flavor;
+    },
+    table(prefix?: string) {
+      const name = uniqueTableName(prefix);
+      tables.add(name);
+      return name;
+    },
+  };
+}
+
+/**
+ * A database of its own for one test file, emptied first: an Engine serves every message table of its
+ * database, so engine tests must not see (or purge) the tables of store tests running in parallel.
+ * Returns its URL (only valid inside tests / hooks).
+ */
+export function useOwnDatabase(name: string): { readonly url: string } {
+  let url = "";
+  beforeAll(async () => {
+    const base = new URL(testDatabaseUrl());
+    const dbName = `tablemq_${name}`;
+    const admin = createMysqlStore(testDatabaseUrl(), { connectionLimit: 1 });
+    try {
+      await sql`DROP DATABASE IF EXISTS ${sql.id(dbName)}`.execute(admin.db);
+      await sql`CREATE DATABASE ${sql.id(dbName)}`.execute(admin.db);
+    } finally {
+      await admin.close();
+    }
+    base.pathname = `/${dbName}`;
+    url = base.toString();
+  });
+  return {
+    get url() {
+      if (!url) throw new Error("useOwnDatabase: only available inside tests");
+      return url;
+    },
+  };
+}

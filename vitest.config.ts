@@ -1,0 +1,13 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // Picks the integration database (env URL, container, or local server) and provides its URL.
+    globalSetup: ["test/support/global-setup.ts"],
+    testTimeout: 20_000,
+    // Generous: the global setup may start a MySQL container.
+    hookTimeout: 60_000,
+    pool: "forks",
+  },
+});
