@@ -82,12 +82,19 @@ export class Engine {
     return this.state === "open";
   }
 
-  /** Discovers the message tables and starts their managers. Idempotent. */
+  /**
+   * Discovers the message tables and starts their managers. Idempotent. If the database cannot be read
+   * now, the engine opens anyway (logging the error) and the periodic refresh keeps trying.
+   */
   async open(): Promise<void> {
     if (this.state === "open") return;
     this.state = "open";
-    await this.refresh();
     this.refresher.start();
+    try {
+      await this.refresh();
+    } catch (err) {
+      this.log.warn({ err }, "initial table discovery failed; retrying every schemaRefreshMs");
+    }
   }
 
   /** Stops every manager; idempotent. The store stays open: its owner closes it. */

@@ -81,14 +81,25 @@ export class PriorityCache {
     return undefined;
   }
 
-  /** Pops up to `max` rows. */
-  popBatch(max: number): MessageRow[] {
+  /**
+   * Pops up to `max` rows in order. Rows `accept` turns down stay queued, in their place, for another
+   * receiver.
+   */
+  popBatch(max: number, accept?: (row: MessageRow) => boolean): MessageRow[] {
     const batch: MessageRow[] = [];
-    while (batch.length < max) {
-      const row = this.pop();
-      if (!row) break;
-      batch.push(row);
+    const declined: Entry[] = [];
+    while (batch.length < max && this.heap.length > 0) {
+      const entry = this.popHeap();
+      if (this.queued.get(entry.row.id) !== entry) continue; // stale
+      if (accept && !accept(entry.row)) {
+        declined.push(entry);
+        continue;
+      }
+      this.queued.delete(entry.row.id);
+      this.inFlight.add(entry.row.id);
+      batch.push(entry.row);
     }
+    for (const entry of declined) this.push(entry);
     return batch;
   }
 

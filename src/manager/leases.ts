@@ -1,69 +1,66 @@
-import type { Clock, TimerHandle } from "../clock.js";
 import type { ReceiverSlot } from "./receivers.js";
 
 /**
- * Which receiver holds which delivered, unacked message: the maxInFlight credit. A lease ends when the
- * message is acked or rescheduled (by any path), when the ack wait runs out (the message will go to
- * someone else), when it is delivered again, or when its receiver goes away. Ending a lease calls
- * `onRelease` so the send loop can wake a receiver that was waiting for credit.
+ * The maxInFlight credit: which receivers were sent which messages that nobody has acked or rescheduled
+ * yet. A receiver's credit comes back only when those messages are acked or postponed (by anyone, over any
+ * path) or when it goes away. Not when the ack wait runs out: a subscriber that stops acking must stop
+ * receiving, while its messages are redelivered to others after the ack wait (and once those acks arrive,
+ * it gets its credit back). Receivers without a maxInFlight are not tracked, so this stays bounded by
+ * the sum of the receivers' maxInFlight.
  */
 export class Leases {
-  private readonly holder = new Map<string, ReceiverSlot>();
-  private readonly timers = new Set<TimerHandle>();
+  private readonly holders = new Map<string, Set<ReceiverSlot>>();
 
-  constructor(
-    private readonly clock: Clock,
-    private readonly onRelease: (slot: ReceiverSlot) => void,
-  ) {}
+  constructor(private readonly onRelease: (slot: ReceiverSlot) => void) {}
 
+  /** Messages with at least one holder. */
   get size(): number {
-    return this.holder.size;
+    return this.holders.size;
   }
 
-  /** Records that `slot` was sent `ids`; the leases end by themselves after `ttlMs`. */
-  grant(slot: ReceiverSlot, ids: readonly string[], ttlMs: number): void {
+  /** True when `slot` was sent `id` and nobody has acked or rescheduled it since. */
+  holds(slot: ReceiverSlot, id: string): boolean {
+    return this.holders.get(id)?.has(slot) ?? false;
+  }
+
+  grant(slot: ReceiverSlot, ids: readonly string[]): void {
+    if (slot.maxInFlight <= 0) return;
     for (const id of ids) {
-      this.releaseOne(id, false);
-      this.holder.set(id, slot);
+      let set = this.holders.get(id);
+      if (!set) this.holders.set(id, (set = new Set()));
+      if (set.has(slot)) continue;
+      set.add(slot);
       slot.held++;
     }
-    const timer = this.clock.setTimeout(() => {
-      this.timers.delete(timer);
-      this.release(ids, slot);
-    }, ttlMs);
-    this.timers.add(timer);
   }
 
-  /** Ends the leases of ids (only those held by `onlyBy`, when given). */
+  /** Ends every lease on ids (or only `onlyBy`'s) and wakes the receivers that got credit back. */
   release(ids: Iterable<string>, onlyBy?: ReceiverSlot): void {
     const touched = new Set<ReceiverSlot>();
     for (const id of ids) {
-      const slot = this.holder.get(id);
-      if (!slot || (onlyBy && slot !== onlyBy)) continue;
-      this.releaseOne(id, false);
-      touched.add(slot);
+      const set = this.holders.get(id);
+      if (!set) continue;
+      for (const slot of [...set]) {
+        if (onlyBy && slot !== onlyBy) continue;
+        set.delete(slot);
+        slot.held = Math.max(0, slot.held - 1);
+        touched.add(slot);
+      }
+      if (set.size === 0) this.holders.delete(id);
     }
     for (const slot of touched) if (!slot.removed) this.onRelease(slot);
   }
 
-  /** Forgets every lease of a slot that went away. */
+  /** Forgets every lease of a receiver that went away. */
   dropSlot(slot: ReceiverSlot): void {
-    for (const [id, s] of this.holder) if (s === slot) this.holder.delete(id);
+    for (const [id, set] of this.holders) {
+      if (set.delete(slot) && set.size === 0) this.holders.delete(id);
+    }
     slot.held = 0;
   }
 
   clear(): void {
-    for (const t of this.timers) this.clock.clearTimeout(t);
-    this.timers.clear();
-    for (const slot of this.holder.values()) slot.held = 0;
-    this.holder.clear();
-  }
-
-  private releaseOne(id: string, notify: boolean): void {
-    const slot = this.holder.get(id);
-    if (!slot) return;
-    this.holder.delete(id);
-    slot.held = Math.max(0, slot.held - 1);
-    if (notify && !slot.removed) this.onRelease(slot);
+    for (const set of this.holders.values()) for (const slot of set) slot.held = 0;
+    this.holders.clear();
   }
 }

@@ -25,7 +25,7 @@ export interface ManagerDeps {
 }
 
 export interface Subscription {
-  /** Messages sent to this receiver and not yet acked, rescheduled or timed out. */
+  /** Messages sent to this receiver and not yet acked or rescheduled (counted only with a maxInFlight). */
   readonly inFlight: number;
   unsubscribe(): void;
 }
@@ -34,7 +34,7 @@ export interface ManagerSnapshot {
   receivers: number;
   /** Rows in the cache, queued or in flight. */
   cached: number;
-  /** Delivered messages leased to receivers and not yet acked. */
+  /** Delivered messages counted against some receiver's maxInFlight and not yet acked. */
   leased: number;
   pending: boolean;
   stats: ManagerStats;
@@ -96,7 +96,7 @@ export class MessageManager {
     this.opts = options;
     const { store, clock, log } = deps;
     this.cache = new PriorityCache(options.cacheSize);
-    this.leases = new Leases(clock, () => this.schedulePump());
+    this.leases = new Leases(() => this.schedulePump());
     this.poller = new Poller({
       clock,
       store,
@@ -326,13 +326,35 @@ export class MessageManager {
         this.requestPollIfPending();
         return;
       }
-      const slot = this.receivers.nextIdle();
-      if (!slot) return;
-      const credit = slot.maxInFlight > 0 ? slot.maxInFlight - slot.held : Infinity;
-      const batch = this.cache.popBatch(Math.min(this.opts.batchSize, credit));
-      if (batch.length === 0) return;
-      this.track(this.deliver(slot, batch));
+      if (!this.sendNextBatch()) return;
     }
+  }
+
+  /**
+   * Gives the next idle receiver (round robin) a batch. A redelivered message is not given back to a
+   * receiver that was sent it and never acked it while another receiver with credit left has not had it
+   * (that one may only be busy sending): it waits for that one. Returns false when no idle receiver can
+   * take anything now.
+   */
+  private sendNextBatch(): boolean {
+    for (let tries = this.receivers.count; tries > 0; tries--) {
+      const slot = this.receivers.nextIdle();
+      if (!slot) return false;
+      const credit = slot.maxInFlight > 0 ? slot.maxInFlight - slot.held : Infinity;
+      const batch = this.cache.popBatch(Math.min(this.opts.batchSize, credit), this.redeliveryFilter(slot));
+      if (batch.length > 0) {
+        this.track(this.deliver(slot, batch));
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private redeliveryFilter(slot: ReceiverSlot): ((row: MessageRow) => boolean) | undefined {
+    if (this.leases.size === 0) return undefined;
+    const others = this.receivers.all().filter((r) => r !== slot && r.hasCredit);
+    if (others.length === 0) return undefined;
+    return (row) => !this.leases.holds(slot, row.id) || others.every((r) => this.leases.holds(r, row.id));
   }
 
   private requestPollIfPending(): void {
@@ -344,7 +366,7 @@ export class MessageManager {
     slot.sending = true;
     this.stats.sent += batch.length;
     this.stats.delayed += batch.filter((r) => r.epoch >= 1).length;
-    this.leases.grant(slot, ids, this.opts.ackWaitMs);
+    this.leases.grant(slot, ids);
     try {
       await slot.send(batch, this.closeSignal.signal);
     } catch (err) {

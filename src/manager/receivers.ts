@@ -33,8 +33,13 @@ export class ReceiverSlot {
     return this.receiver.maxInFlight ?? 0;
   }
 
+  /** False while it holds maxInFlight unacked messages. */
+  get hasCredit(): boolean {
+    return this.maxInFlight <= 0 || this.held < this.maxInFlight;
+  }
+
   get busy(): boolean {
-    return this.sending || (this.maxInFlight > 0 && this.held >= this.maxInFlight);
+    return this.sending || !this.hasCredit;
   }
 
   /**

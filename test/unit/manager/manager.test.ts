@@ -273,17 +273,48 @@ describe("MessageManager", () => {
     expect(sub.inFlight).toBe(3);
   });
 
-  it("gives a receiver its credit back when the ack wait runs out", async () => {
-    const { m, clock, row } = setup({ batchSize: 10, ackWaitMs: 1_000, minBackoffMs: 1_000, pollIntervalMs: 60_000 });
-    const r = new RecordingReceiver(1);
-    const sub = m.subscribe(r);
+  it("keeps a receiver that stops acking from receiving; its messages go to another after the ack wait", async () => {
+    const { m, clock, row, seed } = setup({ batchSize: 10, ackWaitMs: 1_000, minBackoffMs: 1_000, pollIntervalMs: 500 });
+    const stuck = new RecordingReceiver(2);
+    const sub = m.subscribe(stuck);
     await clock.advance(10);
-    await m.offer([row("1"), row("2")]);
+    seed(3);
+    await m.offer([row("1"), row("2"), row("3")]);
     await settle();
-    expect(r.ids).toEqual(["1"]);
-    await clock.advance(1_001);
+    expect(stuck.ids).toEqual(["1", "2"]);
+    const other = new RecordingReceiver(10);
+    m.subscribe(other);
+    await settle();
+    expect(other.ids).toEqual(["3"]);
+    await clock.advance(2_600); // ack wait + backoff, then a poll
+    expect(stuck.ids).toEqual(["1", "2"]); // no credit: it gets nothing more
+    expect(other.ids.slice(1).sort()).toEqual(["1", "2", "3"]); // 3 too: nobody acked it
+    expect(sub.inFlight).toBe(2);
+    await m.ack(["1"]); // the other receiver acks one: the stuck one's lease on it ends too
     expect(sub.inFlight).toBe(1);
-    expect(r.ids).toEqual(["1", "2"]);
+  });
+
+  it("does not hand a redelivery back to the receiver that never acked it while another has not had it", async () => {
+    const { m, clock, seed } = setup({ batchSize: 1, ackWaitMs: 1_000, minBackoffMs: 1_000, pollIntervalMs: 500 });
+    const stuck = new RecordingReceiver(5);
+    m.subscribe(stuck);
+    seed(1);
+    m.pollNow();
+    await clock.advance(10);
+    expect(stuck.ids).toEqual(["1"]);
+    const busy = new RecordingReceiver(5);
+    busy.holdSends = true;
+    m.subscribe(busy);
+    seed(1, { id: "2" });
+    await clock.advance(600); // a poll sends 2 to `busy`, which stays busy
+    expect(busy.ids).toEqual(["2"]);
+    await clock.advance(1_600); // 1 is due again; `stuck` is idle but had it: it waits for `busy`
+    expect(stuck.ids).toEqual(["1"]);
+    busy.holdSends = false;
+    busy.release();
+    await clock.advance(10);
+    expect(busy.ids).toEqual(["2", "1"]);
+    expect(stuck.ids).toEqual(["1"]);
   });
 
   it("reschedules with an explicit delay and delivers again after it", async () => {
