@@ -1,0 +1,70 @@
+import websocket from "@fastify/websocket";
+import Fastify, { type FastifyInstance } from "fastify";
+import type { Logger as PinoLogger } from "pino";
+import type { WebSocket } from "ws";
+import type { ServerContext } from "./context.js";
+import { ApiError, errorHandler, notFoundHandler, sendError } from "./errors.js";
+import { messageRoutes } from "./routes/messages.js";
+import { opsRoutes } from "./routes/ops.js";
+import { subscribeRoutes } from "./routes/subscribe.js";
+import { tableRoutes } from "./routes/tables.js";
+import { CLOSE_GOING_AWAY } from "./subscriber.js";
+
+const ALWAYS_OPEN = new Set(["/healthz", "/readyz", "/metrics"]);
+
+/** The fastify application: one port for HTTP and WebSocket, every route validated by JSON schema. */
+export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: ctx.config.bodyLimitBytes,
+    forceCloseConnections: "idle",
+    return503OnClosing: true,
+    // Strict validation: no type coercion, no silent removal of unknown fields.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  }) as unknown as FastifyInstance;
+
+  await app.register(websocket, {
+    options: { maxPayload: Math.min(ctx.config.bodyLimitBytes, 4 * 1024 * 1024) },
+    preClose(done) {
+      const server = app.websocketServer;
+      for (const socket of server.clients) socket.close(CLOSE_GOING_AWAY, "server shutting down");
+      server.close(() => done());
+    },
+  });
+
+  app.removeContentTypeParser("text/plain"); // JSON only: anything else is a 400 naming the content type
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+  app.addHook("onRequest", async (req, reply) => {
+    if (ctx.state.shuttingDown && !ALWAYS_OPEN.has(req.url.split("?")[0]!)) {
+      return sendError(reply, new ApiError(503, "unavailable", "the server is shutting down; nothing was written"));
+    }
+  });
+
+  tableRoutes(app, ctx);
+  messageRoutes(app, ctx);
+  subscribeRoutes(app, ctx);
+  opsRoutes(app, ctx);
+
+  startHeartbeat(app, ctx.config.pingIntervalMs);
+  return app;
+}
+
+/** Pings every socket each interval; one that did not answer the previous ping is terminated. */
+function startHeartbeat(app: FastifyInstance, intervalMs: number): void {
+  const alive = new WeakSet<WebSocket>();
+  const timer = setInterval(() => {
+    for (const socket of app.websocketServer.clients) {
+      if (!alive.has(socket) && (socket as WebSocket & { pinged?: boolean }).pinged) {
+        socket.terminate();
+        continue;
+      }
+      alive.delete(socket);
+      (socket as WebSocket & { pinged?: boolean }).pinged = true;
+      if (!socket.listenerCount("pong")) socket.on("pong", () => alive.add(socket));
+      socket.ping();
+    }
+  }, intervalMs);
+  timer.unref();
+  app.addHook("onClose", async () => clearInterval(timer));
+}

@@ -1,0 +1,14 @@
+import type { Engine } from "../engine/engine.js";
+import type { MessageStore } from "../store/types.js";
+import type { ServerConfig } from "./config.js";
+import type { Metrics } from "./metrics.js";
+
+/** What every route module gets. `shuttingDown` flips when graceful shutdown begins. */
+export interface ServerContext {
+  config: ServerConfig;
+  engine: Engine;
+  store: MessageStore;
+  metrics: Metrics;
+  clock: () => number;
+  state: { shuttingDown: boolean };
+}

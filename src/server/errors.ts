@@ -1,0 +1,112 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { TablemqError } from "../errors.js";
+import { OptionsError } from "../options.js";
+
+/** An error that becomes API.md's error body: `{"error": {"code", "message"}}` with `status`. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+/** mysql2/Node error codes that mean "the database is not reachable", not "the statement is wrong". */
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENOTFOUND",
+  "EPIPE",
+  "PROTOCOL_CONNECTION_LOST",
+  "PROTOCOL_SEQUENCE_TIMEOUT",
+  "ER_CON_COUNT_ERROR",
+  "ER_SERVER_SHUTDOWN",
+  "ER_LOCK_WAIT_TIMEOUT",
+  "POOL_CLOSED",
+]);
+
+const CORE_STATUS: Record<string, number> = {
+  table_not_found: 404,
+  message_not_found: 404,
+  validation_failed: 400,
+  unavailable: 503,
+  conflict: 409,
+};
+
+/** Maps anything thrown by a route to a status and error body. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof TablemqError) return new ApiError(CORE_STATUS[err.code] ?? 500, err.code, err.message);
+  if (err instanceof OptionsError) return new ApiError(400, "validation_failed", err.message);
+  const e = err as Partial<FastifyError> & { code?: string; fatal?: boolean; errno?: number };
+  if (e.validation) {
+    return new ApiError(400, "validation_failed", validationMessage(e as FastifyError));
+  }
+  switch (e.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new ApiError(413, "payload_too_large", e.message ?? "request body is too large");
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new ApiError(400, "bad_request", "content-type must be application/json");
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return new ApiError(400, "bad_request", "body: the JSON body is empty");
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+      return new ApiError(400, "bad_request", "body: malformed JSON");
+  }
+  if (err instanceof SyntaxError || e.statusCode === 400) {
+    return new ApiError(400, "bad_request", `body: malformed JSON (${e.message ?? "parse error"})`);
+  }
+  if ((e.code && UNAVAILABLE_CODES.has(e.code)) || e.fatal === true) {
+    return new ApiError(503, "unavailable", "the database is unavailable; nothing was written");
+  }
+  if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
+    return new ApiError(e.statusCode, "bad_request", e.message ?? "bad request");
+  }
+  return new ApiError(500, "internal", "internal error");
+}
+
+/** "body/messages/0/priority must be <= 255" → "messages[0].priority must be <= 255". */
+function validationMessage(err: FastifyError): string {
+  const first = err.validation?.[0];
+  if (!first) return err.message;
+  const where = err.validationContext ?? "body";
+  const path = first.instancePath
+    .split("/")
+    .filter(Boolean)
+    .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`))
+    .join("")
+    .replace(/^\./, "");
+  const params = first.params as Record<string, unknown>;
+  let field = path;
+  if (first.keyword === "required") field = [path, String(params.missingProperty)].filter(Boolean).join(".");
+  if (first.keyword === "additionalProperties") {
+    return `${where}${field ? "." + field : ""}: unknown field ${JSON.stringify(params.additionalProperty)}`;
+  }
+  const subject = field ? `${where === "body" ? "" : where + "."}${field}` : where;
+  return first.keyword === "required" ? `${subject} is required` : `${subject} ${first.message ?? "is invalid"}`;
+}
+
+export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
+  for (const [k, v] of Object.entries(err.headers)) void reply.header(k, v);
+  return reply.code(err.status).send({ error: { code: err.code, message: err.message } } satisfies ErrorBody);
+}
+
+export function errorHandler(this: unknown, err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const apiError = toApiError(err);
+  if (apiError.status >= 500) request.log.error({ err }, "request failed");
+  else request.log.debug({ err: apiError.message }, "request rejected");
+  return sendError(reply, apiError);
+}
+
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return sendError(reply, new ApiError(404, "not_found", `no route ${request.method} ${request.url.split("?")[0]}`));
+}

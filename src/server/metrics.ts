@@ -1,0 +1,99 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Engine } from "../engine/engine.js";
+import type { ManagerStats } from "../manager/stats.js";
+
+/** Counters mirrored from each manager's stats (Vitess's MessageStats), name → stats field. */
+const COUNTERS: ReadonlyArray<[string, keyof ManagerStats, string]> = [
+  ["tablemq_messages_queued_total", "queued", "Messages put in the cache by the insert path"],
+  ["tablemq_messages_sent_total", "sent", "Messages sent to subscribers"],
+  ["tablemq_messages_delayed_total", "delayed", "Messages sent again (epoch >= 1)"],
+  ["tablemq_messages_acked_total", "acked", "Messages acked"],
+  ["tablemq_messages_postponed_total", "postponed", "Messages postponed by clients"],
+  ["tablemq_messages_purged_total", "purged", "Acked rows purged"],
+  ["tablemq_messages_send_failed_total", "sendFailed", "Messages whose send failed"],
+  ["tablemq_postpone_failed_total", "postponeFailed", "Messages whose post-send postpone failed"],
+  ["tablemq_poll_failed_total", "pollFailed", "Polls that failed"],
+  ["tablemq_purge_failed_total", "purgeFailed", "Purges that failed"],
+  ["tablemq_polls_total", "polls", "Polls of the table"],
+];
+
+/**
+ * The server's Prometheus metrics, in a registry of its own (several servers can run in one process, as
+ * in tests). Counters and gauges are read from the engine at scrape time; histograms are observed by the
+ * routes and subscribers.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly enqueueSeconds: Histogram<"table">;
+  readonly deliveryLagSeconds: Histogram<"table">;
+  readonly batchSize: Histogram<"table" | "kind">;
+
+  constructor(engine: Engine) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    const seen = new Map<string, number>();
+    for (const [name, field, help] of COUNTERS) {
+      new Counter({
+        name,
+        help,
+        labelNames: ["table"],
+        registers,
+        collect() {
+          for (const table of engine.tableNames()) {
+            const value = engine.snapshot(table)?.stats[field] ?? 0;
+            const key = `${name}\u0000${table}`;
+            const delta = value - (seen.get(key) ?? 0);
+            if (delta > 0) this.inc({ table }, delta);
+            seen.set(key, value);
+          }
+        },
+      });
+    }
+    const gauge = (name: string, help: string, read: (s: NonNullable<ReturnType<Engine["snapshot"]>>) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["table"],
+        registers,
+        collect() {
+          this.reset();
+          for (const table of engine.tableNames()) {
+            const s = engine.snapshot(table);
+            if (s) this.set({ table }, read(s));
+          }
+        },
+      });
+    gauge("tablemq_cache_size", "Messages in the cache (queued or being sent)", (s) => s.cached);
+    gauge("tablemq_receivers", "Subscribers", (s) => s.receivers);
+    gauge("tablemq_in_flight", "Messages delivered and awaiting their ack", (s) => s.leased);
+    new Gauge({
+      name: "tablemq_tables",
+      help: "Message tables served",
+      registers,
+      collect() {
+        this.set(engine.tableNames().length);
+      },
+    });
+    this.enqueueSeconds = new Histogram({
+      name: "tablemq_enqueue_seconds",
+      help: "Enqueue request latency, until the rows are committed",
+      labelNames: ["table"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.deliveryLagSeconds = new Histogram({
+      name: "tablemq_delivery_lag_seconds",
+      help: "From when a message was due (enqueue time for undelayed ones) to its delivery",
+      labelNames: ["table"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 60],
+      registers,
+    });
+    this.batchSize = new Histogram({
+      name: "tablemq_batch_size",
+      help: "Rows per statement or frame: kind = enqueue | ack | postpone | delivery",
+      labelNames: ["table", "kind"],
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+      registers,
+    });
+  }
+}

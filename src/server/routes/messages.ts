@@ -1,0 +1,59 @@
+import type { FastifyInstance } from "fastify";
+import type { EnqueueMessage } from "../../engine/engine.js";
+import type { ServerContext } from "../context.js";
+import { ApiError } from "../errors.js";
+import { ackBody, type EnqueueBody, enqueueBody, type IdsBody, postponeBody, tableParams } from "../schemas.js";
+
+type TableParams = { table: string };
+
+/** Enqueue, ack and postpone. A 2xx is sent only after the database committed the change. */
+export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const { engine, metrics, config } = ctx;
+
+  const checkBatch = (field: string, n: number) => {
+    if (n > config.maxBatch) throw new ApiError(413, "payload_too_large", `${field}: at most ${config.maxBatch} per request, got ${n}`);
+  };
+
+  app.post<{ Params: TableParams; Body: EnqueueBody }>(
+    "/v1/tables/:table/messages",
+    { schema: { params: tableParams, body: enqueueBody } },
+    async (req, reply) => {
+      const started = process.hrtime.bigint();
+      const { table } = req.params;
+      checkBatch("messages", req.body.messages.length);
+      const messages: EnqueueMessage[] = req.body.messages.map((m, i) => {
+        const payload = JSON.stringify(m.payload);
+        if (Buffer.byteLength(payload) > config.maxPayloadBytes) {
+          throw new ApiError(413, "payload_too_large", `messages[${i}].payload: larger than ${config.maxPayloadBytes} bytes`);
+        }
+        return { id: m.id, priority: m.priority, delayMs: m.delayMs, deliverAt: m.deliverAt, payload };
+      });
+      const result = await engine.enqueue(table, messages);
+      metrics.enqueueSeconds.observe({ table }, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.batchSize.observe({ table, kind: "enqueue" }, messages.length);
+      return reply.code(201).send(result.duplicates.length > 0 ? result : { ids: result.ids });
+    },
+  );
+
+  app.post<{ Params: TableParams; Body: IdsBody }>(
+    "/v1/tables/:table/ack",
+    { schema: { params: tableParams, body: ackBody } },
+    async (req) => {
+      checkBatch("ids", req.body.ids.length);
+      const acked = await engine.ack(req.params.table, req.body.ids);
+      metrics.batchSize.observe({ table: req.params.table, kind: "ack" }, req.body.ids.length);
+      return { acked };
+    },
+  );
+
+  app.post<{ Params: TableParams; Body: IdsBody }>(
+    "/v1/tables/:table/postpone",
+    { schema: { params: tableParams, body: postponeBody } },
+    async (req) => {
+      checkBatch("ids", req.body.ids.length);
+      const postponed = await engine.postpone(req.params.table, req.body.ids, req.body.delayMs);
+      metrics.batchSize.observe({ table: req.params.table, kind: "postpone" }, req.body.ids.length);
+      return { postponed };
+    },
+  );
+}

@@ -1,0 +1,57 @@
+import type {} from "@fastify/websocket"; // route option types for `websocket: true`
+import type { FastifyInstance } from "fastify";
+import type { ServerContext } from "../context.js";
+import { ApiError } from "../errors.js";
+import { subscribeQuery, tableParams } from "../schemas.js";
+import { SocketSubscriber } from "../subscriber.js";
+
+type Params = { table: string };
+type Query = { maxInFlight?: string };
+
+/**
+ * GET /v1/tables/{table}/subscribe, upgraded to a WebSocket. Everything that can be refused (bad params,
+ * unknown table, too many subscribers, shutdown) is refused before the upgrade, as a plain HTTP error.
+ */
+export function subscribeRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const { engine, config } = ctx;
+
+  app.get<{ Params: Params; Querystring: Query }>(
+    "/v1/tables/:table/subscribe",
+    {
+      websocket: true,
+      schema: { params: tableParams, querystring: subscribeQuery },
+      preHandler: async (req) => {
+        const manager = await engine.manager(req.params.table); // 404 for an unknown table
+        const wanted = req.query.maxInFlight === undefined ? config.defaultMaxInFlight : Number(req.query.maxInFlight);
+        if (wanted > config.maxMaxInFlight) {
+          throw new ApiError(400, "validation_failed", `querystring.maxInFlight must be <= ${config.maxMaxInFlight}`);
+        }
+        if (manager.snapshot().receivers >= config.maxSubscribersPerTable) {
+          throw new ApiError(429, "overloaded", `table ${req.params.table} has ${config.maxSubscribersPerTable} subscribers already`, {
+            "retry-after": "5",
+          });
+        }
+      },
+    },
+    async (socket, req) => {
+      const { table } = req.params;
+      const maxInFlight = req.query.maxInFlight === undefined ? config.defaultMaxInFlight : Number(req.query.maxInFlight);
+      const subscriber = new SocketSubscriber(socket, {
+        table,
+        maxInFlight,
+        maxBatch: config.maxBatch,
+        engine,
+        metrics: ctx.metrics,
+        log: req.log,
+        clock: ctx.clock,
+      });
+      try {
+        const manager = await engine.manager(table);
+        await subscriber.start(manager.options.batchSize, manager.options.ackWaitMs);
+      } catch (err) {
+        req.log.warn({ err, table }, "subscribe failed after upgrade");
+        subscriber.onClose("table unavailable");
+      }
+    },
+  );
+}

@@ -1,0 +1,36 @@
+import type { FastifyInstance } from "fastify";
+import type { TableOptions } from "../../options.js";
+import type { ServerContext } from "../context.js";
+import { ApiError } from "../errors.js";
+import { tableOptionsBody, tableParams } from "../schemas.js";
+
+type TableParams = { table: string };
+
+/** Table admin: PUT (create or change options), GET one or all, DELETE. */
+export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const { engine } = ctx;
+
+  app.put<{ Params: TableParams; Body: Partial<TableOptions> }>(
+    "/v1/tables/:table",
+    { schema: { params: tableParams, body: tableOptionsBody } },
+    async (req, reply) => {
+      const { created } = await engine.ensureTable(req.params.table, req.body ?? {});
+      return reply.code(created ? 201 : 200).send(await engine.describe(req.params.table));
+    },
+  );
+
+  app.get("/v1/tables", async () => ({
+    tables: await Promise.all(engine.tableNames().map((t) => engine.describe(t))),
+  }));
+
+  app.get<{ Params: TableParams }>("/v1/tables/:table", { schema: { params: tableParams } }, async (req) =>
+    engine.describe(req.params.table),
+  );
+
+  app.delete<{ Params: TableParams }>("/v1/tables/:table", { schema: { params: tableParams } }, async (req) => {
+    if (!(await engine.dropTable(req.params.table))) {
+      throw new ApiError(404, "table_not_found", `table ${JSON.stringify(req.params.table)} is not a message table`);
+    }
+    return { name: req.params.table, dropped: true };
+  });
+}

@@ -1,0 +1,89 @@
+/** JSON schemas shared by the routes: fastify validates with them before a handler runs. */
+
+export const ID_PATTERN = "^(0|[1-9][0-9]{0,19})$";
+export const TABLE_PATTERN = "^[a-z][a-z0-9_]{0,62}$";
+
+/** Longest delay accepted: about 100 years in ms, well inside BIGINT nanoseconds. */
+export const MAX_DELAY_MS = 3_155_760_000_000;
+
+export const tableParams = {
+  type: "object",
+  required: ["table"],
+  additionalProperties: false,
+  properties: { table: { type: "string", pattern: TABLE_PATTERN } },
+} as const;
+
+export const idList = {
+  type: "array",
+  minItems: 1,
+  items: { type: "string", pattern: ID_PATTERN },
+} as const;
+
+export const delayMs = { type: "integer", minimum: 0, maximum: MAX_DELAY_MS } as const;
+
+export const tableOptionsBody = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    ackWaitMs: { type: "integer", minimum: 1, maximum: MAX_DELAY_MS },
+    minBackoffMs: { type: "integer", minimum: 0, maximum: MAX_DELAY_MS },
+    maxBackoffMs: { type: "integer", minimum: 0, maximum: MAX_DELAY_MS },
+    purgeAfterMs: { type: "integer", minimum: 0, maximum: MAX_DELAY_MS },
+    batchSize: { type: "integer", minimum: 1, maximum: 10_000 },
+    cacheSize: { type: "integer", minimum: 1, maximum: 10_000_000 },
+    pollIntervalMs: { type: "integer", minimum: 1, maximum: MAX_DELAY_MS },
+    maxAttempts: { type: "integer", minimum: 0, maximum: 1_000_000 },
+  },
+} as const;
+
+export const enqueueBody = {
+  type: "object",
+  required: ["messages"],
+  additionalProperties: false,
+  properties: {
+    messages: {
+      type: "array",
+      minItems: 1,
+      items: {
+        type: "object",
+        required: ["payload"],
+        additionalProperties: false,
+        properties: {
+          id: { type: "string", pattern: ID_PATTERN },
+          priority: { type: "integer", minimum: 0, maximum: 255 },
+          delayMs,
+          deliverAt: { type: "integer", minimum: 0, maximum: 2 ** 52 },
+          payload: {},
+        },
+      },
+    },
+  },
+} as const;
+
+export const ackBody = {
+  type: "object",
+  required: ["ids"],
+  additionalProperties: false,
+  properties: { ids: idList },
+} as const;
+
+export const postponeBody = {
+  type: "object",
+  required: ["ids"],
+  additionalProperties: false,
+  properties: { ids: idList, delayMs },
+} as const;
+
+export const subscribeQuery = {
+  type: "object",
+  additionalProperties: false,
+  properties: { maxInFlight: { type: "string", pattern: "^[1-9][0-9]{0,6}$" } },
+} as const;
+
+export interface EnqueueBody {
+  messages: Array<{ id?: string; priority?: number; delayMs?: number; deliverAt?: number; payload: unknown }>;
+}
+export interface IdsBody {
+  ids: string[];
+  delayMs?: number;
+}

@@ -1,0 +1,106 @@
+import type { AddressInfo } from "node:net";
+import type { FastifyInstance } from "fastify";
+import { pino, type Logger as PinoLogger } from "pino";
+import { Engine } from "../engine/engine.js";
+import { createMysqlStore } from "../store/mysql/store.js";
+import type { MessageStore } from "../store/types.js";
+import { buildApp } from "./app.js";
+import type { ServerConfig } from "./config.js";
+import type { ServerContext } from "./context.js";
+import { Metrics } from "./metrics.js";
+
+export interface RunningServer {
+  /** http://host:port */
+  url: string;
+  port: number;
+  engine: Engine;
+  app: FastifyInstance;
+  /** Graceful shutdown; idempotent. */
+  close(): Promise<void>;
+}
+
+export interface ServerDeps {
+  /** A store to use instead of one made from config.databaseUrl (the caller then closes it). */
+  store?: MessageStore;
+  logger?: PinoLogger;
+}
+
+/** Opens the engine on the database and listens. */
+export async function startServer(config: ServerConfig, deps: ServerDeps = {}): Promise<RunningServer> {
+  const logger = deps.logger ?? pino({ level: config.logLevel });
+  const ownsStore = !deps.store;
+  const store = deps.store ?? createMysqlStore(config.databaseUrl, { connectionLimit: config.dbPoolSize });
+  const engine = new Engine({
+    store,
+    log: logger,
+    postponeConcurrency: config.postponeConcurrency,
+    schemaRefreshMs: config.schemaRefreshMs,
+    defaultOptions: config.tableDefaults,
+  });
+  await engine.open();
+  const ctx: ServerContext = {
+    config,
+    engine,
+    store,
+    metrics: new Metrics(engine),
+    clock: () => Date.now(),
+    state: { shuttingDown: false },
+  };
+  const app = await buildApp(ctx, logger);
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    await engine.close();
+    if (ownsStore) await store.close();
+    throw err;
+  }
+  const { port } = app.server.address() as AddressInfo;
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+  logger.info({ url }, "tablemq listening");
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      ctx.state.shuttingDown = true;
+      // Stop accepting; in-flight requests (their commits) finish; subscribers get 1001 going away.
+      await withDeadline(app.close(), config.shutdownTimeoutMs, () => logger.warn("shutdown deadline passed; closing anyway"));
+      await engine.close();
+      if (ownsStore) await store.close();
+      logger.info("tablemq stopped");
+    })());
+  return { url, port, engine, app, close };
+}
+
+/**
+ * SIGTERM/SIGINT: graceful shutdown, then exit 0. A second signal exits at once with 1.
+ */
+export function installSignalHandlers(server: RunningServer, log: { info(o: object, m?: string): void } = console as never): void {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      log.info({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    signalled = true;
+    log.info({ signal }, "shutting down");
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
+
+async function withDeadline(work: Promise<unknown>, ms: number, onLate: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      onLate();
+      resolve();
+    }, ms);
+  });
+  await Promise.race([work.then(() => undefined), late]);
+  clearTimeout(timer);
+}

@@ -1,0 +1,157 @@
+import type { WebSocket } from "ws";
+import type { Engine } from "../engine/engine.js";
+import type { Logger } from "../logger.js";
+import type { Subscription } from "../manager/manager.js";
+import type { Receiver } from "../manager/receivers.js";
+import type { MessageRow } from "../store/types.js";
+import { toApiError } from "./errors.js";
+import type { Metrics } from "./metrics.js";
+import { ID_PATTERN, MAX_DELAY_MS } from "./schemas.js";
+
+/** WebSocket close codes we use. */
+export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_POLICY = 1008;
+
+/** Bad frames tolerated before the socket is closed with 1008. */
+export const MAX_VIOLATIONS = 10;
+
+const ID = new RegExp(ID_PATTERN);
+
+export interface SubscriberOptions {
+  table: string;
+  maxInFlight: number;
+  maxBatch: number;
+  engine: Engine;
+  metrics: Metrics;
+  log: Logger;
+  clock: () => number;
+}
+
+/**
+ * One WebSocket subscriber: a Receiver for the table's manager, and the handler of the client's frames.
+ *
+ * `send` resolves once the frame is written to the socket, so a slow reader keeps its receiver busy (the
+ * manager sends it nothing more) instead of making the server buffer without bound. The manager's
+ * maxInFlight credit bounds what it holds unacked.
+ */
+export class SocketSubscriber implements Receiver {
+  readonly maxInFlight: number;
+  private subscription: Subscription | undefined;
+  private violations = 0;
+  private closed = false;
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly opts: SubscriberOptions,
+  ) {
+    this.maxInFlight = opts.maxInFlight;
+  }
+
+  /** Subscribes to the table and wires the socket's events. */
+  async start(batchSize: number, ackWaitMs: number): Promise<void> {
+    const { socket, opts } = this;
+    socket.on("message", (data, isBinary) => void this.onFrame(data.toString(), isBinary));
+    socket.on("close", () => this.stop());
+    socket.on("error", (err) => {
+      opts.log.debug({ err, table: opts.table }, "subscriber socket error");
+      this.stop();
+    });
+    this.write({ type: "subscribed", table: opts.table, batchSize, ackWaitMs, maxInFlight: this.maxInFlight });
+    this.subscription = await opts.engine.subscribe(opts.table, this);
+    if (this.closed) this.subscription.unsubscribe(); // the socket went away while we subscribed
+  }
+
+  send(batch: MessageRow[]): Promise<void> {
+    if (this.closed || this.socket.readyState !== this.socket.OPEN) return Promise.reject(new Error("socket closed"));
+    const now = this.opts.clock();
+    for (const r of batch) this.opts.metrics.deliveryLagSeconds.observe({ table: this.opts.table }, Math.max(0, now - r.timeNext) / 1000);
+    this.opts.metrics.batchSize.observe({ table: this.opts.table, kind: "delivery" }, batch.length);
+    // Payloads are raw JSON text from the table: spliced in, not re-parsed.
+    const items = batch.map((r) => `{"id":"${r.id}","priority":${r.priority},"epoch":${r.epoch},"payload":${r.payload}}`);
+    const frame = `{"type":"messages","messages":[${items.join(",")}]}`;
+    return new Promise((resolve, reject) => this.socket.send(frame, (err) => (err ? reject(err) : resolve())));
+  }
+
+  onClose(reason: string): void {
+    this.closed = true;
+    this.socket.close(CLOSE_GOING_AWAY, reason.slice(0, 120));
+  }
+
+  private stop(): void {
+    if (this.closed && !this.subscription) return;
+    this.closed = true;
+    this.subscription?.unsubscribe();
+    this.subscription = undefined;
+  }
+
+  private async onFrame(text: string, isBinary: boolean): Promise<void> {
+    const frame = isBinary ? undefined : parseFrame(text, this.opts.maxBatch);
+    if (!frame || "error" in frame) {
+      this.violation(frame?.error ?? "frames must be JSON text");
+      return;
+    }
+    const { engine, table } = this.opts;
+    try {
+      const n = frame.type === "ack" ? await engine.ack(table, frame.ids) : await engine.postpone(table, frame.ids, frame.delayMs);
+      this.opts.metrics.batchSize.observe({ table, kind: frame.type }, frame.ids.length);
+      if (frame.ref !== undefined) {
+        this.write(frame.type === "ack" ? { type: "acked", ref: frame.ref, acked: n } : { type: "postponed", ref: frame.ref, postponed: n });
+      }
+    } catch (err) {
+      const e = toApiError(err);
+      this.write({ type: "error", code: e.code, message: e.message, ...(frame.ref !== undefined ? { ref: frame.ref } : {}) });
+    }
+  }
+
+  private violation(message: string): void {
+    this.violations++;
+    this.write({ type: "error", code: "bad_request", message });
+    if (this.violations >= MAX_VIOLATIONS) this.socket.close(CLOSE_POLICY, "too many bad frames");
+  }
+
+  private write(frame: object): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(frame));
+  }
+}
+
+export interface ClientFrame {
+  type: "ack" | "postpone";
+  ids: string[];
+  delayMs?: number;
+  /** Optional correlation value: when present the server answers with an acked/postponed frame. */
+  ref?: string | number;
+}
+
+/** Validates a client frame; the error names the field. */
+export function parseFrame(text: string, maxBatch: number): ClientFrame | { error: string } {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return { error: "frame: malformed JSON" };
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return { error: "frame: must be a JSON object" };
+  const f = v as Record<string, unknown>;
+  if (f.type !== "ack" && f.type !== "postpone") return { error: `type: must be "ack" or "postpone", got ${JSON.stringify(f.type) ?? "nothing"}` };
+  for (const key of Object.keys(f)) {
+    if (!["type", "ids", "delayMs", "ref"].includes(key) || (key === "delayMs" && f.type === "ack")) {
+      return { error: `frame: unknown field ${JSON.stringify(key)}` };
+    }
+  }
+  if (!Array.isArray(f.ids) || f.ids.length === 0) return { error: "ids: must be a non-empty array of id strings" };
+  if (f.ids.length > maxBatch) return { error: `ids: at most ${maxBatch} per frame, got ${f.ids.length}` };
+  for (let i = 0; i < f.ids.length; i++) {
+    const id = f.ids[i];
+    if (typeof id !== "string" || !ID.test(id)) return { error: `ids[${i}]: must be a decimal id string` };
+  }
+  if (f.delayMs !== undefined && !(Number.isInteger(f.delayMs) && (f.delayMs as number) >= 0 && (f.delayMs as number) <= MAX_DELAY_MS)) {
+    return { error: `delayMs: must be an integer from 0 to ${MAX_DELAY_MS}` };
+  }
+  if (f.ref !== undefined && !((typeof f.ref === "string" && f.ref.length <= 64) || Number.isSafeInteger(f.ref))) {
+    return { error: "ref: must be a string of at most 64 characters or an integer" };
+  }
+  const frame: ClientFrame = { type: f.type, ids: f.ids as string[] };
+  if (f.delayMs !== undefined) frame.delayMs = f.delayMs as number;
+  if (f.ref !== undefined) frame.ref = f.ref as string | number;
+  return frame;
+}

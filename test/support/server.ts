@@ -1,0 +1,99 @@
+import WebSocket from "ws";
+import { loadConfig, type ServerConfig } from "../../src/server/config.js";
+import { startServer, type RunningServer } from "../../src/server/server.js";
+import { waitUntil } from "./wait.js";
+
+/** Starts the real server on 127.0.0.1, port 0, against `databaseUrl`. */
+export function startTestServer(databaseUrl: string, overrides: Partial<ServerConfig> = {}): Promise<RunningServer> {
+  return startServer({ ...loadConfig({}, { databaseUrl, port: 0, host: "127.0.0.1", logLevel: "silent" }), ...overrides });
+}
+
+export interface HttpResult<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+/** JSON over HTTP; `raw` sends the body string as is. */
+export async function http<T = any>(base: string, method: string, path: string, body?: unknown, raw?: string): Promise<HttpResult<T>> {
+  const res = await fetch(base + path, {
+    method,
+    headers: body === undefined && raw === undefined ? {} : { "content-type": "application/json" },
+    body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text === "" ? undefined : JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body: parsed as T, headers: res.headers };
+}
+
+export interface Delivered {
+  id: string;
+  priority: number;
+  epoch: number;
+  payload: unknown;
+}
+
+/** A bare WebSocket subscriber that records every frame. */
+export class TestSubscriber {
+  readonly frames: any[] = [];
+  readonly socket: WebSocket;
+  closeCode: number | undefined;
+  closeReason = "";
+  readonly opened: Promise<void>;
+  /** Set to ack every batch over the socket as it arrives. */
+  autoAck = false;
+
+  constructor(base: string, table: string, query = "", opts: { autoAck?: boolean } = {}) {
+    this.autoAck = opts.autoAck ?? false;
+    this.socket = new WebSocket(`${base.replace(/^http/, "ws")}/v1/tables/${table}/subscribe${query}`);
+    this.opened = new Promise((resolve, reject) => {
+      this.socket.once("open", () => resolve());
+      this.socket.once("unexpected-response", (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+      this.socket.once("error", reject);
+    });
+    this.socket.on("message", (data) => {
+      const frame = JSON.parse(data.toString());
+      this.frames.push(frame);
+      if (this.autoAck && frame.type === "messages") this.send({ type: "ack", ids: frame.messages.map((m: Delivered) => m.id) });
+    });
+    this.socket.on("close", (code, reason) => {
+      this.closeCode = code;
+      this.closeReason = reason.toString();
+    });
+  }
+
+  get messages(): Delivered[] {
+    return this.frames.filter((f) => f.type === "messages").flatMap((f) => f.messages);
+  }
+
+  get ids(): string[] {
+    return this.messages.map((m) => m.id);
+  }
+
+  errors(): any[] {
+    return this.frames.filter((f) => f.type === "error");
+  }
+
+  send(frame: unknown): void {
+    this.socket.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  async waitForMessages(n: number, timeoutMs = 5_000): Promise<Delivered[]> {
+    await waitUntil(() => this.messages.length >= n, `${n} messages (have ${this.messages.length})`, timeoutMs);
+    return this.messages;
+  }
+
+  async waitForClose(timeoutMs = 5_000): Promise<number> {
+    await waitUntil(() => this.closeCode !== undefined, "the socket to close", timeoutMs);
+    return this.closeCode!;
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}

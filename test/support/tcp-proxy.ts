@@ -1,0 +1,77 @@
+import net from "node:net";
+
+/**
+ * A TCP proxy on 127.0.0.1 between the server under test and the database, so a test can cut the
+ * database off (`cut`: drop every connection and refuse new ones), make it hang (`hang`: keep connections
+ * open but forward nothing) and bring it back (`restore`), without touching the real database.
+ */
+export class TcpProxy {
+  private mode: "forward" | "refuse" | "hang" = "forward";
+  private readonly pairs = new Set<[net.Socket, net.Socket]>();
+
+  private constructor(
+    private readonly server: net.Server,
+    readonly port: number,
+  ) {}
+
+  static async start(targetHost: string, targetPort: number): Promise<TcpProxy> {
+    let proxy!: TcpProxy;
+    const server = net.createServer((client) => proxy.accept(client, targetHost, targetPort));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    proxy = new TcpProxy(server, (server.address() as net.AddressInfo).port);
+    return proxy;
+  }
+
+  cut(): void {
+    this.mode = "refuse";
+    for (const [a, b] of this.pairs) {
+      a.destroy();
+      b.destroy();
+    }
+    this.pairs.clear();
+  }
+
+  hang(): void {
+    this.mode = "hang";
+    for (const [a, b] of this.pairs) {
+      a.pause();
+      b.pause();
+    }
+  }
+
+  restore(): void {
+    this.mode = "forward";
+    for (const [a, b] of this.pairs) {
+      a.resume();
+      b.resume();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(client: net.Socket, host: string, port: number): void {
+    if (this.mode === "refuse") {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(port, host);
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    this.pairs.add(pair);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      this.pairs.delete(pair);
+    };
+    client.on("error", drop).on("close", drop);
+    upstream.on("error", drop).on("close", drop);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    if (this.mode === "hang") {
+      client.pause();
+      upstream.pause();
+    }
+  }
+}
