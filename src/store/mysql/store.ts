@@ -83,12 +83,16 @@ export class MysqlStore implements MessageStore {
     return messages.purge(this.db, table, cutoffMs, limit);
   }
 
-  async ping(): Promise<boolean> {
+  /** False when the database errors or does not answer within `timeoutMs` (a hung server). */
+  async ping(timeoutMs = 2_000): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
     try {
-      await sql`SELECT 1`.execute(this.db);
-      return true;
+      return await Promise.race([sql`SELECT 1`.execute(this.db).then(() => true), timedOut]);
     } catch {
       return false;
+    } finally {
+      clearTimeout(timer);
     }
   }
 

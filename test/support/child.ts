@@ -1,0 +1,34 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const SERVE = fileURLToPath(new URL("./serve-process.ts", import.meta.url));
+
+export interface ServerProcess {
+  url: string;
+  child: ChildProcess;
+  /** Resolves with the exit code (or signal name). */
+  exited: Promise<number | string>;
+  stderr: () => string;
+}
+
+/** Starts the server as a child process (tsx) with TABLEMQ_* settings; resolves once it listens. */
+export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", SERVE], {
+    env: { ...process.env, TABLEMQ_HOST: "127.0.0.1", TABLEMQ_PORT: "0", TABLEMQ_LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let err = "";
+  child.stderr!.on("data", (d) => (err += d.toString()));
+  const exited = new Promise<number | string>((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d) => {
+      out += d.toString();
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      if (line) resolve(JSON.parse(line).url);
+    });
+    void exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${err}`)));
+    setTimeout(() => reject(new Error(`server did not start in 20 s: ${err}`)), 20_000).unref();
+  });
+  return { url, child, exited, stderr: () => err };
+}
