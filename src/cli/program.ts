@@ -1,0 +1,62 @@
+/**
+ * The tablemq CLI as a function: `run(argv, io)` parses `argv` (without "node" and the script) and returns
+ * the exit code: 0 ok, 1 a server or runtime error (`error <code>: <message>`), 2 a usage or input error.
+ */
+import { Command, CommanderError } from "commander";
+import { TablemqError } from "../client/http.js";
+import { wholeNumber } from "./flags.js";
+import { CliError, type CliIo } from "./io.js";
+import { registerSend } from "./send.js";
+import { registerServe } from "./serve.js";
+import { registerStats } from "./stats.js";
+import { registerTable } from "./table.js";
+import { registerTail } from "./tail.js";
+
+export const DEFAULT_URL = "http://127.0.0.1:8080";
+
+export function buildProgram(io: CliIo): Command {
+  const env = io.env ?? process.env;
+  const program = new Command("tablemq")
+    .description("a durable message queue on MySQL tables")
+    .option("--url <url>", "server URL (TABLEMQ_URL)", env.TABLEMQ_URL || DEFAULT_URL)
+    // No commander default from the environment: help would print the token.
+    .option("--token <token>", "bearer token (TABLEMQ_TOKEN)")
+    .option("--timeout-ms <ms>", "HTTP request timeout", wholeNumber(1), 30_000)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
+    .showHelpAfterError("(run with --help for usage)");
+  registerServe(program, io);
+  registerTable(program, io);
+  registerSend(program, io);
+  registerTail(program, io);
+  registerStats(program, io);
+  return program;
+}
+
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return 0;
+  } catch (err) {
+    return report(err, io);
+  }
+}
+
+function report(err: unknown, io: CliIo): number {
+  if (err instanceof CommanderError) {
+    // commander has printed the message already; help and version are not failures.
+    if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.exitCode === 0) return 0;
+    return 2;
+  }
+  if (err instanceof TablemqError) {
+    io.stderr.write(`error ${err.code}: ${err.message}\n`);
+    return 1;
+  }
+  if (err instanceof CliError) {
+    io.stderr.write(`error: ${err.message}\n`);
+    return err.exitCode;
+  }
+  io.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 1;
+}

@@ -1,0 +1,124 @@
+/**
+ * The tablemq client: tables, publish, ack and postpone over HTTP, subscriptions over WebSocket.
+ *
+ *   const client = new TablemqClient({ url: "http://127.0.0.1:8080" });
+ *   await client.createTable("orders", { ackWaitMs: 10_000 });
+ *   await client.publish("orders", [{ payload: { order: 1 } }]);
+ *   for await (const msg of client.subscribe("orders")) { handle(msg.payload); msg.ack(); }
+ *
+ * Every failure is a TablemqError (`status`, `code`, `message`) with the API's error code.
+ */
+import { HttpTransport, type HttpOptions, TablemqError, tablePath } from "./http.js";
+import { Subscription, type SubscribeOptions } from "./subscription.js";
+import type { PublishMessage, PublishResult, TableDescription, TableOptions } from "./types.js";
+
+export interface ClientOptions {
+  /** Base URL of the server, e.g. http://127.0.0.1:8080. */
+  url: string;
+  /** Sent as `authorization: Bearer <token>` on every request and on the WebSocket upgrade. */
+  token?: string;
+  /** Per HTTP request (and for the WebSocket handshake); default 30 s. */
+  timeoutMs?: number;
+  /** A fetch implementation; the global one by default. */
+  fetch?: typeof fetch;
+}
+
+export class TablemqClient {
+  private readonly http: HttpTransport;
+  private readonly timeoutMs: number;
+
+  constructor(options: ClientOptions) {
+    const httpOptions: HttpOptions = { url: options.url, timeoutMs: options.timeoutMs ?? 30_000 };
+    if (options.token !== undefined) httpOptions.token = options.token;
+    if (options.fetch !== undefined) httpOptions.fetch = options.fetch;
+    this.http = new HttpTransport(httpOptions);
+    this.timeoutMs = httpOptions.timeoutMs!;
+  }
+
+  /** The server's base URL, normalized. */
+  get url(): string {
+    return this.http.baseUrl;
+  }
+
+  /**
+   * Enqueues messages (1..1000 per call by default). Resolves once they are committed, with their ids in
+   * request order; ids that already existed are listed in `duplicates` and not inserted again.
+   */
+  async publish<T = unknown>(table: string, messages: PublishMessage<T> | ReadonlyArray<PublishMessage<T>>): Promise<PublishResult> {
+    const list = Array.isArray(messages) ? messages : [messages as PublishMessage<T>];
+    list.forEach((m, i) => {
+      if (m === null || typeof m !== "object" || m.payload === undefined) {
+        throw new TablemqError(0, "validation_failed", `messages[${i}].payload: is required (any JSON value)`);
+      }
+    });
+    const { body } = await this.http.request<{ ids: string[]; duplicates?: string[] }>("POST", tablePath(table, "/messages"), { messages: list });
+    return { ids: body.ids, duplicates: body.duplicates ?? [] };
+  }
+
+  /** Acks ids; returns how many this call acked (acking an acked or unknown id is not an error). */
+  async ack(table: string, ids: readonly string[]): Promise<number> {
+    const { body } = await this.http.request<{ acked: number }>("POST", tablePath(table, "/ack"), { ids });
+    return body.acked;
+  }
+
+  /** Postpones ids by `delayMs`, or by the table's backoff when absent; returns how many were postponed. */
+  async postpone(table: string, ids: readonly string[], delayMs?: number): Promise<number> {
+    const body: { ids: readonly string[]; delayMs?: number } = { ids };
+    if (delayMs !== undefined) body.delayMs = delayMs;
+    const res = await this.http.request<{ postponed: number }>("POST", tablePath(table, "/postpone"), body);
+    return res.body.postponed;
+  }
+
+  /** Creates the table, or changes the given options when it exists (`created` tells which). */
+  async createTable(table: string, options: Partial<TableOptions> = {}): Promise<{ created: boolean; table: TableDescription }> {
+    const { status, body } = await this.http.request<TableDescription>("PUT", tablePath(table), options);
+    return { created: status === 201, table: body };
+  }
+
+  async listTables(): Promise<TableDescription[]> {
+    const { body } = await this.http.request<{ tables: TableDescription[] }>("GET", "/v1/tables");
+    return body.tables;
+  }
+
+  async describeTable(table: string): Promise<TableDescription> {
+    return (await this.http.request<TableDescription>("GET", tablePath(table))).body;
+  }
+
+  async dropTable(table: string): Promise<void> {
+    await this.http.request<unknown>("DELETE", tablePath(table));
+  }
+
+  /** True when the server answers /readyz with 200 (database reachable, engine open). */
+  async ready(): Promise<boolean> {
+    try {
+      await this.http.request<unknown>("GET", "/readyz");
+      return true;
+    } catch (err) {
+      if (err instanceof TablemqError) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Opens a WebSocket subscription to the table. Iterate it (`for await`), or pass `onMessage`. See
+   * Subscription for acks, reconnects and errors.
+   */
+  subscribe<T = unknown>(table: string, options: SubscribeOptions<T> = {}): Subscription<T> {
+    if (options.maxInFlight !== undefined && !(Number.isInteger(options.maxInFlight) && options.maxInFlight >= 1)) {
+      throw new TablemqError(0, "validation_failed", `maxInFlight: must be an integer >= 1, got ${options.maxInFlight}`);
+    }
+    const url = new URL(this.http.baseUrl + tablePath(table, "/subscribe"));
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    if (options.maxInFlight !== undefined) url.searchParams.set("maxInFlight", String(options.maxInFlight));
+    return new Subscription<T>(
+      table,
+      {
+        url: url.toString(),
+        headers: this.http.authHeaders(),
+        handshakeTimeoutMs: this.timeoutMs,
+        http: { ack: (ids) => this.ack(table, ids), postpone: (ids, delayMs) => this.postpone(table, ids, delayMs) },
+      },
+      options,
+    );
+  }
+}

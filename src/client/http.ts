@@ -1,0 +1,150 @@
+/**
+ * The HTTP side of the client: one fetch wrapper that sends JSON, adds the bearer token, enforces a
+ * timeout and turns every failure into a TablemqError, so callers handle one error type.
+ */
+
+/** Codes used when the server's error body cannot be read (a proxy's HTML page, an empty 502...). */
+const CODE_BY_STATUS: Record<number, string> = {
+  400: "bad_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  409: "conflict",
+  413: "payload_too_large",
+  429: "overloaded",
+  503: "unavailable",
+};
+
+/**
+ * An error from the server (status and code as in the API's error body) or from reaching it.
+ *
+ * `status` 0 means no HTTP answer arrived: code `unavailable` (could not connect, connection reset) or
+ * `timeout`. Unlike a 503, the outcome of a write is then unknown; enqueue with explicit ids to retry safely.
+ */
+export class TablemqError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** From a `retry-after` header (429, 503), in milliseconds. */
+    readonly retryAfterMs?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "TablemqError";
+  }
+}
+
+export interface HttpOptions {
+  /** The server's base URL, e.g. http://127.0.0.1:8080 (a path prefix is kept). */
+  url: string;
+  token?: string;
+  /** Per request; default 30 s. */
+  timeoutMs?: number;
+  /** A fetch implementation; the global one by default. */
+  fetch?: typeof fetch;
+}
+
+export interface HttpResponse<T> {
+  status: number;
+  body: T;
+}
+
+export class HttpTransport {
+  readonly baseUrl: string;
+  readonly token: string | undefined;
+  private readonly timeoutMs: number;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(options: HttpOptions) {
+    this.baseUrl = normalizeBaseUrl(options.url);
+    this.token = options.token;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.fetchImpl = options.fetch ?? globalThis.fetch;
+  }
+
+  /** Headers every request carries (and the WebSocket upgrade too). */
+  authHeaders(): Record<string, string> {
+    return this.token ? { authorization: `Bearer ${this.token}` } : {};
+  }
+
+  /** Sends one request; resolves with a 2xx answer's status and parsed body, else throws TablemqError. */
+  async request<T>(method: string, path: string, body?: unknown): Promise<HttpResponse<T>> {
+    const headers: Record<string, string> = { accept: "application/json", ...this.authHeaders() };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    let res: Response;
+    let text: string;
+    try {
+      res = await this.fetchImpl(this.baseUrl + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      });
+      text = await res.text();
+    } catch (err) {
+      throw networkError(method, path, err, signal.aborted, this.timeoutMs);
+    }
+    const parsed = parseJson(text);
+    if (res.status >= 200 && res.status < 300) return { status: res.status, body: parsed as T };
+    throw errorFromResponse(res.status, parsed, text, res.headers.get("retry-after"));
+  }
+}
+
+/** Strips trailing slashes so paths can be appended. Throws a TablemqError for a URL that is not http(s). */
+export function normalizeBaseUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TablemqError(0, "bad_request", `not a valid server URL: ${JSON.stringify(url)}`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new TablemqError(0, "bad_request", `server URL must be http:// or https://, got ${JSON.stringify(url)}`);
+  }
+  return parsed.toString().replace(/\/+$/, "");
+}
+
+/** The path of a table resource, with its name escaped. */
+export function tablePath(table: string, suffix = ""): string {
+  return `/v1/tables/${encodeURIComponent(table)}${suffix}`;
+}
+
+/** Builds the error for a non-2xx answer from the API's `{"error":{code,message}}` body, or the status. */
+export function errorFromResponse(status: number, body: unknown, text: string, retryAfter: string | null | undefined): TablemqError {
+  const retryAfterMs = parseRetryAfter(retryAfter);
+  const error = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  if (error && typeof error.code === "string") {
+    const message = typeof error.message === "string" ? error.message : error.code;
+    return new TablemqError(status, error.code, message, retryAfterMs);
+  }
+  const code = CODE_BY_STATUS[status] ?? (status >= 500 ? "server_error" : "http_error");
+  const snippet = text.trim().slice(0, 200);
+  return new TablemqError(status, code, `HTTP ${status}${snippet ? `: ${snippet}` : ""}`, retryAfterMs);
+}
+
+function networkError(method: string, path: string, err: unknown, timedOut: boolean, timeoutMs: number): TablemqError {
+  if (timedOut) return new TablemqError(0, "timeout", `${method} ${path} timed out after ${timeoutMs} ms`, undefined, { cause: err });
+  // undici puts the useful part (ECONNREFUSED...) in `cause`.
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+  return new TablemqError(0, "unavailable", `${method} ${path}: cannot reach the server (${detail})`, undefined, { cause: err });
+}
+
+function parseJson(text: string): unknown {
+  if (text === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `retry-after` is seconds or an HTTP date; returns milliseconds. */
+export function parseRetryAfter(value: string | null | undefined): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}

@@ -1,0 +1,72 @@
+/** The wire types of API.md, as the client sees them. */
+
+/** Table options in milliseconds (all optional on create; the server fills defaults). */
+export interface TableOptions {
+  ackWaitMs: number;
+  minBackoffMs: number;
+  /** 0 = unbounded. */
+  maxBackoffMs: number;
+  purgeAfterMs: number;
+  batchSize: number;
+  cacheSize: number;
+  pollIntervalMs: number;
+  /** 0 = unlimited. */
+  maxAttempts: number;
+}
+
+export interface TableStats {
+  ready: number;
+  delayed: number;
+  inFlight: number;
+  acked: number;
+  receivers: number;
+  cached: number;
+}
+
+export interface TableDescription {
+  name: string;
+  options: TableOptions;
+  stats: TableStats;
+}
+
+export interface PublishMessage<T = unknown> {
+  /** Decimal string; the server generates one when absent. Enqueue is idempotent by id. */
+  id?: string;
+  /** 0..255, lower first; default 50. */
+  priority?: number;
+  delayMs?: number;
+  /** Epoch milliseconds; wins over delayMs. */
+  deliverAt?: number;
+  /** Any JSON value. */
+  payload: T;
+}
+
+export interface PublishResult {
+  /** In request order (including duplicates). */
+  ids: string[];
+  /** Ids that already existed and were not inserted again. */
+  duplicates: string[];
+}
+
+/** The first frame on a subscription. */
+export interface SubscribedInfo {
+  table: string;
+  batchSize: number;
+  ackWaitMs: number;
+  maxInFlight: number;
+}
+
+/** A message as it arrives in a `messages` frame. */
+export interface WireMessage {
+  id: string;
+  priority: number;
+  epoch: number;
+  payload: unknown;
+}
+
+export type ServerFrame =
+  | ({ type: "subscribed" } & SubscribedInfo)
+  | { type: "messages"; messages: WireMessage[] }
+  | { type: "error"; code: string; message: string };
+
+export type ClientFrame = { type: "ack"; ids: string[] } | { type: "postpone"; ids: string[]; delayMs?: number };

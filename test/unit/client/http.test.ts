@@ -1,0 +1,106 @@
+import { describe, expect, it } from "vitest";
+import { TablemqClient } from "../../../src/client/client.js";
+import { errorFromResponse, HttpTransport, normalizeBaseUrl, parseRetryAfter, TablemqError } from "../../../src/client/http.js";
+
+type Call = { url: string; init: RequestInit };
+
+function fakeFetch(respond: (call: Call) => Response | Promise<Response>) {
+  const calls: Call[] = [];
+  const fn = (async (url: string | URL | Request, init?: RequestInit) => {
+    const call = { url: String(url), init: init ?? {} };
+    calls.push(call);
+    return respond(call);
+  }) as typeof fetch;
+  return { fn, calls };
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
+
+describe("HttpTransport", () => {
+  it("sends JSON with the bearer token and returns status and body", async () => {
+    const f = fakeFetch(() => json(201, { ids: ["1"] }));
+    const http = new HttpTransport({ url: "http://h:1/prefix/", token: "s3cret", fetch: f.fn });
+    expect(await http.request("POST", "/v1/tables/t/messages", { messages: [] })).toEqual({ status: 201, body: { ids: ["1"] } });
+    const { url, init } = f.calls[0]!;
+    expect(url).toBe("http://h:1/prefix/v1/tables/t/messages");
+    expect(init.headers).toMatchObject({ authorization: "Bearer s3cret", "content-type": "application/json" });
+    expect(init.body).toBe('{"messages":[]}');
+  });
+
+  it("turns the API error body into a TablemqError with status, code and message", async () => {
+    const f = fakeFetch(() => json(404, { error: { code: "table_not_found", message: 'table "x" is not a message table' } }));
+    const err = await new HttpTransport({ url: "http://h", fetch: f.fn }).request("GET", "/v1/tables/x").catch((e) => e);
+    expect(err).toBeInstanceOf(TablemqError);
+    expect(err).toMatchObject({ status: 404, code: "table_not_found", message: 'table "x" is not a message table' });
+  });
+
+  it("reports a network failure as code unavailable with status 0", async () => {
+    const f = fakeFetch(() => {
+      throw new TypeError("fetch failed", { cause: { code: "ECONNREFUSED" } });
+    });
+    const err = await new HttpTransport({ url: "http://h", fetch: f.fn }).request("GET", "/v1/tables").catch((e) => e);
+    expect(err).toMatchObject({ status: 0, code: "unavailable" });
+    expect(err.message).toContain("ECONNREFUSED");
+  });
+
+  it("reports a request that outlives timeoutMs as code timeout with status 0", async () => {
+    const f = fakeFetch(
+      ({ init }) =>
+        new Promise<Response>((_, reject) => init.signal!.addEventListener("abort", () => reject(init.signal!.reason))),
+    );
+    const err = await new HttpTransport({ url: "http://h", timeoutMs: 30, fetch: f.fn }).request("GET", "/v1/tables").catch((e) => e);
+    expect(err).toMatchObject({ status: 0, code: "timeout" });
+  });
+});
+
+describe("errorFromResponse", () => {
+  it("falls back to a code from the status when the body is not the API's", () => {
+    expect(errorFromResponse(502, undefined, "<html>bad gateway</html>", null)).toMatchObject({ status: 502, code: "server_error" });
+    expect(errorFromResponse(429, undefined, "", "2")).toMatchObject({ code: "overloaded", retryAfterMs: 2000 });
+    expect(errorFromResponse(418, undefined, "", null)).toMatchObject({ code: "http_error" });
+  });
+});
+
+describe("parseRetryAfter", () => {
+  it("reads seconds and HTTP dates", () => {
+    expect(parseRetryAfter("5")).toBe(5000);
+    expect(parseRetryAfter(undefined)).toBeUndefined();
+    const inAMinute = new Date(Date.now() + 60_000).toUTCString();
+    expect(parseRetryAfter(inAMinute)).toBeGreaterThan(55_000);
+  });
+});
+
+describe("normalizeBaseUrl", () => {
+  it("drops trailing slashes and refuses what is not http(s)", () => {
+    expect(normalizeBaseUrl("http://127.0.0.1:8080/")).toBe("http://127.0.0.1:8080");
+    expect(() => normalizeBaseUrl("ftp://x")).toThrow(TablemqError);
+    expect(() => normalizeBaseUrl("not a url")).toThrow(/not a valid server URL/);
+  });
+});
+
+describe("TablemqClient over a fake fetch", () => {
+  it("maps 201 and 200 of PUT to created true and false", async () => {
+    let status = 201;
+    const f = fakeFetch(() => json(status, { name: "t", options: {}, stats: {} }));
+    const client = new TablemqClient({ url: "http://h", fetch: f.fn });
+    expect((await client.createTable("t", { ackWaitMs: 1000 })).created).toBe(true);
+    status = 200;
+    expect((await client.createTable("t")).created).toBe(false);
+    expect(f.calls[0]!.init.body).toBe('{"ackWaitMs":1000}');
+  });
+
+  it("escapes table names in paths and fills duplicates", async () => {
+    const f = fakeFetch(() => json(201, { ids: ["7"] }));
+    const client = new TablemqClient({ url: "http://h", fetch: f.fn });
+    expect(await client.publish("a/b", { payload: 1 })).toEqual({ ids: ["7"], duplicates: [] });
+    expect(f.calls[0]!.url).toBe("http://h/v1/tables/a%2Fb/messages");
+  });
+
+  it("refuses a message without payload before sending", async () => {
+    const f = fakeFetch(() => json(201, { ids: [] }));
+    const client = new TablemqClient({ url: "http://h", fetch: f.fn });
+    await expect(client.publish("t", [{ payload: 1 }, {} as never])).rejects.toMatchObject({ code: "validation_failed" });
+    expect(f.calls).toHaveLength(0);
+  });
+});
