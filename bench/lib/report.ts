@@ -1,0 +1,98 @@
+/** Renders a run's results as Markdown, with tablemq's ratios to each peer and to the MySQL ceiling. */
+export interface SystemResults {
+  version?: string;
+  durability?: string;
+  unavailable?: string;
+  workloads: Record<string, any>;
+}
+
+export interface RunResults {
+  startedAt: string;
+  command: string;
+  machine: { cores: number; cpu: string; memoryGb: number; node: string };
+  quick: boolean;
+  systems: Record<string, SystemResults>;
+  ceiling?: { perSec: number; version: string };
+}
+
+const n = (v: unknown, digits = 0) =>
+  typeof v === "number" && Number.isFinite(v) ? v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "–";
+const ratio = (a: unknown, b: unknown) => (typeof a === "number" && typeof b === "number" && b > 0 ? `${(a / b).toFixed(2)}×` : "–");
+const ok = (w: any) => w && !w.error;
+const deliveryCell = (w: any) => (ok(w) ? `${w.missing} / ${w.duplicates}` : "–");
+
+export function renderMarkdown(r: RunResults): string {
+  const out: string[] = [];
+  const rows = Object.entries(r.systems);
+  out.push(`# Benchmark results${r.quick ? " (quick smoke run: sizes too small for conclusions)" : ""}`, "");
+  out.push(`Command: \`${r.command}\`  `);
+  out.push(`Run: ${r.startedAt} on ${r.machine.cores} cores (${r.machine.cpu}), ${r.machine.memoryGb} GiB, Node ${r.machine.node}.`, "");
+  out.push("Producers and consumers run in separate processes from the server and from each other.", "");
+
+  out.push("## Throughput (w1: 4 producers × batches of 100, 4 consumers with at most 100 unacked each)", "");
+  out.push("| system | w1 publish msg/s | w1 drain msg/s | w1-e2e msg/s | missing / duplicates (w1, e2e) | durability |");
+  out.push("|---|---:|---:|---:|---|---|");
+  for (const [name, s] of rows) {
+    if (s.unavailable) {
+      out.push(`| ${name} | – | – | – | – | not run: ${s.unavailable} |`);
+      continue;
+    }
+    const w1 = s.workloads["w1"];
+    const e2e = s.workloads["w1-e2e"];
+    out.push(
+      `| ${name} | ${ok(w1) ? n(w1.publishPerSec) : err(w1)} | ${ok(w1) ? n(w1.drainPerSec) : "–"} | ${ok(e2e) ? n(e2e.e2ePerSec) : err(e2e)} | ${deliveryCell(w1)}, ${deliveryCell(e2e)} | ${s.durability ?? ""} |`,
+    );
+  }
+  out.push("");
+
+  out.push("## Latency (w2: one producer, one message per request, 2 consumers; warm-up excluded)", "");
+  out.push("| system | publish→receive p50 ms | p90 | p99 | max | enqueue p50 ms | enqueue p99 ms |");
+  out.push("|---|---:|---:|---:|---:|---:|---:|");
+  for (const [name, s] of rows) {
+    const w = s.workloads["w2"];
+    if (!ok(w)) continue;
+    const l = w.publishToReceiveMs;
+    out.push(`| ${name} | ${n(l.p50, 2)} | ${n(l.p90, 2)} | ${n(l.p99, 2)} | ${n(l.max, 2)} | ${n(w.enqueueMs.p50, 2)} | ${n(w.enqueueMs.p99, 2)} |`);
+  }
+  out.push("");
+
+  out.push("## Backlog (everything enqueued first, then drained)", "");
+  out.push("| system | messages | publish msg/s | drain msg/s, first 10 % | last 10 % | last ÷ first | server peak RSS MB | missing / duplicates |");
+  out.push("|---|---:|---:|---:|---:|---:|---:|---|");
+  for (const [name, s] of rows) {
+    const w = s.workloads["backlog"];
+    if (!ok(w)) continue;
+    const d = w.drainPerSecByDecile as number[];
+    out.push(
+      `| ${name} | ${n(w.unique + w.missing)} | ${n(w.publishPerSec)} | ${n(d[0])} | ${n(d.at(-1))} | ${n(w.firstVsLast, 2)} | ${n(w.serverPeakRssMb)} | ${deliveryCell(w)} |`,
+    );
+  }
+  out.push("");
+
+  const t = r.systems["tablemq"];
+  if (t && !t.unavailable) {
+    out.push("## Ratios: tablemq ÷ each peer (throughput: higher is better for tablemq; p99: lower is)", "");
+    out.push("| peer | w1 publish | w1 drain | w1-e2e | w2 p99 latency |");
+    out.push("|---|---:|---:|---:|---:|");
+    for (const [name, s] of rows) {
+      if (name === "tablemq" || s.unavailable) continue;
+      const tw1 = t.workloads["w1"];
+      const pw1 = s.workloads["w1"];
+      out.push(
+        `| ${name} | ${ratio(tw1?.publishPerSec, pw1?.publishPerSec)} | ${ratio(tw1?.drainPerSec, pw1?.drainPerSec)} | ${ratio(t.workloads["w1-e2e"]?.e2ePerSec, s.workloads["w1-e2e"]?.e2ePerSec)} | ${ratio(t.workloads["w2"]?.publishToReceiveMs?.p99, s.workloads["w2"]?.publishToReceiveMs?.p99)} |`,
+      );
+    }
+    out.push("");
+  }
+  if (r.ceiling) {
+    out.push(`## Bare-MySQL ceiling`, "");
+    out.push(`4 connections, each INSERTing 100 rows in one statement then UPDATEing them acked: **${n(r.ceiling.perSec)} msg/s** (${r.ceiling.version}).`);
+    const e2e = t?.workloads["w1-e2e"]?.e2ePerSec;
+    if (typeof e2e === "number") out.push("", `tablemq w1-e2e ÷ ceiling: **${((e2e / r.ceiling.perSec) * 100).toFixed(0)} %**.`);
+  }
+  return out.join("\n");
+}
+
+function err(w: any): string {
+  return w?.error ? `error: ${String(w.error).split("\n")[0]!.slice(0, 80)}` : "–";
+}

@@ -1,0 +1,11 @@
+import type { AdapterFactory } from "./types.js";
+
+/** Every system the runner knows, by name, loaded lazily so a missing client library fails only its own. */
+export const SYSTEMS: Record<string, () => Promise<AdapterFactory>> = {
+  tablemq: async () => (await import("../systems/tablemq.js")).default,
+  "rabbitmq-classic": async () => (await import("../systems/rabbitmq.js")).classic,
+  "rabbitmq-quorum": async () => (await import("../systems/rabbitmq.js")).quorum,
+  "nats-jetstream": async () => (await import("../systems/nats.js")).default,
+  bullmq: async () => (await import("../systems/bullmq.js")).default,
+  "pg-boss": async () => (await import("../systems/pgboss.js")).default,
+};

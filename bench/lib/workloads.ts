@@ -1,0 +1,189 @@
+import type { AdapterFactory, AdapterOptions } from "./types.js";
+import { checkDelivery, type Delivery, rate, summarize } from "./stats.js";
+import { startWorkers, type Worker } from "./workers.js";
+
+export interface Sizes {
+  w1Messages: number;
+  w2WarmupSec: number;
+  w2MeasureSec: number;
+  w2Rate: number;
+  backlogMessages: number;
+  ceilingMessages: number;
+  drainTimeoutMs: number;
+}
+
+export const FULL: Sizes = {
+  w1Messages: 50_000,
+  w2WarmupSec: 1,
+  w2MeasureSec: 10,
+  w2Rate: 500,
+  backlogMessages: 1_000_000,
+  ceilingMessages: 200_000,
+  drainTimeoutMs: 600_000,
+};
+
+export const QUICK: Sizes = {
+  w1Messages: 2_000,
+  w2WarmupSec: 1,
+  w2MeasureSec: 2,
+  w2Rate: 200,
+  backlogMessages: 20_000,
+  ceilingMessages: 20_000,
+  drainTimeoutMs: 60_000,
+};
+
+export interface RunContext {
+  system: string;
+  factory: AdapterFactory;
+  opts: AdapterOptions;
+  sizes: Sizes;
+}
+
+const PRODUCERS = 4;
+const CONSUMERS = 4;
+const BATCH = 100;
+
+/** Splits `total` over `n` producers. */
+function shares(total: number, n: number): number[] {
+  return Array.from({ length: n }, (_, i) => Math.floor(total / n) + (i < total % n ? 1 : 0));
+}
+
+async function produceAll(ctx: RunContext, producers: Worker[], counts: number[], batch: number, ratePerSec?: number) {
+  producers.forEach((w, i) =>
+    w.send({ cmd: "produce", system: ctx.system, opts: ctx.opts, producer: i, count: counts[i]!, batch, ...(ratePerSec ? { ratePerSec } : {}) }),
+  );
+  return Promise.all(producers.map((w) => w.next("produced")));
+}
+
+async function startConsumers(ctx: RunContext, n: number, latencies = false): Promise<Worker[]> {
+  const consumers = await startWorkers(n);
+  for (const w of consumers) w.send({ cmd: "consume", system: ctx.system, opts: ctx.opts, latencies });
+  return consumers;
+}
+
+/** Waits until the consumers together report `total` messages (or the timeout), then stops them. */
+async function drain(consumers: Worker[], total: number, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  let last = -1;
+  let stalledSince = Date.now();
+  for (;;) {
+    const got = consumers.reduce((n, w) => n + w.received, 0);
+    if (got >= total || Date.now() > deadline) break;
+    if (got !== last) {
+      last = got;
+      stalledSince = Date.now();
+    } else if (Date.now() - stalledSince > 60_000) break; // nothing for a minute: stop and report missing
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, 200)); // let in-flight acks and stragglers land
+  for (const w of consumers) w.send({ cmd: "stop" });
+  return Promise.all(consumers.map((w) => w.next("consumed")));
+}
+
+const published = (counts: number[]) => counts.map((count, producer) => ({ producer, count }));
+const span = (starts: bigint[], ends: bigint[]) => [starts.reduce((a, b) => (a < b ? a : b)), ends.reduce((a, b) => (a > b ? a : b))] as const;
+
+export interface W1Result extends Delivery {
+  publishPerSec: number;
+  drainPerSec: number;
+}
+
+/** w1-publish: publish everything (4 producers, batches of 100), then drain with 4 consumers. */
+export async function w1Publish(ctx: RunContext): Promise<W1Result> {
+  const counts = shares(ctx.sizes.w1Messages, PRODUCERS);
+  const producers = await startWorkers(PRODUCERS);
+  const done = await produceAll(ctx, producers, counts, BATCH);
+  const [p0, p1] = span(done.map((d) => BigInt(d.startNs)), done.map((d) => BigInt(d.endNs)));
+  const consumers = await startConsumers(ctx, CONSUMERS);
+  const results = await drain(consumers, ctx.sizes.w1Messages, ctx.sizes.drainTimeoutMs);
+  const [c0, c1] = span(results.map((r) => BigInt(r.firstNs)), results.map((r) => BigInt(r.lastNs)));
+  const delivery = checkDelivery(published(counts), results.map((r) => r.keys));
+  return { publishPerSec: rate(ctx.sizes.w1Messages, p0, p1), drainPerSec: rate(delivery.unique, c0, c1), ...delivery };
+}
+
+export interface E2EResult extends Delivery {
+  e2ePerSec: number;
+}
+
+/** w1-e2e: producers and consumers at once; first publish to last receive. */
+export async function w1EndToEnd(ctx: RunContext): Promise<E2EResult> {
+  const counts = shares(ctx.sizes.w1Messages, PRODUCERS);
+  const consumers = await startConsumers(ctx, CONSUMERS);
+  const producers = await startWorkers(PRODUCERS);
+  await new Promise((r) => setTimeout(r, 300)); // consumers subscribed
+  const producing = produceAll(ctx, producers, counts, BATCH);
+  const results = await drain(consumers, ctx.sizes.w1Messages, ctx.sizes.drainTimeoutMs);
+  const done = await producing;
+  const first = done.map((d) => BigInt(d.startNs)).reduce((a, b) => (a < b ? a : b));
+  const last = results.map((r) => BigInt(r.lastNs)).reduce((a, b) => (a > b ? a : b));
+  const delivery = checkDelivery(published(counts), results.map((r) => r.keys));
+  return { e2ePerSec: rate(delivery.unique, first, last), ...delivery };
+}
+
+export interface W2Result extends Delivery {
+  publishToReceiveMs: ReturnType<typeof summarize>;
+  enqueueMs: ReturnType<typeof summarize>;
+}
+
+/** w2-latency: one producer at a fixed rate, one message per request, 2 consumers; warm-up excluded. */
+export async function w2Latency(ctx: RunContext): Promise<W2Result> {
+  const { w2Rate, w2WarmupSec, w2MeasureSec } = ctx.sizes;
+  const total = w2Rate * (w2WarmupSec + w2MeasureSec);
+  const warmup = w2Rate * w2WarmupSec;
+  const consumers = await startConsumers(ctx, 2, true);
+  const [producer] = await startWorkers(1);
+  await new Promise((r) => setTimeout(r, 300));
+  const producing = produceAll(ctx, [producer!], [total], 1, w2Rate);
+  const results = await drain(consumers, total, ctx.sizes.drainTimeoutMs);
+  const [done] = await producing;
+  const latencies: number[] = [];
+  for (const r of results) {
+    r.keys.forEach((k, i) => {
+      if (Number(k.split("-")[1]) >= warmup) latencies.push(r.latencyUs[i]! / 1000);
+    });
+  }
+  return {
+    publishToReceiveMs: summarize(latencies),
+    enqueueMs: summarize(done!.requestMs.slice(warmup)),
+    ...checkDelivery([{ producer: 0, count: total }], results.map((r) => r.keys)),
+  };
+}
+
+export interface BacklogResult extends Delivery {
+  publishPerSec: number;
+  /** Drain rate of each successive 10 % of the backlog. */
+  drainPerSecByDecile: number[];
+  firstVsLast: number;
+  serverPeakRssMb?: number;
+}
+
+/** backlog: everything enqueued before any consumer, then drained; is the drain rate flat? */
+export async function backlog(ctx: RunContext, peakRss: () => Promise<number | undefined>): Promise<BacklogResult> {
+  const total = ctx.sizes.backlogMessages;
+  const counts = shares(total, PRODUCERS);
+  const producers = await startWorkers(PRODUCERS);
+  const done = await produceAll(ctx, producers, counts, BATCH);
+  const [p0, p1] = span(done.map((d) => BigInt(d.startNs)), done.map((d) => BigInt(d.endNs)));
+  const consumers = await startConsumers(ctx, CONSUMERS);
+  const results = await drain(consumers, total, ctx.sizes.drainTimeoutMs);
+  // Every milestone stands for 1,000 messages of one consumer: merged in time order they give the
+  // global count over time.
+  const ticks = results.flatMap((r) => r.milestones.map(([, t]) => BigInt(t))).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const start = results.map((r) => BigInt(r.firstNs)).reduce((a, b) => (a < b ? a : b));
+  const decile = Math.floor(ticks.length / 10);
+  const byDecile: number[] = [];
+  let prev = start;
+  for (let d = 1; d <= 10 && decile > 0; d++) {
+    const t = ticks[d * decile - 1]!;
+    byDecile.push(rate(decile * 1000, prev, t));
+    prev = t;
+  }
+  const rss = await peakRss();
+  return {
+    publishPerSec: rate(total, p0, p1),
+    drainPerSecByDecile: byDecile,
+    firstVsLast: byDecile.length ? byDecile.at(-1)! / byDecile[0]! : NaN,
+    ...(rss ? { serverPeakRssMb: rss / 2 ** 20 } : {}),
+    ...checkDelivery(published(counts), results.map((r) => r.keys)),
+  };
+}

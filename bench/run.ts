@@ -1,0 +1,115 @@
+/**
+ * The benchmark runner: `npm run bench [-- --only tablemq,rabbitmq-quorum] [--workload w1,w2] [--quick]
+ * [--write-results]`. Runs each workload for tablemq and its peers in one run, on this machine, and prints
+ * the numbers with ratios (tablemq ÷ each peer, tablemq ÷ the bare-MySQL ceiling). Results go to
+ * bench/results/<time>.json; --write-results also rewrites bench/RESULTS.md.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import os from "node:os";
+import { Command } from "commander";
+import { ceiling } from "./lib/ceiling.js";
+import { renderMarkdown, type RunResults, type SystemResults } from "./lib/report.js";
+import { SYSTEMS } from "./lib/systems.js";
+import { type Adapter, Unavailable } from "./lib/types.js";
+import { backlog, FULL, QUICK, type RunContext, w1EndToEnd, w1Publish, w2Latency } from "./lib/workloads.js";
+import { BENCH_DB_URL } from "./systems/tablemq.js";
+
+const WORKLOADS = ["w1", "w1-e2e", "w2", "backlog", "ceiling"] as const;
+type Workload = (typeof WORKLOADS)[number];
+
+const program = new Command()
+  .option("--only <systems>", `comma-separated: ${Object.keys(SYSTEMS).join(",")} (prefixes work: rabbitmq)`)
+  .option("--workload <names>", `comma-separated: ${WORKLOADS.join(",")}`)
+  .option("--quick", "CI-sized smoke run (seconds, not minutes)")
+  .option("--write-results", "rewrite bench/RESULTS.md with this run")
+  .parse();
+const flags = program.opts<{ only?: string; workload?: string; quick?: boolean; writeResults?: boolean }>();
+
+const pick = <T extends string>(all: readonly T[], list: string | undefined, what: string): T[] => {
+  if (!list) return [...all];
+  const wanted = list.split(",").map((s) => s.trim()).filter(Boolean);
+  const chosen = all.filter((a) => wanted.some((w) => a === w || a.startsWith(w)));
+  if (chosen.length === 0) throw new Error(`no ${what} matches ${list}; known: ${all.join(", ")}`);
+  return chosen;
+};
+const systems = pick(Object.keys(SYSTEMS), flags.only, "system");
+const workloads = pick(WORKLOADS, flags.workload, "workload");
+const sizes = flags.quick ? QUICK : FULL;
+
+const results: RunResults = {
+  startedAt: new Date().toISOString(),
+  command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
+  machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? "?", memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+  quick: Boolean(flags.quick),
+  systems: {},
+};
+
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+for (const system of systems) {
+  const entry: SystemResults = { workloads: {} };
+  results.systems[system] = entry;
+  let factory;
+  try {
+    factory = await SYSTEMS[system]!();
+  } catch (err) {
+    entry.unavailable = `client library failed to load: ${(err as Error).message}`;
+    log(`${system}: ${entry.unavailable}`);
+    continue;
+  }
+  for (const workload of workloads.filter((w) => w !== "ceiling")) {
+    const opts = { queue: `bench_${workload.replace("-", "_")}_${Date.now().toString(36)}`, prefetch: 100 };
+    const adapter: Adapter = factory(opts);
+    const ctx: RunContext = { system, factory, opts, sizes };
+    log(`${system} ${workload} …`);
+    try {
+      await adapter.prepare();
+      entry.version ??= await adapter.version();
+      entry.durability = adapter.durability;
+      entry.workloads[workload] = await runWorkload(workload, ctx, adapter);
+      log(`${system} ${workload}: ${JSON.stringify(entry.workloads[workload], (k, v) => (Array.isArray(v) && v.length > 12 ? `[${v.length}]` : v))}`);
+    } catch (err) {
+      const reason = err instanceof Unavailable ? err.message : `${(err as Error).message}`;
+      if (err instanceof Unavailable) entry.unavailable = reason;
+      else entry.workloads[workload] = { error: reason };
+      log(`${system} ${workload} did not run: ${reason}`);
+      if (err instanceof Unavailable) break;
+    } finally {
+      await adapter.cleanup().catch((err) => log(`${system} cleanup: ${(err as Error).message}`));
+    }
+  }
+}
+
+if (workloads.includes("ceiling")) {
+  log("ceiling …");
+  try {
+    results.ceiling = await ceiling(BENCH_DB_URL, sizes.ceilingMessages);
+    log(`ceiling: ${Math.round(results.ceiling.perSec)} msg/s`);
+  } catch (err) {
+    log(`ceiling did not run: ${(err as Error).message}`);
+  }
+}
+
+const markdown = renderMarkdown(results);
+process.stdout.write(`${markdown}\n`);
+const dir = new URL("./results/", import.meta.url);
+await mkdir(dir, { recursive: true });
+const file = new URL(`${results.startedAt.replace(/[:.]/g, "-")}.json`, dir);
+await writeFile(file, JSON.stringify(results, null, 2));
+log(`results: ${file.pathname}`);
+if (flags.writeResults) await writeFile(new URL("./RESULTS.md", import.meta.url), markdown + "\n");
+
+async function runWorkload(workload: Workload, ctx: RunContext, adapter: Adapter): Promise<object> {
+  switch (workload) {
+    case "w1":
+      return w1Publish(ctx);
+    case "w1-e2e":
+      return w1EndToEnd(ctx);
+    case "w2":
+      return w2Latency(ctx);
+    case "backlog":
+      return backlog(ctx, async () => adapter.serverPeakRss?.());
+    case "ceiling":
+      throw new Error("unreachable");
+  }
+}
