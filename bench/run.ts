@@ -11,7 +11,7 @@ import { ceiling } from "./lib/ceiling.js";
 import { renderMarkdown, type RunResults, type SystemResults } from "./lib/report.js";
 import { SYSTEMS } from "./lib/systems.js";
 import { type Adapter, Unavailable } from "./lib/types.js";
-import { backlog, FULL, QUICK, type RunContext, w1EndToEnd, w1Publish, w2Latency } from "./lib/workloads.js";
+import { backlog, consumersOf, FULL, QUICK, type RunContext, w1EndToEnd, w1Publish, w2Latency } from "./lib/workloads.js";
 import { BENCH_DB_URL } from "./systems/tablemq.js";
 
 const WORKLOADS = ["w1", "w1-e2e", "w2", "backlog", "ceiling"] as const;
@@ -58,7 +58,7 @@ for (const system of systems) {
     continue;
   }
   for (const workload of workloads.filter((w) => w !== "ceiling")) {
-    const opts = { queue: `bench_${workload.replace("-", "_")}_${Date.now().toString(36)}`, prefetch: 100 };
+    const opts = { queue: `bench_${workload.replace("-", "_")}_${Date.now().toString(36)}`, prefetch: 100, consumers: consumersOf(workload) };
     const adapter: Adapter = factory(opts);
     const ctx: RunContext = { system, factory, opts, sizes };
     log(`${system} ${workload} …`);

@@ -9,6 +9,8 @@ export interface AdapterOptions {
   queue: string;
   /** Most unacked messages a consumer holds (prefetch / maxInFlight / concurrency). */
   prefetch: number;
+  /** Consumer processes the workload will run (a system with one shared consumer caps unacked in total). */
+  consumers?: number;
   /** Variant of the system, e.g. "classic" or "quorum" for RabbitMQ. */
   variant?: string;
   /** Set by prepare() in the runner when the system is a server the run started (e.g. tablemq's URL). */

@@ -41,6 +41,10 @@ export interface RunContext {
 
 const PRODUCERS = 4;
 const CONSUMERS = 4;
+const W2_CONSUMERS = 2;
+
+/** How many consumer processes a workload runs (adapters need it before prepare()). */
+export const consumersOf = (workload: string): number => (workload === "w2" ? W2_CONSUMERS : CONSUMERS);
 const BATCH = 100;
 
 /** Splits `total` over `n` producers. */
@@ -130,7 +134,7 @@ export async function w2Latency(ctx: RunContext): Promise<W2Result> {
   const { w2Rate, w2WarmupSec, w2MeasureSec } = ctx.sizes;
   const total = w2Rate * (w2WarmupSec + w2MeasureSec);
   const warmup = w2Rate * w2WarmupSec;
-  const consumers = await startConsumers(ctx, 2, true);
+  const consumers = await startConsumers(ctx, W2_CONSUMERS, true);
   const [producer] = await startWorkers(1);
   await new Promise((r) => setTimeout(r, 300));
   const producing = produceAll(ctx, [producer!], [total], 1, w2Rate);

@@ -131,7 +131,9 @@ function adminUrl(): string {
 
 /** `tablemq serve` in a process of its own; resolves with its URL. */
 async function startServer(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--port", "0", "--log-level", "warn", "--database-url", BENCH_DB_URL], {
+  // TABLEMQ_BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server.
+  const nodeArgs = (process.env.TABLEMQ_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", CLI, "serve", "--port", "0", "--log-level", "warn", "--database-url", BENCH_DB_URL], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const url = await new Promise<string>((resolve, reject) => {

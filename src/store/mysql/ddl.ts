@@ -125,6 +125,6 @@ export async function describeTable(db: Kysely<any>, table: string, nowMs: numbe
   };
 }
 
-function errno(err: unknown): number | undefined {
+export function errno(err: unknown): number | undefined {
   return typeof err === "object" && err !== null && "errno" in err ? Number((err as { errno: unknown }).errno) : undefined;
 }

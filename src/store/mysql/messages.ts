@@ -7,18 +7,22 @@
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import { maxShift } from "../../manager/backoff.js";
 import type { BackoffSpec, InsertResult, MessageRow, NewMessage } from "../types.js";
+import { errno } from "./ddl.js";
 import { idList, idValue, nsToMs, nsValue, positiveLimit, priorityValue, tableRef, toNumber } from "./values.js";
 
 // ---------------------------------------------------------------------------------------------------
 // Insert
 
+const ER_DUP_ENTRY = 1062;
+
 /**
  * Inserts new messages; an id that already exists is left untouched and reported as a duplicate, as is a
  * repeat of an id earlier in the same request (the first occurrence wins).
  *
- * Existing ids are found by a SELECT before the INSERT. If another writer inserts one of our *new* ids
- * between the two statements, the INSERT keeps its row (ON DUPLICATE KEY UPDATE id = id) and we still
- * report that id as inserted: the message exists exactly once either way, only the report is off.
+ * When the fast path meets a duplicate, existing ids are found by a SELECT before an INSERT of the rest.
+ * If another writer inserts one of our *new* ids between the two statements, the INSERT keeps its row
+ * (ON DUPLICATE KEY UPDATE id = id) and we still report that id as inserted: the message exists exactly
+ * once either way, only the report is off.
  */
 export async function insertMessages(db: Kysely<any>, table: string, rows: readonly NewMessage[]): Promise<InsertResult> {
   const ref = tableRef(table);
@@ -27,6 +31,16 @@ export async function insertMessages(db: Kysely<any>, table: string, rows: reado
   for (const row of rows) if (!firsts.has(row.id)) firsts.set(row.id, row);
   if (firsts.size === 0) return { inserted: [], duplicates: [] };
 
+  // Fast path, one statement: a plain INSERT is all or nothing, so if no id exists it inserts every row,
+  // and if one does it fails with ER_DUP_ENTRY having written nothing, and we take the careful path.
+  try {
+    await sql`
+      INSERT INTO ${ref} (id, priority, epoch, time_next, time_acked, message)
+      VALUES ${sql.join([...firsts.values()].map(valuesRow))}`.execute(db);
+    return classify(rows, new Set(firsts.keys()));
+  } catch (err) {
+    if (errno(err) !== ER_DUP_ENTRY) throw err;
+  }
   const existing = await existingIds(db, table, [...firsts.keys()]);
   const fresh = [...firsts.values()].filter((row) => !existing.has(row.id));
   if (fresh.length > 0) {
