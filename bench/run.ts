@@ -1,7 +1,7 @@
 /**
  * The benchmark runner: `npm run bench [-- --only tablemq,rabbitmq-quorum] [--workload w1,w2] [--quick]
- * [--write-results]`. Runs each workload for tablemq and its peers in one run, on this machine, and prints
- * the numbers with ratios (tablemq ÷ each peer, tablemq ÷ the bare-MySQL ceiling). Results go to
+ * [--write-results] [--check]`. Runs each workload for tablemq and its peers in one run, on this machine,
+ * and prints the numbers with ratios (tablemq ÷ each peer, tablemq ÷ the bare-MySQL ceiling). Results go to
  * bench/results/<time>.json; --write-results also rewrites bench/RESULTS.md.
  */
 import { mkdir, writeFile } from "node:fs/promises";
@@ -22,8 +22,9 @@ const program = new Command()
   .option("--workload <names>", `comma-separated: ${WORKLOADS.join(",")}`)
   .option("--quick", "CI-sized smoke run (seconds, not minutes)")
   .option("--write-results", "rewrite bench/RESULTS.md with this run")
+  .option("--check", "exit 1 if a tablemq workload failed or lost a message (peers may be unavailable)")
   .parse();
-const flags = program.opts<{ only?: string; workload?: string; quick?: boolean; writeResults?: boolean }>();
+const flags = program.opts<{ only?: string; workload?: string; quick?: boolean; writeResults?: boolean; check?: boolean }>();
 
 const pick = <T extends string>(all: readonly T[], list: string | undefined, what: string): T[] => {
   if (!list) return [...all];
@@ -64,8 +65,10 @@ for (const system of systems) {
     log(`${system} ${workload} …`);
     try {
       await adapter.prepare();
-      entry.version ??= await adapter.version();
-      entry.durability = adapter.durability;
+      if (!entry.version) {
+        entry.version = await adapter.version(); // also reads the durability settings of the server
+        entry.durability = adapter.durability;
+      }
       entry.workloads[workload] = await runWorkload(workload, ctx, adapter);
       log(`${system} ${workload}: ${JSON.stringify(entry.workloads[workload], (k, v) => (Array.isArray(v) && v.length > 12 ? `[${v.length}]` : v))}`);
     } catch (err) {
@@ -98,6 +101,18 @@ const file = new URL(`${results.startedAt.replace(/[:.]/g, "-")}.json`, dir);
 await writeFile(file, JSON.stringify(results, null, 2));
 log(`results: ${file.pathname}`);
 if (flags.writeResults) await writeFile(new URL("./RESULTS.md", import.meta.url), markdown + "\n");
+if (flags.check) {
+  const t = results.systems["tablemq"];
+  const bad = t
+    ? Object.entries(t.workloads).filter(([, w]) => (w as { error?: string }).error || (w as { missing?: number }).missing)
+    : [];
+  if (!t || t.unavailable || bad.length > 0) {
+    log(`check failed: tablemq ${t?.unavailable ?? JSON.stringify(bad)}`);
+    process.exitCode = 1;
+  } else {
+    log("check passed: every tablemq workload ran and lost nothing");
+  }
+}
 
 async function runWorkload(workload: Workload, ctx: RunContext, adapter: Adapter): Promise<object> {
   switch (workload) {

@@ -85,6 +85,12 @@ async function drain(consumers: Worker[], total: number, timeoutMs: number) {
 }
 
 const published = (counts: number[]) => counts.map((count, producer) => ({ producer, count }));
+/** First and last receive times over the consumers that received anything. */
+const receiveSpan = (results: Array<{ keys: string[]; firstNs: string; lastNs: string }>) => {
+  const active = results.filter((r) => r.keys.length > 0);
+  if (active.length === 0) return [0n, 0n] as const;
+  return span(active.map((r) => BigInt(r.firstNs)), active.map((r) => BigInt(r.lastNs)));
+};
 const span = (starts: bigint[], ends: bigint[]) => [starts.reduce((a, b) => (a < b ? a : b)), ends.reduce((a, b) => (a > b ? a : b))] as const;
 
 export interface W1Result extends Delivery {
@@ -100,7 +106,7 @@ export async function w1Publish(ctx: RunContext): Promise<W1Result> {
   const [p0, p1] = span(done.map((d) => BigInt(d.startNs)), done.map((d) => BigInt(d.endNs)));
   const consumers = await startConsumers(ctx, CONSUMERS);
   const results = await drain(consumers, ctx.sizes.w1Messages, ctx.sizes.drainTimeoutMs);
-  const [c0, c1] = span(results.map((r) => BigInt(r.firstNs)), results.map((r) => BigInt(r.lastNs)));
+  const [c0, c1] = receiveSpan(results);
   const delivery = checkDelivery(published(counts), results.map((r) => r.keys));
   return { publishPerSec: rate(ctx.sizes.w1Messages, p0, p1), drainPerSec: rate(delivery.unique, c0, c1), ...delivery };
 }
@@ -119,7 +125,7 @@ export async function w1EndToEnd(ctx: RunContext): Promise<E2EResult> {
   const results = await drain(consumers, ctx.sizes.w1Messages, ctx.sizes.drainTimeoutMs);
   const done = await producing;
   const first = done.map((d) => BigInt(d.startNs)).reduce((a, b) => (a < b ? a : b));
-  const last = results.map((r) => BigInt(r.lastNs)).reduce((a, b) => (a > b ? a : b));
+  const [, last] = receiveSpan(results);
   const delivery = checkDelivery(published(counts), results.map((r) => r.keys));
   return { e2ePerSec: rate(delivery.unique, first, last), ...delivery };
 }
@@ -173,7 +179,7 @@ export async function backlog(ctx: RunContext, peakRss: () => Promise<number | u
   // Every milestone stands for 1,000 messages of one consumer: merged in time order they give the
   // global count over time.
   const ticks = results.flatMap((r) => r.milestones.map(([, t]) => BigInt(t))).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const start = results.map((r) => BigInt(r.firstNs)).reduce((a, b) => (a < b ? a : b));
+  const [start] = receiveSpan(results);
   const decile = Math.floor(ticks.length / 10);
   const byDecile: number[] = [];
   let prev = start;
