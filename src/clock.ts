@@ -10,12 +10,23 @@ export interface Clock {
 
 export type TimerHandle = { readonly __timer: unique symbol } | object;
 
+/** Node fires any timeout above 2^31 - 1 ms after 1 ms: longer waits are chained. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+interface SystemTimer {
+  timer: NodeJS.Timeout | undefined;
+}
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, Math.max(0, ms));
-    t.unref?.();
-    return t;
+    const handle: SystemTimer = { timer: undefined };
+    const arm = (left: number): void => {
+      handle.timer = setTimeout(() => (left > MAX_TIMEOUT_MS ? arm(left - MAX_TIMEOUT_MS) : fn()), Math.min(left, MAX_TIMEOUT_MS));
+      handle.timer.unref?.();
+    };
+    arm(Math.max(0, ms));
+    return handle;
   },
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  clearTimeout: (handle) => clearTimeout((handle as SystemTimer).timer),
 };

@@ -27,3 +27,9 @@ export class InvalidTableNameError extends TablemqError {
     super("validation_failed", `table name ${JSON.stringify(table)} must match ^[a-z][a-z0-9_]{0,62}$`);
   }
 }
+
+export class ConflictError extends TablemqError {
+  constructor(message: string) {
+    super("conflict", message);
+  }
+}

@@ -1,6 +1,6 @@
 import { Semaphore } from "async-mutex";
 import { type Clock, systemClock } from "../clock.js";
-import { ClosedError, TableNotFoundError } from "../errors.js";
+import { ClosedError, ConflictError, TableNotFoundError } from "../errors.js";
 import { IdGenerator } from "../ids.js";
 import { type Logger, silentLogger } from "../logger.js";
 import type { Random } from "../manager/backoff.js";
@@ -156,7 +156,7 @@ export class Engine {
         return { created: true, options };
       }
       await this.refresh(); // it was there (made elsewhere): pick it up and alter it below
-      if (!this.managers.has(table)) throw new ValidationError("table", `${table} exists and is not a message table`);
+      if (!this.managers.has(table)) throw new ConflictError(`table ${table} exists and is not a message table`);
     }
     return { created: false, options: await this.alter(table, partial) };
   }
@@ -172,7 +172,7 @@ export class Engine {
 
   async describe(table: string): Promise<TableDescription> {
     const m = await this.manager(table);
-    const stats = await this.store.describeTable(table, this.clock.now());
+    const stats = await this.onTable(this.store.describeTable(table, this.clock.now()));
     const snap = m.snapshot();
     return { name: table, options: m.options, stats: { ...stats, receivers: snap.receivers, cached: snap.cached } };
   }
@@ -186,7 +186,7 @@ export class Engine {
     if (messages.length === 0) throw new ValidationError("messages", "must not be empty");
     const now = this.clock.now();
     const rows = messages.map((msg, i) => this.toNewMessage(msg, i, now));
-    const { inserted, duplicates } = await this.store.insertMessages(table, rows);
+    const { inserted, duplicates } = await this.onTable(this.store.insertMessages(table, rows));
     const written = new Set(inserted);
     const fresh: MessageRow[] = [];
     for (const r of rows) {
@@ -199,7 +199,7 @@ export class Engine {
 
   async ack(table: string, ids: readonly string[]): Promise<number> {
     checkIds(ids);
-    return (await this.manager(table)).ack(ids);
+    return this.onTable((await this.manager(table)).ack(ids));
   }
 
   async postpone(table: string, ids: readonly string[], delayMs?: number): Promise<number> {
@@ -207,11 +207,21 @@ export class Engine {
     if (delayMs !== undefined && !(Number.isFinite(delayMs) && delayMs >= 0)) {
       throw new ValidationError("delayMs", `must be a number >= 0, got ${delayMs}`);
     }
-    return (await this.manager(table)).reschedule(ids, delayMs);
+    return this.onTable((await this.manager(table)).reschedule(ids, delayMs));
   }
 
   async subscribe(table: string, receiver: Receiver): Promise<Subscription> {
     return (await this.manager(table)).subscribe(receiver);
+  }
+
+  /** Runs a store operation on a table; if the table vanished behind our back, forget it at once. */
+  private async onTable<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (err) {
+      if (err instanceof TableNotFoundError) void this.refresh().catch(() => {});
+      throw err;
+    }
   }
 
   /** The manager of a table; a table made elsewhere since the last refresh is picked up first. */
@@ -270,8 +280,8 @@ export class Engine {
     if (msg.delayMs !== undefined && !(Number.isFinite(msg.delayMs) && msg.delayMs >= 0)) {
       throw new ValidationError(`${field}.delayMs`, `must be a number >= 0, got ${msg.delayMs}`);
     }
-    if (msg.deliverAt !== undefined && !(Number.isFinite(msg.deliverAt) && msg.deliverAt >= 0)) {
-      throw new ValidationError(`${field}.deliverAt`, `must be epoch milliseconds >= 0, got ${msg.deliverAt}`);
+    if (msg.deliverAt !== undefined && !(Number.isFinite(msg.deliverAt) && msg.deliverAt >= 0 && msg.deliverAt <= MAX_EPOCH_MS)) {
+      throw new ValidationError(`${field}.deliverAt`, `must be epoch milliseconds from 0 to ${MAX_EPOCH_MS}, got ${msg.deliverAt}`);
     }
     const timeNext = msg.deliverAt ?? now + (msg.delayMs ?? 0);
     return { id: msg.id ?? this.ids.next(), priority, timeNext, payload: msg.payload };
@@ -281,6 +291,9 @@ export class Engine {
     if (this.state !== "open") throw new ClosedError("engine");
   }
 }
+
+/** The latest time whose nanoseconds fit a signed BIGINT with room for backoff (year 2255). */
+export const MAX_EPOCH_MS = 9_000_000_000_000;
 
 function sameOptions(a: TableOptions, b: TableOptions): boolean {
   return (Object.keys(a) as Array<keyof TableOptions>).every((k) => a[k] === b[k]);

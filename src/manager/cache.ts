@@ -14,6 +14,8 @@ interface Entry {
   seq: number;
 }
 
+export type AddResult = "added" | "present" | "full";
+
 export class PriorityCache {
   private heap: Entry[] = [];
   private readonly queued = new Map<string, Entry>();
@@ -57,16 +59,16 @@ export class PriorityCache {
   }
 
   /**
-   * Queues a row. Returns true if it was added or is already queued or in flight (a no-op), false when the
-   * cache is full.
+   * Queues a row: "added"; "present" (a no-op) if the id is already queued or in flight; "full" when the
+   * cache has no room.
    */
-  add(row: MessageRow): boolean {
-    if (this.has(row.id)) return true;
-    if (this.isFull()) return false;
+  add(row: MessageRow): AddResult {
+    if (this.has(row.id)) return "present";
+    if (this.isFull()) return "full";
     const entry: Entry = { row, seq: this.seq++ };
     this.queued.set(row.id, entry);
     this.push(entry);
-    return true;
+    return "added";
   }
 
   /** Takes the first row by (priority, timeNext) and moves it to in flight. */

@@ -84,6 +84,10 @@ export class MessageManager {
   private readonly postponer: Postponer;
   private readonly delayed: DelayedArrivals;
   private readonly tasks = new Set<Promise<void>>();
+  /** Ids of committed rows waiting (for the mutex) to enter the cache; an ack or reschedule withdraws them. */
+  private readonly offered = new Set<string>();
+  /** Ids whose post-send postpone is under way, with its promise: a client reschedule waits for it. */
+  private readonly recording = new Map<string, Promise<void>>();
   private pumpScheduled = false;
   /** Aborted by close(): sends in progress are abandoned rather than waited for. */
   private closeSignal = new AbortController();
@@ -108,6 +112,7 @@ export class MessageManager {
       hasReceivers: () => this.receivers.count > 0,
       add: (row) => {
         this.delayed.cancel([row.id]);
+        this.offered.delete(row.id); // the poll has it: a waiting insert-path copy is redundant
         return this.cache.add(row);
       },
       onAdded: () => this.schedulePump(),
@@ -162,6 +167,7 @@ export class MessageManager {
     this.closing = (async () => {
       this.closeSignal.abort();
       this.delayed.clear();
+      this.offered.clear();
       this.leases.clear();
       for (const slot of this.receivers.clear()) this.notifyClosed(slot, reason);
       this.cache.clear();
@@ -199,11 +205,13 @@ export class MessageManager {
   async offer(rows: readonly MessageRow[]): Promise<number> {
     if (!this.isOpen || this.receivers.count === 0) return 0;
     const now = this.deps.clock.now();
+    // While a poll runs the next one is not scheduled yet: count on one interval from now.
+    const nextPoll = Math.min(this.poller.nextPollAt, now + this.opts.pollIntervalMs);
     const due: MessageRow[] = [];
     let scheduled = 0;
     for (const row of rows) {
       if (row.timeNext <= now) due.push(row);
-      else if (this.delayed.schedule(row, this.poller.nextPollAt)) scheduled++;
+      else if (this.delayed.schedule(row, nextPoll)) scheduled++;
     }
     return scheduled + (await this.offerDue(due));
   }
@@ -224,6 +232,9 @@ export class MessageManager {
   async reschedule(ids: readonly string[], delayMs?: number): Promise<number> {
     const { store, clock, random } = this.deps;
     this.forget(ids);
+    // A delivery of these ids whose postpone is still under way would overwrite this reschedule: wait for it.
+    const recording = ids.map((id) => this.recording.get(id)).filter((p) => p !== undefined);
+    if (recording.length > 0) await Promise.all(recording);
     const now = clock.now();
     const n =
       delayMs === undefined
@@ -265,14 +276,18 @@ export class MessageManager {
   private async offerDue(rows: readonly MessageRow[]): Promise<number> {
     if (rows.length === 0) return 0;
     let added = 0;
+    for (const row of rows) this.offered.add(row.id);
     await this.mutex.runExclusive(() => {
-      if (!this.isOpen || this.receivers.count === 0) return;
+      const live = this.isOpen && this.receivers.count > 0;
       for (const row of rows) {
-        if (!this.cache.add(row)) {
+        if (!this.offered.delete(row.id) || !live) continue; // acked or rescheduled while it waited
+        const result = this.cache.add(row);
+        if (result === "full") {
           this.poller.pending = true; // the poller will find the rest
+          for (const r of rows) this.offered.delete(r.id);
           break;
         }
-        added++;
+        if (result === "added") added++;
       }
     });
     this.stats.queued += added;
@@ -282,6 +297,7 @@ export class MessageManager {
 
   /** Ids acked or rescheduled: no stale copy of them may be sent. */
   private forget(ids: readonly string[]): void {
+    for (const id of ids) this.offered.delete(id);
     this.cache.evict(ids);
     this.delayed.cancel(ids);
     this.poller.forget(ids);
@@ -374,7 +390,10 @@ export class MessageManager {
       this.leases.release(ids, slot);
       this.deps.log.debug({ err, table: this.table, count: batch.length }, "send failed; postponing anyway");
     }
-    await this.postponer.afterSend(ids);
+    const recorded = this.postponer.afterSend(ids);
+    for (const id of ids) this.recording.set(id, recorded);
+    await recorded;
+    for (const id of ids) if (this.recording.get(id) === recorded) this.recording.delete(id);
     slot.sending = false;
     this.schedulePump();
     await this.mutex.runExclusive(() => this.cache.discard(ids));

@@ -2,6 +2,7 @@ import type { Mutex } from "async-mutex";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../logger.js";
 import type { MessageRow, MessageStore } from "../store/types.js";
+import type { AddResult } from "./cache.js";
 import { Ticker } from "./ticker.js";
 
 export interface PollerDeps {
@@ -14,8 +15,8 @@ export interface PollerDeps {
   /** How many rows a poll may read: the cache capacity. */
   limit: () => number;
   hasReceivers: () => boolean;
-  /** Adds one polled row to the cache; false when the cache is full. */
-  add: (row: MessageRow) => boolean;
+  /** Adds one polled row to the cache. */
+  add: (row: MessageRow) => AddResult;
   /** Called after a poll that added rows. */
   onAdded: () => void;
   onPolled: () => void;
@@ -89,11 +90,14 @@ export class Poller {
         let added = 0;
         for (const row of rows) {
           if (forgotten.has(row.id)) continue;
-          if (!this.deps.add(row)) {
+          const result = this.deps.add(row);
+          if (result === "full") {
             this.pending = true;
             break;
           }
-          added++;
+          // Rows already cached (in flight, not yet postponed) are no news: only real additions wake the
+          // send loop, or a read full of in-flight rows would trigger poll after poll.
+          if (result === "added") added++;
         }
         if (added > 0) this.deps.onAdded();
       } catch (err) {

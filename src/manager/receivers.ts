@@ -120,10 +120,11 @@ function untilAborted<T>(work: Promise<T>, signals: AbortSignal[]): Promise<T> {
     const cleanup = (): void => {
       for (const s of signals) s.removeEventListener("abort", onAbort);
     };
-    for (const s of signals) {
-      if (s.aborted) return onAbort();
-      s.addEventListener("abort", onAbort, { once: true });
+    if (signals.some((s) => s.aborted)) {
+      work.catch(() => {}); // abandoned: its outcome no longer matters, but must not go unhandled
+      return onAbort();
     }
+    for (const s of signals) s.addEventListener("abort", onAbort, { once: true });
     work.then(
       (v) => {
         cleanup();

@@ -65,6 +65,9 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof SyntaxError || e.statusCode === 400) {
     return new ApiError(400, "bad_request", `body: malformed JSON (${e.message ?? "parse error"})`);
   }
+  if (e.message === "Queue limit reached.") {
+    return new ApiError(429, "overloaded", "too many requests are waiting for the database; retry later", { "retry-after": "1" });
+  }
   if ((e.code && UNAVAILABLE_CODES.has(e.code)) || e.fatal === true) {
     return new ApiError(503, "unavailable", "the database is unavailable; nothing was written");
   }

@@ -52,7 +52,7 @@ export const enqueueBody = {
           id: { type: "string", pattern: ID_PATTERN },
           priority: { type: "integer", minimum: 0, maximum: 255 },
           delayMs,
-          deliverAt: { type: "integer", minimum: 0, maximum: 2 ** 52 },
+          deliverAt: { type: "integer", minimum: 0, maximum: 9_000_000_000_000 },
           payload: {},
         },
       },

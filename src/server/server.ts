@@ -65,7 +65,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       ctx.state.shuttingDown = true;
       // Stop accepting; in-flight requests (their commits) finish; subscribers get 1001 going away.
       await withDeadline(app.close(), config.shutdownTimeoutMs, () => logger.warn("shutdown deadline passed; closing anyway"));
-      await engine.close();
+      await withDeadline(engine.close(), config.shutdownTimeoutMs, () => logger.warn("engine close deadline passed; closing the pool"));
       if (ownsStore) await store.close();
       logger.info("tablemq stopped");
     })());
@@ -86,7 +86,10 @@ export function installSignalHandlers(server: RunningServer, log: { info(o: obje
     log.info({ signal }, "shutting down");
     server.close().then(
       () => process.exit(0),
-      () => process.exit(1),
+      (err: unknown) => {
+        log.info({ err: err instanceof Error ? err.stack : String(err) }, "shutdown failed");
+        process.exit(1);
+      },
     );
   };
   process.on("SIGTERM", onSignal);

@@ -62,7 +62,10 @@ export class SocketSubscriber implements Receiver {
   }
 
   send(batch: MessageRow[]): Promise<void> {
-    if (this.closed || this.socket.readyState !== this.socket.OPEN) return Promise.reject(new Error("socket closed"));
+    if (this.closed || this.socket.readyState !== this.socket.OPEN) {
+      this.stop(); // closing: stop being a receiver now, not when the close handshake ends
+      return Promise.reject(new Error("socket closed"));
+    }
     const now = this.opts.clock();
     for (const r of batch) this.opts.metrics.deliveryLagSeconds.observe({ table: this.opts.table }, Math.max(0, now - r.timeNext) / 1000);
     this.opts.metrics.batchSize.observe({ table: this.opts.table, kind: "delivery" }, batch.length);

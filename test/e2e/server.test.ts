@@ -1,4 +1,6 @@
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMysqlStore } from "../../src/store/mysql/store.js";
 import type { RunningServer } from "../../src/server/server.js";
 import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";
 import { http, startTestServer, TestSubscriber } from "../support/server.js";
@@ -156,6 +158,39 @@ describeWithDatabase("server end to end", () => {
     await expect(sub.opened).rejects.toThrow(/404/);
   });
 
+  it("answers 404 for a table dropped behind its back, and lists the others", async () => {
+    const keep = await newTable();
+    const gone = await newTable();
+    const admin = createMysqlStore(database.url, { connectionLimit: 1 });
+    try {
+      await sql`DROP TABLE ${sql.table(gone)}`.execute(admin.db);
+    } finally {
+      await admin.close();
+    }
+    const res = await http(base, "POST", `/v1/tables/${gone}/messages`, { messages: [{ payload: 1 }] });
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe("table_not_found");
+    const list = await http(base, "GET", "/v1/tables");
+    expect(list.status).toBe(200);
+    const names = list.body.tables.map((t: { name: string }) => t.name);
+    expect(names).toContain(keep);
+    expect(names).not.toContain(gone);
+  });
+
+  it("answers 409 when PUT names an existing table that is not a message table", async () => {
+    const plain = uniqueTableName("plain");
+    const admin = createMysqlStore(database.url, { connectionLimit: 1 });
+    try {
+      await sql`CREATE TABLE ${sql.table(plain)} (id INT PRIMARY KEY)`.execute(admin.db);
+      const res = await http(base, "PUT", `/v1/tables/${plain}`, {});
+      expect(res.status).toBe(409);
+      expect(res.body.error.code).toBe("conflict");
+    } finally {
+      await sql`DROP TABLE IF EXISTS ${sql.table(plain)}`.execute(admin.db);
+      await admin.close();
+    }
+  });
+
   describe("bad input", () => {
     let table: string;
     const rowCount = async () => {
@@ -182,6 +217,7 @@ describeWithDatabase("server end to end", () => {
       ["priority a string", "POST", "messages", { messages: [{ payload: 1, priority: "1" }] }, 400, "validation_failed", /priority/],
       ["priority fractional", "POST", "messages", { messages: [{ payload: 1, priority: 1.5 }] }, 400, "validation_failed", /priority/],
       ["delayMs negative", "POST", "messages", { messages: [{ payload: 1, delayMs: -5 }] }, 400, "validation_failed", /delayMs/],
+      ["deliverAt past BIGINT ns", "POST", "messages", { messages: [{ payload: 1, deliverAt: 10_000_000_000_000 }] }, 400, "validation_failed", /messages\[0\]\.deliverAt/],
       ["id not digits", "POST", "messages", { messages: [{ payload: 1, id: "abc" }] }, 400, "validation_failed", /messages\[0\]\.id/],
       ["id a number", "POST", "messages", { messages: [{ payload: 1, id: 5 }] }, 400, "validation_failed", /messages\[0\]\.id/],
       ["id over 2^64-1", "POST", "messages", { messages: [{ payload: 1, id: "18446744073709551616" }] }, 400, "validation_failed", /messages\[0\]\.id/],

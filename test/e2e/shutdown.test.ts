@@ -58,7 +58,7 @@ describeWithDatabase("graceful shutdown", () => {
     stop = true;
     await Promise.all(producers);
 
-    expect(code).toBe(0);
+    expect(code, server.stderr()).toBe(0);
     expect(before).toBeGreaterThan(0);
     expect(refused).toBeGreaterThan(0); // the load really ran into the shutdown
     const { rows } = await sql<{ id: string; acked: number }>`

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { TableNotFoundError } from "../../errors.js";
 import type { TableOptions } from "../../options.js";
 import type { ServerContext } from "../context.js";
 import { ApiError } from "../errors.js";
@@ -19,9 +20,13 @@ export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.get("/v1/tables", async () => ({
-    tables: await Promise.all(engine.tableNames().map((t) => engine.describe(t))),
-  }));
+  app.get("/v1/tables", async () => {
+    const described = await Promise.allSettled(engine.tableNames().map((t) => engine.describe(t)));
+    const failed = described.find((d) => d.status === "rejected" && !(d.reason instanceof TableNotFoundError));
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    // A table dropped since the last refresh is left out rather than failing the whole list.
+    return { tables: described.flatMap((d) => (d.status === "fulfilled" ? [d.value] : [])) };
+  });
 
   app.get<{ Params: TableParams }>("/v1/tables/:table", { schema: { params: tableParams } }, async (req) =>
     engine.describe(req.params.table),

@@ -13,6 +13,8 @@ type TypeCastField = Parameters<TypeCastFn>[0];
 type TypeCastNext = Parameters<TypeCastFn>[1];
 
 export interface MysqlConnectOptions {
+  /** Most requests waiting for a pooled connection (default 1000). */
+  queueLimit?: number;
   /** Pool size. Default 10. */
   connectionLimit?: number;
   /** How long to wait for a TCP connection + handshake. Default 10 s. */
@@ -77,6 +79,9 @@ export function poolOptions(url: string, opts: MysqlConnectOptions = {}): PoolOp
     charset: "utf8mb4",
     connectionLimit: opts.connectionLimit ?? 10,
     connectTimeout: opts.connectTimeoutMs ?? 10_000,
+    // Bounded: past this many requests waiting for a connection, a request fails ("Queue limit reached.",
+    // answered 429) instead of piling up while the database is slow.
+    queueLimit: opts.queueLimit ?? 1_000,
     // BIGINT UNSIGNED ids and nanosecond times exceed 2^53: always read them as decimal strings.
     supportBigNumbers: true,
     bigNumberStrings: true,

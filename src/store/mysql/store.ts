@@ -2,6 +2,7 @@
  * MessageStore on MySQL 8.0+ / MariaDB 10.6+. Times cross the interface as epoch milliseconds and are
  * stored as Vitess's nanoseconds; ids are decimal strings (BIGINT UNSIGNED).
  */
+import { TableNotFoundError } from "../../errors.js";
 import { sql, type Kysely } from "kysely";
 import type { TableOptions } from "../../options.js";
 import type {
@@ -48,7 +49,7 @@ export class MysqlStore implements MessageStore {
   }
 
   alterTableOptions(table: string, options: TableOptions): Promise<void> {
-    return ddl.alterTableOptions(this.db, table, options);
+    return onTable(table, ddl.alterTableOptions(this.db, table, options));
   }
 
   dropTable(table: string): Promise<boolean> {
@@ -56,31 +57,31 @@ export class MysqlStore implements MessageStore {
   }
 
   describeTable(table: string, nowMs: number): Promise<TableStats> {
-    return ddl.describeTable(this.db, table, nowMs);
+    return onTable(table, ddl.describeTable(this.db, table, nowMs));
   }
 
   insertMessages(table: string, rows: NewMessage[]): Promise<InsertResult> {
-    return messages.insertMessages(this.db, table, rows);
+    return onTable(table, messages.insertMessages(this.db, table, rows));
   }
 
   readDue(table: string, nowMs: number, limit: number): Promise<MessageRow[]> {
-    return messages.readDue(this.db, table, nowMs, limit);
+    return onTable(table, messages.readDue(this.db, table, nowMs, limit));
   }
 
   postpone(table: string, ids: string[], nowMs: number, spec: BackoffSpec): Promise<number> {
-    return messages.postpone(this.db, table, ids, nowMs, spec);
+    return onTable(table, messages.postpone(this.db, table, ids, nowMs, spec));
   }
 
   reschedule(table: string, ids: string[], nowMs: number, delayMs: number): Promise<number> {
-    return messages.reschedule(this.db, table, ids, nowMs, delayMs);
+    return onTable(table, messages.reschedule(this.db, table, ids, nowMs, delayMs));
   }
 
   ack(table: string, ids: string[], nowMs: number): Promise<number> {
-    return messages.ack(this.db, table, ids, nowMs);
+    return onTable(table, messages.ack(this.db, table, ids, nowMs));
   }
 
   purge(table: string, cutoffMs: number, limit: number): Promise<number> {
-    return messages.purge(this.db, table, cutoffMs, limit);
+    return onTable(table, messages.purge(this.db, table, cutoffMs, limit));
   }
 
   /** False when the database errors or does not answer within `timeoutMs` (a hung server). */
@@ -98,6 +99,18 @@ export class MysqlStore implements MessageStore {
 
   async close(): Promise<void> {
     await this.db.destroy();
+  }
+}
+
+const ER_NO_SUCH_TABLE = 1146;
+
+/** A statement on a table that was dropped behind our back fails as TableNotFoundError, not a SQL error. */
+async function onTable<T>(table: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (ddl.errno(err) === ER_NO_SUCH_TABLE) throw new TableNotFoundError(table);
+    throw err;
   }
 }
 

@@ -17,11 +17,11 @@ describe("PriorityCache", () => {
 
   it("treats adding an id that is queued or in flight as a no-op", () => {
     const c = new PriorityCache(10);
-    expect(c.add(row("a"))).toBe(true);
-    expect(c.add(row("a", 1))).toBe(true);
+    expect(c.add(row("a"))).toBe("added");
+    expect(c.add(row("a", 1))).toBe("present");
     expect(c.size).toBe(1);
     expect(c.pop()?.priority).toBe(50); // the first copy, not the second
-    expect(c.add(row("a"))).toBe(true); // in flight: still a no-op
+    expect(c.add(row("a"))).toBe("present"); // in flight: still a no-op
     expect(c.queuedCount).toBe(0);
     expect(c.inFlightCount).toBe(1);
     expect(c.pop()).toBeUndefined();
@@ -29,13 +29,13 @@ describe("PriorityCache", () => {
 
   it("refuses adds when queued plus in flight reach capacity", () => {
     const c = new PriorityCache(2);
-    expect(c.add(row("a"))).toBe(true);
-    expect(c.add(row("b"))).toBe(true);
-    expect(c.add(row("c"))).toBe(false);
+    expect(c.add(row("a"))).toBe("added");
+    expect(c.add(row("b"))).toBe("added");
+    expect(c.add(row("c"))).toBe("full");
     c.pop();
-    expect(c.add(row("c"))).toBe(false); // a is in flight and still counts
+    expect(c.add(row("c"))).toBe("full"); // a is in flight and still counts
     c.discard(["a"]);
-    expect(c.add(row("c"))).toBe(true);
+    expect(c.add(row("c"))).toBe("added");
   });
 
   it("discards queued and in-flight ids, and clear empties everything", () => {
@@ -65,7 +65,7 @@ describe("PriorityCache", () => {
     expect(c.has("a")).toBe(true); // still in flight
     expect(c.has("b")).toBe(false);
     expect(c.popBatch(5).map((r) => r.id)).toEqual(["c"]);
-    expect(c.add(row("b"))).toBe(true); // can come back later, e.g. after a reschedule falls due
+    expect(c.add(row("b"))).toBe("added"); // can come back later, e.g. after a reschedule falls due
     expect(c.pop()?.id).toBe("b");
   });
 

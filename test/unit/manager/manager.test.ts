@@ -11,9 +11,8 @@ import { RecordingReceiver } from "../../support/receivers.js";
 const T = "orders";
 const managers: MessageManager[] = [];
 
-function setup(overrides: Partial<TableOptions> = {}, permits = 4) {
+function setup(overrides: Partial<TableOptions> = {}, permits = 4, store = new MemoryStore()) {
   const clock = new FakeClock();
-  const store = new MemoryStore();
   const options = resolveOptions({ ackWaitMs: 30_000, pollIntervalMs: 30_000, batchSize: 2, cacheSize: 100, ...overrides });
   void store.createTable(T, options);
   const semaphore = new Semaphore(permits);
@@ -317,6 +316,93 @@ describe("MessageManager", () => {
     expect(stuck.ids).toEqual(["1"]);
   });
 
+  it("does not deliver a message acked while its insert-path offer waited behind a slow poll", async () => {
+    const { m, store, clock, row } = setup();
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    const releaseRead = store.hold("readDue");
+    m.pollNow(); // a slow poll holds the cache-management mutex across its read
+    await settle();
+    store.seed(T, [{ id: "m1", timeNext: clock.now() }]);
+    const offered = m.offer([row("m1")]); // committed; waits for the mutex
+    await settle();
+    expect(await m.ack(["m1"])).toBe(1);
+    releaseRead();
+    await offered;
+    await settle();
+    expect(r.ids).not.toContain("m1");
+  });
+
+  it("does not deliver a delayed message acked while its timer's add waited behind a slow poll", async () => {
+    const { m, store, clock, row } = setup();
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    store.seed(T, [{ id: "d1", timeNext: clock.now() + 1000 }]);
+    await m.offer([row("d1", clock.now() + 1000)]);
+    const releaseRead = store.hold("readDue");
+    m.pollNow();
+    await settle();
+    await clock.advance(1000); // the timer fires; its add waits for the mutex
+    expect(await m.ack(["d1"])).toBe(1);
+    releaseRead();
+    await settle();
+    expect(r.ids).not.toContain("d1");
+  });
+
+  it("does not give a long-delayed message enqueued during a poll an early timer", async () => {
+    const { m, store, clock, row } = setup({ pollIntervalMs: 30_000 });
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    const releaseRead = store.hold("readDue");
+    m.pollNow(); // while it runs, no next poll is scheduled
+    await settle();
+    const due = clock.now() + 30 * 86_400_000;
+    store.seed(T, [{ id: "late", timeNext: due }]);
+    expect(await m.offer([row("late", due)])).toBe(0); // left to the poller: no timer
+    releaseRead();
+    await clock.advance(60_000);
+    expect(r.ids).not.toContain("late");
+  });
+
+  it("does not poll in a loop while every due row is already in flight", async () => {
+    const store = new MemoryStore();
+    const read = store.readDue.bind(store);
+    store.readDue = async (...a: Parameters<typeof read>) => {
+      await new Promise((res) => setImmediate(res)); // like real I/O
+      return read(...a);
+    };
+    const { m, clock } = setup({ batchSize: 2, cacheSize: 2 }, 4, store);
+    store.seed(T, [{ id: "1", timeNext: clock.now() - 10 }, { id: "2", timeNext: clock.now() - 5 }]);
+    const r = new RecordingReceiver();
+    r.holdSends = true; // a slow subscriber: its batch stays in flight
+    m.subscribe(r);
+    await settle(5);
+    m.pollNow();
+    const before = store.calls.readDue;
+    await settle(200); // no time passes, nothing else happens
+    expect(store.calls.readDue - before).toBeLessThan(5);
+    r.release();
+  });
+
+  it("applies a client postpone made while the delivery's own postpone was still running", async () => {
+    const { m, store, clock, seed } = setup();
+    seed(1);
+    const releasePostpone = store.hold("postpone");
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    expect(r.ids).toEqual(["1"]);
+    const rescheduled = m.reschedule(["1"], 3_600_000); // "retry in an hour", while the auto postpone waits
+    await settle();
+    releasePostpone();
+    expect(await rescheduled).toBe(1);
+    expect(store.row(T, "1")!.timeNext).toBe(clock.now() + 3_600_000);
+    expect(store.row(T, "1")!.epoch).toBe(1); // the delivery is still counted
+  });
+
   it("reschedules with an explicit delay and delivers again after it", async () => {
     const { m, clock, seed, store } = setup({ pollIntervalMs: 30_000 });
     seed(1);
@@ -382,5 +468,27 @@ describe("MessageManager", () => {
     await m.close("engine closed");
     expect(r.closedWith).toBe("engine closed");
     expect(store.row(T, "1")?.epoch).toBe(1); // the abandoned send was still recorded
+  });
+});
+
+describe("ReceiverSlot.send", () => {
+  it("does not leave a rejection unhandled when the receiver goes away inside its own send", async () => {
+    const { ReceiverSlot } = await import("../../../src/manager/receivers.js");
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const slot: InstanceType<typeof ReceiverSlot> = new ReceiverSlot({
+        send: () => {
+          slot.remove(); // e.g. a WebSocket subscriber that finds its socket closing
+          return Promise.reject(new Error("socket closed"));
+        },
+      });
+      await expect(slot.send([], new AbortController().signal)).rejects.toThrow(/abandoned/);
+      await settle();
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
   });
 });
