@@ -186,13 +186,24 @@ export class Engine {
     if (messages.length === 0) throw new ValidationError("messages", "must not be empty");
     const now = this.clock.now();
     const rows = messages.map((msg, i) => this.toNewMessage(msg, i, now));
-    const { inserted, duplicates } = await this.onTable(this.store.insertMessages(table, rows));
-    const written = new Set(inserted);
+    const due = rows.filter((r) => r.timeNext <= now);
+    const leasedUntil = m.leaseForInsert(due.length);
+    const leased = new Set(leasedUntil === undefined ? [] : due);
+    const written = await this.onTable(
+      this.store.insertMessages(
+        table,
+        rows.map((r) => (leased.has(r) ? { ...r, timeNext: leasedUntil!, epoch: 1 } : r)),
+      ),
+    );
+    const inserted = new Set(written.inserted);
     const fresh: MessageRow[] = [];
     for (const r of rows) {
-      if (!written.delete(r.id)) continue;
-      fresh.push({ id: r.id, priority: r.priority, timeNext: r.timeNext, epoch: 0, payload: r.payload });
+      if (!inserted.delete(r.id)) continue;
+      const row: MessageRow = { id: r.id, priority: r.priority, timeNext: r.timeNext, epoch: 0, payload: r.payload };
+      if (leased.has(r)) row.leasedUntil = leasedUntil;
+      fresh.push(row);
     }
+    const duplicates = written.duplicates;
     void m.offer(fresh); // committed: hand to the cache without making the producer wait for it
     return { ids: rows.map((r) => r.id), duplicates };
   }

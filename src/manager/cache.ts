@@ -125,8 +125,8 @@ export class PriorityCache {
     return n;
   }
 
-  queuedIds(): string[] {
-    return [...this.queued.keys()];
+  queuedRows(): MessageRow[] {
+    return [...this.queued.values()].map((e) => e.row);
   }
 
   clear(): void {

@@ -5,7 +5,7 @@ import type { Logger } from "../logger.js";
 import type { TableOptions } from "../options.js";
 import type { MessageRow, MessageStore } from "../store/types.js";
 import type { Random } from "./backoff.js";
-import { jitter } from "./backoff.js";
+import { backoffMs, jitter } from "./backoff.js";
 import { PriorityCache } from "./cache.js";
 import { DelayedArrivals } from "./delayed.js";
 import { Leases } from "./leases.js";
@@ -166,6 +166,7 @@ export class MessageManager {
     this.isOpen = false;
     this.closing = (async () => {
       this.closeSignal.abort();
+      this.unleash(this.cache.queuedRows());
       this.delayed.clear();
       this.offered.clear();
       this.leases.clear();
@@ -203,7 +204,10 @@ export class MessageManager {
    * Vitess: the poller finds them when someone subscribes. Returns how many were cached or scheduled.
    */
   async offer(rows: readonly MessageRow[]): Promise<number> {
-    if (!this.isOpen || this.receivers.count === 0) return 0;
+    if (!this.isOpen || this.receivers.count === 0) {
+      this.unleash(rows);
+      return 0;
+    }
     const now = this.deps.clock.now();
     // While a poll runs the next one is not scheduled yet: count on one interval from now.
     const nextPoll = Math.min(this.poller.nextPollAt, now + this.opts.pollIntervalMs);
@@ -214,6 +218,22 @@ export class MessageManager {
       else if (this.delayed.schedule(row, nextPoll)) scheduled++;
     }
     return scheduled + (await this.offerDue(due));
+  }
+
+  /**
+   * Our shortcut past Vitess's post-send postpone: when this table can take `count` fresh rows into its
+   * cache right now (open, subscribed, room to spare), the insert path may write them already leased:
+   * time_next = now + ackWait + backoff(0) and epoch 1, as the postpone after their send would. Returns that
+   * time_next, or undefined to insert normally. A leased row sent while at least ackWait of its lease is
+   * left needs no UPDATE after the send, a third of the statements per message. If it cannot be sent in
+   * time, it is postponed as usual; if it cannot be cached after all (or its subscribers leave), it is made
+   * due again at once. A crash leaves it to be delivered when the lease ends, as a lost send would be.
+   */
+  leaseForInsert(count: number): number | undefined {
+    if (!this.isOpen || this.receivers.count === 0) return undefined;
+    if (this.cache.size + this.offered.size + count > this.opts.cacheSize) return undefined;
+    const { clock, random } = this.deps;
+    return clock.now() + this.opts.ackWaitMs + backoffMs(this.opts.minBackoffMs, this.opts.maxBackoffMs, 0, jitter(random));
   }
 
   /** Marks ids acked; returns how many this call acked. */
@@ -276,23 +296,37 @@ export class MessageManager {
   private async offerDue(rows: readonly MessageRow[]): Promise<number> {
     if (rows.length === 0) return 0;
     let added = 0;
+    const unleash: MessageRow[] = [];
     for (const row of rows) this.offered.add(row.id);
     await this.mutex.runExclusive(() => {
       const live = this.isOpen && this.receivers.count > 0;
+      let full = false;
       for (const row of rows) {
-        if (!this.offered.delete(row.id) || !live) continue; // acked or rescheduled while it waited
-        const result = this.cache.add(row);
+        if (!this.offered.delete(row.id)) continue; // acked or rescheduled while it waited
+        const result = live && !full ? this.cache.add(row) : "full";
         if (result === "full") {
+          full = true;
           this.poller.pending = true; // the poller will find the rest
-          for (const r of rows) this.offered.delete(r.id);
-          break;
-        }
-        if (result === "added") added++;
+          if (row.leasedUntil !== undefined) unleash.push(row);
+        } else if (result === "added") added++;
       }
     });
+    this.unleash(unleash);
     this.stats.queued += added;
     if (added > 0) this.schedulePump();
     return added;
+  }
+
+  /** Leased rows that will not be sent from here after all: due again now, so nobody waits for the lease. */
+  private unleash(rows: readonly MessageRow[]): void {
+    const ids = rows.filter((r) => r.leasedUntil !== undefined).map((r) => r.id);
+    if (ids.length === 0) return;
+    this.track(
+      this.deps.store.reschedule(this.table, ids, this.deps.clock.now(), 0).then(
+        () => this.poller.trigger(),
+        (err: unknown) => this.deps.log.warn({ err, table: this.table, count: ids.length }, "could not end a lease early; delivery waits for it"),
+      ),
+    );
   }
 
   /** Ids acked or rescheduled: no stale copy of them may be sent. */
@@ -310,7 +344,9 @@ export class MessageManager {
     if (this.receivers.count === 0) {
       // Nobody to send to: forget what is queued (it stays due in the table) and look again on the next
       // subscribe. In-flight ids stay until their discard so a poll cannot re-add them meanwhile.
-      this.cache.evict(this.cache.queuedIds());
+      const queued = this.cache.queuedRows();
+      this.cache.evict(queued.map((r) => r.id));
+      this.unleash(queued);
       this.delayed.clear();
       this.poller.pending = true;
     }
@@ -390,10 +426,16 @@ export class MessageManager {
       this.leases.release(ids, slot);
       this.deps.log.debug({ err, table: this.table, count: batch.length }, "send failed; postponing anyway");
     }
-    const recorded = this.postponer.afterSend(ids);
-    for (const id of ids) this.recording.set(id, recorded);
-    await recorded;
-    for (const id of ids) if (this.recording.get(id) === recorded) this.recording.delete(id);
+    // Rows leased at insert with at least an ack wait of lease left are already recorded.
+    const now = this.deps.clock.now();
+    const unrecorded = batch.filter((r) => r.leasedUntil === undefined || r.leasedUntil - now < this.opts.ackWaitMs);
+    if (unrecorded.length > 0) {
+      const leased = new Set(unrecorded.filter((r) => r.leasedUntil !== undefined).map((r) => r.id));
+      const recorded = this.postponer.afterSend(unrecorded.map((r) => r.id), leased);
+      for (const { id } of unrecorded) this.recording.set(id, recorded);
+      await recorded;
+      for (const { id } of unrecorded) if (this.recording.get(id) === recorded) this.recording.delete(id);
+    }
     slot.sending = false;
     this.schedulePump();
     await this.mutex.runExclusive(() => this.cache.discard(ids));

@@ -2,7 +2,7 @@ import type { SemaphoreInterface } from "async-mutex";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../logger.js";
 import type { MessageStore } from "../store/types.js";
-import { jitter, type Random } from "./backoff.js";
+import { backoffMs, jitter, type Random } from "./backoff.js";
 
 export interface PostponerDeps {
   clock: Clock;
@@ -26,22 +26,35 @@ export interface PostponerDeps {
 export class Postponer {
   constructor(private readonly deps: PostponerDeps) {}
 
-  async afterSend(ids: readonly string[]): Promise<void> {
-    const { store, table, clock, semaphore } = this.deps;
+  /**
+   * `ids` were sent; `leased` among them were written leased at insert (their epoch already counts this
+   * delivery), so they only get a fresh first-delivery lease: time_next = now + ackWait + backoff(0).
+   */
+  async afterSend(ids: readonly string[], leased: ReadonlySet<string> = new Set()): Promise<void> {
+    const { store, table, clock, semaphore, random } = this.deps;
     await semaphore.runExclusive(async () => {
       const o = this.deps.options();
+      const now = clock.now();
+      const fresh = ids.filter((id) => !leased.has(id));
+      const renew = ids.filter((id) => leased.has(id));
       try {
-        await store.postpone(table, [...ids], clock.now(), {
-          baseDelayMs: o.ackWaitMs,
-          minBackoffMs: o.minBackoffMs,
-          maxBackoffMs: o.maxBackoffMs,
-          jitter: jitter(this.deps.random),
-          incrementEpoch: true,
-        });
+        if (fresh.length > 0) {
+          await store.postpone(table, fresh, now, {
+            baseDelayMs: o.ackWaitMs,
+            minBackoffMs: o.minBackoffMs,
+            maxBackoffMs: o.maxBackoffMs,
+            jitter: jitter(random),
+            incrementEpoch: true,
+          });
+        }
+        if (renew.length > 0) {
+          await store.reschedule(table, renew, now, o.ackWaitMs + backoffMs(o.minBackoffMs, o.maxBackoffMs, 0, jitter(random)));
+        }
       } catch (err) {
         this.deps.onFailed(err);
         this.deps.log.warn({ err, table, count: ids.length }, "postpone after send failed");
       }
     });
   }
+
 }

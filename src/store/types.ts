@@ -13,14 +13,20 @@ export interface MessageRow {
   /** Deliveries so far. */
   epoch: number;
   payload: string;
+  /**
+   * Set on a row written already leased by the insert path (see MessageManager.leaseForInsert): the
+   * time_next its row holds, i.e. its delivery is recorded up to then and needs no post-send postpone.
+   */
+  leasedUntil?: number;
 }
 
-/** A row to insert. `timeNext` is when the first delivery is due (epoch ms). */
+/** A row to insert. `timeNext` is when it is due (epoch ms); `epoch` defaults to 0. */
 export interface NewMessage {
   id: string;
   priority: number;
   timeNext: number;
   payload: string;
+  epoch?: number;
 }
 
 export interface InsertResult {

@@ -103,7 +103,7 @@ export class MemoryStore implements MessageStore {
         result.duplicates.push(r.id);
         continue;
       }
-      t.rows.set(r.id, { ...r, epoch: 0, timeAcked: null });
+      t.rows.set(r.id, { ...r, epoch: r.epoch ?? 0, timeAcked: null });
       result.inserted.push(r.id);
     }
     return result;

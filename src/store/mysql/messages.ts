@@ -73,7 +73,7 @@ function validateNewMessage(row: NewMessage): void {
 }
 
 function valuesRow(row: NewMessage): RawBuilder<unknown> {
-  return sql`(${idValue(row.id)}, ${row.priority}, 0, ${nsValue(row.timeNext)}, NULL, ${row.payload})`;
+  return sql`(${idValue(row.id)}, ${row.priority}, ${row.epoch ?? 0}, ${nsValue(row.timeNext)}, NULL, ${row.payload})`;
 }
 
 async function existingIds(db: Kysely<any>, table: string, ids: string[]): Promise<Set<string>> {

@@ -150,3 +150,79 @@ describe("IdGenerator", () => {
     expect(BigInt(gen.next()) < 2n ** 63n).toBe(true);
   });
 });
+
+describe("Engine: rows leased at insert", () => {
+  async function subscribed(options = {}) {
+    const { engine, store, clock } = setup();
+    await engine.open();
+    await engine.ensureTable("orders", { ackWaitMs: 10_000, minBackoffMs: 10_000, pollIntervalMs: 1_000, batchSize: 10, ...options });
+    const r = new RecordingReceiver();
+    await engine.subscribe("orders", r);
+    await clock.advance(10);
+    return { engine, store, clock, r };
+  }
+
+  it("writes a due message already leased when a subscriber can take it, and skips the post-send postpone", async () => {
+    const { engine, store, clock, r } = await subscribed();
+    const { ids } = await engine.enqueue("orders", [{ payload: "1" }]);
+    await settle();
+    expect(r.batches.flat().map((m) => [m.id, m.epoch])).toEqual([[ids[0], 0]]);
+    expect(store.row("orders", ids[0]!)).toMatchObject({ epoch: 1, timeNext: clock.now() + 20_000 });
+    expect(store.calls.postpone).toBe(0);
+  });
+
+  it("redelivers an unacked leased message when its lease ends, with epoch 1", async () => {
+    const { engine, clock, r } = await subscribed();
+    const { ids } = await engine.enqueue("orders", [{ payload: "1" }]);
+    await clock.advance(19_000);
+    expect(r.ids).toEqual(ids);
+    await clock.advance(2_000);
+    expect(r.batches.flat().map((m) => m.epoch)).toEqual([0, 1]);
+  });
+
+  it("inserts normally when nobody is subscribed, or the message is delayed", async () => {
+    const { engine, store, clock } = setup();
+    await engine.open();
+    await engine.ensureTable("orders");
+    const { ids } = await engine.enqueue("orders", [{ payload: "1" }]);
+    expect(store.row("orders", ids[0]!)).toMatchObject({ epoch: 0, timeNext: clock.now() });
+    await engine.subscribe("orders", new RecordingReceiver());
+    const later = await engine.enqueue("orders", [{ payload: "2", delayMs: 5_000 }]);
+    expect(store.row("orders", later.ids[0]!)).toMatchObject({ epoch: 0, timeNext: clock.now() + 5_000 });
+  });
+
+  it("postpones leased messages as usual when their sends ended with less than an ack wait of lease left", async () => {
+    const { engine, store, clock, r } = await subscribed({ batchSize: 1 });
+    r.holdSends = true;
+    const { ids } = await engine.enqueue("orders", [{ payload: "1" }, { payload: "2" }]);
+    await settle();
+    expect(r.ids).toEqual([ids[0]]); // the second waits in the cache behind a busy receiver
+    await clock.advance(12_000); // more than the backoff part of its lease passes
+    r.holdSends = false;
+    r.release();
+    await clock.advance(10);
+    expect(r.ids).toEqual(ids);
+    // Both sends ended with less than an ack wait of lease left: both were recorded as usual.
+    // Their epoch already counted this delivery: the lease is renewed as a first delivery's, epoch 1.
+    expect(store.calls.reschedule).toBe(2);
+    expect(store.calls.postpone).toBe(0);
+    expect(store.row("orders", ids[1]!)).toMatchObject({ epoch: 1, timeNext: clock.now() - 10 + 20_000 });
+  });
+
+  it("makes queued leased messages due again at once when the last subscriber leaves", async () => {
+    const { engine, store, clock } = setup();
+    await engine.open();
+    await engine.ensureTable("orders", { ackWaitMs: 10_000, batchSize: 1 });
+    const r = new RecordingReceiver();
+    r.holdSends = true;
+    const sub = await engine.subscribe("orders", r);
+    await clock.advance(10);
+    const { ids } = await engine.enqueue("orders", [{ payload: "1" }, { payload: "2" }]);
+    await settle();
+    expect(store.row("orders", ids[1]!)!.epoch).toBe(1); // leased, queued behind the busy receiver
+    sub.unsubscribe();
+    await settle();
+    expect(store.row("orders", ids[1]!)!.timeNext).toBe(clock.now());
+    r.release();
+  });
+});
