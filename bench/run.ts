@@ -22,9 +22,10 @@ const program = new Command()
   .option("--workload <names>", `comma-separated: ${WORKLOADS.join(",")}`)
   .option("--quick", "CI-sized smoke run (seconds, not minutes)")
   .option("--write-results", "rewrite bench/RESULTS.md with this run")
+  .option("--backlog <n>", "messages in the backlog workload (default 1,000,000; 20,000 with --quick)")
   .option("--check", "exit 1 if a tablemq workload failed or lost a message (peers may be unavailable)")
   .parse();
-const flags = program.opts<{ only?: string; workload?: string; quick?: boolean; writeResults?: boolean; check?: boolean }>();
+const flags = program.opts<{ only?: string; workload?: string; quick?: boolean; writeResults?: boolean; check?: boolean; backlog?: string }>();
 
 const pick = <T extends string>(all: readonly T[], list: string | undefined, what: string): T[] => {
   if (!list) return [...all];
@@ -35,7 +36,7 @@ const pick = <T extends string>(all: readonly T[], list: string | undefined, wha
 };
 const systems = pick(Object.keys(SYSTEMS), flags.only, "system");
 const workloads = pick(WORKLOADS, flags.workload, "workload");
-const sizes = flags.quick ? QUICK : FULL;
+const sizes = { ...(flags.quick ? QUICK : FULL), ...(flags.backlog ? { backlogMessages: Number(flags.backlog) } : {}) };
 
 const results: RunResults = {
   startedAt: new Date().toISOString(),

@@ -19,6 +19,8 @@ export type WorkerReport =
   | { type: "error"; message: string };
 
 const send = (r: WorkerReport) => process.send!(r);
+/** Sends the last report and leaves once it is written: a large report (a million keys) takes a while. */
+const finish = (r: WorkerReport) => process.send!(r, undefined, {}, () => process.disconnect());
 
 process.on("message", (cmd: WorkerCommand) => {
   if (cmd.cmd === "produce") void run(() => produce(cmd));
@@ -57,8 +59,7 @@ async function produce(cmd: Extract<WorkerCommand, { cmd: "produce" }>): Promise
   }
   const end = process.hrtime.bigint();
   await producer.close();
-  send({ type: "produced", count: seq, startNs: start.toString(), endNs: end.toString(), requestMs });
-  process.disconnect();
+  finish({ type: "produced", count: seq, startNs: start.toString(), endNs: end.toString(), requestMs });
 }
 
 async function consume(cmd: Extract<WorkerCommand, { cmd: "consume" }>): Promise<void> {
@@ -81,6 +82,5 @@ async function consume(cmd: Extract<WorkerCommand, { cmd: "consume" }>): Promise
   await new Promise<void>((resolve) => process.on("message", (m: WorkerCommand) => m.cmd === "stop" && resolve()));
   clearInterval(progress);
   await consumer.close();
-  send({ type: "consumed", keys, latencyUs, firstNs: first.toString(), lastNs: last.toString(), milestones });
-  process.disconnect();
+  finish({ type: "consumed", keys, latencyUs, firstNs: first.toString(), lastNs: last.toString(), milestones });
 }

@@ -73,6 +73,7 @@ async function drain(consumers: Worker[], total: number, timeoutMs: number) {
   for (;;) {
     const got = consumers.reduce((n, w) => n + w.received, 0);
     if (got >= total || Date.now() > deadline) break;
+    if (process.env.BENCH_VERBOSE) process.stderr.write(`[bench] received ${got}/${total}\n`);
     if (got !== last) {
       last = got;
       stalledSince = Date.now();
