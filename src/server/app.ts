@@ -2,9 +2,11 @@ import websocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { Logger as PinoLogger } from "pino";
 import type { WebSocket } from "ws";
+import { accessHook, Authenticator, selectProtocol } from "./auth.js";
 import type { ServerContext } from "./context.js";
 import { ApiError, errorHandler, notFoundHandler, sendError } from "./errors.js";
 import { messageRoutes } from "./routes/messages.js";
+import { limitConnections, rateLimiterFor } from "./rate-limit.js";
 import { opsRoutes } from "./routes/ops.js";
 import { subscribeRoutes } from "./routes/subscribe.js";
 import { tableRoutes } from "./routes/tables.js";
@@ -14,6 +16,7 @@ const ALWAYS_OPEN = new Set(["/healthz", "/readyz", "/metrics"]);
 
 /** The fastify application: one port for HTTP and WebSocket, every route validated by JSON schema. */
 export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<FastifyInstance> {
+  const auth = new Authenticator(ctx.config); // throws ConfigError for a bad token table
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: ctx.config.bodyLimitBytes,
@@ -24,7 +27,7 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
   }) as unknown as FastifyInstance;
 
   await app.register(websocket, {
-    options: { maxPayload: Math.min(ctx.config.bodyLimitBytes, 4 * 1024 * 1024) },
+    options: { maxPayload: Math.min(ctx.config.bodyLimitBytes, 4 * 1024 * 1024), handleProtocols: selectProtocol },
     preClose(done) {
       const server = app.websocketServer;
       for (const socket of server.clients) socket.close(CLOSE_GOING_AWAY, "server shutting down");
@@ -40,6 +43,10 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
       return sendError(reply, new ApiError(503, "unavailable", "the server is shutting down; nothing was written"));
     }
   });
+  // Authentication, authorization and the rate limit, before the body is read or a socket upgraded.
+  const limiter = rateLimiterFor(ctx.config);
+  if (auth.enabled || limiter) app.addHook("onRequest", accessHook(auth, limiter, ctx.metrics.registry));
+  limitConnections(app.server, ctx.config.maxConnections, ctx.metrics.registry);
 
   tableRoutes(app, ctx);
   messageRoutes(app, ctx);

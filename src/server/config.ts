@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs";
 import { OptionsError, resolveOptions, type TableOptions } from "../options.js";
+import { TABLE_PATTERN } from "./schemas.js";
 
 /** Everything `tablemq serve` can be told, with its environment variable and default (see README). */
 export interface ServerConfig {
@@ -28,7 +30,27 @@ export interface ServerConfig {
   pingIntervalMs: number;
   /** Options for tables created without them. */
   tableDefaults: Partial<TableOptions>;
+  /** Bearer tokens and their scopes per table ("*" = every table); empty = authentication off. */
+  authTokens: TokenTable;
+  /** A JSON file holding the token table (instead of authTokens); "" = none. */
+  authTokensFile: string;
+  /** "open": /metrics needs no token; "token": it needs a token with the metrics scope. */
+  metricsAuth: "open" | "token";
+  /** Requests per second per token (or client address without one); 0 = no limit. */
+  rateLimitPerSec: number;
+  /** Requests a client may make at once above the rate; 0 = one second's worth (rateLimitPerSec). */
+  rateLimitBurst: number;
+  /** Open TCP connections (HTTP and WebSocket) the server accepts; 0 = no limit. */
+  maxConnections: number;
 }
+
+/** What a token may do on a table: publish (enqueue), consume (subscribe, ack, postpone), admin (create, change, drop). */
+export const TABLE_SCOPES = ["publish", "consume", "admin"] as const;
+/** Server-wide scopes, granted under "*" only. */
+export const SERVER_SCOPES = ["metrics"] as const;
+export type Scope = (typeof TABLE_SCOPES)[number] | (typeof SERVER_SCOPES)[number];
+/** token → table name or "*" → scopes. */
+export type TokenTable = Record<string, Record<string, Scope[]>>;
 
 export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   databaseUrl: "mysql://root@127.0.0.1:3306/test",
@@ -47,9 +69,15 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   shutdownTimeoutMs: 10_000,
   pingIntervalMs: 30_000,
   tableDefaults: {},
+  authTokens: {},
+  authTokensFile: "",
+  metricsAuth: "open",
+  rateLimitPerSec: 0,
+  rateLimitBurst: 0,
+  maxConnections: 0,
 });
 
-type Kind = "string" | "int" | "level" | "json-options";
+type Kind = "string" | "int" | "level" | "json-options" | "json-tokens" | "metrics-auth";
 
 /** Each setting: its config key, environment variable, CLI flag and kind. */
 export const SETTINGS: ReadonlyArray<{ key: keyof ServerConfig; env: string; flag: string; kind: Kind; min?: number; help: string }> = [
@@ -69,6 +97,12 @@ export const SETTINGS: ReadonlyArray<{ key: keyof ServerConfig; env: string; fla
   { key: "shutdownTimeoutMs", env: "TABLEMQ_SHUTDOWN_TIMEOUT_MS", flag: "--shutdown-timeout-ms", kind: "int", min: 0, help: "graceful shutdown deadline" },
   { key: "pingIntervalMs", env: "TABLEMQ_PING_INTERVAL_MS", flag: "--ping-interval-ms", kind: "int", min: 100, help: "WebSocket ping period" },
   { key: "tableDefaults", env: "TABLEMQ_TABLE_DEFAULTS", flag: "--table-defaults", kind: "json-options", help: 'JSON, e.g. {"ackWaitMs":10000}' },
+  { key: "authTokens", env: "TABLEMQ_AUTH_TOKENS", flag: "--auth-tokens", kind: "json-tokens", help: 'bearer tokens, JSON {"<token>": {"<table>|*": ["publish","consume","admin","metrics"]}}' },
+  { key: "authTokensFile", env: "TABLEMQ_AUTH_TOKENS_FILE", flag: "--auth-tokens-file", kind: "string", help: "a JSON file with the bearer tokens (instead of TABLEMQ_AUTH_TOKENS)" },
+  { key: "metricsAuth", env: "TABLEMQ_METRICS_AUTH", flag: "--metrics-auth", kind: "metrics-auth", help: "open|token: whether /metrics needs a token with the metrics scope" },
+  { key: "rateLimitPerSec", env: "TABLEMQ_RATE_LIMIT_PER_SEC", flag: "--rate-limit-per-sec", kind: "int", min: 0, help: "requests per second per token or client address (0 = no limit)" },
+  { key: "rateLimitBurst", env: "TABLEMQ_RATE_LIMIT_BURST", flag: "--rate-limit-burst", kind: "int", min: 0, help: "requests allowed at once above the rate (0 = the rate)" },
+  { key: "maxConnections", env: "TABLEMQ_MAX_CONNECTIONS", flag: "--max-connections", kind: "int", min: 0, help: "open connections accepted (0 = no limit)" },
 ];
 
 const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -85,14 +119,38 @@ export class ConfigError extends Error {
  * strings or already typed). A bad value is a ConfigError naming the variable or flag.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof ServerConfig, unknown>> = {}): ServerConfig {
-  const config: ServerConfig = { ...DEFAULT_CONFIG, tableDefaults: {} };
+  const config: ServerConfig = { ...DEFAULT_CONFIG, tableDefaults: {}, authTokens: {} };
   const target = config as unknown as Record<string, unknown>;
+  /** Where each value came from, for error messages: the variable or the flag. */
+  const source = new Map<keyof ServerConfig, string>();
   for (const s of SETTINGS) {
     const fromEnv = env[s.env];
-    if (fromEnv !== undefined && fromEnv !== "") target[s.key] = parse(s, fromEnv, s.env);
+    if (fromEnv !== undefined && fromEnv !== "") {
+      target[s.key] = parse(s, fromEnv, s.env);
+      source.set(s.key, s.env);
+    }
     const fromFlag = overrides[s.key];
-    if (fromFlag !== undefined) target[s.key] = typeof fromFlag === "string" ? parse(s, fromFlag, s.flag) : fromFlag;
+    if (fromFlag !== undefined) {
+      target[s.key] = typeof fromFlag === "string" ? parse(s, fromFlag, s.flag) : fromFlag;
+      source.set(s.key, s.flag);
+    }
   }
+  if (config.authTokensFile !== "") {
+    const fileName = source.get("authTokensFile") ?? "TABLEMQ_AUTH_TOKENS_FILE";
+    if (source.has("authTokens")) {
+      throw new ConfigError(`${fileName} and ${source.get("authTokens") ?? "TABLEMQ_AUTH_TOKENS"} are both set: give the tokens one way`);
+    }
+    let text: string;
+    try {
+      text = readFileSync(config.authTokensFile, "utf8");
+    } catch (err) {
+      throw new ConfigError(`${fileName}: cannot read ${JSON.stringify(config.authTokensFile)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    config.authTokens = parseTokenTable(parseJsonTokens(text, `${fileName} (${config.authTokensFile})`), `${fileName} (${config.authTokensFile})`);
+  } else {
+    config.authTokens = parseTokenTable(config.authTokens, source.get("authTokens") ?? "TABLEMQ_AUTH_TOKENS");
+  }
+  checkMetricsAuth(config.metricsAuth, config.authTokens);
   if (config.defaultMaxInFlight > config.maxMaxInFlight) {
     throw new ConfigError(`TABLEMQ_DEFAULT_MAX_IN_FLIGHT (${config.defaultMaxInFlight}) must not exceed TABLEMQ_MAX_MAX_IN_FLIGHT (${config.maxMaxInFlight})`);
   }
@@ -131,7 +189,72 @@ function parse(s: (typeof SETTINGS)[number], raw: string, name: string): unknown
       }
       return value;
     }
+    case "json-tokens":
+      return parseTokenTable(parseJsonTokens(raw, name), name);
+    case "metrics-auth":
+      if (raw !== "open" && raw !== "token") throw new ConfigError(`${name} must be open or token, got ${JSON.stringify(raw)}`);
+      return raw;
   }
+}
+
+/** JSON.parse for the token table; the error never quotes the text (it holds secrets). */
+function parseJsonTokens(raw: string, name: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    const where = /position \d+/.exec((err as Error).message)?.[0];
+    throw new ConfigError(`${name} must be JSON like {"<token>": {"<table>|*": ["publish","consume","admin"]}}: malformed JSON${where ? ` at ${where}` : ""}`);
+  }
+}
+
+/** TABLEMQ_METRICS_AUTH=token needs a token that can read /metrics. */
+export function checkMetricsAuth(metricsAuth: unknown, tokens: TokenTable): void {
+  if (metricsAuth !== "open" && metricsAuth !== "token") {
+    throw new ConfigError(`TABLEMQ_METRICS_AUTH must be open or token, got ${JSON.stringify(metricsAuth)}`);
+  }
+  if (metricsAuth === "token" && !Object.values(tokens).some((grants) => grants["*"]?.includes("metrics"))) {
+    throw new ConfigError('TABLEMQ_METRICS_AUTH is token, but no token in TABLEMQ_AUTH_TOKENS has the metrics scope (under "*"): nothing could read /metrics');
+  }
+}
+
+const TABLE_NAME = new RegExp(TABLE_PATTERN);
+/** Token characters: visible ASCII, no spaces (RFC 6750 b64token is a subset). */
+const TOKEN_CHARS = /^[\x21-\x7e]+$/;
+
+/**
+ * Checks a token table: `{"<token>": {"<table>" | "*": ["publish" | "consume" | "admin" | "metrics", ...]}}`.
+ * Errors name the token by its position (#1, #2...), never by its value.
+ */
+export function parseTokenTable(value: unknown, name: string): TokenTable {
+  const shape = `must be a JSON object {"<token>": {"<table>|*": ["publish","consume","admin"]}}`;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new ConfigError(`${name} ${shape}`);
+  const table: TokenTable = {};
+  Object.entries(value).forEach(([token, grants], i) => {
+    const which = `${name}: token #${i + 1}`;
+    if (token.length === 0) throw new ConfigError(`${which} is empty`);
+    if (!TOKEN_CHARS.test(token)) throw new ConfigError(`${which} has a character that is not visible ASCII (spaces and control characters are not allowed)`);
+    if (typeof grants !== "object" || grants === null || Array.isArray(grants)) {
+      throw new ConfigError(`${which}: its grants must be an object {"<table>|*": [scopes]}`);
+    }
+    const checked: Record<string, Scope[]> = {};
+    for (const [tableName, scopes] of Object.entries(grants as Record<string, unknown>)) {
+      if (tableName !== "*" && !TABLE_NAME.test(tableName)) {
+        throw new ConfigError(`${which}: ${JSON.stringify(tableName)} is not a table name (${TABLE_PATTERN}) or "*"`);
+      }
+      if (!Array.isArray(scopes)) throw new ConfigError(`${which}: the scopes of ${JSON.stringify(tableName)} must be an array`);
+      for (const scope of scopes) {
+        const isTable = (TABLE_SCOPES as readonly unknown[]).includes(scope);
+        const isServer = (SERVER_SCOPES as readonly unknown[]).includes(scope);
+        if (!isTable && !isServer) {
+          throw new ConfigError(`${which}: unknown scope ${JSON.stringify(scope)} on ${JSON.stringify(tableName)} (scopes: ${[...TABLE_SCOPES, ...SERVER_SCOPES].join(", ")})`);
+        }
+        if (isServer && tableName !== "*") throw new ConfigError(`${which}: the ${String(scope)} scope is server-wide: grant it under "*", not ${JSON.stringify(tableName)}`);
+      }
+      checked[tableName] = [...new Set(scopes as Scope[])];
+    }
+    table[token] = checked;
+  });
+  return table;
 }
 
 /** The URL with its password hidden, for logs and errors. */

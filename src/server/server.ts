@@ -1,6 +1,6 @@
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
-import { pino, type Logger as PinoLogger } from "pino";
+import { type DestinationStream, pino, type Logger as PinoLogger } from "pino";
 import { Engine } from "../engine/engine.js";
 import { createMysqlStore } from "../store/mysql/store.js";
 import type { MessageStore } from "../store/types.js";
@@ -25,9 +25,23 @@ export interface ServerDeps {
   logger?: PinoLogger;
 }
 
+/**
+ * The server's logger. fastify's request serializer logs method, URL, host and address, not headers; the
+ * redaction is a second guard so that a bearer token (authorization, or a WebSocket `bearer.` subprotocol)
+ * is never written to the log even if a request's headers are.
+ */
+export function createLogger(level: ServerConfig["logLevel"], destination?: DestinationStream): PinoLogger {
+  const paths = ["authorization", '["sec-websocket-protocol"]', "cookie"].flatMap((h) => {
+    const key = h.startsWith("[") ? h : `.${h}`;
+    return [`req.headers${key}`, `headers${key}`, `request.headers${key}`];
+  });
+  const options = { level, redact: { paths, censor: "[redacted]" } };
+  return destination ? pino(options, destination) : pino(options);
+}
+
 /** Opens the engine on the database and listens. */
 export async function startServer(config: ServerConfig, deps: ServerDeps = {}): Promise<RunningServer> {
-  const logger = deps.logger ?? pino({ level: config.logLevel });
+  const logger = deps.logger ?? createLogger(config.logLevel);
   const ownsStore = !deps.store;
   const store = deps.store ?? createMysqlStore(config.databaseUrl, { connectionLimit: config.dbPoolSize });
   const engine = new Engine({
@@ -46,8 +60,9 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     clock: () => Date.now(),
     state: { shuttingDown: false },
   };
-  const app = await buildApp(ctx, logger);
+  let app: FastifyInstance;
   try {
+    app = await buildApp(ctx, logger); // throws for a bad token table given as a typed config
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
     await engine.close();

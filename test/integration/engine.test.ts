@@ -77,8 +77,9 @@ describeWithDatabase("Engine on the database", () => {
     expect([first!.epoch, second!.epoch]).toEqual([0, 1]);
     // ack wait 400 ms + backoff >= minBackoff 400 ms (the clamp), then up to one poll interval.
     expect(second!.at - first!.at).toBeGreaterThanOrEqual(800 - 5);
-    const { rows } = await sql<{ epoch: string }>`SELECT epoch FROM ${sql.table(name)}`.execute(store.db);
-    expect(Number(rows[0]!.epoch)).toBe(2);
+    // The second delivery's own postpone (epoch 1 -> 2) commits just after the send.
+    const epoch = async () => Number((await sql<{ epoch: string }>`SELECT epoch FROM ${sql.table(name)}`.execute(store.db)).rows[0]!.epoch);
+    await waitUntil(async () => (await epoch()) === 2, "the second delivery to be recorded", 2_000);
   });
 
   it("never delivers an acked message again", async () => {

@@ -10,7 +10,8 @@ describe("README", () => {
       const row = readme.split("\n").find((l) => l.startsWith(`| \`${s.env}\``));
       expect(row, s.env).toBeDefined();
       const value = DEFAULT_CONFIG[s.key];
-      expect(row, s.env).toContain(`\`${typeof value === "object" ? JSON.stringify(value) : String(value)}\``);
+      // An empty default (a setting that is off unless given) is documented as "(none)".
+      expect(row, s.env).toContain(value === "" ? "| (none) |" : `\`${typeof value === "object" ? JSON.stringify(value) : String(value)}\``);
     }
   });
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { TableNotFoundError } from "../../errors.js";
 import type { TableOptions } from "../../options.js";
+import { canSeeTable } from "../auth.js";
 import type { ServerContext } from "../context.js";
 import { ApiError } from "../errors.js";
 import { tableOptionsBody, tableParams } from "../schemas.js";
@@ -20,8 +21,10 @@ export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.get("/v1/tables", async () => {
-    const described = await Promise.allSettled(engine.tableNames().map((t) => engine.describe(t)));
+  app.get("/v1/tables", async (req) => {
+    // With authentication on, only the tables the token has a scope on.
+    const names = engine.tableNames().filter((t) => canSeeTable(req, t));
+    const described = await Promise.allSettled(names.map((t) => engine.describe(t)));
     const failed = described.find((d) => d.status === "rejected" && !(d.reason instanceof TableNotFoundError));
     if (failed) throw (failed as PromiseRejectedResult).reason;
     // A table dropped since the last refresh is left out rather than failing the whole list.
