@@ -4,9 +4,9 @@
  * (BullMQ then completes the job), completed jobs removed so Redis's memory stays flat.
  */
 import { createRequire } from "node:module";
-import { connect as netConnect } from "node:net";
 import { Queue, type RedisClient, Worker } from "bullmq";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
+import { probe } from "../lib/probe.js";
 import { Unavailable } from "../lib/types.js";
 
 export const REDIS_URL = process.env.REDIS_BENCH_URL ?? "redis://127.0.0.1:6379";
@@ -71,7 +71,7 @@ class BullMqAdapter implements Adapter {
   }
 
   async consumer(onMessage: (payload: string) => void): Promise<Consumer> {
-    await probe();
+    await probe("bullmq", connection().host, connection().port);
     let failure: Error | undefined;
     const worker = new Worker<Data>(
       this.opts.queue,
@@ -110,7 +110,7 @@ class BullMqAdapter implements Adapter {
   }
 
   private async queue(): Promise<Queue<Data>> {
-    await probe();
+    await probe("bullmq", connection().host, connection().port);
     const queue = new Queue<Data>(this.opts.queue, { connection: connection(), defaultJobOptions: JOB_OPTIONS });
     let failure: Error | undefined;
     queue.on("error", (err) => (failure ??= err));
@@ -135,23 +135,6 @@ function clientVersion(): string {
   return (createRequire(import.meta.url)("bullmq/package.json") as { version: string }).version;
 }
 
-/** TCP reachability check: ioredis would otherwise retry an absent server forever. */
-async function probe(): Promise<void> {
-  const { host, port } = connection();
-  await new Promise<void>((resolve, reject) => {
-    const socket = netConnect({ host, port });
-    const fail = (why: string) => {
-      socket.destroy();
-      reject(new Unavailable(`bullmq: nothing answers on ${host}:${port} (${why})`));
-    };
-    socket.setTimeout(3_000, () => fail("timed out"));
-    socket.once("error", (err) => fail(err.message));
-    socket.once("connect", () => {
-      socket.end();
-      resolve();
-    });
-  });
-}
 
 const factory: AdapterFactory = (opts) => new BullMqAdapter(opts);
 export default factory;

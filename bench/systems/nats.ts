@@ -6,11 +6,11 @@
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { connect as netConnect } from "node:net";
 import { dirname, join } from "node:path";
 import { AckPolicy, DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type NatsConnection, connect } from "@nats-io/transport-node";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
+import { probe } from "../lib/probe.js";
 import { Unavailable } from "../lib/types.js";
 
 export const NATS_URL = process.env.NATS_BENCH_URL ?? "nats://127.0.0.1:4222";
@@ -161,22 +161,6 @@ function packageVersion(name: string): string {
   }
 }
 
-/** TCP reachability check, so an absent server is reported instead of retried. */
-async function probe(system: string, host: string, port: number): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const socket = netConnect({ host, port });
-    const fail = (why: string) => {
-      socket.destroy();
-      reject(new Unavailable(`${system}: nothing answers on ${host}:${port} (${why})`));
-    };
-    socket.setTimeout(3_000, () => fail("timed out"));
-    socket.once("error", (err) => fail(err.message));
-    socket.once("connect", () => {
-      socket.end();
-      resolve();
-    });
-  });
-}
 
 const factory: AdapterFactory = (opts) => new NatsAdapter(opts);
 export default factory;

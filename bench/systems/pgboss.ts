@@ -4,9 +4,9 @@
  * whose handler hands the payloads on and returns, which completes the jobs.
  */
 import { createRequire } from "node:module";
-import { connect as netConnect } from "node:net";
 import PgBoss from "pg-boss";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
+import { probe } from "../lib/probe.js";
 import { Unavailable } from "../lib/types.js";
 
 export const PGBOSS_URL = process.env.PGBOSS_BENCH_URL ?? "postgres://root@127.0.0.1:5432/test";
@@ -119,7 +119,7 @@ class PgBossAdapter implements Adapter {
 
   private async start(): Promise<PgBoss> {
     const url = new URL(PGBOSS_URL);
-    await probe(url.hostname, Number(url.port || 5432));
+    await probe("pg-boss", url.hostname, Number(url.port || 5432));
     const boss = new PgBoss({ connectionString: PGBOSS_URL, schedule: false });
     boss.on("error", (err) => console.error(`pg-boss: ${err.message}`));
     try {
@@ -149,22 +149,6 @@ function clientVersion(): string {
   return (createRequire(import.meta.url)("pg-boss/package.json") as { version: string }).version;
 }
 
-/** TCP reachability check, so an absent server is reported quickly. */
-async function probe(host: string, port: number): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const socket = netConnect({ host, port });
-    const fail = (why: string) => {
-      socket.destroy();
-      reject(new Unavailable(`pg-boss: nothing answers on ${host}:${port} (${why})`));
-    };
-    socket.setTimeout(3_000, () => fail("timed out"));
-    socket.once("error", (err) => fail(err.message));
-    socket.once("connect", () => {
-      socket.end();
-      resolve();
-    });
-  });
-}
 
 const factory: AdapterFactory = (opts) => new PgBossAdapter(opts);
 export default factory;

@@ -6,9 +6,9 @@
  */
 import { once } from "node:events";
 import { createRequire } from "node:module";
-import { connect as netConnect } from "node:net";
 import { type ChannelModel, type ConsumeMessage, connect } from "amqplib";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
+import { probe } from "../lib/probe.js";
 import { Unavailable } from "../lib/types.js";
 
 export const RABBITMQ_URL = process.env.RABBITMQ_BENCH_URL ?? "amqp://guest:guest@127.0.0.1:5672";
@@ -167,22 +167,6 @@ function clientVersion(): string {
   return (createRequire(import.meta.url)("amqplib/package.json") as { version: string }).version;
 }
 
-/** TCP reachability check, so an absent broker is reported instead of retried. */
-async function probe(system: string, host: string, port: number): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const socket = netConnect({ host, port });
-    const fail = (why: string) => {
-      socket.destroy();
-      reject(new Unavailable(`${system}: nothing answers on ${host}:${port} (${why})`));
-    };
-    socket.setTimeout(3_000, () => fail("timed out"));
-    socket.once("error", (err) => fail(err.message));
-    socket.once("connect", () => {
-      socket.end();
-      resolve();
-    });
-  });
-}
 
 export const classic: AdapterFactory = (opts) => new RabbitMqAdapter(opts, "classic");
 export const quorum: AdapterFactory = (opts) => new RabbitMqAdapter(opts, "quorum");

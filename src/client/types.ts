@@ -1,18 +1,9 @@
 /** The wire types of API.md, as the client sees them. */
 
-/** Table options in milliseconds (all optional on create; the server fills defaults). */
-export interface TableOptions {
-  ackWaitMs: number;
-  minBackoffMs: number;
-  /** 0 = unbounded. */
-  maxBackoffMs: number;
-  purgeAfterMs: number;
-  batchSize: number;
-  cacheSize: number;
-  pollIntervalMs: number;
-  /** 0 = unlimited. */
-  maxAttempts: number;
-}
+/** Table options in milliseconds (all optional on create; the server fills defaults). A type only: the
+ * client loads no server code. */
+import type { TableOptions } from "../options.js";
+export type { TableOptions };
 
 export interface TableStats {
   ready: number;
