@@ -33,3 +33,10 @@ export class ConflictError extends TablemqError {
     super("conflict", message);
   }
 }
+
+/** Server-side buffers are full: retry later (429 with retry-after). Nothing was written. */
+export class OverloadedError extends TablemqError {
+  constructor(message: string) {
+    super("overloaded", message);
+  }
+}

@@ -9,6 +9,7 @@ import type { Receiver } from "../manager/receivers.js";
 import { Ticker } from "../manager/ticker.js";
 import { resolveOptions, type TableOptions } from "../options.js";
 import type { MessageRow, MessageStore, NewMessage, TableStats } from "../store/types.js";
+import { Coalescer } from "./coalescer.js";
 import { checkIds, checkMessageId, checkTableName, ValidationError } from "./validate.js";
 
 export interface EngineConfig {
@@ -22,7 +23,13 @@ export interface EngineConfig {
   schemaRefreshMs?: number;
   /** Defaults for options a create request leaves out. */
   defaultOptions?: Partial<TableOptions>;
+  /** Rows per table waiting for an INSERT before enqueues are refused as overloaded (default 50,000). */
+  maxQueuedInserts?: number;
 }
+
+/** Most rows in one coalesced INSERT, and INSERTs per table running at once. */
+const INSERT_STATEMENT_ROWS = 1_000;
+const INSERTS_AT_ONCE = 4;
 
 export interface EnqueueMessage {
   id?: string;
@@ -59,6 +66,8 @@ export class Engine {
   private readonly semaphore: Semaphore;
   private readonly ids: IdGenerator;
   private readonly managers = new Map<string, MessageManager>();
+  private readonly inserters = new Map<string, Coalescer<NewMessage, boolean>>();
+  private readonly maxQueuedInserts: number;
   private readonly refresher: Ticker;
   private readonly defaults: Partial<TableOptions>;
   private state: "new" | "open" | "closed" = "new";
@@ -73,6 +82,7 @@ export class Engine {
     this.semaphore = new Semaphore(config.postponeConcurrency ?? 4);
     this.ids = new IdGenerator(this.clock, this.random);
     this.defaults = config.defaultOptions ?? {};
+    this.maxQueuedInserts = config.maxQueuedInserts ?? 50_000;
     this.refresher = new Ticker(this.clock, config.schemaRefreshMs ?? 10_000, () => this.refresh(), (err) =>
       this.log.warn({ err }, "schema refresh failed"),
     );
@@ -190,20 +200,19 @@ export class Engine {
     const leasedUntil = m.leaseForInsert(due.length);
     const leased = new Set(leasedUntil === undefined ? [] : due);
     const written = await this.onTable(
-      this.store.insertMessages(
-        table,
-        rows.map((r) => (leased.has(r) ? { ...r, timeNext: leasedUntil!, epoch: 1 } : r)),
-      ),
+      this.inserter(table).submit(rows.map((r) => (leased.has(r) ? { ...r, timeNext: leasedUntil!, epoch: 1 } : r))),
     );
-    const inserted = new Set(written.inserted);
     const fresh: MessageRow[] = [];
-    for (const r of rows) {
-      if (!inserted.delete(r.id)) continue;
+    const duplicates: string[] = [];
+    rows.forEach((r, i) => {
+      if (!written[i]) {
+        duplicates.push(r.id);
+        return;
+      }
       const row: MessageRow = { id: r.id, priority: r.priority, timeNext: r.timeNext, epoch: 0, payload: r.payload };
       if (leased.has(r)) row.leasedUntil = leasedUntil;
       fresh.push(row);
-    }
-    const duplicates = written.duplicates;
+    });
     void m.offer(fresh); // committed: hand to the cache without making the producer wait for it
     return { ids: rows.map((r) => r.id), duplicates };
   }
@@ -223,6 +232,27 @@ export class Engine {
 
   async subscribe(table: string, receiver: Receiver): Promise<Subscription> {
     return (await this.manager(table)).subscribe(receiver);
+  }
+
+  /**
+   * The table's insert coalescer: concurrent enqueues share INSERT statements. Its result per row is
+   * whether this row was written (false: the id existed, or came earlier in the same statement).
+   */
+  private inserter(table: string): Coalescer<NewMessage, boolean> {
+    let c = this.inserters.get(table);
+    if (!c) {
+      c = new Coalescer<NewMessage, boolean>({
+        maxItems: INSERT_STATEMENT_ROWS,
+        maxQueued: this.maxQueuedInserts,
+        concurrency: INSERTS_AT_ONCE,
+        write: async (rows) => {
+          const written = new Set((await this.store.insertMessages(table, rows)).inserted);
+          return rows.map((r) => written.delete(r.id));
+        },
+      });
+      this.inserters.set(table, c);
+    }
+    return c;
   }
 
   /** Runs a store operation on a table; if the table vanished behind our back, forget it at once. */
@@ -278,6 +308,7 @@ export class Engine {
   private async forget(table: string, reason: string): Promise<void> {
     const m = this.managers.get(table);
     this.managers.delete(table);
+    this.inserters.delete(table);
     await m?.close(reason);
   }
 

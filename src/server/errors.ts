@@ -41,12 +41,16 @@ const CORE_STATUS: Record<string, number> = {
   validation_failed: 400,
   unavailable: 503,
   conflict: 409,
+  overloaded: 429,
 };
 
 /** Maps anything thrown by a route to a status and error body. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  if (err instanceof TablemqError) return new ApiError(CORE_STATUS[err.code] ?? 500, err.code, err.message);
+  if (err instanceof TablemqError) {
+    const headers: Record<string, string> = err.code === "overloaded" ? { "retry-after": "1" } : {};
+    return new ApiError(CORE_STATUS[err.code] ?? 500, err.code, err.message, headers);
+  }
   if (err instanceof OptionsError) return new ApiError(400, "validation_failed", err.message);
   const e = err as Partial<FastifyError> & { code?: string; fatal?: boolean; errno?: number };
   if (e.validation) {

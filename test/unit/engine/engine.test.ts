@@ -226,3 +226,22 @@ describe("Engine: rows leased at insert", () => {
     r.release();
   });
 });
+
+describe("Engine: coalesced enqueues", () => {
+  it("writes concurrent enqueues to one table in shared INSERTs and reports duplicates per request", async () => {
+    const { engine, store } = setup();
+    await engine.open();
+    await engine.ensureTable("orders");
+    const release = store.hold("insertMessages");
+    const first = engine.enqueue("orders", [{ id: "1", payload: "1" }]);
+    await settle(1);
+    const others = Array.from({ length: 10 }, (_, i) => engine.enqueue("orders", [{ id: String(i + 2), payload: "x" }, { id: "1", payload: "dup" }]));
+    await settle(1);
+    release();
+    await first;
+    const results = await Promise.all(others);
+    expect(store.calls.insertMessages).toBeLessThanOrEqual(5); // 11 requests, at most 4 statements at once
+    expect(results.map((r) => r.duplicates)).toEqual(Array.from({ length: 10 }, () => ["1"]));
+    expect(store.row("orders", "1")?.payload).toBe("1");
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * Write coalescing (DESIGN.md "Writes are coalesced"; seeds 000 and 001): concurrent requests join the
+ * open batch, and a batch goes to the database as one statement as soon as a writer is free, so a lone
+ * request is written at once and, under load, many requests share a statement (and its fsync). A batch
+ * holds at most `maxItems`; at most `concurrency` statements run at once; items waiting are bounded by
+ * `maxQueued`, past which a request is refused with OverloadedError (the server answers 429), never
+ * dropped. Each request's promise settles after the statement holding its items committed (or failed:
+ * then every request in that statement gets the error, and nothing of it was written).
+ */
+import { OverloadedError } from "../errors.js";
+
+export interface CoalescerOptions<I, R> {
+  maxItems: number;
+  maxQueued: number;
+  concurrency: number;
+  /** Writes the items in one statement; returns one result per item, in order. */
+  write(items: I[]): Promise<R[]>;
+}
+
+interface Request<I, R> {
+  items: I[];
+  resolve(results: R[]): void;
+  reject(err: unknown): void;
+}
+
+export class Coalescer<I, R> {
+  private queue: Array<Request<I, R>> = [];
+  private queuedItems = 0;
+  private writing = 0;
+  private scheduled = false;
+  private idle: Array<() => void> = [];
+
+  constructor(private readonly opts: CoalescerOptions<I, R>) {}
+
+  get pending(): number {
+    return this.queuedItems;
+  }
+
+  submit(items: I[]): Promise<R[]> {
+    if (this.queuedItems + items.length > this.opts.maxQueued) {
+      return Promise.reject(new OverloadedError(`${this.queuedItems} writes are already waiting for the database; retry later`));
+    }
+    return new Promise<R[]>((resolve, reject) => {
+      this.queue.push({ items, resolve, reject });
+      this.queuedItems += items.length;
+      if (this.scheduled) return;
+      this.scheduled = true;
+      // A microtask: requests arriving in the same tick go into one statement.
+      queueMicrotask(() => {
+        this.scheduled = false;
+        this.pump();
+      });
+    });
+  }
+
+  /** Resolves once nothing is queued or being written. */
+  drained(): Promise<void> {
+    if (this.queue.length === 0 && this.writing === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private pump(): void {
+    while (this.writing < this.opts.concurrency && this.queue.length > 0) {
+      const batch: Array<Request<I, R>> = [];
+      let size = 0;
+      while (this.queue.length > 0 && (batch.length === 0 || size + this.queue[0]!.items.length <= this.opts.maxItems)) {
+        const request = this.queue.shift()!;
+        batch.push(request);
+        size += request.items.length;
+      }
+      this.queuedItems -= size;
+      this.writing++;
+      void this.writeBatch(batch);
+    }
+    if (this.queue.length === 0 && this.writing === 0) for (const f of this.idle.splice(0)) f();
+  }
+
+  private async writeBatch(batch: Array<Request<I, R>>): Promise<void> {
+    try {
+      const results = await this.opts.write(batch.flatMap((r) => r.items));
+      let at = 0;
+      for (const request of batch) {
+        request.resolve(results.slice(at, at + request.items.length));
+        at += request.items.length;
+      }
+    } catch (err) {
+      for (const request of batch) request.reject(err);
+    } finally {
+      this.writing--;
+      this.pump();
+    }
+  }
+}

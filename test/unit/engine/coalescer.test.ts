@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import { Coalescer } from "../../../src/engine/coalescer.js";
+import { OverloadedError } from "../../../src/errors.js";
+import { settle } from "../../support/fake-clock.js";
+
+/** A writer whose statements finish only when the test says so. */
+function gatedWriter() {
+  const statements: number[][] = [];
+  const gates: Array<() => void> = [];
+  let fail: Error | undefined;
+  const write = async (items: number[]) => {
+    statements.push(items);
+    await new Promise<void>((r) => gates.push(r));
+    if (fail) throw fail;
+    return items.map((i) => i * 10);
+  };
+  return {
+    statements,
+    write,
+    openAll: () => gates.splice(0).forEach((g) => g()),
+    failWith: (e: Error) => (fail = e),
+  };
+}
+
+describe("Coalescer", () => {
+  it("writes a lone request at once, in a statement of its own", async () => {
+    const w = gatedWriter();
+    const c = new Coalescer({ maxItems: 100, maxQueued: 1000, concurrency: 1, write: w.write });
+    const p = c.submit([1, 2]);
+    await settle(1);
+    expect(w.statements).toEqual([[1, 2]]);
+    w.openAll();
+    expect(await p).toEqual([10, 20]);
+  });
+
+  it("puts requests that arrive while the writers are busy into one statement, each getting its own results", async () => {
+    const w = gatedWriter();
+    const c = new Coalescer({ maxItems: 100, maxQueued: 1000, concurrency: 1, write: w.write });
+    const first = c.submit([1]);
+    await settle(1);
+    const waiting = [c.submit([2, 3]), c.submit([4]), c.submit([5, 6, 7])];
+    await settle(1);
+    expect(w.statements).toEqual([[1]]); // the others wait for the writer
+    w.openAll();
+    await first;
+    await settle(1);
+    expect(w.statements).toEqual([[1], [2, 3, 4, 5, 6, 7]]);
+    w.openAll();
+    expect(await Promise.all(waiting)).toEqual([[20, 30], [40], [50, 60, 70]]);
+  });
+
+  it("runs at most `concurrency` statements and keeps each within maxItems (a larger request goes alone)", async () => {
+    const w = gatedWriter();
+    const c = new Coalescer({ maxItems: 3, maxQueued: 1000, concurrency: 2, write: w.write });
+    const all = [c.submit([1, 2]), c.submit([3, 4]), c.submit([5]), c.submit([6, 7, 8, 9]), c.submit([10])];
+    await settle(1);
+    expect(w.statements).toEqual([[1, 2], [3, 4, 5]]);
+    w.openAll();
+    await settle(2);
+    expect(w.statements.slice(2)).toEqual([[6, 7, 8, 9], [10]]);
+    w.openAll();
+    await Promise.all(all);
+  });
+
+  it("refuses, without queueing, a request that would pass maxQueued", async () => {
+    const w = gatedWriter();
+    const c = new Coalescer({ maxItems: 100, maxQueued: 3, concurrency: 1, write: w.write });
+    const first = c.submit([1]);
+    await settle(1); // being written: no longer counted as queued
+    const queued = c.submit([2, 3]);
+    await expect(c.submit([4, 5])).rejects.toBeInstanceOf(OverloadedError);
+    expect(c.pending).toBe(2);
+    w.openAll();
+    await first;
+    await settle(1);
+    w.openAll();
+    expect(await queued).toEqual([20, 30]);
+  });
+
+  it("fails every request of a failed statement, and carries on with the next", async () => {
+    const w = gatedWriter();
+    const c = new Coalescer({ maxItems: 100, maxQueued: 1000, concurrency: 1, write: w.write });
+    const first = c.submit([1]);
+    await settle(1);
+    const a = c.submit([2]);
+    const b = c.submit([3]);
+    w.openAll();
+    await first;
+    await settle(1);
+    w.failWith(new Error("database down"));
+    w.openAll();
+    await expect(a).rejects.toThrow("database down");
+    await expect(b).rejects.toThrow("database down");
+    const drained = c.drained();
+    await expect(drained).resolves.toBeUndefined();
+  });
+});
