@@ -32,8 +32,9 @@ export class Metrics {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     const seen = new Map<string, number>();
+    const perTable: Array<{ remove(labels: { table: string }): void }> = [];
     for (const [name, field, help] of COUNTERS) {
-      new Counter({
+      const counter = new Counter({
         name,
         help,
         labelNames: ["table"],
@@ -42,15 +43,19 @@ export class Metrics {
           for (const table of engine.tableNames()) {
             const value = engine.snapshot(table)?.stats[field] ?? 0;
             const key = `${name}\u0000${table}`;
-            const delta = value - (seen.get(key) ?? 0);
+            const last = seen.get(key) ?? 0;
+            // Lower than last time: the table was dropped and made again, its manager counts from 0.
+            const delta = value >= last ? value - last : value;
             if (delta > 0) this.inc({ table }, delta);
             seen.set(key, value);
           }
         },
       });
+      perTable.push(counter);
     }
     const gauge = (name: string, help: string, read: (s: NonNullable<ReturnType<Engine["snapshot"]>>) => number) =>
-      new Gauge({
+      perTable.push(
+        new Gauge({
         name,
         help,
         labelNames: ["table"],
@@ -62,16 +67,31 @@ export class Metrics {
             if (s) this.set({ table }, read(s));
           }
         },
-      });
+        }),
+      );
     gauge("tablemq_cache_size", "Messages in the cache (queued or being sent)", (s) => s.cached);
     gauge("tablemq_receivers", "Subscribers", (s) => s.receivers);
     gauge("tablemq_in_flight", "Messages delivered and awaiting their ack", (s) => s.leased);
+    // Series of tables that are gone (dropped) are removed at the next scrape, so labels do not pile up.
+    const known = new Set<string>();
+    const pruneGone = (current: string[]) => {
+      const now = new Set(current);
+      for (const table of known) {
+        if (now.has(table)) continue;
+        for (const metric of perTable) metric.remove({ table });
+        for (const key of seen.keys()) if (key.endsWith(`\u0000${table}`)) seen.delete(key);
+        known.delete(table);
+      }
+      for (const t of current) known.add(t);
+    };
     new Gauge({
       name: "tablemq_tables",
       help: "Message tables served",
       registers,
       collect() {
-        this.set(engine.tableNames().length);
+        const tables = engine.tableNames();
+        pruneGone(tables);
+        this.set(tables.length);
       },
     });
     this.enqueueSeconds = new Histogram({
@@ -88,12 +108,19 @@ export class Metrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 60],
       registers,
     });
+    perTable.push(this.enqueueSeconds, this.deliveryLagSeconds);
     this.batchSize = new Histogram({
       name: "tablemq_batch_size",
       help: "Rows per statement or frame: kind = enqueue | ack | postpone | delivery",
       labelNames: ["table", "kind"],
       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
       registers,
+    });
+    const batchSize = this.batchSize;
+    perTable.push({
+      remove: ({ table }) => {
+        for (const kind of ["enqueue", "ack", "postpone", "delivery"]) batchSize.remove({ table, kind });
+      },
     });
   }
 }

@@ -317,3 +317,32 @@ describeWithDatabase("server end to end", () => {
     expect(metrics).toContain("process_cpu_user_seconds_total");
   });
 });
+
+describeWithDatabase("metrics across a table's life", () => {
+  const database = useOwnDatabase("metrics_e2e");
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startTestServer(database.url);
+  });
+  afterAll(async () => server?.close());
+
+  it("drops a dropped table's series, and counts a table made again under the same name from zero", async () => {
+    const table = uniqueTableName("m");
+    const scrape = () => fetch(`${server.url}/metrics`).then((r) => r.text());
+    const enqueueCount = (text: string) => Number(new RegExp(`tablemq_enqueue_seconds_count\\{table="${table}"\\} (\\d+)`).exec(text)?.[1] ?? NaN);
+    const acked = (text: string) => Number(new RegExp(`tablemq_messages_acked_total\\{table="${table}"\\} (\\d+)`).exec(text)?.[1] ?? NaN);
+    await http(server.url, "PUT", `/v1/tables/${table}`, {});
+    const { body } = await http(server.url, "POST", `/v1/tables/${table}/messages`, { messages: [{ payload: 1 }, { payload: 2 }] });
+    await http(server.url, "POST", `/v1/tables/${table}/ack`, { ids: body.ids });
+    const before = await scrape();
+    expect(enqueueCount(before)).toBe(1);
+    expect(acked(before)).toBe(2);
+    await http(server.url, "DELETE", `/v1/tables/${table}`);
+    await scrape(); // the scrape that notices the table is gone
+    expect(await scrape()).not.toContain(`table="${table}"`);
+    await http(server.url, "PUT", `/v1/tables/${table}`, {});
+    const again = await http(server.url, "POST", `/v1/tables/${table}/messages`, { messages: [{ payload: 3 }] });
+    await http(server.url, "POST", `/v1/tables/${table}/ack`, { ids: again.body.ids });
+    expect(acked(await scrape())).toBe(1);
+  });
+});
