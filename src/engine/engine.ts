@@ -176,8 +176,10 @@ export class Engine {
     checkTableName(table);
     if (!this.managers.has(table)) await this.refresh();
     if (!this.managers.has(table)) return false;
+    // Drop first, then forget: forgetting first would let a request in between bring the manager back.
+    const dropped = await this.store.dropTable(table);
     await this.forget(table, "table dropped");
-    return this.store.dropTable(table);
+    return dropped;
   }
 
   async describe(table: string): Promise<TableDescription> {
