@@ -12,6 +12,9 @@ import { ID_PATTERN, MAX_DELAY_MS } from "./schemas.js";
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_POLICY = 1008;
 
+/** Bytes a subscriber may leave unread in its socket's send buffer before it is cut off. */
+export const MAX_BUFFERED = 4 * 1024 * 1024;
+
 /** Bad frames tolerated before the socket is closed with 1008. */
 export const MAX_VIOLATIONS = 10;
 
@@ -112,8 +115,18 @@ export class SocketSubscriber implements Receiver {
     if (this.violations >= MAX_VIOLATIONS) this.socket.close(CLOSE_POLICY, "too many bad frames");
   }
 
+  /**
+   * Replies (error, acked, postponed frames) are small, but a client that floods frames without reading
+   * would make them pile up in the socket's buffer: past MAX_BUFFERED bytes it is cut off.
+   */
   private write(frame: object): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(frame));
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    if (this.socket.bufferedAmount > MAX_BUFFERED) {
+      this.opts.log.warn({ table: this.opts.table }, "subscriber does not read its socket: terminating it");
+      this.socket.terminate();
+      return;
+    }
+    this.socket.send(JSON.stringify(frame));
   }
 }
 
