@@ -419,12 +419,18 @@ export class MessageManager {
     this.stats.sent += batch.length;
     this.stats.delayed += batch.filter((r) => r.epoch >= 1).length;
     this.leases.grant(slot, ids);
+    // A send that does not finish within the ack wait (a subscriber that stopped reading its socket) is
+    // given up as failed: the batch is recorded and goes to others after the ack wait plus backoff.
+    const tooSlow = new AbortController();
+    const timer = this.deps.clock.setTimeout(() => tooSlow.abort(), this.opts.ackWaitMs);
     try {
-      await slot.send(batch, this.closeSignal.signal);
+      await slot.send(batch, this.closeSignal.signal, tooSlow.signal);
     } catch (err) {
       this.stats.sendFailed += batch.length;
       this.leases.release(ids, slot);
       this.deps.log.debug({ err, table: this.table, count: batch.length }, "send failed; postponing anyway");
+    } finally {
+      this.deps.clock.clearTimeout(timer);
     }
     // Rows leased at insert with at least an ack wait of lease left are already recorded.
     const now = this.deps.clock.now();

@@ -43,11 +43,11 @@ export class ReceiverSlot {
   }
 
   /**
-   * Sends a batch; rejects as soon as the slot is removed or `cancel` aborts, so a send stuck on a
-   * departed receiver (or a closing manager) is abandoned instead of waited for.
+   * Sends a batch; rejects as soon as the slot is removed or a `cancel` signal aborts, so a send stuck on
+   * a departed receiver, a closing manager or a reader that stopped reading is abandoned, not waited for.
    */
-  send(batch: MessageRow[], cancel: AbortSignal): Promise<void> {
-    return untilAborted(this.receiver.send(batch), [this.gone.signal, cancel]);
+  send(batch: MessageRow[], ...cancel: AbortSignal[]): Promise<void> {
+    return untilAborted(this.receiver.send(batch), [this.gone.signal, ...cancel]);
   }
 
   remove(): void {

@@ -4,7 +4,8 @@ import type { Logger as PinoLogger } from "pino";
 import type { WebSocket } from "ws";
 import { accessHook, Authenticator, selectProtocol } from "./auth.js";
 import type { ServerContext } from "./context.js";
-import { ApiError, errorHandler, notFoundHandler, sendError } from "./errors.js";
+import { isUtf8 } from "node:buffer";
+import { ApiError, errorHandler, notFoundHandler, sendError, toApiError } from "./errors.js";
 import { messageRoutes } from "./routes/messages.js";
 import { limitConnections, rateLimiterFor } from "./rate-limit.js";
 import { opsRoutes } from "./routes/ops.js";
@@ -24,6 +25,10 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
     return503OnClosing: true,
     // Strict validation: no type coercion, no silent removal of unknown fields.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // Long table names reach the schema (and get its 400) instead of the router's 414.
+    maxParamLength: 2_048,
+    // Errors the router raises before any route (a malformed URL) get API.md's error body too.
+    frameworkErrors: (err, _req, reply) => sendError(reply, toApiError(err)),
   }) as unknown as FastifyInstance;
 
   await app.register(websocket, {
@@ -36,6 +41,14 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
   });
 
   app.removeContentTypeParser("text/plain"); // JSON only: anything else is a 400 naming the content type
+  // JSON bodies must be UTF-8: invalid bytes are refused, not silently replaced by U+FFFD.
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (req, body, done) => {
+    const bytes = body as Buffer;
+    if (!isUtf8(bytes)) return done(new ApiError(400, "bad_request", "body: not valid UTF-8"), undefined);
+    parseJson(req, bytes.toString("utf8"), done);
+  });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   app.addHook("onRequest", async (req, reply) => {

@@ -65,6 +65,10 @@ export function toApiError(err: unknown): ApiError {
       return new ApiError(400, "bad_request", "body: the JSON body is empty");
     case "FST_ERR_CTP_INVALID_JSON_BODY":
       return new ApiError(400, "bad_request", "body: malformed JSON");
+    case "FST_ERR_BAD_URL":
+      return new ApiError(400, "bad_request", "url: malformed (bad percent-encoding)");
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return new ApiError(400, "validation_failed", "params.table is too long");
   }
   if (err instanceof SyntaxError || e.statusCode === 400) {
     return new ApiError(400, "bad_request", `body: malformed JSON (${e.message ?? "parse error"})`);

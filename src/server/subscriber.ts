@@ -19,6 +19,7 @@ export const MAX_BUFFERED = 4 * 1024 * 1024;
 export const MAX_VIOLATIONS = 10;
 
 const ID = new RegExp(ID_PATTERN);
+const MAX_ID = 2n ** 64n - 1n;
 
 export interface SubscriberOptions {
   table: string;
@@ -68,6 +69,13 @@ export class SocketSubscriber implements Receiver {
     if (this.closed || this.socket.readyState !== this.socket.OPEN) {
       this.stop(); // closing: stop being a receiver now, not when the close handshake ends
       return Promise.reject(new Error("socket closed"));
+    }
+    if (this.socket.bufferedAmount > MAX_BUFFERED) {
+      // Batches given up on (the manager's send timeout) are still queued in the socket: cut it off.
+      this.opts.log.warn({ table: this.opts.table }, "subscriber does not read its socket: terminating it");
+      this.socket.terminate();
+      this.stop();
+      return Promise.reject(new Error("subscriber does not read"));
     }
     const now = this.opts.clock();
     for (const r of batch) this.opts.metrics.deliveryLagSeconds.observe({ table: this.opts.table }, Math.max(0, now - r.timeNext) / 1000);
@@ -158,7 +166,9 @@ export function parseFrame(text: string, maxBatch: number): ClientFrame | { erro
   if (f.ids.length > maxBatch) return { error: `ids: at most ${maxBatch} per frame, got ${f.ids.length}` };
   for (let i = 0; i < f.ids.length; i++) {
     const id = f.ids[i];
-    if (typeof id !== "string" || !ID.test(id)) return { error: `ids[${i}]: must be a decimal id string` };
+    if (typeof id !== "string" || !ID.test(id) || BigInt(id) > MAX_ID) {
+      return { error: `ids[${i}]: must be a decimal id string from 0 to ${MAX_ID}` };
+    }
   }
   if (f.delayMs !== undefined && !(Number.isInteger(f.delayMs) && (f.delayMs as number) >= 0 && (f.delayMs as number) <= MAX_DELAY_MS)) {
     return { error: `delayMs: must be an integer from 0 to ${MAX_DELAY_MS}` };

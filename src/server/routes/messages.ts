@@ -6,6 +6,21 @@ import { ackBody, type EnqueueBody, enqueueBody, type IdsBody, postponeBody, tab
 
 type TableParams = { table: string };
 
+/** MariaDB's JSON_VALID (the column's CHECK) refuses documents nested 32 levels deep or more. */
+export const MAX_PAYLOAD_DEPTH = 31;
+
+/** True when a parsed JSON value nests arrays/objects deeper than `max` (iterative: no stack overflow). */
+export function depthOver(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** Enqueue, ack and postpone. A 2xx is sent only after the database committed the change. */
 export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { engine, metrics, config } = ctx;
@@ -22,6 +37,9 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const { table } = req.params;
       checkBatch("messages", req.body.messages.length);
       const messages: EnqueueMessage[] = req.body.messages.map((m, i) => {
+        if (depthOver(m.payload, MAX_PAYLOAD_DEPTH)) {
+          throw new ApiError(400, "validation_failed", `messages[${i}].payload: nested deeper than ${MAX_PAYLOAD_DEPTH} levels`);
+        }
         const payload = JSON.stringify(m.payload);
         if (Buffer.byteLength(payload) > config.maxPayloadBytes) {
           throw new ApiError(413, "payload_too_large", `messages[${i}].payload: larger than ${config.maxPayloadBytes} bytes`);

@@ -15,25 +15,27 @@ type Query = { maxInFlight?: string };
 export function subscribeRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { engine, config } = ctx;
 
-  app.get<{ Params: Params; Querystring: Query }>(
-    "/v1/tables/:table/subscribe",
-    {
-      websocket: true,
-      schema: { params: tableParams, querystring: subscribeQuery },
-      preHandler: async (req) => {
-        const manager = await engine.manager(req.params.table); // 404 for an unknown table
-        const wanted = req.query.maxInFlight === undefined ? config.defaultMaxInFlight : Number(req.query.maxInFlight);
-        if (wanted > config.maxMaxInFlight) {
-          throw new ApiError(400, "validation_failed", `querystring.maxInFlight must be <= ${config.maxMaxInFlight}`);
-        }
-        if (manager.snapshot().receivers >= config.maxSubscribersPerTable) {
-          throw new ApiError(429, "overloaded", `table ${req.params.table} has ${config.maxSubscribersPerTable} subscribers already`, {
-            "retry-after": "5",
-          });
-        }
-      },
+  app.route<{ Params: Params; Querystring: Query }>({
+    method: "GET",
+    url: "/v1/tables/:table/subscribe",
+    schema: { params: tableParams, querystring: subscribeQuery },
+    preHandler: async (req) => {
+      const manager = await engine.manager(req.params.table); // 404 for an unknown table
+      const wanted = req.query.maxInFlight === undefined ? config.defaultMaxInFlight : Number(req.query.maxInFlight);
+      if (wanted > config.maxMaxInFlight) {
+        throw new ApiError(400, "validation_failed", `querystring.maxInFlight must be <= ${config.maxMaxInFlight}`);
+      }
+      if (manager.snapshot().receivers >= config.maxSubscribersPerTable) {
+        throw new ApiError(429, "overloaded", `table ${req.params.table} has ${config.maxSubscribersPerTable} subscribers already`, {
+          "retry-after": "5",
+        });
+      }
     },
-    async (socket, req) => {
+    // A plain GET (no upgrade) gets API.md's error body, not an empty 404.
+    handler: async () => {
+      throw new ApiError(400, "bad_request", "this endpoint needs a WebSocket upgrade (GET with upgrade: websocket)");
+    },
+    wsHandler: async (socket, req) => {
       const { table } = req.params;
       const maxInFlight = req.query.maxInFlight === undefined ? config.defaultMaxInFlight : Number(req.query.maxInFlight);
       const subscriber = new SocketSubscriber(socket, {
@@ -53,5 +55,5 @@ export function subscribeRoutes(app: FastifyInstance, ctx: ServerContext): void 
         subscriber.onClose("table unavailable");
       }
     },
-  );
+  });
 }

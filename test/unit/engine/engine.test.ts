@@ -192,21 +192,21 @@ describe("Engine: rows leased at insert", () => {
   });
 
   it("postpones leased messages as usual when their sends ended with less than an ack wait of lease left", async () => {
-    const { engine, store, clock, r } = await subscribed({ batchSize: 1 });
+    // Lease = ack wait 10 s + backoff 1 s: a send that ends 2 s after the insert leaves 9 s < 10 s.
+    const { engine, store, clock, r } = await subscribed({ batchSize: 1, minBackoffMs: 1_000 });
     r.holdSends = true;
     const { ids } = await engine.enqueue("orders", [{ payload: "1" }, { payload: "2" }]);
     await settle();
     expect(r.ids).toEqual([ids[0]]); // the second waits in the cache behind a busy receiver
-    await clock.advance(12_000); // more than the backoff part of its lease passes
+    await clock.advance(2_000);
     r.holdSends = false;
     r.release();
     await clock.advance(10);
     expect(r.ids).toEqual(ids);
-    // Both sends ended with less than an ack wait of lease left: both were recorded as usual.
     // Their epoch already counted this delivery: the lease is renewed as a first delivery's, epoch 1.
     expect(store.calls.reschedule).toBe(2);
     expect(store.calls.postpone).toBe(0);
-    expect(store.row("orders", ids[1]!)).toMatchObject({ epoch: 1, timeNext: clock.now() - 10 + 20_000 });
+    expect(store.row("orders", ids[1]!)).toMatchObject({ epoch: 1, timeNext: clock.now() - 10 + 11_000 });
   });
 
   it("makes queued leased messages due again at once when the last subscriber leaves", async () => {

@@ -492,3 +492,22 @@ describe("ReceiverSlot.send", () => {
     }
   });
 });
+
+describe("MessageManager: a receiver that stops reading", () => {
+  it("gives up a send that does not finish within the ack wait, so the batch goes to others", async () => {
+    const { m, clock, seed, store } = setup({ batchSize: 1, ackWaitMs: 1_000, minBackoffMs: 500, pollIntervalMs: 200 });
+    seed(1);
+    const stalled = new RecordingReceiver();
+    stalled.holdSends = true; // its writes never complete
+    m.subscribe(stalled);
+    await clock.advance(10);
+    expect(stalled.ids).toEqual(["1"]);
+    const good = new RecordingReceiver();
+    m.subscribe(good);
+    await clock.advance(3_000); // send given up at 1 s, recorded; due again after ack wait + backoff
+    expect(good.ids).toEqual(["1"]);
+    expect(m.stats.sendFailed).toBe(1);
+    expect(store.row(T, "1")!.epoch).toBe(2);
+    stalled.release();
+  });
+});
