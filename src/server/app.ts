@@ -26,7 +26,7 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
     // Strict validation: no type coercion, no silent removal of unknown fields.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     // Long table names reach the schema (and get its 400) instead of the router's 414.
-    maxParamLength: 2_048,
+    routerOptions: { maxParamLength: 2_048 },
     // Errors the router raises before any route (a malformed URL) get API.md's error body too.
     frameworkErrors: (err, _req, reply) => sendError(reply, toApiError(err)),
   }) as unknown as FastifyInstance;
