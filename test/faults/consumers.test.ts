@@ -282,4 +282,27 @@ describeWithDatabase("fault: misbehaving consumers", () => {
     stalled.close();
     await waitUntil(() => server.engine.snapshot(table)!.receivers === 0 && server.engine.snapshot(table)!.leased === 0, "no receivers, no leases", 5_000);
   }, 60_000);
+
+  it("redelivers every unacked message within ack wait + backoff, even one whose write to a stalled socket waits", async () => {
+    const table = uniqueTableName("stalled");
+    const options = { ackWaitMs: 1_000, minBackoffMs: 500, maxBackoffMs: 1_000, pollIntervalMs: 200 };
+    expect((await request(server.url, "PUT", `/v1/tables/${table}`, options)).status).toBe(201);
+    const good = await new Consumer(server.url, table, "good", { maxInFlight: 50 }).ready();
+    const stalled = await new Consumer(server.url, table, "stalled", { maxInFlight: 1_000, mode: "none" }).ready();
+    stalled.socket.pause(); // stops reading; stays connected
+    const filler = "x".repeat(64 * 1024);
+    for (let i = 0; i < 20; i++) {
+      const res = await request(server.url, "POST", `/v1/tables/${table}/messages`, { messages: Array.from({ length: 10 }, () => ({ payload: filler })) });
+      expect(res.status).toBe(201);
+      await sleep(20);
+    }
+    // Ack wait + largest backoff + a generous margin.
+    await sleep(options.ackWaitMs + options.maxBackoffMs + 5_000);
+    const rows = await tableRows(store.db, table);
+    const unacked = [...rows.values()].filter((r) => !r.acked).length;
+    // The server gives up a send to the stalled socket after the ack wait, so its batch goes to the good one.
+    expect(unacked, JSON.stringify(server.engine.snapshot(table))).toBe(0);
+    stalled.terminate();
+    good.close();
+  }, 30_000);
 });

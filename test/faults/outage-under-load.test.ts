@@ -163,6 +163,19 @@ describeWithDatabase("fault: database outage under load", () => {
     return { writtenDespite503, table, sent, during, sentDuring, readyDuring, healthDuring, committed, rows, confirmed, log, figures, faultAt, restoredAt };
   }
 
+  /** Enqueue and delivery resumed by themselves; every 2xx enqueue is stored, and it and every confirmed ack is acked. */
+  async function expectRecoveredWithoutLoss(r: Awaited<ReturnType<typeof underLoad>>): Promise<void> {
+    expect(r.figures.enqueueResumedAfterMs).toBeGreaterThanOrEqual(0);
+    expect(r.figures.enqueueResumedAfterMs).toBeLessThan(RESUME_WITHIN_MS);
+    expect(r.figures.deliveryResumedAfterMs).toBeGreaterThanOrEqual(0);
+    expect(r.figures.deliveryResumedAfterMs).toBeLessThan(RESUME_WITHIN_MS);
+    expect(r.committed.filter((id) => !r.rows.has(id))).toEqual([]);
+    expect(r.writtenDespite503.map((s) => s.keys)).toEqual([]);
+    expect([...r.confirmed].filter((id) => r.rows.get(id)?.acked !== true)).toEqual([]);
+    expect(r.committed.filter((id) => r.rows.get(id)?.acked !== true)).toEqual([]);
+    expect((await request(server.url, "GET", "/readyz")).status).toBe(200);
+  }
+
   it("cut for 5 s: 503s (never 2xx) and /readyz 503 while cut; resumes by itself; nothing acknowledged lost", async () => {
     const r = await underLoad("cut", { start: () => proxy.cut(), stop: () => proxy.restore() });
     recordFigures("outage-cut", r.figures);
@@ -178,17 +191,7 @@ describeWithDatabase("fault: database outage under load", () => {
     expect(r.readyDuring.length).toBeGreaterThan(5);
     expect(r.readyDuring.every((p) => p.status === 503)).toBe(true);
     expect(r.healthDuring.every((p) => p.status === 200), "the server stayed up").toBe(true);
-    // Resumes by itself.
-    expect(r.figures.enqueueResumedAfterMs).toBeGreaterThanOrEqual(0);
-    expect(r.figures.enqueueResumedAfterMs).toBeLessThan(RESUME_WITHIN_MS);
-    expect(r.figures.deliveryResumedAfterMs).toBeGreaterThanOrEqual(0);
-    expect(r.figures.deliveryResumedAfterMs).toBeLessThan(RESUME_WITHIN_MS);
-    // Nothing acknowledged is lost: 2xx enqueues stored, confirmed acks recorded; all delivered and acked.
-    expect(r.committed.filter((id) => !r.rows.has(id))).toEqual([]);
-    expect(r.writtenDespite503.map((s) => s.keys)).toEqual([]);
-    expect([...r.confirmed].filter((id) => r.rows.get(id)?.acked !== true)).toEqual([]);
-    expect(r.committed.filter((id) => r.rows.get(id)?.acked !== true)).toEqual([]);
-    expect((await request(server.url, "GET", "/readyz")).status).toBe(200);
+    await expectRecoveredWithoutLoss(r);
   }, 60_000);
 
   it("hung for 5 s: no 2xx for unwritten data, /readyz 503; resumes by itself; nothing acknowledged lost", async () => {
@@ -204,15 +207,7 @@ describeWithDatabase("fault: database outage under load", () => {
     expect(r.readyDuring.length).toBeGreaterThan(0);
     expect(r.readyDuring.every((p) => p.status === 503)).toBe(true);
     expect(r.healthDuring.every((p) => p.status === 200), "the server stayed up").toBe(true);
-    expect(r.figures.enqueueResumedAfterMs).toBeGreaterThanOrEqual(0);
-    expect(r.figures.enqueueResumedAfterMs).toBeLessThan(RESUME_WITHIN_MS);
-    expect(r.figures.deliveryResumedAfterMs).toBeGreaterThanOrEqual(0);
-    expect(r.figures.deliveryResumedAfterMs).toBeLessThan(RESUME_WITHIN_MS);
     // Every 2xx (including those answered after the restore, committed late) is stored; nothing lost.
-    expect(r.committed.filter((id) => !r.rows.has(id))).toEqual([]);
-    expect(r.writtenDespite503.map((s) => s.keys)).toEqual([]);
-    expect([...r.confirmed].filter((id) => r.rows.get(id)?.acked !== true)).toEqual([]);
-    expect(r.committed.filter((id) => r.rows.get(id)?.acked !== true)).toEqual([]);
-    expect((await request(server.url, "GET", "/readyz")).status).toBe(200);
+    await expectRecoveredWithoutLoss(r);
   }, 60_000);
 });
