@@ -159,6 +159,23 @@ describeWithDatabase("Engine on the database", () => {
     expect(rows.every((x) => x.time_acked !== null && BigInt(x.time_acked) > msToNs(Date.now() - 60_000))).toBe(true);
   });
 
+  it("serves a Vitess example table whose message column is VARBINARY, with valid JSON payloads", async () => {
+    const name = uniqueTableName("vbin");
+    await sql`
+      CREATE TABLE ${sql.table(name)} (
+        id bigint, priority bigint DEFAULT 50, epoch bigint, time_next bigint DEFAULT 0, time_acked bigint,
+        message varbinary(128), PRIMARY KEY (id), INDEX poller_idx (time_acked, priority, time_next DESC)
+      ) COMMENT 'vitess_message,vt_ack_wait=30,vt_purge_after=120,vt_batch_size=10,vt_cache_size=10,vt_poller_interval=1'
+    `.execute(store.db);
+    await sql`INSERT INTO ${sql.table(name)} (id, message) VALUES (1, 'plain text'), (2, '{"a":1}')`.execute(store.db);
+    await waitUntil(() => engine.has(name), "the engine to discover the table", 3_000);
+    const r = new RecordingReceiver();
+    await engine.subscribe(name, r);
+    await waitUntil(() => r.ids.length === 2, "both rows", 3_000);
+    const byId = Object.fromEntries(r.batches.flat().map((m) => [m.id, JSON.parse(m.payload)]));
+    expect(byId).toEqual({ "1": "plain text", "2": { a: 1 } });
+  });
+
   it("is idempotent by id", async () => {
     const name = await table();
     expect(await engine.enqueue(name, [{ id: "5", payload: "1" }])).toEqual({ ids: ["5"], duplicates: [] });
