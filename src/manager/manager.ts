@@ -238,6 +238,8 @@ export class MessageManager {
 
   /** Marks ids acked; returns how many this call acked. */
   async ack(ids: readonly string[]): Promise<number> {
+    // Forgotten on both sides of the commit: before, so no cached copy goes out while it commits; after,
+    // for a copy a poll added meanwhile from a snapshot read before the commit.
     this.forget(ids);
     const n = await this.deps.store.ack(this.table, [...ids], this.deps.clock.now());
     this.forget(ids);

@@ -1,11 +1,11 @@
 /** The CLI against the real server and database: in-process through run(), and `serve` as a process. */
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { PassThrough, Readable } from "node:stream";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { run } from "../../src/cli/main.js";
 import { loadConfig } from "../../src/server/config.js";
 import { type RunningServer, startServer } from "../../src/server/server.js";
+import { captureIo } from "../support/cli-io.js";
 import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";
 
 interface CliResult {
@@ -35,18 +35,9 @@ describeWithDatabase("CLI end to end", () => {
 
   /** Runs the CLI in-process with TABLEMQ_URL pointing at the test server. */
   async function cli(args: string[], stdin = "", timeoutMs = 10_000): Promise<CliResult> {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = "";
-    let err = "";
-    stdout.on("data", (c) => (out += c));
-    stderr.on("data", (c) => (err += c));
-    const code = await within(
-      run(args, { stdout, stderr, stdin: Readable.from(stdin === "" ? [] : [stdin]), env: { TABLEMQ_URL: server.url } }),
-      timeoutMs,
-      `tablemq ${args.join(" ")}`,
-    );
-    return { code, out, err };
+    const t = captureIo({ TABLEMQ_URL: server.url }, stdin);
+    const code = await within(run(args, t.io), timeoutMs, `tablemq ${args.join(" ")}`);
+    return { code, out: t.out(), err: t.err() };
   }
 
   const lines = (text: string) => text.split("\n").filter((l) => l !== "");

@@ -1,6 +1,5 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { PassThrough, Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { TABLE_OPTION_FLAGS, tableOptionsFromFlags, wholeNumber } from "../../../src/cli/flags.js";
 import { CliError } from "../../../src/cli/io.js";
@@ -9,16 +8,9 @@ import { configFromFlags } from "../../../src/cli/serve.js";
 import { formatStatsTable } from "../../../src/cli/stats.js";
 import { DEFAULT_OPTIONS } from "../../../src/options.js";
 import { SETTINGS } from "../../../src/server/config.js";
+import { captureIo } from "../../support/cli-io.js";
 
-function io(env: NodeJS.ProcessEnv = {}) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = "";
-  let err = "";
-  stdout.on("data", (c) => (out += c));
-  stderr.on("data", (c) => (err += c));
-  return { io: { stdout, stderr, stdin: Readable.from([]), env }, out: () => out, err: () => err };
-}
+const io = (env: NodeJS.ProcessEnv = {}) => captureIo(env);
 
 describe("wholeNumber", () => {
   it("accepts whole numbers in range and rejects the rest", () => {
