@@ -8,9 +8,10 @@ import { MessageManager, type ManagerSnapshot, type Subscription } from "../mana
 import type { Receiver } from "../manager/receivers.js";
 import { Ticker } from "../manager/ticker.js";
 import { resolveOptions, type TableOptions } from "../options.js";
-import type { MessageRow, MessageStore, NewMessage, TableStats } from "../store/types.js";
+import { receiptOf } from "../receipts.js";
+import type { FencedResult, MessageRow, MessageStore, NewMessage, TableStats } from "../store/types.js";
 import { Coalescer } from "./coalescer.js";
-import { checkIds, checkMessageId, checkTableName, ValidationError } from "./validate.js";
+import { checkIds, checkMessageId, checkReceipts, checkTableName, MAX_DELAY_MS, ValidationError } from "./validate.js";
 
 export interface EngineConfig {
   store: MessageStore;
@@ -226,10 +227,28 @@ export class Engine {
 
   async postpone(table: string, ids: readonly string[], delayMs?: number): Promise<number> {
     checkIds(ids);
-    if (delayMs !== undefined && !(Number.isFinite(delayMs) && delayMs >= 0)) {
-      throw new ValidationError("delayMs", `must be a number >= 0, got ${delayMs}`);
-    }
+    checkDelay("delayMs", delayMs);
     return this.onTable((await this.manager(table)).reschedule(ids, delayMs));
+  }
+
+  /** Fenced ack by receipts: a receipt whose delivery is no longer current is returned in `stale`. */
+  async ackReceipts(table: string, receipts: readonly string[]): Promise<ReceiptResult> {
+    const deliveries = checkReceipts(receipts);
+    return staleReceipts(await this.onTable((await this.manager(table)).ackDeliveries(deliveries)));
+  }
+
+  /** Fenced postpone by receipts. */
+  async postponeReceipts(table: string, receipts: readonly string[], delayMs?: number): Promise<ReceiptResult> {
+    const deliveries = checkReceipts(receipts);
+    checkDelay("delayMs", delayMs);
+    return staleReceipts(await this.onTable((await this.manager(table)).rescheduleDeliveries(deliveries, delayMs)));
+  }
+
+  /** Lease extension by receipts: current deliveries are not due again before `byMs` from now. */
+  async extend(table: string, receipts: readonly string[], byMs: number): Promise<ReceiptResult> {
+    const deliveries = checkReceipts(receipts);
+    checkDelay("byMs", byMs);
+    return staleReceipts(await this.onTable((await this.manager(table)).extend(deliveries, byMs)));
   }
 
   async subscribe(table: string, receiver: Receiver): Promise<Subscription> {
@@ -333,6 +352,22 @@ export class Engine {
 
   private mustBeOpen(): void {
     if (this.state !== "open") throw new ClosedError("engine");
+  }
+}
+
+/** The answer to a fenced operation: how many messages changed, and the receipts refused as stale. */
+export interface ReceiptResult {
+  changed: number;
+  stale: string[];
+}
+
+function staleReceipts(result: FencedResult): ReceiptResult {
+  return { changed: result.changed, stale: result.stale.map(receiptOf) };
+}
+
+function checkDelay(field: string, ms: number | undefined): void {
+  if (ms !== undefined && !(Number.isFinite(ms) && ms >= 0 && ms <= MAX_DELAY_MS)) {
+    throw new ValidationError(field, `must be a number from 0 to ${MAX_DELAY_MS}, got ${ms}`);
   }
 }
 

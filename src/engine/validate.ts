@@ -1,4 +1,9 @@
 import { TablemqError, InvalidTableNameError } from "../errors.js";
+import { parseReceipt } from "../receipts.js";
+import type { Delivery } from "../store/types.js";
+
+/** Longest delay accepted: about 100 years in ms, well inside BIGINT nanoseconds. */
+export const MAX_DELAY_MS = 3_155_760_000_000;
 
 export const TABLE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
 const MAX_ID = 18446744073709551615n;
@@ -26,4 +31,16 @@ export function checkMessageId(id: string, field: string): void {
 export function checkIds(ids: readonly string[], field = "ids"): void {
   if (ids.length === 0) throw new ValidationError(field, "must not be empty");
   ids.forEach((id, i) => checkMessageId(id, `${field}[${i}]`));
+}
+
+/** Receipts as the deliveries they name; the error names the first bad one. */
+export function checkReceipts(receipts: readonly string[], field = "receipts"): Delivery[] {
+  if (receipts.length === 0) throw new ValidationError(field, "must not be empty");
+  return receipts.map((receipt, i) => {
+    const delivery = parseReceipt(receipt);
+    if (!delivery || BigInt(delivery.id) > MAX_ID) {
+      throw new ValidationError(`${field}[${i}]`, `must be a receipt from a delivered message, got ${JSON.stringify(receipt)}`);
+    }
+    return delivery;
+  });
 }

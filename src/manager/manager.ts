@@ -3,11 +3,12 @@ import type { Clock } from "../clock.js";
 import { ClosedError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { TableOptions } from "../options.js";
-import type { MessageRow, MessageStore } from "../store/types.js";
+import type { Delivery, DeliveryChange, FencedResult, MessageRow, MessageStore } from "../store/types.js";
 import type { Random } from "./backoff.js";
 import { backoffMs, jitter } from "./backoff.js";
 import { PriorityCache } from "./cache.js";
 import { DelayedArrivals } from "./delayed.js";
+import { DeliveriesInProgress } from "./deliveries.js";
 import { Leases } from "./leases.js";
 import { Poller } from "./poller.js";
 import { Postponer } from "./postponer.js";
@@ -86,8 +87,8 @@ export class MessageManager {
   private readonly tasks = new Set<Promise<void>>();
   /** Ids of committed rows waiting (for the mutex) to enter the cache; an ack or reschedule withdraws them. */
   private readonly offered = new Set<string>();
-  /** Ids whose post-send postpone is under way, with its promise: a client reschedule waits for it. */
-  private readonly recording = new Map<string, Promise<void>>();
+  /** Batches popped and not yet recorded: a client reschedule or extend waits for their postpone. */
+  private readonly deliveries = new DeliveriesInProgress();
   private pumpScheduled = false;
   /** Aborted by close(): sends in progress are abandoned rather than waited for. */
   private closeSignal = new AbortController();
@@ -252,27 +253,43 @@ export class MessageManager {
    * when no delay is given. Does not count a delivery. Returns how many unacked messages were moved.
    */
   async reschedule(ids: readonly string[], delayMs?: number): Promise<number> {
-    const { store, clock, random } = this.deps;
+    const { store, clock } = this.deps;
     this.forget(ids);
-    // A delivery of these ids whose postpone is still under way would overwrite this reschedule: wait for it.
-    const recording = ids.map((id) => this.recording.get(id)).filter((p) => p !== undefined);
-    if (recording.length > 0) await Promise.all(recording);
+    // A delivery of these ids still being recorded would overwrite this reschedule: wait for it.
+    await this.deliveries.settled(ids);
     const now = clock.now();
+    const change = this.rescheduleChange(delayMs);
     const n =
-      delayMs === undefined
-        ? await store.postpone(this.table, [...ids], now, {
-            baseDelayMs: 0,
-            minBackoffMs: this.opts.minBackoffMs,
-            maxBackoffMs: this.opts.maxBackoffMs,
-            jitter: jitter(random),
-            incrementEpoch: false,
-          })
-        : await store.reschedule(this.table, [...ids], now, delayMs);
-    this.forget(ids);
-    this.stats.postponed += n;
-    // An explicit short delay should not wait for the next periodic poll.
-    if (n > 0 && delayMs !== undefined && this.receivers.count > 0) this.poller.runBy(now + delayMs);
+      change.kind === "backoff"
+        ? await store.postpone(this.table, [...ids], now, change.spec)
+        : await store.reschedule(this.table, [...ids], now, delayMs ?? 0);
+    this.afterReschedule(ids, n, now, delayMs);
     return n;
+  }
+
+  /** Fenced ack: acks the messages whose given delivery is still current; the others come back stale. */
+  async ackDeliveries(deliveries: readonly Delivery[]): Promise<FencedResult> {
+    const result = await this.fenced(deliveries, () => ({ kind: "ack" }));
+    this.forget(result.current);
+    this.stats.acked += result.changed;
+    return { changed: result.changed, stale: result.stale };
+  }
+
+  /** Fenced reschedule: as `reschedule`, for the messages whose given delivery is still current. */
+  async rescheduleDeliveries(deliveries: readonly Delivery[], delayMs?: number): Promise<FencedResult> {
+    const result = await this.fenced(deliveries, () => this.rescheduleChange(delayMs));
+    this.afterReschedule(result.current, result.changed, result.now, delayMs);
+    return { changed: result.changed, stale: result.stale };
+  }
+
+  /**
+   * Lease extension (SQS's ChangeMessageVisibility): messages whose given delivery is still current are not
+   * due before `byMs` from now. The receiver keeps its maxInFlight credit for them.
+   */
+  async extend(deliveries: readonly Delivery[], byMs: number): Promise<FencedResult> {
+    const result = await this.fenced(deliveries, () => ({ kind: "extend", byMs }));
+    this.withdraw(result.current); // a copy queued for redelivery (its lease ran out) is not due now
+    return { changed: result.changed, stale: result.stale };
   }
 
   snapshot(): ManagerSnapshot {
@@ -293,6 +310,43 @@ export class MessageManager {
   /** Runs a purge now (tests and operators). */
   purgeNow(): void {
     this.purger.trigger();
+  }
+
+  /**
+   * Runs a fenced update. A delivery whose message is being delivered again right now is stale at once;
+   * for the others, a delivery still being recorded is waited for (the check compares with its record).
+   */
+  private async fenced(
+    deliveries: readonly Delivery[],
+    change: () => DeliveryChange,
+  ): Promise<FencedResult & { current: string[]; now: number }> {
+    const stale: Delivery[] = [];
+    const live: Delivery[] = [];
+    for (const d of deliveries) {
+      const underWay = this.deliveries.epochOf(d.id);
+      (underWay !== undefined && underWay !== d.epoch ? stale : live).push(d);
+    }
+    if (live.length === 0) return { changed: 0, stale, current: [], now: this.deps.clock.now() };
+    await this.deliveries.settled(live.map((d) => d.id));
+    const now = this.deps.clock.now();
+    const result = await this.deps.store.updateDeliveries(this.table, live, now, change());
+    const refused = new Set(result.stale.map((d) => `${d.id}:${d.epoch}`));
+    const current = [...new Set(live.filter((d) => !refused.has(`${d.id}:${d.epoch}`)).map((d) => d.id))];
+    return { changed: result.changed, stale: [...stale, ...result.stale], current, now };
+  }
+
+  private rescheduleChange(delayMs: number | undefined): DeliveryChange {
+    if (delayMs !== undefined) return { kind: "reschedule", delayMs };
+    const o = this.opts;
+    const spec = { baseDelayMs: 0, minBackoffMs: o.minBackoffMs, maxBackoffMs: o.maxBackoffMs, jitter: jitter(this.deps.random), incrementEpoch: false };
+    return { kind: "backoff", spec };
+  }
+
+  private afterReschedule(ids: readonly string[], n: number, now: number, delayMs: number | undefined): void {
+    this.forget(ids);
+    this.stats.postponed += n;
+    // An explicit short delay should not wait for the next periodic poll.
+    if (n > 0 && delayMs !== undefined && this.receivers.count > 0) this.poller.runBy(now + delayMs);
   }
 
   private async offerDue(rows: readonly MessageRow[]): Promise<number> {
@@ -331,13 +385,18 @@ export class MessageManager {
     );
   }
 
-  /** Ids acked or rescheduled: no stale copy of them may be sent. */
+  /** Ids acked or rescheduled: no stale copy of them may be sent, and their leases end. */
   private forget(ids: readonly string[]): void {
+    this.withdraw(ids);
+    this.leases.release(ids);
+  }
+
+  /** Ids whose row changed: copies queued, offered, scheduled or being polled are dropped. */
+  private withdraw(ids: readonly string[]): void {
     for (const id of ids) this.offered.delete(id);
     this.cache.evict(ids);
     this.delayed.cancel(ids);
     this.poller.forget(ids);
-    this.leases.release(ids);
   }
 
   private unsubscribe(slot: ReceiverSlot): void {
@@ -417,37 +476,45 @@ export class MessageManager {
 
   private async deliver(slot: ReceiverSlot, batch: MessageRow[]): Promise<void> {
     const ids = batch.map((r) => r.id);
+    const recorded = this.deliveries.begin(batch);
     slot.sending = true;
     this.stats.sent += batch.length;
     this.stats.delayed += batch.filter((r) => r.epoch >= 1).length;
     this.leases.grant(slot, ids);
-    // A send that does not finish within the ack wait (a subscriber that stopped reading its socket) is
-    // given up as failed: the batch is recorded and goes to others after the ack wait plus backoff.
+    try {
+      await this.send(slot, batch);
+      // Rows leased at insert with at least an ack wait of lease left are already recorded.
+      const now = this.deps.clock.now();
+      const unrecorded = batch.filter((r) => r.leasedUntil === undefined || r.leasedUntil - now < this.opts.ackWaitMs);
+      if (unrecorded.length > 0) {
+        const leased = new Set(unrecorded.filter((r) => r.leasedUntil !== undefined).map((r) => r.id));
+        await this.postponer.afterSend(unrecorded.map((r) => r.id), leased);
+      }
+    } finally {
+      recorded();
+    }
+    slot.sending = false;
+    this.schedulePump();
+    await this.mutex.runExclusive(() => this.cache.discard(ids));
+    if (this.cache.isEmpty()) this.requestPollIfPending();
+  }
+
+  /**
+   * Sends a batch. A send that does not finish within the ack wait (a subscriber that stopped reading its
+   * socket) is given up as failed: the batch is recorded and goes to others after the ack wait plus backoff.
+   */
+  private async send(slot: ReceiverSlot, batch: MessageRow[]): Promise<void> {
     const tooSlow = new AbortController();
     const timer = this.deps.clock.setTimeout(() => tooSlow.abort(), this.opts.ackWaitMs);
     try {
       await slot.send(batch, this.closeSignal.signal, tooSlow.signal);
     } catch (err) {
       this.stats.sendFailed += batch.length;
-      this.leases.release(ids, slot);
+      this.leases.release(batch.map((r) => r.id), slot);
       this.deps.log.debug({ err, table: this.table, count: batch.length }, "send failed; postponing anyway");
     } finally {
       this.deps.clock.clearTimeout(timer);
     }
-    // Rows leased at insert with at least an ack wait of lease left are already recorded.
-    const now = this.deps.clock.now();
-    const unrecorded = batch.filter((r) => r.leasedUntil === undefined || r.leasedUntil - now < this.opts.ackWaitMs);
-    if (unrecorded.length > 0) {
-      const leased = new Set(unrecorded.filter((r) => r.leasedUntil !== undefined).map((r) => r.id));
-      const recorded = this.postponer.afterSend(unrecorded.map((r) => r.id), leased);
-      for (const { id } of unrecorded) this.recording.set(id, recorded);
-      await recorded;
-      for (const { id } of unrecorded) if (this.recording.get(id) === recorded) this.recording.delete(id);
-    }
-    slot.sending = false;
-    this.schedulePump();
-    await this.mutex.runExclusive(() => this.cache.discard(ids));
-    if (this.cache.isEmpty()) this.requestPollIfPending();
   }
 
   private track(task: Promise<void>): void {

@@ -40,6 +40,7 @@ export const ROUTE_SCOPES: Readonly<Record<string, Requirement>> = {
   "POST /v1/tables/:table/messages": { kind: "table", scope: "publish" },
   "POST /v1/tables/:table/ack": { kind: "table", scope: "consume" },
   "POST /v1/tables/:table/postpone": { kind: "table", scope: "consume" },
+  "POST /v1/tables/:table/extend": { kind: "table", scope: "consume" },
   "GET /v1/tables/:table/subscribe": { kind: "table", scope: "consume" },
 };
 

@@ -111,7 +111,7 @@ export class Metrics {
     perTable.push(this.enqueueSeconds, this.deliveryLagSeconds);
     this.batchSize = new Histogram({
       name: "tablemq_batch_size",
-      help: "Rows per statement or frame: kind = enqueue | ack | postpone | delivery",
+      help: "Rows per statement or frame: kind = enqueue | ack | postpone | extend | delivery",
       labelNames: ["table", "kind"],
       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
       registers,
@@ -119,7 +119,7 @@ export class Metrics {
     const batchSize = this.batchSize;
     perTable.push({
       remove: ({ table }) => {
-        for (const kind of ["enqueue", "ack", "postpone", "delivery"]) batchSize.remove({ table, kind });
+        for (const kind of ["enqueue", "ack", "postpone", "extend", "delivery"]) batchSize.remove({ table, kind });
       },
     });
   }

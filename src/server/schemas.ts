@@ -1,10 +1,11 @@
 /** JSON schemas shared by the routes: fastify validates with them before a handler runs. */
+import { MAX_DELAY_MS } from "../engine/validate.js";
+import { RECEIPT_PATTERN } from "../receipts.js";
+
+export { MAX_DELAY_MS };
 
 export const ID_PATTERN = "^(0|[1-9][0-9]{0,19})$";
 export const TABLE_PATTERN = "^[a-z][a-z0-9_]{0,62}$";
-
-/** Longest delay accepted: about 100 years in ms, well inside BIGINT nanoseconds. */
-export const MAX_DELAY_MS = 3_155_760_000_000;
 
 export const tableParams = {
   type: "object",
@@ -17,6 +18,12 @@ export const idList = {
   type: "array",
   minItems: 1,
   items: { type: "string", pattern: ID_PATTERN },
+} as const;
+
+export const receiptList = {
+  type: "array",
+  minItems: 1,
+  items: { type: "string", pattern: RECEIPT_PATTERN },
 } as const;
 
 export const delayMs = { type: "integer", minimum: 0, maximum: MAX_DELAY_MS } as const;
@@ -60,18 +67,24 @@ export const enqueueBody = {
   },
 } as const;
 
+/** `ids`, `receipts` or both; the handler requires one of them (with a message that names them). */
 export const ackBody = {
   type: "object",
-  required: ["ids"],
   additionalProperties: false,
-  properties: { ids: idList },
+  properties: { ids: idList, receipts: receiptList },
 } as const;
 
 export const postponeBody = {
   type: "object",
-  required: ["ids"],
   additionalProperties: false,
-  properties: { ids: idList, delayMs },
+  properties: { ids: idList, receipts: receiptList, delayMs },
+} as const;
+
+export const extendBody = {
+  type: "object",
+  required: ["receipts", "byMs"],
+  additionalProperties: false,
+  properties: { receipts: receiptList, byMs: { type: "integer", minimum: 1, maximum: MAX_DELAY_MS } },
 } as const;
 
 export const subscribeQuery = {
@@ -84,6 +97,11 @@ export interface EnqueueBody {
   messages: Array<{ id?: string; priority?: number; delayMs?: number; deliverAt?: number; payload: unknown }>;
 }
 export interface IdsBody {
-  ids: string[];
+  ids?: string[];
+  receipts?: string[];
   delayMs?: number;
+}
+export interface ExtendBody {
+  receipts: string[];
+  byMs: number;
 }

@@ -6,7 +6,9 @@ import type { Receiver } from "../manager/receivers.js";
 import type { MessageRow } from "../store/types.js";
 import { toApiError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
+import { parseReceipt, receiptOf } from "../receipts.js";
 import { ID_PATTERN, MAX_DELAY_MS } from "./schemas.js";
+import { settle, settleSize } from "./settle.js";
 
 /** WebSocket close codes we use. */
 export const CLOSE_GOING_AWAY = 1001;
@@ -81,7 +83,9 @@ export class SocketSubscriber implements Receiver {
     for (const r of batch) this.opts.metrics.deliveryLagSeconds.observe({ table: this.opts.table }, Math.max(0, now - r.timeNext) / 1000);
     this.opts.metrics.batchSize.observe({ table: this.opts.table, kind: "delivery" }, batch.length);
     // Payloads are raw JSON text from the table: spliced in, not re-parsed.
-    const items = batch.map((r) => `{"id":"${r.id}","priority":${r.priority},"epoch":${r.epoch},"payload":${r.payload}}`);
+    const items = batch.map(
+      (r) => `{"id":"${r.id}","priority":${r.priority},"epoch":${r.epoch},"receipt":"${receiptOf(r)}","payload":${r.payload}}`,
+    );
     const frame = `{"type":"messages","messages":[${items.join(",")}]}`;
     return new Promise((resolve, reject) => this.socket.send(frame, (err) => (err ? reject(err) : resolve())));
   }
@@ -104,17 +108,26 @@ export class SocketSubscriber implements Receiver {
       this.violation(frame?.error ?? "frames must be JSON text");
       return;
     }
-    const { engine, table } = this.opts;
     try {
-      const n = frame.type === "ack" ? await engine.ack(table, frame.ids) : await engine.postpone(table, frame.ids, frame.delayMs);
-      this.opts.metrics.batchSize.observe({ table, kind: frame.type }, frame.ids.length);
-      if (frame.ref !== undefined) {
-        this.write(frame.type === "ack" ? { type: "acked", ref: frame.ref, acked: n } : { type: "postponed", ref: frame.ref, postponed: n });
-      }
+      const reply = await this.apply(frame);
+      this.opts.metrics.batchSize.observe({ table: this.opts.table, kind: frame.type }, settleSize(frame));
+      if (frame.ref !== undefined) this.write({ ...reply, ref: frame.ref });
     } catch (err) {
       const e = toApiError(err);
       this.write({ type: "error", code: e.code, message: e.message, ...(frame.ref !== undefined ? { ref: frame.ref } : {}) });
     }
+  }
+
+  /** Carries out a client frame; returns the reply frame (sent when the client gave a `ref`). */
+  private async apply(frame: ClientFrame): Promise<object> {
+    const { engine, table } = this.opts;
+    if (frame.type === "extend") {
+      const { changed, stale } = await engine.extend(table, frame.receipts ?? [], frame.byMs ?? 0);
+      return { type: "extended", extended: changed, stale };
+    }
+    const { count, stale } = await settle(engine, table, frame.type, frame);
+    const counted = frame.type === "ack" ? { type: "acked", acked: count } : { type: "postponed", postponed: count };
+    return stale ? { ...counted, stale } : counted;
   }
 
   private violation(message: string): void {
@@ -139,12 +152,20 @@ export class SocketSubscriber implements Receiver {
 }
 
 export interface ClientFrame {
-  type: "ack" | "postpone";
-  ids: string[];
+  type: "ack" | "postpone" | "extend";
+  ids?: string[];
+  receipts?: string[];
   delayMs?: number;
-  /** Optional correlation value: when present the server answers with an acked/postponed frame. */
+  byMs?: number;
+  /** Optional correlation value: when present the server answers with an acked/postponed/extended frame. */
   ref?: string | number;
 }
+
+const FIELDS: Record<ClientFrame["type"], readonly string[]> = {
+  ack: ["type", "ids", "receipts", "ref"],
+  postpone: ["type", "ids", "receipts", "delayMs", "ref"],
+  extend: ["type", "receipts", "byMs", "ref"],
+};
 
 /** Validates a client frame; the error names the field. */
 export function parseFrame(text: string, maxBatch: number): ClientFrame | { error: string } {
@@ -156,28 +177,53 @@ export function parseFrame(text: string, maxBatch: number): ClientFrame | { erro
   }
   if (typeof v !== "object" || v === null || Array.isArray(v)) return { error: "frame: must be a JSON object" };
   const f = v as Record<string, unknown>;
-  if (f.type !== "ack" && f.type !== "postpone") return { error: `type: must be "ack" or "postpone", got ${JSON.stringify(f.type) ?? "nothing"}` };
+  if (f.type !== "ack" && f.type !== "postpone" && f.type !== "extend") {
+    return { error: `type: must be "ack", "postpone" or "extend", got ${JSON.stringify(f.type) ?? "nothing"}` };
+  }
   for (const key of Object.keys(f)) {
-    if (!["type", "ids", "delayMs", "ref"].includes(key) || (key === "delayMs" && f.type === "ack")) {
-      return { error: `frame: unknown field ${JSON.stringify(key)}` };
-    }
+    if (!FIELDS[f.type].includes(key)) return { error: `frame: unknown field ${JSON.stringify(key)}` };
   }
-  if (!Array.isArray(f.ids) || f.ids.length === 0) return { error: "ids: must be a non-empty array of id strings" };
-  if (f.ids.length > maxBatch) return { error: `ids: at most ${maxBatch} per frame, got ${f.ids.length}` };
-  for (let i = 0; i < f.ids.length; i++) {
-    const id = f.ids[i];
-    if (typeof id !== "string" || !ID.test(id) || BigInt(id) > MAX_ID) {
-      return { error: `ids[${i}]: must be a decimal id string from 0 to ${MAX_ID}` };
-    }
+  const frame: ClientFrame = { type: f.type };
+  if (f.ids !== undefined) {
+    const ids = stringList(f.ids, "ids", maxBatch, (id) => ID.test(id) && BigInt(id) <= MAX_ID, `a decimal id string from 0 to ${MAX_ID}`);
+    if ("error" in ids) return ids;
+    frame.ids = ids.list;
   }
-  if (f.delayMs !== undefined && !(Number.isInteger(f.delayMs) && (f.delayMs as number) >= 0 && (f.delayMs as number) <= MAX_DELAY_MS)) {
-    return { error: `delayMs: must be an integer from 0 to ${MAX_DELAY_MS}` };
+  if (f.receipts !== undefined) {
+    const receipts = stringList(f.receipts, "receipts", maxBatch, (r) => parseReceipt(r) !== undefined, "a receipt from a delivered message");
+    if ("error" in receipts) return receipts;
+    frame.receipts = receipts.list;
   }
+  if (f.type === "extend" && frame.receipts === undefined) return { error: "receipts: required" };
+  if (frame.ids === undefined && frame.receipts === undefined) return { error: "ids: one of ids or receipts is required" };
+  if (settleSize(frame) > maxBatch) return { error: `ids and receipts: at most ${maxBatch} per frame, got ${settleSize(frame)}` };
+  if (f.delayMs !== undefined && !isDelay(f.delayMs, 0)) return { error: `delayMs: must be an integer from 0 to ${MAX_DELAY_MS}` };
+  if (f.type === "extend" && !isDelay(f.byMs, 1)) return { error: `byMs: must be an integer from 1 to ${MAX_DELAY_MS}` };
   if (f.ref !== undefined && !((typeof f.ref === "string" && f.ref.length <= 64) || Number.isSafeInteger(f.ref))) {
     return { error: "ref: must be a string of at most 64 characters or an integer" };
   }
-  const frame: ClientFrame = { type: f.type, ids: f.ids as string[] };
   if (f.delayMs !== undefined) frame.delayMs = f.delayMs as number;
+  if (f.byMs !== undefined) frame.byMs = f.byMs as number;
   if (f.ref !== undefined) frame.ref = f.ref as string | number;
   return frame;
+}
+
+function isDelay(v: unknown, min: number): v is number {
+  return Number.isInteger(v) && (v as number) >= min && (v as number) <= MAX_DELAY_MS;
+}
+
+function stringList(
+  v: unknown,
+  field: string,
+  maxBatch: number,
+  valid: (s: string) => boolean,
+  what: string,
+): { list: string[] } | { error: string } {
+  if (!Array.isArray(v) || v.length === 0) return { error: `${field}: must be a non-empty array of strings` };
+  if (v.length > maxBatch) return { error: `${field}: at most ${maxBatch} per frame, got ${v.length}` };
+  for (let i = 0; i < v.length; i++) {
+    const s = v[i];
+    if (typeof s !== "string" || !valid(s)) return { error: `${field}[${i}]: must be ${what}` };
+  }
+  return { list: v as string[] };
 }

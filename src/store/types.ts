@@ -49,6 +49,29 @@ export interface BackoffSpec {
   incrementEpoch: boolean;
 }
 
+/** One delivery of a message: its id and the epoch it was delivered with (MessageRow.epoch). */
+export interface Delivery {
+  id: string;
+  epoch: number;
+}
+
+/** What a fenced update does to the messages whose delivery is still current. */
+export type DeliveryChange =
+  | { kind: "ack" }
+  /** time_next = now + delayMs; the epoch is unchanged. */
+  | { kind: "reschedule"; delayMs: number }
+  /** time_next = now + backoff(epoch), as `postpone`. */
+  | { kind: "backoff"; spec: BackoffSpec }
+  /** time_next = at least now + byMs (never earlier than it was). */
+  | { kind: "extend"; byMs: number };
+
+export interface FencedResult {
+  /** Messages changed by this call. */
+  changed: number;
+  /** Deliveries refused because the message was delivered again since: nothing was changed for them. */
+  stale: Delivery[];
+}
+
 export interface TableStats {
   /** Unacked and due now. */
   ready: number;
@@ -88,6 +111,12 @@ export interface MessageStore {
   reschedule(table: string, ids: string[], nowMs: number, delayMs: number): Promise<number>;
   /** Marks unacked ids acked; returns how many this call acked. */
   ack(table: string, ids: string[], nowMs: number): Promise<number>;
+  /**
+   * Applies `change`, in one transaction, to the unacked messages whose given delivery is still the
+   * current one: the row's epoch is the delivery's epoch + 1 (the delivery was recorded, and none since).
+   * Deliveries of acked or unknown messages are neither changed nor stale.
+   */
+  updateDeliveries(table: string, deliveries: Delivery[], nowMs: number, change: DeliveryChange): Promise<FencedResult>;
   /** Deletes up to `limit` rows acked before `cutoffMs`; returns rows deleted. */
   purge(table: string, cutoffMs: number, limit: number): Promise<number>;
 

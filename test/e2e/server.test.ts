@@ -49,7 +49,7 @@ describeWithDatabase("server end to end", () => {
     const ids = await enqueue(table, [{ payload: { order: 1 } }, { payload: "two", priority: 10 }]);
     const got = await sub.waitForMessages(2);
     expect(got.map((m) => m.id).sort()).toEqual([...ids].sort());
-    expect(got.find((m) => m.id === ids[0])).toEqual({ id: ids[0], priority: 50, epoch: 0, payload: { order: 1 } });
+    expect(got.find((m) => m.id === ids[0])).toEqual({ id: ids[0], priority: 50, epoch: 0, receipt: `${ids[0]}:0`, payload: { order: 1 } });
     const ack = await http(base, "POST", `/v1/tables/${table}/ack`, { ids });
     expect(ack).toMatchObject({ status: 200, body: { acked: 2 } });
     await sleep(1_700); // past ack wait + backoff: nothing comes back

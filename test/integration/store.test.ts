@@ -270,6 +270,37 @@ describeWithDatabase("MysqlStore", () => {
     expect(await db.store.describeTable(table, T0)).toEqual({ ready: 0, delayed: 0, inFlight: 1, acked: 3 });
   });
 
+  it("fenced updates change only messages whose delivery is current, in one transaction", async () => {
+    const table = await newTable("fenced");
+    await db.store.insertMessages(table, ["1", "2", "3", "4", "5"].map((id) => msg(id)));
+    for (const id of ["1", "2", "3", "4"]) await setEpoch(table, id, 3); // delivered with epoch 2, recorded
+    await db.store.ack(table, ["4"], T0);
+    const d = (id: string, epoch: number) => ({ id, epoch });
+
+    // 1: current; 2: an older delivery (stale); 4: acked and 9: unknown (neither); 5: never delivered (stale).
+    const acked = await db.store.updateDeliveries(table, [d("1", 2), d("2", 1), d("4", 2), d("9", 0), d("5", 0)], T0, { kind: "ack" });
+    expect(acked).toEqual({ changed: 1, stale: [d("2", 1), d("5", 0)] });
+    let rows = await rawRows(table);
+    expect(rows.get("1")?.timeAcked).toBe(msToNs(T0));
+    expect(rows.get("2")?.timeAcked).toBeNull();
+    expect(rows.get("5")?.timeAcked).toBeNull();
+
+    // extend: at least now + byMs, never earlier than the row already was.
+    await db.store.reschedule(table, ["3"], T0, 60_000);
+    expect(await db.store.updateDeliveries(table, [d("2", 2), d("3", 2)], T0, { kind: "extend", byMs: 10_000 })).toEqual({ changed: 2, stale: [] });
+    rows = await rawRows(table);
+    expect(rows.get("2")?.timeNext).toBe(msToNs(T0) + msToNs(10_000));
+    expect(rows.get("3")?.timeNext).toBe(msToNs(T0) + msToNs(60_000));
+
+    expect(await db.store.updateDeliveries(table, [d("2", 2)], T0, { kind: "reschedule", delayMs: 5 })).toEqual({ changed: 1, stale: [] });
+    expect((await rawRows(table)).get("2")?.timeNext).toBe(msToNs(T0) + msToNs(5));
+    const backoff = await db.store.updateDeliveries(table, [d("2", 2)], T0, { kind: "backoff", spec: spec({ incrementEpoch: false, baseDelayMs: 0 }) });
+    expect(backoff.changed).toBe(1);
+    const nack = spec({ incrementEpoch: false, baseDelayMs: 0 });
+    expect((await rawRows(table)).get("2")).toMatchObject({ epoch: 3, timeNext: expected(T0, nack, 3) });
+    expect(await db.store.updateDeliveries(table, [], T0, { kind: "ack" })).toEqual({ changed: 0, stale: [] });
+  });
+
   it("purges old acked rows in chunks, keeping unacked and recent ones", async () => {
     const table = await newTable("purge");
     const old = ["1", "2", "3", "4", "5"];

@@ -2,7 +2,10 @@ import { backoffMs } from "../../src/manager/backoff.js";
 import type { TableOptions } from "../../src/options.js";
 import type {
   BackoffSpec,
+  Delivery,
+  DeliveryChange,
   DiscoveredTable,
+  FencedResult,
   InsertResult,
   MessageRow,
   MessageStore,
@@ -24,7 +27,7 @@ interface StoredTable {
   rows: Map<string, StoredRow>;
 }
 
-type Op = "readDue" | "postpone" | "reschedule" | "ack" | "purge" | "insertMessages";
+type Op = "readDue" | "postpone" | "reschedule" | "ack" | "purge" | "insertMessages" | "updateDeliveries";
 
 /**
  * The MessageStore contract in memory, for the manager's unit tests. It evaluates the same backoff formula
@@ -32,7 +35,7 @@ type Op = "readDue" | "postpone" | "reschedule" | "ack" | "purge" | "insertMessa
  */
 export class MemoryStore implements MessageStore {
   readonly tables = new Map<string, StoredTable>();
-  readonly calls: Record<Op, number> = { readDue: 0, postpone: 0, reschedule: 0, ack: 0, purge: 0, insertMessages: 0 };
+  readonly calls: Record<Op, number> = { readDue: 0, postpone: 0, reschedule: 0, ack: 0, purge: 0, insertMessages: 0, updateDeliveries: 0 };
   /** Postpones running right now, and the most seen at once. */
   activePostpones = 0;
   maxActivePostpones = 0;
@@ -145,6 +148,30 @@ export class MemoryStore implements MessageStore {
       r.timeAcked = nowMs;
       r.timeNext = null;
     });
+  }
+
+  async updateDeliveries(table: string, deliveries: Delivery[], nowMs: number, change: DeliveryChange): Promise<FencedResult> {
+    await this.enter("updateDeliveries");
+    const t = this.mustTable(table);
+    const current = new Set<string>();
+    const stale: Delivery[] = [];
+    for (const d of deliveries) {
+      const r = t.rows.get(d.id);
+      if (!r || r.timeAcked !== null) continue;
+      if (r.epoch === d.epoch + 1) current.add(d.id);
+      else stale.push(d);
+    }
+    const changed = this.update(table, [...current], (r) => {
+      if (change.kind === "ack") {
+        r.timeAcked = nowMs;
+        r.timeNext = null;
+      } else if (change.kind === "reschedule") r.timeNext = nowMs + change.delayMs;
+      else if (change.kind === "backoff") {
+        const { spec } = change;
+        r.timeNext = nowMs + spec.baseDelayMs + backoffMs(spec.minBackoffMs, spec.maxBackoffMs, r.epoch, spec.jitter);
+      } else r.timeNext = Math.max(r.timeNext ?? 0, nowMs + change.byMs);
+    });
+    return { changed, stale };
   }
 
   async purge(table: string, cutoffMs: number, limit: number): Promise<number> {

@@ -35,6 +35,7 @@ export interface Delivered {
   id: string;
   priority: number;
   epoch: number;
+  receipt: string;
   payload: unknown;
 }
 

@@ -2,7 +2,8 @@ import type { FastifyInstance } from "fastify";
 import type { EnqueueMessage } from "../../engine/engine.js";
 import type { ServerContext } from "../context.js";
 import { ApiError } from "../errors.js";
-import { ackBody, type EnqueueBody, enqueueBody, type IdsBody, postponeBody, tableParams } from "../schemas.js";
+import { ackBody, type EnqueueBody, enqueueBody, type ExtendBody, extendBody, type IdsBody, postponeBody, tableParams } from "../schemas.js";
+import { settle, settleSize } from "../settle.js";
 
 type TableParams = { table: string };
 
@@ -21,7 +22,7 @@ export function depthOver(value: unknown, max: number): boolean {
   return false;
 }
 
-/** Enqueue, ack and postpone. A 2xx is sent only after the database committed the change. */
+/** Enqueue, ack, postpone and extend. A 2xx is sent only after the database committed the change. */
 export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { engine, metrics, config } = ctx;
 
@@ -57,10 +58,10 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
     "/v1/tables/:table/ack",
     { schema: { params: tableParams, body: ackBody } },
     async (req) => {
-      checkBatch("ids", req.body.ids.length);
-      const acked = await engine.ack(req.params.table, req.body.ids);
-      metrics.batchSize.observe({ table: req.params.table, kind: "ack" }, req.body.ids.length);
-      return { acked };
+      checkBatch("ids and receipts", settleSize(req.body));
+      const { count, stale } = await settle(engine, req.params.table, "ack", req.body);
+      metrics.batchSize.observe({ table: req.params.table, kind: "ack" }, settleSize(req.body));
+      return stale ? { acked: count, stale } : { acked: count };
     },
   );
 
@@ -68,10 +69,20 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
     "/v1/tables/:table/postpone",
     { schema: { params: tableParams, body: postponeBody } },
     async (req) => {
-      checkBatch("ids", req.body.ids.length);
-      const postponed = await engine.postpone(req.params.table, req.body.ids, req.body.delayMs);
-      metrics.batchSize.observe({ table: req.params.table, kind: "postpone" }, req.body.ids.length);
-      return { postponed };
+      checkBatch("ids and receipts", settleSize(req.body));
+      const { count, stale } = await settle(engine, req.params.table, "postpone", req.body);
+      metrics.batchSize.observe({ table: req.params.table, kind: "postpone" }, settleSize(req.body));
+      return stale ? { postponed: count, stale } : { postponed: count };
+    },
+  );
+
+  app.post<{ Params: TableParams; Body: ExtendBody }>(
+    "/v1/tables/:table/extend",
+    { schema: { params: tableParams, body: extendBody } },
+    async (req) => {
+      checkBatch("receipts", req.body.receipts.length);
+      const { changed, stale } = await engine.extend(req.params.table, req.body.receipts, req.body.byMs);
+      return { extended: changed, stale };
     },
   );
 }

@@ -7,7 +7,10 @@ import { sql, type Kysely } from "kysely";
 import type { TableOptions } from "../../options.js";
 import type {
   BackoffSpec,
+  Delivery,
+  DeliveryChange,
   DiscoveredTable,
+  FencedResult,
   InsertResult,
   MessageRow,
   MessageStore,
@@ -16,6 +19,7 @@ import type {
 } from "../types.js";
 import { createMysqlDatabase, type MysqlConnectOptions } from "./connect.js";
 import * as ddl from "./ddl.js";
+import { updateDeliveries } from "./deliveries.js";
 import * as messages from "./messages.js";
 
 export interface MysqlStoreOptions extends MysqlConnectOptions {
@@ -78,6 +82,10 @@ export class MysqlStore implements MessageStore {
 
   ack(table: string, ids: string[], nowMs: number): Promise<number> {
     return onTable(table, messages.ack(this.db, table, ids, nowMs));
+  }
+
+  updateDeliveries(table: string, deliveries: Delivery[], nowMs: number, change: DeliveryChange): Promise<FencedResult> {
+    return onTable(table, updateDeliveries(this.db, table, deliveries, nowMs, change));
   }
 
   purge(table: string, cutoffMs: number, limit: number): Promise<number> {

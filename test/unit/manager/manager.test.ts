@@ -1,36 +1,14 @@
-import { Semaphore } from "async-mutex";
 import { afterEach, describe, expect, it } from "vitest";
-import { MessageManager } from "../../../src/manager/manager.js";
-import { silentLogger } from "../../../src/logger.js";
-import { resolveOptions, type TableOptions } from "../../../src/options.js";
 import type { MessageRow } from "../../../src/store/types.js";
 import { FakeClock, settle } from "../../support/fake-clock.js";
+import { closeManagers, MANAGER_TABLE, managerSetup } from "../../support/manager.js";
 import { MemoryStore } from "../../support/memory-store.js";
 import { RecordingReceiver } from "../../support/receivers.js";
 
-const T = "orders";
-const managers: MessageManager[] = [];
+const T = MANAGER_TABLE;
+const setup = managerSetup;
 
-function setup(overrides: Partial<TableOptions> = {}, permits = 4, store = new MemoryStore()) {
-  const clock = new FakeClock();
-  const options = resolveOptions({ ackWaitMs: 30_000, pollIntervalMs: 30_000, batchSize: 2, cacheSize: 100, ...overrides });
-  void store.createTable(T, options);
-  const semaphore = new Semaphore(permits);
-  const m = new MessageManager(T, options, { store, clock, random: () => 0.5, semaphore, log: silentLogger });
-  managers.push(m);
-  m.open();
-  const seed = (n: number, extra: Partial<MessageRow> = {}) =>
-    store.seed(
-      T,
-      Array.from({ length: n }, (_, i) => ({ id: String(i + 1), timeNext: clock.now() - 1000 + i, ...extra })),
-    );
-  const row = (id: string, timeNext = clock.now(), priority = 50): MessageRow => ({ id, priority, timeNext, epoch: 0, payload: "{}" });
-  return { clock, store, m, seed, row, semaphore };
-}
-
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
+afterEach(closeManagers);
 
 describe("MessageManager", () => {
   it("refuses insert-path adds while nobody is subscribed", async () => {

@@ -1,0 +1,36 @@
+import type { Engine } from "../engine/engine.js";
+import { ValidationError } from "../engine/validate.js";
+
+/** An ack or postpone as HTTP and socket frames give it: plain ids, receipts (fenced), or both. */
+export interface SettleRequest {
+  ids?: string[];
+  receipts?: string[];
+  delayMs?: number;
+}
+
+export interface Settled {
+  /** Messages acked or postponed by this call. */
+  count: number;
+  /** Receipts refused because their message was delivered again since; present when receipts were given. */
+  stale?: string[];
+}
+
+/** Acks or postpones; the one place HTTP and WebSocket share this logic. */
+export async function settle(engine: Engine, table: string, kind: "ack" | "postpone", req: SettleRequest): Promise<Settled> {
+  if (req.ids === undefined && req.receipts === undefined) {
+    throw new ValidationError("ids", "one of ids or receipts is required");
+  }
+  let count = 0;
+  if (req.ids !== undefined) {
+    count += kind === "ack" ? await engine.ack(table, req.ids) : await engine.postpone(table, req.ids, req.delayMs);
+  }
+  if (req.receipts === undefined) return { count };
+  const fenced =
+    kind === "ack" ? await engine.ackReceipts(table, req.receipts) : await engine.postponeReceipts(table, req.receipts, req.delayMs);
+  return { count: count + fenced.changed, stale: fenced.stale };
+}
+
+/** How many ids and receipts a request names. */
+export function settleSize(req: SettleRequest): number {
+  return (req.ids?.length ?? 0) + (req.receipts?.length ?? 0);
+}

@@ -1,0 +1,59 @@
+/**
+ * Fenced updates: ack, postpone or extend messages only while the caller's delivery of them is current.
+ *
+ * A delivery is recorded by the post-send postpone (or the leased insert) as epoch + 1, and the next
+ * delivery records epoch + 2: so a delivery made with epoch e is current while the row's epoch is e + 1.
+ * The rows are read FOR UPDATE and changed in one transaction, so a redelivery cannot be recorded
+ * between the check and the change.
+ */
+import { sql, type Kysely, type RawBuilder } from "kysely";
+import type { Delivery, DeliveryChange, FencedResult } from "../types.js";
+import { backoffExpression } from "./messages.js";
+import { idList, nsValue, tableRef, toNumber } from "./values.js";
+
+export async function updateDeliveries(
+  db: Kysely<any>,
+  table: string,
+  deliveries: readonly Delivery[],
+  nowMs: number,
+  change: DeliveryChange,
+): Promise<FencedResult> {
+  if (deliveries.length === 0) return { changed: 0, stale: [] };
+  const ref = tableRef(table);
+  const set = assignment(change, nowMs);
+  const ids = [...new Set(deliveries.map((d) => d.id))];
+  return db.transaction().execute(async (trx) => {
+    const { rows } = await sql<{ id: string; epoch: string | number | null }>`
+      SELECT id, epoch FROM ${ref}
+      WHERE id IN (${idList(ids)}) AND time_acked IS NULL
+      FOR UPDATE`.execute(trx);
+    const epochs = new Map(rows.map((r) => [String(r.id), Number(r.epoch ?? 0)]));
+    const current = new Set<string>();
+    const stale: Delivery[] = [];
+    for (const d of deliveries) {
+      const epoch = epochs.get(d.id);
+      if (epoch === undefined) continue; // acked or unknown: not an error
+      if (epoch === d.epoch + 1) current.add(d.id);
+      else stale.push(d);
+    }
+    if (current.size === 0) return { changed: 0, stale };
+    const result = await sql`
+      UPDATE ${ref} SET ${set}
+      WHERE id IN (${idList([...current])}) AND time_acked IS NULL`.execute(trx);
+    return { changed: toNumber(result.numAffectedRows ?? 0n), stale };
+  });
+}
+
+function assignment(change: DeliveryChange, nowMs: number): RawBuilder<unknown> {
+  const now = nsValue(nowMs, "now");
+  switch (change.kind) {
+    case "ack":
+      return sql`time_acked = ${now}, time_next = NULL`;
+    case "reschedule":
+      return sql`time_next = ${now + nsValue(change.delayMs, "delayMs")}`;
+    case "backoff":
+      return sql`time_next = ${now + nsValue(change.spec.baseDelayMs, "baseDelayMs")} + ${backoffExpression(change.spec)}`;
+    case "extend":
+      return sql`time_next = GREATEST(IFNULL(time_next, 0), ${now + nsValue(change.byMs, "byMs")})`;
+  }
+}

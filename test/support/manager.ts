@@ -1,0 +1,38 @@
+import { Semaphore } from "async-mutex";
+import { silentLogger } from "../../src/logger.js";
+import { MessageManager } from "../../src/manager/manager.js";
+import { resolveOptions, type TableOptions } from "../../src/options.js";
+import type { MessageRow } from "../../src/store/types.js";
+import { FakeClock } from "./fake-clock.js";
+import { MemoryStore } from "./memory-store.js";
+
+/** The table the manager unit tests use. */
+export const MANAGER_TABLE = "orders";
+const managers: MessageManager[] = [];
+
+/**
+ * An open manager over a MemoryStore with a FakeClock (ack wait and poll 30 s, batches of 2, cache 100
+ * unless overridden), plus helpers to seed the table and to build rows for the insert path.
+ */
+export function managerSetup(overrides: Partial<TableOptions> = {}, permits = 4, store = new MemoryStore()) {
+  const T = MANAGER_TABLE;
+  const clock = new FakeClock();
+  const options = resolveOptions({ ackWaitMs: 30_000, pollIntervalMs: 30_000, batchSize: 2, cacheSize: 100, ...overrides });
+  void store.createTable(T, options);
+  const semaphore = new Semaphore(permits);
+  const m = new MessageManager(T, options, { store, clock, random: () => 0.5, semaphore, log: silentLogger });
+  managers.push(m);
+  m.open();
+  const seed = (n: number, extra: Partial<MessageRow> = {}) =>
+    store.seed(
+      T,
+      Array.from({ length: n }, (_, i) => ({ id: String(i + 1), timeNext: clock.now() - 1000 + i, ...extra })),
+    );
+  const row = (id: string, timeNext = clock.now(), priority = 50): MessageRow => ({ id, priority, timeNext, epoch: 0, payload: "{}" });
+  return { clock, store, m, seed, row, semaphore };
+}
+
+/** Closes every manager managerSetup made (use in afterEach). */
+export async function closeManagers(): Promise<void> {
+  await Promise.all(managers.splice(0).map((m) => m.close()));
+}
