@@ -6,6 +6,7 @@ import { Command, CommanderError } from "commander";
 import { TablemqError } from "../client/http.js";
 import { wholeNumber } from "./flags.js";
 import { CliError, type CliIo } from "./io.js";
+import { registerDlq } from "./dlq.js";
 import { registerSend } from "./send.js";
 import { registerServe } from "./serve.js";
 import { registerStats } from "./stats.js";
@@ -30,6 +31,7 @@ export function buildProgram(io: CliIo): Command {
   registerSend(program, io);
   registerTail(program, io);
   registerStats(program, io);
+  registerDlq(program, io);
   return program;
 }
 

@@ -9,6 +9,7 @@ const COLUMNS: ReadonlyArray<[string, (d: TableDescription) => string | number]>
   ["DELAYED", (d) => d.stats.delayed],
   ["IN_FLIGHT", (d) => d.stats.inFlight],
   ["ACKED", (d) => d.stats.acked],
+  ["DEAD", (d) => d.stats.dead],
   ["RECEIVERS", (d) => d.stats.receivers],
   ["CACHED", (d) => d.stats.cached],
 ];

@@ -10,7 +10,7 @@
  */
 import { HttpTransport, type HttpOptions, TablemqError, tablePath } from "./http.js";
 import { Subscription, type SubscribeOptions } from "./subscription.js";
-import type { PublishMessage, PublishResult, TableDescription, TableOptions } from "./types.js";
+import type { DeadLetterPage, PublishMessage, PublishResult, RedriveResult, TableDescription, TableOptions } from "./types.js";
 
 export interface ClientOptions {
   /** Base URL of the server, e.g. http://127.0.0.1:8080. */
@@ -86,6 +86,20 @@ export class TablemqClient {
 
   async dropTable(table: string): Promise<void> {
     await this.http.request<unknown>("DELETE", tablePath(table));
+  }
+
+  /** Dead letters of the table, newest first; pass `next` back as `cursor` for the following page. */
+  async listDead(table: string, options: { limit?: number; cursor?: string } = {}): Promise<DeadLetterPage> {
+    const query = new URLSearchParams();
+    if (options.limit !== undefined) query.set("limit", String(options.limit));
+    if (options.cursor !== undefined) query.set("cursor", options.cursor);
+    const qs = query.size > 0 ? `?${query.toString()}` : "";
+    return (await this.http.request<DeadLetterPage>("GET", tablePath(table, `/dead${qs}`))).body;
+  }
+
+  /** Moves dead letters (the given ids, or all) back into the table, due now with epoch 0. */
+  async redrive(table: string, which: { ids: readonly string[] } | { all: true }): Promise<RedriveResult> {
+    return (await this.http.request<RedriveResult>("POST", tablePath(table, "/redrive"), which)).body;
   }
 
   /** True when the server answers /readyz with 200 (database reachable, engine open). */

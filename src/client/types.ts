@@ -10,6 +10,8 @@ export interface TableStats {
   delayed: number;
   inFlight: number;
   acked: number;
+  /** Messages in the dead-letter table. */
+  dead: number;
   receivers: number;
   cached: number;
 }
@@ -61,3 +63,27 @@ export type ServerFrame =
   | { type: "error"; code: string; message: string };
 
 export type ClientFrame = { type: "ack"; ids: string[] } | { type: "postpone"; ids: string[]; delayMs?: number };
+
+/** A message moved to the dead-letter table after maxAttempts deliveries. */
+export interface DeadMessage {
+  id: string;
+  priority: number;
+  epoch: number;
+  payload: unknown;
+  reason: string;
+  /** Epoch ms. */
+  deadAt: number;
+}
+
+export interface DeadLetterPage {
+  messages: DeadMessage[];
+  next?: string;
+}
+
+export interface RedriveResult {
+  redriven: number;
+  /** Ids that are not dead letters of the table. */
+  missing: string[];
+  /** Dead ids in use in the table again (re-enqueued since): left dead. */
+  conflicts: string[];
+}

@@ -9,9 +9,17 @@ import type { Receiver } from "../manager/receivers.js";
 import { Ticker } from "../manager/ticker.js";
 import { resolveOptions, type TableOptions } from "../options.js";
 import { receiptOf } from "../receipts.js";
-import type { FencedResult, MessageRow, MessageStore, NewMessage, TableStats } from "../store/types.js";
+import type { DeadLetterPage, FencedResult, MessageRow, MessageStore, NewMessage, RedriveResult, TableStats } from "../store/types.js";
 import { Coalescer } from "./coalescer.js";
-import { checkIds, checkMessageId, checkReceipts, checkTableName, MAX_DELAY_MS, ValidationError } from "./validate.js";
+import {
+  checkDeadLetterName,
+  checkIds,
+  checkMessageId,
+  checkReceipts,
+  checkTableName,
+  MAX_DELAY_MS,
+  ValidationError,
+} from "./validate.js";
 
 export interface EngineConfig {
   store: MessageStore;
@@ -51,7 +59,8 @@ export interface EnqueueResult {
 export interface TableDescription {
   name: string;
   options: TableOptions;
-  stats: TableStats & { receivers: number; cached: number };
+  /** `dead`: messages in the table's dead-letter table. */
+  stats: TableStats & { dead: number; receivers: number; cached: number };
 }
 
 /**
@@ -160,6 +169,10 @@ export class Engine {
   async ensureTable(table: string, partial: Partial<TableOptions> = {}): Promise<{ created: boolean; options: TableOptions }> {
     this.mustBeOpen();
     checkTableName(table);
+    checkDeadLetterName(table, partial.maxAttempts ?? (this.managers.has(table) ? undefined : this.defaults.maxAttempts));
+    if ((partial.maxAttempts ?? 0) > 0 && this.managers.has(`${table}_dlq`)) {
+      throw new ConflictError(`${table}_dlq is a message table: it cannot be ${table}'s dead-letter table`);
+    }
     if (!this.managers.has(table)) {
       const options = resolveOptions({ ...this.defaults, ...partial });
       if (await this.store.createTable(table, options)) {
@@ -185,9 +198,26 @@ export class Engine {
 
   async describe(table: string): Promise<TableDescription> {
     const m = await this.manager(table);
-    const stats = await this.onTable(this.store.describeTable(table, this.clock.now()));
+    const [stats, dead] = await Promise.all([this.onTable(this.store.describeTable(table, this.clock.now())), this.store.countDead(table)]);
     const snap = m.snapshot();
-    return { name: table, options: m.options, stats: { ...stats, receivers: snap.receivers, cached: snap.cached } };
+    return { name: table, options: m.options, stats: { ...stats, dead, receivers: snap.receivers, cached: snap.cached } };
+  }
+
+  /** The table's dead letters, newest first. */
+  async listDead(table: string, limit: number, cursor?: string): Promise<DeadLetterPage> {
+    await this.manager(table);
+    return this.store.listDead(table, limit, cursor);
+  }
+
+  /** Moves the given dead letters (or all of them) back into the table, due now with epoch 0. */
+  async redrive(table: string, ids?: readonly string[]): Promise<RedriveResult> {
+    if (ids !== undefined) checkIds(ids);
+    return this.onTable((await this.manager(table)).redrive(ids));
+  }
+
+  /** Dead letters in the table's dead-letter table (0 when it has none). */
+  countDead(table: string): Promise<number> {
+    return this.store.countDead(table);
   }
 
   snapshot(table: string): ManagerSnapshot | undefined {

@@ -44,3 +44,16 @@ export function checkReceipts(receipts: readonly string[], field = "receipts"): 
     return delivery;
   });
 }
+
+/** A dead-letter table is named `<table>_dlq`, within the 63 characters of a table name. */
+export const MAX_DEAD_LETTER_BASE = 59;
+
+/** maxAttempts > 0 needs a dead-letter table, whose name must fit. */
+export function checkDeadLetterName(table: string, maxAttempts: number | undefined): void {
+  if (maxAttempts !== undefined && maxAttempts > 0 && table.length > MAX_DEAD_LETTER_BASE) {
+    throw new ValidationError(
+      "maxAttempts",
+      `table names longer than ${MAX_DEAD_LETTER_BASE} characters cannot have a dead-letter table (${table}_dlq), so maxAttempts must be 0`,
+    );
+  }
+}

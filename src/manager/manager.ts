@@ -3,7 +3,7 @@ import type { Clock } from "../clock.js";
 import { ClosedError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { TableOptions } from "../options.js";
-import type { Delivery, DeliveryChange, FencedResult, MessageRow, MessageStore } from "../store/types.js";
+import type { Delivery, DeliveryChange, FencedResult, MessageRow, MessageStore, RedriveResult } from "../store/types.js";
 import type { Random } from "./backoff.js";
 import { backoffMs, jitter } from "./backoff.js";
 import { PriorityCache } from "./cache.js";
@@ -15,6 +15,9 @@ import { Postponer } from "./postponer.js";
 import { Purger } from "./purger.js";
 import { type Receiver, ReceiverSet, type ReceiverSlot } from "./receivers.js";
 import { type ManagerStats, newStats } from "./stats.js";
+
+/** Dead letters moved back per statement when redriving all of them. */
+export const REDRIVE_CHUNK = 1000;
 
 export interface ManagerDeps {
   store: MessageStore;
@@ -292,6 +295,25 @@ export class MessageManager {
     return { changed: result.changed, stale: result.stale };
   }
 
+  /**
+   * Moves dead letters back into the table, due now with epoch 0: the given ids, or all of them (in
+   * statements of REDRIVE_CHUNK). Conflicts (the id is in use again) stay dead.
+   */
+  async redrive(ids?: readonly string[]): Promise<RedriveResult> {
+    const { store, clock } = this.deps;
+    const total: RedriveResult = { redriven: [], missing: [], conflicts: [] };
+    for (;;) {
+      const r = await store.redrive(this.table, ids === undefined ? undefined : [...ids], clock.now(), REDRIVE_CHUNK);
+      total.redriven.push(...r.redriven);
+      total.missing.push(...r.missing);
+      total.conflicts.push(...r.conflicts);
+      if (ids !== undefined || r.redriven.length < REDRIVE_CHUNK) break;
+    }
+    this.stats.redriven += total.redriven.length;
+    if (total.redriven.length > 0 && this.receivers.count > 0) this.poller.trigger();
+    return total;
+  }
+
   snapshot(): ManagerSnapshot {
     return {
       receivers: this.receivers.count,
@@ -454,9 +476,10 @@ export class MessageManager {
       const slot = this.receivers.nextIdle();
       if (!slot) return false;
       const credit = slot.maxInFlight > 0 ? slot.maxInFlight - slot.held : Infinity;
-      const batch = this.cache.popBatch(Math.min(this.opts.batchSize, credit), this.redeliveryFilter(slot));
-      if (batch.length > 0) {
-        this.track(this.deliver(slot, batch));
+      const popped = this.cache.popBatch(Math.min(this.opts.batchSize, credit), this.redeliveryFilter(slot));
+      if (popped.length > 0) {
+        const batch = this.buryExhausted(popped);
+        if (batch.length > 0) this.track(this.deliver(slot, batch));
         return true;
       }
     }
@@ -468,6 +491,35 @@ export class MessageManager {
     const others = this.receivers.all().filter((r) => r !== slot && r.hasCredit);
     if (others.length === 0) return undefined;
     return (row) => !this.leases.holds(slot, row.id) || others.every((r) => this.leases.holds(r, row.id));
+  }
+
+  /**
+   * Rows delivered maxAttempts times already go to the dead-letter table instead of a receiver (our
+   * addition: Vitess redelivers forever). Returns the rows to send.
+   */
+  private buryExhausted(rows: MessageRow[]): MessageRow[] {
+    const max = this.opts.maxAttempts;
+    if (max <= 0 || rows.every((r) => r.epoch < max)) return rows;
+    this.track(this.bury(rows.filter((r) => r.epoch >= max), max));
+    return rows.filter((r) => r.epoch < max);
+  }
+
+  private async bury(rows: readonly MessageRow[], maxAttempts: number): Promise<void> {
+    const { store, clock, log } = this.deps;
+    const ids = rows.map((r) => r.id);
+    try {
+      const reason = `delivered ${maxAttempts} time${maxAttempts === 1 ? "" : "s"} without an ack (maxAttempts ${maxAttempts})`;
+      const moved = await store.deadLetter(this.table, ids, maxAttempts, reason, clock.now());
+      this.stats.deadLettered += moved.length;
+      this.leases.release(moved);
+    } catch (err) {
+      this.stats.deadLetterFailed += ids.length;
+      log.warn({ err, table: this.table, count: ids.length }, "could not dead-letter messages; retrying after the ack wait");
+      // Left due in the table: try again after an ack wait, not at every poll.
+      await store.reschedule(this.table, ids, clock.now(), this.opts.ackWaitMs).catch(() => {});
+    }
+    await this.mutex.runExclusive(() => this.cache.discard(ids));
+    this.schedulePump();
   }
 
   private requestPollIfPending(): void {

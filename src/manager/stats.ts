@@ -18,6 +18,12 @@ export interface ManagerStats {
   pollFailed: number;
   purgeFailed: number;
   polls: number;
+  /** Messages moved to the dead-letter table after maxAttempts deliveries. */
+  deadLettered: number;
+  /** Messages that were out of attempts but could not be moved (left in the table, retried later). */
+  deadLetterFailed: number;
+  /** Dead letters moved back into the table. */
+  redriven: number;
 }
 
 export function newStats(): ManagerStats {
@@ -33,5 +39,8 @@ export function newStats(): ManagerStats {
     pollFailed: 0,
     purgeFailed: 0,
     polls: 0,
+    deadLettered: 0,
+    deadLetterFailed: 0,
+    redriven: 0,
   };
 }

@@ -6,6 +6,7 @@ import { accessHook, Authenticator, selectProtocol } from "./auth.js";
 import type { ServerContext } from "./context.js";
 import { isUtf8 } from "node:buffer";
 import { ApiError, errorHandler, notFoundHandler, sendError, toApiError } from "./errors.js";
+import { deadLetterRoutes } from "./routes/dead-letters.js";
 import { messageRoutes } from "./routes/messages.js";
 import { limitConnections, rateLimiterFor } from "./rate-limit.js";
 import { opsRoutes } from "./routes/ops.js";
@@ -63,6 +64,7 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
 
   tableRoutes(app, ctx);
   messageRoutes(app, ctx);
+  deadLetterRoutes(app, ctx);
   subscribeRoutes(app, ctx);
   opsRoutes(app, ctx);
 

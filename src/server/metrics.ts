@@ -15,6 +15,9 @@ const COUNTERS: ReadonlyArray<[string, keyof ManagerStats, string]> = [
   ["tablemq_poll_failed_total", "pollFailed", "Polls that failed"],
   ["tablemq_purge_failed_total", "purgeFailed", "Purges that failed"],
   ["tablemq_polls_total", "polls", "Polls of the table"],
+  ["tablemq_messages_dead_lettered_total", "deadLettered", "Messages moved to the dead-letter table after maxAttempts deliveries"],
+  ["tablemq_dead_letter_failed_total", "deadLetterFailed", "Messages out of attempts that could not be moved (retried later)"],
+  ["tablemq_messages_redriven_total", "redriven", "Dead letters moved back into the table"],
 ];
 
 /**
@@ -72,6 +75,20 @@ export class Metrics {
     gauge("tablemq_cache_size", "Messages in the cache (queued or being sent)", (s) => s.cached);
     gauge("tablemq_receivers", "Subscribers", (s) => s.receivers);
     gauge("tablemq_in_flight", "Messages delivered and awaiting their ack", (s) => s.leased);
+    perTable.push(
+      new Gauge({
+        name: "tablemq_dead_letters",
+        help: "Messages in the table's dead-letter table",
+        labelNames: ["table"],
+        registers,
+        async collect() {
+          this.reset();
+          const tables = engine.tableNames();
+          const counts = await Promise.allSettled(tables.map((t) => engine.countDead(t)));
+          counts.forEach((c, i) => c.status === "fulfilled" && this.set({ table: tables[i]! }, c.value));
+        },
+      }),
+    );
     // Series of tables that are gone (dropped) are removed at the next scrape, so labels do not pile up.
     const known = new Set<string>();
     const pruneGone = (current: string[]) => {

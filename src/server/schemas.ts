@@ -87,6 +87,21 @@ export const extendBody = {
   properties: { receipts: receiptList, byMs: { type: "integer", minimum: 1, maximum: MAX_DELAY_MS } },
 } as const;
 
+export const deadQuery = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    limit: { type: "string", pattern: "^([1-9][0-9]{0,2}|1000)$" },
+    cursor: { type: "string", pattern: "^[0-9]{1,20}:(0|[1-9][0-9]{0,19})$" },
+  },
+} as const;
+
+export const redriveBody = {
+  type: "object",
+  additionalProperties: false,
+  properties: { ids: idList, all: { type: "boolean" } },
+} as const;
+
 export const subscribeQuery = {
   type: "object",
   additionalProperties: false,
@@ -100,6 +115,10 @@ export interface IdsBody {
   ids?: string[];
   receipts?: string[];
   delayMs?: number;
+}
+export interface RedriveBody {
+  ids?: string[];
+  all?: boolean;
 }
 export interface ExtendBody {
   receipts: string[];

@@ -72,6 +72,34 @@ export interface FencedResult {
   stale: Delivery[];
 }
 
+/** A message in a table's dead-letter table. */
+export interface DeadMessage {
+  id: string;
+  priority: number;
+  /** Deliveries it had. */
+  epoch: number;
+  /** Raw JSON text, as MessageRow.payload. */
+  payload: string;
+  reason: string;
+  /** When it was dead-lettered, epoch ms. */
+  deadAt: number;
+}
+
+export interface DeadLetterPage {
+  messages: DeadMessage[];
+  /** Pass back to get the next (older) page; absent on the last page. */
+  next?: string;
+}
+
+export interface RedriveResult {
+  /** Ids moved back into the message table, due now with epoch 0. */
+  redriven: string[];
+  /** Ids asked for that are not dead letters of this table. */
+  missing: string[];
+  /** Dead ids whose id is in use in the message table again: left dead. */
+  conflicts: string[];
+}
+
 export interface TableStats {
   /** Unacked and due now. */
   ready: number;
@@ -98,7 +126,7 @@ export interface MessageStore {
   createTable(table: string, options: TableOptions): Promise<boolean>;
   /** Rewrites the table COMMENT with new options. */
   alterTableOptions(table: string, options: TableOptions): Promise<void>;
-  /** Returns false if there was nothing to drop. */
+  /** Drops the table and its dead-letter table; returns false if there was nothing to drop. */
   dropTable(table: string): Promise<boolean>;
   describeTable(table: string, nowMs: number): Promise<TableStats>;
 
@@ -117,6 +145,16 @@ export interface MessageStore {
    * Deliveries of acked or unknown messages are neither changed nor stale.
    */
   updateDeliveries(table: string, deliveries: Delivery[], nowMs: number, change: DeliveryChange): Promise<FencedResult>;
+  /**
+   * Moves unacked `ids` whose epoch is at least `minEpoch` into the table's dead-letter table (created on
+   * first use), in one transaction; returns the ids moved.
+   */
+  deadLetter(table: string, ids: string[], minEpoch: number, reason: string, nowMs: number): Promise<string[]>;
+  /** Dead letters, newest first, `limit` per page. */
+  listDead(table: string, limit: number, cursor?: string): Promise<DeadLetterPage>;
+  countDead(table: string): Promise<number>;
+  /** Moves the given dead ids (or the `limit` oldest when `ids` is undefined) back, epoch 0, due now. */
+  redrive(table: string, ids: string[] | undefined, nowMs: number, limit: number): Promise<RedriveResult>;
   /** Deletes up to `limit` rows acked before `cutoffMs`; returns rows deleted. */
   purge(table: string, cutoffMs: number, limit: number): Promise<number>;
 

@@ -95,8 +95,8 @@ describeWithDatabase("CLI end to end", () => {
     const stats = await cli(["stats", table, "--json"]);
     expect(JSON.parse(stats.out).stats).toMatchObject({ ready: 0, acked: 5 });
     const text = await cli(["stats"]);
-    expect(text.out).toMatch(/^TABLE\s+READY\s+DELAYED\s+IN_FLIGHT\s+ACKED\s+RECEIVERS\s+CACHED\n/);
-    expect(text.out).toMatch(new RegExp(`\\n${table}\\s+0\\s+0\\s+0\\s+5\\s`));
+    expect(text.out).toMatch(/^TABLE\s+READY\s+DELAYED\s+IN_FLIGHT\s+ACKED\s+DEAD\s+RECEIVERS\s+CACHED\n/);
+    expect(text.out).toMatch(new RegExp(`\\n${table}\\s+0\\s+0\\s+0\\s+5\\s+0\\s`));
   });
 
   it("tail without --ack leaves messages to be redelivered", async () => {

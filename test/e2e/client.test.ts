@@ -69,7 +69,7 @@ describeWithDatabase("client end to end", () => {
     expect((await client.listTables()).map((t) => t.name)).toContain(table);
     expect(await client.describeTable(table)).toMatchObject({
       name: table,
-      stats: { ready: 0, delayed: 0, inFlight: 0, acked: 0, receivers: 0, cached: 0 },
+      stats: { ready: 0, delayed: 0, inFlight: 0, acked: 0, dead: 0, receivers: 0, cached: 0 },
     });
     await client.dropTable(table);
     await expect(client.describeTable(table)).rejects.toMatchObject({ status: 404, code: "table_not_found" });

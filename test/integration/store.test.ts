@@ -301,6 +301,45 @@ describeWithDatabase("MysqlStore", () => {
     expect(await db.store.updateDeliveries(table, [], T0, { kind: "ack" })).toEqual({ changed: 0, stale: [] });
   });
 
+  it("dead-letters exhausted rows in one move, pages them newest first, redrives them, and drops them with the table", async () => {
+    const table = await newTable("dead");
+    await db.store.insertMessages(table, ["1", "2", "3", "4"].map((id) => msg(id, { priority: Number(id) })));
+    for (const id of ["1", "2", "3"]) await setEpoch(table, id, 3);
+    await db.store.ack(table, ["3"], T0);
+    expect(await db.store.countDead(table)).toBe(0); // no dead-letter table yet
+    expect(await db.store.listDead(table, 10)).toEqual({ messages: [] });
+
+    // 3 is acked and 4 has attempts left: only 1 and 2 move.
+    expect(await db.store.deadLetter(table, ["1", "2", "3", "4"], 3, "out of attempts", T0)).toEqual(["1", "2"]);
+    expect(await db.store.deadLetter(table, ["1"], 3, "again", T0 + 1)).toEqual([]);
+    expect([...(await rawRows(table)).keys()]).toEqual(["3", "4"]);
+    await db.store.insertMessages(table, [msg("5")]);
+    await setEpoch(table, "5", 9);
+    expect(await db.store.deadLetter(table, ["5"], 3, "later", T0 + 5)).toEqual(["5"]);
+    expect(await db.store.countDead(table)).toBe(3);
+    // The dead-letter table is not a queue.
+    expect((await db.store.discoverTables()).some((t) => t.name === `${table}_dlq`)).toBe(false);
+
+    const first = await db.store.listDead(table, 2);
+    expect(first.messages.map((m) => m.id)).toEqual(["5", "2"]);
+    expect(first.messages[1]).toEqual({ id: "2", priority: 2, epoch: 3, payload: '{"n":"2"}', reason: "out of attempts", deadAt: T0 });
+    const second = await db.store.listDead(table, 2, first.next);
+    expect(second).toEqual({ messages: [expect.objectContaining({ id: "1" })] });
+
+    // 2 is re-enqueued under the same id: redriving it would clash, so it stays dead.
+    await db.store.insertMessages(table, [msg("2")]);
+    expect(await db.store.redrive(table, ["1", "2", "8"], T0 + 100, 1000)).toEqual({ redriven: ["1"], missing: ["8"], conflicts: ["2"] });
+    expect((await rawRows(table)).get("1")).toEqual({ epoch: 0, timeNext: msToNs(T0 + 100), timeAcked: null });
+    expect((await db.store.readDue(table, T0 + 100, 10)).find((r) => r.id === "1")?.payload).toBe('{"n":"1"}');
+    // "All" skips the clash instead of stopping at it.
+    expect(await db.store.redrive(table, undefined, T0 + 200, 1000)).toEqual({ redriven: ["5"], missing: [], conflicts: [] });
+    expect((await db.store.listDead(table, 10)).messages.map((m) => m.id)).toEqual(["2"]);
+
+    expect(await db.store.dropTable(table)).toBe(true);
+    const { rows } = await sql`SHOW TABLES LIKE ${`${table}_dlq`}`.execute(db.store.db);
+    expect(rows).toHaveLength(0);
+  });
+
   it("purges old acked rows in chunks, keeping unacked and recent ones", async () => {
     const table = await newTable("purge");
     const old = ["1", "2", "3", "4", "5"];

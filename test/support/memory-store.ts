@@ -4,12 +4,15 @@ import type {
   BackoffSpec,
   Delivery,
   DeliveryChange,
+  DeadLetterPage,
+  DeadMessage,
   DiscoveredTable,
   FencedResult,
   InsertResult,
   MessageRow,
   MessageStore,
   NewMessage,
+  RedriveResult,
   TableStats,
 } from "../../src/store/types.js";
 
@@ -25,9 +28,10 @@ interface StoredRow {
 interface StoredTable {
   options: TableOptions;
   rows: Map<string, StoredRow>;
+  dead: Map<string, DeadMessage>;
 }
 
-type Op = "readDue" | "postpone" | "reschedule" | "ack" | "purge" | "insertMessages" | "updateDeliveries";
+type Op = "readDue" | "postpone" | "reschedule" | "ack" | "purge" | "insertMessages" | "updateDeliveries" | "deadLetter";
 
 /**
  * The MessageStore contract in memory, for the manager's unit tests. It evaluates the same backoff formula
@@ -35,7 +39,7 @@ type Op = "readDue" | "postpone" | "reschedule" | "ack" | "purge" | "insertMessa
  */
 export class MemoryStore implements MessageStore {
   readonly tables = new Map<string, StoredTable>();
-  readonly calls: Record<Op, number> = { readDue: 0, postpone: 0, reschedule: 0, ack: 0, purge: 0, insertMessages: 0, updateDeliveries: 0 };
+  readonly calls: Record<Op, number> = { readDue: 0, postpone: 0, reschedule: 0, ack: 0, purge: 0, insertMessages: 0, updateDeliveries: 0, deadLetter: 0 };
   /** Postpones running right now, and the most seen at once. */
   activePostpones = 0;
   maxActivePostpones = 0;
@@ -74,7 +78,7 @@ export class MemoryStore implements MessageStore {
 
   async createTable(table: string, options: TableOptions): Promise<boolean> {
     if (this.tables.has(table)) return false;
-    this.tables.set(table, { options, rows: new Map() });
+    this.tables.set(table, { options, rows: new Map(), dead: new Map() });
     return true;
   }
 
@@ -172,6 +176,49 @@ export class MemoryStore implements MessageStore {
       } else r.timeNext = Math.max(r.timeNext ?? 0, nowMs + change.byMs);
     });
     return { changed, stale };
+  }
+
+  async deadLetter(table: string, ids: string[], minEpoch: number, reason: string, nowMs: number): Promise<string[]> {
+    await this.enter("deadLetter");
+    const t = this.mustTable(table);
+    const moved: string[] = [];
+    for (const id of new Set(ids)) {
+      const r = t.rows.get(id);
+      if (!r || r.timeAcked !== null || r.epoch < minEpoch) continue;
+      t.rows.delete(id);
+      t.dead.set(id, { id, priority: r.priority, epoch: r.epoch, payload: r.payload, reason, deadAt: nowMs });
+      moved.push(id);
+    }
+    return moved;
+  }
+
+  async listDead(table: string, limit: number, cursor?: string): Promise<DeadLetterPage> {
+    const all = [...this.mustTable(table).dead.values()].sort((a, b) => b.deadAt - a.deadAt || (BigInt(b.id) > BigInt(a.id) ? 1 : -1));
+    const start = cursor === undefined ? 0 : all.findIndex((m) => m.id === cursor) + 1;
+    const messages = all.slice(start, start + limit);
+    return start + limit < all.length ? { messages, next: messages.at(-1)!.id } : { messages };
+  }
+
+  async countDead(table: string): Promise<number> {
+    return this.tables.get(table)?.dead.size ?? 0;
+  }
+
+  async redrive(table: string, ids: string[] | undefined, nowMs: number, limit: number): Promise<RedriveResult> {
+    const t = this.mustTable(table);
+    const free = [...t.dead.values()].filter((m) => !t.rows.has(m.id));
+    const wanted = ids ?? free.sort((a, b) => a.deadAt - b.deadAt).slice(0, limit).map((m) => m.id);
+    const result: RedriveResult = { redriven: [], missing: [], conflicts: [] };
+    for (const id of new Set(wanted)) {
+      const m = t.dead.get(id);
+      if (!m) result.missing.push(id);
+      else if (t.rows.has(id)) result.conflicts.push(id);
+      else {
+        t.dead.delete(id);
+        t.rows.set(id, { id, priority: m.priority, epoch: 0, timeNext: nowMs, timeAcked: null, payload: m.payload });
+        result.redriven.push(id);
+      }
+    }
+    return result;
   }
 
   async purge(table: string, cutoffMs: number, limit: number): Promise<number> {

@@ -122,7 +122,7 @@ export async function readDue(db: Kysely<any>, table: string, nowMs: number, lim
  * `message VARBINARY`: such bytes are delivered as they are when they hold JSON, else as a JSON string of
  * their UTF-8 text, so a frame is always valid JSON.
  */
-function payloadText(message: string | Buffer | null): string {
+export function payloadText(message: string | Buffer | null): string {
   if (message === null) return "null";
   if (typeof message === "string") return message;
   const text = message.toString("utf8");

@@ -9,16 +9,19 @@ import type {
   BackoffSpec,
   Delivery,
   DeliveryChange,
+  DeadLetterPage,
   DiscoveredTable,
   FencedResult,
   InsertResult,
   MessageRow,
   MessageStore,
   NewMessage,
+  RedriveResult,
   TableStats,
 } from "../types.js";
 import { createMysqlDatabase, type MysqlConnectOptions } from "./connect.js";
 import * as ddl from "./ddl.js";
+import * as dead from "./dead-letters.js";
 import { updateDeliveries } from "./deliveries.js";
 import * as messages from "./messages.js";
 
@@ -56,8 +59,10 @@ export class MysqlStore implements MessageStore {
     return onTable(table, ddl.alterTableOptions(this.db, table, options));
   }
 
-  dropTable(table: string): Promise<boolean> {
-    return ddl.dropTable(this.db, table);
+  async dropTable(table: string): Promise<boolean> {
+    const dropped = await ddl.dropTable(this.db, table);
+    if (dropped) await dead.dropDeadLetterTable(this.db, table);
+    return dropped;
   }
 
   describeTable(table: string, nowMs: number): Promise<TableStats> {
@@ -86,6 +91,22 @@ export class MysqlStore implements MessageStore {
 
   updateDeliveries(table: string, deliveries: Delivery[], nowMs: number, change: DeliveryChange): Promise<FencedResult> {
     return onTable(table, updateDeliveries(this.db, table, deliveries, nowMs, change));
+  }
+
+  deadLetter(table: string, ids: string[], minEpoch: number, reason: string, nowMs: number): Promise<string[]> {
+    return onTable(table, dead.deadLetter(this.db, table, ids, minEpoch, reason, nowMs));
+  }
+
+  listDead(table: string, limit: number, cursor?: string): Promise<DeadLetterPage> {
+    return dead.listDead(this.db, table, limit, cursor);
+  }
+
+  countDead(table: string): Promise<number> {
+    return dead.countDead(this.db, table);
+  }
+
+  redrive(table: string, ids: string[] | undefined, nowMs: number, limit: number): Promise<RedriveResult> {
+    return onTable(table, dead.redrive(this.db, table, ids, nowMs, limit));
   }
 
   purge(table: string, cutoffMs: number, limit: number): Promise<number> {

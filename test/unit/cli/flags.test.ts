@@ -129,10 +129,15 @@ describe("formatStatsTable", () => {
     const d = (name: string, ready: number) => ({
       name,
       options: { ...DEFAULT_OPTIONS },
-      stats: { ready, delayed: 0, inFlight: 2, acked: 10, receivers: 1, cached: 0 },
+      stats: { ready, delayed: 0, inFlight: 2, acked: 10, dead: 3, receivers: 1, cached: 0 },
     });
     expect(formatStatsTable([d("orders", 5), d("a", 1234)])).toBe(
-      ["TABLE   READY  DELAYED  IN_FLIGHT  ACKED  RECEIVERS  CACHED", "orders      5        0          2     10          1       0", "a        1234        0          2     10          1       0", ""].join("\n"),
+      [
+        "TABLE   READY  DELAYED  IN_FLIGHT  ACKED  DEAD  RECEIVERS  CACHED",
+        "orders      5        0          2     10     3          1       0",
+        "a        1234        0          2     10     3          1       0",
+        "",
+      ].join("\n"),
     );
     expect(formatStatsTable([])).toBe("(no tables)\n");
   });

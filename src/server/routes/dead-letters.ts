@@ -1,0 +1,39 @@
+import type { FastifyInstance } from "fastify";
+import type { ServerContext } from "../context.js";
+import { ApiError } from "../errors.js";
+import { deadQuery, redriveBody, type RedriveBody, tableParams } from "../schemas.js";
+
+type TableParams = { table: string };
+
+/** Dead letters (messages out of attempts): list them, newest first, and redrive them. */
+export function deadLetterRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const { engine, config } = ctx;
+
+  app.get<{ Params: TableParams; Querystring: { limit?: string; cursor?: string } }>(
+    "/v1/tables/:table/dead",
+    { schema: { params: tableParams, querystring: deadQuery } },
+    async (req) => {
+      const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
+      const page = await engine.listDead(req.params.table, limit, req.query.cursor);
+      // Payloads are stored JSON text: spliced in raw, like deliveries.
+      const messages = page.messages.map(({ payload, ...m }) => ({ ...m, payload: JSON.parse(payload) as unknown }));
+      return page.next === undefined ? { messages } : { messages, next: page.next };
+    },
+  );
+
+  app.post<{ Params: TableParams; Body: RedriveBody }>(
+    "/v1/tables/:table/redrive",
+    { schema: { params: tableParams, body: redriveBody } },
+    async (req) => {
+      const { ids, all } = req.body;
+      if ((ids === undefined) === (all !== true)) {
+        throw new ApiError(400, "validation_failed", 'body: give either "ids" or "all": true');
+      }
+      if (ids && ids.length > config.maxBatch) {
+        throw new ApiError(413, "payload_too_large", `ids: at most ${config.maxBatch} per request, got ${ids.length}`);
+      }
+      const result = await engine.redrive(req.params.table, ids);
+      return { redriven: result.redriven.length, missing: result.missing, conflicts: result.conflicts };
+    },
+  );
+}
