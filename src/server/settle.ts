@@ -1,5 +1,5 @@
 import type { Engine } from "../engine/engine.js";
-import { ValidationError } from "../engine/validate.js";
+import { checkIds, checkReceipts, ValidationError } from "../engine/validate.js";
 
 /** An ack or postpone as HTTP and socket frames give it: plain ids, receipts (fenced), or both. */
 export interface SettleRequest {
@@ -20,6 +20,9 @@ export async function settle(engine: Engine, table: string, kind: "ack" | "postp
   if (req.ids === undefined && req.receipts === undefined) {
     throw new ValidationError("ids", "one of ids or receipts is required");
   }
+  // Both are checked before either is applied: a request refused with a 400 must change nothing.
+  if (req.ids !== undefined) checkIds(req.ids);
+  if (req.receipts !== undefined) checkReceipts(req.receipts);
   let count = 0;
   if (req.ids !== undefined) {
     count += kind === "ack" ? await engine.ack(table, req.ids) : await engine.postpone(table, req.ids, req.delayMs);

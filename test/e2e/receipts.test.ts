@@ -105,11 +105,19 @@ describeWithDatabase("receipts: fenced acks and lease extension", () => {
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.body.error.message, JSON.stringify(body)).toMatch(field);
     }
+    // A valid id beside a receipt out of range: refused as a whole, the id is not postponed.
+    const [id] = await enqueue(table, 1);
+    const mixed = await http(base, "POST", `/v1/tables/${table}/postpone`, { ids: [id], receipts: ["18446744073709551616:0"], delayMs: 60_000 });
+    expect(mixed.status).toBe(400);
+    expect(mixed.body.error.message).toMatch(/^receipts\[0\]/);
+    expect(await stats(table)).toMatchObject({ ready: 1, delayed: 0 });
+    expect(await http(base, "POST", `/v1/tables/${table}/ack`, { ids: [id] })).toMatchObject({ body: { acked: 1 } });
+
     const sub = await subscribe(table);
     sub.send({ type: "extend", receipts: ["1:0"] });
     sub.send({ type: "ack", receipts: ["nope"] });
     await waitUntil(() => sub.errors().length === 2, "two error frames");
     expect(sub.errors().map((f) => f.message)).toEqual([expect.stringMatching(/^byMs/), expect.stringMatching(/^receipts\[0\]/)]);
-    expect(await stats(table)).toMatchObject({ ready: 0, acked: 0 });
+    expect(await stats(table)).toMatchObject({ ready: 0, acked: 1 });
   });
 });

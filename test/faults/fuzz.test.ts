@@ -80,6 +80,9 @@ const BAD_DELIVER_AT = [-1, 0.5, "0", null, false, [], 9_000_000_000_001, new Ra
 const BAD_IDS: unknown[] = [5, 0, -1, null, true, [], {}, ["1"], "", " 1", "1 ", "abc", "-1", "+1", "01", "00", "1e3", "0x10", "1.0", "١٢٣", "１２３",
   "18446744073709551616", "99999999999999999999", "123456789012345678901", "1\u0000", "1\n", "' OR '1'='1", "1; DROP TABLE fuzz_target; --",
   "1) OR (1=1", "1`", '1"', "1\\", "%31", new Raw("1e400"), new Raw("18446744073709551615")];
+/** Never a receipt the server accepts. */
+const BAD_RECEIPTS: unknown[] = [...BAD_IDS, "1000", "1000:", ":0", "1000:-1", "1000:1.5", "1000:01", "1000:0:0", "1000: 0", "1000:1e3", "a:b",
+  "18446744073709551616:0", "1000:1234567890123456", "1000:0\u0000", "01:0", "1000;0"];
 const UNKNOWN_KEYS = ["colour", "Payload", "PRIORITY", "id ", "__proto__", "constructor", "", "payload\u0000", "ïd", "ref", "type", "deliver_at"];
 const VALID_PAYLOADS: unknown[] = [1, "s", { a: 1 }, [1, 2], null, true, { nested: { deep: [1, { x: "y" }] } }, "ünïcødé ☃ 🚀"];
 
@@ -157,7 +160,7 @@ function tableCases(rnd: Rnd, n: number): Case[] {
   const cases: Case[] = [];
   for (let i = 0; i < n; i++) {
     const t = pick(rnd, HOSTILE_TABLES);
-    const route = pick(rnd, ["get", "put", "delete", "messages", "ack", "postpone", "subscribe"] as const);
+    const route = pick(rnd, ["get", "put", "delete", "messages", "ack", "postpone", "extend", "dead", "redrive", "subscribe"] as const);
     const base = `/v1/tables/${t}`;
     const category = "hostile table name";
     switch (route) {
@@ -178,6 +181,15 @@ function tableCases(rnd: Rnd, n: number): Case[] {
         break;
       case "postpone":
         cases.push(post(category, `${base}/postpone`, json({ ids: [SEEDED[0]], delayMs: 1 })));
+        break;
+      case "extend":
+        cases.push(post(category, `${base}/extend`, json({ receipts: [`${SEEDED[0]}:0`], byMs: 1 })));
+        break;
+      case "dead":
+        cases.push({ category, method: "GET", path: `${base}/dead` });
+        break;
+      case "redrive":
+        cases.push(post(category, `${base}/redrive`, json({ all: true })));
         break;
       case "subscribe":
         cases.push({ category, method: "GET", path: `${base}/subscribe` });
@@ -260,6 +272,33 @@ function httpCases(seed: number): Case[] {
     else if (which === 2) cases.push(post("hostile ids", pick(rnd, [ack, postpone]), json(obj([["ids", [pick(rnd, SEEDED)]], [pick(rnd, UNKNOWN_KEYS.filter((k) => k !== "")), 1]]))));
     else if (which === 3) cases.push(post("hostile ids", pick(rnd, [ack, postpone]), json({ ids: Array.from({ length: 1001 }, (_, j) => String(1000 + j)) })));
     else cases.push(post("hostile ids", pick(rnd, [ack, postpone]), json({ ids })));
+  }
+
+  // Receipts and extend: bad receipts (alone, or between real-looking ones that must not change), bad byMs,
+  // missing or unknown fields. Dead letters: bad redrive bodies and list queries.
+  const extend = `/v1/tables/${TARGET}/extend`;
+  const good = () => `${pick(rnd, SEEDED)}:${Math.floor(rnd() * 3)}`;
+  const badReceipts = () => (rnd() < 0.5 ? [pick(rnd, BAD_RECEIPTS)] : [good(), pick(rnd, BAD_RECEIPTS), good()]);
+  const badExtend: Array<() => unknown> = [
+    () => ({ receipts: badReceipts(), byMs: 1000 }),
+    () => ({ receipts: [good()], byMs: pick(rnd, [...BAD_DELAY, 0]) }),
+    () => ({ receipts: [good()] }),
+    () => ({ byMs: 1000 }),
+    () => ({ ids: [pick(rnd, SEEDED)], byMs: 1000 }),
+    () => ({ receipts: [good()], byMs: 1000, delayMs: 5 }),
+    () => ({ receipts: Array.from({ length: 1001 }, (_, j) => `${1000 + j}:0`), byMs: 1000 }),
+  ];
+  const badRedrive: unknown[] = [{}, { all: false }, { all: "yes" }, { all: 1 }, { ids: [] }, { ids: ["1000"], all: true }, { all: true, force: true },
+    { ids: [pick(rnd, BAD_IDS)] }, { ids: "1000" }, { ids: Array.from({ length: 1001 }, (_, j) => String(1000 + j)) }, [], null, "all"];
+  const badDead = ["limit=0", "limit=-1", "limit=abc", "limit=1001", "limit=1.5", "limit=", "cursor=x", "cursor=1:01", "cursor=:", "other=1",
+    "limit=1&limit=2", "cursor=99999999999999999999999:1"];
+  for (let i = 0; i < 240; i++) {
+    const which = Math.floor(rnd() * 5);
+    if (which === 0) cases.push(post("receipts", pick(rnd, [ack, postpone]), json({ receipts: badReceipts() })));
+    else if (which === 1) cases.push(post("receipts", pick(rnd, [ack, postpone]), json({ ids: [pick(rnd, SEEDED)], receipts: badReceipts() })));
+    else if (which === 2) cases.push(post("extend", extend, json(pick(rnd, badExtend)())));
+    else if (which === 3) cases.push(post("redrive", `/v1/tables/${TARGET}/redrive`, json(pick(rnd, badRedrive))));
+    else cases.push({ category: "dead letters", method: "GET", path: `/v1/tables/${TARGET}/dead?${pick(rnd, badDead)}` });
   }
 
   // Table options: wrong types, out of range, unknown names, inconsistent pairs; on the target and on a new name.
@@ -494,6 +533,9 @@ describeWithDatabase("fault: bad input at scale (fuzz)", () => {
         () => ({ kind: "bad ref", data: json({ type: "ack", ids: [pick(rnd, SEEDED)], ref: pick(rnd, ["r".repeat(65), 1.5, {}, [], true, null, new Raw("9007199254740993"), new Raw("1e400")]) }) }),
         () => ({ kind: "deep nesting", data: `{"type":"ack","ids":${nestedArrays(10_000, '"1000"')}}` }),
         () => ({ kind: "binary frame", data: Buffer.from(json({ type: "ack", ids: [pick(rnd, SEEDED)] })), binary: true }),
+        () => ({ kind: "bad receipts", data: json({ type: pick(rnd, ["ack", "postpone", "extend"]), receipts: [`${pick(rnd, SEEDED)}:1`, pick(rnd, BAD_RECEIPTS)], byMs: 1000 }) }),
+        () => ({ kind: "bad extend", data: json(pick(rnd, [{ type: "extend", receipts: [`${pick(rnd, SEEDED)}:1`] }, { type: "extend", ids: [pick(rnd, SEEDED)], byMs: 5 },
+          { type: "extend", receipts: [`${pick(rnd, SEEDED)}:1`], byMs: pick(rnd, [...BAD_DELAY, 0]) }, { type: "ack", receipts: [`${pick(rnd, SEEDED)}:1`], byMs: 5 }])) }),
       ];
       for (let i = 0; i < 960; i++) frames.push(pick(rnd, kinds)());
       return frames;
