@@ -3,21 +3,19 @@ import type { Clock } from "../clock.js";
 import { ClosedError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { TableOptions } from "../options.js";
-import type { Delivery, DeliveryChange, FencedResult, MessageRow, MessageStore, RedriveResult } from "../store/types.js";
+import type { Delivery, FencedResult, MessageRow, MessageStore, RedriveResult } from "../store/types.js";
 import type { Random } from "./backoff.js";
-import { backoffMs, jitter } from "./backoff.js";
 import { PriorityCache } from "./cache.js";
-import { DelayedArrivals } from "./delayed.js";
+import { DeadLetters } from "./dead-letters.js";
 import { DeliveriesInProgress } from "./deliveries.js";
+import { InsertPath } from "./insert-path.js";
 import { Leases } from "./leases.js";
 import { Poller } from "./poller.js";
 import { Postponer } from "./postponer.js";
 import { Purger } from "./purger.js";
 import { type Receiver, ReceiverSet, type ReceiverSlot } from "./receivers.js";
+import { Settler } from "./settler.js";
 import { type ManagerStats, newStats } from "./stats.js";
-
-/** Dead letters moved back per statement when redriving all of them. */
-export const REDRIVE_CHUNK = 1000;
 
 export interface ManagerDeps {
   store: MessageStore;
@@ -50,8 +48,10 @@ export interface ManagerSnapshot {
  * Parts: the PriorityCache is the send queue; the ReceiverSet holds subscribers with a round-robin
  * cursor; the send loop (`pump`) pops up to batchSize rows for the next idle receiver; the Postponer
  * records each delivery in the database; the Poller refills the cache from the table; the Purger deletes
- * old acked rows; DelayedArrivals and Leases are our additions (timers for delayed messages enqueued here,
- * and maxInFlight credit).
+ * old acked rows. Our additions: the InsertPath (rows committed here go straight into the cache, delayed
+ * ones get timers, due ones may be written already leased), Leases (maxInFlight credit), the Settler
+ * (client acks, postpones and extensions, by id or fenced by receipt), DeliveriesInProgress (what those
+ * wait for) and DeadLetters (maxAttempts, redrive).
  *
  * Concurrency. JavaScript runs one piece of code at a time, so Vitess's main mutex (`mu`) becomes "no
  * await while touching the cache or the receivers": every such section below is synchronous. What remains
@@ -86,12 +86,12 @@ export class MessageManager {
   private readonly poller: Poller;
   private readonly purger: Purger;
   private readonly postponer: Postponer;
-  private readonly delayed: DelayedArrivals;
   private readonly tasks = new Set<Promise<void>>();
-  /** Ids of committed rows waiting (for the mutex) to enter the cache; an ack or reschedule withdraws them. */
-  private readonly offered = new Set<string>();
+  private readonly insertPath: InsertPath;
   /** Batches popped and not yet recorded: a client reschedule or extend waits for their postpone. */
   private readonly deliveries = new DeliveriesInProgress();
+  private readonly settler: Settler;
+  private readonly deadLetters: DeadLetters;
   private pumpScheduled = false;
   /** Aborted by close(): sends in progress are abandoned rather than waited for. */
   private closeSignal = new AbortController();
@@ -115,8 +115,7 @@ export class MessageManager {
       limit: () => this.opts.cacheSize,
       hasReceivers: () => this.receivers.count > 0,
       add: (row) => {
-        this.delayed.cancel([row.id]);
-        this.offered.delete(row.id); // the poll has it: a waiting insert-path copy is redundant
+        this.insertPath.forget([row.id]); // the poll has it: a copy on its way from the insert path is redundant
         return this.cache.add(row);
       },
       onAdded: () => this.schedulePump(),
@@ -143,7 +142,48 @@ export class MessageManager {
       options: () => this.opts,
       onFailed: () => this.stats.postponeFailed++,
     });
-    this.delayed = new DelayedArrivals(clock, () => this.opts.cacheSize, (row) => void this.offerDue([row]));
+    const currentOptions = () => this.opts;
+    this.insertPath = new InsertPath({
+      table,
+      store,
+      clock,
+      random: deps.random,
+      log,
+      stats: this.stats,
+      options: currentOptions,
+      cache: this.cache,
+      mutex: this.mutex,
+      poller: this.poller,
+      live: () => this.isOpen && this.receivers.count > 0,
+      schedulePump: () => this.schedulePump(),
+      track: (task) => this.track(task),
+    });
+    this.settler = new Settler({
+      table,
+      store,
+      clock,
+      random: deps.random,
+      stats: this.stats,
+      options: currentOptions,
+      deliveries: this.deliveries,
+      forget: (ids, endLeases) => this.forget(ids, endLeases),
+      pollBy: (at) => {
+        if (this.receivers.count > 0) this.poller.runBy(at);
+      },
+    });
+    this.deadLetters = new DeadLetters({
+      table,
+      store,
+      clock,
+      log,
+      stats: this.stats,
+      options: currentOptions,
+      discard: (ids) => this.discard(ids),
+      endLeases: (ids) => this.leases.release(ids),
+      poll: () => {
+        if (this.receivers.count > 0) this.poller.trigger();
+      },
+    });
   }
 
   get options(): TableOptions {
@@ -170,9 +210,8 @@ export class MessageManager {
     this.isOpen = false;
     this.closing = (async () => {
       this.closeSignal.abort();
-      this.unleash(this.cache.queuedRows());
-      this.delayed.clear();
-      this.offered.clear();
+      this.insertPath.unleash(this.cache.queuedRows());
+      this.insertPath.clear();
       this.leases.clear();
       for (const slot of this.receivers.clear()) this.notifyClosed(slot, reason);
       this.cache.clear();
@@ -202,116 +241,44 @@ export class MessageManager {
     };
   }
 
-  /**
-   * The insert path: rows just committed through this server. Due rows go into the cache now; delayed
-   * ones due before the next poll get a timer. Refused (returns 0) when nobody is subscribed, as in
-   * Vitess: the poller finds them when someone subscribes. Returns how many were cached or scheduled.
-   */
-  async offer(rows: readonly MessageRow[]): Promise<number> {
-    if (!this.isOpen || this.receivers.count === 0) {
-      this.unleash(rows);
-      return 0;
-    }
-    const now = this.deps.clock.now();
-    // While a poll runs the next one is not scheduled yet: count on one interval from now.
-    const nextPoll = Math.min(this.poller.nextPollAt, now + this.opts.pollIntervalMs);
-    const due: MessageRow[] = [];
-    let scheduled = 0;
-    for (const row of rows) {
-      if (row.timeNext <= now) due.push(row);
-      else if (this.delayed.schedule(row, nextPoll)) scheduled++;
-    }
-    return scheduled + (await this.offerDue(due));
+  /** The insert path: rows just committed through this server; see InsertPath.offer. */
+  offer(rows: readonly MessageRow[]): Promise<number> {
+    return this.insertPath.offer(rows);
   }
 
-  /**
-   * Our shortcut past Vitess's post-send postpone: when this table can take `count` fresh rows into its
-   * cache right now (open, subscribed, room to spare), the insert path may write them already leased:
-   * time_next = now + ackWait + backoff(0) and epoch 1, as the postpone after their send would. Returns that
-   * time_next, or undefined to insert normally. A leased row sent while at least ackWait of its lease is
-   * left needs no UPDATE after the send, a third of the statements per message. If it cannot be sent in
-   * time, it is postponed as usual; if it cannot be cached after all (or its subscribers leave), it is made
-   * due again at once. A crash leaves it to be delivered when the lease ends, as a lost send would be.
-   */
+  /** Whether the insert path may write `count` due rows already leased, and until when; see InsertPath. */
   leaseForInsert(count: number): number | undefined {
-    if (!this.isOpen || this.receivers.count === 0) return undefined;
-    if (this.cache.size + this.offered.size + count > this.opts.cacheSize) return undefined;
-    const { clock, random } = this.deps;
-    return clock.now() + this.opts.ackWaitMs + backoffMs(this.opts.minBackoffMs, this.opts.maxBackoffMs, 0, jitter(random));
+    return this.insertPath.leaseForInsert(count);
   }
 
   /** Marks ids acked; returns how many this call acked. */
-  async ack(ids: readonly string[]): Promise<number> {
-    // Forgotten on both sides of the commit: before, so no cached copy goes out while it commits; after,
-    // for a copy a poll added meanwhile from a snapshot read before the commit.
-    this.forget(ids);
-    const n = await this.deps.store.ack(this.table, [...ids], this.deps.clock.now());
-    this.forget(ids);
-    this.stats.acked += n;
-    return n;
+  ack(ids: readonly string[]): Promise<number> {
+    return this.settler.ack(ids);
   }
 
-  /**
-   * A client's postpone: due again after `delayMs`, or after the table's backoff for the message's epoch
-   * when no delay is given. Does not count a delivery. Returns how many unacked messages were moved.
-   */
-  async reschedule(ids: readonly string[], delayMs?: number): Promise<number> {
-    const { store, clock } = this.deps;
-    this.forget(ids);
-    // A delivery of these ids still being recorded would overwrite this reschedule: wait for it.
-    await this.deliveries.settled(ids);
-    const now = clock.now();
-    const change = this.rescheduleChange(delayMs);
-    const n =
-      change.kind === "backoff"
-        ? await store.postpone(this.table, [...ids], now, change.spec)
-        : await store.reschedule(this.table, [...ids], now, delayMs ?? 0);
-    this.afterReschedule(ids, n, now, delayMs);
-    return n;
+  /** A client's postpone: after `delayMs`, or the table's backoff when absent; see Settler. */
+  reschedule(ids: readonly string[], delayMs?: number): Promise<number> {
+    return this.settler.reschedule(ids, delayMs);
   }
 
   /** Fenced ack: acks the messages whose given delivery is still current; the others come back stale. */
-  async ackDeliveries(deliveries: readonly Delivery[]): Promise<FencedResult> {
-    const result = await this.fenced(deliveries, () => ({ kind: "ack" }));
-    this.forget(result.current);
-    this.stats.acked += result.changed;
-    return { changed: result.changed, stale: result.stale };
+  ackDeliveries(deliveries: readonly Delivery[]): Promise<FencedResult> {
+    return this.settler.ackDeliveries(deliveries);
   }
 
   /** Fenced reschedule: as `reschedule`, for the messages whose given delivery is still current. */
-  async rescheduleDeliveries(deliveries: readonly Delivery[], delayMs?: number): Promise<FencedResult> {
-    const result = await this.fenced(deliveries, () => this.rescheduleChange(delayMs));
-    this.afterReschedule(result.current, result.changed, result.now, delayMs);
-    return { changed: result.changed, stale: result.stale };
+  rescheduleDeliveries(deliveries: readonly Delivery[], delayMs?: number): Promise<FencedResult> {
+    return this.settler.rescheduleDeliveries(deliveries, delayMs);
   }
 
-  /**
-   * Lease extension (SQS's ChangeMessageVisibility): messages whose given delivery is still current are not
-   * due before `byMs` from now. The receiver keeps its maxInFlight credit for them.
-   */
-  async extend(deliveries: readonly Delivery[], byMs: number): Promise<FencedResult> {
-    const result = await this.fenced(deliveries, () => ({ kind: "extend", byMs }));
-    this.withdraw(result.current); // a copy queued for redelivery (its lease ran out) is not due now
-    return { changed: result.changed, stale: result.stale };
+  /** Lease extension: current deliveries are not due again before `byMs` from now. */
+  extend(deliveries: readonly Delivery[], byMs: number): Promise<FencedResult> {
+    return this.settler.extend(deliveries, byMs);
   }
 
-  /**
-   * Moves dead letters back into the table, due now with epoch 0: the given ids, or all of them (in
-   * statements of REDRIVE_CHUNK). Conflicts (the id is in use again) stay dead.
-   */
-  async redrive(ids?: readonly string[]): Promise<RedriveResult> {
-    const { store, clock } = this.deps;
-    const total: RedriveResult = { redriven: [], missing: [], conflicts: [] };
-    for (;;) {
-      const r = await store.redrive(this.table, ids === undefined ? undefined : [...ids], clock.now(), REDRIVE_CHUNK);
-      total.redriven.push(...r.redriven);
-      total.missing.push(...r.missing);
-      total.conflicts.push(...r.conflicts);
-      if (ids !== undefined || r.redriven.length < REDRIVE_CHUNK) break;
-    }
-    this.stats.redriven += total.redriven.length;
-    if (total.redriven.length > 0 && this.receivers.count > 0) this.poller.trigger();
-    return total;
+  /** Moves dead letters (the given ids, or all) back into the table, due now with epoch 0. */
+  redrive(ids?: readonly string[]): Promise<RedriveResult> {
+    return this.deadLetters.redrive(ids);
   }
 
   snapshot(): ManagerSnapshot {
@@ -335,90 +302,14 @@ export class MessageManager {
   }
 
   /**
-   * Runs a fenced update. A delivery whose message is being delivered again right now is stale at once;
-   * for the others, a delivery still being recorded is waited for (the check compares with its record).
+   * Ids whose rows changed (acked, rescheduled, extended): copies queued, offered, scheduled or being polled
+   * are dropped, so no stale copy is sent; `endLeases` also returns the receivers' credit for them.
    */
-  private async fenced(
-    deliveries: readonly Delivery[],
-    change: () => DeliveryChange,
-  ): Promise<FencedResult & { current: string[]; now: number }> {
-    const stale: Delivery[] = [];
-    const live: Delivery[] = [];
-    for (const d of deliveries) {
-      const underWay = this.deliveries.epochOf(d.id);
-      (underWay !== undefined && underWay !== d.epoch ? stale : live).push(d);
-    }
-    if (live.length === 0) return { changed: 0, stale, current: [], now: this.deps.clock.now() };
-    await this.deliveries.settled(live.map((d) => d.id));
-    const now = this.deps.clock.now();
-    const result = await this.deps.store.updateDeliveries(this.table, live, now, change());
-    const refused = new Set(result.stale.map((d) => `${d.id}:${d.epoch}`));
-    const current = [...new Set(live.filter((d) => !refused.has(`${d.id}:${d.epoch}`)).map((d) => d.id))];
-    return { changed: result.changed, stale: [...stale, ...result.stale], current, now };
-  }
-
-  private rescheduleChange(delayMs: number | undefined): DeliveryChange {
-    if (delayMs !== undefined) return { kind: "reschedule", delayMs };
-    const o = this.opts;
-    const spec = { baseDelayMs: 0, minBackoffMs: o.minBackoffMs, maxBackoffMs: o.maxBackoffMs, jitter: jitter(this.deps.random), incrementEpoch: false };
-    return { kind: "backoff", spec };
-  }
-
-  private afterReschedule(ids: readonly string[], n: number, now: number, delayMs: number | undefined): void {
-    this.forget(ids);
-    this.stats.postponed += n;
-    // An explicit short delay should not wait for the next periodic poll.
-    if (n > 0 && delayMs !== undefined && this.receivers.count > 0) this.poller.runBy(now + delayMs);
-  }
-
-  private async offerDue(rows: readonly MessageRow[]): Promise<number> {
-    if (rows.length === 0) return 0;
-    let added = 0;
-    const unleash: MessageRow[] = [];
-    for (const row of rows) this.offered.add(row.id);
-    await this.mutex.runExclusive(() => {
-      const live = this.isOpen && this.receivers.count > 0;
-      let full = false;
-      for (const row of rows) {
-        if (!this.offered.delete(row.id)) continue; // acked or rescheduled while it waited
-        const result = live && !full ? this.cache.add(row) : "full";
-        if (result === "full") {
-          full = true;
-          this.poller.pending = true; // the poller will find the rest
-          if (row.leasedUntil !== undefined) unleash.push(row);
-        } else if (result === "added") added++;
-      }
-    });
-    this.unleash(unleash);
-    this.stats.queued += added;
-    if (added > 0) this.schedulePump();
-    return added;
-  }
-
-  /** Leased rows that will not be sent from here after all: due again now, so nobody waits for the lease. */
-  private unleash(rows: readonly MessageRow[]): void {
-    const ids = rows.filter((r) => r.leasedUntil !== undefined).map((r) => r.id);
-    if (ids.length === 0) return;
-    this.track(
-      this.deps.store.reschedule(this.table, ids, this.deps.clock.now(), 0).then(
-        () => this.poller.trigger(),
-        (err: unknown) => this.deps.log.warn({ err, table: this.table, count: ids.length }, "could not end a lease early; delivery waits for it"),
-      ),
-    );
-  }
-
-  /** Ids acked or rescheduled: no stale copy of them may be sent, and their leases end. */
-  private forget(ids: readonly string[]): void {
-    this.withdraw(ids);
-    this.leases.release(ids);
-  }
-
-  /** Ids whose row changed: copies queued, offered, scheduled or being polled are dropped. */
-  private withdraw(ids: readonly string[]): void {
-    for (const id of ids) this.offered.delete(id);
+  private forget(ids: readonly string[], endLeases: boolean): void {
+    this.insertPath.forget(ids);
     this.cache.evict(ids);
-    this.delayed.cancel(ids);
     this.poller.forget(ids);
+    if (endLeases) this.leases.release(ids);
   }
 
   private unsubscribe(slot: ReceiverSlot): void {
@@ -429,8 +320,8 @@ export class MessageManager {
       // subscribe. In-flight ids stay until their discard so a poll cannot re-add them meanwhile.
       const queued = this.cache.queuedRows();
       this.cache.evict(queued.map((r) => r.id));
-      this.unleash(queued);
-      this.delayed.clear();
+      this.insertPath.unleash(queued);
+      this.insertPath.clearScheduled();
       this.poller.pending = true;
     }
     this.schedulePump();
@@ -478,8 +369,9 @@ export class MessageManager {
       const credit = slot.maxInFlight > 0 ? slot.maxInFlight - slot.held : Infinity;
       const popped = this.cache.popBatch(Math.min(this.opts.batchSize, credit), this.redeliveryFilter(slot));
       if (popped.length > 0) {
-        const batch = this.buryExhausted(popped);
-        if (batch.length > 0) this.track(this.deliver(slot, batch));
+        const { send, bury } = this.deadLetters.sort(popped);
+        if (bury) this.track(bury);
+        if (send.length > 0) this.track(this.deliver(slot, send));
         return true;
       }
     }
@@ -491,35 +383,6 @@ export class MessageManager {
     const others = this.receivers.all().filter((r) => r !== slot && r.hasCredit);
     if (others.length === 0) return undefined;
     return (row) => !this.leases.holds(slot, row.id) || others.every((r) => this.leases.holds(r, row.id));
-  }
-
-  /**
-   * Rows delivered maxAttempts times already go to the dead-letter table instead of a receiver (our
-   * addition: Vitess redelivers forever). Returns the rows to send.
-   */
-  private buryExhausted(rows: MessageRow[]): MessageRow[] {
-    const max = this.opts.maxAttempts;
-    if (max <= 0 || rows.every((r) => r.epoch < max)) return rows;
-    this.track(this.bury(rows.filter((r) => r.epoch >= max), max));
-    return rows.filter((r) => r.epoch < max);
-  }
-
-  private async bury(rows: readonly MessageRow[], maxAttempts: number): Promise<void> {
-    const { store, clock, log } = this.deps;
-    const ids = rows.map((r) => r.id);
-    try {
-      const reason = `delivered ${maxAttempts} time${maxAttempts === 1 ? "" : "s"} without an ack (maxAttempts ${maxAttempts})`;
-      const moved = await store.deadLetter(this.table, ids, maxAttempts, reason, clock.now());
-      this.stats.deadLettered += moved.length;
-      this.leases.release(moved);
-    } catch (err) {
-      this.stats.deadLetterFailed += ids.length;
-      log.warn({ err, table: this.table, count: ids.length }, "could not dead-letter messages; retrying after the ack wait");
-      // Left due in the table: try again after an ack wait, not at every poll.
-      await store.reschedule(this.table, ids, clock.now(), this.opts.ackWaitMs).catch(() => {});
-    }
-    await this.mutex.runExclusive(() => this.cache.discard(ids));
-    this.schedulePump();
   }
 
   private requestPollIfPending(): void {
@@ -546,8 +409,13 @@ export class MessageManager {
       recorded();
     }
     slot.sending = false;
+    await this.discard(ids);
+  }
+
+  /** A delivery (or burial) is over: the ids leave the cache's in-flight set, under the mutex. */
+  private async discard(ids: readonly string[]): Promise<void> {
     this.schedulePump();
-    await this.mutex.runExclusive(() => this.cache.discard(ids));
+    await this.mutex.runExclusive(() => this.cache.discard([...ids]));
     if (this.cache.isEmpty()) this.requestPollIfPending();
   }
 

@@ -1,0 +1,75 @@
+import type { Clock } from "../clock.js";
+import type { Logger } from "../logger.js";
+import type { TableOptions } from "../options.js";
+import type { MessageRow, MessageStore, RedriveResult } from "../store/types.js";
+import type { ManagerStats } from "./stats.js";
+
+/** Dead letters moved back per statement when redriving all of them. */
+export const REDRIVE_CHUNK = 1000;
+
+export interface DeadLettersDeps {
+  table: string;
+  store: MessageStore;
+  clock: Clock;
+  log: Logger;
+  stats: ManagerStats;
+  options: () => TableOptions;
+  /** The rows' delivery is over (moved, or left for later): drop them from the cache's in-flight set. */
+  discard: (ids: readonly string[]) => Promise<void>;
+  /** Ids moved out of the table: their maxInFlight credit ends. */
+  endLeases: (ids: readonly string[]) => void;
+  /** Rows came back into the table: look for them. */
+  poll: () => void;
+}
+
+/**
+ * maxAttempts (our addition: Vitess redelivers forever). A row popped for a delivery it has no attempts
+ * left for goes to the table's dead-letter table instead of a receiver; redrive brings dead letters back.
+ */
+export class DeadLetters {
+  constructor(private readonly deps: DeadLettersDeps) {}
+
+  /** Splits a popped batch: rows with attempts left (returned, to send) and rows out of them (buried). */
+  sort(rows: MessageRow[]): { send: MessageRow[]; bury?: Promise<void> } {
+    const max = this.deps.options().maxAttempts;
+    if (max <= 0 || rows.every((r) => r.epoch < max)) return { send: rows };
+    const bury = this.bury(rows.filter((r) => r.epoch >= max), max);
+    return { send: rows.filter((r) => r.epoch < max), bury };
+  }
+
+  /**
+   * Moves dead letters back into the table, due now with epoch 0: the given ids, or all of them (in
+   * statements of REDRIVE_CHUNK). Conflicts (the id is in use again) stay dead.
+   */
+  async redrive(ids?: readonly string[]): Promise<RedriveResult> {
+    const { store, table, clock } = this.deps;
+    const total: RedriveResult = { redriven: [], missing: [], conflicts: [] };
+    for (;;) {
+      const r = await store.redrive(table, ids === undefined ? undefined : [...ids], clock.now(), REDRIVE_CHUNK);
+      total.redriven.push(...r.redriven);
+      total.missing.push(...r.missing);
+      total.conflicts.push(...r.conflicts);
+      if (ids !== undefined || r.redriven.length < REDRIVE_CHUNK) break;
+    }
+    this.deps.stats.redriven += total.redriven.length;
+    if (total.redriven.length > 0) this.deps.poll();
+    return total;
+  }
+
+  private async bury(rows: readonly MessageRow[], maxAttempts: number): Promise<void> {
+    const { store, table, clock, log, stats } = this.deps;
+    const ids = rows.map((r) => r.id);
+    try {
+      const reason = `delivered ${maxAttempts} time${maxAttempts === 1 ? "" : "s"} without an ack (maxAttempts ${maxAttempts})`;
+      const moved = await store.deadLetter(table, ids, maxAttempts, reason, clock.now());
+      stats.deadLettered += moved.length;
+      this.deps.endLeases(moved);
+    } catch (err) {
+      stats.deadLetterFailed += ids.length;
+      log.warn({ err, table, count: ids.length }, "could not dead-letter messages; retrying after the ack wait");
+      // Left due in the table: try again after an ack wait, not at every poll.
+      await store.reschedule(table, ids, clock.now(), this.deps.options().ackWaitMs).catch(() => {});
+    }
+    await this.deps.discard(ids);
+  }
+}

@@ -1,0 +1,135 @@
+import type { Mutex } from "async-mutex";
+import type { Clock } from "../clock.js";
+import type { Logger } from "../logger.js";
+import type { TableOptions } from "../options.js";
+import type { MessageRow, MessageStore } from "../store/types.js";
+import { backoffMs, jitter, type Random } from "./backoff.js";
+import type { PriorityCache } from "./cache.js";
+import { DelayedArrivals } from "./delayed.js";
+import type { Poller } from "./poller.js";
+import type { ManagerStats } from "./stats.js";
+
+export interface InsertPathDeps {
+  table: string;
+  store: MessageStore;
+  clock: Clock;
+  random: Random;
+  log: Logger;
+  stats: ManagerStats;
+  options: () => TableOptions;
+  cache: PriorityCache;
+  /** The manager's cache-management mutex: rows enter the cache under it, as a poll's do. */
+  mutex: Mutex;
+  poller: Poller;
+  /** Open, with at least one receiver. */
+  live: () => boolean;
+  schedulePump: () => void;
+  track: (task: Promise<void>) => void;
+}
+
+/**
+ * Rows committed through this server on their way into the cache (our addition: Vitess's insert path only
+ * notifies, and delayed rows wait for a poll). Due rows are offered at once; delayed ones due before the
+ * next poll get a timer (DelayedArrivals). Rows may be written already leased (leaseForInsert).
+ */
+export class InsertPath {
+  /** Ids of committed rows waiting (for the mutex) to enter the cache; an ack or reschedule withdraws them. */
+  private readonly offered = new Set<string>();
+  private readonly delayed: DelayedArrivals;
+
+  constructor(private readonly deps: InsertPathDeps) {
+    this.delayed = new DelayedArrivals(deps.clock, () => deps.options().cacheSize, (row) => void this.offerDue([row]));
+  }
+
+  /**
+   * Due rows go into the cache now; delayed ones due before the next poll get a timer. Refused (returns 0)
+   * when nobody is subscribed, as in Vitess: the poller finds them when someone subscribes. Returns how
+   * many were cached or scheduled.
+   */
+  async offer(rows: readonly MessageRow[]): Promise<number> {
+    if (!this.deps.live()) {
+      this.unleash(rows);
+      return 0;
+    }
+    const now = this.deps.clock.now();
+    // While a poll runs the next one is not scheduled yet: count on one interval from now.
+    const nextPoll = Math.min(this.deps.poller.nextPollAt, now + this.deps.options().pollIntervalMs);
+    const due: MessageRow[] = [];
+    let scheduled = 0;
+    for (const row of rows) {
+      if (row.timeNext <= now) due.push(row);
+      else if (this.delayed.schedule(row, nextPoll)) scheduled++;
+    }
+    return scheduled + (await this.offerDue(due));
+  }
+
+  /**
+   * Our shortcut past Vitess's post-send postpone: when this table can take `count` fresh rows into its
+   * cache right now (open, subscribed, room to spare), the insert path may write them already leased:
+   * time_next = now + ackWait + backoff(0) and epoch 1, as the postpone after their send would. Returns that
+   * time_next, or undefined to insert normally. A leased row sent while at least ackWait of its lease is
+   * left needs no UPDATE after the send, a third of the statements per message. If it cannot be sent in
+   * time, it is postponed as usual; if it cannot be cached after all (or its subscribers leave), it is made
+   * due again at once. A crash leaves it to be delivered when the lease ends, as a lost send would be.
+   */
+  leaseForInsert(count: number): number | undefined {
+    if (!this.deps.live()) return undefined;
+    const o = this.deps.options();
+    if (this.deps.cache.size + this.offered.size + count > o.cacheSize) return undefined;
+    return this.deps.clock.now() + o.ackWaitMs + backoffMs(o.minBackoffMs, o.maxBackoffMs, 0, jitter(this.deps.random));
+  }
+
+  /** Leased rows that will not be sent from here after all: due again now, so nobody waits for the lease. */
+  unleash(rows: readonly MessageRow[]): void {
+    const ids = rows.filter((r) => r.leasedUntil !== undefined).map((r) => r.id);
+    if (ids.length === 0) return;
+    const { store, table, clock, log, poller } = this.deps;
+    this.deps.track(
+      store.reschedule(table, ids, clock.now(), 0).then(
+        () => poller.trigger(),
+        (err: unknown) => log.warn({ err, table, count: ids.length }, "could not end a lease early; delivery waits for it"),
+      ),
+    );
+  }
+
+  /** Ids whose row changed (or that a poll brought in): no copy of them goes on from here. */
+  forget(ids: readonly string[]): void {
+    for (const id of ids) this.offered.delete(id);
+    this.delayed.cancel(ids);
+  }
+
+  /** Drops the timers of delayed rows (nobody is subscribed: the next poll finds them). */
+  clearScheduled(): void {
+    this.delayed.clear();
+  }
+
+  clear(): void {
+    this.delayed.clear();
+    this.offered.clear();
+  }
+
+  private async offerDue(rows: readonly MessageRow[]): Promise<number> {
+    if (rows.length === 0) return 0;
+    const { cache, poller, stats } = this.deps;
+    let added = 0;
+    const unleash: MessageRow[] = [];
+    for (const row of rows) this.offered.add(row.id);
+    await this.deps.mutex.runExclusive(() => {
+      const live = this.deps.live();
+      let full = false;
+      for (const row of rows) {
+        if (!this.offered.delete(row.id)) continue; // acked or rescheduled while it waited
+        const result = live && !full ? cache.add(row) : "full";
+        if (result === "full") {
+          full = true;
+          poller.pending = true; // the poller will find the rest
+          if (row.leasedUntil !== undefined) unleash.push(row);
+        } else if (result === "added") added++;
+      }
+    });
+    this.unleash(unleash);
+    stats.queued += added;
+    if (added > 0) this.deps.schedulePump();
+    return added;
+  }
+}

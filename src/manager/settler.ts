@@ -1,0 +1,123 @@
+import type { Clock } from "../clock.js";
+import type { TableOptions } from "../options.js";
+import type { Delivery, DeliveryChange, FencedResult, MessageStore } from "../store/types.js";
+import { jitter, type Random } from "./backoff.js";
+import type { DeliveriesInProgress } from "./deliveries.js";
+import type { ManagerStats } from "./stats.js";
+
+export interface SettlerDeps {
+  table: string;
+  store: MessageStore;
+  clock: Clock;
+  random: Random;
+  stats: ManagerStats;
+  options: () => TableOptions;
+  deliveries: DeliveriesInProgress;
+  /** Ids whose rows changed: no stale copy of them may be sent. `endLeases` also returns maxInFlight credit. */
+  forget: (ids: readonly string[], endLeases: boolean) => void;
+  /** Asks for a poll no later than `at` (a short explicit delay should not wait for the periodic one). */
+  pollBy: (at: number) => void;
+}
+
+/**
+ * What clients do to messages they were sent: ack, postpone (reschedule) and extend, by id or fenced by
+ * delivery (receipts). Each one takes effect in the manager at once: cached, offered or scheduled copies of
+ * the ids are dropped so a stale copy is never sent after the change.
+ */
+export class Settler {
+  constructor(private readonly deps: SettlerDeps) {}
+
+  /** Marks ids acked; returns how many this call acked. */
+  async ack(ids: readonly string[]): Promise<number> {
+    const { store, table, clock, forget, stats } = this.deps;
+    // Forgotten on both sides of the commit: before, so no cached copy goes out while it commits; after,
+    // for a copy a poll added meanwhile from a snapshot read before the commit.
+    forget(ids, true);
+    const n = await store.ack(table, [...ids], clock.now());
+    forget(ids, true);
+    stats.acked += n;
+    return n;
+  }
+
+  /**
+   * A client's postpone: due again after `delayMs`, or after the table's backoff for the message's epoch
+   * when no delay is given. Does not count a delivery. Returns how many unacked messages were moved.
+   */
+  async reschedule(ids: readonly string[], delayMs?: number): Promise<number> {
+    const { store, table, clock } = this.deps;
+    this.deps.forget(ids, true);
+    // A delivery of these ids still being recorded would overwrite this reschedule: wait for it.
+    await this.deps.deliveries.settled(ids);
+    const now = clock.now();
+    const change = this.rescheduleChange(delayMs);
+    const n =
+      change.kind === "backoff"
+        ? await store.postpone(table, [...ids], now, change.spec)
+        : await store.reschedule(table, [...ids], now, change.delayMs);
+    this.afterReschedule(ids, n, now, delayMs);
+    return n;
+  }
+
+  /** Fenced ack: acks the messages whose given delivery is still current; the others come back stale. */
+  async ackDeliveries(deliveries: readonly Delivery[]): Promise<FencedResult> {
+    const result = await this.fenced(deliveries, () => ({ kind: "ack" }));
+    this.deps.forget(result.current, true);
+    this.deps.stats.acked += result.changed;
+    return { changed: result.changed, stale: result.stale };
+  }
+
+  /** Fenced reschedule: as `reschedule`, for the messages whose given delivery is still current. */
+  async rescheduleDeliveries(deliveries: readonly Delivery[], delayMs?: number): Promise<FencedResult> {
+    const result = await this.fenced(deliveries, () => this.rescheduleChange(delayMs));
+    this.afterReschedule(result.current, result.changed, result.now, delayMs);
+    return { changed: result.changed, stale: result.stale };
+  }
+
+  /**
+   * Lease extension (SQS's ChangeMessageVisibility): messages whose given delivery is still current are not
+   * due before `byMs` from now. The receiver keeps its maxInFlight credit for them.
+   */
+  async extend(deliveries: readonly Delivery[], byMs: number): Promise<FencedResult> {
+    const result = await this.fenced(deliveries, () => ({ kind: "extend", byMs }));
+    this.deps.forget(result.current, false); // a copy queued for redelivery (its lease ran out) is not due now
+    return { changed: result.changed, stale: result.stale };
+  }
+
+  /**
+   * Runs a fenced update. A delivery whose message is being delivered again right now is stale at once;
+   * for the others, a delivery still being recorded is waited for (the check compares with its record).
+   */
+  private async fenced(
+    deliveries: readonly Delivery[],
+    change: () => DeliveryChange,
+  ): Promise<FencedResult & { current: string[]; now: number }> {
+    const { store, table, clock } = this.deps;
+    const inProgress = this.deps.deliveries;
+    const stale: Delivery[] = [];
+    const live: Delivery[] = [];
+    for (const d of deliveries) {
+      const underWay = inProgress.epochOf(d.id);
+      (underWay !== undefined && underWay !== d.epoch ? stale : live).push(d);
+    }
+    if (live.length === 0) return { changed: 0, stale, current: [], now: clock.now() };
+    await inProgress.settled(live.map((d) => d.id));
+    const now = clock.now();
+    const result = await store.updateDeliveries(table, live, now, change());
+    const refused = new Set(result.stale.map((d) => `${d.id}:${d.epoch}`));
+    const current = [...new Set(live.filter((d) => !refused.has(`${d.id}:${d.epoch}`)).map((d) => d.id))];
+    return { changed: result.changed, stale: [...stale, ...result.stale], current, now };
+  }
+
+  private rescheduleChange(delayMs: number | undefined): Extract<DeliveryChange, { kind: "reschedule" | "backoff" }> {
+    if (delayMs !== undefined) return { kind: "reschedule", delayMs };
+    const o = this.deps.options();
+    const spec = { baseDelayMs: 0, minBackoffMs: o.minBackoffMs, maxBackoffMs: o.maxBackoffMs, jitter: jitter(this.deps.random), incrementEpoch: false };
+    return { kind: "backoff", spec };
+  }
+
+  private afterReschedule(ids: readonly string[], n: number, now: number, delayMs: number | undefined): void {
+    this.deps.forget(ids, true);
+    this.deps.stats.postponed += n;
+    if (n > 0 && delayMs !== undefined) this.deps.pollBy(now + delayMs);
+  }
+}
