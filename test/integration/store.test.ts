@@ -340,6 +340,34 @@ describeWithDatabase("MysqlStore", () => {
     expect(rows).toHaveLength(0);
   });
 
+  it("dead-letters rows of a hand-made Vitess table (signed ids, VARBINARY payloads) and redrives them byte for byte", async () => {
+    const table = db.table("vdead");
+    await sql`CREATE TABLE ${sql.table(table)} (
+        id bigint, priority bigint default 50, epoch bigint, time_next bigint default 0, time_acked bigint,
+        message varbinary(128), primary key(id), index poller_idx(time_acked, priority, time_next desc)
+      ) comment 'vitess_message,vt_ack_wait=30,vt_max_attempts=2'`.execute(db.store.db);
+    await sql`INSERT INTO ${sql.table(table)} (id, priority, epoch, time_next, message)
+      VALUES (7, 300, NULL, 0, X'00ff61'), (8, 1, 2, 0, '{"a":1}')`.execute(db.store.db);
+    expect(await db.store.deadLetter(table, ["7", "8"], 2, "out of attempts", T0)).toEqual(["8"]); // 7: NULL epoch counts as 0
+    await setEpoch(table, "7", 2);
+    expect(await db.store.deadLetter(table, ["7"], 2, "out of attempts", T0)).toEqual(["7"]);
+    const { rows: columns } = await sql<{ c: string; t: string }>`
+      SELECT column_name AS c, column_type AS t FROM information_schema.columns
+      WHERE table_schema = DATABASE() AND table_name = ${`${table}_dlq`} ORDER BY ordinal_position`.execute(db.store.db);
+    // The message table's own types (MySQL 8 shows "bigint" where MariaDB shows "bigint(20)").
+    expect(columns.map((r) => `${r.c} ${r.t.replace("bigint(20)", "bigint")}`)).toEqual([
+      "id bigint", "priority bigint", "epoch bigint", "time_next bigint", "time_acked bigint", "message varbinary(128)",
+      "reason varchar(1024)", "time_dead bigint",
+    ]);
+    expect((await db.store.listDead(table, 10)).messages.map((m) => [m.id, m.priority, m.payload])).toEqual([
+      ["8", 1, '{"a":1}'],
+      ["7", 300, JSON.stringify("\u0000\ufffda")],
+    ]);
+    expect((await db.store.redrive(table, undefined, T0, 1000)).redriven.sort()).toEqual(["7", "8"]);
+    const { rows } = await sql<{ hex: string }>`SELECT HEX(message) AS hex FROM ${sql.table(table)} WHERE id = 7`.execute(db.store.db);
+    expect(rows[0]?.hex).toBe("00FF61");
+  });
+
   it("purges old acked rows in chunks, keeping unacked and recent ones", async () => {
     const table = await newTable("purge");
     const old = ["1", "2", "3", "4", "5"];
