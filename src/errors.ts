@@ -3,8 +3,9 @@ export class TablemqError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = new.target.name;
   }
 }
@@ -38,5 +39,30 @@ export class ConflictError extends TablemqError {
 export class OverloadedError extends TablemqError {
   constructor(message: string) {
     super("overloaded", message);
+  }
+}
+
+/**
+ * The database could not be reached, or the statement could not be sent in time: it never ran, so
+ * **nothing was written** (API.md's 503 `unavailable`).
+ */
+export class UnavailableError extends TablemqError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("unavailable", message, options);
+  }
+}
+
+/**
+ * A statement was sent and then its connection was lost, or it did not answer in time: it may or may not
+ * have committed. `ids` are the messages concerned, so the client can resend them (enqueue is idempotent
+ * by id). The server answers 504 `outcome_unknown`, never API.md's 503 "nothing was written".
+ */
+export class OutcomeUnknownError extends TablemqError {
+  constructor(
+    message: string,
+    readonly ids: readonly string[] = [],
+    options?: { cause?: unknown },
+  ) {
+    super("outcome_unknown", message, options);
   }
 }

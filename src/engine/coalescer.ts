@@ -4,9 +4,12 @@
  * request is written at once and, under load, many requests share a statement (and its fsync). A batch
  * holds at most `maxItems`; at most `concurrency` statements run at once; items waiting are bounded by
  * `maxQueued`, past which a request is refused with OverloadedError (the server answers 429), never
- * dropped. Each request's promise settles after the statement holding its items committed (or failed:
- * then every request in that statement gets the error, and nothing of it was written).
+ * dropped. A request that is still waiting for a writer after `maxWait.ms` (the writers are stuck on a
+ * database that does not answer) is refused with `maxWait.error()`: it was never sent. Each request's
+ * promise settles after the statement holding its items committed (or failed: then every request in that
+ * statement gets the error, which says whether anything of it can have been written).
  */
+import type { Clock, TimerHandle } from "../clock.js";
 import { OverloadedError } from "../errors.js";
 
 export interface CoalescerOptions<I, R> {
@@ -15,10 +18,13 @@ export interface CoalescerOptions<I, R> {
   concurrency: number;
   /** Writes the items in one statement; returns one result per item, in order. */
   write(items: I[]): Promise<R[]>;
+  /** Bound on the wait for a writer; none when absent. */
+  maxWait?: { ms: number; clock: Clock; error(): Error };
 }
 
 interface Request<I, R> {
   items: I[];
+  queuedAt: number;
   resolve(results: R[]): void;
   reject(err: unknown): void;
 }
@@ -29,6 +35,7 @@ export class Coalescer<I, R> {
   private writing = 0;
   private scheduled = false;
   private idle: Array<() => void> = [];
+  private expiry: TimerHandle | undefined;
 
   constructor(private readonly opts: CoalescerOptions<I, R>) {}
 
@@ -41,8 +48,9 @@ export class Coalescer<I, R> {
       return Promise.reject(new OverloadedError(`${this.queuedItems} writes are already waiting for the database; retry later`));
     }
     return new Promise<R[]>((resolve, reject) => {
-      this.queue.push({ items, resolve, reject });
+      this.queue.push({ items, queuedAt: this.opts.maxWait?.clock.now() ?? 0, resolve, reject });
       this.queuedItems += items.length;
+      this.armExpiry();
       if (this.scheduled) return;
       this.scheduled = true;
       // A microtask: requests arriving in the same tick go into one statement.
@@ -72,7 +80,34 @@ export class Coalescer<I, R> {
       this.writing++;
       void this.writeBatch(batch);
     }
+    this.notifyIdle();
+  }
+
+  private notifyIdle(): void {
     if (this.queue.length === 0 && this.writing === 0) for (const f of this.idle.splice(0)) f();
+  }
+
+  /** One timer, for the oldest waiting request (the queue is in arrival order). */
+  private armExpiry(): void {
+    const wait = this.opts.maxWait;
+    if (!wait || this.expiry !== undefined || this.queue.length === 0) return;
+    const left = this.queue[0]!.queuedAt + wait.ms - wait.clock.now();
+    this.expiry = wait.clock.setTimeout(() => {
+      this.expiry = undefined;
+      this.refuseExpired();
+      this.armExpiry();
+    }, left);
+  }
+
+  private refuseExpired(): void {
+    const wait = this.opts.maxWait!;
+    const now = wait.clock.now();
+    while (this.queue.length > 0 && this.queue[0]!.queuedAt + wait.ms <= now) {
+      const request = this.queue.shift()!;
+      this.queuedItems -= request.items.length;
+      request.reject(wait.error());
+    }
+    this.notifyIdle();
   }
 
   private async writeBatch(batch: Array<Request<I, R>>): Promise<void> {

@@ -1,6 +1,6 @@
 import { Semaphore } from "async-mutex";
 import { type Clock, systemClock } from "../clock.js";
-import { ClosedError, ConflictError, TableNotFoundError } from "../errors.js";
+import { ClosedError, ConflictError, OutcomeUnknownError, TableNotFoundError, UnavailableError } from "../errors.js";
 import { IdGenerator } from "../ids.js";
 import { type Logger, silentLogger } from "../logger.js";
 import type { Random } from "../manager/backoff.js";
@@ -9,8 +9,9 @@ import type { Receiver } from "../manager/receivers.js";
 import { Ticker } from "../manager/ticker.js";
 import { resolveOptions, type TableOptions } from "../options.js";
 import { receiptOf } from "../receipts.js";
-import type { DeadLetterPage, FencedResult, MessageRow, MessageStore, NewMessage, RedriveResult, TableStats } from "../store/types.js";
+import type { DeadLetterPage, Delivery, FencedResult, MessageRow, MessageStore, NewMessage, RedriveResult, TableStats } from "../store/types.js";
 import { Coalescer } from "./coalescer.js";
+import { retryUnknown, type Settled } from "./retry.js";
 import {
   checkDeadLetterName,
   checkIds,
@@ -34,7 +35,19 @@ export interface EngineConfig {
   defaultOptions?: Partial<TableOptions>;
   /** Rows per table waiting for an INSERT before enqueues are refused as overloaded (default 50,000). */
   maxQueuedInserts?: number;
+  /**
+   * How long an enqueue may wait for its turn to write before it is refused as unavailable (nothing
+   * written), and how long an enqueue, ack or postpone whose outcome is unknown is sent again (retry.ts).
+   * Default 10 s; the server passes its statement timeout.
+   */
+  writeTimeoutMs?: number;
 }
+
+/**
+ * What became of one row of an insert: written by it; a duplicate (the id existed); or found (the id
+ * existed when a retry ran after an attempt whose answer was lost: that attempt may have written it).
+ */
+type RowOutcome = "written" | "duplicate" | "found";
 
 /** Most rows in one coalesced INSERT, and INSERTs per table running at once. */
 const INSERT_STATEMENT_ROWS = 1_000;
@@ -76,8 +89,9 @@ export class Engine {
   private readonly semaphore: Semaphore;
   private readonly ids: IdGenerator;
   private readonly managers = new Map<string, MessageManager>();
-  private readonly inserters = new Map<string, Coalescer<NewMessage, boolean>>();
+  private readonly inserters = new Map<string, Coalescer<NewMessage, RowOutcome>>();
   private readonly maxQueuedInserts: number;
+  private readonly writeTimeoutMs: number;
   private readonly refresher: Ticker;
   private readonly defaults: Partial<TableOptions>;
   private state: "new" | "open" | "closed" = "new";
@@ -93,6 +107,7 @@ export class Engine {
     this.ids = new IdGenerator(this.clock, this.random);
     this.defaults = config.defaultOptions ?? {};
     this.maxQueuedInserts = config.maxQueuedInserts ?? 50_000;
+    this.writeTimeoutMs = config.writeTimeoutMs ?? 10_000;
     this.refresher = new Ticker(this.clock, config.schemaRefreshMs ?? 10_000, () => this.refresh(), (err) =>
       this.log.warn({ err }, "schema refresh failed"),
     );
@@ -232,16 +247,25 @@ export class Engine {
     const due = rows.filter((r) => r.timeNext <= now);
     const leasedUntil = m.leaseForInsert(due.length);
     const leased = new Set(leasedUntil === undefined ? [] : due);
-    const written = await this.onTable(
+    const outcomes = await this.onTable(
       this.inserter(table).submit(rows.map((r) => (leased.has(r) ? { ...r, timeNext: leasedUntil!, epoch: 1 } : r))),
-    );
+    ).catch((err: unknown) => {
+      // The client needs the ids (the server made most of them) to resend the same messages safely.
+      throw err instanceof OutcomeUnknownError ? new OutcomeUnknownError(err.message, rows.map((r) => r.id), { cause: err.cause ?? err }) : err;
+    });
     const fresh: MessageRow[] = [];
     const duplicates: string[] = [];
     rows.forEach((r, i) => {
-      if (!written[i]) {
+      const outcome = outcomes[i];
+      // A client's id found by a retry may have been there before this request: say so. A server-made id
+      // cannot have been: it is this request's message.
+      if (outcome === "duplicate" || (outcome === "found" && messages[i]!.id !== undefined)) {
         duplicates.push(r.id);
         return;
       }
+      // Found: written by the attempt whose answer was lost, and maybe delivered or acked since; the poller
+      // delivers it when it is due, not the cache.
+      if (outcome === "found") return;
       const row: MessageRow = { id: r.id, priority: r.priority, timeNext: r.timeNext, epoch: 0, payload: r.payload };
       if (leased.has(r)) row.leasedUntil = leasedUntil;
       fresh.push(row);
@@ -252,33 +276,42 @@ export class Engine {
 
   async ack(table: string, ids: readonly string[]): Promise<number> {
     checkIds(ids);
-    return this.onTable((await this.manager(table)).ack(ids));
+    const m = await this.manager(table);
+    return (await this.onTable(this.settle(`ack on ${table}`, ids, () => m.ack(ids)))).value;
   }
 
   async postpone(table: string, ids: readonly string[], delayMs?: number): Promise<number> {
     checkIds(ids);
     checkDelay("delayMs", delayMs);
-    return this.onTable((await this.manager(table)).reschedule(ids, delayMs));
+    const m = await this.manager(table);
+    return (await this.onTable(this.settle(`postpone on ${table}`, ids, () => m.reschedule(ids, delayMs)))).value;
   }
 
-  /** Fenced ack by receipts: a receipt whose delivery is no longer current is returned in `stale`. */
+  /**
+   * Fenced ack by receipts: a receipt whose delivery is no longer current is returned in `stale`. Like the
+   * plain ack, an unknown outcome is settled by sending it again (a receipt of a message acked by the lost
+   * attempt is then neither counted nor stale).
+   */
   async ackReceipts(table: string, receipts: readonly string[]): Promise<ReceiptResult> {
     const deliveries = checkReceipts(receipts);
-    return staleReceipts(await this.onTable((await this.manager(table)).ackDeliveries(deliveries)));
+    const m = await this.manager(table);
+    return this.fenced(`ack on ${table}`, deliveries, () => m.ackDeliveries(deliveries));
   }
 
   /** Fenced postpone by receipts. */
   async postponeReceipts(table: string, receipts: readonly string[], delayMs?: number): Promise<ReceiptResult> {
     const deliveries = checkReceipts(receipts);
     checkDelay("delayMs", delayMs);
-    return staleReceipts(await this.onTable((await this.manager(table)).rescheduleDeliveries(deliveries, delayMs)));
+    const m = await this.manager(table);
+    return this.fenced(`postpone on ${table}`, deliveries, () => m.rescheduleDeliveries(deliveries, delayMs));
   }
 
-  /** Lease extension by receipts: current deliveries are not due again before `byMs` from now. */
+  /** Lease extension by receipts: current deliveries are not due again before `byMs` from now (idempotent). */
   async extend(table: string, receipts: readonly string[], byMs: number): Promise<ReceiptResult> {
     const deliveries = checkReceipts(receipts);
     checkDelay("byMs", byMs);
-    return staleReceipts(await this.onTable((await this.manager(table)).extend(deliveries, byMs)));
+    const m = await this.manager(table);
+    return this.fenced(`extend on ${table}`, deliveries, () => m.extend(deliveries, byMs));
   }
 
   async subscribe(table: string, receiver: Receiver): Promise<Subscription> {
@@ -286,24 +319,45 @@ export class Engine {
   }
 
   /**
-   * The table's insert coalescer: concurrent enqueues share INSERT statements. Its result per row is
-   * whether this row was written (false: the id existed, or came earlier in the same statement).
+   * The table's insert coalescer: concurrent enqueues share INSERT statements. Its result per row is a
+   * RowOutcome. A request that cannot get a writer within writeTimeoutMs is refused (never sent).
    */
-  private inserter(table: string): Coalescer<NewMessage, boolean> {
+  private inserter(table: string): Coalescer<NewMessage, RowOutcome> {
     let c = this.inserters.get(table);
     if (!c) {
-      c = new Coalescer<NewMessage, boolean>({
+      c = new Coalescer<NewMessage, RowOutcome>({
         maxItems: INSERT_STATEMENT_ROWS,
         maxQueued: this.maxQueuedInserts,
         concurrency: INSERTS_AT_ONCE,
         write: async (rows) => {
-          const written = new Set((await this.store.insertMessages(table, rows)).inserted);
-          return rows.map((r) => written.delete(r.id));
+          const { value, retried } = await this.settle(`insert into ${table}`, [], () => this.store.insertMessages(table, rows));
+          const written = new Set(value.inserted);
+          return rows.map((r) => (written.delete(r.id) ? "written" : retried ? "found" : "duplicate"));
+        },
+        maxWait: {
+          ms: this.writeTimeoutMs,
+          clock: this.clock,
+          error: () => new UnavailableError(`the database took no write for ${this.writeTimeoutMs} ms`),
         },
       });
       this.inserters.set(table, c);
     }
     return c;
+  }
+
+  /** An idempotent write, sent again while its outcome is unknown; if that stays so, the error names `ids`. */
+  private async fenced(what: string, deliveries: readonly Delivery[], write: () => Promise<FencedResult>): Promise<ReceiptResult> {
+    const ids = [...new Set(deliveries.map((d) => d.id))];
+    return staleReceipts((await this.onTable(this.settle(what, ids, write))).value);
+  }
+
+  private async settle<T>(what: string, ids: readonly string[], write: () => Promise<T>): Promise<Settled<T>> {
+    try {
+      return await retryUnknown(write, { clock: this.clock, windowMs: this.writeTimeoutMs, log: this.log, what });
+    } catch (err) {
+      if (err instanceof OutcomeUnknownError && ids.length > 0) throw new OutcomeUnknownError(err.message, ids, { cause: err.cause ?? err });
+      throw err;
+    }
   }
 
   /** Runs a store operation on a table; if the table vanished behind our back, forget it at once. */

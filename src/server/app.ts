@@ -57,6 +57,13 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
       return sendError(reply, new ApiError(503, "unavailable", "the server is shutting down; nothing was written"));
     }
   });
+  // Once shutdown began, every answer closes its connection: a keep-alive connection whose request was
+  // still running would otherwise rest open after its answer (keepAliveTimeout, 72 s), holding the close
+  // until its deadline (RELIABILITY.md, problem 9). Connections without a request in flight are closed
+  // by connections.ts.
+  app.addHook("onSend", async (_req, reply) => {
+    if (ctx.state.shuttingDown) void reply.header("connection", "close");
+  });
   // Authentication, authorization and the rate limit, before the body is read or a socket upgraded.
   const limiter = rateLimiterFor(ctx.config);
   if (auth.enabled || limiter) app.addHook("onRequest", accessHook(auth, limiter, ctx.metrics.registry));

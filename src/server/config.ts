@@ -24,6 +24,12 @@ export interface ServerConfig {
   postponeConcurrency: number;
   schemaRefreshMs: number;
   dbPoolSize: number;
+  /**
+   * Longest a database statement may take, from asking for a pooled connection to its answer; also how
+   * long an enqueue may wait for its turn to write, and how long a write whose outcome is unknown is sent
+   * again (RELIABILITY.md).
+   */
+  dbStatementTimeoutMs: number;
   /** How long shutdown waits for in-flight work before it closes anyway. */
   shutdownTimeoutMs: number;
   /** WebSocket ping period; a peer that misses a pong for this long is dropped. */
@@ -66,6 +72,7 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   postponeConcurrency: 4,
   schemaRefreshMs: 10_000,
   dbPoolSize: 10,
+  dbStatementTimeoutMs: 10_000,
   shutdownTimeoutMs: 10_000,
   pingIntervalMs: 30_000,
   tableDefaults: {},
@@ -94,6 +101,7 @@ export const SETTINGS: ReadonlyArray<{ key: keyof ServerConfig; env: string; fla
   { key: "postponeConcurrency", env: "TABLEMQ_POSTPONE_CONCURRENCY", flag: "--postpone-concurrency", kind: "int", min: 1, help: "concurrent post-send postpones" },
   { key: "schemaRefreshMs", env: "TABLEMQ_SCHEMA_REFRESH_MS", flag: "--schema-refresh-ms", kind: "int", min: 100, help: "how often to look for table changes" },
   { key: "dbPoolSize", env: "TABLEMQ_DB_POOL_SIZE", flag: "--db-pool-size", kind: "int", min: 1, help: "database connections" },
+  { key: "dbStatementTimeoutMs", env: "TABLEMQ_DB_STATEMENT_TIMEOUT_MS", flag: "--db-statement-timeout-ms", kind: "int", min: 100, help: "longest a database statement may take (and an unsettled write is retried)" },
   { key: "shutdownTimeoutMs", env: "TABLEMQ_SHUTDOWN_TIMEOUT_MS", flag: "--shutdown-timeout-ms", kind: "int", min: 0, help: "graceful shutdown deadline" },
   { key: "pingIntervalMs", env: "TABLEMQ_PING_INTERVAL_MS", flag: "--ping-interval-ms", kind: "int", min: 100, help: "WebSocket ping period" },
   { key: "tableDefaults", env: "TABLEMQ_TABLE_DEFAULTS", flag: "--table-defaults", kind: "json-options", help: 'JSON, e.g. {"ackWaitMs":10000}' },

@@ -1,14 +1,18 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
-import { TablemqError } from "../errors.js";
+import { OutcomeUnknownError, TablemqError, UnavailableError } from "../errors.js";
 import { OptionsError } from "../options.js";
 
-/** An error that becomes API.md's error body: `{"error": {"code", "message"}}` with `status`. */
+/**
+ * An error that becomes API.md's error body: `{"error": {"code", "message"}}` with `status`, plus `extra`
+ * fields beside `error` (the ids of an `outcome_unknown`).
+ */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    readonly extra: Record<string, unknown> = {},
   ) {
     super(message);
     this.name = "ApiError";
@@ -17,23 +21,25 @@ export class ApiError extends Error {
 
 export interface ErrorBody {
   error: { code: string; message: string };
+  /** With `outcome_unknown`: the ids of the messages concerned. */
+  ids?: string[];
 }
 
-/** mysql2/Node error codes that mean "the database is not reachable", not "the statement is wrong". */
-const UNAVAILABLE_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENOTFOUND",
-  "EPIPE",
-  "PROTOCOL_CONNECTION_LOST",
-  "PROTOCOL_SEQUENCE_TIMEOUT",
-  "ER_CON_COUNT_ERROR",
-  "ER_SERVER_SHUTDOWN",
-  "ER_LOCK_WAIT_TIMEOUT",
-  "POOL_CLOSED",
-]);
+/**
+ * Errors the database answered that mean "busy or going away, try again": the statement was refused or
+ * rolled back, so nothing was written. (Connection failures come labelled from the store: see
+ * src/store/mysql/guarded-pool.ts.)
+ */
+const UNAVAILABLE_CODES = new Set(["ER_CON_COUNT_ERROR", "ER_SERVER_SHUTDOWN", "ER_LOCK_WAIT_TIMEOUT", "ER_LOCK_DEADLOCK"]);
+
+/** Not API.md's 503: that one promises nothing was written, and a client may read only the status. */
+const OUTCOME_UNKNOWN_STATUS = 504;
+
+function outcomeUnknown(message: string, ids: readonly string[]): ApiError {
+  const advice = ids.length > 0 ? "send the same request again with these ids (it is idempotent)" : "send the same request again";
+  const text = `${message}: the change may or may not be committed; ${advice}`;
+  return new ApiError(OUTCOME_UNKNOWN_STATUS, "outcome_unknown", text, {}, ids.length > 0 ? { ids: [...ids] } : {});
+}
 
 const CORE_STATUS: Record<string, number> = {
   table_not_found: 404,
@@ -47,6 +53,8 @@ const CORE_STATUS: Record<string, number> = {
 /** Maps anything thrown by a route to a status and error body. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof OutcomeUnknownError) return outcomeUnknown(err.message, err.ids);
+  if (err instanceof UnavailableError) return new ApiError(503, "unavailable", `${err.message}; nothing was written`);
   if (err instanceof TablemqError) {
     const headers: Record<string, string> = err.code === "overloaded" ? { "retry-after": "1" } : {};
     return new ApiError(CORE_STATUS[err.code] ?? 500, err.code, err.message, headers);
@@ -73,12 +81,11 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof SyntaxError || e.statusCode === 400) {
     return new ApiError(400, "bad_request", `body: malformed JSON (${e.message ?? "parse error"})`);
   }
-  if (e.message === "Queue limit reached.") {
-    return new ApiError(429, "overloaded", "too many requests are waiting for the database; retry later", { "retry-after": "1" });
-  }
-  if ((e.code && UNAVAILABLE_CODES.has(e.code)) || e.fatal === true) {
+  if (e.code && UNAVAILABLE_CODES.has(e.code) && e.fatal !== true) {
     return new ApiError(503, "unavailable", "the database is unavailable; nothing was written");
   }
+  // A connection failure nobody labelled: whether the statement ran is not known.
+  if (e.fatal === true) return outcomeUnknown("the database connection failed", []);
   if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
     return new ApiError(e.statusCode, "bad_request", e.message ?? "bad request");
   }
@@ -108,7 +115,7 @@ function validationMessage(err: FastifyError): string {
 
 export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
   for (const [k, v] of Object.entries(err.headers)) void reply.header(k, v);
-  return reply.code(err.status).send({ error: { code: err.code, message: err.message } } satisfies ErrorBody);
+  return reply.code(err.status).send({ error: { code: err.code, message: err.message }, ...err.extra } satisfies ErrorBody);
 }
 
 export function errorHandler(this: unknown, err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {

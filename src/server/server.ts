@@ -6,6 +6,7 @@ import { createMysqlStore } from "../store/mysql/store.js";
 import type { MessageStore } from "../store/types.js";
 import { buildApp } from "./app.js";
 import type { ServerConfig } from "./config.js";
+import { ConnectionTracker } from "./connections.js";
 import type { ServerContext } from "./context.js";
 import { Metrics } from "./metrics.js";
 
@@ -43,13 +44,15 @@ export function createLogger(level: ServerConfig["logLevel"], destination?: Dest
 export async function startServer(config: ServerConfig, deps: ServerDeps = {}): Promise<RunningServer> {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const ownsStore = !deps.store;
-  const store = deps.store ?? createMysqlStore(config.databaseUrl, { connectionLimit: config.dbPoolSize });
+  const store =
+    deps.store ?? createMysqlStore(config.databaseUrl, { connectionLimit: config.dbPoolSize, statementTimeoutMs: config.dbStatementTimeoutMs });
   const engine = new Engine({
     store,
     log: logger,
     postponeConcurrency: config.postponeConcurrency,
     schemaRefreshMs: config.schemaRefreshMs,
     defaultOptions: config.tableDefaults,
+    writeTimeoutMs: config.dbStatementTimeoutMs,
   });
   await engine.open();
   const ctx: ServerContext = {
@@ -61,8 +64,10 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     state: { shuttingDown: false },
   };
   let app: FastifyInstance;
+  let connections: ConnectionTracker;
   try {
     app = await buildApp(ctx, logger); // throws for a bad token table given as a typed config
+    connections = new ConnectionTracker(app.server);
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
     await engine.close();
@@ -78,7 +83,9 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
   const close = () =>
     (closing ??= (async () => {
       ctx.state.shuttingDown = true;
-      // Stop accepting; in-flight requests (their commits) finish; subscribers get 1001 going away.
+      // Stop accepting; idle connections close now; in-flight requests (their commits) finish and their
+      // connections close after the answer; subscribers get 1001 going away.
+      connections.closeIdle();
       await withDeadline(app.close(), config.shutdownTimeoutMs, () => logger.warn("shutdown deadline passed; closing anyway"));
       await withDeadline(engine.close(), config.shutdownTimeoutMs, () => logger.warn("engine close deadline passed; closing the pool"));
       if (ownsStore) await store.close();

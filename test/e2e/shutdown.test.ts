@@ -1,10 +1,29 @@
+import { Agent, request as httpRequest, type IncomingHttpHeaders } from "node:http";
+import { connect } from "node:net";
 import { sql } from "kysely";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createMysqlStore, type MysqlStore } from "../../src/store/mysql/store.js";
 import { spawnServer } from "../support/child.js";
 import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";
-import { http, TestSubscriber } from "../support/server.js";
+import { http, startTestServer, TestSubscriber } from "../support/server.js";
+import { lockTable, waitForLockWait } from "../support/table-lock.js";
 import { sleep } from "../support/wait.js";
+
+/** One request over a keep-alive agent (node:http, so the test owns the connection). */
+function keepAliveRequest(agent: Agent, url: string, method: string, body?: unknown): Promise<{ status: number; headers: IncomingHttpHeaders; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method, agent, headers: body === undefined ? {} : { "content-type": "application/json" } }, (res) => {
+      let text = "";
+      res.on("data", (d) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text === "" ? undefined : JSON.parse(text) }));
+    });
+    req.on("error", reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+/** Far longer than any of these shutdowns should take. */
+const DEADLINE_MS = 5_000;
 
 describeWithDatabase("graceful shutdown", () => {
   const database = useOwnDatabase("shutdown_e2e");
@@ -71,4 +90,67 @@ describeWithDatabase("graceful shutdown", () => {
     expect(ackedOk.size).toBeGreaterThan(0);
     expect(sub.closeCode).toBe(1001);
   }, 30_000);
+
+  it("closes a keep-alive connection that is idle when shutdown begins at once, not at the deadline", async () => {
+    const server = await startTestServer(database.url, { shutdownTimeoutMs: DEADLINE_MS });
+    const agent = new Agent({ keepAlive: true });
+    try {
+      const res = await keepAliveRequest(agent, `${server.url}/healthz`, "GET");
+      expect(res.headers.connection).toBe("keep-alive"); // the client holds the idle connection open
+      const started = Date.now();
+      await server.close();
+      expect(Date.now() - started).toBeLessThan(1_000);
+    } finally {
+      agent.destroy();
+      await server.close();
+    }
+  });
+
+  it("closes a connection that has not sent a request yet (as fetch keeps in reserve) at once, not at the deadline", async () => {
+    const server = await startTestServer(database.url, { shutdownTimeoutMs: DEADLINE_MS });
+    const { port } = new URL(server.url);
+    const reserve = connect(Number(port), "127.0.0.1");
+    try {
+      await new Promise<void>((resolve, reject) => reserve.once("connect", resolve).once("error", reject));
+      const closedByServer = new Promise<void>((resolve) => reserve.once("close", () => resolve()));
+      reserve.on("error", () => {}); // a reset is how the server may close it
+      await sleep(50); // the server has it
+      const started = Date.now();
+      await server.close();
+      expect(Date.now() - started).toBeLessThan(1_000);
+      await closedByServer;
+    } finally {
+      reserve.destroy();
+      await server.close();
+    }
+  });
+
+  it("lets a request in flight at shutdown finish, then closes its keep-alive connection instead of waiting for the deadline", async () => {
+    const server = await startTestServer(database.url, { shutdownTimeoutMs: DEADLINE_MS });
+    const agent = new Agent({ keepAlive: true });
+    const table = uniqueTableName("inflight");
+    let closedAfterMs = -1;
+    try {
+      expect((await keepAliveRequest(agent, `${server.url}/v1/tables/${table}`, "PUT", {})).status).toBe(201);
+      // The enqueue waits in the database for the lock while shutdown begins.
+      const lock = await lockTable(database.url, table);
+      const pending = keepAliveRequest(agent, `${server.url}/v1/tables/${table}/messages`, "POST", { messages: [{ id: "42", payload: 1 }] });
+      await waitForLockWait(store.db, table);
+      const started = Date.now();
+      const closing = server.close().then(() => (closedAfterMs = Date.now() - started));
+      await sleep(200);
+      await lock.release();
+      const res = await pending;
+      expect(res.status).toBe(201); // in flight when shutdown began: it finishes, committed
+      expect(res.headers.connection).toBe("close"); // and its connection is not kept for another request
+      await closing;
+    } finally {
+      agent.destroy();
+      await server.close();
+    }
+    expect(closedAfterMs).toBeGreaterThanOrEqual(200);
+    expect(closedAfterMs).toBeLessThan(1_500);
+    const { rows } = await sql<{ id: string }>`SELECT id FROM ${sql.table(table)}`.execute(store.db);
+    expect(rows.map((r) => String(r.id))).toEqual(["42"]);
+  });
 });

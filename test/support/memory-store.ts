@@ -1,3 +1,4 @@
+import { OutcomeUnknownError } from "../../src/errors.js";
 import { backoffMs } from "../../src/manager/backoff.js";
 import type { TableOptions } from "../../src/options.js";
 import type {
@@ -35,7 +36,8 @@ type Op = "readDue" | "postpone" | "reschedule" | "ack" | "purge" | "insertMessa
 
 /**
  * The MessageStore contract in memory, for the manager's unit tests. It evaluates the same backoff formula
- * as the SQL store, and lets a test make an operation fail or hang (`failNext`, `hold`), and count calls.
+ * as the SQL store, and lets a test make an operation fail or hang (`failNext`, `hold`), take effect and
+ * lose its answer (`loseAnswerNext`, as a dropped connection after the statement was sent), and count calls.
  */
 export class MemoryStore implements MessageStore {
   readonly tables = new Map<string, StoredTable>();
@@ -44,10 +46,19 @@ export class MemoryStore implements MessageStore {
   activePostpones = 0;
   maxActivePostpones = 0;
   private readonly failures = new Map<Op, number>();
+  private readonly failureErrors = new Map<Op, () => Error>();
+  private readonly lostAnswers = new Map<Op, number>();
   private readonly gates = new Map<Op, Promise<void>>();
 
-  failNext(op: Op, times = 1): void {
+  /** The next `times` calls of `op` fail before they change anything, with `error()` if given. */
+  failNext(op: Op, times = 1, error?: () => Error): void {
     this.failures.set(op, (this.failures.get(op) ?? 0) + times);
+    if (error) this.failureErrors.set(op, error);
+  }
+
+  /** The next `times` calls of `op` take effect, then fail with OutcomeUnknownError (the answer was lost). */
+  loseAnswerNext(op: Op, times = 1): void {
+    this.lostAnswers.set(op, (this.lostAnswers.get(op) ?? 0) + times);
   }
 
   /** Makes every `op` wait until the returned release function is called. */
@@ -113,7 +124,7 @@ export class MemoryStore implements MessageStore {
       t.rows.set(r.id, { ...r, epoch: r.epoch ?? 0, timeAcked: null });
       result.inserted.push(r.id);
     }
-    return result;
+    return this.answer("insertMessages", result);
   }
 
   /** Takes its snapshot first and then waits on a `hold`, like a slow network after the read. */
@@ -143,15 +154,18 @@ export class MemoryStore implements MessageStore {
 
   async reschedule(table: string, ids: string[], nowMs: number, delayMs: number): Promise<number> {
     await this.enter("reschedule");
-    return this.update(table, ids, (r) => (r.timeNext = nowMs + delayMs));
+    return this.answer("reschedule", this.update(table, ids, (r) => (r.timeNext = nowMs + delayMs)));
   }
 
   async ack(table: string, ids: string[], nowMs: number): Promise<number> {
     await this.enter("ack");
-    return this.update(table, ids, (r) => {
-      r.timeAcked = nowMs;
-      r.timeNext = null;
-    });
+    return this.answer(
+      "ack",
+      this.update(table, ids, (r) => {
+        r.timeAcked = nowMs;
+        r.timeNext = null;
+      }),
+    );
   }
 
   async updateDeliveries(table: string, deliveries: Delivery[], nowMs: number, change: DeliveryChange): Promise<FencedResult> {
@@ -260,8 +274,18 @@ export class MemoryStore implements MessageStore {
     const left = this.failures.get(op) ?? 0;
     if (left > 0) {
       this.failures.set(op, left - 1);
-      throw new Error(`injected ${op} failure`);
+      throw this.failureErrors.get(op)?.() ?? new Error(`injected ${op} failure`);
     }
+  }
+
+  /** The result of an operation that took effect, unless its answer is to be lost. */
+  private answer<T>(op: Op, result: T): T {
+    const left = this.lostAnswers.get(op) ?? 0;
+    if (left > 0) {
+      this.lostAnswers.set(op, left - 1);
+      throw new OutcomeUnknownError(`injected: ${op} took effect, its answer was lost`);
+    }
+    return result;
   }
 
   private mustTable(table: string): StoredTable {

@@ -14,12 +14,13 @@ export interface HttpResult<T = any> {
   headers: Headers;
 }
 
-/** JSON over HTTP; `raw` sends the body string as is. */
-export async function http<T = any>(base: string, method: string, path: string, body?: unknown, raw?: string): Promise<HttpResult<T>> {
+/** JSON over HTTP; `raw` sends the body string as is; `timeoutMs` bounds the wait for the answer. */
+export async function http<T = any>(base: string, method: string, path: string, body?: unknown, raw?: string, timeoutMs?: number): Promise<HttpResult<T>> {
   const res = await fetch(base + path, {
     method,
     headers: body === undefined && raw === undefined ? {} : { "content-type": "application/json" },
     body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+    ...(timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(timeoutMs) }),
   });
   const text = await res.text();
   let parsed: unknown = text;

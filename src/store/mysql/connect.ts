@@ -1,11 +1,12 @@
 /**
- * Connection setup: a mysql2 pool wrapped in a Kysely instance.
+ * Connection setup: a mysql2 pool, bounded and labelled by guarded-pool.ts, wrapped in a Kysely instance.
  *
  * Kysely is used only as a safe SQL builder/executor here (`Kysely<any>`): table names are dynamic, so the
  * statements are written with the `sql` tag and validated identifiers (see values.ts).
  */
 import { Kysely, MysqlDialect } from "kysely";
 import { createPool, type PoolOptions } from "mysql2";
+import { guardPool } from "./guarded-pool.js";
 
 // mysql2 does not re-export its typeCast parameter types; derive them from the pool options.
 type TypeCastFn = Extract<NonNullable<PoolOptions["typeCast"]>, (...args: never[]) => unknown>;
@@ -17,9 +18,16 @@ export interface MysqlConnectOptions {
   queueLimit?: number;
   /** Pool size. Default 10. */
   connectionLimit?: number;
-  /** How long to wait for a TCP connection + handshake. Default 10 s. */
+  /**
+   * Longest a statement may take, from asking for a pooled connection to its answer (guarded-pool.ts).
+   * Default 10 s.
+   */
+  statementTimeoutMs?: number;
+  /** How long to wait for a TCP connection + handshake. Default: the statement timeout. */
   connectTimeoutMs?: number;
 }
+
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
 
 export interface MysqlUrl {
   host: string;
@@ -78,7 +86,7 @@ export function poolOptions(url: string, opts: MysqlConnectOptions = {}): PoolOp
     database,
     charset: "utf8mb4",
     connectionLimit: opts.connectionLimit ?? 10,
-    connectTimeout: opts.connectTimeoutMs ?? 10_000,
+    connectTimeout: opts.connectTimeoutMs ?? opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
     // Bounded: past this many requests waiting for a connection, a request fails ("Queue limit reached.",
     // answered 429) instead of piling up while the database is slow.
     queueLimit: opts.queueLimit ?? 1_000,
@@ -91,8 +99,8 @@ export function poolOptions(url: string, opts: MysqlConnectOptions = {}): PoolOp
   };
 }
 
-/** A Kysely instance over a new mysql2 pool. `db.destroy()` closes the pool. */
+/** A Kysely instance over a new, guarded mysql2 pool. `db.destroy()` closes the pool. */
 export function createMysqlDatabase(url: string, opts: MysqlConnectOptions = {}): Kysely<any> {
-  const pool = createPool(poolOptions(url, opts));
+  const pool = guardPool(createPool(poolOptions(url, opts)), opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS);
   return new Kysely<any>({ dialect: new MysqlDialect({ pool }) });
 }

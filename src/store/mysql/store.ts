@@ -2,7 +2,7 @@
  * MessageStore on MySQL 8.0+ / MariaDB 10.6+. Times cross the interface as epoch milliseconds and are
  * stored as Vitess's nanoseconds; ids are decimal strings (BIGINT UNSIGNED).
  */
-import { TableNotFoundError } from "../../errors.js";
+import { OutcomeUnknownError, TableNotFoundError, UnavailableError } from "../../errors.js";
 import { sql, type Kysely } from "kysely";
 import type { TableOptions } from "../../options.js";
 import type {
@@ -41,14 +41,14 @@ export class MysqlStore implements MessageStore {
   ) {}
 
   async discoverTables(): Promise<DiscoveredTable[]> {
-    const { tables, skipped } = await ddl.discoverMessageTables(this.db);
+    const { tables, skipped } = await read(ddl.discoverMessageTables(this.db));
     for (const table of skipped) this.options.onSkippedTable?.(table);
     return tables;
   }
 
   /** Discovery including the skipped tables, for diagnostics (e.g. `tablemq table list`). */
   discoverTablesDetailed(): Promise<ddl.Discovery> {
-    return ddl.discoverMessageTables(this.db);
+    return read(ddl.discoverMessageTables(this.db));
   }
 
   createTable(table: string, options: TableOptions): Promise<boolean> {
@@ -66,7 +66,7 @@ export class MysqlStore implements MessageStore {
   }
 
   describeTable(table: string, nowMs: number): Promise<TableStats> {
-    return onTable(table, ddl.describeTable(this.db, table, nowMs));
+    return onTable(table, read(ddl.describeTable(this.db, table, nowMs)));
   }
 
   insertMessages(table: string, rows: NewMessage[]): Promise<InsertResult> {
@@ -74,7 +74,7 @@ export class MysqlStore implements MessageStore {
   }
 
   readDue(table: string, nowMs: number, limit: number): Promise<MessageRow[]> {
-    return onTable(table, messages.readDue(this.db, table, nowMs, limit));
+    return onTable(table, read(messages.readDue(this.db, table, nowMs, limit)));
   }
 
   postpone(table: string, ids: string[], nowMs: number, spec: BackoffSpec): Promise<number> {
@@ -132,6 +132,16 @@ export class MysqlStore implements MessageStore {
 }
 
 const ER_NO_SUCH_TABLE = 1146;
+
+/** A read writes nothing: when its connection is lost or it times out, it simply failed (unavailable). */
+async function read<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof OutcomeUnknownError) throw new UnavailableError(err.message, { cause: err });
+    throw err;
+  }
+}
 
 /** A statement on a table that was dropped behind our back fails as TableNotFoundError, not a SQL error. */
 async function onTable<T>(table: string, work: Promise<T>): Promise<T> {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Coalescer } from "../../../src/engine/coalescer.js";
-import { OverloadedError } from "../../../src/errors.js";
-import { settle } from "../../support/fake-clock.js";
+import { OverloadedError, UnavailableError } from "../../../src/errors.js";
+import { FakeClock, settle } from "../../support/fake-clock.js";
 
 /** A writer whose statements finish only when the test says so. */
 function gatedWriter() {
@@ -93,5 +93,44 @@ describe("Coalescer", () => {
     await expect(b).rejects.toThrow("database down");
     const drained = c.drained();
     await expect(drained).resolves.toBeUndefined();
+  });
+
+  it("refuses a request that waited longer than maxWait for a writer, without writing it", async () => {
+    const clock = new FakeClock();
+    const w = gatedWriter();
+    const maxWait = { ms: 1_000, clock, error: () => new UnavailableError("no writer in time") };
+    const c = new Coalescer({ maxItems: 100, maxQueued: 1000, concurrency: 1, write: w.write, maxWait });
+    const stuck = c.submit([1]); // its statement never answers
+    await settle(1);
+    await clock.advance(400);
+    const early = c.submit([2]);
+    await clock.advance(400);
+    const late = c.submit([3]);
+    early.catch(() => {});
+    late.catch(() => {});
+    await clock.advance(599); // [2] has waited 999 ms
+    expect(c.pending).toBe(2);
+    await clock.advance(1); // [2] has waited 1000 ms
+    await expect(early).rejects.toBeInstanceOf(UnavailableError);
+    expect(c.pending).toBe(1);
+    await clock.advance(400); // [3] has waited 1000 ms
+    await expect(late).rejects.toThrow("no writer in time");
+    expect(c.pending).toBe(0);
+    expect(w.statements).toEqual([[1]]); // neither was sent
+    w.openAll();
+    expect(await stuck).toEqual([10]);
+    await expect(c.drained()).resolves.toBeUndefined();
+  });
+
+  it("never refuses a request a writer took in time, however long its statement then takes", async () => {
+    const clock = new FakeClock();
+    const w = gatedWriter();
+    const maxWait = { ms: 1_000, clock, error: () => new UnavailableError("no writer in time") };
+    const c = new Coalescer({ maxItems: 100, maxQueued: 1000, concurrency: 1, write: w.write, maxWait });
+    const first = c.submit([1]);
+    await settle(1);
+    await clock.advance(5_000);
+    w.openAll();
+    expect(await first).toEqual([10]);
   });
 });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { Engine } from "../../../src/engine/engine.js";
-import { ClosedError, TableNotFoundError } from "../../../src/errors.js";
+import { ClosedError, OutcomeUnknownError, TableNotFoundError, UnavailableError } from "../../../src/errors.js";
 import { IdGenerator } from "../../../src/ids.js";
 import { resolveOptions } from "../../../src/options.js";
 import { FakeClock, settle } from "../../support/fake-clock.js";
@@ -243,5 +243,81 @@ describe("Engine: coalesced enqueues", () => {
     expect(store.calls.insertMessages).toBeLessThanOrEqual(5); // 11 requests, at most 4 statements at once
     expect(results.map((r) => r.duplicates)).toEqual(Array.from({ length: 10 }, () => ["1"]));
     expect(store.row("orders", "1")?.payload).toBe("1");
+  });
+});
+
+describe("Engine: writes whose answer was lost", () => {
+  async function open() {
+    const s = setup();
+    await s.engine.open();
+    await s.engine.ensureTable("orders");
+    return s;
+  }
+
+  it("sends a lost INSERT again and answers with every id; a server-made id it finds is this request's, not a duplicate", async () => {
+    const { engine, store } = await open();
+    store.loseAnswerNext("insertMessages");
+    const res = await engine.enqueue("orders", [{ payload: "1" }, { payload: "2" }]);
+    expect(store.calls.insertMessages).toBe(2);
+    expect(res.duplicates).toEqual([]);
+    expect(res.ids.map((id) => store.row("orders", id)?.payload)).toEqual(["1", "2"]);
+  });
+
+  it("lists a client's id that a retry finds as a duplicate: it may have been there before", async () => {
+    const { engine, store } = await open();
+    store.loseAnswerNext("insertMessages");
+    const res = await engine.enqueue("orders", [{ id: "5", payload: "1" }, { payload: "2" }]);
+    expect(res.duplicates).toEqual(["5"]);
+    expect(res.ids[0]).toBe("5");
+  });
+
+  it("fails with OutcomeUnknownError naming every id of the request when no retry gets an answer", async () => {
+    const { engine, store, clock } = await open();
+    store.loseAnswerNext("insertMessages", 100); // every try takes effect (or finds the rows), none answers
+    const result = engine.enqueue("orders", [{ id: "5", payload: "1" }, { payload: "2" }]);
+    result.catch(() => {});
+    await clock.advance(10_000); // the default write timeout
+    const err = await result.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutcomeUnknownError);
+    expect((err as OutcomeUnknownError).ids).toEqual(["5", expect.stringMatching(/^\d+$/)]);
+    expect(store.row("orders", "5")?.payload).toBe("1"); // it was written: "nothing was written" would be false
+  });
+
+  it("refuses an enqueue that cannot get a writer within the write timeout as unavailable, writing nothing", async () => {
+    const { engine, store, clock } = await open();
+    const release = store.hold("insertMessages");
+    const stuck: Array<Promise<unknown>> = [];
+    for (let i = 1; i <= 4; i++) {
+      stuck.push(engine.enqueue("orders", [{ id: String(i), payload: "1" }])); // one statement each: all 4 writers busy
+      await settle(1);
+    }
+    expect(store.calls.insertMessages).toBe(4);
+    const waiting = engine.enqueue("orders", [{ id: "9", payload: "1" }]);
+    waiting.catch(() => {});
+    await clock.advance(10_000);
+    await expect(waiting).rejects.toBeInstanceOf(UnavailableError);
+    release();
+    await Promise.all(stuck);
+    expect(store.row("orders", "9")).toBeUndefined();
+  });
+
+  it("sends a lost ack again; the ack is committed and answered", async () => {
+    const { engine, store } = await open();
+    const { ids } = await engine.enqueue("orders", [{ payload: "1" }]);
+    store.loseAnswerNext("ack");
+    await engine.ack("orders", ids);
+    expect(store.calls.ack).toBe(2);
+    expect(store.row("orders", ids[0]!)?.timeAcked).not.toBeNull();
+  });
+
+  it("fails an ack or postpone whose outcome stays unknown with OutcomeUnknownError naming its ids", async () => {
+    const { engine, store, clock } = await open();
+    store.loseAnswerNext("ack", 100);
+    store.loseAnswerNext("reschedule", 100);
+    const ack = engine.ack("orders", ["1", "2"]).catch((e: unknown) => e);
+    const postpone = engine.postpone("orders", ["3"], 1_000).catch((e: unknown) => e);
+    await clock.advance(10_000);
+    expect(await ack).toMatchObject({ code: "outcome_unknown", ids: ["1", "2"] });
+    expect(await postpone).toMatchObject({ code: "outcome_unknown", ids: ["3"] });
   });
 });
