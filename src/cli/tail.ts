@@ -38,7 +38,8 @@ export function registerTail(program: Command, io: CliIo): void {
       try {
         let seen = 0;
         for await (const msg of sub) {
-          io.stdout.write(JSON.stringify(msg) + "\n");
+          // The documented line shape {id, priority, epoch, payload}: msg.toJSON() also has the receipt.
+          io.stdout.write(JSON.stringify({ id: msg.id, priority: msg.priority, epoch: msg.epoch, payload: msg.payload }) + "\n");
           if (flags.ack) msg.ack();
           if (flags.count !== undefined && ++seen >= flags.count) break; // break closes: acks are flushed first
         }

@@ -1,5 +1,5 @@
 /**
- * The tablemq client: tables, publish, ack and postpone over HTTP, subscriptions over WebSocket.
+ * The tablemq client: tables, publish, ack, postpone and extend over HTTP, subscriptions over WebSocket.
  *
  *   const client = new TablemqClient({ url: "http://127.0.0.1:8080" });
  *   await client.createTable("orders", { ackWaitMs: 10_000 });
@@ -10,7 +10,17 @@
  */
 import { HttpTransport, type HttpOptions, TablemqError, tablePath } from "./http.js";
 import { Subscription, type SubscribeOptions } from "./subscription.js";
-import type { DeadLetterPage, PublishMessage, PublishResult, RedriveResult, TableDescription, TableOptions } from "./types.js";
+import type {
+  AckReceiptsResult,
+  DeadLetterPage,
+  ExtendResult,
+  PostponeReceiptsResult,
+  PublishMessage,
+  PublishResult,
+  RedriveResult,
+  TableDescription,
+  TableOptions,
+} from "./types.js";
 
 export interface ClientOptions {
   /** Base URL of the server, e.g. http://127.0.0.1:8080. */
@@ -67,6 +77,33 @@ export class TablemqClient {
     if (delayMs !== undefined) body.delayMs = delayMs;
     const res = await this.http.request<{ postponed: number }>("POST", tablePath(table, "/postpone"), body);
     return res.body.postponed;
+  }
+
+  /**
+   * Fenced ack by receipts (`msg.receipt`): acks only messages whose delivery named by the receipt is still
+   * current; the receipts of messages delivered again since are returned in `stale` and change nothing.
+   */
+  async ackReceipts(table: string, receipts: readonly string[]): Promise<AckReceiptsResult> {
+    const { body } = await this.http.request<{ acked: number; stale?: string[] }>("POST", tablePath(table, "/ack"), { receipts });
+    return { acked: body.acked, stale: body.stale ?? [] };
+  }
+
+  /** Fenced postpone by receipts, as `postpone`; stale receipts are returned and change nothing. */
+  async postponeReceipts(table: string, receipts: readonly string[], delayMs?: number): Promise<PostponeReceiptsResult> {
+    const body: { receipts: readonly string[]; delayMs?: number } = { receipts };
+    if (delayMs !== undefined) body.delayMs = delayMs;
+    const res = await this.http.request<{ postponed: number; stale?: string[] }>("POST", tablePath(table, "/postpone"), body);
+    return { postponed: res.body.postponed, stale: res.body.stale ?? [] };
+  }
+
+  /**
+   * Extends leases (SQS's ChangeMessageVisibility): messages whose delivery is still current are not due
+   * again before `byMs` from now (never earlier than they were). `extended` counts them; `stale` lists the
+   * receipts of messages delivered again since. A receipt in neither names an acked (or unknown) message.
+   */
+  async extend(table: string, receipts: readonly string[], byMs: number): Promise<ExtendResult> {
+    const { body } = await this.http.request<{ extended: number; stale?: string[] }>("POST", tablePath(table, "/extend"), { receipts, byMs });
+    return { extended: body.extended, stale: body.stale ?? [] };
   }
 
   /** Creates the table, or changes the given options when it exists (`created` tells which). */
@@ -130,7 +167,14 @@ export class TablemqClient {
         url: url.toString(),
         headers: this.http.authHeaders(),
         handshakeTimeoutMs: this.timeoutMs,
-        http: { ack: (ids) => this.ack(table, ids), postpone: (ids, delayMs) => this.postpone(table, ids, delayMs) },
+        requestTimeoutMs: this.timeoutMs,
+        http: {
+          ack: (ids) => this.ack(table, ids),
+          postpone: (ids, delayMs) => this.postpone(table, ids, delayMs),
+          ackReceipts: async (receipts) => (await this.ackReceipts(table, receipts)).stale,
+          postponeReceipts: async (receipts, delayMs) => (await this.postponeReceipts(table, receipts, delayMs)).stale,
+          extend: (receipts, byMs) => this.extend(table, receipts, byMs),
+        },
       },
       options,
     );

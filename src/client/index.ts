@@ -2,6 +2,7 @@ export { TablemqClient, type ClientOptions } from "./client.js";
 export { TablemqError } from "./http.js";
 export {
   Subscription,
+  type AutoExtendOptions,
   type ErrorContext,
   type Message,
   type ReconnectingInfo,
@@ -10,8 +11,12 @@ export {
 } from "./subscription.js";
 export { reconnectDelay, type ReconnectOptions } from "./backoff.js";
 export type {
+  AckReceiptsResult,
+  ExtendResult,
+  PostponeReceiptsResult,
   PublishMessage,
   PublishResult,
+  StaleInfo,
   SubscribedInfo,
   TableDescription,
   TableOptions,

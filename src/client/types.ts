@@ -54,15 +54,47 @@ export interface WireMessage {
   id: string;
   priority: number;
   epoch: number;
+  /** Names this delivery (id and epoch); opaque. Acks, postpones and extensions by receipt are fenced. */
+  receipt: string;
   payload: unknown;
 }
+
+/** A frame's correlation value: the server answers a frame that has one. */
+export type Ref = string | number;
 
 export type ServerFrame =
   | ({ type: "subscribed" } & SubscribedInfo)
   | { type: "messages"; messages: WireMessage[] }
-  | { type: "error"; code: string; message: string };
+  | { type: "acked"; ref: Ref; acked: number; stale?: string[] }
+  | { type: "postponed"; ref: Ref; postponed: number; stale?: string[] }
+  | { type: "extended"; ref: Ref; extended: number; stale: string[] }
+  | { type: "error"; code: string; message: string; ref?: Ref };
 
-export type ClientFrame = { type: "ack"; ids: string[] } | { type: "postpone"; ids: string[]; delayMs?: number };
+/** Plain-id frames carry no ref (the fast path); receipt frames carry one so stale receipts are reported. */
+export type ClientFrame =
+  | { type: "ack"; ids?: string[]; receipts?: string[]; ref?: Ref }
+  | { type: "postpone"; ids?: string[]; receipts?: string[]; delayMs?: number; ref?: Ref }
+  | { type: "extend"; receipts: string[]; byMs: number; ref?: Ref };
+
+/** The answer to a fenced operation over HTTP: receipts refused because the message was delivered again since. */
+export interface AckReceiptsResult {
+  acked: number;
+  stale: string[];
+}
+export interface PostponeReceiptsResult {
+  postponed: number;
+  stale: string[];
+}
+export interface ExtendResult {
+  extended: number;
+  stale: string[];
+}
+
+/** Receipts the server refused because their message was delivered again since (the `stale` event). */
+export interface StaleInfo {
+  kind: "ack" | "postpone" | "extend";
+  receipts: string[];
+}
 
 /** A message moved to the dead-letter table after maxAttempts deliveries. */
 export interface DeadMessage {

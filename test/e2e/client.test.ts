@@ -106,7 +106,7 @@ describeWithDatabase("client end to end", () => {
     const { ids } = await client.publish(table, [{ payload: { order: 1 } }, { payload: { order: 2 }, priority: 10 }]);
     const got = await take(it, 2);
     expect(got.map((m) => m.id).sort()).toEqual([...ids].sort());
-    expect(got.find((m) => m.id === ids[0])!.toJSON()).toEqual({ id: ids[0], priority: 50, epoch: 0, payload: { order: 1 } });
+    expect(got.find((m) => m.id === ids[0])!.toJSON()).toEqual({ id: ids[0], priority: 50, epoch: 0, receipt: `${ids[0]}:0`, payload: { order: 1 } });
     for (const m of got) m.ack();
     await sub.flush();
     await waitUntil(async () => (await stats(table)).acked === 2, "both acked", 3_000);

@@ -97,6 +97,25 @@ describe("TablemqClient over a fake fetch", () => {
     expect(f.calls[0]!.url).toBe("http://h/v1/tables/a%2Fb/messages");
   });
 
+  it("acks, postpones and extends by receipt, returning the stale receipts", async () => {
+    const f = fakeFetch(({ url }) =>
+      url.endsWith("/ack")
+        ? json(200, { acked: 1, stale: ["2:0"] })
+        : url.endsWith("/postpone")
+          ? json(200, { postponed: 0, stale: ["3:1"] })
+          : json(200, { extended: 1, stale: [] }),
+    );
+    const client = new TablemqClient({ url: "http://h", fetch: f.fn });
+    expect(await client.ackReceipts("t", ["1:0", "2:0"])).toEqual({ acked: 1, stale: ["2:0"] });
+    expect(await client.postponeReceipts("t", ["3:1"], 250)).toEqual({ postponed: 0, stale: ["3:1"] });
+    expect(await client.extend("t", ["4:0"], 5_000)).toEqual({ extended: 1, stale: [] });
+    expect(f.calls.map((c) => [c.url, c.init.body])).toEqual([
+      ["http://h/v1/tables/t/ack", '{"receipts":["1:0","2:0"]}'],
+      ["http://h/v1/tables/t/postpone", '{"receipts":["3:1"],"delayMs":250}'],
+      ["http://h/v1/tables/t/extend", '{"receipts":["4:0"],"byMs":5000}'],
+    ]);
+  });
+
   it("refuses a message without payload before sending", async () => {
     const f = fakeFetch(() => json(201, { ids: [] }));
     const client = new TablemqClient({ url: "http://h", fetch: f.fn });

@@ -2,76 +2,11 @@
  * The subscription against a fake WebSocket server (no database): framing, ack batching, callback mode,
  * reconnects and permanent failures.
  */
-import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { WebSocketServer, type WebSocket } from "ws";
 import { TablemqClient } from "../../../src/client/client.js";
 import type { Message, Subscription } from "../../../src/client/subscription.js";
+import { FakeServer } from "../../support/fake-subscribe-server.js";
 import { waitUntil } from "../../support/wait.js";
-
-interface Peer {
-  socket: WebSocket;
-  request: IncomingMessage;
-  frames: Array<Record<string, unknown>>;
-}
-
-/** Accepts subscriptions to any table but "missing" (404) and records what clients send. */
-class FakeServer {
-  readonly peers: Peer[] = [];
-  upgrades = 0;
-  /** Accept, send `subscribed`, and close at once with 1001. */
-  dropOnConnect = false;
-  /** Refuse upgrades with 503 and this retry-after (seconds). */
-  refuseWithRetryAfter: string | undefined;
-  private readonly http: Server;
-  private readonly wss = new WebSocketServer({ noServer: true });
-  port = 0;
-
-  constructor() {
-    this.http = createServer((_req, res) => res.writeHead(404).end());
-    this.http.on("upgrade", (req, socket, head) => {
-      this.upgrades++;
-      if (this.refuseWithRetryAfter !== undefined) {
-        const body = JSON.stringify({ error: { code: "unavailable", message: "the server is shutting down" } });
-        socket.end(`HTTP/1.1 503 Service Unavailable\r\nretry-after: ${this.refuseWithRetryAfter}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-        return;
-      }
-      if (req.url?.startsWith("/v1/tables/missing/")) {
-        const body = JSON.stringify({ error: { code: "table_not_found", message: 'table "missing" is not a message table' } });
-        socket.end(`HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-        return;
-      }
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
-        const peer: Peer = { socket: ws, request: req, frames: [] };
-        ws.on("message", (data) => peer.frames.push(JSON.parse(data.toString()) as Record<string, unknown>));
-        this.peers.push(peer);
-        ws.send(JSON.stringify({ type: "subscribed", table: "t", batchSize: 10, ackWaitMs: 1000, maxInFlight: 5 }));
-        if (this.dropOnConnect) ws.close(1001, "table unavailable");
-      });
-    });
-  }
-
-  async listen(port = 0): Promise<void> {
-    await new Promise<void>((resolve) => this.http.listen(port, "127.0.0.1", resolve));
-    this.port = (this.http.address() as AddressInfo).port;
-  }
-
-  get last(): Peer {
-    return this.peers[this.peers.length - 1]!;
-  }
-
-  push(peer: Peer, ...ids: string[]): void {
-    peer.socket.send(JSON.stringify({ type: "messages", messages: ids.map((id) => ({ id, priority: 50, epoch: 0, payload: { n: Number(id) } })) }));
-  }
-
-  async close(): Promise<void> {
-    for (const p of this.peers) p.socket.terminate();
-    this.wss.close();
-    this.http.closeAllConnections();
-    await new Promise<void>((resolve) => this.http.close(() => resolve()));
-  }
-}
 
 describe("Subscription (fake server)", () => {
   let server: FakeServer;
@@ -121,8 +56,8 @@ describe("Subscription (fake server)", () => {
     server.push(server.last, "1", "2");
     const got = await take(it, 2);
     expect(got.map((m) => m.toJSON())).toEqual([
-      { id: "1", priority: 50, epoch: 0, payload: { n: 1 } },
-      { id: "2", priority: 50, epoch: 0, payload: { n: 2 } },
+      { id: "1", priority: 50, epoch: 0, receipt: "1:0", payload: { n: 1 } },
+      { id: "2", priority: 50, epoch: 0, receipt: "2:0", payload: { n: 2 } },
     ]);
   });
 
