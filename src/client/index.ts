@@ -12,10 +12,13 @@ export {
 export { reconnectDelay, type ReconnectOptions } from "./backoff.js";
 export type {
   AckReceiptsResult,
+  DeadLetterPage,
+  DeadMessage,
   ExtendResult,
   PostponeReceiptsResult,
   PublishMessage,
   PublishResult,
+  RedriveResult,
   StaleInfo,
   SubscribedInfo,
   TableDescription,
