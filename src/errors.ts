@@ -40,3 +40,9 @@ export class OverloadedError extends TablemqError {
     super("overloaded", message);
   }
 }
+
+export class WebhookNotFoundError extends TablemqError {
+  constructor(table: string, name: string) {
+    super("webhook_not_found", `table ${JSON.stringify(table)} has no webhook ${JSON.stringify(name)}`);
+  }
+}

@@ -3,7 +3,8 @@ import type { FastifyInstance } from "fastify";
 import { type DestinationStream, pino, type Logger as PinoLogger } from "pino";
 import { Engine } from "../engine/engine.js";
 import { createMysqlStore } from "../store/mysql/store.js";
-import type { MessageStore } from "../store/types.js";
+import type { MessageStore, WebhookStore } from "../store/types.js";
+import { WebhookRegistry } from "../webhooks/registry.js";
 import { buildApp } from "./app.js";
 import type { ServerConfig } from "./config.js";
 import type { ServerContext } from "./context.js";
@@ -20,8 +21,8 @@ export interface RunningServer {
 }
 
 export interface ServerDeps {
-  /** A store to use instead of one made from config.databaseUrl (the caller then closes it). */
-  store?: MessageStore;
+  /** A store to use instead of one made from config.databaseUrl (the caller then closes it); it keeps the webhooks too. */
+  store?: MessageStore & WebhookStore;
   logger?: PinoLogger;
 }
 
@@ -52,11 +53,19 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     defaultOptions: config.tableDefaults,
   });
   await engine.open();
+  const webhooks = new WebhookRegistry({
+    engine,
+    store,
+    log: logger,
+    retry: { minDelayMs: config.webhookRetryMinMs, maxDelayMs: config.webhookRetryMaxMs },
+  });
+  await webhooks.open();
   const ctx: ServerContext = {
     config,
     engine,
     store,
-    metrics: new Metrics(engine),
+    webhooks,
+    metrics: new Metrics(engine, webhooks),
     clock: () => Date.now(),
     state: { shuttingDown: false },
   };
@@ -65,6 +74,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     app = await buildApp(ctx, logger); // throws for a bad token table given as a typed config
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
+    await webhooks.close();
     await engine.close();
     if (ownsStore) await store.close();
     throw err;
@@ -80,6 +90,8 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       ctx.state.shuttingDown = true;
       // Stop accepting; in-flight requests (their commits) finish; subscribers get 1001 going away.
       await withDeadline(app.close(), config.shutdownTimeoutMs, () => logger.warn("shutdown deadline passed; closing anyway"));
+      // Webhook POSTs in flight finish (each within its timeout) and are acked; held messages go back to their tables.
+      await withDeadline(webhooks.close(), config.shutdownTimeoutMs, () => logger.warn("webhook close deadline passed; closing anyway"));
       await withDeadline(engine.close(), config.shutdownTimeoutMs, () => logger.warn("engine close deadline passed; closing the pool"));
       if (ownsStore) await store.close();
       logger.info("tablemq stopped");
