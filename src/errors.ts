@@ -66,3 +66,9 @@ export class OutcomeUnknownError extends TablemqError {
     super("outcome_unknown", message, options);
   }
 }
+
+export class WebhookNotFoundError extends TablemqError {
+  constructor(table: string, name: string) {
+    super("webhook_not_found", `table ${JSON.stringify(table)} has no webhook ${JSON.stringify(name)}`);
+  }
+}

@@ -12,6 +12,7 @@ import { registerServe } from "./serve.js";
 import { registerStats } from "./stats.js";
 import { registerTable } from "./table.js";
 import { registerTail } from "./tail.js";
+import { registerWebhook } from "./webhook.js";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
@@ -31,6 +32,7 @@ export function buildProgram(io: CliIo): Command {
   registerSend(program, io);
   registerTail(program, io);
   registerStats(program, io);
+  registerWebhook(program, io);
   registerDlq(program, io);
   return program;
 }

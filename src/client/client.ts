@@ -20,6 +20,8 @@ import type {
   RedriveResult,
   TableDescription,
   TableOptions,
+  Webhook,
+  WebhookSettings,
 } from "./types.js";
 
 export interface ClientOptions {
@@ -137,6 +139,24 @@ export class TablemqClient {
   /** Moves dead letters (the given ids, or all) back into the table, due now with epoch 0. */
   async redrive(table: string, which: { ids: readonly string[] } | { all: true }): Promise<RedriveResult> {
     return (await this.http.request<RedriveResult>("POST", tablePath(table, "/redrive"), which)).body;
+  }
+
+  /** Creates or replaces a webhook subscriber of the table (`created` tells which). */
+  async putWebhook(table: string, name: string, settings: WebhookSettings): Promise<{ created: boolean; webhook: Webhook }> {
+    const { status, body } = await this.http.request<Webhook>("PUT", tablePath(table, `/webhooks/${encodeURIComponent(name)}`), settings);
+    return { created: status === 201, webhook: body };
+  }
+
+  async listWebhooks(table: string): Promise<Webhook[]> {
+    return (await this.http.request<{ webhooks: Webhook[] }>("GET", tablePath(table, "/webhooks"))).body.webhooks;
+  }
+
+  async getWebhook(table: string, name: string): Promise<Webhook> {
+    return (await this.http.request<Webhook>("GET", tablePath(table, `/webhooks/${encodeURIComponent(name)}`))).body;
+  }
+
+  async deleteWebhook(table: string, name: string): Promise<void> {
+    await this.http.request<unknown>("DELETE", tablePath(table, `/webhooks/${encodeURIComponent(name)}`));
   }
 
   /** True when the server answers /readyz with 200 (database reachable, engine open). */

@@ -24,5 +24,8 @@ export type {
   TableDescription,
   TableOptions,
   TableStats,
+  Webhook,
+  WebhookHealth,
+  WebhookSettings,
   WireMessage,
 } from "./types.js";

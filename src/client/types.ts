@@ -20,6 +20,8 @@ export interface TableDescription {
   name: string;
   options: TableOptions;
   stats: TableStats;
+  /** The health of the table's webhook subscribers (absent from servers without webhooks). */
+  webhooks?: WebhookHealth[];
 }
 
 export interface PublishMessage<T = unknown> {
@@ -118,4 +120,40 @@ export interface RedriveResult {
   missing: string[];
   /** Dead ids in use in the table again (re-enqueued since): left dead. */
   conflicts: string[];
+}
+
+/** What PUT /v1/tables/{table}/webhooks/{name} takes (a full replace: a secret left out is removed). */
+export interface WebhookSettings {
+  /** http: or https: */
+  url: string;
+  /** 1..1000, default 10 (the table's batchSize caps it too). */
+  batchSize?: number;
+  /** 100..120000, default 10000. */
+  timeoutMs?: number;
+  /** HMAC-SHA256 key: requests then carry `x-tablemq-signature: sha256=<hex>`. Never returned. */
+  secret?: string;
+}
+
+/** A webhook's health, as a table's description lists it. */
+export interface WebhookHealth {
+  name: string;
+  /** "down" after a failed POST until the recoverer's retry succeeds. */
+  state: "up" | "down";
+  lastError: string | null;
+  lastErrorAt: number | null;
+  lastDeliveredAt: number | null;
+  failures: number;
+  nextRetryAt: number | null;
+  /** Messages it holds: sent to it and not yet acked. */
+  held: number;
+}
+
+/** A webhook as the server shows it: its settings without the secret, and its health. */
+export interface Webhook extends WebhookHealth {
+  url: string;
+  batchSize: number;
+  timeoutMs: number;
+  hasSecret: boolean;
+  createdAt: number;
+  updatedAt: number;
 }

@@ -49,6 +49,16 @@ export interface EngineConfig {
  */
 type RowOutcome = "written" | "duplicate" | "found";
 
+/**
+ * Told when the engine starts serving a table (created here, or discovered) and when it stops (`dropped`:
+ * the table is gone, by a request here or found missing at a refresh; otherwise the engine is closing).
+ * Webhook subscribers follow tables this way.
+ */
+export interface TableListener {
+  opened(table: string): void;
+  closed(table: string, dropped: boolean): void;
+}
+
 /** Most rows in one coalesced INSERT, and INSERTs per table running at once. */
 const INSERT_STATEMENT_ROWS = 1_000;
 const INSERTS_AT_ONCE = 4;
@@ -94,6 +104,7 @@ export class Engine {
   private readonly writeTimeoutMs: number;
   private readonly refresher: Ticker;
   private readonly defaults: Partial<TableOptions>;
+  private readonly listeners = new Set<TableListener>();
   private state: "new" | "open" | "closed" = "new";
   private refreshing: Promise<void> | undefined;
   private nextRefresh: Promise<void> | undefined;
@@ -143,6 +154,7 @@ export class Engine {
     const managers = [...this.managers.values()];
     this.managers.clear();
     await Promise.all(managers.map((m) => m.close("server shutting down")));
+    for (const m of managers) this.tell((l) => l.closed(m.table, false));
   }
 
   /** Brings the managers in line with the tables in the database. Concurrent calls share one read. */
@@ -170,6 +182,12 @@ export class Engine {
       this.follow(name, options);
     }
     for (const name of [...this.managers.keys()]) if (!names.has(name)) await this.forget(name, "table dropped");
+  }
+
+  /** Follows tables opened and closed from now on; returns the function that stops it. */
+  watchTables(listener: TableListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   tableNames(): string[] {
@@ -408,13 +426,26 @@ export class Engine {
     });
     this.managers.set(table, created);
     created.open();
+    this.tell((l) => l.opened(table));
   }
 
+  /** Stops serving a table that is gone. */
   private async forget(table: string, reason: string): Promise<void> {
     const m = this.managers.get(table);
     this.managers.delete(table);
     this.inserters.delete(table);
     await m?.close(reason);
+    if (m) this.tell((l) => l.closed(table, true));
+  }
+
+  private tell(event: (listener: TableListener) => void): void {
+    for (const listener of this.listeners) {
+      try {
+        event(listener);
+      } catch (err) {
+        this.log.warn({ err }, "table listener threw");
+      }
+    }
   }
 
   private toNewMessage(msg: EnqueueMessage, i: number, now: number): NewMessage {

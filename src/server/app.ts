@@ -12,6 +12,7 @@ import { limitConnections, rateLimiterFor } from "./rate-limit.js";
 import { opsRoutes } from "./routes/ops.js";
 import { subscribeRoutes } from "./routes/subscribe.js";
 import { tableRoutes } from "./routes/tables.js";
+import { webhookRoutes } from "./routes/webhooks.js";
 import { CLOSE_GOING_AWAY } from "./subscriber.js";
 
 const ALWAYS_OPEN = new Set(["/healthz", "/readyz", "/metrics"]);
@@ -73,6 +74,7 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
   messageRoutes(app, ctx);
   deadLetterRoutes(app, ctx);
   subscribeRoutes(app, ctx);
+  webhookRoutes(app, ctx);
   opsRoutes(app, ctx);
 
   startHeartbeat(app, ctx.config.pingIntervalMs);

@@ -44,6 +44,10 @@ export const ROUTE_SCOPES: Readonly<Record<string, Requirement>> = {
   "GET /v1/tables/:table/dead": { kind: "table", scope: "consume" },
   "POST /v1/tables/:table/redrive": { kind: "table", scope: "admin" },
   "GET /v1/tables/:table/subscribe": { kind: "table", scope: "consume" },
+  "GET /v1/tables/:table/webhooks": { kind: "table", scope: "admin" },
+  "GET /v1/tables/:table/webhooks/:name": { kind: "table", scope: "admin" },
+  "PUT /v1/tables/:table/webhooks/:name": { kind: "table", scope: "admin" },
+  "DELETE /v1/tables/:table/webhooks/:name": { kind: "table", scope: "admin" },
 };
 
 const UNLISTED: Requirement = { kind: "server", scope: "admin" };

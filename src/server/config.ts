@@ -48,6 +48,10 @@ export interface ServerConfig {
   rateLimitBurst: number;
   /** Open TCP connections (HTTP and WebSocket) the server accepts; 0 = no limit. */
   maxConnections: number;
+  /** First wait before a failed webhook destination is tried again; doubles per failure. */
+  webhookRetryMinMs: number;
+  /** Longest wait between tries of a failed webhook destination. */
+  webhookRetryMaxMs: number;
 }
 
 /** What a token may do on a table: publish (enqueue), consume (subscribe, ack, postpone), admin (create, change, drop). */
@@ -82,6 +86,8 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   rateLimitPerSec: 0,
   rateLimitBurst: 0,
   maxConnections: 0,
+  webhookRetryMinMs: 1_000,
+  webhookRetryMaxMs: 512_000,
 });
 
 type Kind = "string" | "int" | "level" | "json-options" | "json-tokens" | "metrics-auth";
@@ -111,6 +117,8 @@ export const SETTINGS: ReadonlyArray<{ key: keyof ServerConfig; env: string; fla
   { key: "rateLimitPerSec", env: "TABLEMQ_RATE_LIMIT_PER_SEC", flag: "--rate-limit-per-sec", kind: "int", min: 0, help: "requests per second per token or client address (0 = no limit)" },
   { key: "rateLimitBurst", env: "TABLEMQ_RATE_LIMIT_BURST", flag: "--rate-limit-burst", kind: "int", min: 0, help: "requests allowed at once above the rate (0 = the rate)" },
   { key: "maxConnections", env: "TABLEMQ_MAX_CONNECTIONS", flag: "--max-connections", kind: "int", min: 0, help: "open connections accepted (0 = no limit)" },
+  { key: "webhookRetryMinMs", env: "TABLEMQ_WEBHOOK_RETRY_MIN_MS", flag: "--webhook-retry-min-ms", kind: "int", min: 1, help: "first wait before retrying a failed webhook (doubles per failure)" },
+  { key: "webhookRetryMaxMs", env: "TABLEMQ_WEBHOOK_RETRY_MAX_MS", flag: "--webhook-retry-max-ms", kind: "int", min: 1, help: "longest wait between webhook retries" },
 ];
 
 const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -161,6 +169,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   checkMetricsAuth(config.metricsAuth, config.authTokens);
   if (config.defaultMaxInFlight > config.maxMaxInFlight) {
     throw new ConfigError(`TABLEMQ_DEFAULT_MAX_IN_FLIGHT (${config.defaultMaxInFlight}) must not exceed TABLEMQ_MAX_MAX_IN_FLIGHT (${config.maxMaxInFlight})`);
+  }
+  if (config.webhookRetryMinMs > config.webhookRetryMaxMs) {
+    throw new ConfigError(`TABLEMQ_WEBHOOK_RETRY_MIN_MS (${config.webhookRetryMinMs}) must not exceed TABLEMQ_WEBHOOK_RETRY_MAX_MS (${config.webhookRetryMaxMs})`);
   }
   if (!/^mysql:\/\//.test(config.databaseUrl)) throw new ConfigError(`TABLEMQ_DATABASE_URL must start with mysql://, got ${JSON.stringify(redactUrl(config.databaseUrl))}`);
   return config;

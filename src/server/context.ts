@@ -1,5 +1,6 @@
 import type { Engine } from "../engine/engine.js";
 import type { MessageStore } from "../store/types.js";
+import type { WebhookRegistry } from "../webhooks/registry.js";
 import type { ServerConfig } from "./config.js";
 import type { Metrics } from "./metrics.js";
 
@@ -9,6 +10,7 @@ export interface ServerContext {
   engine: Engine;
   store: MessageStore;
   metrics: Metrics;
+  webhooks: WebhookRegistry;
   clock: () => number;
   state: { shuttingDown: boolean };
 }

@@ -44,6 +44,7 @@ function outcomeUnknown(message: string, ids: readonly string[]): ApiError {
 const CORE_STATUS: Record<string, number> = {
   table_not_found: 404,
   message_not_found: 404,
+  webhook_not_found: 404,
   validation_failed: 400,
   unavailable: 503,
   conflict: 409,

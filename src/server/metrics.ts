@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Engine } from "../engine/engine.js";
 import type { ManagerStats } from "../manager/stats.js";
+import type { WebhookCounters, WebhookReport } from "../webhooks/types.js";
 
 /** Counters mirrored from each manager's stats (Vitess's MessageStats), name → stats field. */
 const COUNTERS: ReadonlyArray<[string, keyof ManagerStats, string]> = [
@@ -31,7 +32,7 @@ export class Metrics {
   readonly deliveryLagSeconds: Histogram<"table">;
   readonly batchSize: Histogram<"table" | "kind">;
 
-  constructor(engine: Engine) {
+  constructor(engine: Engine, webhooks?: { reports(): WebhookReport[] }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     const seen = new Map<string, number>();
@@ -139,5 +140,61 @@ export class Metrics {
         for (const kind of ["enqueue", "ack", "postpone", "extend", "delivery"]) batchSize.remove({ table, kind });
       },
     });
+    if (webhooks) webhookMetrics(registers, () => webhooks.reports());
   }
+}
+
+/**
+ * Per webhook (labels table, webhook), read at scrape time: POSTs by result, messages delivered, whether
+ * the destination is up, and the messages it holds. A deleted webhook's series go at the next scrape.
+ */
+function webhookMetrics(registers: Registry[], reports: () => WebhookReport[]): void {
+  const labelNames = ["table", "webhook"] as const;
+  const mirrored = (name: string, help: string, extra: string[], values: (c: WebhookCounters) => Array<[Record<string, string>, number]>) => {
+    const seen = new Map<string, { labels: Record<string, string>; value: number }>();
+    new Counter({
+      name,
+      help,
+      labelNames: [...labelNames, ...extra],
+      registers,
+      collect() {
+        const live = new Set<string>();
+        for (const r of reports()) {
+          for (const [more, value] of values(r.counters)) {
+            const labels = { table: r.table, webhook: r.name, ...more };
+            const key = JSON.stringify(labels);
+            live.add(key);
+            const last = seen.get(key)?.value ?? 0;
+            // Lower than last time: deleted and made again, counting from 0.
+            const delta = value >= last ? value - last : value;
+            if (delta > 0) this.inc(labels, delta);
+            seen.set(key, { labels, value });
+          }
+        }
+        for (const [key, { labels }] of seen) {
+          if (live.has(key)) continue;
+          this.remove(labels);
+          seen.delete(key);
+        }
+      },
+    });
+  };
+  mirrored("tablemq_webhook_deliveries_total", "Webhook POSTs by result: ok (2xx) or failed (other status, timeout, network error)", ["result"], (c) => [
+    [{ result: "ok" }, c.deliveredBatches],
+    [{ result: "failed" }, c.failedBatches],
+  ]);
+  mirrored("tablemq_webhook_messages_delivered_total", "Messages delivered by webhook POSTs answered 2xx", [], (c) => [[{}, c.deliveredMessages]]);
+  const gauge = (name: string, help: string, read: (r: WebhookReport) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        for (const r of reports()) this.set({ table: r.table, webhook: r.name }, read(r));
+      },
+    });
+  gauge("tablemq_webhook_up", "1 while the webhook destination is up, 0 while it is down (being retried)", (r) => (r.status.state === "up" ? 1 : 0));
+  gauge("tablemq_webhook_held_messages", "Messages a webhook holds: sent to it and not yet acked", (r) => r.status.held);
 }

@@ -124,3 +124,39 @@ export interface ExtendBody {
   receipts: string[];
   byMs: number;
 }
+
+export const WEBHOOK_NAME_PATTERN = "^[a-z0-9][a-z0-9_.-]{0,62}$";
+
+export const webhookParams = {
+  type: "object",
+  required: ["table", "name"],
+  additionalProperties: false,
+  properties: { table: { type: "string", pattern: TABLE_PATTERN }, name: { type: "string", pattern: WEBHOOK_NAME_PATTERN } },
+} as const;
+
+/** Limits of a webhook's settings (PUT /v1/tables/{table}/webhooks/{name}). */
+export const WEBHOOK_LIMITS = {
+  urlChars: 2_048,
+  batchSize: { min: 1, max: 1_000 },
+  timeoutMs: { min: 100, max: 120_000 },
+  secretChars: 1_024,
+} as const;
+
+export const webhookBody = {
+  type: "object",
+  required: ["url"],
+  additionalProperties: false,
+  properties: {
+    url: { type: "string", minLength: 1, maxLength: WEBHOOK_LIMITS.urlChars },
+    batchSize: { type: "integer", minimum: WEBHOOK_LIMITS.batchSize.min, maximum: WEBHOOK_LIMITS.batchSize.max },
+    timeoutMs: { type: "integer", minimum: WEBHOOK_LIMITS.timeoutMs.min, maximum: WEBHOOK_LIMITS.timeoutMs.max },
+    secret: { type: "string", minLength: 1, maxLength: WEBHOOK_LIMITS.secretChars },
+  },
+} as const;
+
+export interface WebhookBody {
+  url: string;
+  batchSize?: number;
+  timeoutMs?: number;
+  secret?: string;
+}

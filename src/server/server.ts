@@ -3,7 +3,8 @@ import type { FastifyInstance } from "fastify";
 import { type DestinationStream, pino, type Logger as PinoLogger } from "pino";
 import { Engine } from "../engine/engine.js";
 import { createMysqlStore } from "../store/mysql/store.js";
-import type { MessageStore } from "../store/types.js";
+import type { MessageStore, WebhookStore } from "../store/types.js";
+import { WebhookRegistry } from "../webhooks/registry.js";
 import { buildApp } from "./app.js";
 import type { ServerConfig } from "./config.js";
 import { ConnectionTracker } from "./connections.js";
@@ -21,8 +22,8 @@ export interface RunningServer {
 }
 
 export interface ServerDeps {
-  /** A store to use instead of one made from config.databaseUrl (the caller then closes it). */
-  store?: MessageStore;
+  /** A store to use instead of one made from config.databaseUrl (the caller then closes it); it keeps the webhooks too. */
+  store?: MessageStore & WebhookStore;
   logger?: PinoLogger;
 }
 
@@ -55,11 +56,19 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     writeTimeoutMs: config.dbStatementTimeoutMs,
   });
   await engine.open();
+  const webhooks = new WebhookRegistry({
+    engine,
+    store,
+    log: logger,
+    retry: { minDelayMs: config.webhookRetryMinMs, maxDelayMs: config.webhookRetryMaxMs },
+  });
+  await webhooks.open();
   const ctx: ServerContext = {
     config,
     engine,
     store,
-    metrics: new Metrics(engine),
+    webhooks,
+    metrics: new Metrics(engine, webhooks),
     clock: () => Date.now(),
     state: { shuttingDown: false },
   };
@@ -70,6 +79,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     connections = new ConnectionTracker(app.server);
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
+    await webhooks.close();
     await engine.close();
     if (ownsStore) await store.close();
     throw err;
@@ -87,6 +97,8 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       // connections close after the answer; subscribers get 1001 going away.
       connections.closeIdle();
       await withDeadline(app.close(), config.shutdownTimeoutMs, () => logger.warn("shutdown deadline passed; closing anyway"));
+      // Webhook POSTs in flight finish (each within its timeout) and are acked; held messages go back to their tables.
+      await withDeadline(webhooks.close(), config.shutdownTimeoutMs, () => logger.warn("webhook close deadline passed; closing anyway"));
       await withDeadline(engine.close(), config.shutdownTimeoutMs, () => logger.warn("engine close deadline passed; closing the pool"));
       if (ownsStore) await store.close();
       logger.info("tablemq stopped");

@@ -162,3 +162,41 @@ export interface MessageStore {
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/**
+ * A webhook subscriber of a table, as stored (see src/webhooks/). `secret` is the HMAC key: it is kept in
+ * the database because signing needs it, and leaves the server nowhere else (never returned, never logged).
+ */
+export interface WebhookConfig {
+  table: string;
+  name: string;
+  /** http: or https: */
+  url: string;
+  /** Most messages in one POST (the table's batchSize caps it too). */
+  batchSize: number;
+  /** How long a POST may take before it counts as failed. */
+  timeoutMs: number;
+  secret?: string;
+  /** Epoch ms. */
+  createdAt: number;
+  updatedAt: number;
+}
+
+/**
+ * Where webhook configurations live. The MySQL store keeps them in one table of its own (`tablemq_webhooks`,
+ * made on first use), which discovery does not take for a message table.
+ */
+export interface WebhookStore {
+  /** Every table's webhooks, ordered by table and name. */
+  listWebhooks(): Promise<WebhookConfig[]>;
+  /** Creates or replaces one; returns true when it was created. Keeps `createdAt` of a replaced one. */
+  putWebhook(config: WebhookConfig): Promise<boolean>;
+  /** Returns false when there was none. */
+  deleteWebhook(table: string, name: string): Promise<boolean>;
+  /**
+   * Deletes the webhooks of tables that do not exist (any longer), checked in the same statement, so a
+   * table that was only briefly out of sight keeps its webhooks. `table` limits it to one table. Returns
+   * how many were deleted.
+   */
+  deleteWebhooksOfMissingTables(table?: string): Promise<number>;
+}

@@ -135,6 +135,20 @@ const ROUTES: RouteCase[] = [
     right: ["consumer"],
     ok: [200],
   },
+  {
+    name: "PUT /v1/tables/{t}/webhooks/{name}",
+    method: "PUT",
+    path: `/v1/tables/${T}/webhooks/audit`,
+    body: { url: "http://127.0.0.1:9/hook" },
+    scope: "admin",
+    lacking: ["publisher", "consumer", "metrics"],
+    right: ["admin"],
+    ok: [200, 201],
+  },
+  { name: "GET /v1/tables/{t}/webhooks", method: "GET", path: `/v1/tables/${T}/webhooks`, scope: "admin", lacking: ["publisher", "consumer", "metrics"], right: ["admin"], ok: [200] },
+  // 404 when an earlier case dropped the table (and its webhooks) or deleted the webhook.
+  { name: "GET /v1/tables/{t}/webhooks/{name}", method: "GET", path: `/v1/tables/${T}/webhooks/audit`, scope: "admin", lacking: ["publisher", "consumer", "metrics"], right: ["admin"], ok: [200, 404] },
+  { name: "DELETE /v1/tables/{t}/webhooks/{name}", method: "DELETE", path: `/v1/tables/${T}/webhooks/audit`, scope: "admin", lacking: ["publisher", "consumer", "metrics"], right: ["admin"], ok: [200, 404] },
   { name: "DELETE /v1/tables/{t}", method: "DELETE", path: `/v1/tables/${T}`, scope: "admin", lacking: ["publisher", "consumer", "metrics"], right: ["admin"], ok: [200] },
 ];
 

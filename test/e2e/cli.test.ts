@@ -130,6 +130,24 @@ describeWithDatabase("CLI end to end", () => {
     expect(JSON.parse((await cli(["stats", table, "--json"])).out).stats.ready).toBe(0);
   });
 
+  it("webhook put, list and delete; the secret comes from an environment variable and is never printed", async () => {
+    const table = await createTable();
+    const secret = "cli-secret-5e1d";
+    const t = captureIo({ TABLEMQ_URL: server.url, HOOK_SECRET: secret });
+    const args = ["webhook", "put", table, "audit", "http://127.0.0.1:9/hook", "--batch-size", "4", "--post-timeout-ms", "2500", "--secret-env", "HOOK_SECRET", "--json"];
+    expect(await run(args, t.io)).toBe(0);
+    expect(t.err()).toBe(`created webhook audit on ${table}\n`);
+    expect(JSON.parse(t.out())).toMatchObject({ name: "audit", url: "http://127.0.0.1:9/hook", batchSize: 4, timeoutMs: 2500, hasSecret: true });
+    const list = await cli(["webhook", "list", table]);
+    expect(list.code).toBe(0);
+    expect((JSON.parse(list.out) as Array<{ name: string }>).map((w) => w.name)).toEqual(["audit"]);
+    for (const text of [t.out(), list.out]) expect(text).not.toContain(secret);
+    expect(await cli(["webhook", "put", table, "audit", "ftp://x/"])).toMatchObject({ code: 1, err: expect.stringMatching(/^error validation_failed: url: /) });
+    expect(await cli(["webhook", "put", table, "audit", "http://x/", "--secret-env", "NOT_SET"])).toMatchObject({ code: 2, err: "error: --secret-env: NOT_SET is not set or empty\n" });
+    expect(await cli(["webhook", "delete", table, "audit", "--json"])).toMatchObject({ code: 0, out: `{"table":"${table}","name":"audit","deleted":true}\n` });
+    expect(await cli(["webhook", "delete", table, "audit"])).toMatchObject({ code: 1, err: `error webhook_not_found: table "${table}" has no webhook "audit"\n` });
+  });
+
   it("server errors print `error <code>: <message>` and exit 1", async () => {
     const missing = uniqueTableName("missing");
     expect(await cli(["send", missing, "1"])).toMatchObject({ code: 1, err: `error table_not_found: table "${missing}" is not a message table\n` });

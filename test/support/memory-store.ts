@@ -15,6 +15,8 @@ import type {
   NewMessage,
   RedriveResult,
   TableStats,
+  WebhookConfig,
+  WebhookStore,
 } from "../../src/store/types.js";
 
 interface StoredRow {
@@ -39,8 +41,10 @@ type Op = "readDue" | "postpone" | "reschedule" | "ack" | "purge" | "insertMessa
  * as the SQL store, and lets a test make an operation fail or hang (`failNext`, `hold`), take effect and
  * lose its answer (`loseAnswerNext`, as a dropped connection after the statement was sent), and count calls.
  */
-export class MemoryStore implements MessageStore {
+export class MemoryStore implements MessageStore, WebhookStore {
   readonly tables = new Map<string, StoredTable>();
+  /** Webhook configurations by "table name". */
+  readonly webhooks = new Map<string, WebhookConfig>();
   readonly calls: Record<Op, number> = { readDue: 0, postpone: 0, reschedule: 0, ack: 0, purge: 0, insertMessages: 0, updateDeliveries: 0, deadLetter: 0 };
   /** Postpones running right now, and the most seen at once. */
   activePostpones = 0;
@@ -243,6 +247,34 @@ export class MemoryStore implements MessageStore {
       if (n >= limit) break;
       if (r.timeAcked !== null && r.timeAcked < cutoffMs) {
         t.rows.delete(id);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  async listWebhooks(): Promise<WebhookConfig[]> {
+    return [...this.webhooks.values()]
+      .map((c) => ({ ...c }))
+      .sort((a, b) => (a.table === b.table ? (a.name < b.name ? -1 : 1) : a.table < b.table ? -1 : 1));
+  }
+
+  async putWebhook(config: WebhookConfig): Promise<boolean> {
+    const key = `${config.table} ${config.name}`;
+    const existing = this.webhooks.get(key);
+    this.webhooks.set(key, { ...config, createdAt: existing?.createdAt ?? config.createdAt });
+    return !existing;
+  }
+
+  async deleteWebhook(table: string, name: string): Promise<boolean> {
+    return this.webhooks.delete(`${table} ${name}`);
+  }
+
+  async deleteWebhooksOfMissingTables(table?: string): Promise<number> {
+    let n = 0;
+    for (const [key, c] of this.webhooks) {
+      if ((table === undefined || c.table === table) && !this.tables.has(c.table)) {
+        this.webhooks.delete(key);
         n++;
       }
     }

@@ -10,21 +10,23 @@ type TableParams = { table: string };
 
 /** Table admin: PUT (create or change options), GET one or all, DELETE. */
 export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  const { engine } = ctx;
+  const { engine, webhooks } = ctx;
+  // The engine's description plus the health of the table's webhooks.
+  const describe = async (table: string) => ({ ...(await engine.describe(table)), webhooks: webhooks.summaries(table) });
 
   app.put<{ Params: TableParams; Body: Partial<TableOptions> }>(
     "/v1/tables/:table",
     { schema: { params: tableParams, body: tableOptionsBody } },
     async (req, reply) => {
       const { created } = await engine.ensureTable(req.params.table, req.body ?? {});
-      return reply.code(created ? 201 : 200).send(await engine.describe(req.params.table));
+      return reply.code(created ? 201 : 200).send(await describe(req.params.table));
     },
   );
 
   app.get("/v1/tables", async (req) => {
     // With authentication on, only the tables the token has a scope on.
     const names = engine.tableNames().filter((t) => canSeeTable(req, t));
-    const described = await Promise.allSettled(names.map((t) => engine.describe(t)));
+    const described = await Promise.allSettled(names.map((t) => describe(t)));
     const failed = described.find((d) => d.status === "rejected" && !(d.reason instanceof TableNotFoundError));
     if (failed) throw (failed as PromiseRejectedResult).reason;
     // A table dropped since the last refresh is left out rather than failing the whole list.
@@ -32,7 +34,7 @@ export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
   });
 
   app.get<{ Params: TableParams }>("/v1/tables/:table", { schema: { params: tableParams } }, async (req) =>
-    engine.describe(req.params.table),
+    describe(req.params.table),
   );
 
   app.delete<{ Params: TableParams }>("/v1/tables/:table", { schema: { params: tableParams } }, async (req) => {

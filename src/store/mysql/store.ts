@@ -18,12 +18,15 @@ import type {
   NewMessage,
   RedriveResult,
   TableStats,
+  WebhookConfig,
+  WebhookStore,
 } from "../types.js";
 import { createMysqlDatabase, type MysqlConnectOptions } from "./connect.js";
 import * as ddl from "./ddl.js";
 import * as dead from "./dead-letters.js";
 import { updateDeliveries } from "./deliveries.js";
 import * as messages from "./messages.js";
+import * as webhooks from "./webhooks.js";
 
 export interface MysqlStoreOptions extends MysqlConnectOptions {
   /**
@@ -33,7 +36,10 @@ export interface MysqlStoreOptions extends MysqlConnectOptions {
   onSkippedTable?: (table: ddl.SkippedTable) => void;
 }
 
-export class MysqlStore implements MessageStore {
+export class MysqlStore implements MessageStore, WebhookStore {
+  /** The webhooks table, made once on first use (and again should it vanish). */
+  private webhooksTable: Promise<void> | undefined;
+
   constructor(
     /** The Kysely instance the store owns; close() destroys it. */
     readonly db: Kysely<any>,
@@ -111,6 +117,45 @@ export class MysqlStore implements MessageStore {
 
   purge(table: string, cutoffMs: number, limit: number): Promise<number> {
     return onTable(table, messages.purge(this.db, table, cutoffMs, limit));
+  }
+
+  listWebhooks(): Promise<WebhookConfig[]> {
+    return this.onWebhooks(() => webhooks.listWebhooks(this.db));
+  }
+
+  putWebhook(config: WebhookConfig): Promise<boolean> {
+    return this.onWebhooks(() => webhooks.putWebhook(this.db, config));
+  }
+
+  deleteWebhook(table: string, name: string): Promise<boolean> {
+    return this.onWebhooks(() => webhooks.deleteWebhook(this.db, table, name));
+  }
+
+  deleteWebhooksOfMissingTables(table?: string): Promise<number> {
+    return this.onWebhooks(() => webhooks.deleteWebhooksOfMissingTables(this.db, table));
+  }
+
+  /** Runs a webhook statement once the table exists; made again (once) if it was dropped meanwhile. */
+  private async onWebhooks<T>(work: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      this.webhooksTable ??= webhooks
+        .createWebhooksTableStatement()
+        .execute(this.db)
+        .then(
+          () => undefined,
+          (err: unknown) => {
+            this.webhooksTable = undefined; // not made: the next call tries again
+            throw err;
+          },
+        );
+      await this.webhooksTable;
+      try {
+        return await work();
+      } catch (err) {
+        if (attempt > 0 || ddl.errno(err) !== ER_NO_SUCH_TABLE) throw err;
+        this.webhooksTable = undefined;
+      }
+    }
   }
 
   /** False when the database errors or does not answer within `timeoutMs` (a hung server). */

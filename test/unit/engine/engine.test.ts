@@ -71,6 +71,22 @@ describe("Engine", () => {
     expect(r.closedWith).toBe("table dropped");
   });
 
+  it("tells table listeners about tables opened, dropped (here or elsewhere) and closed", async () => {
+    const { engine, store, clock } = setup();
+    const events: string[] = [];
+    engine.watchTables({ opened: (t) => events.push(`opened ${t}`), closed: (t, dropped) => events.push(`${dropped ? "dropped" : "closed"} ${t}`) });
+    await store.createTable("found", resolveOptions({}));
+    await engine.open();
+    await engine.ensureTable("made", {});
+    await engine.ensureTable("made", { batchSize: 3 }); // an option change is no event
+    await engine.dropTable("made");
+    await store.dropTable("found");
+    await clock.advance(5_001);
+    await engine.ensureTable("last", {});
+    await engine.close();
+    expect(events).toEqual(["opened found", "opened made", "dropped made", "dropped found", "opened last", "closed last"]);
+  });
+
   it("finds a table made elsewhere at once when a request names it", async () => {
     const { engine, store } = setup();
     await engine.open();

@@ -1,0 +1,56 @@
+import type { FastifyInstance } from "fastify";
+import type { ServerContext } from "../context.js";
+import { ApiError } from "../errors.js";
+import { tableParams, type WebhookBody, webhookBody, webhookParams } from "../schemas.js";
+
+type TableParams = { table: string };
+type WebhookParams = { table: string; name: string };
+
+/**
+ * A table's webhook subscribers (admin scope): PUT creates or replaces one (a full replace: a secret left
+ * out is removed), GET lists them or shows one, DELETE removes one. Secrets are never returned.
+ */
+export function webhookRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const { webhooks } = ctx;
+
+  app.put<{ Params: WebhookParams; Body: WebhookBody }>(
+    "/v1/tables/:table/webhooks/:name",
+    { schema: { params: webhookParams, body: webhookBody } },
+    async (req, reply) => {
+      checkUrl(req.body.url);
+      const { table, name } = req.params;
+      const { created, webhook } = await webhooks.put(table, name, req.body);
+      return reply.code(created ? 201 : 200).send(webhook);
+    },
+  );
+
+  app.get<{ Params: TableParams }>("/v1/tables/:table/webhooks", { schema: { params: tableParams } }, async (req) => ({
+    webhooks: await webhooks.list(req.params.table),
+  }));
+
+  app.get<{ Params: WebhookParams }>("/v1/tables/:table/webhooks/:name", { schema: { params: webhookParams } }, async (req) =>
+    webhooks.get(req.params.table, req.params.name),
+  );
+
+  app.delete<{ Params: WebhookParams }>("/v1/tables/:table/webhooks/:name", { schema: { params: webhookParams } }, async (req) => {
+    await webhooks.remove(req.params.table, req.params.name);
+    return { table: req.params.table, name: req.params.name, deleted: true };
+  });
+}
+
+/**
+ * An absolute http: or https: URL with a host and no user name or password (fetch refuses credentials in a
+ * URL, and they would be shown by GET; sign with `secret` instead).
+ */
+export function checkUrl(url: string): void {
+  const bad = (why: string) => new ApiError(400, "validation_failed", `url: ${why}`);
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw bad("must be an absolute http or https URL");
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw bad(`must use http or https, not ${JSON.stringify(u.protocol.replace(/:$/, ""))}`);
+  if (u.hostname === "") throw bad("must name a host");
+  if (u.username !== "" || u.password !== "") throw bad("must not contain a user name or password (use secret to sign requests)");
+}

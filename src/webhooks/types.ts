@@ -1,0 +1,89 @@
+/** The types the webhook parts share: what a receiver POSTs to and needs, and what the API shows. */
+import type { Delivery, FencedResult } from "../store/types.js";
+
+/** Where a receiver POSTs, and how. (A WebhookConfig without its bookkeeping.) */
+export interface WebhookTarget {
+  table: string;
+  name: string;
+  url: string;
+  batchSize: number;
+  timeoutMs: number;
+  secret?: string;
+}
+
+/** What a receiver needs of its table's manager. */
+export interface TableAccess {
+  /** Acks delivered messages (the manager's ack). */
+  ack(ids: readonly string[]): Promise<number>;
+  /** Hands held messages back to the table, due now. */
+  release(ids: readonly string[]): Promise<number>;
+  /**
+   * Keeps held messages leased: not due before now + byMs where the delivery (id and the epoch it was
+   * sent with) is still current; the others come back stale.
+   */
+  extend(deliveries: Delivery[], byMs: number): Promise<FencedResult>;
+  /** The table's ack wait now: how far ahead leases are kept. */
+  ackWaitMs(): number;
+}
+
+/** Counts kept per webhook across its receivers' lifetimes (the registry owns them; metrics read them). */
+export interface WebhookCounters {
+  /** POSTs answered 2xx, and the messages in them. */
+  deliveredBatches: number;
+  deliveredMessages: number;
+  /** POSTs that failed (non-2xx, timeout, network error). */
+  failedBatches: number;
+}
+
+export function newCounters(): WebhookCounters {
+  return { deliveredBatches: 0, deliveredMessages: 0, failedBatches: 0 };
+}
+
+export type WebhookState = "up" | "down";
+
+/** What GET /v1/tables/{t}(/webhooks) shows of a webhook's health. Never the secret. */
+export interface WebhookStatus {
+  state: WebhookState;
+  /** Why the last POST (or the ack after it) failed; null until something fails. Kept after recovery. */
+  lastError: string | null;
+  lastErrorAt: number | null;
+  lastDeliveredAt: number | null;
+  /** Failures since the last success. */
+  failures: number;
+  /** When the recoverer tries again (epoch ms), or null. */
+  nextRetryAt: number | null;
+  /** Messages the receiver holds: sent to it and not yet acked. */
+  held: number;
+}
+
+/** What PUT asks for; the rest has defaults. */
+export interface WebhookInput {
+  url: string;
+  batchSize?: number;
+  timeoutMs?: number;
+  secret?: string;
+}
+
+/** A webhook as the API shows it: its configuration without the secret, and its health. */
+export interface WebhookView extends WebhookStatus {
+  name: string;
+  url: string;
+  batchSize: number;
+  timeoutMs: number;
+  hasSecret: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A webhook's health in a table's description (no URL: describing a table needs less than admin). */
+export interface WebhookSummary extends WebhookStatus {
+  name: string;
+}
+
+/** For the metrics: every configured webhook with its counters and health. */
+export interface WebhookReport {
+  table: string;
+  name: string;
+  counters: WebhookCounters;
+  status: WebhookStatus;
+}
