@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import type { RunningServer } from "../../src/server/server.js";
 import { createMysqlStore, type MysqlStore } from "../../src/store/mysql/store.js";
 import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";
@@ -11,6 +11,7 @@ import { sleep, waitUntil } from "../support/wait.js";
 /** The server's TABLEMQ_DB_STATEMENT_TIMEOUT_MS here. */
 const STATEMENT_TIMEOUT_MS = 1_000;
 const TABLE_OPTIONS = { ackWaitMs: 1000, minBackoffMs: 500, maxBackoffMs: 1000, pollIntervalMs: 200 };
+const POOL_SIZE = 8;
 
 describeWithDatabase("database outage", () => {
   const database = useOwnDatabase("outage_e2e");
@@ -23,7 +24,7 @@ describeWithDatabase("database outage", () => {
     proxy = await TcpProxy.start(target.hostname, Number(target.port || 3306));
     const viaProxy = new URL(database.url);
     viaProxy.port = String(proxy.port);
-    server = await startTestServer(viaProxy.toString(), { dbPoolSize: 4, dbStatementTimeoutMs: STATEMENT_TIMEOUT_MS });
+    server = await startTestServer(viaProxy.toString(), { dbPoolSize: POOL_SIZE, dbStatementTimeoutMs: STATEMENT_TIMEOUT_MS });
     judge = createMysqlStore(database.url, { connectionLimit: 2 });
   });
   afterAll(async () => {
@@ -31,6 +32,13 @@ describeWithDatabase("database outage", () => {
     await server?.close();
     await proxy?.close();
     await judge?.close();
+  });
+
+  // Each test's table is dropped after it, so earlier tables' purges (every 200 ms) do not compete for the
+  // pool with the statements a test watches.
+  afterEach(async () => {
+    proxy.restore();
+    for (const table of server.engine.tableNames()) await http(server.url, "DELETE", `/v1/tables/${table}`);
   });
 
   const idsIn = async (table: string): Promise<string[]> => {
@@ -143,6 +151,9 @@ describeWithDatabase("database outage", () => {
 
     // The documented bound: a turn to write, a try, retries for as long, and the last try.
     const bound = 4 * STATEMENT_TIMEOUT_MS + 500;
+    // Open connections to spare first: the enqueue and the ack must be *sent* (on a pooled connection) to
+    // be in doubt; one that finds no connection was never sent and gets 503, which is another test's case.
+    await Promise.all(Array.from({ length: POOL_SIZE }, () => http(server.url, "GET", `/v1/tables/${table}`)));
     proxy.hang();
     try {
       const started = Date.now();
