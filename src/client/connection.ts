@@ -11,7 +11,7 @@
 import WebSocket from "ws";
 import { type ReconnectOptions, reconnectDelay } from "./backoff.js";
 import { errorFromResponse, TablemqError } from "./http.js";
-import type { ClientFrame, ServerFrame, SubscribedInfo } from "./types.js";
+import type { ClientFrame, ServerFrame } from "./types.js";
 
 /** How long close() waits for the server to answer the close handshake before dropping the socket. */
 const CLOSE_HANDSHAKE_MS = 2_000;

@@ -1,6 +1,6 @@
 import { Semaphore } from "async-mutex";
 import { type Clock, systemClock } from "../clock.js";
-import { ClosedError, ConflictError, OutcomeUnknownError, TableNotFoundError, UnavailableError } from "../errors.js";
+import { ClosedError, ConflictError, OutcomeUnknownError, TableNotFoundError } from "../errors.js";
 import { IdGenerator } from "../ids.js";
 import { type Logger, silentLogger } from "../logger.js";
 import type { Random } from "../manager/backoff.js";
@@ -9,13 +9,12 @@ import type { Receiver } from "../manager/receivers.js";
 import { Ticker } from "../manager/ticker.js";
 import { resolveOptions, type TableOptions } from "../options.js";
 import { receiptOf } from "../receipts.js";
-import type { DeadLetterPage, Delivery, FencedResult, MessageRow, MessageStore, NewMessage, RedriveResult, TableStats } from "../store/types.js";
-import { Coalescer } from "./coalescer.js";
+import type { DeadLetterPage, Delivery, FencedResult, MessageStore, RedriveResult, TableStats } from "../store/types.js";
+import { type EnqueueMessage, Enqueuer, type EnqueueResult } from "./enqueuer.js";
 import { retryUnknown, type Settled } from "./retry.js";
 import {
   checkDeadLetterName,
   checkIds,
-  checkMessageId,
   checkReceipts,
   checkTableName,
   MAX_DELAY_MS,
@@ -44,12 +43,6 @@ export interface EngineConfig {
 }
 
 /**
- * What became of one row of an insert: written by it; a duplicate (the id existed); or found (the id
- * existed when a retry ran after an attempt whose answer was lost: that attempt may have written it).
- */
-type RowOutcome = "written" | "duplicate" | "found";
-
-/**
  * Told when the engine starts serving a table (created here, or discovered) and when it stops (`dropped`:
  * the table is gone, by a request here or found missing at a refresh; otherwise the engine is closing).
  * Webhook subscribers follow tables this way.
@@ -59,25 +52,7 @@ export interface TableListener {
   closed(table: string, dropped: boolean): void;
 }
 
-/** Most rows in one coalesced INSERT, and INSERTs per table running at once. */
-const INSERT_STATEMENT_ROWS = 1_000;
-const INSERTS_AT_ONCE = 4;
-
-export interface EnqueueMessage {
-  id?: string;
-  priority?: number;
-  delayMs?: number;
-  /** Epoch ms; wins over delayMs. */
-  deliverAt?: number;
-  /** Raw JSON text. */
-  payload: string;
-}
-
-export interface EnqueueResult {
-  /** In request order. */
-  ids: string[];
-  duplicates: string[];
-}
+export { type EnqueueMessage, type EnqueueResult, MAX_EPOCH_MS } from "./enqueuer.js";
 
 export interface TableDescription {
   name: string;
@@ -97,10 +72,8 @@ export class Engine {
   private readonly random: Random;
   private readonly log: Logger;
   private readonly semaphore: Semaphore;
-  private readonly ids: IdGenerator;
   private readonly managers = new Map<string, MessageManager>();
-  private readonly inserters = new Map<string, Coalescer<NewMessage, RowOutcome>>();
-  private readonly maxQueuedInserts: number;
+  private readonly enqueuer: Enqueuer;
   private readonly writeTimeoutMs: number;
   private readonly refresher: Ticker;
   private readonly defaults: Partial<TableOptions>;
@@ -115,10 +88,16 @@ export class Engine {
     this.random = config.random ?? Math.random;
     this.log = config.log ?? silentLogger;
     this.semaphore = new Semaphore(config.postponeConcurrency ?? 4);
-    this.ids = new IdGenerator(this.clock, this.random);
     this.defaults = config.defaultOptions ?? {};
-    this.maxQueuedInserts = config.maxQueuedInserts ?? 50_000;
     this.writeTimeoutMs = config.writeTimeoutMs ?? 10_000;
+    this.enqueuer = new Enqueuer({
+      store: this.store,
+      clock: this.clock,
+      ids: new IdGenerator(this.clock, this.random),
+      maxQueuedInserts: config.maxQueuedInserts ?? 50_000,
+      writeTimeoutMs: this.writeTimeoutMs,
+      settle: (what, ids, write) => this.settle(what, ids, write),
+    });
     this.refresher = new Ticker(this.clock, config.schemaRefreshMs ?? 10_000, () => this.refresh(), (err) =>
       this.log.warn({ err }, "schema refresh failed"),
     );
@@ -253,43 +232,13 @@ export class Engine {
     return this.store.countDead(table);
   }
 
-  snapshot(table: string): ManagerSnapshot | undefined {
-    return this.managers.get(table)?.snapshot();
-  }
-
   async enqueue(table: string, messages: readonly EnqueueMessage[]): Promise<EnqueueResult> {
     const m = await this.manager(table);
-    if (messages.length === 0) throw new ValidationError("messages", "must not be empty");
-    const now = this.clock.now();
-    const rows = messages.map((msg, i) => this.toNewMessage(msg, i, now));
-    const due = rows.filter((r) => r.timeNext <= now);
-    const leasedUntil = m.leaseForInsert(due.length);
-    const leased = new Set(leasedUntil === undefined ? [] : due);
-    const outcomes = await this.onTable(
-      this.inserter(table).submit(rows.map((r) => (leased.has(r) ? { ...r, timeNext: leasedUntil!, epoch: 1 } : r))),
-    ).catch((err: unknown) => {
-      // The client needs the ids (the server made most of them) to resend the same messages safely.
-      throw err instanceof OutcomeUnknownError ? new OutcomeUnknownError(err.message, rows.map((r) => r.id), { cause: err.cause ?? err }) : err;
-    });
-    const fresh: MessageRow[] = [];
-    const duplicates: string[] = [];
-    rows.forEach((r, i) => {
-      const outcome = outcomes[i];
-      // A client's id found by a retry may have been there before this request: say so. A server-made id
-      // cannot have been: it is this request's message.
-      if (outcome === "duplicate" || (outcome === "found" && messages[i]!.id !== undefined)) {
-        duplicates.push(r.id);
-        return;
-      }
-      // Found: written by the attempt whose answer was lost, and maybe delivered or acked since; the poller
-      // delivers it when it is due, not the cache.
-      if (outcome === "found") return;
-      const row: MessageRow = { id: r.id, priority: r.priority, timeNext: r.timeNext, epoch: 0, payload: r.payload };
-      if (leased.has(r)) row.leasedUntil = leasedUntil;
-      fresh.push(row);
-    });
-    void m.offer(fresh); // committed: hand to the cache without making the producer wait for it
-    return { ids: rows.map((r) => r.id), duplicates };
+    return this.onTable(this.enqueuer.enqueue(table, m, messages));
+  }
+
+  snapshot(table: string): ManagerSnapshot | undefined {
+    return this.managers.get(table)?.snapshot();
   }
 
   async ack(table: string, ids: readonly string[]): Promise<number> {
@@ -334,33 +283,6 @@ export class Engine {
 
   async subscribe(table: string, receiver: Receiver): Promise<Subscription> {
     return (await this.manager(table)).subscribe(receiver);
-  }
-
-  /**
-   * The table's insert coalescer: concurrent enqueues share INSERT statements. Its result per row is a
-   * RowOutcome. A request that cannot get a writer within writeTimeoutMs is refused (never sent).
-   */
-  private inserter(table: string): Coalescer<NewMessage, RowOutcome> {
-    let c = this.inserters.get(table);
-    if (!c) {
-      c = new Coalescer<NewMessage, RowOutcome>({
-        maxItems: INSERT_STATEMENT_ROWS,
-        maxQueued: this.maxQueuedInserts,
-        concurrency: INSERTS_AT_ONCE,
-        write: async (rows) => {
-          const { value, retried } = await this.settle(`insert into ${table}`, [], () => this.store.insertMessages(table, rows));
-          const written = new Set(value.inserted);
-          return rows.map((r) => (written.delete(r.id) ? "written" : retried ? "found" : "duplicate"));
-        },
-        maxWait: {
-          ms: this.writeTimeoutMs,
-          clock: this.clock,
-          error: () => new UnavailableError(`the database took no write for ${this.writeTimeoutMs} ms`),
-        },
-      });
-      this.inserters.set(table, c);
-    }
-    return c;
   }
 
   /** An idempotent write, sent again while its outcome is unknown; if that stays so, the error names `ids`. */
@@ -433,7 +355,7 @@ export class Engine {
   private async forget(table: string, reason: string): Promise<void> {
     const m = this.managers.get(table);
     this.managers.delete(table);
-    this.inserters.delete(table);
+    this.enqueuer.forget(table);
     await m?.close(reason);
     if (m) this.tell((l) => l.closed(table, true));
   }
@@ -446,23 +368,6 @@ export class Engine {
         this.log.warn({ err }, "table listener threw");
       }
     }
-  }
-
-  private toNewMessage(msg: EnqueueMessage, i: number, now: number): NewMessage {
-    const field = `messages[${i}]`;
-    if (msg.id !== undefined) checkMessageId(msg.id, `${field}.id`);
-    const priority = msg.priority ?? 50;
-    if (!Number.isInteger(priority) || priority < 0 || priority > 255) {
-      throw new ValidationError(`${field}.priority`, `must be an integer from 0 to 255, got ${priority}`);
-    }
-    if (msg.delayMs !== undefined && !(Number.isFinite(msg.delayMs) && msg.delayMs >= 0)) {
-      throw new ValidationError(`${field}.delayMs`, `must be a number >= 0, got ${msg.delayMs}`);
-    }
-    if (msg.deliverAt !== undefined && !(Number.isFinite(msg.deliverAt) && msg.deliverAt >= 0 && msg.deliverAt <= MAX_EPOCH_MS)) {
-      throw new ValidationError(`${field}.deliverAt`, `must be epoch milliseconds from 0 to ${MAX_EPOCH_MS}, got ${msg.deliverAt}`);
-    }
-    const timeNext = msg.deliverAt ?? now + (msg.delayMs ?? 0);
-    return { id: msg.id ?? this.ids.next(), priority, timeNext, payload: msg.payload };
   }
 
   private mustBeOpen(): void {
@@ -485,9 +390,6 @@ function checkDelay(field: string, ms: number | undefined): void {
     throw new ValidationError(field, `must be a number from 0 to ${MAX_DELAY_MS}, got ${ms}`);
   }
 }
-
-/** The latest time whose nanoseconds fit a signed BIGINT with room for backoff (year 2255). */
-export const MAX_EPOCH_MS = 9_000_000_000_000;
 
 function sameOptions(a: TableOptions, b: TableOptions): boolean {
   return (Object.keys(a) as Array<keyof TableOptions>).every((k) => a[k] === b[k]);

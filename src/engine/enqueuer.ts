@@ -1,0 +1,146 @@
+import type { Clock } from "../clock.js";
+import { OutcomeUnknownError, UnavailableError } from "../errors.js";
+import type { IdGenerator } from "../ids.js";
+import type { MessageManager } from "../manager/manager.js";
+import type { MessageRow, MessageStore, NewMessage } from "../store/types.js";
+import { Coalescer } from "./coalescer.js";
+import type { Settled } from "./retry.js";
+import { checkMessageId, ValidationError } from "./validate.js";
+
+/** Most rows in one coalesced INSERT, and INSERTs per table running at once. */
+const INSERT_STATEMENT_ROWS = 1_000;
+const INSERTS_AT_ONCE = 4;
+
+/** The latest time whose nanoseconds fit a signed BIGINT with room for backoff (year 2255). */
+export const MAX_EPOCH_MS = 9_000_000_000_000;
+
+export interface EnqueueMessage {
+  id?: string;
+  priority?: number;
+  delayMs?: number;
+  /** Epoch ms; wins over delayMs. */
+  deliverAt?: number;
+  /** Raw JSON text. */
+  payload: string;
+}
+
+export interface EnqueueResult {
+  /** In request order. */
+  ids: string[];
+  duplicates: string[];
+}
+
+/**
+ * What became of one row of an insert: written by it; a duplicate (the id existed); or found (the id
+ * existed when a retry ran after an attempt whose answer was lost: that attempt may have written it).
+ */
+type RowOutcome = "written" | "duplicate" | "found";
+
+/** Runs a write, sending it again while its outcome is unknown (Engine's retry policy). */
+export type Settle = <T>(what: string, ids: readonly string[], write: () => Promise<T>) => Promise<Settled<T>>;
+
+export interface EnqueuerDeps {
+  store: MessageStore;
+  clock: Clock;
+  ids: IdGenerator;
+  /** Rows waiting for an INSERT per table before enqueues get 429. */
+  maxQueuedInserts: number;
+  /** An enqueue that cannot start writing within this is refused with 503 (never sent). */
+  writeTimeoutMs: number;
+  settle: Settle;
+}
+
+/**
+ * The enqueue path: validates messages, gives them ids, writes them through the table's insert coalescer
+ * (concurrent enqueues share INSERT statements), leased when a subscriber can take them at once, and hands
+ * the committed rows to the table's manager.
+ */
+export class Enqueuer {
+  private readonly inserters = new Map<string, Coalescer<NewMessage, RowOutcome>>();
+
+  constructor(private readonly deps: EnqueuerDeps) {}
+
+  async enqueue(table: string, m: MessageManager, messages: readonly EnqueueMessage[]): Promise<EnqueueResult> {
+    if (messages.length === 0) throw new ValidationError("messages", "must not be empty");
+    const now = this.deps.clock.now();
+    const rows = messages.map((msg, i) => this.toNewMessage(msg, i, now));
+    const due = rows.filter((r) => r.timeNext <= now);
+    const leasedUntil = m.leaseForInsert(due.length);
+    const leased = new Set(leasedUntil === undefined ? [] : due);
+    const outcomes = await this.inserter(table)
+      .submit(rows.map((r) => (leased.has(r) ? { ...r, timeNext: leasedUntil!, epoch: 1 } : r)))
+      .catch((err: unknown) => {
+        // The client needs the ids (the server made most of them) to resend the same messages safely.
+        throw err instanceof OutcomeUnknownError ? new OutcomeUnknownError(err.message, rows.map((r) => r.id), { cause: err.cause ?? err }) : err;
+      });
+    const fresh: MessageRow[] = [];
+    const duplicates: string[] = [];
+    rows.forEach((r, i) => {
+      const outcome = outcomes[i];
+      // A client's id found by a retry may have been there before this request: say so. A server-made id
+      // cannot have been: it is this request's message.
+      if (outcome === "duplicate" || (outcome === "found" && messages[i]!.id !== undefined)) {
+        duplicates.push(r.id);
+        return;
+      }
+      // Found: written by the attempt whose answer was lost, and maybe delivered or acked since; the poller
+      // delivers it when it is due, not the cache.
+      if (outcome === "found") return;
+      const row: MessageRow = { id: r.id, priority: r.priority, timeNext: r.timeNext, epoch: 0, payload: r.payload };
+      if (leased.has(r)) row.leasedUntil = leasedUntil;
+      fresh.push(row);
+    });
+    void m.offer(fresh); // committed: hand to the cache without making the producer wait for it
+    return { ids: rows.map((r) => r.id), duplicates };
+  }
+
+  /** The table is gone: drop its coalescer. */
+  forget(table: string): void {
+    this.inserters.delete(table);
+  }
+
+  /**
+   * The table's insert coalescer: concurrent enqueues share INSERT statements. Its result per row is a
+   * RowOutcome. A request that cannot get a writer within writeTimeoutMs is refused (never sent).
+   */
+  private inserter(table: string): Coalescer<NewMessage, RowOutcome> {
+    let c = this.inserters.get(table);
+    if (!c) {
+      const { store, clock, writeTimeoutMs, settle } = this.deps;
+      c = new Coalescer<NewMessage, RowOutcome>({
+        maxItems: INSERT_STATEMENT_ROWS,
+        maxQueued: this.deps.maxQueuedInserts,
+        concurrency: INSERTS_AT_ONCE,
+        write: async (rows) => {
+          const { value, retried } = await settle(`insert into ${table}`, [], () => store.insertMessages(table, rows));
+          const written = new Set(value.inserted);
+          return rows.map((r) => (written.delete(r.id) ? "written" : retried ? "found" : "duplicate"));
+        },
+        maxWait: {
+          ms: writeTimeoutMs,
+          clock,
+          error: () => new UnavailableError(`the database took no write for ${writeTimeoutMs} ms`),
+        },
+      });
+      this.inserters.set(table, c);
+    }
+    return c;
+  }
+
+  private toNewMessage(msg: EnqueueMessage, i: number, now: number): NewMessage {
+    const field = `messages[${i}]`;
+    if (msg.id !== undefined) checkMessageId(msg.id, `${field}.id`);
+    const priority = msg.priority ?? 50;
+    if (!Number.isInteger(priority) || priority < 0 || priority > 255) {
+      throw new ValidationError(`${field}.priority`, `must be an integer from 0 to 255, got ${priority}`);
+    }
+    if (msg.delayMs !== undefined && !(Number.isFinite(msg.delayMs) && msg.delayMs >= 0)) {
+      throw new ValidationError(`${field}.delayMs`, `must be a number >= 0, got ${msg.delayMs}`);
+    }
+    if (msg.deliverAt !== undefined && !(Number.isFinite(msg.deliverAt) && msg.deliverAt >= 0 && msg.deliverAt <= MAX_EPOCH_MS)) {
+      throw new ValidationError(`${field}.deliverAt`, `must be epoch milliseconds from 0 to ${MAX_EPOCH_MS}, got ${msg.deliverAt}`);
+    }
+    const timeNext = msg.deliverAt ?? now + (msg.delayMs ?? 0);
+    return { id: msg.id ?? this.deps.ids.next(), priority, timeNext, payload: msg.payload };
+  }
+}
