@@ -13,6 +13,7 @@ const CODE_BY_STATUS: Record<number, string> = {
   413: "payload_too_large",
   429: "overloaded",
   503: "unavailable",
+  504: "outcome_unknown",
 };
 
 /**
@@ -20,6 +21,8 @@ const CODE_BY_STATUS: Record<number, string> = {
  *
  * `status` 0 means no HTTP answer arrived: code `unavailable` (could not connect, connection reset) or
  * `timeout`. Unlike a 503, the outcome of a write is then unknown; enqueue with explicit ids to retry safely.
+ * A 504 `outcome_unknown` says the same from the server, with the messages' `ids`: publishing them again
+ * under those ids is safe (enqueue is idempotent by id).
  */
 export class TablemqError extends Error {
   constructor(
@@ -29,6 +32,8 @@ export class TablemqError extends Error {
     /** From a `retry-after` header (429, 503), in milliseconds. */
     readonly retryAfterMs?: number,
     options?: { cause?: unknown },
+    /** With a 504 `outcome_unknown`: the ids of the messages whose write may or may not have committed. */
+    readonly ids?: readonly string[],
   ) {
     super(message, options);
     this.name = "TablemqError";
@@ -114,10 +119,11 @@ export function tablePath(table: string, suffix = ""): string {
 /** Builds the error for a non-2xx answer from the API's `{"error":{code,message}}` body, or the status. */
 export function errorFromResponse(status: number, body: unknown, text: string, retryAfter: string | null | undefined): TablemqError {
   const retryAfterMs = parseRetryAfter(retryAfter);
-  const error = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  const { error, ids } = (body ?? {}) as { error?: { code?: unknown; message?: unknown }; ids?: unknown };
   if (error && typeof error.code === "string") {
     const message = typeof error.message === "string" ? error.message : error.code;
-    return new TablemqError(status, error.code, message, retryAfterMs);
+    const inDoubt = Array.isArray(ids) && ids.every((id) => typeof id === "string") ? (ids as string[]) : undefined;
+    return new TablemqError(status, error.code, message, retryAfterMs, undefined, inDoubt);
   }
   const code = CODE_BY_STATUS[status] ?? (status >= 500 ? "server_error" : "http_error");
   const snippet = text.trim().slice(0, 200);

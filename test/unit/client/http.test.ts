@@ -60,6 +60,13 @@ describe("errorFromResponse", () => {
     expect(errorFromResponse(429, undefined, "", "2")).toMatchObject({ code: "overloaded", retryAfterMs: 2000 });
     expect(errorFromResponse(418, undefined, "", null)).toMatchObject({ code: "http_error" });
   });
+
+  it("keeps the ids of a write in doubt (504 outcome_unknown), so they can be published again", () => {
+    const body = { error: { code: "outcome_unknown", message: "the database did not answer" }, ids: ["12", "13"] };
+    expect(errorFromResponse(504, body, "", null)).toMatchObject({ status: 504, code: "outcome_unknown", ids: ["12", "13"] });
+    expect(errorFromResponse(400, { error: { code: "validation_failed", message: "x" } }, "", null).ids).toBeUndefined();
+    expect(errorFromResponse(504, undefined, "", null)).toMatchObject({ code: "outcome_unknown" });
+  });
 });
 
 describe("parseRetryAfter", () => {
