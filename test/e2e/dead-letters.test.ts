@@ -1,33 +1,18 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { run } from "../../src/cli/main.js";
-import type { RunningServer } from "../../src/server/server.js";
 import { captureIo } from "../support/cli-io.js";
-import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";
-import { http, startTestServer, TestSubscriber } from "../support/server.js";
+import { describeWithDatabase, uniqueTableName } from "../support/database.js";
+import { http, useTestServer } from "../support/server.js";
 import { waitUntil } from "../support/wait.js";
 
 const FAST = { ackWaitMs: 600, minBackoffMs: 600, pollIntervalMs: 200, batchSize: 10 };
 
 describeWithDatabase("dead letters end to end", () => {
-  const database = useOwnDatabase("dead_e2e");
-  let server: RunningServer;
-  let base: string;
-  const subscribers: TestSubscriber[] = [];
-
-  beforeAll(async () => {
-    server = await startTestServer(database.url);
-    base = server.url;
-  });
-  afterAll(async () => {
-    for (const s of subscribers) s.close();
-    await server?.close();
-  });
+  const t = useTestServer("dead_e2e");
 
   /** A consumer whose handler always fails: it postpones every message it gets, to come back at once. */
   const failingConsumer = async (table: string) => {
-    const s = new TestSubscriber(base, table);
-    subscribers.push(s);
-    await s.opened;
+    const s = await t.subscribe(table);
     s.socket.on("message", (data) => {
       const frame = JSON.parse(data.toString());
       if (frame.type === "messages") s.send({ type: "postpone", ids: frame.messages.map((m: { id: string }) => m.id), delayMs: 0 });
@@ -36,18 +21,18 @@ describeWithDatabase("dead letters end to end", () => {
   };
   const newTable = async (options: object) => {
     const table = uniqueTableName("dlq");
-    expect((await http(base, "PUT", `/v1/tables/${table}`, { ...FAST, ...options })).status).toBe(201);
+    expect((await http(t.base, "PUT", `/v1/tables/${table}`, { ...FAST, ...options })).status).toBe(201);
     return table;
   };
   const enqueue = async (table: string, payloads: unknown[]) => {
-    const res = await http(base, "POST", `/v1/tables/${table}/messages`, { messages: payloads.map((payload) => ({ payload })) });
+    const res = await http(t.base, "POST", `/v1/tables/${table}/messages`, { messages: payloads.map((payload) => ({ payload })) });
     expect(res.status).toBe(201);
     return res.body.ids as string[];
   };
   const cli = async (args: string[]) => {
-    const t = captureIo({ TABLEMQ_URL: base });
-    const code = await run(args, t.io);
-    return { code, out: t.out(), err: t.err() };
+    const io = captureIo({ TABLEMQ_URL: t.base });
+    const code = await run(args, io.io);
+    return { code, out: io.out(), err: io.err() };
   };
 
   it("a message that always fails ends in the DLQ after exactly maxAttempts deliveries, and redrive brings it back", async () => {
@@ -55,27 +40,27 @@ describeWithDatabase("dead letters end to end", () => {
     const consumer = await failingConsumer(table);
     const [id] = await enqueue(table, [{ poison: true }]);
 
-    await waitUntil(async () => (await http(base, "GET", `/v1/tables/${table}`)).body.stats.dead === 1, "the message to be dead-lettered", 10_000);
+    await waitUntil(async () => (await http(t.base, "GET", `/v1/tables/${table}`)).body.stats.dead === 1, "the message to be dead-lettered", 10_000);
     expect(consumer.messages.map((m) => m.epoch)).toEqual([0, 1, 2]);
-    const { body: described } = await http(base, "GET", `/v1/tables/${table}`);
+    const { body: described } = await http(t.base, "GET", `/v1/tables/${table}`);
     expect(described).toMatchObject({ options: { maxAttempts: 3 }, stats: { dead: 1, ready: 0, inFlight: 0, delayed: 0 } });
 
-    const dead = await http(base, "GET", `/v1/tables/${table}/dead`);
+    const dead = await http(t.base, "GET", `/v1/tables/${table}/dead`);
     expect(dead.status).toBe(200);
     expect(dead.body).toEqual({
       messages: [{ id, priority: 50, epoch: 3, payload: { poison: true }, reason: "delivered 3 times without an ack (maxAttempts 3)", deadAt: expect.any(Number) }],
     });
-    const metrics = (await http(base, "GET", "/metrics")).body as string;
+    const metrics = (await http(t.base, "GET", "/metrics")).body as string;
     expect(metrics).toContain(`tablemq_messages_dead_lettered_total{table="${table}"} 1`);
     expect(metrics).toContain(`tablemq_dead_letters{table="${table}"} 1`);
 
     // Redriven: delivered again from epoch 0, and (still failing) dead again after three more deliveries.
-    const redrive = await http(base, "POST", `/v1/tables/${table}/redrive`, { ids: [id, "12345"] });
+    const redrive = await http(t.base, "POST", `/v1/tables/${table}/redrive`, { ids: [id, "12345"] });
     expect(redrive).toMatchObject({ status: 200, body: { redriven: 1, missing: ["12345"], conflicts: [] } });
     await waitUntil(() => consumer.messages.length === 6, "three more deliveries", 10_000);
     expect(consumer.messages.map((m) => m.epoch)).toEqual([0, 1, 2, 0, 1, 2]);
-    await waitUntil(async () => (await http(base, "GET", `/v1/tables/${table}`)).body.stats.dead === 1, "dead again", 10_000);
-    const after = (await http(base, "GET", "/metrics")).body as string;
+    await waitUntil(async () => (await http(t.base, "GET", `/v1/tables/${table}`)).body.stats.dead === 1, "dead again", 10_000);
+    const after = (await http(t.base, "GET", "/metrics")).body as string;
     expect(after).toContain(`tablemq_messages_redriven_total{table="${table}"} 1`);
     expect(after).toContain(`tablemq_messages_dead_lettered_total{table="${table}"} 2`);
   });
@@ -84,11 +69,11 @@ describeWithDatabase("dead letters end to end", () => {
     const table = await newTable({ maxAttempts: 1 });
     await failingConsumer(table);
     const ids = await enqueue(table, [1, 2, 3]);
-    await waitUntil(async () => (await http(base, "GET", `/v1/tables/${table}`)).body.stats.dead === 3, "three dead letters", 10_000);
+    await waitUntil(async () => (await http(t.base, "GET", `/v1/tables/${table}`)).body.stats.dead === 3, "three dead letters", 10_000);
 
-    const first = await http(base, "GET", `/v1/tables/${table}/dead?limit=2`);
+    const first = await http(t.base, "GET", `/v1/tables/${table}/dead?limit=2`);
     expect(first.body.messages).toHaveLength(2);
-    const rest = await http(base, "GET", `/v1/tables/${table}/dead?limit=2&cursor=${first.body.next}`);
+    const rest = await http(t.base, "GET", `/v1/tables/${table}/dead?limit=2&cursor=${first.body.next}`);
     expect(rest.body.next).toBeUndefined();
     const listed = [...first.body.messages, ...rest.body.messages];
     expect(listed.map((m: { id: string }) => m.id).sort()).toEqual([...ids].sort());
@@ -107,7 +92,7 @@ describeWithDatabase("dead letters end to end", () => {
     const redriven = await cli(["dlq", "redrive", table, "--all"]);
     expect(redriven.code).toBe(0);
     expect(JSON.parse(redriven.out)).toEqual({ redriven: 3, missing: [], conflicts: [] });
-    await waitUntil(async () => (await http(base, "GET", `/v1/tables/${table}`)).body.stats.dead === 3, "dead again", 10_000);
+    await waitUntil(async () => (await http(t.base, "GET", `/v1/tables/${table}`)).body.stats.dead === 3, "dead again", 10_000);
   });
 
   it("answers bad requests with a 400 naming the field, 404 for an unknown table, and keeps the table unchanged", async () => {
@@ -122,17 +107,17 @@ describeWithDatabase("dead letters end to end", () => {
       ["GET", "dead?cursor=abc", undefined, /cursor/],
     ];
     for (const [method, path, body, field] of bad) {
-      const res = await http(base, method, `/v1/tables/${table}/${path}`, body);
+      const res = await http(t.base, method, `/v1/tables/${table}/${path}`, body);
       expect(res.status, path).toBe(400);
       expect(res.body.error.message, path).toMatch(field);
     }
-    expect((await http(base, "GET", "/v1/tables/nosuchtable/dead")).status).toBe(404);
-    expect((await http(base, "POST", "/v1/tables/nosuchtable/redrive", { all: true })).status).toBe(404);
+    expect((await http(t.base, "GET", "/v1/tables/nosuchtable/dead")).status).toBe(404);
+    expect((await http(t.base, "POST", "/v1/tables/nosuchtable/redrive", { all: true })).status).toBe(404);
     const long = `t${"x".repeat(59)}`;
-    const refused = await http(base, "PUT", `/v1/tables/${long}`, { maxAttempts: 3 });
+    const refused = await http(t.base, "PUT", `/v1/tables/${long}`, { maxAttempts: 3 });
     expect(refused.status).toBe(400);
     expect(refused.body.error.message).toMatch(/^maxAttempts: /);
-    expect((await http(base, "GET", `/v1/tables/${long}`)).status).toBe(404);
-    expect((await http(base, "GET", `/v1/tables/${table}`)).body.stats).toMatchObject({ ready: 0, dead: 0 });
+    expect((await http(t.base, "GET", `/v1/tables/${long}`)).status).toBe(404);
+    expect((await http(t.base, "GET", `/v1/tables/${table}`)).body.stats).toMatchObject({ ready: 0, dead: 0 });
   });
 });

@@ -1,44 +1,25 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
-import type { RunningServer } from "../../src/server/server.js";
-import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";
-import { http, startTestServer, TestSubscriber } from "../support/server.js";
+import { expect, it } from "vitest";
+import { describeWithDatabase, uniqueTableName } from "../support/database.js";
+import { http, useTestServer } from "../support/server.js";
 import { sleep, waitUntil } from "../support/wait.js";
 
 const FAST = { ackWaitMs: 600, minBackoffMs: 600, pollIntervalMs: 200, batchSize: 10 };
 
 describeWithDatabase("receipts: fenced acks and lease extension", () => {
-  const database = useOwnDatabase("receipts_e2e");
-  let server: RunningServer;
-  let base: string;
-  const subscribers: TestSubscriber[] = [];
+  const t = useTestServer("receipts_e2e");
+  const subscribe = (table: string, query = "") => t.subscribe(table, query);
 
-  beforeAll(async () => {
-    server = await startTestServer(database.url);
-    base = server.url;
-  });
-  afterAll(async () => {
-    for (const s of subscribers) s.close();
-    await server?.close();
-  });
-
-  const subscribe = async (table: string, query = "") => {
-    const s = new TestSubscriber(base, table, query);
-    subscribers.push(s);
-    await s.opened;
-    await waitUntil(() => s.frames.some((f) => f.type === "subscribed"), "the subscribed frame");
-    return s;
-  };
   const newTable = async () => {
     const table = uniqueTableName("rcpt");
-    expect((await http(base, "PUT", `/v1/tables/${table}`, FAST)).status).toBe(201);
+    expect((await http(t.base, "PUT", `/v1/tables/${table}`, FAST)).status).toBe(201);
     return table;
   };
   const enqueue = async (table: string, n: number) => {
-    const res = await http(base, "POST", `/v1/tables/${table}/messages`, { messages: Array.from({ length: n }, (_, i) => ({ payload: i })) });
+    const res = await http(t.base, "POST", `/v1/tables/${table}/messages`, { messages: Array.from({ length: n }, (_, i) => ({ payload: i })) });
     expect(res.status).toBe(201);
     return res.body.ids as string[];
   };
-  const stats = async (table: string) => (await http(base, "GET", `/v1/tables/${table}`)).body.stats;
+  const stats = async (table: string) => (await http(t.base, "GET", `/v1/tables/${table}`)).body.stats;
 
   it("a stale receipt cannot ack a redelivered message (two consumers, the first one slow)", async () => {
     const table = await newTable();
@@ -53,7 +34,7 @@ describeWithDatabase("receipts: fenced acks and lease extension", () => {
     expect(again!.receipt).not.toBe(first!.receipt);
 
     // The slow consumer finally acks, over HTTP and over its socket: refused as stale, nothing changes.
-    const late = await http(base, "POST", `/v1/tables/${table}/ack`, { receipts: [first!.receipt] });
+    const late = await http(t.base, "POST", `/v1/tables/${table}/ack`, { receipts: [first!.receipt] });
     expect(late).toMatchObject({ status: 200, body: { acked: 0, stale: [first!.receipt] } });
     slow.send({ type: "ack", receipts: [first!.receipt], ref: 7 });
     await waitUntil(() => slow.frames.some((f) => f.type === "acked"), "the acked frame");
@@ -61,11 +42,11 @@ describeWithDatabase("receipts: fenced acks and lease extension", () => {
     expect(await stats(table)).toMatchObject({ acked: 0 });
 
     // The current holder's receipt acks it.
-    const ack = await http(base, "POST", `/v1/tables/${table}/ack`, { receipts: [again!.receipt] });
+    const ack = await http(t.base, "POST", `/v1/tables/${table}/ack`, { receipts: [again!.receipt] });
     expect(ack).toMatchObject({ status: 200, body: { acked: 1, stale: [] } });
     expect(await stats(table)).toMatchObject({ acked: 1 });
     // Plain ids still work as before (and the response has no stale list).
-    expect(await http(base, "POST", `/v1/tables/${table}/ack`, { ids: [id] })).toMatchObject({ status: 200, body: { acked: 0 } });
+    expect(await http(t.base, "POST", `/v1/tables/${table}/ack`, { ids: [id] })).toMatchObject({ status: 200, body: { acked: 0 } });
   });
 
   it("extend keeps a slow consumer's message from being redelivered; its unextended batch-mate is redelivered", async () => {
@@ -84,9 +65,9 @@ describeWithDatabase("receipts: fenced acks and lease extension", () => {
     expect(sub.messages.filter((m) => m.id === kept)).toHaveLength(1);
 
     // Over HTTP too; the receipt is still current, so it can be extended again and acked.
-    const more = await http(base, "POST", `/v1/tables/${table}/extend`, { receipts: [receiptOf(kept!)], byMs: 60_000 });
+    const more = await http(t.base, "POST", `/v1/tables/${table}/extend`, { receipts: [receiptOf(kept!)], byMs: 60_000 });
     expect(more).toMatchObject({ status: 200, body: { extended: 1, stale: [] } });
-    expect(await http(base, "POST", `/v1/tables/${table}/ack`, { receipts: [receiptOf(kept!)] })).toMatchObject({ body: { acked: 1, stale: [] } });
+    expect(await http(t.base, "POST", `/v1/tables/${table}/ack`, { receipts: [receiptOf(kept!)] })).toMatchObject({ body: { acked: 1, stale: [] } });
   });
 
   it("rejects bad receipts and bodies with a 400 naming the field, changing nothing", async () => {
@@ -101,17 +82,17 @@ describeWithDatabase("receipts: fenced acks and lease extension", () => {
       ["extend", { ids: ["1"], byMs: 10 }, /ids|receipts/],
     ];
     for (const [route, body, field] of cases) {
-      const res = await http(base, "POST", `/v1/tables/${table}/${route}`, body);
+      const res = await http(t.base, "POST", `/v1/tables/${table}/${route}`, body);
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.body.error.message, JSON.stringify(body)).toMatch(field);
     }
     // A valid id beside a receipt out of range: refused as a whole, the id is not postponed.
     const [id] = await enqueue(table, 1);
-    const mixed = await http(base, "POST", `/v1/tables/${table}/postpone`, { ids: [id], receipts: ["18446744073709551616:0"], delayMs: 60_000 });
+    const mixed = await http(t.base, "POST", `/v1/tables/${table}/postpone`, { ids: [id], receipts: ["18446744073709551616:0"], delayMs: 60_000 });
     expect(mixed.status).toBe(400);
     expect(mixed.body.error.message).toMatch(/^receipts\[0\]/);
     expect(await stats(table)).toMatchObject({ ready: 1, delayed: 0 });
-    expect(await http(base, "POST", `/v1/tables/${table}/ack`, { ids: [id] })).toMatchObject({ body: { acked: 1 } });
+    expect(await http(t.base, "POST", `/v1/tables/${table}/ack`, { ids: [id] })).toMatchObject({ body: { acked: 1 } });
 
     const sub = await subscribe(table);
     sub.send({ type: "extend", receipts: ["1:0"] });

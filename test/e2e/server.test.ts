@@ -3,41 +3,23 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMysqlStore } from "../../src/store/mysql/store.js";
 import type { RunningServer } from "../../src/server/server.js";
 import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";
-import { http, startTestServer, TestSubscriber } from "../support/server.js";
+import { http, startTestServer, TestSubscriber, useTestServer } from "../support/server.js";
 import { sleep, waitUntil } from "../support/wait.js";
 
 const FAST = { ackWaitMs: 600, minBackoffMs: 600, pollIntervalMs: 200 };
 
 describeWithDatabase("server end to end", () => {
-  const database = useOwnDatabase("server_e2e");
-  let server: RunningServer;
-  let base: string;
-  const subscribers: TestSubscriber[] = [];
+  const t = useTestServer("server_e2e");
+  const subscribe = (table: string, query = "", autoAck = false) => t.subscribe(table, query, autoAck);
 
-  beforeAll(async () => {
-    server = await startTestServer(database.url);
-    base = server.url;
-  });
-  afterAll(async () => {
-    for (const s of subscribers) s.close();
-    await server?.close();
-  });
-
-  const subscribe = async (table: string, query = "", autoAck = false) => {
-    const s = new TestSubscriber(base, table, query, { autoAck });
-    subscribers.push(s);
-    await s.opened;
-    await waitUntil(() => s.frames.some((f) => f.type === "subscribed"), "the subscribed frame");
-    return s;
-  };
   const newTable = async (options: object = FAST) => {
     const table = uniqueTableName("e2e");
-    const res = await http(base, "PUT", `/v1/tables/${table}`, options);
+    const res = await http(t.base, "PUT", `/v1/tables/${table}`, options);
     expect(res.status).toBe(201);
     return table;
   };
   const enqueue = async (table: string, messages: object[]) => {
-    const res = await http(base, "POST", `/v1/tables/${table}/messages`, { messages });
+    const res = await http(t.base, "POST", `/v1/tables/${table}/messages`, { messages });
     expect(res.status).toBe(201);
     return res.body.ids as string[];
   };
@@ -50,11 +32,11 @@ describeWithDatabase("server end to end", () => {
     const got = await sub.waitForMessages(2);
     expect(got.map((m) => m.id).sort()).toEqual([...ids].sort());
     expect(got.find((m) => m.id === ids[0])).toEqual({ id: ids[0], priority: 50, epoch: 0, receipt: `${ids[0]}:0`, payload: { order: 1 } });
-    const ack = await http(base, "POST", `/v1/tables/${table}/ack`, { ids });
+    const ack = await http(t.base, "POST", `/v1/tables/${table}/ack`, { ids });
     expect(ack).toMatchObject({ status: 200, body: { acked: 2 } });
     await sleep(1_700); // past ack wait + backoff: nothing comes back
     expect(sub.messages).toHaveLength(2);
-    expect((await http(base, "GET", `/v1/tables/${table}`)).body.stats).toMatchObject({ acked: 2, ready: 0, receivers: 1 });
+    expect((await http(t.base, "GET", `/v1/tables/${table}`)).body.stats).toMatchObject({ acked: 2, ready: 0, receivers: 1 });
   });
 
   it("acks over the socket, answering frames that carry a ref", async () => {
@@ -65,7 +47,7 @@ describeWithDatabase("server end to end", () => {
     sub.send({ type: "ack", ids: [id], ref: "r1" });
     await waitUntil(() => sub.frames.some((f) => f.type === "acked"), "the acked frame");
     expect(sub.frames.find((f) => f.type === "acked")).toEqual({ type: "acked", ref: "r1", acked: 1 });
-    expect((await http(base, "GET", `/v1/tables/${table}`)).body.stats.acked).toBe(1);
+    expect((await http(t.base, "GET", `/v1/tables/${table}`)).body.stats.acked).toBe(1);
   });
 
   it("delivers a postponed message again after its delay, over HTTP and over the socket", async () => {
@@ -74,7 +56,7 @@ describeWithDatabase("server end to end", () => {
     const [a, b] = await enqueue(table, [{ payload: "a" }, { payload: "b" }]);
     await sub.waitForMessages(2);
     const started = Date.now();
-    expect(await http(base, "POST", `/v1/tables/${table}/postpone`, { ids: [a], delayMs: 300 })).toMatchObject({ body: { postponed: 1 } });
+    expect(await http(t.base, "POST", `/v1/tables/${table}/postpone`, { ids: [a], delayMs: 300 })).toMatchObject({ body: { postponed: 1 } });
     sub.send({ type: "postpone", ids: [b], delayMs: 300 });
     const again = await sub.waitForMessages(4, 3_000);
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
@@ -99,9 +81,9 @@ describeWithDatabase("server end to end", () => {
 
   it("is idempotent by id: a repeated id is reported, not stored twice", async () => {
     const table = await newTable();
-    const first = await http(base, "POST", `/v1/tables/${table}/messages`, { messages: [{ id: "100", payload: "x" }] });
+    const first = await http(t.base, "POST", `/v1/tables/${table}/messages`, { messages: [{ id: "100", payload: "x" }] });
     expect(first).toMatchObject({ status: 201, body: { ids: ["100"] } });
-    const again = await http(base, "POST", `/v1/tables/${table}/messages`, {
+    const again = await http(t.base, "POST", `/v1/tables/${table}/messages`, {
       messages: [{ id: "100", payload: "y" }, { id: "101", payload: "z" }],
     });
     expect(again).toMatchObject({ status: 201, body: { ids: ["100", "101"], duplicates: ["100"] } });
@@ -122,7 +104,7 @@ describeWithDatabase("server end to end", () => {
     expect(all).toHaveLength(200);
     expect(a.messages.length).toBeGreaterThan(0);
     expect(b.messages.length).toBeGreaterThan(0);
-    await waitUntil(async () => (await http(base, "GET", `/v1/tables/${table}`)).body.stats.acked === 200, "all acked");
+    await waitUntil(async () => (await http(t.base, "GET", `/v1/tables/${table}`)).body.stats.acked === 200, "all acked");
   });
 
   it("stops sending to a subscriber at maxInFlight; its messages reach another after the ack wait", async () => {
@@ -150,27 +132,27 @@ describeWithDatabase("server end to end", () => {
       ["POST", "/v1/tables/nope/postpone", { ids: ["1"] }],
       ["DELETE", "/v1/tables/nope", undefined],
     ] as const) {
-      const res = await http(base, method, path, body);
+      const res = await http(t.base, method, path, body);
       expect(res.status, `${method} ${path}`).toBe(404);
       expect(res.body.error.code).toBe("table_not_found");
     }
-    const sub = new TestSubscriber(base, "nope");
+    const sub = new TestSubscriber(t.base, "nope");
     await expect(sub.opened).rejects.toThrow(/404/);
   });
 
   it("answers 404 for a table dropped behind its back, and lists the others", async () => {
     const keep = await newTable();
     const gone = await newTable();
-    const admin = createMysqlStore(database.url, { connectionLimit: 1 });
+    const admin = createMysqlStore(t.databaseUrl, { connectionLimit: 1 });
     try {
       await sql`DROP TABLE ${sql.table(gone)}`.execute(admin.db);
     } finally {
       await admin.close();
     }
-    const res = await http(base, "POST", `/v1/tables/${gone}/messages`, { messages: [{ payload: 1 }] });
+    const res = await http(t.base, "POST", `/v1/tables/${gone}/messages`, { messages: [{ payload: 1 }] });
     expect(res.status).toBe(404);
     expect(res.body.error.code).toBe("table_not_found");
-    const list = await http(base, "GET", "/v1/tables");
+    const list = await http(t.base, "GET", "/v1/tables");
     expect(list.status).toBe(200);
     const names = list.body.tables.map((t: { name: string }) => t.name);
     expect(names).toContain(keep);
@@ -179,10 +161,10 @@ describeWithDatabase("server end to end", () => {
 
   it("answers 409 when PUT names an existing table that is not a message table", async () => {
     const plain = uniqueTableName("plain");
-    const admin = createMysqlStore(database.url, { connectionLimit: 1 });
+    const admin = createMysqlStore(t.databaseUrl, { connectionLimit: 1 });
     try {
       await sql`CREATE TABLE ${sql.table(plain)} (id INT PRIMARY KEY)`.execute(admin.db);
-      const res = await http(base, "PUT", `/v1/tables/${plain}`, {});
+      const res = await http(t.base, "PUT", `/v1/tables/${plain}`, {});
       expect(res.status).toBe(409);
       expect(res.body.error.code).toBe("conflict");
     } finally {
@@ -194,7 +176,7 @@ describeWithDatabase("server end to end", () => {
   describe("bad input", () => {
     let table: string;
     const rowCount = async () => {
-      const { ready, delayed, inFlight, acked } = (await http(base, "GET", `/v1/tables/${table}`)).body.stats;
+      const { ready, delayed, inFlight, acked } = (await http(t.base, "GET", `/v1/tables/${table}`)).body.stats;
       return ready + delayed + inFlight + acked;
     };
 
@@ -241,14 +223,14 @@ describeWithDatabase("server end to end", () => {
 
     it.each(cases)("%s → %s", async (_name, method, action, body, status, code, message) => {
       const before = await rowCount();
-      const optionsBefore = (await http(base, "GET", `/v1/tables/${table}`)).body.options;
+      const optionsBefore = (await http(t.base, "GET", `/v1/tables/${table}`)).body.options;
       const path = `/v1/tables/${table}${action ? "/" + action : ""}`;
-      const res = typeof body === "string" ? await http(base, method, path, undefined, body) : await http(base, method, path, body);
+      const res = typeof body === "string" ? await http(t.base, method, path, undefined, body) : await http(t.base, method, path, body);
       expect(res.status).toBe(status);
       expect(res.body.error.code).toBe(code);
       expect(res.body.error.message).toMatch(message);
       expect(await rowCount()).toBe(before);
-      expect((await http(base, "GET", `/v1/tables/${table}`)).body.options).toEqual(optionsBefore);
+      expect((await http(t.base, "GET", `/v1/tables/${table}`)).body.options).toEqual(optionsBefore);
     });
 
     it.each([
@@ -257,23 +239,23 @@ describeWithDatabase("server end to end", () => {
       ["table name too long", `/v1/tables/${"a".repeat(64)}/messages`],
       ["table name with a quote", "/v1/tables/a'b/messages"],
     ])("rejects a hostile table name: %s", async (_name, path) => {
-      const res = await http(base, "POST", path, { messages: [{ payload: 1 }] });
+      const res = await http(t.base, "POST", path, { messages: [{ payload: 1 }] });
       expect(res.status).toBe(400);
       expect(res.body.error).toMatchObject({ code: "validation_failed", message: expect.stringMatching(/table/) });
     });
 
     it("rejects a wrong content type and an unknown route with the error body", async () => {
-      const res = await fetch(`${base}/v1/tables/${table}/messages`, { method: "POST", headers: { "content-type": "text/plain" }, body: "hi" });
+      const res = await fetch(`${t.base}/v1/tables/${table}/messages`, { method: "POST", headers: { "content-type": "text/plain" }, body: "hi" });
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("bad_request");
-      const missing = await http(base, "GET", "/v2/whatever");
+      const missing = await http(t.base, "GET", "/v2/whatever");
       expect(missing.status).toBe(404);
       expect(missing.body.error.code).toBe("not_found");
     });
 
     it("rejects bad subscribe parameters before the upgrade", async () => {
       for (const q of ["?maxInFlight=0", "?maxInFlight=abc", "?maxInFlight=99999999", "?colour=red"]) {
-        const sub = new TestSubscriber(base, table, q);
+        const sub = new TestSubscriber(t.base, table, q);
         await expect(sub.opened, q).rejects.toThrow(/400/);
       }
     });
@@ -302,16 +284,16 @@ describeWithDatabase("server end to end", () => {
       sub.send("one too many");
       expect(await sub.waitForClose()).toBe(1008);
       expect(await rowCount()).toBe(before);
-      expect((await http(base, "GET", `/v1/tables/${table}`)).body.stats.acked).toBe(0);
+      expect((await http(t.base, "GET", `/v1/tables/${table}`)).body.stats.acked).toBe(0);
     });
   });
 
   it("serves /healthz, /readyz and /metrics", async () => {
-    expect((await http(base, "GET", "/healthz")).status).toBe(200);
-    expect(await http(base, "GET", "/readyz")).toMatchObject({ status: 200, body: { status: "ready" } });
+    expect((await http(t.base, "GET", "/healthz")).status).toBe(200);
+    expect(await http(t.base, "GET", "/readyz")).toMatchObject({ status: 200, body: { status: "ready" } });
     const table = await newTable();
     await enqueue(table, [{ payload: 1 }]);
-    const metrics = await fetch(`${base}/metrics`).then((r) => r.text());
+    const metrics = await fetch(`${t.base}/metrics`).then((r) => r.text());
     expect(metrics).toContain(`tablemq_enqueue_seconds_count{table="${table}"} 1`);
     expect(metrics).toContain("tablemq_tables ");
     expect(metrics).toContain("process_cpu_user_seconds_total");

@@ -1,6 +1,8 @@
+import { afterAll, beforeAll } from "vitest";
 import WebSocket from "ws";
 import { loadConfig, type ServerConfig } from "../../src/server/config.js";
 import { startServer, type RunningServer } from "../../src/server/server.js";
+import { useOwnDatabase } from "./database.js";
 import { waitUntil } from "./wait.js";
 
 /** Starts the real server on 127.0.0.1, port 0, against `databaseUrl`. */
@@ -98,4 +100,47 @@ export class TestSubscriber {
   close(): void {
     this.socket.close();
   }
+}
+
+export interface TestServer {
+  readonly server: RunningServer;
+  /** The server's base URL. */
+  readonly base: string;
+  /** The server's own database. */
+  readonly databaseUrl: string;
+  /** A WebSocket subscriber that got its `subscribed` frame; closed when the block ends. */
+  subscribe(table: string, query?: string, autoAck?: boolean): Promise<TestSubscriber>;
+}
+
+/** For a describe block: a real server on a database of its own, started before and closed after it. */
+export function useTestServer(databaseName: string, overrides: Partial<ServerConfig> = {}): TestServer {
+  const database = useOwnDatabase(databaseName);
+  const subscribers: TestSubscriber[] = [];
+  let running: RunningServer | undefined;
+  beforeAll(async () => {
+    running = await startTestServer(database.url, overrides);
+  });
+  afterAll(async () => {
+    for (const s of subscribers) s.close();
+    await running?.close();
+  });
+  return {
+    get server() {
+      if (!running) throw new Error("the test server is not started yet");
+      return running;
+    },
+    get base() {
+      return this.server.url;
+    },
+    get databaseUrl() {
+      return database.url;
+    },
+    async subscribe(table, query = "", autoAck = false) {
+      const s = new TestSubscriber(this.base, table, query, { autoAck });
+      subscribers.push(s);
+      await s.opened;
+      await waitUntil(() => s.frames.some((f) => f.type === "subscribed"), "the subscribed frame");
+      return s;
+    },
+  };
 }
