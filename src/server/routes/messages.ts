@@ -54,27 +54,19 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.post<{ Params: TableParams; Body: IdsBody }>(
-    "/v1/tables/:table/ack",
-    { schema: { params: tableParams, body: ackBody } },
-    async (req) => {
-      checkBatch("ids and receipts", settleSize(req.body));
-      const { count, stale } = await settle(engine, req.params.table, "ack", req.body);
-      metrics.batchSize.observe({ table: req.params.table, kind: "ack" }, settleSize(req.body));
-      return stale ? { acked: count, stale } : { acked: count };
-    },
-  );
-
-  app.post<{ Params: TableParams; Body: IdsBody }>(
-    "/v1/tables/:table/postpone",
-    { schema: { params: tableParams, body: postponeBody } },
-    async (req) => {
-      checkBatch("ids and receipts", settleSize(req.body));
-      const { count, stale } = await settle(engine, req.params.table, "postpone", req.body);
-      metrics.batchSize.observe({ table: req.params.table, kind: "postpone" }, settleSize(req.body));
-      return stale ? { postponed: count, stale } : { postponed: count };
-    },
-  );
+  // Ack and postpone: the same request shape (ids and/or receipts) and answer, with their own count key.
+  for (const [kind, body, counted] of [
+    ["ack", ackBody, "acked"],
+    ["postpone", postponeBody, "postponed"],
+  ] as const) {
+    app.post<{ Params: TableParams; Body: IdsBody }>(`/v1/tables/:table/${kind}`, { schema: { params: tableParams, body } }, async (req) => {
+      const size = settleSize(req.body);
+      checkBatch("ids and receipts", size);
+      const { count, stale } = await settle(engine, req.params.table, kind, req.body);
+      metrics.batchSize.observe({ table: req.params.table, kind }, size);
+      return stale ? { [counted]: count, stale } : { [counted]: count };
+    });
+  }
 
   app.post<{ Params: TableParams; Body: ExtendBody }>(
     "/v1/tables/:table/extend",

@@ -67,39 +67,30 @@ export async function deadLetter(
   nowMs: number,
 ): Promise<string[]> {
   if (ids.length === 0) return [];
-  try {
-    return await moveToDeadLetters(db, table, ids, minEpoch, reason, nowMs);
-  } catch (err) {
-    if (!isMissingDeadLetterTable(err, table)) throw err;
-    await ensureDeadLetterTable(db, table); // the first dead letter of this table
-    return moveToDeadLetters(db, table, ids, minEpoch, reason, nowMs);
-  }
-}
-
-async function moveToDeadLetters(
-  db: Kysely<any>,
-  table: string,
-  ids: readonly string[],
-  minEpoch: number,
-  reason: string,
-  nowMs: number,
-): Promise<string[]> {
   const dlq = tableRef(deadLetterTableName(table));
   const ref = tableRef(table);
   const cols = sql.join(COLUMNS.map((c) => sql.ref(c)));
-  return db.transaction().execute(async (trx) => {
-    const { rows } = await sql<{ id: string }>`
-      SELECT id FROM ${ref}
-      WHERE id IN (${idList(ids)}) AND time_acked IS NULL AND IFNULL(epoch, 0) >= ${minEpoch}
-      FOR UPDATE`.execute(trx);
-    const moving = rows.map((r) => String(r.id));
-    if (moving.length === 0) return [];
-    await sql`
-      REPLACE INTO ${dlq} (${cols}, reason, time_dead)
-      SELECT ${cols}, ${reason.slice(0, 1024)}, ${nsValue(nowMs, "now")} FROM ${ref} WHERE id IN (${idList(moving)})`.execute(trx);
-    await sql`DELETE FROM ${ref} WHERE id IN (${idList(moving)})`.execute(trx);
-    return moving;
-  });
+  const move = () =>
+    db.transaction().execute(async (trx) => {
+      const { rows } = await sql<{ id: string }>`
+        SELECT id FROM ${ref}
+        WHERE id IN (${idList(ids)}) AND time_acked IS NULL AND IFNULL(epoch, 0) >= ${minEpoch}
+        FOR UPDATE`.execute(trx);
+      const moving = rows.map((r) => String(r.id));
+      if (moving.length === 0) return [];
+      await sql`
+        REPLACE INTO ${dlq} (${cols}, reason, time_dead)
+        SELECT ${cols}, ${reason.slice(0, 1024)}, ${nsValue(nowMs, "now")} FROM ${ref} WHERE id IN (${idList(moving)})`.execute(trx);
+      await sql`DELETE FROM ${ref} WHERE id IN (${idList(moving)})`.execute(trx);
+      return moving;
+    });
+  try {
+    return await move();
+  } catch (err) {
+    if (!isMissingDeadLetterTable(err, table)) throw err;
+    await ensureDeadLetterTable(db, table); // the first dead letter of this table
+    return move();
+  }
 }
 
 /** Newest first (time of death, then id, descending); `cursor` continues after the previous page. */
