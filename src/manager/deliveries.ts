@@ -42,8 +42,4 @@ export class DeliveriesInProgress {
     }
     if (pending.size > 0) await Promise.all(pending);
   }
-
-  get size(): number {
-    return this.byId.size;
-  }
 }
