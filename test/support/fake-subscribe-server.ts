@@ -73,3 +73,14 @@ export class FakeServer {
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 }
+
+/** The next `n` messages of a subscription's iterator (fewer if it ends first). */
+export async function takeMessages<M>(it: AsyncIterator<M>, n: number): Promise<M[]> {
+  const out: M[] = [];
+  while (out.length < n) {
+    const r = await it.next();
+    if (r.done) break;
+    out.push(r.value);
+  }
+  return out;
+}

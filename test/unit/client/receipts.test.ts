@@ -7,7 +7,7 @@ import { TablemqClient } from "../../../src/client/client.js";
 import { checkAutoExtend, leaseTimes } from "../../../src/client/heartbeat.js";
 import type { Message, Subscription } from "../../../src/client/subscription.js";
 import type { StaleInfo } from "../../../src/client/types.js";
-import { FakeServer } from "../../support/fake-subscribe-server.js";
+import { FakeServer, takeMessages } from "../../support/fake-subscribe-server.js";
 import { sleep, waitUntil } from "../../support/wait.js";
 
 type Frame = Record<string, unknown>;
@@ -47,16 +47,7 @@ describe("receipts in the client (fake server)", () => {
     return sub;
   }
 
-  async function take(sub: Subscription, n: number): Promise<Message[]> {
-    const it = sub[Symbol.asyncIterator]();
-    const out: Message[] = [];
-    while (out.length < n) {
-      const r = await it.next();
-      if (r.done) break;
-      out.push(r.value);
-    }
-    return out;
-  }
+  const take = (sub: Subscription, n: number): Promise<Message[]> => takeMessages(sub[Symbol.asyncIterator](), n);
 
   const framesOf = (type: string) => server.peers.flatMap((p) => p.frames).filter((f) => f.type === type);
   const receiptOf = (f: Frame) => (f.receipts as string[])[0];

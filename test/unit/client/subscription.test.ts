@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TablemqClient } from "../../../src/client/client.js";
 import type { Message, Subscription } from "../../../src/client/subscription.js";
-import { FakeServer } from "../../support/fake-subscribe-server.js";
+import { FakeServer, takeMessages } from "../../support/fake-subscribe-server.js";
 import { waitUntil } from "../../support/wait.js";
 
 describe("Subscription (fake server)", () => {
@@ -36,15 +36,7 @@ describe("Subscription (fake server)", () => {
     return sub;
   }
 
-  async function take(it: AsyncIterator<Message>, n: number): Promise<Message[]> {
-    const out: Message[] = [];
-    while (out.length < n) {
-      const r = await it.next();
-      if (r.done) break;
-      out.push(r.value);
-    }
-    return out;
-  }
+  const take = (it: AsyncIterator<Message>, n: number): Promise<Message[]> => takeMessages(it, n);
 
   it("connects with maxInFlight and the bearer token, and yields messages with parsed payloads", async () => {
     const sub = subscribe({ maxInFlight: 5 });
