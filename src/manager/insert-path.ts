@@ -79,15 +79,19 @@ export class InsertPath {
     return this.deps.clock.now() + o.ackWaitMs + backoffMs(o.minBackoffMs, o.maxBackoffMs, 0, jitter(this.deps.random));
   }
 
-  /** Leased rows that will not be sent from here after all: due again now, so nobody waits for the lease. */
+  /**
+   * Leased rows that will not be sent from here after all: due again now, so nobody waits for the lease,
+   * and with the epoch they had (the delivery their lease recorded never happened, so it must not count
+   * toward maxAttempts). Fenced, so a row delivered meanwhile (by a poll elsewhere) is left alone.
+   */
   unleash(rows: readonly MessageRow[]): void {
-    const ids = rows.filter((r) => r.leasedUntil !== undefined).map((r) => r.id);
-    if (ids.length === 0) return;
+    const deliveries = rows.filter((r) => r.leasedUntil !== undefined).map((r) => ({ id: r.id, epoch: r.epoch }));
+    if (deliveries.length === 0) return;
     const { store, table, clock, log, poller } = this.deps;
     this.deps.track(
-      store.reschedule(table, ids, clock.now(), 0).then(
+      store.updateDeliveries(table, deliveries, clock.now(), { kind: "release" }).then(
         () => poller.trigger(),
-        (err: unknown) => log.warn({ err, table, count: ids.length }, "could not end a lease early; delivery waits for it"),
+        (err: unknown) => log.warn({ err, table, count: deliveries.length }, "could not end a lease early; delivery waits for it"),
       ),
     );
   }

@@ -63,7 +63,9 @@ export type DeliveryChange =
   /** time_next = now + backoff(epoch), as `postpone`. */
   | { kind: "backoff"; spec: BackoffSpec }
   /** time_next = at least now + byMs (never earlier than it was). */
-  | { kind: "extend"; byMs: number };
+  | { kind: "extend"; byMs: number }
+  /** The recorded delivery never happened (a leased row that was not sent): due now, epoch back by one. */
+  | { kind: "release" };
 
 export interface FencedResult {
   /** Messages changed by this call. */

@@ -298,6 +298,9 @@ describeWithDatabase("MysqlStore", () => {
     expect(backoff.changed).toBe(1);
     const nack = spec({ incrementEpoch: false, baseDelayMs: 0 });
     expect((await rawRows(table)).get("2")).toMatchObject({ epoch: 3, timeNext: expected(T0, nack, 3) });
+    // release: a recorded delivery that never happened is undone (due now, epoch back by one).
+    expect(await db.store.updateDeliveries(table, [d("2", 2)], T0 + 7, { kind: "release" })).toEqual({ changed: 1, stale: [] });
+    expect((await rawRows(table)).get("2")).toMatchObject({ epoch: 2, timeNext: msToNs(T0 + 7) });
     expect(await db.store.updateDeliveries(table, [], T0, { kind: "ack" })).toEqual({ changed: 0, stale: [] });
   });
 

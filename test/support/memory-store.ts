@@ -191,6 +191,9 @@ export class MemoryStore implements MessageStore, WebhookStore {
       else if (change.kind === "backoff") {
         const { spec } = change;
         r.timeNext = nowMs + spec.baseDelayMs + backoffMs(spec.minBackoffMs, spec.maxBackoffMs, r.epoch, spec.jitter);
+      } else if (change.kind === "release") {
+        r.timeNext = nowMs;
+        r.epoch--;
       } else r.timeNext = Math.max(r.timeNext ?? 0, nowMs + change.byMs);
     });
     return { changed, stale };

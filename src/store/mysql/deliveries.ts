@@ -55,5 +55,7 @@ function assignment(change: DeliveryChange, nowMs: number): RawBuilder<unknown> 
       return sql`time_next = ${now + nsValue(change.spec.baseDelayMs, "baseDelayMs")} + ${backoffExpression(change.spec)}`;
     case "extend":
       return sql`time_next = GREATEST(IFNULL(time_next, 0), ${now + nsValue(change.byMs, "byMs")})`;
+    case "release":
+      return sql`time_next = ${now}, epoch = epoch - 1`;
   }
 }
