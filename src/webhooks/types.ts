@@ -1,15 +1,8 @@
 /** The types the webhook parts share: what a receiver POSTs to and needs, and what the API shows. */
-import type { Delivery, FencedResult } from "../store/types.js";
+import type { Delivery, FencedResult, WebhookConfig } from "../store/types.js";
 
-/** Where a receiver POSTs, and how. (A WebhookConfig without its bookkeeping.) */
-export interface WebhookTarget {
-  table: string;
-  name: string;
-  url: string;
-  batchSize: number;
-  timeoutMs: number;
-  secret?: string;
-}
+/** Where a receiver POSTs, and how: a WebhookConfig without its bookkeeping. */
+export type WebhookTarget = Omit<WebhookConfig, "createdAt" | "updatedAt">;
 
 /** What a receiver needs of its table's manager. */
 export interface TableAccess {
