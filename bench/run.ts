@@ -62,7 +62,7 @@ for (const system of systems) {
   for (const workload of workloads.filter((w) => w !== "ceiling")) {
     const opts = { queue: `bench_${workload.replace("-", "_")}_${Date.now().toString(36)}`, prefetch: 100, consumers: consumersOf(workload) };
     const adapter: Adapter = factory(opts);
-    const ctx: RunContext = { system, factory, opts, sizes };
+    const ctx: RunContext = { system, factory, opts, sizes, servers: () => adapter.serverProcesses?.() };
     log(`${system} ${workload} …`);
     try {
       await adapter.prepare();

@@ -13,12 +13,17 @@ export type WorkerCommand =
 
 export type WorkerReport =
   | { type: "ready" }
-  | { type: "produced"; count: number; startNs: string; endNs: string; requestMs: number[] }
+  | { type: "produced"; count: number; startNs: string; endNs: string; requestMs: number[]; cpuMs: number }
   | { type: "progress"; received: number }
-  | { type: "consumed"; keys: string[]; latencyUs: number[]; firstNs: string; lastNs: string; milestones: Array<[number, string]> }
+  | { type: "consumed"; keys: string[]; latencyUs: number[]; firstNs: string; lastNs: string; milestones: Array<[number, string]>; cpuMs: number }
   | { type: "error"; message: string };
 
 const send = (r: WorkerReport) => process.send!(r);
+/** CPU this process used (user + system) since `from`, in ms. */
+const cpuMsSince = (from: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(from);
+  return (d.user + d.system) / 1000;
+};
 /** Sends the last report and leaves once it is written: a large report (a million keys) takes a while. */
 const finish = (r: WorkerReport) => process.send!(r, undefined, {}, () => process.disconnect());
 
@@ -40,6 +45,7 @@ async function run(work: () => Promise<void>): Promise<void> {
 async function produce(cmd: Extract<WorkerCommand, { cmd: "produce" }>): Promise<void> {
   const adapter = (await SYSTEMS[cmd.system]!())(cmd.opts);
   const producer = await adapter.producer();
+  const cpu = process.cpuUsage(); // from here: loading the client and connecting are not the workload's
   const requestMs: number[] = [];
   const start = process.hrtime.bigint();
   let seq = 0;
@@ -59,7 +65,7 @@ async function produce(cmd: Extract<WorkerCommand, { cmd: "produce" }>): Promise
   }
   const end = process.hrtime.bigint();
   await producer.close();
-  finish({ type: "produced", count: seq, startNs: start.toString(), endNs: end.toString(), requestMs });
+  finish({ type: "produced", count: seq, startNs: start.toString(), endNs: end.toString(), requestMs, cpuMs: cpuMsSince(cpu) });
 }
 
 async function consume(cmd: Extract<WorkerCommand, { cmd: "consume" }>): Promise<void> {
@@ -78,9 +84,10 @@ async function consume(cmd: Extract<WorkerCommand, { cmd: "consume" }>): Promise
     if (cmd.latencies) latencyUs.push(Number(now - t) / 1000);
     if (keys.length % 1_000 === 0) milestones.push([keys.length, now.toString()]);
   });
+  const cpu = process.cpuUsage();
   const progress = setInterval(() => send({ type: "progress", received: keys.length }), 100);
   await new Promise<void>((resolve) => process.on("message", (m: WorkerCommand) => m.cmd === "stop" && resolve()));
   clearInterval(progress);
   await consumer.close();
-  finish({ type: "consumed", keys, latencyUs, firstNs: first.toString(), lastNs: last.toString(), milestones });
+  finish({ type: "consumed", keys, latencyUs, firstNs: first.toString(), lastNs: last.toString(), milestones, cpuMs: cpuMsSince(cpu) });
 }

@@ -45,6 +45,20 @@ export function renderMarkdown(r: RunResults): string {
   }
   out.push("");
 
+  out.push("### Where the CPU went in w1-e2e (µs of CPU per message; the box has 2 cores, so 2 s of CPU per second)", "");
+  out.push("Producers and consumers: their own processes' CPU time. Server side: the system's server processes (tablemq: its server and MariaDB). Throughput can be no more than 2,000,000 ÷ total.", "");
+  out.push("| system | producers | consumers | server side | total |");
+  out.push("|---|---:|---:|---|---:|");
+  for (const [name, s] of rows) {
+    const c = s.workloads["w1-e2e"]?.cpu;
+    if (!c) continue;
+    const server = Object.values(c.serverUs ?? {}) as number[];
+    const serverTotal = server.reduce((a, b) => a + b, 0);
+    const parts = Object.entries(c.serverUs ?? {}).map(([k, v]) => `${k} ${n(v)}`).join(" + ");
+    out.push(`| ${name} | ${n(c.producersUs)} | ${n(c.consumersUs)} | ${server.length > 1 ? `${n(serverTotal)} (${parts})` : n(serverTotal)} | ${n(c.producersUs + c.consumersUs + serverTotal)} |`);
+  }
+  out.push("");
+
   out.push("## Latency (w2: one producer, one message per request, 2 consumers; warm-up excluded)", "");
   out.push("| system | publish→receive p50 ms | p90 | p99 | max | enqueue p50 ms | enqueue p99 ms |");
   out.push("|---|---:|---:|---:|---:|---:|---:|");

@@ -4,6 +4,8 @@
  * processes (bench/worker.ts) separate from the runner and from the server, and each builds its own
  * adapter instance from the same options.
  */
+import type { ServerProcesses } from "./cpu.js";
+
 export interface AdapterOptions {
   /** Queue/table/stream name for this run; adapters create it fresh in prepare(). */
   queue: string;
@@ -48,6 +50,8 @@ export interface Adapter {
    * returns (batched acks are fine). At most `prefetch` unacked at a time.
    */
   consumer(onMessage: (payload: string) => void): Promise<Consumer>;
+  /** Runner process: the system's server processes by group name, whose CPU time the runner reads around a workload. */
+  serverProcesses?(): Record<string, ServerProcesses>;
   /** Runner process: peak resident memory (bytes) of a server the run started, if any. */
   serverPeakRss?(): Promise<number | undefined>;
 }

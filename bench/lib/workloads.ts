@@ -1,5 +1,6 @@
 import type { AdapterFactory, AdapterOptions } from "./types.js";
 import { checkDelivery, type Delivery, rate, summarize } from "./stats.js";
+import { cpuMsBetween, type ServerProcesses, snapshot } from "./cpu.js";
 import { startWorkers, type Worker } from "./workers.js";
 
 export interface Sizes {
@@ -37,6 +38,49 @@ export interface RunContext {
   factory: AdapterFactory;
   opts: AdapterOptions;
   sizes: Sizes;
+  /** The system's server processes (known once the adapter is prepared), for CPU accounting. */
+  servers?: () => Record<string, ServerProcesses> | undefined;
+}
+
+/**
+ * Where the box's CPU went during a workload, in µs per message: the load generators (producer and
+ * consumer processes, from their own process.cpuUsage) and the server side (e.g. tablemq + MariaDB).
+ */
+export interface CpuPerMessage {
+  producersUs: number;
+  consumersUs: number;
+  /** Server side, per server process group (e.g. tablemq and mariadb). */
+  serverUs?: Record<string, number>;
+}
+
+function cpuPerMessage(
+  messages: number,
+  producers: Array<{ cpuMs: number }>,
+  consumers: Array<{ cpuMs: number }>,
+  serverMs: Record<string, number> | undefined,
+): CpuPerMessage {
+  const us = (ms: number) => (ms * 1000) / messages;
+  const sum = (ws: Array<{ cpuMs: number }>) => us(ws.reduce((a, w) => a + w.cpuMs, 0));
+  const server = serverMs && Object.fromEntries(Object.entries(serverMs).map(([k, ms]) => [k, us(ms)]));
+  return { producersUs: sum(producers), consumersUs: sum(consumers), ...(server ? { serverUs: server } : {}) };
+}
+
+/** Snapshots the CPU of each server process group; `finish()` gives the ms each used since. */
+async function serverCpu(ctx: RunContext): Promise<{ finish(): Promise<Record<string, number> | undefined> }> {
+  const groups = Object.entries(ctx.servers?.() ?? {});
+  const before = await Promise.all(groups.map(([, which]) => snapshot(which)));
+  return {
+    async finish() {
+      const after = await Promise.all(groups.map(([, which]) => snapshot(which)));
+      const out: Record<string, number> = {};
+      for (const [i, [name]] of groups.entries()) {
+        const ms = cpuMsBetween(before[i], after[i]);
+        if (ms === undefined) return undefined;
+        out[name] = ms;
+      }
+      return groups.length ? out : undefined;
+    },
+  };
 }
 
 const PRODUCERS = 4;
@@ -114,6 +158,7 @@ export async function w1Publish(ctx: RunContext): Promise<W1Result> {
 
 export interface E2EResult extends Delivery {
   e2ePerSec: number;
+  cpu: CpuPerMessage;
 }
 
 /** w1-e2e: producers and consumers at once; first publish to last receive. */
@@ -122,13 +167,15 @@ export async function w1EndToEnd(ctx: RunContext): Promise<E2EResult> {
   const consumers = await startConsumers(ctx, CONSUMERS);
   const producers = await startWorkers(PRODUCERS);
   await new Promise((r) => setTimeout(r, 300)); // consumers subscribed
+  const cpu = await serverCpu(ctx);
   const producing = produceAll(ctx, producers, counts, BATCH);
   const results = await drain(consumers, ctx.sizes.w1Messages, ctx.sizes.drainTimeoutMs);
   const done = await producing;
+  const serverMs = await cpu.finish();
   const first = done.map((d) => BigInt(d.startNs)).reduce((a, b) => (a < b ? a : b));
   const [, last] = receiveSpan(results);
   const delivery = checkDelivery(published(counts), results.map((r) => r.keys));
-  return { e2ePerSec: rate(delivery.unique, first, last), ...delivery };
+  return { e2ePerSec: rate(delivery.unique, first, last), cpu: cpuPerMessage(delivery.unique, done, results, serverMs), ...delivery };
 }
 
 export interface W2Result extends Delivery {

@@ -5,6 +5,7 @@
  */
 import { createRequire } from "node:module";
 import { Queue, type RedisClient, Worker } from "bullmq";
+import type { ServerProcesses } from "../lib/cpu.js";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
 import { probe } from "../lib/probe.js";
 import { Unavailable } from "../lib/types.js";
@@ -42,6 +43,11 @@ class BullMqAdapter implements Adapter {
     } finally {
       await queue.close();
     }
+  }
+
+  /** Redis: its CPU time is read around each workload. */
+  serverProcesses(): Record<string, ServerProcesses> {
+    return { redis: { comms: ["redis-server"] } };
   }
 
   async cleanup(): Promise<void> {

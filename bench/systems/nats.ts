@@ -9,6 +9,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { AckPolicy, DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type NatsConnection, connect } from "@nats-io/transport-node";
+import type { ServerProcesses } from "../lib/cpu.js";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
 import { probe } from "../lib/probe.js";
 import { Unavailable } from "../lib/types.js";
@@ -71,6 +72,11 @@ class NatsAdapter implements Adapter {
     } finally {
       await nc.close();
     }
+  }
+
+  /** NATS: its CPU time is read around each workload. */
+  serverProcesses(): Record<string, ServerProcesses> {
+    return { nats: { comms: ["nats-server"] } };
   }
 
   async cleanup(): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import { createRequire } from "node:module";
 import PgBoss from "pg-boss";
+import type { ServerProcesses } from "../lib/cpu.js";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
 import { probe } from "../lib/probe.js";
 import { Unavailable } from "../lib/types.js";
@@ -58,6 +59,11 @@ class PgBossAdapter implements Adapter {
     } finally {
       await boss.stop({ graceful: false });
     }
+  }
+
+  /** PostgreSQL (every backend process): its CPU time is read around each workload. */
+  serverProcesses(): Record<string, ServerProcesses> {
+    return { postgresql: { comms: ["postgres"] } };
   }
 
   async cleanup(): Promise<void> {

@@ -7,6 +7,7 @@
 import { once } from "node:events";
 import { createRequire } from "node:module";
 import { type ChannelModel, type ConsumeMessage, connect } from "amqplib";
+import type { ServerProcesses } from "../lib/cpu.js";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
 import { probe } from "../lib/probe.js";
 import { Unavailable } from "../lib/types.js";
@@ -61,6 +62,11 @@ class RabbitMqAdapter implements Adapter {
     } finally {
       await conn.close().catch(() => {});
     }
+  }
+
+  /** RabbitMQ (the Erlang VM): its CPU time is read around each workload. */
+  serverProcesses(): Record<string, ServerProcesses> {
+    return { rabbitmq: { comms: ["beam.smp"] } };
   }
 
   async cleanup(): Promise<void> {

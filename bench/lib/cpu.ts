@@ -1,0 +1,50 @@
+/**
+ * CPU time of the server side of a run (the tablemq server and MariaDB, RabbitMQ's beam.smp, …), read from
+ * /proc so it costs nothing while the run goes: a snapshot before and after a workload, summed over the
+ * processes that match. A process that starts during the workload counts from zero; one that exits during
+ * it is lost (server processes do not). Returns nothing off Linux.
+ */
+import { readdir, readFile } from "node:fs/promises";
+
+/** Which processes are the system's servers: by pid, or by the kernel's short name (/proc/<pid>/comm). */
+export interface ServerProcesses {
+  pids?: number[];
+  comms?: string[];
+}
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+export type CpuSnapshot = Map<number, number>;
+
+export async function snapshot(which: ServerProcesses): Promise<CpuSnapshot | undefined> {
+  let entries: string[];
+  try {
+    entries = await readdir("/proc");
+  } catch {
+    return undefined;
+  }
+  const out: CpuSnapshot = new Map();
+  const pids = new Set(which.pids ?? []);
+  const comms = new Set(which.comms ?? []);
+  await Promise.all(
+    entries.filter((e) => /^\d+$/.test(e)).map(async (e) => {
+      const pid = Number(e);
+      const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+      const close = stat.lastIndexOf(")");
+      if (close < 0) return;
+      const comm = stat.slice(stat.indexOf("(") + 1, close);
+      if (!pids.has(pid) && !comms.has(comm)) return;
+      const fields = stat.slice(close + 2).split(" ");
+      out.set(pid, (Number(fields[11]) + Number(fields[12])) * TICK_MS); // utime + stime
+    }),
+  );
+  return out;
+}
+
+/** CPU ms the matched processes used between two snapshots. */
+export function cpuMsBetween(before: CpuSnapshot | undefined, after: CpuSnapshot | undefined): number | undefined {
+  if (!before || !after) return undefined;
+  let ms = 0;
+  for (const [pid, t] of after) ms += t - (before.get(pid) ?? 0);
+  return ms;
+}
