@@ -104,6 +104,11 @@ describeWithDatabase("MysqlStore", () => {
     expect(await db.store.postpone(table, [], T0, spec())).toBe(0);
     expect(await db.store.reschedule(table, [], T0, 5)).toBe(0);
     expect(await db.store.insertMessages(table, [])).toEqual({ inserted: [], duplicates: [] });
+    // Inserted values are written into the statement's text: anything but a checked integer is refused.
+    await expect(db.store.insertMessages(table, [msg("1), (2")])).rejects.toThrow(/invalid message id/);
+    await expect(db.store.insertMessages(table, [msg("1", { epoch: 0.5 })])).rejects.toThrow(/invalid epoch/);
+    await expect(db.store.insertMessages(table, [msg("1", { priority: 1.5 })])).rejects.toThrow(/invalid priority/);
+    expect(await db.store.readDue(table, T0, 10)).toEqual([]);
   });
 
   // --- insert and read -------------------------------------------------------------------------------
@@ -128,14 +133,17 @@ describeWithDatabase("MysqlStore", () => {
 
   it("round-trips payload text and 64-bit ids exactly", async () => {
     const table = await newTable("exact");
-    const payloads = ['{"a":1,"b":[true,null],"s":"é"}', '{ "spaced" : [ 1 , 2 ] }', '"just a string ✓"', "12345678901234567890"];
-    const ids = ["18446744073709551615", "18446744073709551614", "9007199254740993", "0"];
+    // The last payload holds what SQL escaping must get right: quotes, backslashes, escapes, `?`, comments.
+    const hostile = String.raw`{"q":"it's \"quoted\" back\\slash ? ; -- '); DROP TABLE x; --","nul":"\u0000 \n \\' \\\" 😀"}`;
+    const payloads = ['{"a":1,"b":[true,null],"s":"é"}', '{ "spaced" : [ 1 , 2 ] }', '"just a string ✓"', "12345678901234567890", hostile];
+    const ids = ["18446744073709551615", "18446744073709551614", "9007199254740993", "0", "7"];
     await db.store.insertMessages(table, ids.map((id, i) => msg(id, { payload: payloads[i]!, priority: i })));
     await sql`INSERT INTO ${sql.table(table)} (id, time_next, message) VALUES (42, 0, NULL)`.execute(db.store.db);
 
     const got = await db.store.readDue(table, T0, 10);
     expect(got.map((r) => r.id)).toEqual([...ids, "42"]);
-    expect(got.map((r) => typeof r.payload)).toEqual(Array(5).fill("string"));
+    expect(got.map((r) => typeof r.payload)).toEqual(Array(6).fill("string"));
+    expect(JSON.parse(got[4]!.payload)).toEqual(JSON.parse(hostile));
     if (db.flavor === "mariadb") {
       // MariaDB keeps JSON as text: byte-exact.
       expect(got.map((r) => r.payload)).toEqual([...payloads, "null"]);
@@ -144,7 +152,7 @@ describeWithDatabase("MysqlStore", () => {
       expect(got.map((r) => JSON.parse(r.payload))).toEqual([...payloads, "null"].map((p) => JSON.parse(p)));
     }
     expect(await db.store.ack(table, ["18446744073709551614"], T0)).toBe(1);
-    expect((await db.store.readDue(table, T0, 10)).map((r) => r.id)).toEqual([ids[0], ids[2], ids[3], "42"]);
+    expect((await db.store.readDue(table, T0, 10)).map((r) => r.id)).toEqual([ids[0], ids[2], ids[3], ids[4], "42"]);
   });
 
   it("reports duplicate ids and leaves the existing rows untouched", async () => {

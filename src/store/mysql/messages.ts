@@ -5,10 +5,11 @@
  * CLIENT_FOUND_ROWS flag, so an UPDATE that leaves a row's values unchanged still counts it.
  */
 import { sql, type Kysely, type RawBuilder } from "kysely";
+import { escape } from "mysql2";
 import { maxShift } from "../../manager/backoff.js";
 import type { BackoffSpec, InsertResult, MessageRow, NewMessage } from "../types.js";
 import { errno } from "./ddl.js";
-import { idList, idValue, nsToMs, nsValue, positiveLimit, priorityValue, tableRef, toNumber } from "./values.js";
+import { checkedId, idList, nsToMs, nsValue, positiveLimit, priorityValue, tableRef, toNumber } from "./values.js";
 
 // ---------------------------------------------------------------------------------------------------
 // Insert
@@ -36,7 +37,7 @@ export async function insertMessages(db: Kysely<any>, table: string, rows: reado
   try {
     await sql`
       INSERT INTO ${ref} (id, priority, epoch, time_next, time_acked, message)
-      VALUES ${sql.join([...firsts.values()].map(valuesRow))}`.execute(db);
+      VALUES ${valuesRows([...firsts.values()])}`.execute(db);
     return classify(rows, new Set(firsts.keys()));
   } catch (err) {
     if (errno(err) !== ER_DUP_ENTRY) throw err;
@@ -48,7 +49,7 @@ export async function insertMessages(db: Kysely<any>, table: string, rows: reado
     // silently skipped row. This form only tolerates the duplicate key.
     await sql`
       INSERT INTO ${ref} (id, priority, epoch, time_next, time_acked, message)
-      VALUES ${sql.join(fresh.map(valuesRow))}
+      VALUES ${valuesRows(fresh)}
       ON DUPLICATE KEY UPDATE id = id`.execute(db);
   }
   return classify(rows, new Set(fresh.map((row) => row.id)));
@@ -66,14 +67,23 @@ function classify(rows: readonly NewMessage[], fresh: Set<string>): InsertResult
 }
 
 function validateNewMessage(row: NewMessage): void {
-  idValue(row.id);
+  checkedId(row.id);
   priorityValue(row.priority);
   nsValue(row.timeNext, "timeNext");
+  if (row.epoch !== undefined && !(Number.isSafeInteger(row.epoch) && row.epoch >= 0)) {
+    throw new Error(`invalid epoch ${String(row.epoch)} of message ${row.id}`);
+  }
   if (typeof row.payload !== "string") throw new Error(`payload of message ${row.id} must be JSON text`);
 }
 
-function valuesRow(row: NewMessage): RawBuilder<unknown> {
-  return sql`(${idValue(row.id)}, ${row.priority}, ${row.epoch ?? 0}, ${nsValue(row.timeNext)}, NULL, ${row.payload})`;
+/**
+ * The VALUES rows of an insert as one piece of SQL text, from rows validateNewMessage passed: ids, priorities,
+ * epochs and times are checked integers written as literals, and the payload is escaped by mysql2's own
+ * `escape`, the function its `format` applies to a bound string. The statement's text is the same as with
+ * bound parameters; it is only cheaper to make (a batch of 1,000 rows would be 6,000 parameters).
+ */
+function valuesRows(rows: readonly NewMessage[]): RawBuilder<unknown> {
+  return sql.raw(rows.map((r) => `(${r.id},${r.priority},${r.epoch ?? 0},${nsValue(r.timeNext)},NULL,${escape(r.payload)})`).join(","));
 }
 
 async function existingIds(db: Kysely<any>, table: string, ids: string[]): Promise<Set<string>> {

@@ -25,18 +25,29 @@ export function tableRef(name: string): RawBuilder<unknown> {
   return sql.table(validateIdentifier(name));
 }
 
-/** Parses a message id (a decimal BIGINT UNSIGNED) into a bigint to bind. */
-export function idValue(id: string): bigint {
-  if (typeof id !== "string" || !DECIMAL_ID.test(id) || BigInt(id) > MAX_ID) {
+/** Checks a message id: a decimal BIGINT UNSIGNED without leading zeros. Returns it. */
+export function checkedId(id: string): string {
+  // Only a 20-digit id can be past 2^64-1 (20 digits itself): the BigInt is made for those alone.
+  if (typeof id !== "string" || !DECIMAL_ID.test(id) || (id.length === 20 && BigInt(id) > MAX_ID)) {
     throw new Error(`invalid message id ${JSON.stringify(id)}: must be a decimal integer in [0, 2^64-1] without leading zeros`);
   }
-  return BigInt(id);
+  return id;
 }
 
-/** A bound, comma-separated id list for `IN (...)`; callers must not pass an empty list. */
+/** Parses a message id (a decimal BIGINT UNSIGNED) into a bigint to bind. */
+export function idValue(id: string): bigint {
+  return BigInt(checkedId(id));
+}
+
+/**
+ * A comma-separated id list for `IN (...)`; callers must not pass an empty list. Each id is checked to be
+ * digits only and then written as an integer literal, the same text mysql2 renders for a bound bigint:
+ * a list of a thousand ids is one string, not a thousand bound parameters to build, compile and escape.
+ */
 export function idList(ids: readonly string[]): RawBuilder<unknown> {
   if (ids.length === 0) throw new Error("idList: empty id list");
-  return sql.join(ids.map(idValue));
+  for (const id of ids) checkedId(id);
+  return sql.raw(ids.join(","));
 }
 
 export function priorityValue(priority: number): number {
