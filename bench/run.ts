@@ -59,13 +59,22 @@ for (const system of systems) {
     log(`${system}: ${entry.unavailable}`);
     continue;
   }
-  for (const workload of workloads.filter((w) => w !== "ceiling")) {
+  let last: Adapter | undefined;
+  for (const workload of ["warmup" as const, ...workloads.filter((w) => w !== "ceiling")]) {
     const opts = { queue: `bench_${workload.replace("-", "_")}_${Date.now().toString(36)}`, prefetch: 100, consumers: consumersOf(workload) };
     const adapter: Adapter = factory(opts);
+    last = adapter;
     const ctx: RunContext = { system, factory, opts, sizes, servers: () => adapter.serverProcesses?.() };
     log(`${system} ${workload} …`);
     try {
       await adapter.prepare();
+      if (workload === "warmup") {
+        // Untimed, the same for every system: JIT and caches warm, as on a server that has been up a while.
+        const w = await w1EndToEnd({ ...ctx, sizes: { ...sizes, w1Messages: sizes.warmupMessages } });
+        if (w.missing > 0) throw new Error(`warm-up lost ${w.missing} messages`);
+        log(`${system} warm-up: ${sizes.warmupMessages} messages end to end, ${Math.round(w.e2ePerSec)} msg/s (not reported)`);
+        continue;
+      }
       if (!entry.version) {
         entry.version = await adapter.version(); // also reads the durability settings of the server
         entry.durability = adapter.durability;
@@ -82,6 +91,7 @@ for (const system of systems) {
       await adapter.cleanup().catch((err) => log(`${system} cleanup: ${(err as Error).message}`));
     }
   }
+  await last?.shutdown?.().catch((err) => log(`${system} shutdown: ${(err as Error).message}`));
 }
 
 if (workloads.includes("ceiling")) {

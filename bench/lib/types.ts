@@ -43,6 +43,8 @@ export interface Adapter {
   prepare(): Promise<void>;
   /** Runner process: removes what prepare() made. */
   cleanup(): Promise<void>;
+  /** Runner process: after the system's last workload, stops a server the run started (kept across workloads). */
+  shutdown?(): Promise<void>;
   /** Worker process. */
   producer(): Promise<Producer>;
   /**

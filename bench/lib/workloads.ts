@@ -4,6 +4,8 @@ import { cpuMsBetween, type ServerProcesses, snapshot } from "./cpu.js";
 import { startWorkers, type Worker } from "./workers.js";
 
 export interface Sizes {
+  /** Messages of the untimed w1-e2e every system runs before its workloads. */
+  warmupMessages: number;
   w1Messages: number;
   w2WarmupSec: number;
   w2MeasureSec: number;
@@ -14,6 +16,7 @@ export interface Sizes {
 }
 
 export const FULL: Sizes = {
+  warmupMessages: 20_000,
   w1Messages: 50_000,
   w2WarmupSec: 1,
   w2MeasureSec: 10,
@@ -24,6 +27,7 @@ export const FULL: Sizes = {
 };
 
 export const QUICK: Sizes = {
+  warmupMessages: 1_000,
   w1Messages: 2_000,
   w2WarmupSec: 1,
   w2MeasureSec: 2,

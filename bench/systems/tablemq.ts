@@ -11,6 +11,9 @@ import { Unavailable } from "../lib/types.js";
 const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 export const BENCH_DB_URL = process.env.TABLEMQ_BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306/tablemq_bench";
 
+/** The `tablemq serve` process of this run (in the runner process), shared by every workload. */
+let running: { child: ChildProcess; url: string } | undefined;
+
 /** Table options for the benchmark: deliveries of up to 100, a 30 s ack wait, polls every second. */
 export const BENCH_TABLE_OPTIONS = { ackWaitMs: 30_000, batchSize: 100, cacheSize: 10_000, pollIntervalMs: 1_000 };
 
@@ -22,7 +25,6 @@ export const BENCH_TABLE_OPTIONS = { ackWaitMs: 30_000, batchSize: 100, cacheSiz
 class TablemqAdapter implements Adapter {
   readonly name = "tablemq";
   durability = "MariaDB/InnoDB (settings read at run time)";
-  private server: ChildProcess | undefined;
 
   constructor(private readonly opts: AdapterOptions) {}
 
@@ -50,9 +52,10 @@ class TablemqAdapter implements Adapter {
     }
     await conn.query(`CREATE DATABASE IF NOT EXISTS \`${new URL(BENCH_DB_URL).pathname.slice(1)}\``);
     await conn.end();
-    const { child, url } = await startServer();
-    this.server = child;
-    this.opts.endpoint = url;
+    // One server for the whole run, as the peers' servers are: started by the first workload, warm for the rest.
+    if (!running || running.child.exitCode !== null) running = await startServer();
+    this.opts.endpoint = running.url;
+    const url = running.url;
     await fetch(`${url}/v1/tables/${this.opts.queue}`, { method: "DELETE" });
     const res = await fetch(`${url}/v1/tables/${this.opts.queue}`, {
       method: "PUT",
@@ -64,21 +67,27 @@ class TablemqAdapter implements Adapter {
 
   async cleanup(): Promise<void> {
     if (this.opts.endpoint) await fetch(`${this.opts.endpoint}/v1/tables/${this.opts.queue}`, { method: "DELETE" }).catch(() => {});
-    if (this.server && this.server.exitCode === null) {
-      const exited = new Promise((r) => this.server!.once("exit", r));
-      this.server.kill("SIGTERM");
+  }
+
+  async shutdown(): Promise<void> {
+    const server = running?.child;
+    running = undefined;
+    if (server && server.exitCode === null) {
+      const exited = new Promise((r) => server.once("exit", r));
+      server.kill("SIGTERM");
       await exited;
     }
   }
 
   /** The tablemq server and MariaDB: their CPU time is read around each workload. */
   serverProcesses(): Record<string, ServerProcesses> {
-    return { tablemq: { pids: this.server?.pid ? [this.server.pid] : [] }, mariadb: { comms: ["mariadbd"] } };
+    return { tablemq: { pids: running?.child.pid ? [running.child.pid] : [] }, mariadb: { comms: ["mariadbd"] } };
   }
 
   async serverPeakRss(): Promise<number | undefined> {
-    if (!this.server?.pid) return undefined;
-    const status = await readFile(`/proc/${this.server.pid}/status`, "utf8").catch(() => "");
+    const pid = running?.child.pid;
+    if (!pid) return undefined;
+    const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
     const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
     return kb ? Number(kb) * 1024 : undefined;
   }
