@@ -1,13 +1,15 @@
 /**
  * The benchmark runner: `npm run bench [-- --only tablemq,rabbitmq-quorum] [--workload w1,w2] [--quick]
  * [--write-results] [--check]`. Runs each workload for tablemq and its peers in one run, on this machine,
- * and prints the numbers with ratios (tablemq ÷ each peer, tablemq ÷ the bare-MySQL ceiling). Results go to
+ * and prints the numbers with ratios (tablemq ÷ each peer, tablemq ÷ the bare-MySQL ceiling). Each system
+ * first gets the same untimed warm-up; tablemq's server is started once for the run. w1-e2e also reports
+ * where the CPU went (µs per message: producers, consumers, server side). Results go to
  * bench/results/<time>.json; --write-results also rewrites bench/RESULTS.md.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { Command } from "commander";
-import { ceiling } from "./lib/ceiling.js";
+import { ceiling, commitLatency } from "./lib/ceiling.js";
 import { renderMarkdown, type RunResults, type SystemResults } from "./lib/report.js";
 import { SYSTEMS } from "./lib/systems.js";
 import { type Adapter, Unavailable } from "./lib/types.js";
@@ -43,6 +45,7 @@ const results: RunResults = {
   command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
   machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? "?", memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
   quick: Boolean(flags.quick),
+  warmupMessages: sizes.warmupMessages,
   systems: {},
 };
 
@@ -99,6 +102,8 @@ if (workloads.includes("ceiling")) {
   try {
     results.ceiling = await ceiling(BENCH_DB_URL, sizes.ceilingMessages);
     log(`ceiling: ${Math.round(results.ceiling.perSec)} msg/s`);
+    results.ceiling.commitMs = await commitLatency(BENCH_DB_URL, sizes.w2Rate, sizes.w2WarmupSec + sizes.w2MeasureSec);
+    log(`commit latency: p50 ${results.ceiling.commitMs.p50.toFixed(2)} ms, p99 ${results.ceiling.commitMs.p99.toFixed(2)} ms`);
   } catch (err) {
     log(`ceiling did not run: ${(err as Error).message}`);
   }

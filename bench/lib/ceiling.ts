@@ -1,5 +1,6 @@
 import { createConnection } from "mysql2/promise";
 import { makePayload } from "./payload.js";
+import { summarize } from "./stats.js";
 
 const CONNECTIONS = 4;
 const BATCH = 100;
@@ -40,4 +41,36 @@ export async function ceiling(databaseUrl: string, total: number): Promise<{ per
   await admin.query(`DROP TABLE ${table}`);
   await admin.end();
   return { perSec: Math.ceil(total / BATCH) * BATCH / seconds, version };
+}
+
+/**
+ * The floor under w2's latency: one connection INSERTing one message row per autocommit statement at a fixed
+ * rate (w2's 500/s), as tablemq's enqueue of a single message does; each commit's time in ms. A message
+ * cannot reach a subscriber before its commit returns, so this is as low as tablemq's publish→receive can go.
+ */
+export async function commitLatency(databaseUrl: string, ratePerSec: number, seconds: number): Promise<ReturnType<typeof summarize>> {
+  const table = "bench_commit_latency";
+  const conn = await createConnection(databaseUrl);
+  try {
+    await conn.query(`DROP TABLE IF EXISTS ${table}`);
+    await conn.query(`CREATE TABLE ${table} (
+      id BIGINT UNSIGNED NOT NULL, priority TINYINT UNSIGNED NOT NULL DEFAULT 50, epoch BIGINT NOT NULL DEFAULT 0,
+      time_next BIGINT DEFAULT 0, time_acked BIGINT DEFAULT NULL, message JSON,
+      PRIMARY KEY (id), INDEX poller_idx (time_acked, priority, time_next))`);
+    const total = ratePerSec * seconds;
+    const ms: number[] = [];
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < total; i++) {
+      const dueNs = start + BigInt(Math.round((i / ratePerSec) * 1e9));
+      const waitMs = Number(dueNs - process.hrtime.bigint()) / 1e6;
+      if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
+      const t0 = process.hrtime.bigint();
+      await conn.query(`INSERT INTO ${table} (id, time_next, message) VALUES (?, ?, ?)`, [i + 1, Date.now() * 1_000_000, makePayload(0, i)]);
+      if (i >= ratePerSec) ms.push(Number(process.hrtime.bigint() - t0) / 1e6); // the first second warms up, as in w2
+    }
+    await conn.query(`DROP TABLE ${table}`);
+    return summarize(ms);
+  } finally {
+    await conn.end();
+  }
 }

@@ -11,8 +11,10 @@ export interface RunResults {
   command: string;
   machine: { cores: number; cpu: string; memoryGb: number; node: string };
   quick: boolean;
+  /** Messages of the untimed warm-up every system gets first. */
+  warmupMessages?: number;
   systems: Record<string, SystemResults>;
-  ceiling?: { perSec: number; version: string };
+  ceiling?: { perSec: number; version: string; commitMs?: { p50: number; p90: number; p99: number; max: number } };
 }
 
 const n = (v: unknown, digits = 0) =>
@@ -28,6 +30,10 @@ export function renderMarkdown(r: RunResults): string {
   out.push(`Command: \`${r.command}\`  `);
   out.push(`Run: ${r.startedAt} on ${r.machine.cores} cores (${r.machine.cpu}), ${r.machine.memoryGb} GiB, Node ${r.machine.node}.`, "");
   out.push("Producers and consumers run in separate processes from the server and from each other.", "");
+  out.push(
+    `Before its workloads every system gets the same untimed warm-up (w1-e2e with ${r.warmupMessages ?? "some"} messages), and each system's server runs for the whole run, as a deployed one would: tablemq's \`tablemq serve\` is started once, like the peers' servers, which run as system services. tablemq's producers POST with node:http and a keep-alive connection; its consumers use a WebSocket (\`ws\`) and ack each batch with one frame.`,
+    "",
+  );
 
   out.push("## Throughput (w1: 4 producers × batches of 100, 4 consumers with at most 100 unacked each)", "");
   out.push("| system | w1 publish msg/s | w1 drain msg/s | w1-e2e msg/s | missing / duplicates (w1, e2e) | durability |");
@@ -103,6 +109,12 @@ export function renderMarkdown(r: RunResults): string {
     out.push(`4 connections, each INSERTing 100 rows in one statement then UPDATEing them acked: **${n(r.ceiling.perSec)} msg/s** (${r.ceiling.version}).`);
     const e2e = t?.workloads["w1-e2e"]?.e2ePerSec;
     if (typeof e2e === "number") out.push("", `tablemq w1-e2e ÷ ceiling: **${((e2e / r.ceiling.perSec) * 100).toFixed(0)} %**.`);
+    const c = r.ceiling.commitMs;
+    if (c) {
+      out.push("", `Commit latency, the floor under w2 (one connection, one single-row INSERT per autocommit statement at w2's rate): p50 ${n(c.p50, 2)} ms, p90 ${n(c.p90, 2)} ms, **p99 ${n(c.p99, 2)} ms**, max ${n(c.max, 2)} ms.`);
+      const p99 = t?.workloads["w2"]?.publishToReceiveMs?.p99;
+      if (typeof p99 === "number") out.push("", `tablemq w2 p99 publish→receive ÷ bare commit p99: **${(p99 / c.p99).toFixed(2)}×**.`);
+    }
   }
   return out.join("\n");
 }
