@@ -1,8 +1,11 @@
 /**
  * CPU time of the server side of a run (the tablemq server and MariaDB, RabbitMQ's beam.smp, …), read from
  * /proc so it costs nothing while the run goes: a snapshot before and after a workload, summed over the
- * processes that match. A process that starts during the workload counts from zero; one that exits during
- * it is lost (server processes do not). Returns nothing off Linux.
+ * processes that match. Each process counts its own time and that of its children it has reaped (cutime,
+ * cstime): PostgreSQL's backends, one per connection, exit when the workload's clients disconnect, and their
+ * time lands in the postmaster's. A process that starts during the workload counts from zero; one that
+ * exits during it counts minus what it had used before (its total is then in its parent's children time).
+ * Returns nothing off Linux.
  */
 import { readdir, readFile } from "node:fs/promises";
 
@@ -35,7 +38,8 @@ export async function snapshot(which: ServerProcesses): Promise<CpuSnapshot | un
       const comm = stat.slice(stat.indexOf("(") + 1, close);
       if (!pids.has(pid) && !comms.has(comm)) return;
       const fields = stat.slice(close + 2).split(" ");
-      out.set(pid, (Number(fields[11]) + Number(fields[12])) * TICK_MS); // utime + stime
+      // utime + stime + cutime + cstime
+      out.set(pid, (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * TICK_MS);
     }),
   );
   return out;
@@ -46,5 +50,6 @@ export function cpuMsBetween(before: CpuSnapshot | undefined, after: CpuSnapshot
   if (!before || !after) return undefined;
   let ms = 0;
   for (const [pid, t] of after) ms += t - (before.get(pid) ?? 0);
+  for (const [pid, t] of before) if (!after.has(pid)) ms -= t; // exited: its total is in its parent's now
   return ms;
 }
