@@ -9,6 +9,7 @@
  * Every failure is a TablemqError (`status`, `code`, `message`) with the API's error code.
  */
 import { HttpTransport, type HttpOptions, TablemqError, tablePath } from "./http.js";
+import type { FetchLike } from "./node-fetch.js";
 import { Subscription, type SubscribeOptions } from "./subscription.js";
 import type {
   AckReceiptsResult,
@@ -31,8 +32,8 @@ export interface ClientOptions {
   token?: string;
   /** Per HTTP request (and for the WebSocket handshake); default 30 s. */
   timeoutMs?: number;
-  /** A fetch implementation; the global one by default. */
-  fetch?: typeof fetch;
+  /** A fetch implementation (the global `fetch` fits); by default Node's http/https with keep-alive. */
+  fetch?: FetchLike;
 }
 
 export class TablemqClient {

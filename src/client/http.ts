@@ -1,7 +1,9 @@
 /**
  * The HTTP side of the client: one fetch wrapper that sends JSON, adds the bearer token, enforces a
- * timeout and turns every failure into a TablemqError, so callers handle one error type.
+ * timeout and turns every failure into a TablemqError, so callers handle one error type. The requests go
+ * through Node's http/https with keep-alive (node-fetch.ts) unless a fetch is given.
  */
+import { type FetchAnswer, type FetchLike, nodeFetch } from "./node-fetch.js";
 
 /** Codes used when the server's error body cannot be read (a proxy's HTML page, an empty 502...). */
 const CODE_BY_STATUS: Record<number, string> = {
@@ -46,8 +48,8 @@ export interface HttpOptions {
   token?: string;
   /** Per request; default 30 s. */
   timeoutMs?: number;
-  /** A fetch implementation; the global one by default. */
-  fetch?: typeof fetch;
+  /** A fetch implementation (the global `fetch` fits); by default Node's http/https with keep-alive. */
+  fetch?: FetchLike;
 }
 
 export interface HttpResponse<T> {
@@ -59,13 +61,13 @@ export class HttpTransport {
   readonly baseUrl: string;
   readonly token: string | undefined;
   private readonly timeoutMs: number;
-  private readonly fetchImpl: typeof fetch;
+  private readonly fetchImpl: FetchLike;
 
   constructor(options: HttpOptions) {
     this.baseUrl = normalizeBaseUrl(options.url);
     this.token = options.token;
     this.timeoutMs = options.timeoutMs ?? 30_000;
-    this.fetchImpl = options.fetch ?? globalThis.fetch;
+    this.fetchImpl = options.fetch ?? nodeFetch();
   }
 
   /** Headers every request carries (and the WebSocket upgrade too). */
@@ -78,7 +80,7 @@ export class HttpTransport {
     const headers: Record<string, string> = { accept: "application/json", ...this.authHeaders() };
     if (body !== undefined) headers["content-type"] = "application/json";
     const signal = AbortSignal.timeout(this.timeoutMs);
-    let res: Response;
+    let res: FetchAnswer;
     let text: string;
     try {
       res = await this.fetchImpl(this.baseUrl + path, {
@@ -132,9 +134,9 @@ export function errorFromResponse(status: number, body: unknown, text: string, r
 
 function networkError(method: string, path: string, err: unknown, timedOut: boolean, timeoutMs: number): TablemqError {
   if (timedOut) return new TablemqError(0, "timeout", `${method} ${path} timed out after ${timeoutMs} ms`, undefined, { cause: err });
-  // undici puts the useful part (ECONNREFUSED...) in `cause`.
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+  // Node's http puts the useful part (ECONNREFUSED...) in `code`; undici's fetch in `cause`.
+  const { code, cause } = err as { code?: string; cause?: { code?: string; message?: string } };
+  const detail = cause?.code ?? cause?.message ?? code ?? (err instanceof Error ? err.message : String(err));
   return new TablemqError(0, "unavailable", `${method} ${path}: cannot reach the server (${detail})`, undefined, { cause: err });
 }
 
