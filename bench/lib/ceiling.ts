@@ -1,8 +1,17 @@
-import { createConnection } from "mysql2/promise";
+import { type Connection, createConnection } from "mysql2/promise";
 import { makePayload } from "./payload.js";
 import { summarize } from "./stats.js";
 
 const CONNECTIONS = 4;
+
+/** (Re)creates `table` empty, with tablemq's message-table shape (columns and poller index). */
+async function freshMessageTable(conn: Connection, table: string): Promise<void> {
+  await conn.query(`DROP TABLE IF EXISTS ${table}`);
+  await conn.query(`CREATE TABLE ${table} (
+    id BIGINT UNSIGNED NOT NULL, priority TINYINT UNSIGNED NOT NULL DEFAULT 50, epoch BIGINT NOT NULL DEFAULT 0,
+    time_next BIGINT DEFAULT 0, time_acked BIGINT DEFAULT NULL, message JSON,
+    PRIMARY KEY (id), INDEX poller_idx (time_acked, priority, time_next))`);
+}
 const BATCH = 100;
 
 /**
@@ -12,11 +21,7 @@ const BATCH = 100;
 export async function ceiling(databaseUrl: string, total: number): Promise<{ perSec: number; version: string }> {
   const table = "bench_ceiling";
   const admin = await createConnection(databaseUrl);
-  await admin.query(`DROP TABLE IF EXISTS ${table}`);
-  await admin.query(`CREATE TABLE ${table} (
-    id BIGINT UNSIGNED NOT NULL, priority TINYINT UNSIGNED NOT NULL DEFAULT 50, epoch BIGINT NOT NULL DEFAULT 0,
-    time_next BIGINT DEFAULT 0, time_acked BIGINT DEFAULT NULL, message JSON,
-    PRIMARY KEY (id), INDEX poller_idx (time_acked, priority, time_next))`);
+  await freshMessageTable(admin, table);
   const [rows] = await admin.query("SELECT VERSION() AS v");
   const version = (rows as Array<{ v: string }>)[0]!.v;
   const conns = await Promise.all(Array.from({ length: CONNECTIONS }, () => createConnection(databaseUrl)));
@@ -52,11 +57,7 @@ export async function commitLatency(databaseUrl: string, ratePerSec: number, sec
   const table = "bench_commit_latency";
   const conn = await createConnection(databaseUrl);
   try {
-    await conn.query(`DROP TABLE IF EXISTS ${table}`);
-    await conn.query(`CREATE TABLE ${table} (
-      id BIGINT UNSIGNED NOT NULL, priority TINYINT UNSIGNED NOT NULL DEFAULT 50, epoch BIGINT NOT NULL DEFAULT 0,
-      time_next BIGINT DEFAULT 0, time_acked BIGINT DEFAULT NULL, message JSON,
-      PRIMARY KEY (id), INDEX poller_idx (time_acked, priority, time_next))`);
+    await freshMessageTable(conn, table);
     const total = ratePerSec * seconds;
     const ms: number[] = [];
     const start = process.hrtime.bigint();
