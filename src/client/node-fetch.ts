@@ -25,12 +25,12 @@ export interface FetchAnswer {
 export type FetchLike = (url: string, init: FetchInit) => Promise<FetchAnswer>;
 
 export function nodeFetch(): FetchLike {
-  const agents = { "http:": new http.Agent({ keepAlive: true }), "https:": new https.Agent({ keepAlive: true }) };
+  const plain = { send: http.request, agent: new http.Agent({ keepAlive: true }) };
+  const secure = { send: https.request, agent: new https.Agent({ keepAlive: true }) };
   return (url, init) =>
     new Promise<FetchAnswer>((resolve, reject) => {
       const target = new URL(url);
-      const agent = target.protocol === "https:" ? agents["https:"] : agents["http:"];
-      const send = target.protocol === "https:" ? https.request : http.request;
+      const { send, agent } = target.protocol === "https:" ? secure : plain;
       const headers = { ...init.headers };
       if (init.body !== undefined) headers["content-length"] = String(Buffer.byteLength(init.body));
       const req = send(target, { method: init.method, headers, agent, ...(init.signal ? { signal: init.signal } : {}) }, (res) => {
