@@ -4,7 +4,7 @@
  * Identifiers cannot be bound, so they are validated against a strict pattern and then quoted by Kysely
  * (`sql.table` / `sql.ref`). Values are bound, but for the two that every message goes through: id lists
  * (`idList`) and the rows of an insert (messages.ts) are written as literals, checked integers and payloads
- * escaped by mysql2's `escape`, because thousands of bound parameters cost more to build than the statement.
+ * quoted by `sqlString`, because thousands of bound parameters cost more to build than the statement.
  * Either way ids and nanosecond times reach MySQL as exact integer literals (bigints, which mysql2 renders
  * so): a decimal *string* compared with a BIGINT column is compared as a double in MySQL, which cannot tell
  * 18446744073709551615 from 18446744073709551614.
@@ -46,6 +46,22 @@ export function idList(ids: readonly string[]): RawBuilder<unknown> {
   if (ids.length === 0) throw new Error("idList: empty id list");
   for (const id of ids) checkedId(id);
   return sql.raw(ids.join(","));
+}
+
+/** What a backslash-escaped, single-quoted MySQL string must escape (mysql2's set, less the double quote). */
+const SPECIAL = /[\0\b\t\n\r\x1a'\\]/g;
+const ESCAPED: Record<string, string> = { "\0": "\\0", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x1a": "\\Z", "'": "\\'", "\\": "\\\\" };
+
+/**
+ * A string as a single-quoted SQL literal: what mysql2's `escape` writes, except that a double quote stays
+ * as it is (inside single quotes it needs no escape, and MySQL reads `\"` and `"` alike there). JSON is full
+ * of double quotes and has few of the other characters, so most payloads need no replacement at all; mysql2's
+ * escape rebuilt each one piece by piece, a fifth of all the server allocated under load. Like mysql2, it
+ * assumes the connection does not run with sql_mode NO_BACKSLASH_ESCAPES, and a utf8mb4 connection (no
+ * multibyte character of utf8mb4 contains the byte of a quote or a backslash).
+ */
+export function sqlString(value: string): string {
+  return `'${value.replace(SPECIAL, (c) => ESCAPED[c]!)}'`;
 }
 
 export function priorityValue(priority: number): number {
