@@ -7,6 +7,7 @@ export const MAX_DELAY_MS = 3_155_760_000_000;
 
 export const TABLE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
 const MAX_ID = 18446744073709551615n;
+const DECIMAL_ID = /^(0|[1-9][0-9]{0,19})$/;
 
 export class ValidationError extends TablemqError {
   constructor(
@@ -22,15 +23,22 @@ export function checkTableName(name: string): void {
 }
 
 /** A message id for the default BIGINT UNSIGNED column: decimal digits, at most 2^64 - 1. */
+export function isMessageId(id: string): boolean {
+  // Only a 20-digit id can be past 2^64-1: the BigInt is made for those alone (this runs for every id).
+  return DECIMAL_ID.test(id) && (id.length < 20 || BigInt(id) <= MAX_ID);
+}
+
 export function checkMessageId(id: string, field: string): void {
-  if (!/^(0|[1-9][0-9]{0,19})$/.test(id) || BigInt(id) > MAX_ID) {
-    throw new ValidationError(field, `must be a decimal string from 0 to ${MAX_ID}, got ${JSON.stringify(id)}`);
-  }
+  if (!isMessageId(id)) throw badId(id, field);
+}
+
+function badId(id: string, field: string): ValidationError {
+  return new ValidationError(field, `must be a decimal string from 0 to ${MAX_ID}, got ${JSON.stringify(id)}`);
 }
 
 export function checkIds(ids: readonly string[], field = "ids"): void {
   if (ids.length === 0) throw new ValidationError(field, "must not be empty");
-  ids.forEach((id, i) => checkMessageId(id, `${field}[${i}]`));
+  for (let i = 0; i < ids.length; i++) if (!isMessageId(ids[i]!)) throw badId(ids[i]!, `${field}[${i}]`);
 }
 
 /** Receipts as the deliveries they name; the error names the first bad one. */

@@ -207,6 +207,8 @@ describeWithDatabase("server end to end", () => {
       ["unknown top-level field", "POST", "messages", { messages: [{ payload: 1 }], extra: true }, 400, "validation_failed", /extra/],
       ["second message bad", "POST", "messages", { messages: [{ payload: 1 }, { payload: 2, priority: 999 }] }, 400, "validation_failed", /messages\[1\]\.priority/],
       ["payload too large", "POST", "messages", { messages: [{ payload: big }] }, 413, "payload_too_large", /messages\[0\]\.payload/],
+      // 92,160 characters but 276,482 bytes of UTF-8: the limit counts bytes.
+      ["payload too large in bytes", "POST", "messages", { messages: [{ payload: "€".repeat(90 * 1024) }] }, 413, "payload_too_large", /messages\[0\]\.payload/],
       ["too many messages", "POST", "messages", { messages: Array.from({ length: 1001 }, () => ({ payload: 1 })) }, 413, "payload_too_large", /messages/],
       ["ack ids missing", "POST", "ack", {}, 400, "validation_failed", /ids/],
       ["ack ids empty", "POST", "ack", { ids: [] }, 400, "validation_failed", /ids/],
@@ -231,6 +233,15 @@ describeWithDatabase("server end to end", () => {
       expect(res.body.error.message).toMatch(message);
       expect(await rowCount()).toBe(before);
       expect((await http(t.base, "GET", `/v1/tables/${table}`)).body.options).toEqual(optionsBefore);
+    });
+
+    it("accepts a payload of up to maxPayloadBytes bytes, whatever its length in characters", async () => {
+      // 200,002 bytes (3 bytes per character would be over 256 KiB, so the bytes are counted) and 87,002
+      // characters of 3 bytes each (261,006 bytes).
+      for (const payload of ["x".repeat(200_000), "€".repeat(87_000)]) {
+        const res = await http(t.base, "POST", `/v1/tables/${table}/messages`, { messages: [{ payload }] });
+        expect(res.status).toBe(201);
+      }
     });
 
     it.each([

@@ -46,7 +46,8 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
           throw new ApiError(400, "validation_failed", `messages[${i}].payload: nested deeper than ${MAX_PAYLOAD_DEPTH} levels`);
         }
         const payload = JSON.stringify(m.payload);
-        if (Buffer.byteLength(payload) > config.maxPayloadBytes) {
+        // A UTF-16 code unit is at most 3 bytes of UTF-8: most payloads are under the limit without counting.
+        if (payload.length * 3 > config.maxPayloadBytes && Buffer.byteLength(payload) > config.maxPayloadBytes) {
           throw new ApiError(413, "payload_too_large", `messages[${i}].payload: larger than ${config.maxPayloadBytes} bytes`);
         }
         return { id: m.id, priority: m.priority, delayMs: m.delayMs, deliverAt: m.deliverAt, payload };
