@@ -3,6 +3,8 @@ export interface SystemResults {
   version?: string;
   durability?: string;
   unavailable?: string;
+  /** w1-e2e msg/s of each untimed warm-up round, in order. */
+  warmupPerSec?: number[];
   workloads: Record<string, any>;
 }
 
@@ -11,8 +13,8 @@ export interface RunResults {
   command: string;
   machine: { cores: number; cpu: string; memoryGb: number; node: string };
   quick: boolean;
-  /** Messages of the untimed warm-up every system gets first. */
-  warmupMessages?: number;
+  /** The untimed warm-up every system gets first: rounds of w1-e2e with this many messages each. */
+  warmup?: { rounds: number; messages: number };
   systems: Record<string, SystemResults>;
   ceiling?: { perSec: number; version: string; commitMs?: { p50: number; p90: number; p99: number; max: number } };
 }
@@ -31,7 +33,7 @@ export function renderMarkdown(r: RunResults): string {
   out.push(`Run: ${r.startedAt} on ${r.machine.cores} cores (${r.machine.cpu}), ${r.machine.memoryGb} GiB, Node ${r.machine.node}.`, "");
   out.push("Producers and consumers run in separate processes from the server and from each other.", "");
   out.push(
-    `Before its workloads every system gets the same untimed warm-up (w1-e2e with ${r.warmupMessages ?? "some"} messages), and each system's server runs for the whole run, as a deployed one would: tablemq's \`tablemq serve\` is started once, like the peers' servers, which run as system services. tablemq's producers use its own client (\`TablemqClient.publish\`: Node's http with a keep-alive connection); its consumers use a WebSocket (\`ws\`) and ack each batch with one frame.`,
+    `Before its workloads every system gets the same untimed warm-up (${warmupText(r)}), and each system's server runs for the whole run, as a deployed one would: tablemq's \`tablemq serve\` is started once, like the peers' servers, which run as system services. tablemq's producers use its own client (\`TablemqClient.publish\`: Node's http with a keep-alive connection); its consumers use a WebSocket (\`ws\`) and ack each batch with one frame.`,
     "",
   );
 
@@ -50,6 +52,11 @@ export function renderMarkdown(r: RunResults): string {
     );
   }
   out.push("");
+
+  const warmups = rows.filter(([, s]) => s.warmupPerSec?.length);
+  if (warmups.length > 0) {
+    out.push(`Warm-up rounds (w1-e2e msg/s, untimed, in order): ${warmups.map(([name, s]) => `${name} ${s.warmupPerSec!.map((v) => n(v)).join(" → ")}`).join("; ")}.`, "");
+  }
 
   out.push("### Where the CPU went in w1-e2e (µs of CPU per message; the box has 2 cores, so 2 s of CPU per second)", "");
   out.push("Producers and consumers: their own processes' CPU time. Server side: the system's server processes (tablemq: its server and MariaDB). Throughput can be no more than 2,000,000 ÷ total.", "");
@@ -117,6 +124,12 @@ export function renderMarkdown(r: RunResults): string {
     }
   }
   return out.join("\n");
+}
+
+function warmupText(r: RunResults): string {
+  if (!r.warmup) return "w1-e2e";
+  const { rounds, messages } = r.warmup;
+  return rounds === 1 ? `w1-e2e with ${n(messages)} messages` : `${rounds} rounds of w1-e2e with ${n(messages)} messages each`;
 }
 
 function err(w: any): string {

@@ -4,7 +4,8 @@ import { cpuMsBetween, type ServerProcesses, snapshot } from "./cpu.js";
 import { startWorkers, type Worker } from "./workers.js";
 
 export interface Sizes {
-  /** Messages of the untimed w1-e2e every system runs before its workloads. */
+  /** Untimed rounds of w1-e2e every system runs before its workloads, and the messages in each. */
+  warmupRounds: number;
   warmupMessages: number;
   w1Messages: number;
   w2WarmupSec: number;
@@ -16,7 +17,8 @@ export interface Sizes {
 }
 
 export const FULL: Sizes = {
-  warmupMessages: 20_000,
+  warmupRounds: 3,
+  warmupMessages: 50_000,
   w1Messages: 50_000,
   w2WarmupSec: 1,
   w2MeasureSec: 10,
@@ -27,6 +29,7 @@ export const FULL: Sizes = {
 };
 
 export const QUICK: Sizes = {
+  warmupRounds: 1,
   warmupMessages: 1_000,
   w1Messages: 2_000,
   w2WarmupSec: 1,
