@@ -23,7 +23,7 @@ const n = (v: unknown, digits = 0) =>
   typeof v === "number" && Number.isFinite(v) ? v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "–";
 const ratio = (a: unknown, b: unknown) => (typeof a === "number" && typeof b === "number" && b > 0 ? `${(a / b).toFixed(2)}×` : "–");
 const ok = (w: any) => w && !w.error;
-const deliveryCell = (w: any) => (ok(w) ? `${w.missing} / ${w.duplicates}` : "–");
+const deliveryCell = (w: any) => (ok(w) ? `${w.missing}${w.stopped ? ` (${w.stopped})` : ""} / ${w.duplicates}` : "–");
 
 export function renderMarkdown(r: RunResults): string {
   const out: string[] = [];

@@ -14,6 +14,8 @@ export interface Delivery {
   unique: number;
   missing: number;
   duplicates: number;
+  /** Why the drain stopped before everything arrived (a time limit, a stall); the rest is in `missing`. */
+  stopped?: string;
 }
 
 /** Checks what the consumers got against what was published (keys "producer-seq"). */

@@ -1,6 +1,7 @@
 import type { AdapterFactory, AdapterOptions } from "./types.js";
 import { checkDelivery, type Delivery, rate, summarize } from "./stats.js";
 import { cpuMsBetween, type ServerProcesses, snapshot } from "./cpu.js";
+import type { WorkerReport } from "../worker.js";
 import { startWorkers, type Worker } from "./workers.js";
 
 export interface Sizes {
@@ -117,24 +118,45 @@ async function startConsumers(ctx: RunContext, n: number, latencies = false): Pr
 }
 
 /** Waits until the consumers together report `total` messages (or the timeout), then stops them. */
-async function drain(consumers: Worker[], total: number, timeoutMs: number) {
+/** What the consumers got, and why the drain stopped early if it did (then the rest counts as missing). */
+interface Drained {
+  results: Array<Extract<WorkerReport, { type: "consumed" }>>;
+  stopped?: string;
+}
+
+async function drain(consumers: Worker[], total: number, timeoutMs: number): Promise<Drained> {
   const deadline = Date.now() + timeoutMs;
   let last = -1;
   let stalledSince = Date.now();
+  let stopped: string | undefined;
   for (;;) {
     const got = consumers.reduce((n, w) => n + w.received, 0);
-    if (got >= total || Date.now() > deadline) break;
+    if (got >= total) break;
+    if (Date.now() > deadline) {
+      stopped = `not drained within the ${timeoutMs / 1000} s limit`;
+      break;
+    }
     if (process.env.BENCH_VERBOSE) process.stderr.write(`[bench] received ${got}/${total}\n`);
     if (got !== last) {
       last = got;
       stalledSince = Date.now();
-    } else if (Date.now() - stalledSince > 60_000) break; // nothing for a minute: stop and report missing
+    } else if (Date.now() - stalledSince > 60_000) {
+      stopped = "nothing received for 60 s"; // stop and report the rest missing
+      break;
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   await new Promise((r) => setTimeout(r, 200)); // let in-flight acks and stragglers land
   for (const w of consumers) w.send({ cmd: "stop" });
-  return Promise.all(consumers.map((w) => w.next("consumed")));
+  const results = await Promise.all(consumers.map((w) => w.next("consumed")));
+  return stopped ? { results, stopped } : { results };
 }
+
+/** checkDelivery of a drain, with the reason it stopped early if it did. */
+const delivered = (counts: Array<{ producer: number; count: number }>, { results, stopped }: Drained): Delivery => ({
+  ...checkDelivery(counts, results.map((r) => r.keys)),
+  ...(stopped ? { stopped } : {}),
+});
 
 const published = (counts: number[]) => counts.map((count, producer) => ({ producer, count }));
 /** First and last receive times over the consumers that received anything. */
@@ -157,9 +179,9 @@ export async function w1Publish(ctx: RunContext): Promise<W1Result> {
   const done = await produceAll(ctx, producers, counts, BATCH);
   const [p0, p1] = span(done.map((d) => BigInt(d.startNs)), done.map((d) => BigInt(d.endNs)));
   const consumers = await startConsumers(ctx, CONSUMERS);
-  const results = await drain(consumers, ctx.sizes.w1Messages, ctx.sizes.drainTimeoutMs);
-  const [c0, c1] = receiveSpan(results);
-  const delivery = checkDelivery(published(counts), results.map((r) => r.keys));
+  const drained = await drain(consumers, ctx.sizes.w1Messages, ctx.sizes.drainTimeoutMs);
+  const [c0, c1] = receiveSpan(drained.results);
+  const delivery = delivered(published(counts), drained);
   return { publishPerSec: rate(ctx.sizes.w1Messages, p0, p1), drainPerSec: rate(delivery.unique, c0, c1), ...delivery };
 }
 
@@ -176,13 +198,13 @@ export async function w1EndToEnd(ctx: RunContext): Promise<E2EResult> {
   await new Promise((r) => setTimeout(r, 300)); // consumers subscribed
   const cpu = await serverCpu(ctx);
   const producing = produceAll(ctx, producers, counts, BATCH);
-  const results = await drain(consumers, ctx.sizes.w1Messages, ctx.sizes.drainTimeoutMs);
+  const drained = await drain(consumers, ctx.sizes.w1Messages, ctx.sizes.drainTimeoutMs);
   const done = await producing;
   const serverMs = await cpu.finish();
   const first = done.map((d) => BigInt(d.startNs)).reduce((a, b) => (a < b ? a : b));
-  const [, last] = receiveSpan(results);
-  const delivery = checkDelivery(published(counts), results.map((r) => r.keys));
-  return { e2ePerSec: rate(delivery.unique, first, last), cpu: cpuPerMessage(delivery.unique, done, results, serverMs), ...delivery };
+  const [, last] = receiveSpan(drained.results);
+  const delivery = delivered(published(counts), drained);
+  return { e2ePerSec: rate(delivery.unique, first, last), cpu: cpuPerMessage(delivery.unique, done, drained.results, serverMs), ...delivery };
 }
 
 export interface W2Result extends Delivery {
@@ -199,10 +221,10 @@ export async function w2Latency(ctx: RunContext): Promise<W2Result> {
   const [producer] = await startWorkers(1);
   await new Promise((r) => setTimeout(r, 300));
   const producing = produceAll(ctx, [producer!], [total], 1, w2Rate);
-  const results = await drain(consumers, total, ctx.sizes.drainTimeoutMs);
+  const drained = await drain(consumers, total, ctx.sizes.drainTimeoutMs);
   const [done] = await producing;
   const latencies: number[] = [];
-  for (const r of results) {
+  for (const r of drained.results) {
     r.keys.forEach((k, i) => {
       if (Number(k.split("-")[1]) >= warmup) latencies.push(r.latencyUs[i]! / 1000);
     });
@@ -210,7 +232,7 @@ export async function w2Latency(ctx: RunContext): Promise<W2Result> {
   return {
     publishToReceiveMs: summarize(latencies),
     enqueueMs: summarize(done!.requestMs.slice(warmup)),
-    ...checkDelivery([{ producer: 0, count: total }], results.map((r) => r.keys)),
+    ...delivered([{ producer: 0, count: total }], drained),
   };
 }
 
@@ -230,7 +252,8 @@ export async function backlog(ctx: RunContext, peakRss: () => Promise<number | u
   const done = await produceAll(ctx, producers, counts, BATCH);
   const [p0, p1] = span(done.map((d) => BigInt(d.startNs)), done.map((d) => BigInt(d.endNs)));
   const consumers = await startConsumers(ctx, CONSUMERS);
-  const results = await drain(consumers, total, ctx.sizes.drainTimeoutMs);
+  const drained = await drain(consumers, total, ctx.sizes.drainTimeoutMs);
+  const { results } = drained;
   // Every milestone stands for 1,000 messages of one consumer: merged in time order they give the
   // global count over time.
   const ticks = results.flatMap((r) => r.milestones.map(([, t]) => BigInt(t))).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -249,6 +272,6 @@ export async function backlog(ctx: RunContext, peakRss: () => Promise<number | u
     drainPerSecByDecile: byDecile,
     firstVsLast: byDecile.length ? byDecile.at(-1)! / byDecile[0]! : NaN,
     ...(rss ? { serverPeakRssMb: rss / 2 ** 20 } : {}),
-    ...checkDelivery(published(counts), results.map((r) => r.keys)),
+    ...delivered(published(counts), drained),
   };
 }
