@@ -1,0 +1,56 @@
+/**
+ * Loaded into `tablemq serve` with `--import` (e.g. TABLEMQ_BENCH_NODE_ARGS="--import ./bench/tools/server-probe.mjs"):
+ * records how long each statement took from mysql2's send to its answer (by its first word: INSERT, UPDATE,
+ * SELECT, DELETE), the event loop's delay and each GC pause. `kill -USR2 <server pid>` prints the summary to
+ * stderr and starts a new one, so one signal before a workload and one after give that workload's numbers;
+ * the server also prints it when it exits.
+ * A measuring tool only: it patches mysql2 in that process.
+ */
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { monitorEventLoopDelay, PerformanceObserver, performance } from "node:perf_hooks";
+
+const require = createRequire(import.meta.url);
+const Connection = require(join(dirname(require.resolve("mysql2")), "lib/base/connection.js"));
+const statements = new Map();
+const query = Connection.prototype.query;
+Connection.prototype.query = function (sql, values, cb) {
+  if (typeof sql !== "string" || typeof cb !== "function") return query.call(this, sql, values, cb);
+  const started = performance.now();
+  const kind = sql.trimStart().split(/\s/, 1)[0].toUpperCase();
+  return query.call(this, sql, values, (err, result, fields) => {
+    if (!statements.has(kind)) statements.set(kind, []);
+    statements.get(kind).push(performance.now() - started);
+    cb(err, result, fields);
+  });
+};
+
+const loop = monitorEventLoopDelay({ resolution: 1 });
+loop.enable();
+const pauses = new Map();
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = { 1: "scavenge", 2: "minor mark-sweep", 4: "mark-sweep-compact", 8: "incremental marking", 16: "weak callbacks" }[e.detail?.kind] ?? String(e.detail?.kind);
+    if (!pauses.has(kind)) pauses.set(kind, []);
+    pauses.get(kind).push(e.duration);
+  }
+}).observe({ entryTypes: ["gc"] });
+
+const pct = (values, p) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+};
+const line = (name, values) =>
+  `[probe] ${name}: n=${values.length} p50=${pct(values, 0.5).toFixed(2)} p90=${pct(values, 0.9).toFixed(2)} p99=${pct(values, 0.99).toFixed(2)} max=${pct(values, 1).toFixed(2)} ms\n`;
+
+function report() {
+  for (const [kind, values] of statements) process.stderr.write(line(`statement ${kind}`, values));
+  const ms = (ns) => (ns / 1e6).toFixed(2);
+  process.stderr.write(`[probe] event loop delay: p50=${ms(loop.percentile(50))} p99=${ms(loop.percentile(99))} max=${ms(loop.max)} ms\n`);
+  for (const [kind, values] of pauses) process.stderr.write(line(`gc ${kind}`, values));
+  statements.clear();
+  pauses.clear();
+  loop.reset();
+}
+process.on("SIGUSR2", report);
+process.on("exit", report);
