@@ -7,6 +7,15 @@ const NODE_BITS = 10n;
 const SEQ_BITS = 12n;
 const MAX_SEQ = (1n << SEQ_BITS) - 1n;
 
+const DECIMAL_ID = /^(0|[1-9][0-9]{0,19})$/;
+export const MAX_MESSAGE_ID = 2n ** 64n - 1n;
+
+/** A message id for the default BIGINT UNSIGNED column: decimal digits without leading zeros, at most 2^64 - 1. */
+export function isMessageId(id: unknown): id is string {
+  // Only a 20-digit id can be past 2^64-1: the BigInt is made for those alone (this runs for every id).
+  return typeof id === "string" && DECIMAL_ID.test(id) && (id.length < 20 || BigInt(id) <= MAX_MESSAGE_ID);
+}
+
 /**
  * Unique, time-ordered 64-bit message ids (snowflake layout: 41 bits ms | 10 bits node | 12 bits sequence),
  * as decimal strings. The node bits are drawn at random per process, so two servers on one table are very

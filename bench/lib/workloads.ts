@@ -117,13 +117,13 @@ async function startConsumers(ctx: RunContext, n: number, latencies = false): Pr
   return consumers;
 }
 
-/** Waits until the consumers together report `total` messages (or the timeout), then stops them. */
 /** What the consumers got, and why the drain stopped early if it did (then the rest counts as missing). */
 interface Drained {
   results: Array<Extract<WorkerReport, { type: "consumed" }>>;
   stopped?: string;
 }
 
+/** Waits until the consumers together report `total` messages (or the timeout, or a stall), then stops them. */
 async function drain(consumers: Worker[], total: number, timeoutMs: number): Promise<Drained> {
   const deadline = Date.now() + timeoutMs;
   let last = -1;

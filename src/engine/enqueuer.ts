@@ -128,20 +128,23 @@ export class Enqueuer {
   }
 
   private toNewMessage(msg: EnqueueMessage, i: number, now: number): NewMessage {
-    // The field's name is made only for an error: this runs for every message.
-    const field = (name: string) => `messages[${i}].${name}`;
-    if (msg.id !== undefined) checkMessageId(msg.id, field("id"));
+    // Field names (fieldOf) are made only for an error: this runs for every message.
+    if (msg.id !== undefined) checkMessageId(msg.id, fieldOf(i, "id"));
     const priority = msg.priority ?? 50;
     if (!Number.isInteger(priority) || priority < 0 || priority > 255) {
-      throw new ValidationError(field("priority"), `must be an integer from 0 to 255, got ${priority}`);
+      throw new ValidationError(fieldOf(i, "priority"), `must be an integer from 0 to 255, got ${priority}`);
     }
     if (msg.delayMs !== undefined && !(Number.isFinite(msg.delayMs) && msg.delayMs >= 0)) {
-      throw new ValidationError(field("delayMs"), `must be a number >= 0, got ${msg.delayMs}`);
+      throw new ValidationError(fieldOf(i, "delayMs"), `must be a number >= 0, got ${msg.delayMs}`);
     }
     if (msg.deliverAt !== undefined && !(Number.isFinite(msg.deliverAt) && msg.deliverAt >= 0 && msg.deliverAt <= MAX_EPOCH_MS)) {
-      throw new ValidationError(field("deliverAt"), `must be epoch milliseconds from 0 to ${MAX_EPOCH_MS}, got ${msg.deliverAt}`);
+      throw new ValidationError(fieldOf(i, "deliverAt"), `must be epoch milliseconds from 0 to ${MAX_EPOCH_MS}, got ${msg.deliverAt}`);
     }
     const timeNext = msg.deliverAt ?? now + (msg.delayMs ?? 0);
     return { id: msg.id ?? this.deps.ids.next(), priority, timeNext, payload: msg.payload };
   }
+}
+
+function fieldOf(i: number, name: string): string {
+  return `messages[${i}].${name}`;
 }

@@ -1,4 +1,5 @@
 import { TablemqError, InvalidTableNameError } from "../errors.js";
+import { isMessageId, MAX_MESSAGE_ID } from "../ids.js";
 import { parseReceipt } from "../receipts.js";
 import type { Delivery } from "../store/types.js";
 
@@ -6,8 +7,6 @@ import type { Delivery } from "../store/types.js";
 export const MAX_DELAY_MS = 3_155_760_000_000;
 
 export const TABLE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
-const MAX_ID = 18446744073709551615n;
-const DECIMAL_ID = /^(0|[1-9][0-9]{0,19})$/;
 
 export class ValidationError extends TablemqError {
   constructor(
@@ -22,18 +21,12 @@ export function checkTableName(name: string): void {
   if (!TABLE_NAME.test(name)) throw new InvalidTableNameError(name);
 }
 
-/** A message id for the default BIGINT UNSIGNED column: decimal digits, at most 2^64 - 1. */
-export function isMessageId(id: string): boolean {
-  // Only a 20-digit id can be past 2^64-1: the BigInt is made for those alone (this runs for every id).
-  return DECIMAL_ID.test(id) && (id.length < 20 || BigInt(id) <= MAX_ID);
-}
-
 export function checkMessageId(id: string, field: string): void {
   if (!isMessageId(id)) throw badId(id, field);
 }
 
 function badId(id: string, field: string): ValidationError {
-  return new ValidationError(field, `must be a decimal string from 0 to ${MAX_ID}, got ${JSON.stringify(id)}`);
+  return new ValidationError(field, `must be a decimal string from 0 to ${MAX_MESSAGE_ID}, got ${JSON.stringify(id)}`);
 }
 
 export function checkIds(ids: readonly string[], field = "ids"): void {
@@ -46,7 +39,7 @@ export function checkReceipts(receipts: readonly string[], field = "receipts"): 
   if (receipts.length === 0) throw new ValidationError(field, "must not be empty");
   return receipts.map((receipt, i) => {
     const delivery = parseReceipt(receipt);
-    if (!delivery || BigInt(delivery.id) > MAX_ID) {
+    if (!delivery || BigInt(delivery.id) > MAX_MESSAGE_ID) {
       throw new ValidationError(`${field}[${i}]`, `must be a receipt from a delivered message, got ${JSON.stringify(receipt)}`);
     }
     return delivery;

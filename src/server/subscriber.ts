@@ -1,5 +1,6 @@
 import type { WebSocket } from "ws";
 import type { Engine } from "../engine/engine.js";
+import { isMessageId, MAX_MESSAGE_ID } from "../ids.js";
 import type { Logger } from "../logger.js";
 import type { Subscription } from "../manager/manager.js";
 import type { Receiver } from "../manager/receivers.js";
@@ -7,7 +8,7 @@ import type { MessageRow } from "../store/types.js";
 import { toApiError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import { parseReceipt, receiptOf } from "../receipts.js";
-import { ID_PATTERN, MAX_DELAY_MS } from "./schemas.js";
+import { MAX_DELAY_MS } from "./schemas.js";
 import { settle, settleSize } from "./settle.js";
 
 /** WebSocket close codes we use. */
@@ -20,8 +21,6 @@ export const MAX_BUFFERED = 4 * 1024 * 1024;
 /** Bad frames tolerated before the socket is closed with 1008. */
 export const MAX_VIOLATIONS = 10;
 
-const ID = new RegExp(ID_PATTERN);
-const MAX_ID = 2n ** 64n - 1n;
 
 export interface SubscriberOptions {
   table: string;
@@ -185,7 +184,7 @@ export function parseFrame(text: string, maxBatch: number): ClientFrame | { erro
   }
   const frame: ClientFrame = { type: f.type };
   if (f.ids !== undefined) {
-    const ids = stringList(f.ids, "ids", maxBatch, (id) => ID.test(id) && BigInt(id) <= MAX_ID, `a decimal id string from 0 to ${MAX_ID}`);
+    const ids = stringList(f.ids, "ids", maxBatch, isMessageId, `a decimal id string from 0 to ${MAX_MESSAGE_ID}`);
     if ("error" in ids) return ids;
     frame.ids = ids.list;
   }

@@ -10,11 +10,10 @@
  * 18446744073709551615 from 18446744073709551614.
  */
 import { sql, type RawBuilder } from "kysely";
+import { isMessageId } from "../../ids.js";
 import { msToNs } from "../../manager/backoff.js";
 
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
-const DECIMAL_ID = /^(0|[1-9][0-9]{0,19})$/;
-const MAX_ID = 2n ** 64n - 1n;
 
 export function validateIdentifier(name: string, what = "table name"): string {
   if (typeof name !== "string" || !IDENTIFIER.test(name)) {
@@ -30,8 +29,7 @@ export function tableRef(name: string): RawBuilder<unknown> {
 
 /** Checks a message id: a decimal BIGINT UNSIGNED without leading zeros. Returns it. */
 export function checkedId(id: string): string {
-  // Only a 20-digit id can be past 2^64-1 (20 digits itself): the BigInt is made for those alone.
-  if (typeof id !== "string" || !DECIMAL_ID.test(id) || (id.length === 20 && BigInt(id) > MAX_ID)) {
+  if (!isMessageId(id)) {
     throw new Error(`invalid message id ${JSON.stringify(id)}: must be a decimal integer in [0, 2^64-1] without leading zeros`);
   }
   return id;
