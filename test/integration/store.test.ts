@@ -2,9 +2,11 @@ import { sql } from "kysely";
 import { expect, it } from "vitest";
 import { backoffNs, msToNs } from "../../src/manager/backoff.js";
 import { resolveOptions } from "../../src/options.js";
-import { readDueQuery } from "../../src/store/mysql/messages.js";
+import { createConnection } from "mysql2";
+import { poolOptions, SESSION_SETUP_SQL } from "../../src/store/mysql/connect.js";
+import { insertMessages, readDueQuery } from "../../src/store/mysql/messages.js";
 import type { BackoffSpec, NewMessage } from "../../src/store/types.js";
-import { describeWithDatabase, useTestStore } from "../support/database.js";
+import { describeWithDatabase, testDatabaseUrl, useTestStore } from "../support/database.js";
 
 const T0 = 1_700_000_000_000; // a fixed "now", epoch ms
 
@@ -153,6 +155,31 @@ describeWithDatabase("MysqlStore", () => {
     }
     expect(await db.store.ack(table, ["18446744073709551614"], T0)).toBe(1);
     expect((await db.store.readDue(table, T0, 10)).map((r) => r.id)).toEqual([ids[0], ids[2], ids[3], ids[4], "42"]);
+  });
+
+  it("reads its literals right on a server with NO_BACKSLASH_ESCAPES: every new connection's session drops that mode", async () => {
+    // The wiring: the pool's first statement on a connection is the setup (a fresh session has run no SET).
+    const { rows } = await sql<{ Value: string }>`SHOW SESSION STATUS LIKE 'Com_set_option'`.execute(db.store.db);
+    expect(Number(rows[0]!.Value)).toBeGreaterThanOrEqual(1);
+    const bare = createConnection({ ...poolOptions(testDatabaseUrl()) });
+    const [fresh] = await bare.promise().query("SHOW SESSION STATUS LIKE 'Com_set_option'");
+    expect(Number((fresh as Array<{ Value: string }>)[0]!.Value)).toBe(0);
+    bare.destroy();
+
+    // What the setup is for, on one connection whose session has the mode.
+    const table = await newTable("nbe");
+    const hostile = String.raw`{"q":"it's \\'); DROP TABLE x; -- \" back\\slash"}`;
+    await db.store.db.connection().execute(async (conn) => {
+      await sql`SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_BACKSLASH_ESCAPES')`.execute(conn);
+      try {
+        await expect(insertMessages(conn, table, [msg("1", { payload: hostile })])).rejects.toThrow(); // the hazard
+        await sql.raw(SESSION_SETUP_SQL).execute(conn);
+        await insertMessages(conn, table, [msg("1", { payload: hostile })]);
+      } finally {
+        await sql.raw(SESSION_SETUP_SQL).execute(conn);
+      }
+    });
+    expect((await db.store.readDue(table, T0, 10))[0]?.payload).toBe(hostile);
   });
 
   it("reports duplicate ids and leaves the existing rows untouched", async () => {

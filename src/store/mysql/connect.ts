@@ -5,7 +5,7 @@
  * statements are written with the `sql` tag and validated identifiers (see values.ts).
  */
 import { Kysely, MysqlDialect } from "kysely";
-import { createPool, format, type PoolOptions } from "mysql2";
+import { createPool, format, type Pool, type PoolOptions } from "mysql2";
 import { guardPool } from "./guarded-pool.js";
 
 // mysql2 does not re-export its typeCast parameter types; derive them from the pool options.
@@ -111,8 +111,26 @@ export function formatBound(sql: string, values: unknown, timezone?: string): st
   return format(sql, values as Parameters<typeof format>[1], false, timezone);
 }
 
+/**
+ * Run first on every new connection. String literals are written backslash-escaped (values.ts `sqlString`,
+ * and mysql2's formatting of every bound string): on a server whose sql_mode has NO_BACKSLASH_ESCAPES, `\'`
+ * would end a literal, so a payload could be read as SQL. The session drops that one mode and keeps the rest.
+ */
+export const SESSION_SETUP_SQL =
+  "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))";
+
+/** A new mysql2 pool whose connections run SESSION_SETUP_SQL before anything else (commands run in order). */
+export function createSessionPool(options: PoolOptions): Pool {
+  const pool = createPool(options);
+  pool.on("connection", (connection) => {
+    // A connection that cannot be set up is closed: the statement queued behind it then fails as never sent.
+    connection.query(SESSION_SETUP_SQL, (err) => err && connection.destroy());
+  });
+  return pool;
+}
+
 /** A Kysely instance over a new, guarded mysql2 pool. `db.destroy()` closes the pool. */
 export function createMysqlDatabase(url: string, opts: MysqlConnectOptions = {}): Kysely<any> {
-  const pool = guardPool(createPool(poolOptions(url, opts)), opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS);
+  const pool = guardPool(createSessionPool(poolOptions(url, opts)), opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS);
   return new Kysely<any>({ dialect: new MysqlDialect({ pool }) });
 }
