@@ -7,7 +7,9 @@ const NODE_BITS = 10n;
 const SEQ_BITS = 12n;
 const MAX_SEQ = (1n << SEQ_BITS) - 1n;
 
-const DECIMAL_ID = /^(0|[1-9][0-9]{0,19})$/;
+/** A message id's text: decimal digits without leading zeros (the range is checked by isMessageId). */
+export const MESSAGE_ID_PATTERN = "^(0|[1-9][0-9]{0,19})$";
+const DECIMAL_ID = new RegExp(MESSAGE_ID_PATTERN);
 export const MAX_MESSAGE_ID = 2n ** 64n - 1n;
 
 /** A message id for the default BIGINT UNSIGNED column: decimal digits without leading zeros, at most 2^64 - 1. */

@@ -39,7 +39,7 @@ export function checkReceipts(receipts: readonly string[], field = "receipts"): 
   if (receipts.length === 0) throw new ValidationError(field, "must not be empty");
   return receipts.map((receipt, i) => {
     const delivery = parseReceipt(receipt);
-    if (!delivery || BigInt(delivery.id) > MAX_MESSAGE_ID) {
+    if (!delivery || !isMessageId(delivery.id)) {
       throw new ValidationError(`${field}[${i}]`, `must be a receipt from a delivered message, got ${JSON.stringify(receipt)}`);
     }
     return delivery;

@@ -1,10 +1,11 @@
 /** JSON schemas shared by the routes: fastify validates with them before a handler runs. */
 import { MAX_DELAY_MS } from "../engine/validate.js";
+import { MESSAGE_ID_PATTERN } from "../ids.js";
 import { RECEIPT_PATTERN } from "../receipts.js";
 
 export { MAX_DELAY_MS };
 
-export const ID_PATTERN = "^(0|[1-9][0-9]{0,19})$";
+export const ID_PATTERN = MESSAGE_ID_PATTERN;
 export const TABLE_PATTERN = "^[a-z][a-z0-9_]{0,62}$";
 
 export const tableParams = {
