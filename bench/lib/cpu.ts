@@ -53,3 +53,11 @@ export function cpuMsBetween(before: CpuSnapshot | undefined, after: CpuSnapshot
   for (const [pid, t] of before) if (!after.has(pid)) ms -= t; // exited: its total is in its parent's now
   return ms;
 }
+
+/** Peak resident memory (bytes) of a process, from /proc/<pid>/status (VmHWM); nothing off Linux. */
+export async function peakRss(pid: number | undefined): Promise<number | undefined> {
+  if (!pid) return undefined;
+  const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+  const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+  return kb ? Number(kb) * 1024 : undefined;
+}

@@ -1,4 +1,6 @@
 /** Renders a run's results as Markdown, with tablemq's ratios to each peer and to the MySQL ceiling. */
+import { YARDSTICKS } from "./systems.js";
+
 export interface SystemResults {
   version?: string;
   durability?: string;
@@ -102,7 +104,7 @@ export function renderMarkdown(r: RunResults): string {
     out.push("| peer | w1 publish | w1 drain | w1-e2e | w2 p99 latency |");
     out.push("|---|---:|---:|---:|---:|");
     for (const [name, s] of rows) {
-      if (name === "tablemq" || s.unavailable) continue;
+      if (name === "tablemq" || s.unavailable || YARDSTICKS.has(name)) continue;
       const tw1 = t.workloads["w1"];
       const pw1 = s.workloads["w1"];
       out.push(
@@ -122,6 +124,16 @@ export function renderMarkdown(r: RunResults): string {
       const p99 = t?.workloads["w2"]?.publishToReceiveMs?.p99;
       if (typeof p99 === "number") out.push("", `tablemq w2 p99 publish→receive ÷ bare commit p99: **${(p99 / c.p99).toFixed(2)}×**.`);
     }
+  }
+  const floor = r.systems["node-floor"];
+  if (t && floor && !floor.unavailable) {
+    out.push("", "## The Node floor", "");
+    out.push(
+      "node-floor is not a queue: the least Node server that keeps tablemq's write promises on the same MariaDB (node:http, ws, mysql2; each enqueue's INSERT and each ack's UPDATE committed before the answer; no validation, cache, poller, delivery record or metrics), driven by the same producers and consumers. It shows what any Node server on MySQL pays on this machine.",
+    );
+    const e2e = ratio(t.workloads["w1-e2e"]?.e2ePerSec, floor.workloads["w1-e2e"]?.e2ePerSec);
+    const p99 = ratio(t.workloads["w2"]?.publishToReceiveMs?.p99, floor.workloads["w2"]?.publishToReceiveMs?.p99);
+    out.push("", `tablemq ÷ node-floor: w1-e2e **${e2e}**, w2 p99 latency **${p99}**.`);
   }
   return out.join("\n");
 }

@@ -8,4 +8,8 @@ export const SYSTEMS: Record<string, () => Promise<AdapterFactory>> = {
   "nats-jetstream": async () => (await import("../systems/nats.js")).default,
   bullmq: async () => (await import("../systems/bullmq.js")).default,
   "pg-boss": async () => (await import("../systems/pgboss.js")).default,
+  "node-floor": async () => (await import("../systems/floor.js")).default,
 };
+
+/** Yardsticks, not peers: the report gives tablemq's ratio to them apart from the peers'. */
+export const YARDSTICKS = new Set(["node-floor"]);

@@ -26,7 +26,9 @@ export class Worker {
   }
 
   static async start(): Promise<Worker> {
-    const child = fork(WORKER, [], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    // TABLEMQ_BENCH_WORKER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the workers.
+    const nodeArgs = (process.env.TABLEMQ_BENCH_WORKER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+    const child = fork(WORKER, [], { execArgv: [...nodeArgs, "--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
     const w = new Worker(child);
     await w.next("ready");
     return w;

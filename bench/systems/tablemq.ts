@@ -1,10 +1,10 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { createConnection } from "mysql2/promise";
 import WebSocket from "ws";
 import { TablemqClient } from "../../src/client/index.js";
-import type { ServerProcesses } from "../lib/cpu.js";
+import { peakRss, type ServerProcesses } from "../lib/cpu.js";
+import { type ServerProcess, startServerProcess, stopServerProcess } from "../lib/server-process.js";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
 import { Unavailable } from "../lib/types.js";
 
@@ -12,7 +12,7 @@ const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 export const BENCH_DB_URL = process.env.TABLEMQ_BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306/tablemq_bench";
 
 /** The `tablemq serve` process of this run (in the runner process), shared by every workload. */
-let running: { child: ChildProcess; url: string } | undefined;
+let running: ServerProcess | undefined;
 
 /** Table options for the benchmark: deliveries of up to 100, a 30 s ack wait, polls every second. */
 export const BENCH_TABLE_OPTIONS = { ackWaitMs: 30_000, batchSize: 100, cacheSize: 10_000, pollIntervalMs: 1_000 };
@@ -70,13 +70,9 @@ class TablemqAdapter implements Adapter {
   }
 
   async shutdown(): Promise<void> {
-    const server = running?.child;
+    const server = running;
     running = undefined;
-    if (server && server.exitCode === null) {
-      const exited = new Promise((r) => server.once("exit", r));
-      server.kill("SIGTERM");
-      await exited;
-    }
+    await stopServerProcess(server);
   }
 
   /** The tablemq server and MariaDB: their CPU time is read around each workload. */
@@ -84,12 +80,8 @@ class TablemqAdapter implements Adapter {
     return { tablemq: { pids: running?.child.pid ? [running.child.pid] : [] }, mariadb: { comms: ["mariadbd"] } };
   }
 
-  async serverPeakRss(): Promise<number | undefined> {
-    const pid = running?.child.pid;
-    if (!pid) return undefined;
-    const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
-    const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
-    return kb ? Number(kb) * 1024 : undefined;
+  serverPeakRss(): Promise<number | undefined> {
+    return peakRss(running?.child.pid);
   }
 
   async producer(): Promise<Producer> {
@@ -106,31 +98,8 @@ class TablemqAdapter implements Adapter {
     };
   }
 
-  async consumer(onMessage: (payload: string) => void): Promise<Consumer> {
-    const ws = new WebSocket(`${this.endpoint().replace(/^http/, "ws")}/v1/tables/${this.opts.queue}/subscribe?maxInFlight=${this.opts.prefetch}`);
-    // The handler goes on before the socket opens: frames can arrive in the same chunk as the upgrade.
-    ws.on("message", (data) => {
-      const frame = JSON.parse(data.toString()) as { type: string; messages?: Array<{ id: string; payload: unknown }> };
-      if (frame.type !== "messages" || !frame.messages) return;
-      const ids: string[] = [];
-      for (const m of frame.messages) {
-        onMessage(JSON.stringify(m.payload));
-        ids.push(m.id);
-      }
-      ws.send(JSON.stringify({ type: "ack", ids }));
-    });
-    await new Promise<void>((resolve, reject) => {
-      ws.once("open", () => resolve());
-      ws.once("error", reject);
-    });
-    return {
-      async close() {
-        await new Promise<void>((resolve) => {
-          ws.once("close", () => resolve());
-          ws.close();
-        });
-      },
-    };
+  consumer(onMessage: (payload: string) => void): Promise<Consumer> {
+    return ackingConsumer(`${this.endpoint().replace(/^http/, "ws")}/v1/tables/${this.opts.queue}/subscribe?maxInFlight=${this.opts.prefetch}`, onMessage);
   }
 
   private endpoint(): string {
@@ -146,23 +115,43 @@ function adminUrl(): string {
 }
 
 /** `tablemq serve` in a process of its own; resolves with its URL. */
-async function startServer(): Promise<{ child: ChildProcess; url: string }> {
+function startServer(): Promise<ServerProcess> {
   // TABLEMQ_BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server.
   const nodeArgs = (process.env.TABLEMQ_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", CLI, "serve", "--port", "0", "--log-level", "warn", "--database-url", BENCH_DB_URL], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (d) => {
-      out += d.toString();
-      const line = out.split("\n").find((l) => l.startsWith("http"));
-      if (line) resolve(line.trim());
-    });
-    child.once("exit", (code) => reject(new Error(`tablemq serve exited with ${code}`)));
-  });
-  return { child, url };
+  const args = [...nodeArgs, "--import", "tsx", CLI, "serve", "--port", "0", "--log-level", "warn", "--database-url", BENCH_DB_URL];
+  return startServerProcess(args, "tablemq serve");
 }
 
 const factory: AdapterFactory = (opts) => new TablemqAdapter(opts);
 export default factory;
+
+/**
+ * A consumer on tablemq's WebSocket protocol (API.md): each "messages" frame's payloads go to `onMessage`,
+ * then one ack frame acks them all. node-floor's server speaks the same frames.
+ */
+export async function ackingConsumer(url: string, onMessage: (payload: string) => void): Promise<Consumer> {
+  const ws = new WebSocket(url);
+  // The handler goes on before the socket opens: frames can arrive in the same chunk as the upgrade.
+  ws.on("message", (data) => {
+    const frame = JSON.parse(data.toString()) as { type: string; messages?: Array<{ id: string; payload: unknown }> };
+    if (frame.type !== "messages" || !frame.messages) return;
+    const ids: string[] = [];
+    for (const m of frame.messages) {
+      onMessage(JSON.stringify(m.payload));
+      ids.push(m.id);
+    }
+    ws.send(JSON.stringify({ type: "ack", ids }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  return {
+    async close() {
+      await new Promise<void>((resolve) => {
+        ws.once("close", () => resolve());
+        ws.close();
+      });
+    },
+  };
+}

@@ -54,3 +54,28 @@ function report() {
 }
 process.on("SIGUSR2", report);
 process.on("exit", report);
+
+// TABLEMQ_PROBE_HEAP_DIR=<dir>: between two SIGUSR2s, a sampling heap profile that keeps objects the GC
+// already collected (so it shows what is allocated, not what stays), written there as .heapprofile.
+// With TABLEMQ_PROBE_HEAP_LIVE=1 it keeps only what is still in the heap at the second signal: what
+// survived the young generation (promoted, and not yet collected by a full GC).
+const heapDir = process.env.TABLEMQ_PROBE_HEAP_DIR;
+if (heapDir) {
+  const { Session } = await import("node:inspector/promises");
+  const { writeFile } = await import("node:fs/promises");
+  const session = new Session();
+  session.connect();
+  let sampling = false;
+  process.on("SIGUSR2", async () => {
+    if (sampling) {
+      const { profile } = await session.post("HeapProfiler.stopSampling");
+      await writeFile(join(heapDir, `server-${Date.now()}.heapprofile`), JSON.stringify(profile));
+    }
+    await session.post("HeapProfiler.startSampling", {
+      samplingInterval: 4096,
+      includeObjectsCollectedByMajorGC: !process.env.TABLEMQ_PROBE_HEAP_LIVE,
+      includeObjectsCollectedByMinorGC: !process.env.TABLEMQ_PROBE_HEAP_LIVE,
+    });
+    sampling = true;
+  });
+}

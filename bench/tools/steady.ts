@@ -1,6 +1,6 @@
 /**
- * Rounds of w1-e2e against one `tablemq serve`, to see the server reach its steady state and to compare
- * server code at the same warmth: `npx tsx bench/tools/steady.ts [rounds=6] [messages=50000]`. Each round
+ * Rounds of w1-e2e (then, if asked, of w2 with the probe signalled around each) against one `tablemq serve`, to see the server reach its steady state and to compare
+ * server code at the same warmth: `npx tsx bench/tools/steady.ts [rounds=6] [messages=50000] [w2 rounds=0]`. Each round
  * prints its rate and the CPU µs per message of the producers, the consumers, the server and MariaDB.
  * TABLEMQ_BENCH_NODE_ARGS passes flags to the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" or
  * "--import ./bench/tools/server-probe.mjs" (statement times, event-loop delay and GC; see that file).
@@ -8,10 +8,11 @@
  */
 import { SYSTEMS } from "../lib/systems.js";
 import type { Adapter } from "../lib/types.js";
-import { FULL, w1EndToEnd } from "../lib/workloads.js";
+import { FULL, w1EndToEnd, w2Latency } from "../lib/workloads.js";
 
 const rounds = Number(process.argv[2] ?? 6);
 const messages = Number(process.argv[3] ?? 50_000);
+const latencyRounds = Number(process.argv[4] ?? 0);
 const factory = await SYSTEMS["tablemq"]!();
 let adapter: Adapter | undefined;
 try {
@@ -24,6 +25,21 @@ try {
     const server = Object.entries(r.cpu.serverUs ?? {}).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
     const lost = r.missing > 0 ? `, ${r.missing} missing` : "";
     console.log(`round ${round}: ${Math.round(r.e2ePerSec)} msg/s; µs/msg: producers ${r.cpu.producersUs.toFixed(1)}, consumers ${r.cpu.consumersUs.toFixed(1)}, ${server}${lost}`);
+    await current.cleanup();
+  }
+  for (let round = 1; round <= latencyRounds; round++) {
+    const opts = { queue: `steady_w2_${round}_${Date.now().toString(36)}`, prefetch: 100, consumers: 2 };
+    const current = factory(opts);
+    adapter = current;
+    await current.prepare();
+    // SIGUSR2 would end a server without the probe; with it, the probe starts a new summary.
+    const probed = (process.env.TABLEMQ_BENCH_NODE_ARGS ?? "").includes("server-probe");
+    const pids = probed ? Object.values(current.serverProcesses?.() ?? {}).flatMap((p) => p.pids ?? []) : [];
+    for (const pid of pids) process.kill(pid, "SIGUSR2");
+    const r = await w2Latency({ system: "tablemq", factory, opts, sizes: FULL });
+    for (const pid of pids) process.kill(pid, "SIGUSR2");
+    const p = r.publishToReceiveMs;
+    console.log(`w2 round ${round}: publish→receive p50 ${p.p50.toFixed(2)} p90 ${p.p90.toFixed(2)} p99 ${p.p99.toFixed(2)} max ${p.max.toFixed(2)} ms; enqueue p99 ${r.enqueueMs.p99.toFixed(2)} ms`);
     await current.cleanup();
   }
 } finally {
