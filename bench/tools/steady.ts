@@ -6,6 +6,7 @@
  * "--import ./bench/tools/server-probe.mjs" (statement times, event-loop delay and GC; see that file).
  * Not part of `npm run bench`: a tool for the next optimisation, not a result.
  */
+import { cpuMsBetween, snapshot } from "../lib/cpu.js";
 import { SYSTEMS } from "../lib/systems.js";
 import type { Adapter } from "../lib/types.js";
 import { FULL, w1EndToEnd, w2Latency } from "../lib/workloads.js";
@@ -36,10 +37,15 @@ try {
     const probed = (process.env.TABLEMQ_BENCH_NODE_ARGS ?? "").includes("server-probe");
     const pids = probed ? Object.values(current.serverProcesses?.() ?? {}).flatMap((p) => p.pids ?? []) : [];
     for (const pid of pids) process.kill(pid, "SIGUSR2");
+    const server = { pids: Object.values(current.serverProcesses?.() ?? {}).flatMap((p) => p.pids ?? []) };
+    const before = await snapshot(server);
     const r = await w2Latency({ system: "tablemq", factory, opts, sizes: FULL });
+    const cpuUs = ((cpuMsBetween(before, await snapshot(server)) ?? NaN) * 1000) / (FULL.w2Rate * (FULL.w2WarmupSec + FULL.w2MeasureSec));
     for (const pid of pids) process.kill(pid, "SIGUSR2");
     const p = r.publishToReceiveMs;
-    console.log(`w2 round ${round}: publish→receive p50 ${p.p50.toFixed(2)} p90 ${p.p90.toFixed(2)} p99 ${p.p99.toFixed(2)} max ${p.max.toFixed(2)} ms; enqueue p99 ${r.enqueueMs.p99.toFixed(2)} ms`);
+    console.log(
+      `w2 round ${round}: publish→receive p50 ${p.p50.toFixed(2)} p90 ${p.p90.toFixed(2)} p99 ${p.p99.toFixed(2)} max ${p.max.toFixed(2)} ms; enqueue p99 ${r.enqueueMs.p99.toFixed(2)} ms; server ${cpuUs.toFixed(0)} µs CPU/msg`,
+    );
     await current.cleanup();
   }
 } finally {
