@@ -59,23 +59,37 @@ process.on("exit", report);
 // already collected (so it shows what is allocated, not what stays), written there as .heapprofile.
 // With TABLEMQ_PROBE_HEAP_LIVE=1 it keeps only what is still in the heap at the second signal: what
 // survived the young generation (promoted, and not yet collected by a full GC).
+// TABLEMQ_PROBE_CPU_DIR=<dir>: between two SIGUSR2s, a CPU profile (100 µs sampling), written there as
+// .cpuprofile: a workload's profile without the server's start-up in it.
 const heapDir = process.env.TABLEMQ_PROBE_HEAP_DIR;
-if (heapDir) {
+const cpuDir = process.env.TABLEMQ_PROBE_CPU_DIR;
+if (heapDir || cpuDir) {
   const { Session } = await import("node:inspector/promises");
   const { writeFile } = await import("node:fs/promises");
   const session = new Session();
   session.connect();
-  let sampling = false;
+  if (cpuDir) {
+    await session.post("Profiler.enable");
+    await session.post("Profiler.setSamplingInterval", { interval: 100 });
+  }
+  let profiling = false;
   process.on("SIGUSR2", async () => {
-    if (sampling) {
+    if (profiling && heapDir) {
       const { profile } = await session.post("HeapProfiler.stopSampling");
       await writeFile(join(heapDir, `server-${Date.now()}.heapprofile`), JSON.stringify(profile));
     }
-    await session.post("HeapProfiler.startSampling", {
-      samplingInterval: 4096,
-      includeObjectsCollectedByMajorGC: !process.env.TABLEMQ_PROBE_HEAP_LIVE,
-      includeObjectsCollectedByMinorGC: !process.env.TABLEMQ_PROBE_HEAP_LIVE,
-    });
-    sampling = true;
+    if (profiling && cpuDir) {
+      const { profile } = await session.post("Profiler.stop");
+      await writeFile(join(cpuDir, `server-${Date.now()}.cpuprofile`), JSON.stringify(profile));
+    }
+    if (heapDir) {
+      await session.post("HeapProfiler.startSampling", {
+        samplingInterval: 4096,
+        includeObjectsCollectedByMajorGC: !process.env.TABLEMQ_PROBE_HEAP_LIVE,
+        includeObjectsCollectedByMinorGC: !process.env.TABLEMQ_PROBE_HEAP_LIVE,
+      });
+    }
+    if (cpuDir) await session.post("Profiler.start");
+    profiling = true;
   });
 }
