@@ -1,5 +1,5 @@
 import { type Connection, createConnection } from "mysql2/promise";
-import { makePayload } from "./payload.js";
+import { makePayload, payloadText } from "./payload.js";
 import { summarize } from "./stats.js";
 
 const CONNECTIONS = 4;
@@ -35,7 +35,7 @@ export async function ceiling(databaseUrl: string, total: number): Promise<{ per
         next += BATCH;
         const ids = Array.from({ length: BATCH }, (_, i) => base + i + 1);
         const now = BigInt(Date.now()) * 1_000_000n;
-        const values = ids.map((id) => [id, 50, 0, now, makePayload(c, id)]);
+        const values = ids.map((id) => [id, 50, 0, now, payloadText(makePayload(c, id))]);
         await conn.query(`INSERT INTO ${table} (id, priority, epoch, time_next, message) VALUES ?`, [values]);
         await conn.query(`UPDATE ${table} SET time_acked = ?, time_next = NULL WHERE id IN (?)`, [now, ids]);
       }
@@ -66,7 +66,7 @@ export async function commitLatency(databaseUrl: string, ratePerSec: number, sec
       const waitMs = Number(dueNs - process.hrtime.bigint()) / 1e6;
       if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
       const t0 = process.hrtime.bigint();
-      await conn.query(`INSERT INTO ${table} (id, time_next, message) VALUES (?, ?, ?)`, [i + 1, Date.now() * 1_000_000, makePayload(0, i)]);
+      await conn.query(`INSERT INTO ${table} (id, time_next, message) VALUES (?, ?, ?)`, [i + 1, Date.now() * 1_000_000, payloadText(makePayload(0, i))]);
       if (i >= ratePerSec) ms.push(Number(process.hrtime.bigint() - t0) / 1e6); // the first second warms up, as in w2
     }
     await conn.query(`DROP TABLE ${table}`);

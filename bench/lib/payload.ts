@@ -10,18 +10,33 @@ export interface BenchPayload {
   order: { sku: string; qty: number; price: number; currency: string; note: string };
 }
 
-export function makePayload(producer: number, seq: number): string {
-  const body: BenchPayload = {
+/**
+ * A new payload, as an object: each adapter hands it to its client in the form that client's docs use
+ * (the object itself for tablemq, BullMQ and pg-boss, whose clients encode it; JSON text from
+ * `payloadText` for RabbitMQ and NATS, whose clients carry bytes), so no system pays for another's encoding.
+ */
+export function makePayload(producer: number, seq: number): BenchPayload {
+  return {
     k: `${producer}-${seq}`,
     p: producer,
     t: process.hrtime.bigint().toString(),
     order: { sku: `SKU-${(seq * 7919) % 100000}`, qty: (seq % 9) + 1, price: 1999 + (seq % 500), currency: "EUR", note: "x".repeat(80) },
   };
-  return JSON.stringify(body);
 }
 
-/** Pulls the key and publish time out of a payload without a full parse on the hot path. */
-export function readPayload(payload: string): { k: string; t: bigint } {
+/** The payload as JSON text, for clients that carry bytes. */
+export const payloadText = (payload: BenchPayload): string => JSON.stringify(payload);
+
+/**
+ * The key and publish time of a received payload: the object a client decoded, or JSON text (read without
+ * a full parse on the hot path).
+ */
+export function readPayload(payload: string | BenchPayload): { k: string; t: bigint } {
+  if (typeof payload !== "string") {
+    const { k, t } = payload ?? {};
+    if (typeof k !== "string" || typeof t !== "string") throw new Error(`not a benchmark payload: ${JSON.stringify(payload)?.slice(0, 80)}`);
+    return { k, t: BigInt(t) };
+  }
   const k = /"k":"([^"]+)"/.exec(payload)?.[1];
   const t = /"t":"(\d+)"/.exec(payload)?.[1];
   if (!k || !t) throw new Error(`not a benchmark payload: ${payload.slice(0, 80)}`);

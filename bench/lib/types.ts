@@ -5,6 +5,7 @@
  * adapter instance from the same options.
  */
 import type { ServerProcesses } from "./cpu.js";
+import type { BenchPayload } from "./payload.js";
 
 export interface AdapterOptions {
   /** Queue/table/stream name for this run; adapters create it fresh in prepare(). */
@@ -24,7 +25,7 @@ export interface Producer {
    * Publishes the payloads as one batch (one HTTP request, one confirm window, one bulk insert) and
    * resolves only once the system has durably accepted every one of them.
    */
-  publish(payloads: string[]): Promise<void>;
+  publish(payloads: BenchPayload[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -51,7 +52,7 @@ export interface Adapter {
    * Worker process: starts consuming; `onMessage` gets each payload; the adapter acks it after onMessage
    * returns (batched acks are fine). At most `prefetch` unacked at a time.
    */
-  consumer(onMessage: (payload: string) => void): Promise<Consumer>;
+  consumer(onMessage: (payload: string | BenchPayload) => void): Promise<Consumer>;
   /** Runner process: the system's server processes by group name, whose CPU time the runner reads around a workload. */
   serverProcesses?(): Record<string, ServerProcesses>;
   /** Runner process: peak resident memory (bytes) of a server the run started, if any. */

@@ -6,15 +6,15 @@
 import { createRequire } from "node:module";
 import { Queue, type RedisClient, Worker } from "bullmq";
 import type { ServerProcesses } from "../lib/cpu.js";
+import type { BenchPayload } from "../lib/payload.js";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
 import { probe } from "../lib/probe.js";
 import { Unavailable } from "../lib/types.js";
 
 export const REDIS_URL = process.env.REDIS_BENCH_URL ?? "redis://127.0.0.1:6379";
 
-interface Data {
-  payload: string;
-}
+/** The job's data is the payload object itself (BullMQ encodes it). */
+type Data = BenchPayload;
 
 const JOB_OPTIONS = { removeOnComplete: true, removeOnFail: 1_000 };
 
@@ -68,7 +68,7 @@ class BullMqAdapter implements Adapter {
     const queue = await this.queue();
     return {
       async publish(payloads) {
-        await queue.addBulk(payloads.map((payload) => ({ name: "msg", data: { payload } })));
+        await queue.addBulk(payloads.map((data) => ({ name: "msg", data })));
       },
       async close() {
         await queue.close();
@@ -76,13 +76,13 @@ class BullMqAdapter implements Adapter {
     };
   }
 
-  async consumer(onMessage: (payload: string) => void): Promise<Consumer> {
+  async consumer(onMessage: (payload: BenchPayload) => void): Promise<Consumer> {
     await probe("bullmq", connection().host, connection().port);
     let failure: Error | undefined;
     const worker = new Worker<Data>(
       this.opts.queue,
       async (job) => {
-        onMessage(job.data.payload);
+        onMessage(job.data);
       },
       { connection: connection(), concurrency: this.opts.prefetch, removeOnComplete: { count: 0 } },
     );

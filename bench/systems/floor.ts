@@ -9,6 +9,7 @@
 import http from "node:http";
 import { fileURLToPath } from "node:url";
 import { peakRss, type ServerProcesses } from "../lib/cpu.js";
+import type { BenchPayload } from "../lib/payload.js";
 import { type ServerProcess, startServerProcess, stopServerProcess } from "../lib/server-process.js";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
 import { ackingConsumer, BENCH_DB_URL } from "./tablemq.js";
@@ -55,8 +56,7 @@ class FloorAdapter implements Adapter {
     return {
       publish: (payloads) =>
         new Promise<void>((resolve, reject) => {
-          // Parsed and serialised again, as tablemq's producer does (its client takes payloads as values).
-          const body = JSON.stringify({ messages: payloads.map((p) => ({ payload: JSON.parse(p) as unknown })) });
+          const body = JSON.stringify({ messages: payloads.map((payload) => ({ payload })) });
           const req = http.request(url, { method: "POST", agent, headers: { "content-type": "application/json" } }, (res) => {
             res.resume();
             res.on("end", () => (res.statusCode === 201 ? resolve() : reject(new Error(`node-floor: ${res.statusCode}`))));
@@ -70,7 +70,7 @@ class FloorAdapter implements Adapter {
     };
   }
 
-  consumer(onMessage: (payload: string) => void): Promise<Consumer> {
+  consumer(onMessage: (payload: BenchPayload) => void): Promise<Consumer> {
     return ackingConsumer(`${this.opts.endpoint!.replace(/^http/, "ws")}/subscribe?maxInFlight=${this.opts.prefetch}`, onMessage);
   }
 }

@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { AckPolicy, DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type NatsConnection, connect } from "@nats-io/transport-node";
 import type { ServerProcesses } from "../lib/cpu.js";
+import { payloadText } from "../lib/payload.js";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
 import { probe } from "../lib/probe.js";
 import { Unavailable } from "../lib/types.js";
@@ -101,7 +102,7 @@ class NatsAdapter implements Adapter {
     return {
       async publish(payloads) {
         // Each publish resolves on the server's PubAck (the message is stored in the stream).
-        await Promise.all(payloads.map((p) => js.publish(subject, p)));
+        await Promise.all(payloads.map((p) => js.publish(subject, payloadText(p))));
       },
       async close() {
         await nc.drain();

@@ -6,15 +6,15 @@
 import { createRequire } from "node:module";
 import PgBoss from "pg-boss";
 import type { ServerProcesses } from "../lib/cpu.js";
+import type { BenchPayload } from "../lib/payload.js";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
 import { probe } from "../lib/probe.js";
 import { Unavailable } from "../lib/types.js";
 
 export const PGBOSS_URL = process.env.PGBOSS_BENCH_URL ?? "postgres://root@127.0.0.1:5432/test";
 
-interface Data {
-  payload: string;
-}
+/** The job's data is the payload object itself (pg-boss stores it as JSON). */
+type Data = BenchPayload;
 
 /** pg-boss's default schema. */
 const SCHEMA = "pgboss";
@@ -86,7 +86,7 @@ class PgBossAdapter implements Adapter {
     return {
       async publish(payloads) {
         // One multi-row INSERT (json_to_recordset) in its own implicit transaction: resolves after COMMIT.
-        await boss.insert(payloads.map((payload) => ({ name, data: { payload } })));
+        await boss.insert(payloads.map((data) => ({ name, data })));
       },
       async close() {
         await boss.stop({ graceful: false });
@@ -94,7 +94,7 @@ class PgBossAdapter implements Adapter {
     };
   }
 
-  async consumer(onMessage: (payload: string) => void): Promise<Consumer> {
+  async consumer(onMessage: (payload: BenchPayload) => void): Promise<Consumer> {
     const boss = await this.start();
     const batchSize = this.opts.prefetch;
     let workerId = "";
@@ -102,7 +102,7 @@ class PgBossAdapter implements Adapter {
       this.opts.queue,
       { batchSize, pollingIntervalSeconds: POLLING_INTERVAL_SECONDS },
       async (jobs) => {
-        for (const job of jobs) onMessage(job.data.payload);
+        for (const job of jobs) onMessage(job.data);
         if (REFETCH_WHEN_FULL && jobs.length === batchSize) boss.notifyWorker(workerId);
         // Returning completes every job of the batch (one UPDATE).
       },

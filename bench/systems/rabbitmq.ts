@@ -8,6 +8,7 @@ import { once } from "node:events";
 import { createRequire } from "node:module";
 import { type ChannelModel, type ConsumeMessage, connect } from "amqplib";
 import type { ServerProcesses } from "../lib/cpu.js";
+import { payloadText } from "../lib/payload.js";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
 import { probe } from "../lib/probe.js";
 import { Unavailable } from "../lib/types.js";
@@ -99,7 +100,7 @@ class RabbitMqAdapter implements Adapter {
         if (failure) throw failure;
         for (const p of payloads) {
           // persistent: true is deliveryMode 2.
-          if (!ch.sendToQueue(queue, Buffer.from(p), { persistent: true })) await once(ch, "drain");
+          if (!ch.sendToQueue(queue, Buffer.from(payloadText(p)), { persistent: true })) await once(ch, "drain");
         }
         // Resolves once the broker confirmed (basic.ack) every message published so far; rejects on a nack.
         await ch.waitForConfirms();

@@ -4,6 +4,7 @@ import { createConnection } from "mysql2/promise";
 import WebSocket from "ws";
 import { TablemqClient } from "../../src/client/index.js";
 import { peakRss, type ServerProcesses } from "../lib/cpu.js";
+import type { BenchPayload } from "../lib/payload.js";
 import { type ServerProcess, startServerProcess, stopServerProcess } from "../lib/server-process.js";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
 import { Unavailable } from "../lib/types.js";
@@ -92,13 +93,13 @@ class TablemqAdapter implements Adapter {
     const table = this.opts.queue;
     return {
       async publish(payloads) {
-        await client.publish(table, payloads.map((p) => ({ payload: JSON.parse(p) as unknown })));
+        await client.publish(table, payloads.map((payload) => ({ payload })));
       },
       async close() {},
     };
   }
 
-  consumer(onMessage: (payload: string) => void): Promise<Consumer> {
+  consumer(onMessage: (payload: BenchPayload) => void): Promise<Consumer> {
     return ackingConsumer(`${this.endpoint().replace(/^http/, "ws")}/v1/tables/${this.opts.queue}/subscribe?maxInFlight=${this.opts.prefetch}`, onMessage);
   }
 
@@ -129,15 +130,15 @@ export default factory;
  * A consumer on tablemq's WebSocket protocol (API.md): each "messages" frame's payloads go to `onMessage`,
  * then one ack frame acks them all. node-floor's server speaks the same frames.
  */
-export async function ackingConsumer(url: string, onMessage: (payload: string) => void): Promise<Consumer> {
+export async function ackingConsumer(url: string, onMessage: (payload: BenchPayload) => void): Promise<Consumer> {
   const ws = new WebSocket(url);
   // The handler goes on before the socket opens: frames can arrive in the same chunk as the upgrade.
   ws.on("message", (data) => {
-    const frame = JSON.parse(data.toString()) as { type: string; messages?: Array<{ id: string; payload: unknown }> };
+    const frame = JSON.parse(data.toString()) as { type: string; messages?: Array<{ id: string; payload: BenchPayload }> };
     if (frame.type !== "messages" || !frame.messages) return;
     const ids: string[] = [];
     for (const m of frame.messages) {
-      onMessage(JSON.stringify(m.payload));
+      onMessage(m.payload);
       ids.push(m.id);
     }
     ws.send(JSON.stringify({ type: "ack", ids }));
