@@ -133,7 +133,7 @@ export function renderMarkdown(r: RunResults): string {
     );
     const e2e = ratio(t.workloads["w1-e2e"]?.e2ePerSec, floor.workloads["w1-e2e"]?.e2ePerSec);
     const p99 = ratio(t.workloads["w2"]?.publishToReceiveMs?.p99, floor.workloads["w2"]?.publishToReceiveMs?.p99);
-    out.push("", `tablemq ÷ node-floor: w1-e2e **${e2e}**, w2 p99 latency **${p99}**.`);
+    out.push("", `tablemq ÷ node-floor: w1-e2e **${e2e}** (higher is better for tablemq), w2 p99 latency **${p99}** (lower is).`);
   }
   return out.join("\n");
 }
