@@ -1,11 +1,11 @@
 import type { Clock } from "../clock.js";
 import { OutcomeUnknownError, UnavailableError } from "../errors.js";
-import type { IdGenerator } from "../ids.js";
+import { type IdGenerator, isMessageId } from "../ids.js";
 import type { MessageManager } from "../manager/manager.js";
 import type { MessageRow, MessageStore, NewMessage } from "../store/types.js";
 import { Coalescer } from "./coalescer.js";
 import type { Settled } from "./retry.js";
-import { checkMessageId, ValidationError } from "./validate.js";
+import { badId, ValidationError } from "./validate.js";
 
 /** Most rows in one coalesced INSERT, and INSERTs per table running at once. */
 const INSERT_STATEMENT_ROWS = 1_000;
@@ -129,7 +129,7 @@ export class Enqueuer {
 
   private toNewMessage(msg: EnqueueMessage, i: number, now: number): NewMessage {
     // Field names (fieldOf) are made only for an error: this runs for every message.
-    if (msg.id !== undefined) checkMessageId(msg.id, fieldOf(i, "id"));
+    if (msg.id !== undefined && !isMessageId(msg.id)) throw badId(msg.id, fieldOf(i, "id"));
     const priority = msg.priority ?? 50;
     if (!Number.isInteger(priority) || priority < 0 || priority > 255) {
       throw new ValidationError(fieldOf(i, "priority"), `must be an integer from 0 to 255, got ${priority}`);

@@ -21,11 +21,8 @@ export function checkTableName(name: string): void {
   if (!TABLE_NAME.test(name)) throw new InvalidTableNameError(name);
 }
 
-export function checkMessageId(id: string, field: string): void {
-  if (!isMessageId(id)) throw badId(id, field);
-}
-
-function badId(id: string, field: string): ValidationError {
+/** The error for a value that is not a message id (isMessageId); callers test first, so `field` is made only then. */
+export function badId(id: unknown, field: string): ValidationError {
   return new ValidationError(field, `must be a decimal string from 0 to ${MAX_MESSAGE_ID}, got ${JSON.stringify(id)}`);
 }
 

@@ -21,7 +21,6 @@ export const MAX_BUFFERED = 4 * 1024 * 1024;
 /** Bad frames tolerated before the socket is closed with 1008. */
 export const MAX_VIOLATIONS = 10;
 
-
 export interface SubscriberOptions {
   table: string;
   maxInFlight: number;
