@@ -126,6 +126,7 @@ describe("Engine", () => {
     await engine.ensureTable("orders");
     await expect(engine.enqueue("orders", [{ payload: "1" }, { payload: "2", priority: 256 }])).rejects.toThrow(/messages\[1\]\.priority/);
     await expect(engine.enqueue("orders", [{ id: "-1", payload: "1" }])).rejects.toThrow(/messages\[0\]\.id/);
+    await expect(engine.enqueue("orders", [{ id: "1", payload: "1" }, { id: "18446744073709551616", payload: "2" }])).rejects.toThrow(/messages\[1\]\.id/);
     await expect(engine.enqueue("orders", [{ delayMs: -5, payload: "1" }])).rejects.toThrow(/delayMs/);
     await expect(engine.ack("orders", ["18446744073709551616"])).rejects.toThrow(/ids\[0\]/);
     expect(store.calls.insertMessages).toBe(0);
