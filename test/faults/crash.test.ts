@@ -104,19 +104,20 @@ describeWithDatabase("fault: server killed (SIGKILL) under load", () => {
     // Every message enqueued with a 2xx, before or after the kill, is delivered and acked in the database.
     // (An ack that committed just before the kill has no confirmation frame: the database is the judge.)
     const deliveredIds = new Set<string>();
-    const allAcked = async (ids: Iterable<string>) => {
+    const allAcked = async (ids: readonly string[]) => {
       for (const d of log) deliveredIds.add(d.id);
       const rows = await tableRows(store.db, table);
-      return [...ids].every((id) => deliveredIds.has(id) && rows.get(id)?.acked === true);
+      return ids.every((id) => deliveredIds.has(id) && rows.get(id)?.acked === true);
     };
-    const waitAcked = async (ids: Iterable<string>, what: string) => {
+    // An array, not an iterator: each check reads all of them (a spent iterator would pass at once).
+    const waitAcked = async (ids: readonly string[], what: string) => {
       for (const deadline = Date.now() + 25_000; !(await allAcked(ids)); await sleep(100)) {
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
       }
     };
-    await waitAcked(committedAtKill.values(), "every 2xx message from before the kill to be delivered and acked");
+    await waitAcked([...committedAtKill.values()], "every 2xx message from before the kill to be delivered and acked");
     const recoveryMs = Date.now() - killedAt;
-    await waitAcked(committed.values(), "every 2xx message to be delivered and acked");
+    await waitAcked([...committed.values()], "every 2xx message to be delivered and acked");
     const firstAfter = log.find((d) => d.by.startsWith("after"));
     const firstDeliveryAfterRestartMs = firstAfter ? firstAfter.at - killedAt : -1;
 
