@@ -345,6 +345,7 @@ export class Engine {
       random: this.random,
       semaphore: this.semaphore,
       log: this.log,
+      writeTimeoutMs: this.writeTimeoutMs,
     });
     this.managers.set(table, created);
     created.open();

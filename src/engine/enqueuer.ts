@@ -3,7 +3,7 @@ import { OutcomeUnknownError, UnavailableError } from "../errors.js";
 import { type IdGenerator, isMessageId } from "../ids.js";
 import type { MessageManager } from "../manager/manager.js";
 import type { MessageRow, MessageStore, NewMessage } from "../store/types.js";
-import { Coalescer } from "./coalescer.js";
+import { Coalescer } from "../coalescer.js";
 import type { Settled } from "./retry.js";
 import { badId, ValidationError } from "./validate.js";
 

@@ -24,6 +24,8 @@ export interface ManagerDeps {
   /** Engine-wide: bounds concurrent post-send postpones across all tables. */
   semaphore: SemaphoreInterface;
   log: Logger;
+  /** How long a write may wait for a writer before it is refused (never sent). Default 10 s. */
+  writeTimeoutMs?: number;
 }
 
 export interface Subscription {
@@ -170,6 +172,7 @@ export class MessageManager {
       pollBy: (at) => {
         if (this.receivers.count > 0) this.poller.runBy(at);
       },
+      writeTimeoutMs: deps.writeTimeoutMs ?? 10_000,
     });
     this.deadLetters = new DeadLetters({
       table,

@@ -1,4 +1,6 @@
 import type { Clock } from "../clock.js";
+import { Coalescer } from "../coalescer.js";
+import { UnavailableError } from "../errors.js";
 import type { TableOptions } from "../options.js";
 import type { Delivery, DeliveryChange, FencedResult, MessageStore } from "../store/types.js";
 import { jitter, type Random } from "./backoff.js";
@@ -17,7 +19,19 @@ export interface SettlerDeps {
   forget: (ids: readonly string[], endLeases: boolean) => void;
   /** Asks for a poll no later than `at` (a short explicit delay should not wait for the periodic one). */
   pollBy: (at: number) => void;
+  /** How long an ack may wait for a writer before it is refused (it was then never sent). */
+  writeTimeoutMs: number;
 }
+
+/**
+ * Acks are coalesced (DESIGN.md "Writes are coalesced"): requests that arrive while the writers are busy
+ * share one transaction (store.ackGroups), at most ACK_GROUPS of them; ACKS_AT_ONCE transactions run at
+ * once (the MySQL store's batch pool has as many connections); past ACKS_QUEUED waiting requests an ack is
+ * refused with OverloadedError (429). A lone ack is written at once.
+ */
+const ACK_GROUPS = 20;
+const ACKS_AT_ONCE = 2;
+const ACKS_QUEUED = 1_000;
 
 /**
  * What clients do to messages they were sent: ack, postpone (reschedule) and extend, by id or fenced by
@@ -25,15 +39,26 @@ export interface SettlerDeps {
  * the ids are dropped so a stale copy is never sent after the change.
  */
 export class Settler {
-  constructor(private readonly deps: SettlerDeps) {}
+  private readonly acks: Coalescer<string[], number>;
+
+  constructor(private readonly deps: SettlerDeps) {
+    const { store, table, clock, writeTimeoutMs } = deps;
+    this.acks = new Coalescer<string[], number>({
+      maxItems: ACK_GROUPS,
+      maxQueued: ACKS_QUEUED,
+      concurrency: ACKS_AT_ONCE,
+      write: (groups) => store.ackGroups(table, groups, clock.now()),
+      maxWait: { ms: writeTimeoutMs, clock, error: () => new UnavailableError(`the database took no ack for ${writeTimeoutMs} ms`) },
+    });
+  }
 
   /** Marks ids acked; returns how many this call acked. */
   async ack(ids: readonly string[]): Promise<number> {
-    const { store, table, clock, forget, stats } = this.deps;
+    const { forget, stats } = this.deps;
     // Forgotten on both sides of the commit: before, so no cached copy goes out while it commits; after,
     // for a copy a poll added meanwhile from a snapshot read before the commit.
     forget(ids, true);
-    const n = await store.ack(table, [...ids], clock.now());
+    const [n = 0] = await this.acks.submit([[...ids]]);
     forget(ids, true);
     stats.acked += n;
     return n;

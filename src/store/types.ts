@@ -142,6 +142,11 @@ export interface MessageStore {
   /** Marks unacked ids acked; returns how many this call acked. */
   ack(table: string, ids: string[], nowMs: number): Promise<number>;
   /**
+   * Several acks in one transaction (coalesced requests): each group's ids are acked as by `ack`, in
+   * order, so an id in two groups counts for the first. Returns each group's count. All or nothing.
+   */
+  ackGroups(table: string, groups: string[][], nowMs: number): Promise<number[]>;
+  /**
    * Applies `change`, in one transaction, to the unacked messages whose given delivery is still the
    * current one: the row's epoch is the delivery's epoch + 1 (the delivery was recorded, and none since).
    * Deliveries of acked or unknown messages are neither changed nor stale.

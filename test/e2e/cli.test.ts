@@ -7,6 +7,7 @@ import { loadConfig } from "../../src/server/config.js";
 import { type RunningServer, startServer } from "../../src/server/server.js";
 import { captureIo } from "../support/cli-io.js";
 import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";
+import { waitUntil } from "../support/wait.js";
 
 interface CliResult {
   code: number;
@@ -92,6 +93,10 @@ describeWithDatabase("CLI end to end", () => {
     expect(printed.every((m) => m.epoch === 0)).toBe(true);
     expect(Object.keys(printed[0]!)).toEqual(["id", "priority", "epoch", "payload"]);
 
+    // tail's acks went as WebSocket frames, which the server answers with nothing: the socket took them when
+    // tail exits, and the server commits them a moment later (README, the client's acks over the socket).
+    const acked = async () => JSON.parse((await cli(["stats", table, "--json"])).out).stats.acked === 5;
+    await waitUntil(acked, "the acks of tail --ack to be committed");
     const stats = await cli(["stats", table, "--json"]);
     expect(JSON.parse(stats.out).stats).toMatchObject({ ready: 0, acked: 5 });
     const text = await cli(["stats"]);

@@ -172,6 +172,19 @@ export class MemoryStore implements MessageStore, WebhookStore {
     );
   }
 
+  /** Counted, failed, held and lost as one "ack" call: the SQL store runs the groups in one transaction. */
+  async ackGroups(table: string, groups: string[][], nowMs: number): Promise<number[]> {
+    await this.enter("ack");
+    const ack = (r: StoredRow) => {
+      r.timeAcked = nowMs;
+      r.timeNext = null;
+    };
+    return this.answer(
+      "ack",
+      groups.map((ids) => this.update(table, ids, ack)),
+    );
+  }
+
   async updateDeliveries(table: string, deliveries: Delivery[], nowMs: number, change: DeliveryChange): Promise<FencedResult> {
     await this.enter("updateDeliveries");
     const t = this.mustTable(table);

@@ -131,6 +131,23 @@ export function createSessionPool(options: PoolOptions): Pool {
 
 /** A Kysely instance over a new, guarded mysql2 pool. `db.destroy()` closes the pool. */
 export function createMysqlDatabase(url: string, opts: MysqlConnectOptions = {}): Kysely<any> {
-  const pool = guardPool(createSessionPool(poolOptions(url, opts)), opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS);
+  return guardedDatabase(poolOptions(url, opts), opts);
+}
+
+/** Connections of the batch pool (createBatchDatabase): at most this many ack batches run at once. */
+export const BATCH_CONNECTIONS = 2;
+
+/**
+ * The store's second, small pool, whose connections run several statements per query (mysql2's
+ * `multipleStatements`): a coalesced ack batch is one transaction in one round trip. Only statements the
+ * store builds from checked ids and names run there (messages.ts `ackGroups`); every other statement uses
+ * the main pool, where one query is one statement.
+ */
+export function createBatchDatabase(url: string, opts: MysqlConnectOptions = {}): Kysely<any> {
+  return guardedDatabase({ ...poolOptions(url, { ...opts, connectionLimit: BATCH_CONNECTIONS }), multipleStatements: true }, opts);
+}
+
+function guardedDatabase(options: PoolOptions, opts: MysqlConnectOptions): Kysely<any> {
+  const pool = guardPool(createSessionPool(options), opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS);
   return new Kysely<any>({ dialect: new MysqlDialect({ pool }) });
 }

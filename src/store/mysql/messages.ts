@@ -1,10 +1,12 @@
 /**
  * Message statements: insert, read due rows, postpone, reschedule, ack, purge.
  *
- * Every batch operation is one statement. Counts are "rows matched": mysql2 connects with the
- * CLIENT_FOUND_ROWS flag, so an UPDATE that leaves a row's values unchanged still counts it.
+ * Every batch operation is one statement, or for ackGroups one round trip. Counts are "rows matched":
+ * mysql2 connects with the CLIENT_FOUND_ROWS flag, so an UPDATE that leaves a row's values unchanged still
+ * counts it.
  */
 import { sql, type Kysely, type RawBuilder } from "kysely";
+import { OutcomeUnknownError, UnavailableError } from "../../errors.js";
 import { maxShift } from "../../manager/backoff.js";
 import type { BackoffSpec, InsertResult, MessageRow, NewMessage } from "../types.js";
 import { errno } from "./ddl.js";
@@ -198,6 +200,47 @@ export async function ack(db: Kysely<any>, table: string, ids: readonly string[]
     UPDATE ${tableRef(table)} SET time_acked = ${nsValue(nowMs, "now")}, time_next = NULL
     WHERE id IN (${idList(ids)}) AND time_acked IS NULL`.execute(db);
   return affected(result);
+}
+
+/**
+ * Acks several requests' ids in one round trip and one commit: on `batch`, a connection that runs several
+ * statements per query, one UPDATE per group inside one transaction. The groups run in order, so an id in
+ * two groups counts for the first only, as it would for two acks one after the other. Returns each
+ * group's count. One group needs no transaction: it is `ack`. If the server refuses a statement, the
+ * rest are not run and the transaction is rolled back before the connection goes back to its pool:
+ * nothing of the batch was written.
+ */
+export async function ackGroups(batch: Kysely<any>, table: string, groups: ReadonlyArray<readonly string[]>, nowMs: number): Promise<number[]> {
+  const live = groups.filter((ids) => ids.length > 0);
+  if (live.length <= 1) {
+    const n = live.length === 1 ? await ack(batch, table, live[0]!, nowMs) : 0;
+    return groups.map((ids) => (ids.length > 0 ? n : 0));
+  }
+  const ref = tableRef(table);
+  const now = nsValue(nowMs, "now");
+  const updates = live.map(
+    (ids) => sql`UPDATE ${ref} SET time_acked = ${now}, time_next = NULL WHERE id IN (${idList(ids)}) AND time_acked IS NULL`,
+  );
+  const results = await batch.connection().execute(async (conn) => {
+    try {
+      const { rows } = await sql<{ affectedRows: number }>`START TRANSACTION; ${sql.join(updates, sql`; `)}; COMMIT`.execute(conn);
+      return rows;
+    } catch (err) {
+      // A lost or timed-out connection is destroyed (guarded-pool.ts), which ends its transaction; a
+      // refused statement leaves the transaction open on a live connection, so it is rolled back here.
+      if (err instanceof OutcomeUnknownError || err instanceof UnavailableError) throw err;
+      try {
+        await sql`ROLLBACK`.execute(conn);
+      } catch (rollbackErr) {
+        // The open part of the batch could still commit with the connection's next transaction.
+        throw new OutcomeUnknownError(`an ack batch failed and could not be rolled back (${(rollbackErr as Error).message})`, [], { cause: err });
+      }
+      throw err;
+    }
+  });
+  // One result per statement: START TRANSACTION, the UPDATEs, COMMIT.
+  const counts = results.slice(1, 1 + live.length).map((r) => Number(r.affectedRows));
+  return groups.map((ids) => (ids.length > 0 ? counts.shift()! : 0));
 }
 
 /** Deletes up to `limit` rows acked before the cutoff (a range on poller_idx's first column). */

@@ -21,7 +21,7 @@ import type {
   WebhookConfig,
   WebhookStore,
 } from "../types.js";
-import { createMysqlDatabase, type MysqlConnectOptions } from "./connect.js";
+import { createBatchDatabase, createMysqlDatabase, type MysqlConnectOptions } from "./connect.js";
 import * as ddl from "./ddl.js";
 import * as dead from "./dead-letters.js";
 import { updateDeliveries } from "./deliveries.js";
@@ -43,6 +43,8 @@ export class MysqlStore implements MessageStore, WebhookStore {
   constructor(
     /** The Kysely instance the store owns; close() destroys it. */
     readonly db: Kysely<any>,
+    /** Its multi-statement pool for ack batches (connect.ts `createBatchDatabase`); close() destroys it. */
+    private readonly batch: Kysely<any>,
     private readonly options: Pick<MysqlStoreOptions, "onSkippedTable"> = {},
   ) {}
 
@@ -93,6 +95,10 @@ export class MysqlStore implements MessageStore, WebhookStore {
 
   ack(table: string, ids: string[], nowMs: number): Promise<number> {
     return onTable(table, messages.ack(this.db, table, ids, nowMs));
+  }
+
+  ackGroups(table: string, groups: string[][], nowMs: number): Promise<number[]> {
+    return onTable(table, messages.ackGroups(this.batch, table, groups, nowMs));
   }
 
   updateDeliveries(table: string, deliveries: Delivery[], nowMs: number, change: DeliveryChange): Promise<FencedResult> {
@@ -172,7 +178,7 @@ export class MysqlStore implements MessageStore, WebhookStore {
   }
 
   async close(): Promise<void> {
-    await this.db.destroy();
+    await Promise.all([this.db.destroy(), this.batch.destroy()]);
   }
 }
 
@@ -201,5 +207,5 @@ async function onTable<T>(table: string, work: Promise<T>): Promise<T> {
 /** A store over a new pool for `mysql://user:pass@host:port/db`. */
 export function createMysqlStore(url: string, opts: MysqlStoreOptions = {}): MysqlStore {
   const { onSkippedTable, ...connect } = opts;
-  return new MysqlStore(createMysqlDatabase(url, connect), onSkippedTable ? { onSkippedTable } : {});
+  return new MysqlStore(createMysqlDatabase(url, connect), createBatchDatabase(url, connect), onSkippedTable ? { onSkippedTable } : {});
 }

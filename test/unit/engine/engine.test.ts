@@ -264,6 +264,69 @@ describe("Engine: coalesced enqueues", () => {
   });
 });
 
+describe("Engine: coalesced acks", () => {
+  async function withRows(n: number) {
+    const s = setup();
+    await s.engine.open();
+    await s.engine.ensureTable("orders");
+    await s.engine.enqueue("orders", Array.from({ length: n }, (_, i) => ({ id: String(i + 1), payload: "1" })));
+    return s;
+  }
+
+  /** Acks one id per request, each in a tick of its own so that each gets a writer of its own while one is free. */
+  async function ackApart(engine: Awaited<ReturnType<typeof withRows>>["engine"], ids: string[]): Promise<Array<Promise<number>>> {
+    const acks: Array<Promise<number>> = [];
+    for (const id of ids) {
+      acks.push(engine.ack("orders", [id]));
+      await settle(1);
+    }
+    return acks;
+  }
+
+  it("writes acks that arrive while both ack writers are busy in one transaction, counting each request's own", async () => {
+    const { engine, store } = await withRows(6);
+    const release = store.hold("ack");
+    const busy = await ackApart(engine, ["1", "2"]); // one transaction each: both writers busy
+    expect(store.calls.ack).toBe(2);
+    // Queued behind them, and shared: an id in two requests counts for the first, an unknown id for none.
+    const queued = [engine.ack("orders", ["3", "4"]), engine.ack("orders", ["4", "5", "99"]), engine.ack("orders", ["1", "6"])];
+    await settle(1);
+    expect(store.calls.ack).toBe(2);
+    release();
+    expect(await Promise.all(busy)).toEqual([1, 1]);
+    expect(await Promise.all(queued)).toEqual([2, 1, 1]);
+    expect(store.calls.ack).toBe(3);
+    for (const id of ["1", "2", "3", "4", "5", "6"]) expect(store.row("orders", id)?.timeAcked).not.toBeNull();
+  });
+
+  it("fails every ack of a batch the store refused, writing none of them; each succeeds when sent again", async () => {
+    const { engine, store } = await withRows(4);
+    const release = store.hold("ack");
+    const busy = await ackApart(engine, ["1", "2"]);
+    const queued = [engine.ack("orders", ["3"]), engine.ack("orders", ["4"])];
+    await settle(1);
+    store.failNext("ack", 3, () => new Error("refused"));
+    release();
+    for (const p of [...busy, ...queued]) await expect(p).rejects.toThrow("refused");
+    expect(store.calls.ack).toBe(3); // the two queued acks shared one transaction
+    for (const id of ["1", "2", "3", "4"]) expect(store.row("orders", id)?.timeAcked).toBeNull();
+    expect(await Promise.all(["1", "2", "3", "4"].map((id) => engine.ack("orders", [id])))).toEqual([1, 1, 1, 1]);
+  });
+
+  it("refuses an ack that cannot get a writer within the write timeout as unavailable, writing nothing", async () => {
+    const { engine, store, clock } = await withRows(3);
+    const release = store.hold("ack");
+    const stuck = await ackApart(engine, ["1", "2"]);
+    const waiting = engine.ack("orders", ["3"]);
+    waiting.catch(() => {});
+    await clock.advance(10_000);
+    await expect(waiting).rejects.toBeInstanceOf(UnavailableError);
+    release();
+    expect(await Promise.all(stuck)).toEqual([1, 1]);
+    expect(store.row("orders", "3")?.timeAcked).toBeNull();
+  });
+});
+
 describe("Engine: writes whose answer was lost", () => {
   async function open() {
     const s = setup();

@@ -9,8 +9,8 @@
  * promise settles after the statement holding its items committed (or failed: then every request in that
  * statement gets the error, which says whether anything of it can have been written).
  */
-import type { Clock, TimerHandle } from "../clock.js";
-import { OverloadedError } from "../errors.js";
+import type { Clock, TimerHandle } from "./clock.js";
+import { OverloadedError } from "./errors.js";
 
 export interface CoalescerOptions<I, R> {
   maxItems: number;

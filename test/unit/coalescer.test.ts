@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { Coalescer } from "../../../src/engine/coalescer.js";
-import { OverloadedError, UnavailableError } from "../../../src/errors.js";
-import { FakeClock, settle } from "../../support/fake-clock.js";
+import { Coalescer } from "../../src/coalescer.js";
+import { OverloadedError, UnavailableError } from "../../src/errors.js";
+import { FakeClock, settle } from "../support/fake-clock.js";
 
 /** A writer whose statements finish only when the test says so. */
 function gatedWriter() {
