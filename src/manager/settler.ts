@@ -2,7 +2,7 @@ import type { Clock } from "../clock.js";
 import { Coalescer } from "../coalescer.js";
 import { UnavailableError } from "../errors.js";
 import type { TableOptions } from "../options.js";
-import type { Delivery, DeliveryChange, FencedResult, MessageStore } from "../store/types.js";
+import type { Delivery, DeliveryChange, FencedResult, MessageStore, Settlement, SettleGroup } from "../store/types.js";
 import { jitter, type Random } from "./backoff.js";
 import type { DeliveriesInProgress } from "./deliveries.js";
 import type { ManagerStats } from "./stats.js";
@@ -24,14 +24,15 @@ export interface SettlerDeps {
 }
 
 /**
- * Acks are coalesced (DESIGN.md "Writes are coalesced"): requests that arrive while the writers are busy
- * share one transaction (store.ackGroups), at most ACK_GROUPS of them; ACKS_AT_ONCE transactions run at
- * once (the MySQL store's batch pool has as many connections); past ACKS_QUEUED waiting requests an ack is
- * refused with OverloadedError (429). A lone ack is written at once.
+ * Acks and postpones by id are coalesced (DESIGN.md "Writes are coalesced"): requests that arrive while the
+ * writers are busy share one transaction (store.settleGroups), at most GROUPS_PER_BATCH of them, each
+ * with its own time; BATCHES_AT_ONCE transactions run at once (the MySQL store's batch pool has as many
+ * connections); past MAX_QUEUED waiting requests one is refused with OverloadedError (429). A lone
+ * request is written at once.
  */
-const ACK_GROUPS = 20;
-const ACKS_AT_ONCE = 2;
-const ACKS_QUEUED = 1_000;
+const GROUPS_PER_BATCH = 20;
+const BATCHES_AT_ONCE = 2;
+const MAX_QUEUED = 1_000;
 
 /**
  * What clients do to messages they were sent: ack, postpone (reschedule) and extend, by id or fenced by
@@ -39,26 +40,32 @@ const ACKS_QUEUED = 1_000;
  * the ids are dropped so a stale copy is never sent after the change.
  */
 export class Settler {
-  private readonly acks: Coalescer<string[], number>;
+  private readonly settlements: Coalescer<SettleGroup, number>;
 
   constructor(private readonly deps: SettlerDeps) {
     const { store, table, clock, writeTimeoutMs } = deps;
-    this.acks = new Coalescer<string[], number>({
-      maxItems: ACK_GROUPS,
-      maxQueued: ACKS_QUEUED,
-      concurrency: ACKS_AT_ONCE,
-      write: (groups) => store.ackGroups(table, groups, clock.now()),
-      maxWait: { ms: writeTimeoutMs, clock, error: () => new UnavailableError(`the database took no ack for ${writeTimeoutMs} ms`) },
+    this.settlements = new Coalescer<SettleGroup, number>({
+      maxItems: GROUPS_PER_BATCH,
+      maxQueued: MAX_QUEUED,
+      concurrency: BATCHES_AT_ONCE,
+      write: (groups) => store.settleGroups(table, groups),
+      maxWait: { ms: writeTimeoutMs, clock, error: () => new UnavailableError(`the database took no write for ${writeTimeoutMs} ms`) },
     });
+  }
+
+  /** Writes one request's change through the coalescer; returns how many messages it changed. */
+  private async settle(ids: readonly string[], change: Settlement, nowMs: number): Promise<number> {
+    const [n = 0] = await this.settlements.submit([{ ids: [...ids], change, nowMs }]);
+    return n;
   }
 
   /** Marks ids acked; returns how many this call acked. */
   async ack(ids: readonly string[]): Promise<number> {
-    const { forget, stats } = this.deps;
+    const { forget, stats, clock } = this.deps;
     // Forgotten on both sides of the commit: before, so no cached copy goes out while it commits; after,
     // for a copy a poll added meanwhile from a snapshot read before the commit.
     forget(ids, true);
-    const [n = 0] = await this.acks.submit([[...ids]]);
+    const n = await this.settle(ids, { kind: "ack" }, clock.now());
     forget(ids, true);
     stats.acked += n;
     return n;
@@ -69,16 +76,11 @@ export class Settler {
    * when no delay is given. Does not count a delivery. Returns how many unacked messages were moved.
    */
   async reschedule(ids: readonly string[], delayMs?: number): Promise<number> {
-    const { store, table, clock } = this.deps;
     this.deps.forget(ids, true);
     // A delivery of these ids still being recorded would overwrite this reschedule: wait for it.
     await this.deps.deliveries.settled(ids);
-    const now = clock.now();
-    const change = this.rescheduleChange(delayMs);
-    const n =
-      change.kind === "backoff"
-        ? await store.postpone(table, [...ids], now, change.spec)
-        : await store.reschedule(table, [...ids], now, change.delayMs);
+    const now = this.deps.clock.now();
+    const n = await this.settle(ids, this.rescheduleChange(delayMs), now);
     this.afterReschedule(ids, n, now, delayMs);
     return n;
   }
@@ -133,7 +135,7 @@ export class Settler {
     return { changed: result.changed, stale: [...stale, ...result.stale], current, now };
   }
 
-  private rescheduleChange(delayMs: number | undefined): Extract<DeliveryChange, { kind: "reschedule" | "backoff" }> {
+  private rescheduleChange(delayMs: number | undefined): Exclude<Settlement, { kind: "ack" }> {
     if (delayMs !== undefined) return { kind: "reschedule", delayMs };
     const o = this.deps.options();
     const spec = { baseDelayMs: 0, minBackoffMs: o.minBackoffMs, maxBackoffMs: o.maxBackoffMs, jitter: jitter(this.deps.random), incrementEpoch: false };

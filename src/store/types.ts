@@ -67,6 +67,17 @@ export type DeliveryChange =
   /** The recorded delivery never happened (a leased row that was not sent): due now, epoch back by one. */
   | { kind: "release" };
 
+/** A client's settlement of messages by id: ack, or reschedule after a delay or the table's backoff. */
+export type Settlement = Extract<DeliveryChange, { kind: "ack" | "reschedule" | "backoff" }>;
+
+/** One request's part of a batch of settlements (MessageStore.settleGroups). */
+export interface SettleGroup {
+  ids: string[];
+  change: Settlement;
+  /** The request's time: its acks' time_acked, or what its delay or backoff counts from. */
+  nowMs: number;
+}
+
 export interface FencedResult {
   /** Messages changed by this call. */
   changed: number;
@@ -142,10 +153,11 @@ export interface MessageStore {
   /** Marks unacked ids acked; returns how many this call acked. */
   ack(table: string, ids: string[], nowMs: number): Promise<number>;
   /**
-   * Several acks in one transaction (coalesced requests): each group's ids are acked as by `ack`, in
-   * order, so an id in two groups counts for the first. Returns each group's count. All or nothing.
+   * Several requests' settlements in one transaction (coalesced requests): each group's change is made to
+   * its unacked ids as by `ack`, `reschedule` or `postpone` (no epoch increment), group after group, so an
+   * id acked by an earlier group is left alone by the later ones. Returns each group's count. All or nothing.
    */
-  ackGroups(table: string, groups: string[][], nowMs: number): Promise<number[]>;
+  settleGroups(table: string, groups: SettleGroup[]): Promise<number[]>;
   /**
    * Applies `change`, in one transaction, to the unacked messages whose given delivery is still the
    * current one: the row's epoch is the delivery's epoch + 1 (the delivery was recorded, and none since).

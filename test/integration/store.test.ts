@@ -305,27 +305,42 @@ describeWithDatabase("MysqlStore", () => {
     expect(await db.store.describeTable(table, T0)).toEqual({ ready: 0, delayed: 0, inFlight: 1, acked: 3 });
   });
 
-  it("acks groups in one transaction: each group counts its own, an id in two groups counts for the first", async () => {
-    const table = await newTable("ackgroups");
-    await db.store.insertMessages(table, ["1", "2", "3", "4", "5"].map((id) => msg(id)));
+  const acks = (...groups: string[][]) => groups.map((ids) => ({ ids, change: { kind: "ack" as const }, nowMs: T0 }));
+
+  it("settles groups in one transaction: each counts its own, an id acked by an earlier group is left alone", async () => {
+    const table = await newTable("settle");
+    await db.store.insertMessages(table, ["1", "2", "3", "4", "5", "6", "7"].map((id) => msg(id)));
+    await setEpoch(table, "7", 2);
     expect(await db.store.ack(table, ["5"], T0)).toBe(1);
-    expect(await db.store.ackGroups(table, [["1", "2"], [], ["2", "3", "99"], ["5", "4"]], T0)).toEqual([2, 0, 1, 1]);
-    expect(await db.store.ackGroups(table, [["1"]], T0)).toEqual([0]);
+    expect(await db.store.settleGroups(table, acks(["1", "2"], [], ["2", "3", "99"], ["5", "4"]))).toEqual([2, 0, 1, 1]);
+    expect(await db.store.settleGroups(table, acks(["1"]))).toEqual([0]);
+    const nack = spec({ baseDelayMs: 0, minBackoffMs: 100, maxBackoffMs: 1_000, jitter: 1.5, incrementEpoch: false });
+    const backoff = { kind: "backoff" as const, spec: nack };
+    const mixed = await db.store.settleGroups(table, [
+      { ids: ["6", "1"], change: { kind: "reschedule", delayMs: 2_000 }, nowMs: T0 + 1 },
+      { ids: ["7"], change: backoff, nowMs: T0 + 2 },
+      { ids: ["6"], change: { kind: "ack" }, nowMs: T0 + 3 },
+      { ids: ["6"], change: { kind: "reschedule", delayMs: 5 }, nowMs: T0 + 4 },
+    ]);
+    expect(mixed).toEqual([1, 1, 1, 0]);
     const rows = await rawRows(table);
     for (const id of ["1", "2", "3", "4"]) expect(rows.get(id)).toMatchObject({ timeAcked: msToNs(T0), timeNext: null });
+    expect(rows.get("6")).toMatchObject({ timeAcked: msToNs(T0 + 3), timeNext: null });
+    // Each group counts from its own time; a client's backoff does not count a delivery.
+    expect(rows.get("7")).toMatchObject({ epoch: 2, timeAcked: null, timeNext: expected(T0 + 2, nack, 2) });
   });
 
-  it("writes nothing of an ack batch the database refused, and leaves its connection with no open transaction", async () => {
-    const table = await newTable("ackrefused");
+  it("writes nothing of a settlement batch the database refused, and leaves its connection with no open transaction", async () => {
+    const table = await newTable("settlerefused");
     await db.store.insertMessages(table, ["1", "2", "3", "4", "5", "6"].map((id) => msg(id)));
     // The second UPDATE of the batch is refused by the server, after the first one ran.
     await sql`CREATE TRIGGER ${sql.id(`${table}_refuse`)} BEFORE UPDATE ON ${sql.table(table)} FOR EACH ROW
       BEGIN IF NEW.id = 3 AND NEW.time_acked IS NOT NULL THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'; END IF; END`.execute(db.store.db);
-    await expect(db.store.ackGroups(table, [["1", "2"], ["3"]], T0)).rejects.toThrow(/refused/);
+    await expect(db.store.settleGroups(table, acks(["1", "2"], ["3"]))).rejects.toThrow(/refused/);
     expect((await rawRows(table)).get("1")).toMatchObject({ timeAcked: null });
     // The batch pool's connections take the next batches; had the failed one stayed open there, their
     // START TRANSACTION would have committed its first UPDATE.
-    for (let i = 0; i < 4; i++) expect(await db.store.ackGroups(table, [[String(4 + (i % 3))], ["99"]], T0)).toEqual([i < 3 ? 1 : 0, 0]);
+    for (let i = 0; i < 4; i++) expect(await db.store.settleGroups(table, acks([String(4 + (i % 3))], ["99"]))).toEqual([i < 3 ? 1 : 0, 0]);
     const rows = await rawRows(table);
     expect([1, 2, 3].map((id) => rows.get(String(id))?.timeAcked)).toEqual([null, null, null]);
     expect([4, 5, 6].map((id) => rows.get(String(id))?.timeAcked)).toEqual([msToNs(T0), msToNs(T0), msToNs(T0)]);

@@ -14,6 +14,8 @@ import type {
   MessageStore,
   NewMessage,
   RedriveResult,
+  Settlement,
+  SettleGroup,
   TableStats,
   WebhookConfig,
   WebhookStore,
@@ -172,17 +174,29 @@ export class MemoryStore implements MessageStore, WebhookStore {
     );
   }
 
-  /** Counted, failed, held and lost as one "ack" call: the SQL store runs the groups in one transaction. */
-  async ackGroups(table: string, groups: string[][], nowMs: number): Promise<number[]> {
-    await this.enter("ack");
-    const ack = (r: StoredRow) => {
-      r.timeAcked = nowMs;
-      r.timeNext = null;
-    };
-    return this.answer(
-      "ack",
-      groups.map((ids) => this.update(table, ids, ack)),
+  /**
+   * A batch is one call of each kind it holds ("ack", "reschedule", "postpone" for a backoff): counted,
+   * held, failed and lost as such, all or nothing, as the SQL store's one transaction.
+   */
+  async settleGroups(table: string, groups: SettleGroup[]): Promise<number[]> {
+    const opOf = (c: Settlement): Op => (c.kind === "ack" ? "ack" : c.kind === "reschedule" ? "reschedule" : "postpone");
+    const ops = [...new Set(groups.map((g) => opOf(g.change)))];
+    for (const op of ops) await this.enter(op);
+    const counts = groups.map(({ ids, change, nowMs }) =>
+      this.update(table, ids, (r) => {
+        if (change.kind === "ack") {
+          r.timeAcked = nowMs;
+          r.timeNext = null;
+        } else if (change.kind === "reschedule") {
+          r.timeNext = nowMs + change.delayMs;
+        } else {
+          const { baseDelayMs, minBackoffMs, maxBackoffMs, jitter } = change.spec;
+          r.timeNext = nowMs + baseDelayMs + backoffMs(minBackoffMs, maxBackoffMs, r.epoch, jitter);
+        }
+      }),
     );
+    for (const op of ops) this.answer(op, undefined);
+    return counts;
   }
 
   async updateDeliveries(table: string, deliveries: Delivery[], nowMs: number, change: DeliveryChange): Promise<FencedResult> {

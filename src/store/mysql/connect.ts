@@ -134,14 +134,14 @@ export function createMysqlDatabase(url: string, opts: MysqlConnectOptions = {})
   return guardedDatabase(poolOptions(url, opts), opts);
 }
 
-/** Connections of the batch pool (createBatchDatabase): at most this many ack batches run at once. */
+/** Connections of the batch pool (createBatchDatabase): at most this many settlement batches run at once. */
 export const BATCH_CONNECTIONS = 2;
 
 /**
  * The store's second, small pool, whose connections run several statements per query (mysql2's
- * `multipleStatements`): a coalesced ack batch is one transaction in one round trip. Only statements the
- * store builds from checked ids and names run there (messages.ts `ackGroups`); every other statement uses
- * the main pool, where one query is one statement.
+ * `multipleStatements`): a coalesced batch of acks and postpones is one transaction in one round trip.
+ * Only statements the store builds from checked ids and names run there (messages.ts `settleGroups`);
+ * every other statement uses the main pool, where one query is one statement.
  */
 export function createBatchDatabase(url: string, opts: MysqlConnectOptions = {}): Kysely<any> {
   return guardedDatabase({ ...poolOptions(url, { ...opts, connectionLimit: BATCH_CONNECTIONS }), multipleStatements: true }, opts);

@@ -6,10 +6,10 @@
  * The rows are read FOR UPDATE and changed in one transaction, so a redelivery cannot be recorded
  * between the check and the change.
  */
-import { sql, type Kysely, type RawBuilder } from "kysely";
+import { sql, type Kysely } from "kysely";
 import type { Delivery, DeliveryChange, FencedResult } from "../types.js";
-import { backoffExpression } from "./messages.js";
-import { idList, nsValue, tableRef, toNumber } from "./values.js";
+import { assignment } from "./messages.js";
+import { idList, tableRef, toNumber } from "./values.js";
 
 export async function updateDeliveries(
   db: Kysely<any>,
@@ -42,20 +42,4 @@ export async function updateDeliveries(
       WHERE id IN (${idList([...current])}) AND time_acked IS NULL`.execute(trx);
     return { changed: toNumber(result.numAffectedRows ?? 0n), stale };
   });
-}
-
-function assignment(change: DeliveryChange, nowMs: number): RawBuilder<unknown> {
-  const now = nsValue(nowMs, "now");
-  switch (change.kind) {
-    case "ack":
-      return sql`time_acked = ${now}, time_next = NULL`;
-    case "reschedule":
-      return sql`time_next = ${now + nsValue(change.delayMs, "delayMs")}`;
-    case "backoff":
-      return sql`time_next = ${now + nsValue(change.spec.baseDelayMs, "baseDelayMs")} + ${backoffExpression(change.spec)}`;
-    case "extend":
-      return sql`time_next = GREATEST(IFNULL(time_next, 0), ${now + nsValue(change.byMs, "byMs")})`;
-    case "release":
-      return sql`time_next = ${now}, epoch = epoch - 1`;
-  }
 }

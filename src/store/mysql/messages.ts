@@ -1,14 +1,14 @@
 /**
- * Message statements: insert, read due rows, postpone, reschedule, ack, purge.
+ * Message statements: insert, read due rows, postpone, reschedule, ack, coalesced settlements, purge.
  *
- * Every batch operation is one statement, or for ackGroups one round trip. Counts are "rows matched":
+ * Every batch operation is one statement, or for settleGroups one round trip. Counts are "rows matched":
  * mysql2 connects with the CLIENT_FOUND_ROWS flag, so an UPDATE that leaves a row's values unchanged still
  * counts it.
  */
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import { OutcomeUnknownError, UnavailableError } from "../../errors.js";
 import { maxShift } from "../../manager/backoff.js";
-import type { BackoffSpec, InsertResult, MessageRow, NewMessage } from "../types.js";
+import type { BackoffSpec, DeliveryChange, InsertResult, MessageRow, NewMessage, Settlement, SettleGroup } from "../types.js";
 import { errno } from "./ddl.js";
 import { checkedId, idList, nsToMs, nsValue, positiveLimit, priorityValue, sqlString, tableRef, toNumber } from "./values.js";
 
@@ -184,63 +184,76 @@ export async function postpone(db: Kysely<any>, table: string, ids: readonly str
 }
 
 /** time_next = now + delay for unacked ids; the epoch is unchanged. */
-export async function reschedule(db: Kysely<any>, table: string, ids: readonly string[], nowMs: number, delayMs: number): Promise<number> {
-  if (ids.length === 0) return 0;
-  const due = nsValue(nowMs, "now") + nsValue(delayMs, "delayMs");
-  const result = await sql`
-    UPDATE ${tableRef(table)} SET time_next = ${due}
-    WHERE id IN (${idList(ids)}) AND time_acked IS NULL`.execute(db);
-  return affected(result);
+export function reschedule(db: Kysely<any>, table: string, ids: readonly string[], nowMs: number, delayMs: number): Promise<number> {
+  return changeUnacked(db, table, ids, { kind: "reschedule", delayMs }, nowMs);
 }
 
 /** Marks unacked ids acked; returns how many this call acked (an id acked before is not counted). */
-export async function ack(db: Kysely<any>, table: string, ids: readonly string[], nowMs: number): Promise<number> {
+export function ack(db: Kysely<any>, table: string, ids: readonly string[], nowMs: number): Promise<number> {
+  return changeUnacked(db, table, ids, { kind: "ack" }, nowMs);
+}
+
+async function changeUnacked(db: Kysely<any>, table: string, ids: readonly string[], change: Settlement, nowMs: number): Promise<number> {
   if (ids.length === 0) return 0;
-  const result = await sql`
-    UPDATE ${tableRef(table)} SET time_acked = ${nsValue(nowMs, "now")}, time_next = NULL
-    WHERE id IN (${idList(ids)}) AND time_acked IS NULL`.execute(db);
-  return affected(result);
+  return affected(await settleStatement(table, { ids, change, nowMs }).execute(db));
+}
+
+function settleStatement(table: string, g: { ids: readonly string[]; change: Settlement; nowMs: number }): RawBuilder<unknown> {
+  return sql`UPDATE ${tableRef(table)} SET ${assignment(g.change, g.nowMs)} WHERE id IN (${idList(g.ids)}) AND time_acked IS NULL`;
+}
+
+/** The SET clause of a change to unacked rows (settlements here, fenced updates in deliveries.ts). */
+export function assignment(change: DeliveryChange, nowMs: number): RawBuilder<unknown> {
+  const now = nsValue(nowMs, "now");
+  switch (change.kind) {
+    case "ack":
+      return sql`time_acked = ${now}, time_next = NULL`;
+    case "reschedule":
+      return sql`time_next = ${now + nsValue(change.delayMs, "delayMs")}`;
+    case "backoff":
+      return sql`time_next = ${now + nsValue(change.spec.baseDelayMs, "baseDelayMs")} + ${backoffExpression(change.spec)}`;
+    case "extend":
+      return sql`time_next = GREATEST(IFNULL(time_next, 0), ${now + nsValue(change.byMs, "byMs")})`;
+    case "release":
+      return sql`time_next = ${now}, epoch = epoch - 1`;
+  }
 }
 
 /**
- * Acks several requests' ids in one round trip and one commit: on `batch`, a connection that runs several
- * statements per query, one UPDATE per group inside one transaction. The groups run in order, so an id in
- * two groups counts for the first only, as it would for two acks one after the other. Returns each
- * group's count. One group needs no transaction: it is `ack`. If the server refuses a statement, the
- * rest are not run and the transaction is rolled back before the connection goes back to its pool:
- * nothing of the batch was written.
+ * Several requests' acks and reschedules in one round trip and one commit: on `batch`, a connection that
+ * runs several statements per query, one UPDATE per group inside one transaction. The groups run in order,
+ * so an id acked by an earlier group is left alone by a later one, as for requests one after the other.
+ * Returns each group's count. One group needs no transaction. If the server refuses a statement, the rest
+ * are not run and the transaction is rolled back before the connection goes back to its pool: nothing of
+ * the batch was written.
  */
-export async function ackGroups(batch: Kysely<any>, table: string, groups: ReadonlyArray<readonly string[]>, nowMs: number): Promise<number[]> {
-  const live = groups.filter((ids) => ids.length > 0);
-  if (live.length <= 1) {
-    const n = live.length === 1 ? await ack(batch, table, live[0]!, nowMs) : 0;
-    return groups.map((ids) => (ids.length > 0 ? n : 0));
-  }
-  const ref = tableRef(table);
-  const now = nsValue(nowMs, "now");
-  const updates = live.map(
-    (ids) => sql`UPDATE ${ref} SET time_acked = ${now}, time_next = NULL WHERE id IN (${idList(ids)}) AND time_acked IS NULL`,
-  );
-  const results = await batch.connection().execute(async (conn) => {
-    try {
-      const { rows } = await sql<{ affectedRows: number }>`START TRANSACTION; ${sql.join(updates, sql`; `)}; COMMIT`.execute(conn);
-      return rows;
-    } catch (err) {
-      // A lost or timed-out connection is destroyed (guarded-pool.ts), which ends its transaction; a
-      // refused statement leaves the transaction open on a live connection, so it is rolled back here.
-      if (err instanceof OutcomeUnknownError || err instanceof UnavailableError) throw err;
+export async function settleGroups(batch: Kysely<any>, table: string, groups: readonly SettleGroup[]): Promise<number[]> {
+  const updates = groups.filter((g) => g.ids.length > 0).map((g) => settleStatement(table, g));
+  let counts: number[];
+  if (updates.length <= 1) {
+    counts = updates.length === 1 ? [affected(await updates[0]!.execute(batch))] : [];
+  } else {
+    const results = await batch.connection().execute(async (conn) => {
       try {
-        await sql`ROLLBACK`.execute(conn);
-      } catch (rollbackErr) {
-        // The open part of the batch could still commit with the connection's next transaction.
-        throw new OutcomeUnknownError(`an ack batch failed and could not be rolled back (${(rollbackErr as Error).message})`, [], { cause: err });
+        const { rows } = await sql<{ affectedRows: number }>`START TRANSACTION; ${sql.join(updates, sql`; `)}; COMMIT`.execute(conn);
+        return rows;
+      } catch (err) {
+        // A lost or timed-out connection is destroyed (guarded-pool.ts), which ends its transaction; a
+        // refused statement leaves the transaction open on a live connection, so it is rolled back here.
+        if (err instanceof OutcomeUnknownError || err instanceof UnavailableError) throw err;
+        try {
+          await sql`ROLLBACK`.execute(conn);
+        } catch (rollbackErr) {
+          // The open part of the batch could still commit with the connection's next transaction.
+          throw new OutcomeUnknownError(`a batch of acks and postpones failed and could not be rolled back (${(rollbackErr as Error).message})`, [], { cause: err });
+        }
+        throw err;
       }
-      throw err;
-    }
-  });
-  // One result per statement: START TRANSACTION, the UPDATEs, COMMIT.
-  const counts = results.slice(1, 1 + live.length).map((r) => Number(r.affectedRows));
-  return groups.map((ids) => (ids.length > 0 ? counts.shift()! : 0));
+    });
+    // One result per statement: START TRANSACTION, the UPDATEs, COMMIT.
+    counts = results.slice(1, 1 + updates.length).map((r) => Number(r.affectedRows));
+  }
+  return groups.map((g) => (g.ids.length > 0 ? counts.shift()! : 0));
 }
 
 /** Deletes up to `limit` rows acked before the cutoff (a range on poller_idx's first column). */

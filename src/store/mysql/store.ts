@@ -17,6 +17,7 @@ import type {
   MessageStore,
   NewMessage,
   RedriveResult,
+  SettleGroup,
   TableStats,
   WebhookConfig,
   WebhookStore,
@@ -43,7 +44,7 @@ export class MysqlStore implements MessageStore, WebhookStore {
   constructor(
     /** The Kysely instance the store owns; close() destroys it. */
     readonly db: Kysely<any>,
-    /** Its multi-statement pool for ack batches (connect.ts `createBatchDatabase`); close() destroys it. */
+    /** Its multi-statement pool for batches of acks and postpones (connect.ts `createBatchDatabase`); close() destroys it. */
     private readonly batch: Kysely<any>,
     private readonly options: Pick<MysqlStoreOptions, "onSkippedTable"> = {},
   ) {}
@@ -97,8 +98,8 @@ export class MysqlStore implements MessageStore, WebhookStore {
     return onTable(table, messages.ack(this.db, table, ids, nowMs));
   }
 
-  ackGroups(table: string, groups: string[][], nowMs: number): Promise<number[]> {
-    return onTable(table, messages.ackGroups(this.batch, table, groups, nowMs));
+  settleGroups(table: string, groups: SettleGroup[]): Promise<number[]> {
+    return onTable(table, messages.settleGroups(this.batch, table, groups));
   }
 
   updateDeliveries(table: string, deliveries: Delivery[], nowMs: number, change: DeliveryChange): Promise<FencedResult> {

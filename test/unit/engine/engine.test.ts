@@ -299,6 +299,24 @@ describe("Engine: coalesced acks", () => {
     for (const id of ["1", "2", "3", "4", "5", "6"]) expect(store.row("orders", id)?.timeAcked).not.toBeNull();
   });
 
+  it("batches postpones with acks, each request with its own change and time, in arrival order", async () => {
+    const { engine, store, clock } = await withRows(4);
+    const release = store.hold("ack");
+    const busy = await ackApart(engine, ["1", "2"]);
+    const postponedAt = clock.now();
+    const queued: Array<Promise<number>> = [];
+    for (const request of [() => engine.postpone("orders", ["3", "4"], 5_000), () => engine.ack("orders", ["3"]), () => engine.postpone("orders", ["3"], 1_000)]) {
+      queued.push(request());
+      await settle(1);
+    }
+    release();
+    expect(await Promise.all(busy)).toEqual([1, 1]);
+    expect(await Promise.all(queued)).toEqual([2, 1, 0]); // 3 was acked by the request before the last
+    expect(store.calls).toMatchObject({ ack: 3, reschedule: 1 }); // the three shared one batch
+    expect(store.row("orders", "3")?.timeAcked).not.toBeNull();
+    expect(store.row("orders", "4")).toMatchObject({ timeAcked: null, timeNext: postponedAt + 5_000 });
+  });
+
   it("fails every ack of a batch the store refused, writing none of them; each succeeds when sent again", async () => {
     const { engine, store } = await withRows(4);
     const release = store.hold("ack");
