@@ -245,7 +245,8 @@ export async function settleGroups(batch: Kysely<any>, table: string, groups: re
           await sql`ROLLBACK`.execute(conn);
         } catch (rollbackErr) {
           // The open part of the batch could still commit with the connection's next transaction.
-          throw new OutcomeUnknownError(`a batch of acks and postpones failed and could not be rolled back (${(rollbackErr as Error).message})`, [], { cause: err });
+          const why = (rollbackErr as Error).message;
+          throw new OutcomeUnknownError(`a batch of acks and postpones failed and could not be rolled back (${why})`, [], { cause: err });
         }
         throw err;
       }

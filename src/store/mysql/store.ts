@@ -44,7 +44,8 @@ export class MysqlStore implements MessageStore, WebhookStore {
   constructor(
     /** The Kysely instance the store owns; close() destroys it. */
     readonly db: Kysely<any>,
-    /** Its multi-statement pool for batches of acks and postpones (connect.ts `createBatchDatabase`); close() destroys it. */
+    /** Its multi-statement pool for batches of acks and postpones (connect.ts `createBatchDatabase`); close()
+     * destroys it too. */
     private readonly batch: Kysely<any>,
     private readonly options: Pick<MysqlStoreOptions, "onSkippedTable"> = {},
   ) {}
