@@ -264,7 +264,7 @@ describe("Engine: coalesced enqueues", () => {
   });
 });
 
-describe("Engine: coalesced acks", () => {
+describe("Engine: coalesced acks and postpones", () => {
   async function withRows(n: number) {
     const s = setup();
     await s.engine.open();
