@@ -160,18 +160,12 @@ export class MemoryStore implements MessageStore, WebhookStore {
 
   async reschedule(table: string, ids: string[], nowMs: number, delayMs: number): Promise<number> {
     await this.enter("reschedule");
-    return this.answer("reschedule", this.update(table, ids, (r) => (r.timeNext = nowMs + delayMs)));
+    return this.answer("reschedule", this.update(table, ids, (r) => applyChange(r, { kind: "reschedule", delayMs }, nowMs)));
   }
 
   async ack(table: string, ids: string[], nowMs: number): Promise<number> {
     await this.enter("ack");
-    return this.answer(
-      "ack",
-      this.update(table, ids, (r) => {
-        r.timeAcked = nowMs;
-        r.timeNext = null;
-      }),
-    );
+    return this.answer("ack", this.update(table, ids, (r) => applyChange(r, { kind: "ack" }, nowMs)));
   }
 
   /**
@@ -182,19 +176,7 @@ export class MemoryStore implements MessageStore, WebhookStore {
     const opOf = (c: Settlement): Op => (c.kind === "ack" ? "ack" : c.kind === "reschedule" ? "reschedule" : "postpone");
     const ops = [...new Set(groups.map((g) => opOf(g.change)))];
     for (const op of ops) await this.enter(op);
-    const counts = groups.map(({ ids, change, nowMs }) =>
-      this.update(table, ids, (r) => {
-        if (change.kind === "ack") {
-          r.timeAcked = nowMs;
-          r.timeNext = null;
-        } else if (change.kind === "reschedule") {
-          r.timeNext = nowMs + change.delayMs;
-        } else {
-          const { baseDelayMs, minBackoffMs, maxBackoffMs, jitter } = change.spec;
-          r.timeNext = nowMs + baseDelayMs + backoffMs(minBackoffMs, maxBackoffMs, r.epoch, jitter);
-        }
-      }),
-    );
+    const counts = groups.map(({ ids, change, nowMs }) => this.update(table, ids, (r) => applyChange(r, change, nowMs)));
     for (const op of ops) this.answer(op, undefined);
     return counts;
   }
@@ -210,19 +192,7 @@ export class MemoryStore implements MessageStore, WebhookStore {
       if (r.epoch === d.epoch + 1) current.add(d.id);
       else stale.push(d);
     }
-    const changed = this.update(table, [...current], (r) => {
-      if (change.kind === "ack") {
-        r.timeAcked = nowMs;
-        r.timeNext = null;
-      } else if (change.kind === "reschedule") r.timeNext = nowMs + change.delayMs;
-      else if (change.kind === "backoff") {
-        const { spec } = change;
-        r.timeNext = nowMs + spec.baseDelayMs + backoffMs(spec.minBackoffMs, spec.maxBackoffMs, r.epoch, spec.jitter);
-      } else if (change.kind === "release") {
-        r.timeNext = nowMs;
-        r.epoch--;
-      } else r.timeNext = Math.max(r.timeNext ?? 0, nowMs + change.byMs);
-    });
+    const changed = this.update(table, [...current], (r) => applyChange(r, change, nowMs));
     return { changed, stale };
   }
 
@@ -354,5 +324,30 @@ export class MemoryStore implements MessageStore, WebhookStore {
     const t = this.tables.get(table);
     if (!t) throw new Error(`no table ${table}`);
     return t;
+  }
+}
+
+/** A change to an unacked row, as messages.ts `assignment` makes it in SQL. */
+function applyChange(r: StoredRow, change: DeliveryChange, nowMs: number): void {
+  switch (change.kind) {
+    case "ack":
+      r.timeAcked = nowMs;
+      r.timeNext = null;
+      return;
+    case "reschedule":
+      r.timeNext = nowMs + change.delayMs;
+      return;
+    case "backoff": {
+      const { baseDelayMs, minBackoffMs, maxBackoffMs, jitter } = change.spec;
+      r.timeNext = nowMs + baseDelayMs + backoffMs(minBackoffMs, maxBackoffMs, r.epoch, jitter);
+      return;
+    }
+    case "extend":
+      r.timeNext = Math.max(r.timeNext ?? 0, nowMs + change.byMs);
+      return;
+    case "release":
+      r.timeNext = nowMs;
+      r.epoch--;
+      return;
   }
 }

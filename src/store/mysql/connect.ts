@@ -135,7 +135,7 @@ export function createMysqlDatabase(url: string, opts: MysqlConnectOptions = {})
 }
 
 /** Connections of the batch pool (createBatchDatabase): at most this many settlement batches run at once. */
-export const BATCH_CONNECTIONS = 2;
+const BATCH_CONNECTIONS = 2;
 
 /**
  * The store's second, small pool, whose connections run several statements per query (mysql2's
