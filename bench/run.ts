@@ -14,6 +14,7 @@ import { renderMarkdown, type RunResults, type SystemResults } from "./lib/repor
 import { SYSTEMS } from "./lib/systems.js";
 import { type Adapter, Unavailable } from "./lib/types.js";
 import { backlog, consumersOf, FULL, QUICK, type RunContext, w1EndToEnd, w1Publish, w2Latency } from "./lib/workloads.js";
+import { endWorkers } from "./lib/workers.js";
 import { BENCH_DB_URL } from "./systems/tablemq.js";
 
 const WORKLOADS = ["w1", "w1-e2e", "w2", "backlog", "ceiling"] as const;
@@ -123,6 +124,7 @@ for (const system of systems) {
     }
   }
   await last?.shutdown?.().catch((err) => log(`${system} shutdown: ${(err as Error).message}`));
+  endWorkers(system); // its producers and consumers, kept from its warm-up through its last workload
   if (system === "tablemq") await measureCeiling("right after tablemq");
 }
 

@@ -1,6 +1,7 @@
 /**
- * A benchmark worker process: one producer or one consumer of one system. Driven by the runner over IPC
- * (see bench/lib/workers.ts); never run by hand.
+ * A benchmark worker process: a producer or a consumer of one system, one command at a time, kept for the
+ * next workload of that system. Driven by the runner over IPC (see bench/lib/workers.ts); never run by
+ * hand. It leaves when the runner closes the IPC channel.
  */
 import { makePayload, readPayload } from "./lib/payload.js";
 import { SYSTEMS } from "./lib/systems.js";
@@ -24,13 +25,16 @@ const cpuMsSince = (from: NodeJS.CpuUsage) => {
   const d = process.cpuUsage(from);
   return (d.user + d.system) / 1000;
 };
-/** Sends the last report and leaves once it is written: a large report (a million keys) takes a while. */
-const finish = (r: WorkerReport) => process.send!(r, undefined, {}, () => process.disconnect());
+/** Ends the consume command in progress. */
+let stopConsuming: (() => void) | undefined;
 
 process.on("message", (cmd: WorkerCommand) => {
   if (cmd.cmd === "produce") void run(() => produce(cmd));
   else if (cmd.cmd === "consume") void run(() => consume(cmd));
+  else if (cmd.cmd === "stop") stopConsuming?.();
 });
+// The runner closed the channel (it ended this worker, or it exited): nothing more will come.
+process.on("disconnect", () => process.exit());
 send({ type: "ready" });
 
 async function run(work: () => Promise<void>): Promise<void> {
@@ -65,7 +69,7 @@ async function produce(cmd: Extract<WorkerCommand, { cmd: "produce" }>): Promise
   }
   const end = process.hrtime.bigint();
   await producer.close();
-  finish({ type: "produced", count: seq, startNs: start.toString(), endNs: end.toString(), requestMs, cpuMs: cpuMsSince(cpu) });
+  send({ type: "produced", count: seq, startNs: start.toString(), endNs: end.toString(), requestMs, cpuMs: cpuMsSince(cpu) });
 }
 
 async function consume(cmd: Extract<WorkerCommand, { cmd: "consume" }>): Promise<void> {
@@ -86,8 +90,9 @@ async function consume(cmd: Extract<WorkerCommand, { cmd: "consume" }>): Promise
   });
   const cpu = process.cpuUsage();
   const progress = setInterval(() => send({ type: "progress", received: keys.length }), 100);
-  await new Promise<void>((resolve) => process.on("message", (m: WorkerCommand) => m.cmd === "stop" && resolve()));
+  await new Promise<void>((resolve) => (stopConsuming = resolve));
+  stopConsuming = undefined;
   clearInterval(progress);
   await consumer.close();
-  finish({ type: "consumed", keys, latencyUs, firstNs: first.toString(), lastNs: last.toString(), milestones, cpuMs: cpuMsSince(cpu) });
+  send({ type: "consumed", keys, latencyUs, firstNs: first.toString(), lastNs: last.toString(), milestones, cpuMs: cpuMsSince(cpu) });
 }

@@ -39,7 +39,10 @@ export function renderMarkdown(r: RunResults): string {
   out.push(`# Benchmark results${r.quick ? " (quick smoke run: sizes too small for conclusions)" : ""}`, "");
   out.push(`Command: \`${r.command}\`  `);
   out.push(`Run: ${r.startedAt} on ${r.machine.cores} cores (${r.machine.cpu}), ${r.machine.memoryGb} GiB, Node ${r.machine.node}.`, "");
-  out.push("Producers and consumers run in separate processes from the server and from each other.", "");
+  out.push(
+    "Producers and consumers run in separate processes from the server and from each other. Each system's producer and consumer processes are started once and kept from its warm-up through its last workload, as deployed clients stay up, so their code is warm too (cold, a new process per workload spent more CPU per message on compiling and unoptimised code).",
+    "",
+  );
   out.push(
     `Before its workloads every system gets the same untimed warm-up (${warmupText(r)}), and each system's server runs for the whole run, as a deployed one would: tablemq's \`tablemq serve\` is started once, like the peers' servers, which run as system services. tablemq's producers use its own client (\`TablemqClient.publish\`: Node's http with a keep-alive connection); its consumers use a WebSocket (\`ws\`) and ack each batch with one frame. Each client gets the ~200-byte JSON payload in the form its docs use: the object for tablemq, BullMQ and pg-boss (their clients encode it), JSON text for RabbitMQ and NATS (theirs carry bytes).`,
     "",

@@ -6,7 +6,7 @@ const WORKER = fileURLToPath(new URL("../worker.ts", import.meta.url));
 
 type Report<T extends WorkerReport["type"]> = Extract<WorkerReport, { type: T }>;
 
-/** One worker process, driven over IPC. */
+/** One worker process, driven over IPC: it runs one produce or consume command at a time. */
 export class Worker {
   private readonly reports: WorkerReport[] = [];
   private waiters: Array<() => void> = [];
@@ -20,7 +20,7 @@ export class Worker {
       this.wake();
     });
     child.on("exit", (code) => {
-      if (code) this.exitError = new Error(`worker exited with ${code}`);
+      this.exitError = new Error(`worker exited with ${code}`);
       this.wake();
     });
   }
@@ -34,7 +34,12 @@ export class Worker {
     return w;
   }
 
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null && this.child.connected;
+  }
+
   send(cmd: WorkerCommand): void {
+    if (cmd.cmd !== "stop") this.received = 0; // a new command counts from zero
     this.child.send(cmd);
   }
 
@@ -54,6 +59,11 @@ export class Worker {
     }
   }
 
+  /** Ends the process: it leaves when its IPC channel closes. */
+  end(): void {
+    if (this.child.connected) this.child.disconnect();
+  }
+
   kill(): void {
     if (this.child.exitCode === null) this.child.kill("SIGKILL");
   }
@@ -65,6 +75,50 @@ export class Worker {
   }
 }
 
-export async function startWorkers(n: number): Promise<Worker[]> {
-  return Promise.all(Array.from({ length: n }, () => Worker.start()));
+export type Role = "producer" | "consumer";
+
+/**
+ * Worker processes kept between the workloads of one system, by role, as a deployed producer or consumer
+ * stays up: each workload takes the ones it needs (starting more when there are too few) and gives them
+ * back when it is done. So the untimed warm-up rounds warm the load generators' code (V8 compiles a
+ * function for speed only after many calls) as they warm the server's, and the timed workloads are not
+ * paid for a fresh process's unoptimised code and compilation. Workers of a workload that failed are
+ * killed, not kept.
+ */
+const idle = new Map<string, Worker[]>();
+
+export async function takeWorkers(system: string, role: Role, n: number): Promise<Worker[]> {
+  const key = `${system}/${role}`;
+  const kept = (idle.get(key) ?? []).filter((w) => w.alive);
+  const taken = kept.splice(0, n);
+  idle.set(key, kept);
+  const fresh = await Promise.all(Array.from({ length: n - taken.length }, () => Worker.start()));
+  return [...taken, ...fresh];
+}
+
+export function returnWorkers(system: string, role: Role, workers: readonly Worker[]): void {
+  const key = `${system}/${role}`;
+  idle.set(key, [...(idle.get(key) ?? []), ...workers.filter((w) => w.alive)]);
+}
+
+/** Runs `work` with workers taken for it; gives them back after, or kills them if it failed. */
+export async function withWorkers<T>(system: string, role: Role, n: number, work: (workers: Worker[]) => Promise<T>): Promise<T> {
+  const workers = await takeWorkers(system, role, n);
+  try {
+    const result = await work(workers);
+    returnWorkers(system, role, workers);
+    return result;
+  } catch (err) {
+    for (const w of workers) w.kill();
+    throw err;
+  }
+}
+
+/** Ends the kept workers of `system` (of every system when absent). */
+export function endWorkers(system?: string): void {
+  for (const [key, workers] of idle) {
+    if (system !== undefined && !key.startsWith(`${system}/`)) continue;
+    for (const w of workers) w.end();
+    idle.delete(key);
+  }
 }

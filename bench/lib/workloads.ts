@@ -2,7 +2,7 @@ import type { AdapterFactory, AdapterOptions } from "./types.js";
 import { checkDelivery, type Delivery, rate, summarize } from "./stats.js";
 import { cpuMsBetween, type ServerProcesses, snapshot } from "./cpu.js";
 import type { WorkerReport } from "../worker.js";
-import { startWorkers, type Worker } from "./workers.js";
+import { type Worker, withWorkers } from "./workers.js";
 
 export interface Sizes {
   /** Untimed rounds of w1-e2e every system runs before its workloads, and the messages in each. */
@@ -111,10 +111,14 @@ async function produceAll(ctx: RunContext, producers: Worker[], counts: number[]
   return Promise.all(producers.map((w) => w.next("produced")));
 }
 
-async function startConsumers(ctx: RunContext, n: number, latencies = false): Promise<Worker[]> {
-  const consumers = await startWorkers(n);
+function startConsumers(ctx: RunContext, consumers: Worker[], latencies = false): Worker[] {
   for (const w of consumers) w.send({ cmd: "consume", system: ctx.system, opts: ctx.opts, latencies });
   return consumers;
+}
+
+/** Runs `work` with the system's kept producer and consumer processes (workers.ts). */
+function withLoad<T>(ctx: RunContext, producers: number, consumers: number, work: (p: Worker[], c: Worker[]) => Promise<T>): Promise<T> {
+  return withWorkers(ctx.system, "producer", producers, (p) => withWorkers(ctx.system, "consumer", consumers, (c) => work(p, c)));
 }
 
 /** What the consumers got, and why the drain stopped early if it did (then the rest counts as missing). */
@@ -173,13 +177,15 @@ export interface W1Result extends Delivery {
 }
 
 /** w1-publish: publish everything (4 producers, batches of 100), then drain with 4 consumers. */
-export async function w1Publish(ctx: RunContext): Promise<W1Result> {
+export function w1Publish(ctx: RunContext): Promise<W1Result> {
+  return withLoad(ctx, PRODUCERS, CONSUMERS, (producers, consumers) => w1PublishWith(ctx, producers, consumers));
+}
+
+async function w1PublishWith(ctx: RunContext, producers: Worker[], consumers: Worker[]): Promise<W1Result> {
   const counts = shares(ctx.sizes.w1Messages, PRODUCERS);
-  const producers = await startWorkers(PRODUCERS);
   const done = await produceAll(ctx, producers, counts, BATCH);
   const [p0, p1] = span(done.map((d) => BigInt(d.startNs)), done.map((d) => BigInt(d.endNs)));
-  const consumers = await startConsumers(ctx, CONSUMERS);
-  const drained = await drain(consumers, ctx.sizes.w1Messages, ctx.sizes.drainTimeoutMs);
+  const drained = await drain(startConsumers(ctx, consumers), ctx.sizes.w1Messages, ctx.sizes.drainTimeoutMs);
   const [c0, c1] = receiveSpan(drained.results);
   const delivery = delivered(published(counts), drained);
   return { publishPerSec: rate(ctx.sizes.w1Messages, p0, p1), drainPerSec: rate(delivery.unique, c0, c1), ...delivery };
@@ -191,10 +197,13 @@ export interface E2EResult extends Delivery {
 }
 
 /** w1-e2e: producers and consumers at once; first publish to last receive. */
-export async function w1EndToEnd(ctx: RunContext): Promise<E2EResult> {
+export function w1EndToEnd(ctx: RunContext): Promise<E2EResult> {
+  return withLoad(ctx, PRODUCERS, CONSUMERS, (producers, consumers) => w1EndToEndWith(ctx, producers, consumers));
+}
+
+async function w1EndToEndWith(ctx: RunContext, producers: Worker[], consumers: Worker[]): Promise<E2EResult> {
   const counts = shares(ctx.sizes.w1Messages, PRODUCERS);
-  const consumers = await startConsumers(ctx, CONSUMERS);
-  const producers = await startWorkers(PRODUCERS);
+  startConsumers(ctx, consumers);
   await new Promise((r) => setTimeout(r, 300)); // consumers subscribed
   const cpu = await serverCpu(ctx);
   const producing = produceAll(ctx, producers, counts, BATCH);
@@ -213,14 +222,17 @@ export interface W2Result extends Delivery {
 }
 
 /** w2-latency: one producer at a fixed rate, one message per request, 2 consumers; warm-up excluded. */
-export async function w2Latency(ctx: RunContext): Promise<W2Result> {
+export function w2Latency(ctx: RunContext): Promise<W2Result> {
+  return withLoad(ctx, 1, W2_CONSUMERS, ([producer], consumers) => w2LatencyWith(ctx, producer!, consumers));
+}
+
+async function w2LatencyWith(ctx: RunContext, producer: Worker, consumers: Worker[]): Promise<W2Result> {
   const { w2Rate, w2WarmupSec, w2MeasureSec } = ctx.sizes;
   const total = w2Rate * (w2WarmupSec + w2MeasureSec);
   const warmup = w2Rate * w2WarmupSec;
-  const consumers = await startConsumers(ctx, W2_CONSUMERS, true);
-  const [producer] = await startWorkers(1);
+  startConsumers(ctx, consumers, true);
   await new Promise((r) => setTimeout(r, 300));
-  const producing = produceAll(ctx, [producer!], [total], 1, w2Rate);
+  const producing = produceAll(ctx, [producer], [total], 1, w2Rate);
   const drained = await drain(consumers, total, ctx.sizes.drainTimeoutMs);
   const [done] = await producing;
   const latencies: number[] = [];
@@ -245,14 +257,16 @@ export interface BacklogResult extends Delivery {
 }
 
 /** backlog: everything enqueued before any consumer, then drained; is the drain rate flat? */
-export async function backlog(ctx: RunContext, peakRss: () => Promise<number | undefined>): Promise<BacklogResult> {
+export function backlog(ctx: RunContext, peakRss: () => Promise<number | undefined>): Promise<BacklogResult> {
+  return withLoad(ctx, PRODUCERS, CONSUMERS, (producers, consumers) => backlogWith(ctx, peakRss, producers, consumers));
+}
+
+async function backlogWith(ctx: RunContext, peakRss: () => Promise<number | undefined>, producers: Worker[], consumers: Worker[]): Promise<BacklogResult> {
   const total = ctx.sizes.backlogMessages;
   const counts = shares(total, PRODUCERS);
-  const producers = await startWorkers(PRODUCERS);
   const done = await produceAll(ctx, producers, counts, BATCH);
   const [p0, p1] = span(done.map((d) => BigInt(d.startNs)), done.map((d) => BigInt(d.endNs)));
-  const consumers = await startConsumers(ctx, CONSUMERS);
-  const drained = await drain(consumers, total, ctx.sizes.drainTimeoutMs);
+  const drained = await drain(startConsumers(ctx, consumers), total, ctx.sizes.drainTimeoutMs);
   const { results } = drained;
   // Every milestone stands for 1,000 messages of one consumer: merged in time order they give the
   // global count over time.

@@ -11,6 +11,7 @@
 import { cpuMsBetween, snapshot } from "../lib/cpu.js";
 import { SYSTEMS } from "../lib/systems.js";
 import type { Adapter } from "../lib/types.js";
+import { endWorkers } from "../lib/workers.js";
 import { FULL, w1EndToEnd, w2Latency } from "../lib/workloads.js";
 
 const rounds = Number(process.argv[2] ?? 6);
@@ -51,4 +52,5 @@ try {
   }
 } finally {
   await adapter?.shutdown?.();
+  endWorkers();
 }
