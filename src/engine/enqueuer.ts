@@ -64,11 +64,17 @@ export class Enqueuer {
     if (messages.length === 0) throw new ValidationError("messages", "must not be empty");
     const now = this.deps.clock.now();
     const rows = messages.map((msg, i) => this.toNewMessage(msg, i, now));
-    const due = rows.filter((r) => r.timeNext <= now);
-    const leasedUntil = m.leaseForInsert(due.length);
-    const leased = new Set(leasedUntil === undefined ? [] : due);
+    let due = 0;
+    for (const r of rows) if (r.timeNext <= now) due++;
+    const leasedUntil = m.leaseForInsert(due);
+    // When the manager grants it, the due rows are written leased (InsertPath.leaseForInsert). Both kinds of
+    // row have one shape (every field, in one order), as each of them is read on the way to the database.
+    const written =
+      leasedUntil === undefined
+        ? rows
+        : rows.map((r) => (r.timeNext <= now ? { id: r.id, priority: r.priority, timeNext: leasedUntil, epoch: 1, payload: r.payload } : r));
     const outcomes = await this.inserter(table)
-      .submit(rows.map((r) => (leased.has(r) ? { ...r, timeNext: leasedUntil!, epoch: 1 } : r)))
+      .submit(written)
       .catch((err: unknown) => {
         // The client needs the ids (the server made most of them) to resend the same messages safely.
         throw err instanceof OutcomeUnknownError ? new OutcomeUnknownError(err.message, rows.map((r) => r.id), { cause: err.cause ?? err }) : err;
@@ -87,7 +93,7 @@ export class Enqueuer {
       // delivers it when it is due, not the cache.
       if (outcome === "found") return;
       const row: MessageRow = { id: r.id, priority: r.priority, timeNext: r.timeNext, epoch: 0, payload: r.payload };
-      if (leased.has(r)) row.leasedUntil = leasedUntil;
+      if (written[i] !== r) row.leasedUntil = leasedUntil;
       fresh.push(row);
     });
     void m.offer(fresh); // committed: hand to the cache without making the producer wait for it
@@ -141,7 +147,7 @@ export class Enqueuer {
       throw new ValidationError(fieldOf(i, "deliverAt"), `must be epoch milliseconds from 0 to ${MAX_EPOCH_MS}, got ${msg.deliverAt}`);
     }
     const timeNext = msg.deliverAt ?? now + (msg.delayMs ?? 0);
-    return { id: msg.id ?? this.deps.ids.next(), priority, timeNext, payload: msg.payload };
+    return { id: msg.id ?? this.deps.ids.next(), priority, timeNext, epoch: 0, payload: msg.payload };
   }
 }
 

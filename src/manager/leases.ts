@@ -9,7 +9,11 @@ import type { ReceiverSlot } from "./receivers.js";
  * the sum of the receivers' maxInFlight.
  */
 export class Leases {
-  private readonly holders = new Map<string, Set<ReceiverSlot>>();
+  /**
+   * Each leased message's holders: the receiver it was sent to, or (sent again to another before anyone
+   * acked it) the set of them. One receiver is the rule, and it costs no Set per message.
+   */
+  private readonly holders = new Map<string, ReceiverSlot | Set<ReceiverSlot>>();
 
   constructor(private readonly onRelease: (slot: ReceiverSlot) => void) {}
 
@@ -20,16 +24,20 @@ export class Leases {
 
   /** True when `slot` was sent `id` and nobody has acked or rescheduled it since. */
   holds(slot: ReceiverSlot, id: string): boolean {
-    return this.holders.get(id)?.has(slot) ?? false;
+    const held = this.holders.get(id);
+    return held === slot || (held instanceof Set && held.has(slot));
   }
 
   grant(slot: ReceiverSlot, ids: readonly string[]): void {
     if (slot.maxInFlight <= 0) return;
     for (const id of ids) {
-      let set = this.holders.get(id);
-      if (!set) this.holders.set(id, (set = new Set()));
-      if (set.has(slot)) continue;
-      set.add(slot);
+      const held = this.holders.get(id);
+      if (held === undefined) this.holders.set(id, slot);
+      else if (held === slot) continue;
+      else if (held instanceof Set) {
+        if (held.has(slot)) continue;
+        held.add(slot);
+      } else this.holders.set(id, new Set([held, slot]));
       slot.held++;
     }
   }
@@ -37,30 +45,41 @@ export class Leases {
   /** Ends every lease on ids (or only `onlyBy`'s) and wakes the receivers that got credit back. */
   release(ids: Iterable<string>, onlyBy?: ReceiverSlot): void {
     const touched = new Set<ReceiverSlot>();
+    const end = (slot: ReceiverSlot) => {
+      slot.held = Math.max(0, slot.held - 1);
+      touched.add(slot);
+    };
     for (const id of ids) {
-      const set = this.holders.get(id);
-      if (!set) continue;
-      for (const slot of [...set]) {
-        if (onlyBy && slot !== onlyBy) continue;
-        set.delete(slot);
-        slot.held = Math.max(0, slot.held - 1);
-        touched.add(slot);
+      const held = this.holders.get(id);
+      if (held === undefined) continue;
+      if (held instanceof Set) {
+        for (const slot of held) {
+          if (onlyBy && slot !== onlyBy) continue;
+          held.delete(slot); // deleting the entry a for-of is on is safe for a Set
+          end(slot);
+        }
+        if (held.size === 0) this.holders.delete(id);
+      } else if (!onlyBy || held === onlyBy) {
+        this.holders.delete(id);
+        end(held);
       }
-      if (set.size === 0) this.holders.delete(id);
     }
     for (const slot of touched) if (!slot.removed) this.onRelease(slot);
   }
 
   /** Forgets every lease of a receiver that went away. */
   dropSlot(slot: ReceiverSlot): void {
-    for (const [id, set] of this.holders) {
-      if (set.delete(slot) && set.size === 0) this.holders.delete(id);
+    for (const [id, held] of this.holders) {
+      if (held === slot || (held instanceof Set && held.delete(slot) && held.size === 0)) this.holders.delete(id);
     }
     slot.held = 0;
   }
 
   clear(): void {
-    for (const set of this.holders.values()) for (const slot of set) slot.held = 0;
+    for (const held of this.holders.values()) {
+      if (held instanceof Set) for (const slot of held) slot.held = 0;
+      else held.held = 0;
+    }
     this.holders.clear();
   }
 }

@@ -10,7 +10,7 @@ import { OutcomeUnknownError, UnavailableError } from "../../errors.js";
 import { maxShift } from "../../manager/backoff.js";
 import type { BackoffSpec, DeliveryChange, InsertResult, MessageRow, NewMessage, Settlement, SettleGroup } from "../types.js";
 import { errno } from "./ddl.js";
-import { checkedId, idList, nsToMs, nsValue, positiveLimit, priorityValue, sqlString, tableRef, toNumber } from "./values.js";
+import { checkedId, idList, msValue, nsToMs, nsValue, positiveLimit, priorityValue, sqlString, tableRef, toNumber } from "./values.js";
 
 // ---------------------------------------------------------------------------------------------------
 // Insert
@@ -70,7 +70,7 @@ function classify(rows: readonly NewMessage[], fresh: Set<string>): InsertResult
 function validateNewMessage(row: NewMessage): void {
   checkedId(row.id);
   priorityValue(row.priority);
-  nsValue(row.timeNext, "timeNext");
+  msValue(row.timeNext, "timeNext"); // made a BigInt once, by valuesRows
   if (row.epoch !== undefined && !(Number.isSafeInteger(row.epoch) && row.epoch >= 0)) {
     throw new Error(`invalid epoch ${String(row.epoch)} of message ${row.id}`);
   }

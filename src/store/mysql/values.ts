@@ -69,10 +69,15 @@ export function priorityValue(priority: number): number {
   return priority;
 }
 
+/** Checks an epoch-ms time (the interface's unit) is a finite number; returns it. */
+export function msValue(ms: number, what = "time"): number {
+  if (typeof ms !== "number" || !Number.isFinite(ms)) throw new Error(`invalid ${what}: ${String(ms)}`);
+  return ms;
+}
+
 /** Epoch ms (the interface's unit) → ns (the rows' unit), to bind. */
 export function nsValue(ms: number, what = "time"): bigint {
-  if (typeof ms !== "number" || !Number.isFinite(ms)) throw new Error(`invalid ${what}: ${String(ms)}`);
-  return msToNs(ms);
+  return msToNs(msValue(ms, what));
 }
 
 /**
