@@ -87,7 +87,7 @@ export type Role = "producer" | "consumer";
  */
 const idle = new Map<string, Worker[]>();
 
-export async function takeWorkers(system: string, role: Role, n: number): Promise<Worker[]> {
+async function takeWorkers(system: string, role: Role, n: number): Promise<Worker[]> {
   const key = `${system}/${role}`;
   const kept = (idle.get(key) ?? []).filter((w) => w.alive);
   const taken = kept.splice(0, n);
@@ -96,7 +96,7 @@ export async function takeWorkers(system: string, role: Role, n: number): Promis
   return [...taken, ...fresh];
 }
 
-export function returnWorkers(system: string, role: Role, workers: readonly Worker[]): void {
+function returnWorkers(system: string, role: Role, workers: readonly Worker[]): void {
   const key = `${system}/${role}`;
   idle.set(key, [...(idle.get(key) ?? []), ...workers.filter((w) => w.alive)]);
 }
