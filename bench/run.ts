@@ -3,13 +3,16 @@
  * [--write-results] [--check]`. Runs each workload for tablemq and its peers in one run, on this machine,
  * and prints the numbers with ratios (tablemq ÷ each peer, tablemq ÷ the bare-MySQL ceiling). Each system
  * first gets the same untimed warm-up; tablemq's server is started once for the run. w1-e2e also reports
- * where the CPU went (µs per message: producers, consumers, server side). Results go to
+ * where the CPU went (µs per message: producers, consumers, server side). Then the paired rounds (pairs.ts)
+ * measure every system's w1-e2e and the ceiling back to back, for ratios that hold while the machine drifts;
+ * each system's server and load generators are kept until they are done. Results go to
  * bench/results/<time>.json; --write-results also rewrites bench/RESULTS.md.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { Command } from "commander";
 import { ceiling, commitLatency } from "./lib/ceiling.js";
+import { type PairedSystem, pairedRounds } from "./lib/pairs.js";
 import { renderMarkdown, type RunResults, type SystemResults } from "./lib/report.js";
 import { SYSTEMS } from "./lib/systems.js";
 import { type Adapter, Unavailable } from "./lib/types.js";
@@ -17,7 +20,7 @@ import { backlog, consumersOf, FULL, QUICK, type RunContext, w1EndToEnd, w1Publi
 import { endWorkers } from "./lib/workers.js";
 import { BENCH_DB_URL } from "./systems/tablemq.js";
 
-const WORKLOADS = ["w1", "w1-e2e", "w2", "backlog", "ceiling"] as const;
+const WORKLOADS = ["w1", "w1-e2e", "w2", "backlog", "ceiling", "pairs"] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 const program = new Command()
@@ -74,6 +77,14 @@ async function measureCeiling(when: string): Promise<void> {
 
 await measureCeiling("before the systems");
 
+/** Systems that warmed up, for the paired rounds; and their last adapter, to shut down when all is done. */
+const paired: PairedSystem[] = [];
+const kept: Array<{ system: string; adapter: Adapter }> = [];
+async function release({ system, adapter }: { system: string; adapter: Adapter }): Promise<void> {
+  await adapter.shutdown?.().catch((err) => log(`${system} shutdown: ${(err as Error).message}`));
+  endWorkers(system); // its producers and consumers, kept from its warm-up through its last workload
+}
+
 for (const system of systems) {
   const entry: SystemResults = { workloads: {} };
   results.systems[system] = entry;
@@ -86,7 +97,7 @@ for (const system of systems) {
     continue;
   }
   let last: Adapter | undefined;
-  for (const workload of ["warmup" as const, ...workloads.filter((w) => w !== "ceiling")]) {
+  for (const workload of ["warmup" as const, ...workloads.filter((w) => w !== "ceiling" && w !== "pairs")]) {
     const opts = { queue: `bench_${workload.replace("-", "_")}_${Date.now().toString(36)}`, prefetch: 100, consumers: consumersOf(workload) };
     const adapter: Adapter = factory(opts);
     last = adapter;
@@ -94,6 +105,10 @@ for (const system of systems) {
     log(`${system} ${workload} …`);
     try {
       await adapter.prepare();
+      if (!entry.version) {
+        entry.version = await adapter.version(); // also reads the durability settings of the server
+        entry.durability = adapter.durability;
+      }
       if (workload === "warmup") {
         // Untimed, the same for every system: JIT and caches warm, as on a server that has been up a while.
         // A Node server takes a few hundred thousand messages to reach its steady state (tablemq's server CPU
@@ -105,11 +120,8 @@ for (const system of systems) {
           entry.warmupPerSec.push(w.e2ePerSec);
           log(`${system} warm-up ${round}/${sizes.warmupRounds}: ${sizes.warmupMessages} messages end to end, ${Math.round(w.e2ePerSec)} msg/s`);
         }
+        paired.push({ name: system, factory });
         continue;
-      }
-      if (!entry.version) {
-        entry.version = await adapter.version(); // also reads the durability settings of the server
-        entry.durability = adapter.durability;
       }
       entry.workloads[workload] = await runWorkload(workload, ctx, adapter);
       log(`${system} ${workload}: ${JSON.stringify(entry.workloads[workload], (k, v) => (Array.isArray(v) && v.length > 12 ? `[${v.length}]` : v))}`);
@@ -123,10 +135,17 @@ for (const system of systems) {
       await adapter.cleanup().catch((err) => log(`${system} cleanup: ${(err as Error).message}`));
     }
   }
-  await last?.shutdown?.().catch((err) => log(`${system} shutdown: ${(err as Error).message}`));
-  endWorkers(system); // its producers and consumers, kept from its warm-up through its last workload
+  // Kept for the paired rounds when they run (shutting tablemq's server down would make them meet a cold one).
+  if (last && workloads.includes("pairs")) kept.push({ system, adapter: last });
+  else if (last) await release({ system, adapter: last });
   if (system === "tablemq") await measureCeiling("right after tablemq");
 }
+
+if (workloads.includes("pairs") && paired.length > 0) {
+  log(`paired rounds: ${sizes.pairRounds} × (${paired.map((p) => p.name).join(", ")}, ceiling)`);
+  results.pairs = await pairedRounds(paired, sizes, BENCH_DB_URL, log);
+}
+for (const k of kept) await release(k);
 
 await measureCeiling("at the end");
 if (ceilingRuns.length > 0) {
@@ -171,6 +190,7 @@ async function runWorkload(workload: Workload, ctx: RunContext, adapter: Adapter
     case "backlog":
       return backlog(ctx, async () => adapter.serverPeakRss?.());
     case "ceiling":
-      throw new Error("unreachable");
+    case "pairs":
+      throw new Error("unreachable: measured apart from the systems' workloads");
   }
 }

@@ -1,4 +1,5 @@
 /** Renders a run's results as Markdown, with tablemq's ratios to each peer and to the MySQL ceiling. */
+import { CEILING, median, medianRatio, type PairedRounds } from "./pairs.js";
 import { YARDSTICKS } from "./systems.js";
 
 export interface SystemResults {
@@ -25,6 +26,8 @@ export interface RunResults {
     runs?: Array<{ when: string; perSec: number }>;
     commitMs?: { p50: number; p90: number; p99: number; max: number };
   };
+  /** The paired rounds (pairs.ts): every system's w1-e2e and the ceiling, back to back, several times. */
+  pairs?: PairedRounds;
 }
 
 const n = (v: unknown, digits = 0) =>
@@ -138,6 +141,7 @@ export function renderMarkdown(r: RunResults): string {
       if (typeof p99 === "number") out.push("", `tablemq w2 p99 publish→receive ÷ bare commit p99: **${(p99 / c.p99).toFixed(2)}×**.`);
     }
   }
+  if (r.pairs) out.push("", ...renderPairs(r.pairs));
   const floor = r.systems["node-floor"];
   if (t && floor && !floor.unavailable) {
     out.push("", "## The Node floor", "");
@@ -149,6 +153,42 @@ export function renderMarkdown(r: RunResults): string {
     out.push("", `tablemq ÷ node-floor: w1-e2e **${e2e}** (higher is better for tablemq), w2 p99 latency **${p99}** (lower is).`);
   }
   return out.join("\n");
+}
+
+function renderPairs(p: PairedRounds): string[] {
+  const out: string[] = [];
+  const rounds = p.orders.length;
+  const names = Object.keys(p.perSec);
+  const head = Array.from({ length: rounds }, (_, i) => `round ${i + 1}`);
+  out.push("## Paired rounds: ratios measured back to back", "");
+  out.push(
+    `This machine's speed drifts by up to ±20 % within an hour, and every process on it drifts together, so a ratio of two numbers measured minutes apart (the tables above) carries that drift. After the workloads, ${rounds === 1 ? "one round" : `each of ${rounds} rounds`} ran every system's w1-e2e (the same size as above, on the same warm servers and load generators) and the ceiling back to back, starting each round one place later in the order (round 1: ${p.orders[0]?.join(", ") ?? "–"}). Each round gives one ratio per pair; the median over the rounds is the ratio that counts.`,
+    "",
+  );
+  out.push(`| w1-e2e msg/s | ${head.join(" | ")} |`);
+  out.push(`|---|${"---:|".repeat(rounds)}`);
+  for (const name of names) out.push(`| ${name} | ${p.perSec[name]!.map((v) => (v === null ? "failed" : n(v))).join(" | ")} |`);
+  out.push("");
+  const t = p.perSec["tablemq"];
+  if (t) {
+    out.push(`| tablemq ÷ | ${head.join(" | ")} | **median** |`);
+    out.push(`|---|${"---:|".repeat(rounds + 1)}`);
+    for (const name of names) {
+      if (name === "tablemq") continue;
+      const { median, ratios } = medianRatio(t, p.perSec[name]!);
+      const cell = (v: number | null) => (v === null ? "–" : name === CEILING ? `${(v * 100).toFixed(0)} %` : `${v.toFixed(2)}×`);
+      out.push(`| ${name}${YARDSTICKS.has(name) ? " (yardstick)" : ""} | ${ratios.map(cell).join(" | ")} | **${Number.isNaN(median) ? "–" : cell(median)}** |`);
+    }
+    out.push("");
+  }
+  const cpu = Object.entries(p.cpuUs)
+    .map(([name, us]) => [name, median(us)] as const)
+    .filter(([, us]) => !Number.isNaN(us));
+  if (cpu.length > 0) {
+    out.push(`CPU per message in these rounds (median; load generators + server side, µs): ${cpu.map(([name, us]) => `${name} ${n(us)}`).join(", ")}.`);
+  }
+  if (p.errors.length > 0) out.push(`Failed measurements (left out of the medians): ${p.errors.join("; ")}.`);
+  return out;
 }
 
 function warmupText(r: RunResults): string {

@@ -15,6 +15,8 @@ export interface Sizes {
   backlogMessages: number;
   ceilingMessages: number;
   drainTimeoutMs: number;
+  /** Rounds of the paired phase (pairs.ts): every system's w1-e2e and the ceiling, back to back. */
+  pairRounds: number;
 }
 
 export const FULL: Sizes = {
@@ -27,6 +29,7 @@ export const FULL: Sizes = {
   backlogMessages: 1_000_000,
   ceilingMessages: 200_000,
   drainTimeoutMs: 600_000,
+  pairRounds: 5,
 };
 
 export const QUICK: Sizes = {
@@ -39,6 +42,7 @@ export const QUICK: Sizes = {
   backlogMessages: 20_000,
   ceilingMessages: 20_000,
   drainTimeoutMs: 60_000,
+  pairRounds: 1,
 };
 
 export interface RunContext {

@@ -1,0 +1,101 @@
+/**
+ * Paired rounds: ratios that hold while the machine's speed drifts.
+ *
+ * This box's speed moves by up to ±20 % within an hour, and every process on it moves together (the ceiling
+ * measured 43.6k, 52.3k and 58.3k msg/s in one run). A ratio of two numbers measured ten minutes apart
+ * carries that drift. So after the workloads, every system runs w1-e2e once per round, back to back with the
+ * others and with the ceiling, its order rotated each round so no system always goes first; each round gives
+ * one ratio per pair, and the report takes the median over the rounds.
+ */
+import { ceiling } from "./ceiling.js";
+import type { AdapterFactory } from "./types.js";
+import { consumersOf, type Sizes, w1EndToEnd } from "./workloads.js";
+
+/** The bare-MySQL ceiling's name in the rounds. */
+export const CEILING = "ceiling";
+
+export interface PairedRounds {
+  /** Who ran in each round, in order. */
+  orders: string[][];
+  /** w1-e2e msg/s (the ceiling's msg/s) by name, one per round; null where that measurement failed. */
+  perSec: Record<string, Array<number | null>>;
+  /** Total CPU µs per message (load generators + server side) by system, one per round. */
+  cpuUs: Record<string, Array<number | null>>;
+  /** What failed, e.g. "round 2 bullmq: 3 missing". */
+  errors: string[];
+}
+
+export interface PairedSystem {
+  name: string;
+  factory: AdapterFactory;
+}
+
+/** Rotates `names` left by `by`: round r starts with the r-th name. */
+export const rotate = <T>(names: readonly T[], by: number): T[] => names.map((_, i) => names[(i + by) % names.length]!);
+
+export async function pairedRounds(
+  systems: readonly PairedSystem[],
+  sizes: Sizes,
+  databaseUrl: string,
+  log: (msg: string) => void,
+): Promise<PairedRounds> {
+  const names = [...systems.map((s) => s.name), CEILING];
+  const out: PairedRounds = { orders: [], perSec: {}, cpuUs: {}, errors: [] };
+  for (const name of names) {
+    out.perSec[name] = [];
+    if (name !== CEILING) out.cpuUs[name] = [];
+  }
+  for (let round = 0; round < sizes.pairRounds; round++) {
+    const order = rotate(names, round);
+    out.orders.push(order);
+    for (const name of order) {
+      let perSec: number | null = null;
+      let cpu: number | null = null;
+      try {
+        if (name === CEILING) {
+          perSec = (await ceiling(databaseUrl, sizes.ceilingMessages)).perSec;
+        } else {
+          [perSec, cpu] = await e2eOnce(systems.find((s) => s.name === name)!, sizes, round);
+        }
+        log(`paired round ${round + 1}/${sizes.pairRounds} ${name}: ${Math.round(perSec)} msg/s`);
+      } catch (err) {
+        out.errors.push(`round ${round + 1} ${name}: ${(err as Error).message.split("\n")[0]}`);
+        log(`paired round ${round + 1} ${name} failed: ${(err as Error).message}`);
+      }
+      out.perSec[name]!.push(perSec);
+      if (name !== CEILING) out.cpuUs[name]!.push(cpu);
+    }
+  }
+  return out;
+}
+
+/** One w1-e2e on a fresh queue: [msg/s, total CPU µs per message]. A lost message fails it. */
+async function e2eOnce({ name, factory }: PairedSystem, sizes: Sizes, round: number): Promise<[number, number | null]> {
+  const opts = { queue: `bench_pair${round + 1}_${Date.now().toString(36)}`, prefetch: 100, consumers: consumersOf("w1-e2e") };
+  const adapter = factory(opts);
+  try {
+    await adapter.prepare();
+    const r = await w1EndToEnd({ system: name, factory, opts, sizes, servers: () => adapter.serverProcesses?.() });
+    if (r.missing > 0 || r.stopped) throw new Error(`${r.missing} missing${r.stopped ? ` (${r.stopped})` : ""}`);
+    const server = r.cpu.serverUs ? Object.values(r.cpu.serverUs).reduce((a, b) => a + b, 0) : null;
+    return [r.e2ePerSec, server === null ? null : r.cpu.producersUs + r.cpu.consumersUs + server];
+  } finally {
+    await adapter.cleanup().catch(() => {});
+  }
+}
+
+/** The median of the measured values (null: not measured); NaN when none was. */
+export function median(values: ReadonlyArray<number | null>): number {
+  const s = values.filter((v): v is number => v !== null).sort((x, y) => x - y);
+  const mid = s.length >> 1;
+  return s.length === 0 ? NaN : s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** The per-round ratios a[i] ÷ b[i] (null where either was not measured) and their median. */
+export function medianRatio(a: ReadonlyArray<number | null>, b: ReadonlyArray<number | null>): { median: number; ratios: Array<number | null> } {
+  const ratios = a.map((x, i) => {
+    const y = b[i];
+    return x != null && y != null && y > 0 ? x / y : null;
+  });
+  return { median: median(ratios), ratios };
+}
