@@ -61,3 +61,16 @@ export async function peakRss(pid: number | undefined): Promise<number | undefin
   const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
   return kb ? Number(kb) * 1024 : undefined;
 }
+
+/**
+ * CPU ms the whole box has spent busy so far (all cores: user, nice, system, irq, softirq, steal), from
+ * /proc/stat; nothing off Linux. Compared with what a workload's processes used, it shows how much of the
+ * box something else took meanwhile.
+ */
+export async function boxBusyMs(): Promise<number | undefined> {
+  const stat = await readFile("/proc/stat", "utf8").catch(() => "");
+  const line = stat.split("\n", 1)[0] ?? "";
+  if (!line.startsWith("cpu ")) return undefined;
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) * TICK_MS;
+}

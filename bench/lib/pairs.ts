@@ -6,8 +6,14 @@
  * carries that drift. So after the workloads, every system runs w1-e2e once per round, back to back with the
  * others and with the ceiling, its order rotated each round so no system always goes first; each round gives
  * one ratio per pair, and the report takes the median over the rounds.
+ *
+ * A process left idle for minutes comes back slow (the server, its load generators and even MariaDB: after
+ * 200–300 s idle tablemq's next 50,000 messages cost its server 45–57 µs each instead of 20, and the round
+ * after that was back to ~25), and by the paired rounds most systems have been idle since their workloads.
+ * So one untimed round of every system comes first.
  */
 import { ceiling } from "./ceiling.js";
+import { boxBusyMs } from "./cpu.js";
 import type { AdapterFactory } from "./types.js";
 import { consumersOf, type Sizes, w1EndToEnd } from "./workloads.js";
 
@@ -21,6 +27,8 @@ export interface PairedRounds {
   perSec: Record<string, Array<number | null>>;
   /** Total CPU µs per message (load generators + server side) by system, one per round. */
   cpuUs: Record<string, Array<number | null>>;
+  /** CPU µs per message the rest of the box used meanwhile (its busy time minus the above), by system, one per round. */
+  otherUs: Record<string, Array<number | null>>;
   /** What failed, e.g. "round 2 bullmq: 3 missing". */
   errors: string[];
 }
@@ -40,10 +48,20 @@ export async function pairedRounds(
   log: (msg: string) => void,
 ): Promise<PairedRounds> {
   const names = [...systems.map((s) => s.name), CEILING];
-  const out: PairedRounds = { orders: [], perSec: {}, cpuUs: {}, errors: [] };
+  const out: PairedRounds = { orders: [], perSec: {}, cpuUs: {}, otherUs: {}, errors: [] };
   for (const name of names) {
     out.perSec[name] = [];
-    if (name !== CEILING) out.cpuUs[name] = [];
+    if (name === CEILING) continue;
+    out.cpuUs[name] = [];
+    out.otherUs[name] = [];
+  }
+  for (const system of systems) {
+    try {
+      await e2eOnce(system, { ...sizes, w1Messages: sizes.warmupMessages }, -1);
+      log(`paired rounds: ${system.name} warmed up again`);
+    } catch (err) {
+      log(`paired rounds: ${system.name} warm-up failed: ${(err as Error).message}`);
+    }
   }
   for (let round = 0; round < sizes.pairRounds; round++) {
     const order = rotate(names, round);
@@ -51,11 +69,12 @@ export async function pairedRounds(
     for (const name of order) {
       let perSec: number | null = null;
       let cpu: number | null = null;
+      let other: number | null = null;
       try {
         if (name === CEILING) {
           perSec = (await ceiling(databaseUrl, sizes.ceilingMessages)).perSec;
         } else {
-          [perSec, cpu] = await e2eOnce(systems.find((s) => s.name === name)!, sizes, round);
+          [perSec, cpu, other] = await e2eOnce(systems.find((s) => s.name === name)!, sizes, round);
         }
         log(`paired round ${round + 1}/${sizes.pairRounds} ${name}: ${Math.round(perSec)} msg/s`);
       } catch (err) {
@@ -63,22 +82,33 @@ export async function pairedRounds(
         log(`paired round ${round + 1} ${name} failed: ${(err as Error).message}`);
       }
       out.perSec[name]!.push(perSec);
-      if (name !== CEILING) out.cpuUs[name]!.push(cpu);
+      if (name !== CEILING) {
+        out.cpuUs[name]!.push(cpu);
+        out.otherUs[name]!.push(other);
+      }
     }
   }
   return out;
 }
 
-/** One w1-e2e on a fresh queue: [msg/s, total CPU µs per message]. A lost message fails it. */
-async function e2eOnce({ name, factory }: PairedSystem, sizes: Sizes, round: number): Promise<[number, number | null]> {
+/**
+ * One w1-e2e on a fresh queue: [msg/s, total CPU µs per message, µs per message the rest of the box used].
+ * A lost message fails it.
+ */
+async function e2eOnce({ name, factory }: PairedSystem, sizes: Sizes, round: number): Promise<[number, number | null, number | null]> {
   const opts = { queue: `bench_pair${round + 1}_${Date.now().toString(36)}`, prefetch: 100, consumers: consumersOf("w1-e2e") };
   const adapter = factory(opts);
   try {
     await adapter.prepare();
+    const box0 = await boxBusyMs();
     const r = await w1EndToEnd({ system: name, factory, opts, sizes, servers: () => adapter.serverProcesses?.() });
+    const box1 = await boxBusyMs();
     if (r.missing > 0 || r.stopped) throw new Error(`${r.missing} missing${r.stopped ? ` (${r.stopped})` : ""}`);
     const server = r.cpu.serverUs ? Object.values(r.cpu.serverUs).reduce((a, b) => a + b, 0) : null;
-    return [r.e2ePerSec, server === null ? null : r.cpu.producersUs + r.cpu.consumersUs + server];
+    const cpu = server === null ? null : r.cpu.producersUs + r.cpu.consumersUs + server;
+    // The box's busy time spans the consumers' start-up and the drain's tail too, so `other` is an upper bound.
+    const other = cpu === null || box0 === undefined || box1 === undefined ? null : ((box1 - box0) * 1000) / r.unique - cpu;
+    return [r.e2ePerSec, cpu, other];
   } finally {
     await adapter.cleanup().catch(() => {});
   }

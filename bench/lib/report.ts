@@ -162,7 +162,7 @@ function renderPairs(p: PairedRounds): string[] {
   const head = Array.from({ length: rounds }, (_, i) => `round ${i + 1}`);
   out.push("## Paired rounds: ratios measured back to back", "");
   out.push(
-    `This machine's speed drifts by up to ±20 % within an hour, and every process on it drifts together, so a ratio of two numbers measured minutes apart (the tables above) carries that drift. After the workloads, ${rounds === 1 ? "one round" : `each of ${rounds} rounds`} ran every system's w1-e2e (the same size as above, on the same warm servers and load generators) and the ceiling back to back, starting each round one place later in the order (round 1: ${p.orders[0]?.join(", ") ?? "–"}). Each round gives one ratio per pair; the median over the rounds is the ratio that counts.`,
+    `This machine's speed drifts by up to ±20 % within an hour, and every process on it drifts together, so a ratio of two numbers measured minutes apart (the tables above) carries that drift. After the workloads, one untimed round of every system (a process idle for minutes comes back slow for its first tens of thousands of messages), then ${rounds === 1 ? "one round" : `each of ${rounds} rounds`} ran every system's w1-e2e (the same size as above, on the same warm servers and load generators) and the ceiling back to back, starting each round one place later in the order (round 1: ${p.orders[0]?.join(", ") ?? "–"}). Each round gives one ratio per pair; the median over the rounds is the ratio that counts.`,
     "",
   );
   out.push(`| w1-e2e msg/s | ${head.join(" | ")} |`);
@@ -186,6 +186,12 @@ function renderPairs(p: PairedRounds): string[] {
     .filter(([, us]) => !Number.isNaN(us));
   if (cpu.length > 0) {
     out.push(`CPU per message in these rounds (median; load generators + server side, µs): ${cpu.map(([name, us]) => `${name} ${n(us)}`).join(", ")}.`);
+    const other = Object.entries(p.otherUs ?? {})
+      .map(([name, us]) => [name, median(us)] as const)
+      .filter(([, us]) => !Number.isNaN(us));
+    if (other.length > 0) {
+      out.push("", `What the rest of the box used meanwhile (median µs per message; the box's busy time minus the above, which also counts the runner and the seconds around the measurement, so an upper bound): ${other.map(([name, us]) => `${name} ${n(us)}`).join(", ")}.`);
+    }
   }
   if (p.errors.length > 0) out.push(`Failed measurements (left out of the medians): ${p.errors.join("; ")}.`);
   return out;
