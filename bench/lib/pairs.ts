@@ -7,10 +7,10 @@
  * others and with the ceiling, its order rotated each round so no system always goes first; each round gives
  * one ratio per pair, and the report takes the median over the rounds.
  *
- * A process left idle for minutes comes back slow (the server, its load generators and even MariaDB: after
- * 200–300 s idle tablemq's next 50,000 messages cost its server 45–57 µs each instead of 20, and the round
- * after that was back to ~25), and by the paired rounds most systems have been idle since their workloads.
- * So one untimed round of every system comes first.
+ * A Node process left idle for a minute comes back slow: after 60 s idle, tablemq's server spent 32–51 µs
+ * per message on the next 50,000 instead of 20, and its Node producers and consumers ~1.7× their warm CPU
+ * (after 200–300 s: 45–57 µs). Between two of its rounds every system waits for all the others, so each
+ * timed run follows an untimed one of the same size, right before it.
  */
 import { ceiling } from "./ceiling.js";
 import { boxBusyMs } from "./cpu.js";
@@ -55,14 +55,6 @@ export async function pairedRounds(
     out.cpuUs[name] = [];
     out.otherUs[name] = [];
   }
-  for (const system of systems) {
-    try {
-      await e2eOnce(system, { ...sizes, w1Messages: sizes.warmupMessages }, -1);
-      log(`paired rounds: ${system.name} warmed up again`);
-    } catch (err) {
-      log(`paired rounds: ${system.name} warm-up failed: ${(err as Error).message}`);
-    }
-  }
   for (let round = 0; round < sizes.pairRounds; round++) {
     const order = rotate(names, round);
     out.orders.push(order);
@@ -74,7 +66,9 @@ export async function pairedRounds(
         if (name === CEILING) {
           perSec = (await ceiling(databaseUrl, sizes.ceilingMessages)).perSec;
         } else {
-          [perSec, cpu, other] = await e2eOnce(systems.find((s) => s.name === name)!, sizes, round);
+          const system = systems.find((s) => s.name === name)!;
+          await e2eOnce(system, sizes, round); // untimed: warm again after waiting for the others
+          [perSec, cpu, other] = await e2eOnce(system, sizes, round);
         }
         log(`paired round ${round + 1}/${sizes.pairRounds} ${name}: ${Math.round(perSec)} msg/s`);
       } catch (err) {

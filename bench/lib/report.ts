@@ -162,7 +162,7 @@ function renderPairs(p: PairedRounds): string[] {
   const head = Array.from({ length: rounds }, (_, i) => `round ${i + 1}`);
   out.push("## Paired rounds: ratios measured back to back", "");
   out.push(
-    `This machine's speed drifts by up to ±20 % within an hour, and every process on it drifts together, so a ratio of two numbers measured minutes apart (the tables above) carries that drift. After the workloads, one untimed round of every system (a process idle for minutes comes back slow for its first tens of thousands of messages), then ${rounds === 1 ? "one round" : `each of ${rounds} rounds`} ran every system's w1-e2e (the same size as above, on the same warm servers and load generators) and the ceiling back to back, starting each round one place later in the order (round 1: ${p.orders[0]?.join(", ") ?? "–"}). Each round gives one ratio per pair; the median over the rounds is the ratio that counts.`,
+    `This machine's speed drifts by up to ±20 % within an hour, and every process on it drifts together, so a ratio of two numbers measured minutes apart (the tables above) carries that drift. After the workloads, ${rounds === 1 ? "one round" : `each of ${rounds} rounds`} ran every system's w1-e2e (the same size as above, on the same servers and load generators, each timed run right after an untimed one: a Node process idle for a minute comes back slow) and the ceiling back to back, starting each round one place later in the order (round 1: ${p.orders[0]?.join(", ") ?? "–"}). Each round gives one ratio per pair; the median over the rounds is the ratio that counts.`,
     "",
   );
   out.push(`| w1-e2e msg/s | ${head.join(" | ")} |`);
