@@ -181,16 +181,18 @@ function renderPairs(p: PairedRounds): string[] {
     }
     out.push("");
   }
-  const cpu = Object.entries(p.cpuUs)
-    .map(([name, us]) => [name, median(us)] as const)
-    .filter(([, us]) => !Number.isNaN(us));
-  if (cpu.length > 0) {
-    out.push(`CPU per message in these rounds (median; load generators + server side, µs): ${cpu.map(([name, us]) => `${name} ${n(us)}`).join(", ")}.`);
-    const other = Object.entries(p.otherUs ?? {})
-      .map(([name, us]) => [name, median(us)] as const)
-      .filter(([, us]) => !Number.isNaN(us));
-    if (other.length > 0) {
-      out.push("", `What the rest of the box used meanwhile (median µs per message; the box's busy time minus the above, which also counts the runner and the seconds around the measurement, so an upper bound): ${other.map(([name, us]) => `${name} ${n(us)}`).join(", ")}.`);
+  // "tablemq 82, rabbitmq-quorum 131": each system's median over the rounds, where it was measured.
+  const medians = (byName: Record<string, Array<number | null>>) =>
+    Object.entries(byName)
+      .filter(([, us]) => !Number.isNaN(median(us)))
+      .map(([name, us]) => `${name} ${n(median(us))}`)
+      .join(", ");
+  const cpu = medians(p.cpuUs);
+  if (cpu) {
+    out.push(`CPU per message in these rounds (median; load generators + server side, µs): ${cpu}.`);
+    const other = medians(p.otherUs);
+    if (other) {
+      out.push("", `What the rest of the box used meanwhile (median µs per message; the box's busy time minus the above, which also counts the runner and the seconds around the measurement, so an upper bound): ${other}.`);
     }
   }
   if (p.errors.length > 0) out.push(`Failed measurements (left out of the medians): ${p.errors.join("; ")}.`);
