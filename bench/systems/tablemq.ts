@@ -119,7 +119,8 @@ function adminUrl(): string {
 function startServer(): Promise<ServerProcess> {
   // TABLEMQ_BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server.
   const nodeArgs = (process.env.TABLEMQ_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const args = [...nodeArgs, "--import", "tsx", CLI, "serve", "--port", "0", "--log-level", "warn", "--database-url", BENCH_DB_URL];
+  // --no-memory-reducer as `npm start` and the Docker image run it (README, "Running it").
+  const args = ["--no-memory-reducer", ...nodeArgs, "--import", "tsx", CLI, "serve", "--port", "0", "--log-level", "warn", "--database-url", BENCH_DB_URL];
   return startServerProcess(args, "tablemq serve");
 }
 

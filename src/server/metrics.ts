@@ -129,7 +129,7 @@ export class Metrics {
     perTable.push(this.enqueueSeconds, this.deliveryLagSeconds);
     this.batchSize = new Histogram({
       name: "tablemq_batch_size",
-      help: "Rows per statement or frame: kind = enqueue | ack | postpone | extend | delivery",
+      help: "Messages per request or frame (HTTP or WebSocket): kind = enqueue | ack | postpone | extend | delivery",
       labelNames: ["table", "kind"],
       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
       registers,
