@@ -9,7 +9,9 @@
  *
  * A Node process left idle for a minute comes back slow: after 60 s idle, tablemq's server spent 32–51 µs
  * per message on the next 50,000 instead of 20, and its Node producers and consumers ~1.7× their warm CPU
- * (after 200–300 s: 45–57 µs). Between two of its rounds every system waits for all the others, so each
+ * (after 200–300 s: 45–57 µs). The cause is V8's memory reducer, which shrinks an idle process's heap;
+ * tablemq's server now runs without it (README "Running it"), but every system's load generators are Node
+ * processes with V8's defaults. Between two of its rounds every system waits for all the others, so each
  * timed run follows an untimed one of the same size, right before it.
  */
 import { ceiling } from "./ceiling.js";

@@ -162,7 +162,7 @@ function renderPairs(p: PairedRounds): string[] {
   const head = Array.from({ length: rounds }, (_, i) => `round ${i + 1}`);
   out.push("## Paired rounds: ratios measured back to back", "");
   out.push(
-    `This machine's speed drifts by up to ±20 % within an hour, and every process on it drifts together, so a ratio of two numbers measured minutes apart (the tables above) carries that drift. After the workloads, ${rounds === 1 ? "one round" : `each of ${rounds} rounds`} ran every system's w1-e2e (the same size as above, on the same servers and load generators, each timed run right after an untimed one: a Node process idle for a minute comes back slow) and the ceiling back to back, starting each round one place later in the order (round 1: ${p.orders[0]?.join(", ") ?? "–"}). Each round gives one ratio per pair; the median over the rounds is the ratio that counts.`,
+    `This machine's speed drifts by up to ±20 % within an hour, and every process on it drifts together, so a ratio of two numbers measured minutes apart (the tables above) carries that drift. After the workloads, ${rounds === 1 ? "one round" : `each of ${rounds} rounds`} ran every system's w1-e2e (the same size as above, on the same servers and load generators, each timed run right after an untimed one: a Node process idle for a minute comes back slow, as V8 shrank its heap, and every system's load generators are Node) and the ceiling back to back, starting each round one place later in the order (round 1: ${p.orders[0]?.join(", ") ?? "–"}). Each round gives one ratio per pair; the median over the rounds is the ratio that counts.`,
     "",
   );
   out.push(`| w1-e2e msg/s | ${head.join(" | ")} |`);
@@ -180,6 +180,18 @@ function renderPairs(p: PairedRounds): string[] {
       out.push(`| ${name}${YARDSTICKS.has(name) ? " (yardstick)" : ""} | ${ratios.map(cell).join(" | ")} | **${Number.isNaN(median) ? "–" : cell(median)}** |`);
     }
     out.push("");
+  }
+  // What the yardstick itself reaches against the peers in the same rounds: how far any Node server on this
+  // MariaDB can go, so a gap that node-floor shares is not tablemq's code.
+  for (const yard of names.filter((name) => YARDSTICKS.has(name))) {
+    const against = names
+      .filter((name) => name !== yard && name !== "tablemq")
+      .map((name) => {
+        const m = medianRatio(p.perSec[yard]!, p.perSec[name]!).median;
+        return Number.isNaN(m) ? undefined : `${name} ${name === CEILING ? `${(m * 100).toFixed(0)} %` : `${m.toFixed(2)}×`}`;
+      })
+      .filter(Boolean);
+    if (against.length > 0) out.push(`${yard} ÷ each of the others, median over the same rounds: ${against.join(", ")}.`, "");
   }
   // "tablemq 82, rabbitmq-quorum 131": each system's median over the rounds, where it was measured.
   const medians = (byName: Record<string, Array<number | null>>) =>
