@@ -4,6 +4,7 @@ import { createConnection } from "mysql2/promise";
 import WebSocket from "ws";
 import { TablemqClient } from "../../src/client/index.js";
 import { peakRss, type ServerProcesses } from "../lib/cpu.js";
+import { serverNodeFlags } from "../lib/server-flags.js";
 import type { BenchPayload } from "../lib/payload.js";
 import { type ServerProcess, startServerProcess, stopServerProcess } from "../lib/server-process.js";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
@@ -30,7 +31,7 @@ class TablemqAdapter implements Adapter {
   constructor(private readonly opts: AdapterOptions) {}
 
   async version(): Promise<string> {
-    const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    const pkg = await readPackage();
     const conn = await createConnection(adminUrl());
     try {
       const [rows] = await conn.query(
@@ -115,12 +116,17 @@ function adminUrl(): string {
   return u.toString();
 }
 
+async function readPackage(): Promise<{ version: string; scripts: { start: string } }> {
+  return JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as { version: string; scripts: { start: string } };
+}
+
 /** `tablemq serve` in a process of its own; resolves with its URL. */
-function startServer(): Promise<ServerProcess> {
-  // TABLEMQ_BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server.
+async function startServer(): Promise<ServerProcess> {
+  // With the Node flags `npm start` gives it (README, "Running it"); then TABLEMQ_BENCH_NODE_ARGS, e.g.
+  // "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server (a later flag wins over an earlier one).
+  const pkg = await readPackage();
   const nodeArgs = (process.env.TABLEMQ_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  // --no-memory-reducer as `npm start` and the Docker image run it (README, "Running it").
-  const args = ["--no-memory-reducer", ...nodeArgs, "--import", "tsx", CLI, "serve", "--port", "0", "--log-level", "warn", "--database-url", BENCH_DB_URL];
+  const args = [...serverNodeFlags(pkg.scripts.start), ...nodeArgs, "--import", "tsx", CLI, "serve", "--port", "0", "--log-level", "warn", "--database-url", BENCH_DB_URL];
   return startServerProcess(args, "tablemq serve");
 }
 
