@@ -42,8 +42,8 @@ try {
     const r = await w1EndToEnd({ system: "tablemq", factory, opts, sizes: { ...FULL, w1Messages: messages }, servers: () => current.serverProcesses?.() });
     const server = Object.entries(r.cpu.serverUs ?? {}).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
     const lost = r.missing > 0 ? `, ${r.missing} missing` : "";
-    const sizes = `${await batchSizes(opts)}; ${statements(status0, await dbStatus(), messages)}; ${faults(proc0, await procStat(serverPid), messages)}`;
-    console.log(`round ${round}: ${Math.round(r.e2ePerSec)} msg/s; µs/msg: producers ${r.cpu.producersUs.toFixed(1)}, consumers ${r.cpu.consumersUs.toFixed(1)}, ${server}${lost}; ${sizes}`);
+    const details = `${await batchSizes(opts)}; ${statements(status0, await dbStatus(), messages)}; ${faults(proc0, await procStat(serverPid), messages)}`;
+    console.log(`round ${round}: ${Math.round(r.e2ePerSec)} msg/s; µs/msg: producers ${r.cpu.producersUs.toFixed(1)}, consumers ${r.cpu.consumersUs.toFixed(1)}, ${server}${lost}; ${details}`);
     await current.cleanup();
   }
   for (let round = 1; round <= latencyRounds; round++) {
@@ -70,7 +70,7 @@ try {
   endWorkers();
 }
 
-/** Mean rows per enqueue statement, ack statement and delivery frame for the round's table (from /metrics). */
+/** Mean messages per enqueue request, ack request or frame, and delivery frame for the round's table (from /metrics). */
 async function batchSizes(opts: { queue: string; endpoint?: string }): Promise<string> {
   if (!opts.endpoint) return "";
   const text = await (await fetch(`${opts.endpoint}/metrics`)).text();
@@ -78,9 +78,8 @@ async function batchSizes(opts: { queue: string; endpoint?: string }): Promise<s
     const m = new RegExp(`^tablemq_batch_size_${part}\\{[^}]*table="${opts.queue}"[^}]*kind="${kind}"[^}]*\\} (\\S+)$`, "m").exec(text);
     return m ? Number(m[1]) : NaN;
   };
-  return ["enqueue", "ack", "delivery"].map((k) => `${k} ${(value(k, "sum") / value(k, "count")).toFixed(1)} rows`).join(", ");
+  return ["enqueue", "ack", "delivery"].map((k) => `${k} ${(value(k, "sum") / value(k, "count")).toFixed(1)} msg`).join(", ");
 }
-
 
 /** MariaDB's statement and commit counters (SHOW GLOBAL STATUS). */
 async function dbStatus(): Promise<Map<string, number>> {
