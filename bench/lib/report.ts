@@ -155,6 +155,9 @@ export function renderMarkdown(r: RunResults): string {
   return out.join("\n");
 }
 
+/** A paired ratio against `name`: a percentage of the ceiling, else a factor. */
+const ratioText = (name: string, v: number) => (name === CEILING ? `${(v * 100).toFixed(0)} %` : `${v.toFixed(2)}×`);
+
 function renderPairs(p: PairedRounds): string[] {
   const out: string[] = [];
   const rounds = p.orders.length;
@@ -176,7 +179,7 @@ function renderPairs(p: PairedRounds): string[] {
     for (const name of names) {
       if (name === "tablemq") continue;
       const { median, ratios } = medianRatio(t, p.perSec[name]!);
-      const cell = (v: number | null) => (v === null ? "–" : name === CEILING ? `${(v * 100).toFixed(0)} %` : `${v.toFixed(2)}×`);
+      const cell = (v: number | null) => (v === null ? "–" : ratioText(name, v));
       out.push(`| ${name}${YARDSTICKS.has(name) ? " (yardstick)" : ""} | ${ratios.map(cell).join(" | ")} | **${Number.isNaN(median) ? "–" : cell(median)}** |`);
     }
     out.push("");
@@ -188,7 +191,7 @@ function renderPairs(p: PairedRounds): string[] {
       .filter((name) => name !== yard && name !== "tablemq")
       .map((name) => {
         const m = medianRatio(p.perSec[yard]!, p.perSec[name]!).median;
-        return Number.isNaN(m) ? undefined : `${name} ${name === CEILING ? `${(m * 100).toFixed(0)} %` : `${m.toFixed(2)}×`}`;
+        return Number.isNaN(m) ? undefined : `${name} ${ratioText(name, m)}`;
       })
       .filter(Boolean);
     if (against.length > 0) out.push(`${yard} ÷ each of the others, median over the same rounds: ${against.join(", ")}.`, "");
