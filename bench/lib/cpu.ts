@@ -19,6 +19,17 @@ const TICK_MS = 10; // USER_HZ is 100 on Linux
 
 export type CpuSnapshot = Map<number, number>;
 
+/**
+ * A process's /proc/<pid>/stat: its short name and the fields after it (fields[0] is the state, the 3rd field
+ * of proc(5); minflt is fields[7], utime fields[11], stime fields[12], rss in pages fields[21]).
+ */
+export async function procStat(pid: number): Promise<{ comm: string; fields: string[] } | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  const close = stat.lastIndexOf(")");
+  if (close < 0) return undefined;
+  return { comm: stat.slice(stat.indexOf("(") + 1, close), fields: stat.slice(close + 2).split(" ") };
+}
+
 export async function snapshot(which: ServerProcesses): Promise<CpuSnapshot | undefined> {
   let entries: string[];
   try {
@@ -32,12 +43,10 @@ export async function snapshot(which: ServerProcesses): Promise<CpuSnapshot | un
   await Promise.all(
     entries.filter((e) => /^\d+$/.test(e)).map(async (e) => {
       const pid = Number(e);
-      const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-      const close = stat.lastIndexOf(")");
-      if (close < 0) return;
-      const comm = stat.slice(stat.indexOf("(") + 1, close);
+      const stat = await procStat(pid);
+      if (!stat) return;
+      const { comm, fields } = stat;
       if (!pids.has(pid) && !comms.has(comm)) return;
-      const fields = stat.slice(close + 2).split(" ");
       // utime + stime + cutime + cstime
       out.set(pid, (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * TICK_MS);
     }),

@@ -12,9 +12,8 @@
  * "--import ./bench/tools/server-probe.mjs" (statement times, event-loop delay and GC; see that file).
  * Not part of `npm run bench`: a tool for the next optimisation, not a result.
  */
-import { readFile } from "node:fs/promises";
 import { createConnection } from "mysql2/promise";
-import { cpuMsBetween, snapshot } from "../lib/cpu.js";
+import { cpuMsBetween, procStat, snapshot } from "../lib/cpu.js";
 import { SYSTEMS } from "../lib/systems.js";
 import { BENCH_DB_URL } from "../systems/tablemq.js";
 import type { Adapter } from "../lib/types.js";
@@ -37,12 +36,12 @@ try {
     // TABLEMQ_STEADY_IDLE_S: everything idles this long before each round after the 4th (the idle-cold effect).
     if (round > 4 && idleSeconds > 0) await new Promise((r) => setTimeout(r, idleSeconds * 1000));
     const serverPid = current.serverProcesses?.()["tablemq"]?.pids?.[0];
-    const proc0 = await procStat(serverPid);
+    const proc0 = await serverStat(serverPid);
     const status0 = await dbStatus();
     const r = await w1EndToEnd({ system: "tablemq", factory, opts, sizes: { ...FULL, w1Messages: messages }, servers: () => current.serverProcesses?.() });
     const server = Object.entries(r.cpu.serverUs ?? {}).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
     const lost = r.missing > 0 ? `, ${r.missing} missing` : "";
-    const details = `${await batchSizes(opts)}; ${statements(status0, await dbStatus(), messages)}; ${faults(proc0, await procStat(serverPid), messages)}`;
+    const details = `${await batchSizes(opts)}; ${statements(status0, await dbStatus(), messages)}; ${faults(proc0, await serverStat(serverPid), messages)}`;
     console.log(`round ${round}: ${Math.round(r.e2ePerSec)} msg/s; µs/msg: producers ${r.cpu.producersUs.toFixed(1)}, consumers ${r.cpu.consumersUs.toFixed(1)}, ${server}${lost}; ${details}`);
     await current.cleanup();
   }
@@ -98,12 +97,9 @@ function statements(before: Map<string, number>, after: Map<string, number>, mes
 }
 
 /** The server's minor page faults, user and system CPU ticks, and RSS pages (/proc/<pid>/stat). */
-async function procStat(pid: number | undefined): Promise<number[] | undefined> {
-  if (pid === undefined) return undefined;
-  const text = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
-  if (text === undefined) return undefined;
-  const f = text.slice(text.lastIndexOf(")") + 2).split(" "); // fields from the 3rd on
-  return [Number(f[7]), Number(f[11]), Number(f[12]), Number(f[21])]; // minflt, utime, stime, rss
+async function serverStat(pid: number | undefined): Promise<number[] | undefined> {
+  const f = pid === undefined ? undefined : (await procStat(pid))?.fields;
+  return f && [7, 11, 12, 21].map((i) => Number(f[i]));
 }
 
 function faults(before: number[] | undefined, after: number[] | undefined, messages: number): string {
