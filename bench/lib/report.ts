@@ -47,7 +47,7 @@ export function renderMarkdown(r: RunResults): string {
     "",
   );
   out.push(
-    `Before its workloads every system gets the same untimed warm-up (${warmupText(r)}; a freshly started \`tablemq serve\` spends about twice its warm CPU per message over its first ~300,000 messages, while V8 re-optimizes its request path), and each system's server runs for the whole run, as a deployed one would: tablemq's \`tablemq serve\` is started once, like the peers' servers, which run as system services. tablemq's producers use its own client (\`TablemqClient.publish\`: Node's http with a keep-alive connection); its consumers use a WebSocket (\`ws\`) and ack each batch with one frame. Each client gets the ~200-byte JSON payload in the form its docs use: the object for tablemq, BullMQ and pg-boss (their clients encode it), JSON text for RabbitMQ and NATS (theirs carry bytes).`,
+    `Before its workloads every system gets the same untimed warm-up (${warmupText(r)}), and each system's server runs for the whole run, as a deployed one would: tablemq's \`tablemq serve\` is started once, like the peers' servers, which run as system services. tablemq's producers use its own client (\`TablemqClient.publish\`: Node's http with a keep-alive connection); its consumers use a WebSocket (\`ws\`) and ack each batch with one frame. Each client gets the ~200-byte JSON payload in the form its docs use: the object for tablemq, BullMQ and pg-boss (their clients encode it), JSON text for RabbitMQ and NATS (theirs carry bytes).`,
     "",
   );
 

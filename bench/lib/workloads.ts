@@ -5,14 +5,7 @@ import type { WorkerReport } from "../worker.js";
 import { type Worker, withWorkers } from "./workers.js";
 
 export interface Sizes {
-  /**
-   * Untimed rounds of w1-e2e every system runs before its workloads, and the messages in each. A freshly
-   * started `tablemq serve` spends about twice its warm CPU per message over its first ~300,000 messages
-   * (steady.ts, server µs/msg per round of 50,000: ~30, 24, 20, 16, 14, 13, 13, 13): V8 deoptimizes the
-   * request path when the first connections close (object shapes change) and re-optimizes it only some
-   * thousand requests later. The peers' servers are services that have been up for hours, so every system
-   * gets enough rounds for that (8; with 3, tablemq's w1-e2e was measured on a half-warm server).
-   */
+  /** Untimed rounds of w1-e2e every system runs before its workloads, and the messages in each. */
   warmupRounds: number;
   warmupMessages: number;
   w1Messages: number;
@@ -27,7 +20,7 @@ export interface Sizes {
 }
 
 export const FULL: Sizes = {
-  warmupRounds: 8,
+  warmupRounds: 3,
   warmupMessages: 50_000,
   w1Messages: 50_000,
   w2WarmupSec: 1,
