@@ -17,8 +17,8 @@ export interface Sizes {
   drainTimeoutMs: number;
   /**
    * Rounds of the paired phase (pairs.ts): every system's w1-e2e and the ceiling, back to back. One round's
-   * tablemq ÷ rabbitmq-quorum ranged 1.03–1.70 over three runs on one afternoon (15 rounds, median 1.33), so a
-   * median of 5 still moved by ±0.15 from run to run; 9 narrow it, for about 4 more minutes per run.
+   * tablemq ÷ rabbitmq-quorum ranged 1.03–1.70 over three runs one evening (15 rounds, median 1.33), so a median
+   * of 5 still moved by ±0.15 from run to run; 9 narrow it, for a few more minutes per run.
    */
   pairRounds: number;
 }
