@@ -13,3 +13,6 @@ export function serverNodeFlags(startScript: string): string[] {
   }
   return flags;
 }
+
+/** Space-separated words, e.g. Node flags from an environment variable ("" or unset: none). */
+export const words = (text: string | undefined): string[] => (text ?? "").split(" ").filter(Boolean);

@@ -8,10 +8,11 @@ export interface ServerProcess {
 
 /**
  * A server the run starts (`node <args>`), in a process of its own; resolves with the URL it prints first
- * on stdout. TABLEMQ_BENCH_SERVER_STDOUT names a file for the rest of its stdout (V8's --trace-gc* print there).
+ * on stdout; `env` is added to this process's environment. TABLEMQ_BENCH_SERVER_STDOUT names a file for the
+ * rest of its stdout (V8's --trace-gc* print there).
  */
-export async function startServerProcess(args: string[], what: string): Promise<ServerProcess> {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+export async function startServerProcess(args: string[], what: string, env?: Record<string, string>): Promise<ServerProcess> {
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], ...(env ? { env: { ...process.env, ...env } } : {}) });
   const copy = process.env.TABLEMQ_BENCH_SERVER_STDOUT;
   if (copy) child.stdout!.pipe(createWriteStream(copy));
   const url = await new Promise<string>((resolve, reject) => {

@@ -1,6 +1,7 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { WorkerCommand, WorkerReport } from "../worker.js";
+import { words } from "./server-flags.js";
 
 const WORKER = fileURLToPath(new URL("../worker.ts", import.meta.url));
 
@@ -27,7 +28,7 @@ export class Worker {
 
   static async start(): Promise<Worker> {
     // TABLEMQ_BENCH_WORKER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the workers.
-    const nodeArgs = (process.env.TABLEMQ_BENCH_WORKER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+    const nodeArgs = words(process.env.TABLEMQ_BENCH_WORKER_NODE_ARGS);
     const child = fork(WORKER, [], { execArgv: [...nodeArgs, "--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
     const w = new Worker(child);
     await w.next("ready");

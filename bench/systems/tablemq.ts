@@ -4,7 +4,7 @@ import { createConnection } from "mysql2/promise";
 import WebSocket from "ws";
 import { TablemqClient } from "../../src/client/index.js";
 import { peakRss, type ServerProcesses } from "../lib/cpu.js";
-import { serverNodeFlags } from "../lib/server-flags.js";
+import { serverNodeFlags, words } from "../lib/server-flags.js";
 import type { BenchPayload } from "../lib/payload.js";
 import { type ServerProcess, startServerProcess, stopServerProcess } from "../lib/server-process.js";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
@@ -120,14 +120,18 @@ async function readPackage(): Promise<{ version: string; scripts: { start: strin
   return JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as { version: string; scripts: { start: string } };
 }
 
-/** `tablemq serve` in a process of its own; resolves with its URL. */
-async function startServer(): Promise<ServerProcess> {
-  // With the Node flags `npm start` gives it (README, "Running it"); then TABLEMQ_BENCH_NODE_ARGS, e.g.
-  // "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server (a later flag wins over an earlier one).
+/**
+ * `tablemq serve` in a process of its own; resolves with its URL. With the Node flags `npm start` gives it
+ * (README, "Running it"); then `nodeArgs`, by default TABLEMQ_BENCH_NODE_ARGS, e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof" to profile the server (a later flag wins over an earlier one). `cli` runs another
+ * checkout's server (bench/tools/ab.ts); `env` is added to its environment.
+ */
+export async function startServer(
+  { nodeArgs = words(process.env.TABLEMQ_BENCH_NODE_ARGS), cli = CLI, env }: { nodeArgs?: string[]; cli?: string; env?: Record<string, string> } = {},
+): Promise<ServerProcess> {
   const pkg = await readPackage();
-  const nodeArgs = (process.env.TABLEMQ_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const args = [...serverNodeFlags(pkg.scripts.start), ...nodeArgs, "--import", "tsx", CLI, "serve", "--port", "0", "--log-level", "warn", "--database-url", BENCH_DB_URL];
-  return startServerProcess(args, "tablemq serve");
+  const args = [...serverNodeFlags(pkg.scripts.start), ...nodeArgs, "--import", "tsx", cli, "serve", "--port", "0", "--log-level", "warn", "--database-url", BENCH_DB_URL];
+  return startServerProcess(args, "tablemq serve", env);
 }
 
 const factory: AdapterFactory = (opts) => new TablemqAdapter(opts);

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { serverNodeFlags } from "../../../bench/lib/server-flags.js";
+import { serverNodeFlags, words } from "../../../bench/lib/server-flags.js";
 
 const root = new URL("../../../", import.meta.url);
 
@@ -20,5 +20,13 @@ describe("the server's Node flags", () => {
     expect(entrypoint[0]).toBe("node");
     expect(entrypoint.slice(1, -1)).toEqual(fromStart);
     expect(entrypoint.at(-1)).toBe("dist/cli/main.js");
+  });
+});
+
+describe("flags from an environment variable", () => {
+  it("are its space-separated words; unset or blank gives none", () => {
+    expect(words(" --cpu-prof  --cpu-prof-dir=/tmp/p ")).toEqual(["--cpu-prof", "--cpu-prof-dir=/tmp/p"]);
+    expect(words("")).toEqual([]);
+    expect(words(undefined)).toEqual([]);
   });
 });
