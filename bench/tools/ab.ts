@@ -2,7 +2,7 @@
  * Two tablemq servers compared round by round, for an optimisation's before/after on a box whose speed drifts.
  *
  * `npx tsx bench/tools/ab.ts [--rounds 10] [--warmup 4] [--messages 50000] [--b-env "K=V …"] [--b-args "…"]
- * [--b-cli <other checkout>/src/cli/main.ts]` (and the same --a-* for A)
+ * [--b-cli <other checkout>/src/cli/main.ts]` (and the same --a-* for A; env values without spaces)
  *
  * This box's speed moves by ±20 % within minutes (MariaDB's CPU per message went from 20 to 30 µs within
  * an hour, on the same code), so an A/B of two runs one after the other measures the box. Here both servers
@@ -18,8 +18,7 @@
 import { Command } from "commander";
 import { SYSTEMS } from "../lib/systems.js";
 import { median } from "../lib/pairs.js";
-import type { ServerProcess } from "../lib/server-process.js";
-import { stopServerProcess } from "../lib/server-process.js";
+import { type ServerProcess, stopServerProcess } from "../lib/server-process.js";
 import { endWorkers } from "../lib/workers.js";
 import { FULL, w1EndToEnd } from "../lib/workloads.js";
 import { words } from "../lib/server-flags.js";
@@ -46,12 +45,19 @@ interface Side {
   server: ServerProcess;
 }
 
-async function start(name: "A" | "B"): Promise<Side> {
-  const key = name.toLowerCase();
-  const env = Object.fromEntries(words(flags[`${key}Env`]).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+type ServerOptions = Parameters<typeof startServer>[0];
+
+/** Server A's or B's options from the command line; throws on a malformed --a-env / --b-env. */
+function serverOptions(key: "a" | "b"): ServerOptions {
+  const env = Object.fromEntries(
+    words(flags[`${key}Env`]).map((kv) => {
+      const eq = kv.indexOf("=");
+      if (eq < 1) throw new Error(`--${key}-env: ${JSON.stringify(kv)} is not K=V`);
+      return [kv.slice(0, eq), kv.slice(eq + 1)];
+    }),
+  );
   const cli = flags[`${key}Cli`];
-  const server = await startServer({ nodeArgs: words(flags[`${key}Args`]), env, ...(cli ? { cli } : {}) });
-  return { name, server };
+  return { nodeArgs: words(flags[`${key}Args`]), env, ...(cli ? { cli } : {}) };
 }
 
 const factory = await SYSTEMS["tablemq"]!();
@@ -82,8 +88,11 @@ async function once(side: Side, messages: number): Promise<{ perSec: number; cpu
 }
 
 const fmt = (cpu: Cpu) => COLUMNS.map((c) => `${c} ${cpu[c].toFixed(1)}`).join(", ");
-const [a, b] = [await start("A"), await start("B")];
+const options = { A: serverOptions("a"), B: serverOptions("b") }; // both checked before anything starts
+const a: Side = { name: "A", server: await startServer(options.A) };
+let b: Side | undefined;
 try {
+  b = { name: "B", server: await startServer(options.B) };
   const messages = Number(flags["messages"]);
   for (let i = 0; i < Number(flags["warmup"]); i++) {
     for (const side of i % 2 ? [b, a] : [a, b]) {
@@ -111,6 +120,6 @@ try {
   console.log(`  msg/s B ÷ A, median: ${ratio.toFixed(3)}`);
 } finally {
   await stopServerProcess(a.server);
-  await stopServerProcess(b.server);
+  await stopServerProcess(b?.server);
   endWorkers();
 }
