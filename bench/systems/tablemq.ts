@@ -57,18 +57,11 @@ class TablemqAdapter implements Adapter {
     // One server for the whole run, as the peers' servers are: started by the first workload, warm for the rest.
     if (!running || running.child.exitCode !== null) running = await startServer();
     this.opts.endpoint = running.url;
-    const url = running.url;
-    await fetch(`${url}/v1/tables/${this.opts.queue}`, { method: "DELETE" });
-    const res = await fetch(`${url}/v1/tables/${this.opts.queue}`, {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(BENCH_TABLE_OPTIONS),
-    });
-    if (res.status !== 201) throw new Error(`tablemq: could not create the table: ${res.status} ${await res.text()}`);
+    await freshTable(running.url, this.opts.queue);
   }
 
   async cleanup(): Promise<void> {
-    if (this.opts.endpoint) await fetch(`${this.opts.endpoint}/v1/tables/${this.opts.queue}`, { method: "DELETE" }).catch(() => {});
+    if (this.opts.endpoint) await dropTable(this.opts.endpoint, this.opts.queue);
   }
 
   async shutdown(): Promise<void> {
@@ -108,6 +101,22 @@ class TablemqAdapter implements Adapter {
     if (!this.opts.endpoint) throw new Error("tablemq: no endpoint (prepare() starts the server)");
     return this.opts.endpoint;
   }
+}
+
+/** (Re)creates the table `queue`, empty and with BENCH_TABLE_OPTIONS, on the tablemq server at `url`. */
+export async function freshTable(url: string, queue: string): Promise<void> {
+  await dropTable(url, queue);
+  const res = await fetch(`${url}/v1/tables/${queue}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(BENCH_TABLE_OPTIONS),
+  });
+  if (res.status !== 201) throw new Error(`tablemq: could not create the table ${queue}: ${res.status} ${await res.text()}`);
+}
+
+/** Drops the table `queue` on the tablemq server at `url`, if it is there (a failure is ignored). */
+export async function dropTable(url: string, queue: string): Promise<void> {
+  await fetch(`${url}/v1/tables/${queue}`, { method: "DELETE" }).catch(() => {});
 }
 
 function adminUrl(): string {

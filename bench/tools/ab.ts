@@ -22,7 +22,7 @@ import { type ServerProcess, stopServerProcess } from "../lib/server-process.js"
 import { endWorkers } from "../lib/workers.js";
 import { FULL, w1EndToEnd } from "../lib/workloads.js";
 import { words } from "../lib/server-flags.js";
-import { BENCH_TABLE_OPTIONS, startServer } from "../systems/tablemq.js";
+import { dropTable, freshTable, startServer } from "../systems/tablemq.js";
 
 const flags = new Command()
   .option("--rounds <n>", "timed pairs of rounds", "10")
@@ -67,12 +67,7 @@ let round = 0;
 async function once(side: Side, messages: number): Promise<{ perSec: number; cpu: Cpu }> {
   const queue = `ab_${side.name.toLowerCase()}${++round}_${Date.now().toString(36)}`;
   const endpoint = side.server.url;
-  const res = await fetch(`${endpoint}/v1/tables/${queue}`, {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(BENCH_TABLE_OPTIONS),
-  });
-  if (res.status !== 201) throw new Error(`server ${side.name}: could not create ${queue}: ${res.status} ${await res.text()}`);
+  await freshTable(endpoint, queue);
   try {
     const opts = { queue, prefetch: 100, consumers: 4, endpoint };
     const servers = () => ({ tablemq: { pids: [side.server.child.pid!] }, mariadb: { comms: ["mariadbd"] } });
@@ -83,7 +78,7 @@ async function once(side: Side, messages: number): Promise<{ perSec: number; cpu
     cpu.total = cpu.producers + cpu.consumers + cpu.server + cpu.mariadb;
     return { perSec: r.e2ePerSec, cpu };
   } finally {
-    await fetch(`${endpoint}/v1/tables/${queue}`, { method: "DELETE" }).catch(() => {});
+    await dropTable(endpoint, queue);
   }
 }
 
