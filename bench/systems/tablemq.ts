@@ -72,7 +72,7 @@ class TablemqAdapter implements Adapter {
 
   /** The tablemq server and MariaDB: their CPU time is read around each workload. */
   serverProcesses(): Record<string, ServerProcesses> {
-    return { tablemq: { pids: running?.child.pid ? [running.child.pid] : [] }, mariadb: { comms: ["mariadbd"] } };
+    return serverSide(running?.child.pid);
   }
 
   serverPeakRss(): Promise<number | undefined> {
@@ -101,6 +101,11 @@ class TablemqAdapter implements Adapter {
     if (!this.opts.endpoint) throw new Error("tablemq: no endpoint (prepare() starts the server)");
     return this.opts.endpoint;
   }
+}
+
+/** The processes of tablemq's server side whose CPU a workload counts: the server `pid` and MariaDB. */
+export function serverSide(pid: number | undefined): Record<string, ServerProcesses> {
+  return { tablemq: { pids: pid ? [pid] : [] }, mariadb: { comms: ["mariadbd"] } };
 }
 
 /** (Re)creates the table `queue`, empty and with BENCH_TABLE_OPTIONS, on the tablemq server at `url`. */

@@ -22,7 +22,7 @@ import { type ServerProcess, stopServerProcess } from "../lib/server-process.js"
 import { endWorkers } from "../lib/workers.js";
 import { FULL, w1EndToEnd } from "../lib/workloads.js";
 import { words } from "../lib/server-flags.js";
-import { dropTable, freshTable, startServer } from "../systems/tablemq.js";
+import { dropTable, freshTable, serverSide, startServer } from "../systems/tablemq.js";
 
 const flags = new Command()
   .option("--rounds <n>", "timed pairs of rounds", "10")
@@ -70,7 +70,7 @@ async function once(side: Side, messages: number): Promise<{ perSec: number; cpu
   await freshTable(endpoint, queue);
   try {
     const opts = { queue, prefetch: 100, consumers: 4, endpoint };
-    const servers = () => ({ tablemq: { pids: [side.server.child.pid!] }, mariadb: { comms: ["mariadbd"] } });
+    const servers = () => serverSide(side.server.child.pid);
     const r = await w1EndToEnd({ system: "tablemq", factory, opts, sizes: { ...FULL, w1Messages: messages }, servers });
     if (r.missing > 0 || r.stopped) throw new Error(`server ${side.name}: ${r.missing} missing ${r.stopped ?? ""}`);
     const s = r.cpu.serverUs ?? {};
