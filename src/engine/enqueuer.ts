@@ -66,7 +66,9 @@ export class Enqueuer {
     const rows = messages.map((msg, i) => this.toNewMessage(msg, i, now));
     let due = 0;
     for (const r of rows) if (r.timeNext <= now) due++;
-    const leasedUntil = m.leaseForInsert(due);
+    // Before the INSERT is sent: a poll may find the rows before its answer arrives (InsertClaims).
+    const ticket = m.beginInsert(rows.map((r) => r.id), due);
+    const { leasedUntil } = ticket;
     // When the manager grants it, the due rows are written leased (InsertPath.leaseForInsert). Both kinds of
     // row have one shape (every field, in one order), as each of them is read on the way to the database.
     const written =
@@ -76,6 +78,7 @@ export class Enqueuer {
     const outcomes = await this.inserter(table)
       .submit(written)
       .catch((err: unknown) => {
+        void ticket.done([]);
         // The client needs the ids (the server made most of them) to resend the same messages safely.
         throw err instanceof OutcomeUnknownError ? new OutcomeUnknownError(err.message, rows.map((r) => r.id), { cause: err.cause ?? err }) : err;
       });
@@ -96,7 +99,7 @@ export class Enqueuer {
       if (written[i] !== r) row.leasedUntil = leasedUntil;
       fresh.push(row);
     });
-    void m.offer(fresh); // committed: hand to the cache without making the producer wait for it
+    void ticket.done(fresh); // committed: hand to the cache without making the producer wait for it
     return { ids: rows.map((r) => r.id), duplicates };
   }
 

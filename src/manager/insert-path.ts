@@ -6,6 +6,7 @@ import type { MessageRow, MessageStore } from "../store/types.js";
 import { backoffMs, jitter, type Random } from "./backoff.js";
 import type { PriorityCache } from "./cache.js";
 import { DelayedArrivals } from "./delayed.js";
+import { InsertClaims } from "./insert-claims.js";
 import type { Poller } from "./poller.js";
 import type { ManagerStats } from "./stats.js";
 
@@ -28,11 +29,29 @@ export interface InsertPathDeps {
 }
 
 /**
+ * One insert through this server, begun before its INSERT is sent (MessageManager.beginInsert).
+ */
+export interface InsertTicket {
+  /** Set when the due rows are to be written leased until then (see InsertPath.leaseForInsert). */
+  readonly leasedUntil: number | undefined;
+  /**
+   * The insert is over; `committed` are the rows it wrote (leased ones with `leasedUntil` set), none if it
+   * failed. Rows of which no newer copy turned up meanwhile are offered (InsertPath.offer); returns how
+   * many were cached or scheduled. Call exactly once.
+   */
+  done(committed: readonly MessageRow[]): Promise<number>;
+}
+
+/**
  * Rows committed through this server on their way into the cache (our addition: Vitess's insert path only
  * notifies, and delayed rows wait for a poll). Due rows are offered at once; delayed ones due before the
  * next poll get a timer (DelayedArrivals). Rows may be written already leased (leaseForInsert).
+ *
+ * From before its INSERT is sent until its rows are in the cache, an id whose row changed or that a poll
+ * brought in (`forget`) is dropped from here: first by its claim (InsertClaims), then from `offered`.
  */
 export class InsertPath {
+  private readonly claims = new InsertClaims();
   /** Ids of committed rows waiting (for the mutex) to enter the cache; an ack or reschedule withdraws them. */
   private readonly offered = new Set<string>();
   private readonly delayed: DelayedArrivals;
@@ -42,11 +61,31 @@ export class InsertPath {
   }
 
   /**
+   * Begins an insert of `ids`, `due` of which are due now: decides whether those may be written leased,
+   * and claims the ids, so a copy the poller finds first (or an ack) wins over the insert's own.
+   */
+  begin(ids: Iterable<string>, due: number): InsertTicket {
+    const leasedUntil = this.leaseForInsert(due);
+    const mine = this.claims.begin(ids);
+    let over = false;
+    return {
+      leasedUntil,
+      done: (committed) => {
+        if (over) throw new Error("InsertTicket.done called twice");
+        over = true;
+        const standing = this.claims.end(mine);
+        // The others were acked, rescheduled or cached by a poll meanwhile: this copy is older than that.
+        return this.offer(committed.filter((r) => standing.has(r.id)));
+      },
+    };
+  }
+
+  /**
    * Due rows go into the cache now; delayed ones due before the next poll get a timer. Refused (returns 0)
    * when nobody is subscribed, as in Vitess: the poller finds them when someone subscribes. Returns how
    * many were cached or scheduled.
    */
-  async offer(rows: readonly MessageRow[]): Promise<number> {
+  private async offer(rows: readonly MessageRow[]): Promise<number> {
     if (!this.deps.live()) {
       this.unleash(rows);
       return 0;
@@ -72,7 +111,7 @@ export class InsertPath {
    * time, it is postponed as usual; if it cannot be cached after all (or its subscribers leave), it is made
    * due again at once. A crash leaves it to be delivered when the lease ends, as a lost send would be.
    */
-  leaseForInsert(count: number): number | undefined {
+  private leaseForInsert(count: number): number | undefined {
     if (!this.deps.live()) return undefined;
     const o = this.deps.options();
     if (this.deps.cache.size + this.offered.size + count > o.cacheSize) return undefined;
@@ -98,6 +137,7 @@ export class InsertPath {
 
   /** Ids whose row changed (or that a poll brought in): no copy of them goes on from here. */
   forget(ids: readonly string[]): void {
+    this.claims.supersede(ids);
     for (const id of ids) this.offered.delete(id);
     this.delayed.cancel(ids);
   }

@@ -8,7 +8,7 @@ import type { Random } from "./backoff.js";
 import { PriorityCache } from "./cache.js";
 import { DeadLetters } from "./dead-letters.js";
 import { DeliveriesInProgress } from "./deliveries.js";
-import { InsertPath } from "./insert-path.js";
+import { InsertPath, type InsertTicket } from "./insert-path.js";
 import { Leases } from "./leases.js";
 import { Poller } from "./poller.js";
 import { Postponer } from "./postponer.js";
@@ -244,14 +244,12 @@ export class MessageManager {
     };
   }
 
-  /** The insert path: rows just committed through this server; see InsertPath.offer. */
-  offer(rows: readonly MessageRow[]): Promise<number> {
-    return this.insertPath.offer(rows);
-  }
-
-  /** Whether the insert path may write `count` due rows already leased, and until when; see InsertPath. */
-  leaseForInsert(count: number): number | undefined {
-    return this.insertPath.leaseForInsert(count);
+  /**
+   * The insert path: call before an INSERT of `ids` (`due` of them due now) is sent, and `done` with the
+   * rows it committed; see InsertPath.begin.
+   */
+  beginInsert(ids: Iterable<string>, due: number): InsertTicket {
+    return this.insertPath.begin(ids, due);
   }
 
   /** Marks ids acked; returns how many this call acked. */

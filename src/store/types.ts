@@ -14,7 +14,7 @@ export interface MessageRow {
   epoch: number;
   payload: string;
   /**
-   * Set on a row written already leased by the insert path (see MessageManager.leaseForInsert): the
+   * Set on a row written already leased by the insert path (see InsertPath.leaseForInsert): the
    * time_next its row holds, i.e. its delivery is recorded up to then and needs no post-send postpone.
    */
   leasedUntil?: number;

@@ -32,6 +32,11 @@ export function managerSetup(overrides: Partial<TableOptions> = {}, permits = 4,
   return { clock, store, m, seed, row, semaphore };
 }
 
+/** The insert path as the enqueuer drives it: `rows` begin an insert and are committed at once. */
+export function offer(m: MessageManager, rows: readonly MessageRow[]): Promise<number> {
+  return m.beginInsert(rows.map((r) => r.id), 0).done(rows);
+}
+
 /** Closes every manager managerSetup made (use in afterEach). */
 export async function closeManagers(): Promise<void> {
   await Promise.all(managers.splice(0).map((m) => m.close()));

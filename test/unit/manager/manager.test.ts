@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { MessageRow } from "../../../src/store/types.js";
 import { FakeClock, settle } from "../../support/fake-clock.js";
-import { closeManagers, MANAGER_TABLE, managerSetup } from "../../support/manager.js";
+import { closeManagers, MANAGER_TABLE, managerSetup, offer } from "../../support/manager.js";
 import { MemoryStore } from "../../support/memory-store.js";
 import { RecordingReceiver } from "../../support/receivers.js";
 
@@ -13,7 +13,7 @@ afterEach(closeManagers);
 describe("MessageManager", () => {
   it("refuses insert-path adds while nobody is subscribed", async () => {
     const { m, row } = setup();
-    expect(await m.offer([row("1")])).toBe(0);
+    expect(await offer(m, [row("1")])).toBe(0);
     expect(m.snapshot().cached).toBe(0);
   });
 
@@ -43,7 +43,7 @@ describe("MessageManager", () => {
     m.subscribe(a);
     m.subscribe(b);
     await clock.advance(10);
-    await m.offer([row("1"), row("2")]);
+    await offer(m, [row("1"), row("2")]);
     await settle();
     expect(a.ids).toEqual(["1"]);
     expect(b.ids).toEqual(["2"]);
@@ -51,7 +51,7 @@ describe("MessageManager", () => {
     a.release();
     b.release();
     await settle();
-    await m.offer([row("3"), row("4"), row("5"), row("6")]);
+    await offer(m, [row("3"), row("4"), row("5"), row("6")]);
     await settle();
     expect(a.ids).toEqual(["1", "3", "5"]);
     expect(b.ids).toEqual(["2", "4", "6"]);
@@ -65,7 +65,7 @@ describe("MessageManager", () => {
     m.subscribe(b);
     await clock.advance(10);
     subA.unsubscribe();
-    await m.offer([row("1"), row("2"), row("3")]);
+    await offer(m, [row("1"), row("2"), row("3")]);
     await settle();
     expect(a.ids).toEqual([]);
     expect(b.ids).toEqual(["1", "2", "3"]);
@@ -77,7 +77,7 @@ describe("MessageManager", () => {
     const r = new RecordingReceiver();
     m.subscribe(r);
     await clock.advance(10);
-    await m.offer([row("1"), row("2")]);
+    await offer(m, [row("1"), row("2")]);
     await settle();
     expect(r.ids).toEqual(["1"]); // send done, postpone stuck: still busy
     release();
@@ -91,7 +91,7 @@ describe("MessageManager", () => {
     const receivers = [new RecordingReceiver(), new RecordingReceiver(), new RecordingReceiver()];
     for (const r of receivers) m.subscribe(r);
     await clock.advance(10);
-    await m.offer([row("1"), row("2"), row("3")]);
+    await offer(m, [row("1"), row("2"), row("3")]);
     await settle();
     expect(receivers.map((r) => r.ids.length)).toEqual([1, 1, 1]); // all three sent...
     expect(store.activePostpones).toBe(1); // ...but only one postpone is running
@@ -147,7 +147,7 @@ describe("MessageManager", () => {
     r.holdSends = true;
     m.subscribe(r);
     await clock.advance(10);
-    await m.offer([row("1"), row("2"), row("3")]);
+    await offer(m, [row("1"), row("2"), row("3")]);
     await settle();
     expect(r.ids).toEqual(["1"]);
     await m.ack(["2"]);
@@ -227,7 +227,7 @@ describe("MessageManager", () => {
     await clock.advance(10);
     const polls = store.calls.readDue;
     await store.insertMessages(T, [{ id: "9", priority: 50, timeNext: clock.now() + 5_000, payload: "{}" }]);
-    expect(await m.offer([row("9", clock.now() + 5_000)])).toBe(1);
+    expect(await offer(m, [row("9", clock.now() + 5_000)])).toBe(1);
     await clock.advance(4_900);
     expect(r.ids).toEqual([]);
     await clock.advance(200);
@@ -240,7 +240,7 @@ describe("MessageManager", () => {
     const r = new RecordingReceiver(3);
     const sub = m.subscribe(r);
     await clock.advance(10);
-    await m.offer(["1", "2", "3", "4", "5"].map((id) => row(id)));
+    await offer(m, ["1", "2", "3", "4", "5"].map((id) => row(id)));
     await settle();
     expect(r.ids).toEqual(["1", "2", "3"]);
     expect(sub.inFlight).toBe(3);
@@ -256,7 +256,7 @@ describe("MessageManager", () => {
     const sub = m.subscribe(stuck);
     await clock.advance(10);
     seed(3);
-    await m.offer([row("1"), row("2"), row("3")]);
+    await offer(m, [row("1"), row("2"), row("3")]);
     await settle();
     expect(stuck.ids).toEqual(["1", "2"]);
     const other = new RecordingReceiver(10);
@@ -294,6 +294,37 @@ describe("MessageManager", () => {
     expect(stuck.ids).toEqual(["1"]);
   });
 
+  it("does not send again a message a poll delivered before its insert was over", async () => {
+    // A committed row is visible before its INSERT's answer arrives: the poll's copy can be delivered,
+    // recorded and let go of before the insert path offers its own.
+    const { m, store, clock, row } = setup();
+    const ticket = m.beginInsert(["m1"], 1);
+    expect(ticket.leasedUntil).toBeUndefined(); // nobody subscribed yet: written due
+    store.seed(T, [{ id: "m1", timeNext: clock.now() }]); // committed; the answer is not here yet
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10); // the first subscriber's poll finds it
+    expect(r.ids).toEqual(["m1"]);
+    expect(m.snapshot().cached).toBe(0); // recorded and discarded: the cache no longer knows the id
+    expect(await ticket.done([row("m1")])).toBe(0);
+    await clock.advance(10);
+    expect(r.ids).toEqual(["m1"]);
+  });
+
+  it("does not deliver a message acked before its insert was over", async () => {
+    const { m, store, clock, row } = setup();
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    const ticket = m.beginInsert(["m1"], 1);
+    expect(ticket.leasedUntil).toBeGreaterThan(clock.now()); // a subscriber can take it: written leased
+    store.seed(T, [{ id: "m1", timeNext: ticket.leasedUntil!, epoch: 1 }]);
+    expect(await m.ack(["m1"])).toBe(1); // the producer knew the id before the insert path had the row
+    expect(await ticket.done([{ ...row("m1"), leasedUntil: ticket.leasedUntil! }])).toBe(0);
+    await clock.advance(10);
+    expect(r.ids).toEqual([]);
+  });
+
   it("does not deliver a message acked while its insert-path offer waited behind a slow poll", async () => {
     const { m, store, clock, row } = setup();
     const r = new RecordingReceiver();
@@ -303,7 +334,7 @@ describe("MessageManager", () => {
     m.pollNow(); // a slow poll holds the cache-management mutex across its read
     await settle();
     store.seed(T, [{ id: "m1", timeNext: clock.now() }]);
-    const offered = m.offer([row("m1")]); // committed; waits for the mutex
+    const offered = offer(m, [row("m1")]); // committed; waits for the mutex
     await settle();
     expect(await m.ack(["m1"])).toBe(1);
     releaseRead();
@@ -318,7 +349,7 @@ describe("MessageManager", () => {
     m.subscribe(r);
     await clock.advance(10);
     store.seed(T, [{ id: "d1", timeNext: clock.now() + 1000 }]);
-    await m.offer([row("d1", clock.now() + 1000)]);
+    await offer(m, [row("d1", clock.now() + 1000)]);
     const releaseRead = store.hold("readDue");
     m.pollNow();
     await settle();
@@ -339,7 +370,7 @@ describe("MessageManager", () => {
     await settle();
     const due = clock.now() + 30 * 86_400_000;
     store.seed(T, [{ id: "late", timeNext: due }]);
-    expect(await m.offer([row("late", due)])).toBe(0); // left to the poller: no timer
+    expect(await offer(m, [row("late", due)])).toBe(0); // left to the poller: no timer
     releaseRead();
     await clock.advance(60_000);
     expect(r.ids).not.toContain("late");
