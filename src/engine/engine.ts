@@ -81,6 +81,13 @@ export class Engine {
   private state: "new" | "open" | "closed" = "new";
   private refreshing: Promise<void> | undefined;
   private nextRefresh: Promise<void> | undefined;
+  /** Counts this engine's own table changes (create, alter, drop), in order. */
+  private changes = 0;
+  /**
+   * Tables this engine changed, with the number of the last change, kept while a refresh that read the
+   * schema before that change may still come back: what it found for them is older than what we know.
+   */
+  private readonly changedAt = new Map<string, number>();
 
   constructor(config: EngineConfig) {
     this.store = config.store;
@@ -153,14 +160,24 @@ export class Engine {
   }
 
   private async refreshOnce(): Promise<void> {
+    const readAfter = this.changes;
     const found = await this.store.discoverTables();
     if (this.state !== "open") return;
+    // A table we created, altered or dropped while the read ran is left as we have it (the read may predate
+    // the change): otherwise a table created here a moment ago would be closed as dropped.
+    const newer = (name: string) => (this.changedAt.get(name) ?? 0) > readAfter;
     const names = new Set<string>();
     for (const { name, options } of found) {
       names.add(name);
-      this.follow(name, options);
+      if (!newer(name)) this.follow(name, options);
     }
-    for (const name of [...this.managers.keys()]) if (!names.has(name)) await this.forget(name, "table dropped");
+    for (const name of [...this.managers.keys()]) if (!names.has(name) && !newer(name)) await this.forget(name, "table dropped");
+    for (const [name, at] of this.changedAt) if (at <= readAfter) this.changedAt.delete(name); // refreshes run one at a time
+  }
+
+  /** Notes a change of ours to a table, once it is written (see changedAt). */
+  private changed(table: string): void {
+    this.changedAt.set(table, ++this.changes);
   }
 
   /** Follows tables opened and closed from now on; returns the function that stops it. */
@@ -188,6 +205,7 @@ export class Engine {
     if (!this.managers.has(table)) {
       const options = resolveOptions({ ...this.defaults, ...partial });
       if (await this.store.createTable(table, options)) {
+        this.changed(table);
         this.follow(table, options);
         return { created: true, options };
       }
@@ -204,6 +222,7 @@ export class Engine {
     if (!this.managers.has(table)) return false;
     // Drop first, then forget: forgetting first would let a request in between bring the manager back.
     const dropped = await this.store.dropTable(table);
+    this.changed(table);
     await this.forget(table, "table dropped");
     return dropped;
   }
@@ -328,6 +347,7 @@ export class Engine {
     const options = resolveOptions({ ...m.options, ...partial });
     if (!sameOptions(options, m.options)) {
       await this.store.alterTableOptions(table, options);
+      this.changed(table);
       m.configure(options);
     }
     return options;

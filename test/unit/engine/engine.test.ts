@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { Engine } from "../../../src/engine/engine.js";
 import { ClosedError, OutcomeUnknownError, TableNotFoundError, UnavailableError } from "../../../src/errors.js";
 import { IdGenerator } from "../../../src/ids.js";
@@ -69,6 +69,37 @@ describe("Engine", () => {
     await clock.advance(5_001);
     expect(engine.tableNames()).toEqual([]);
     expect(r.closedWith).toBe("table dropped");
+  });
+
+  it("does not let a refresh that read the schema before this server's create, alter or drop undo it", async () => {
+    const { engine, store } = setup();
+    await engine.open();
+    await engine.ensureTable("altered", { batchSize: 3 });
+    await engine.ensureTable("dropped", {});
+    const discover = store.discoverTables.bind(store);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    vi.spyOn(store, "discoverTables").mockImplementationOnce(async () => {
+      const before = await discover(); // read before the changes below...
+      await held; // ...and answered after them
+      return before;
+    });
+    const stale = engine.refresh();
+    await engine.ensureTable("created", {});
+    const r = new RecordingReceiver();
+    await engine.subscribe("created", r);
+    await engine.ensureTable("altered", { batchSize: 7 });
+    await engine.dropTable("dropped");
+    release();
+    await stale;
+    const check = async () => {
+      expect(engine.tableNames()).toEqual(["altered", "created"]);
+      expect((await engine.manager("altered")).options.batchSize).toBe(7);
+      expect(r.closedWith).toBeUndefined();
+    };
+    await check();
+    await engine.refresh(); // a read after the changes agrees
+    await check();
   });
 
   it("tells table listeners about tables opened, dropped (here or elsewhere) and closed", async () => {
