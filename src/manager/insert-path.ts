@@ -147,11 +147,6 @@ export class InsertPath {
     this.delayed.clear();
   }
 
-  clear(): void {
-    this.delayed.clear();
-    this.offered.clear();
-  }
-
   private async offerDue(rows: readonly MessageRow[]): Promise<number> {
     if (rows.length === 0) return 0;
     const { cache, poller, stats } = this.deps;

@@ -214,7 +214,9 @@ export class MessageManager {
     this.closing = (async () => {
       this.closeSignal.abort();
       this.insertPath.unleash(this.cache.queuedRows());
-      this.insertPath.clear();
+      // Rows still on their way in (offered, waiting for the mutex) find the manager closed and are
+      // unleashed there.
+      this.insertPath.clearScheduled();
       this.leases.clear();
       for (const slot of this.receivers.clear()) this.notifyClosed(slot, reason);
       this.cache.clear();

@@ -276,6 +276,27 @@ describe("Engine: rows leased at insert", () => {
   });
 });
 
+describe("Engine: rows leased at insert, when the table closes", () => {
+  it("makes a leased message due again at once when its table closes before it reached the cache", async () => {
+    const { engine, store, clock } = setup();
+    await engine.open();
+    await engine.ensureTable("orders", { ackWaitMs: 10_000 });
+    await engine.subscribe("orders", new RecordingReceiver());
+    await clock.advance(10);
+    const releaseRead = store.hold("readDue");
+    (await engine.manager("orders")).pollNow(); // holds the cache-management mutex across its read
+    await settle();
+    const { ids } = await engine.enqueue("orders", [{ payload: "1" }]);
+    expect(store.row("orders", ids[0]!)!.epoch).toBe(1); // leased; its way into the cache waits for the poll
+    const closing = engine.close();
+    await settle();
+    releaseRead();
+    await closing;
+    await settle();
+    expect(store.row("orders", ids[0]!)).toMatchObject({ timeNext: clock.now(), epoch: 0 });
+  });
+});
+
 describe("Engine: coalesced enqueues", () => {
   it("writes concurrent enqueues to one table in shared INSERTs and reports duplicates per request", async () => {
     const { engine, store } = setup();
