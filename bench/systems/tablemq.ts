@@ -46,14 +46,7 @@ class TablemqAdapter implements Adapter {
   }
 
   async prepare(): Promise<void> {
-    let conn;
-    try {
-      conn = await createConnection(adminUrl());
-    } catch (err) {
-      throw new Unavailable(`tablemq: the database at ${adminUrl()} does not answer (${(err as Error).message})`);
-    }
-    await conn.query(`CREATE DATABASE IF NOT EXISTS \`${new URL(BENCH_DB_URL).pathname.slice(1)}\``);
-    await conn.end();
+    await ensureBenchDatabase();
     // One server for the whole run, as the peers' servers are: started by the first workload, warm for the rest.
     if (!running || running.child.exitCode !== null) running = await startServer();
     this.opts.endpoint = running.url;
@@ -106,6 +99,21 @@ class TablemqAdapter implements Adapter {
 /** The processes of tablemq's server side whose CPU a workload counts: the server `pid` and MariaDB. */
 export function serverSide(pid: number | undefined): Record<string, ServerProcesses> {
   return { tablemq: { pids: pid ? [pid] : [] }, mariadb: { comms: ["mariadbd"] } };
+}
+
+/** Creates the bench database when it is missing; Unavailable when MariaDB does not answer. */
+export async function ensureBenchDatabase(): Promise<void> {
+  let conn;
+  try {
+    conn = await createConnection(adminUrl());
+  } catch (err) {
+    throw new Unavailable(`tablemq: the database at ${adminUrl()} does not answer (${(err as Error).message})`);
+  }
+  try {
+    await conn.query(`CREATE DATABASE IF NOT EXISTS \`${new URL(BENCH_DB_URL).pathname.slice(1)}\``);
+  } finally {
+    await conn.end();
+  }
 }
 
 /** (Re)creates the table `queue`, empty and with BENCH_TABLE_OPTIONS, on the tablemq server at `url`. */

@@ -22,7 +22,7 @@ import { type ServerProcess, stopServerProcess } from "../lib/server-process.js"
 import { endWorkers } from "../lib/workers.js";
 import { FULL, w1EndToEnd } from "../lib/workloads.js";
 import { words } from "../lib/server-flags.js";
-import { dropTable, freshTable, serverSide, startServer } from "../systems/tablemq.js";
+import { dropTable, ensureBenchDatabase, freshTable, serverSide, startServer } from "../systems/tablemq.js";
 
 const flags = new Command()
   .option("--rounds <n>", "timed pairs of rounds", "10")
@@ -84,6 +84,7 @@ async function once(side: Side, messages: number): Promise<{ perSec: number; cpu
 
 const fmt = (cpu: Cpu) => COLUMNS.map((c) => `${c} ${cpu[c].toFixed(1)}`).join(", ");
 const options = { A: serverOptions("a"), B: serverOptions("b") }; // both checked before anything starts
+await ensureBenchDatabase();
 const a: Side = { name: "A", server: await startServer(options.A) };
 let b: Side | undefined;
 try {
