@@ -3,10 +3,12 @@
  * every statement is bounded in time, a timed-out connection is never reused, and a failure says whether
  * the statement can have run.
  */
-import { sql } from "kysely";
+import { Kysely, MysqlDialect, sql } from "kysely";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { OutcomeUnknownError, UnavailableError } from "../../src/errors.js";
 import { resolveOptions } from "../../src/options.js";
+import { createSessionPool } from "../../src/store/mysql/connect.js";
+import { guardPool } from "../../src/store/mysql/guarded-pool.js";
 import { createMysqlStore, type MysqlStore } from "../../src/store/mysql/store.js";
 import { describeWithDatabase, testDatabaseUrl, useTestStore } from "../support/database.js";
 import { lockTable, waitForLockWait } from "../support/table-lock.js";
@@ -104,6 +106,18 @@ describeWithDatabase("guarded pool", () => {
       expect((await insert).err).toBeInstanceOf(OutcomeUnknownError);
     } finally {
       await lock.release();
+    }
+  });
+
+  it("fails a statement queued behind a session setup that failed with UnavailableError: it was never sent", async () => {
+    const pool = createSessionPool({ uri: testDatabaseUrl(), connectionLimit: 1 }, "SET SESSION no_such_variable = 1");
+    const db = new Kysely<any>({ dialect: new MysqlDialect({ pool: guardPool(pool, TIMEOUT_MS) }) });
+    try {
+      const { err } = await timed(sql`SELECT 1`.execute(db));
+      expect(err).toBeInstanceOf(UnavailableError);
+      expect((err as Error).message).toMatch(/connection was closed/);
+    } finally {
+      await db.destroy();
     }
   });
 

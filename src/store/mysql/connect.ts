@@ -119,12 +119,13 @@ export function formatBound(sql: string, values: unknown, timezone?: string): st
 export const SESSION_SETUP_SQL =
   "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))";
 
-/** A new mysql2 pool whose connections run SESSION_SETUP_SQL before anything else (commands run in order). */
-export function createSessionPool(options: PoolOptions): Pool {
+/** A new mysql2 pool whose connections run `setupSql` before anything else (commands run in order). */
+export function createSessionPool(options: PoolOptions, setupSql = SESSION_SETUP_SQL): Pool {
   const pool = createPool(options);
   pool.on("connection", (connection) => {
-    // A connection that cannot be set up is closed: the statement queued behind it then fails as never sent.
-    connection.query(SESSION_SETUP_SQL, (err) => err && connection.destroy());
+    // A connection that cannot be set up is closed: the statement queued behind it then fails as never
+    // sent (mysql2 writes it to the ended socket: guarded-pool.ts `neverSent`).
+    connection.query(setupSql, (err) => err && connection.destroy());
   });
   return pool;
 }

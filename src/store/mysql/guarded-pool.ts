@@ -109,9 +109,14 @@ function isConnectionFailure(err: unknown): boolean {
   return (err as DriverError).fatal === true;
 }
 
-/** mysql2 refuses a command on a connection it already knows is closed, without writing it. */
+/**
+ * mysql2 refuses a command on a connection it already knows is closed, without writing it; a command it
+ * writes to a socket already ended (a connection destroyed before its turn, e.g. when its session setup
+ * failed) fails with ERR_STREAM_WRITE_AFTER_END, and nothing of it leaves the process.
+ */
 function neverSent(err: unknown): boolean {
-  return /^Can't add new command when connection is in closed state/.test((err as DriverError).message ?? "");
+  const e = err as DriverError;
+  return e.code === "ERR_STREAM_WRITE_AFTER_END" || /^Can't add new command when connection is in closed state/.test(e.message ?? "");
 }
 
 function acquireError(err: unknown): Error {
