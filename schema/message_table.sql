@@ -13,9 +13,10 @@
 -- The first comma-separated item must be `vitess_message`; that is how tables are discovered.
 --
 -- Why poller_idx is ASCENDING on time_next (Vitess documents `time_next DESC`): the poller reads
---   WHERE time_acked IS NULL AND time_next <= ? ORDER BY priority, time_next LIMIT ?
+--   WHERE time_acked IS NULL AND time_next <= ? ORDER BY priority, time_next, id LIMIT ?
 -- With the ascending index the ORDER BY is exactly the index order after the `time_acked IS NULL`
--- prefix, so the read is an index ref/range scan that stops after LIMIT rows, with no filesort.
+-- prefix (InnoDB ends every secondary index with the primary key, id), so the read is an index ref/range
+-- scan that stops after LIMIT rows, with no filesort.
 -- With the DESC index MariaDB filesorts, and under FOR UPDATE SKIP LOCKED it then locks every scanned
 -- row, so a second reader gets nothing. Keep the ORDER BY and this index in agreement.
 CREATE TABLE orders (

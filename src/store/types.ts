@@ -144,7 +144,7 @@ export interface MessageStore {
   describeTable(table: string, nowMs: number): Promise<TableStats>;
 
   insertMessages(table: string, rows: NewMessage[]): Promise<InsertResult>;
-  /** Unacked rows with time_next <= now, ORDER BY priority, time_next, at most `limit`. */
+  /** Unacked rows with time_next <= now, ORDER BY priority, time_next, id, at most `limit`. */
   readDue(table: string, nowMs: number, limit: number): Promise<MessageRow[]>;
   /** Sets time_next = now + base + backoff(epoch) for unacked ids; returns rows changed. */
   postpone(table: string, ids: string[], nowMs: number, spec: BackoffSpec): Promise<number>;

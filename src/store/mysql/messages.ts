@@ -98,14 +98,17 @@ async function existingIds(db: Kysely<any>, table: string, ids: string[]): Promi
 /**
  * The poller's read. Exported so tests can EXPLAIN the exact statement: ORDER BY priority, time_next must
  * follow poller_idx (time_acked, priority, time_next) ascending, so the plan is an index scan that stops
- * after `limit` rows, with no filesort.
+ * after `limit` rows, with no filesort. `id` breaks ties, oldest first: InnoDB's secondary index ends with
+ * the primary key, so the index still gives that order, and a plan with a filesort (a table laid out as
+ * Vitess's docs show, or MariaDB's choice for a fresh table of a few rows) no longer orders ties, and
+ * picks the rows under LIMIT, arbitrarily.
  */
 export function readDueQuery(table: string, nowMs: number, limit: number): RawBuilder<DueRow> {
   return sql<DueRow>`
     SELECT id, priority, time_next, epoch, message
     FROM ${tableRef(table)}
     WHERE time_acked IS NULL AND time_next <= ${nsValue(nowMs, "now")}
-    ORDER BY priority, time_next
+    ORDER BY priority, time_next, id
     LIMIT ${positiveLimit(limit)}`;
 }
 
