@@ -137,7 +137,8 @@ export class MemoryStore implements MessageStore, WebhookStore {
   async readDue(table: string, nowMs: number, limit: number): Promise<MessageRow[]> {
     const snapshot = [...this.mustTable(table).rows.values()]
       .filter((r) => r.timeAcked === null && (r.timeNext ?? 0) <= nowMs)
-      .sort((a, b) => a.priority - b.priority || (a.timeNext ?? 0) - (b.timeNext ?? 0))
+      // Ties by id, as the SQL store's ORDER BY priority, time_next, id (decimal ids: shorter is smaller).
+      .sort((a, b) => a.priority - b.priority || (a.timeNext ?? 0) - (b.timeNext ?? 0) || a.id.length - b.id.length || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .slice(0, limit)
       .map((r) => ({ id: r.id, priority: r.priority, timeNext: r.timeNext ?? 0, epoch: r.epoch, payload: r.payload }));
     await this.enter("readDue");
