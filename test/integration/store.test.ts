@@ -5,6 +5,7 @@ import { resolveOptions } from "../../src/options.js";
 import { createConnection } from "mysql2";
 import { poolOptions, SESSION_SETUP_SQL } from "../../src/store/mysql/connect.js";
 import { insertMessages, readDueQuery } from "../../src/store/mysql/messages.js";
+import { PLAIN_FORM, readTableForms } from "../../src/store/mysql/table-form.js";
 import type { BackoffSpec, NewMessage } from "../../src/store/types.js";
 import { describeWithDatabase, testDatabaseUrl, useTestStore } from "../support/database.js";
 
@@ -174,6 +175,64 @@ describeWithDatabase("MysqlStore", () => {
     }
     expect(await db.store.ack(table, ["18446744073709551614"], T0)).toBe(1);
     expect((await db.store.readDue(table, T0, 10)).map((r) => r.id)).toEqual([ids[0], ids[2], ids[3], ids[4], "42"]);
+  });
+
+  it("reads each table's form: hex payloads and unchecked updates only where the result is the same", async () => {
+    const made = await newTable("form");
+    const vitess = db.table("formv");
+    const latin1 = db.table("forml");
+    const checked = db.table("formc");
+    const generated = db.table("formg");
+    const triggered = db.table("formt");
+    const columns = "id BIGINT UNSIGNED NOT NULL PRIMARY KEY, priority TINYINT UNSIGNED NOT NULL DEFAULT 50, epoch BIGINT NOT NULL DEFAULT 0, time_next BIGINT DEFAULT 0, time_acked BIGINT DEFAULT NULL";
+    const comment = "COMMENT 'vitess_message,vt_ack_wait=30'";
+    await sql.raw(`CREATE TABLE ${vitess} (${columns}, message VARBINARY(128)) ${comment}`).execute(db.store.db);
+    await sql.raw(`CREATE TABLE ${latin1} (${columns}, message TEXT CHARACTER SET latin1) ${comment}`).execute(db.store.db);
+    await sql.raw(`CREATE TABLE ${checked} (${columns}, message JSON, CHECK (time_acked IS NULL OR time_acked < 5)) ${comment}`).execute(db.store.db);
+    await sql.raw(`CREATE TABLE ${generated} (${columns}, message JSON, due BIGINT AS (time_next + 1) VIRTUAL) ${comment}`).execute(db.store.db);
+    await sql.raw(`CREATE TABLE ${triggered} (${columns}, message JSON) ${comment}`).execute(db.store.db);
+    await sql.raw(`CREATE TRIGGER ${triggered}_t BEFORE UPDATE ON ${triggered} FOR EACH ROW SET NEW.priority = NEW.priority`).execute(db.store.db);
+
+    await db.store.discoverTables();
+    const forms = Object.fromEntries([made, vitess, latin1, checked, generated, triggered].map((t) => [t, db.store.formOf(t)]));
+    const mariadb = db.flavor === "mariadb";
+    expect(forms).toEqual({
+      // MariaDB's JSON is utf8mb4 text, kept as sent; MySQL 8's native JSON refuses a binary string.
+      [made]: { hexPayload: mariadb, uncheckedUpdates: mariadb },
+      [vitess]: { hexPayload: true, uncheckedUpdates: mariadb },
+      [latin1]: { hexPayload: false, uncheckedUpdates: mariadb }, // hex bytes would be taken as latin1 characters
+      [checked]: { hexPayload: mariadb, uncheckedUpdates: false }, // a CHECK on a column the UPDATEs set
+      [generated]: { hexPayload: mariadb, uncheckedUpdates: false },
+      [triggered]: { hexPayload: mariadb, uncheckedUpdates: false },
+    });
+    expect(db.store.formOf("not_a_table")).toEqual(PLAIN_FORM);
+    expect(db.store.formOf(made)).toEqual((await readTableForms(db.store.db, [made])).get(made)); // createTable read it too
+
+    // Each stores the payload's characters: hex where the column keeps UTF-8 bytes, a converted string elsewhere.
+    const payload = '{"s":"é ✓ 😀 \\u0000 \' \\\\"}';
+    for (const table of [made, vitess, checked]) {
+      await db.store.insertMessages(table, [msg("1", { payload })]);
+      expect((await db.store.readDue(table, T0, 10))[0]?.payload).toBe(payload);
+    }
+    // Payloads too many, or one too big, for the insert's hex scratch space (256 KiB) in one go.
+    const big = ["x".repeat(30_000), "é😀".repeat(15_000), "y".repeat(90_000), "z", "✓".repeat(40_000)].map((s) => JSON.stringify({ s }));
+    const bigIds = ["10", "11", "12", "13", "14", "15", "16", "17"];
+    await db.store.insertMessages(made, bigIds.map((id, i) => msg(id, { payload: big[i % big.length]!, priority: 0 })));
+    const gotBig = (await db.store.readDue(made, T0, 20)).filter((r) => bigIds.includes(r.id));
+    expect(gotBig.map((r) => r.payload)).toEqual(bigIds.map((_, i) => big[i % big.length]));
+
+    await db.store.insertMessages(latin1, [msg("1", { payload: '{"s":"é"}' })]);
+    expect((await db.store.readDue(latin1, T0, 10))[0]?.payload).toBe('{"s":"é"}');
+    const { rows } = await sql<{ hex: string }>`SELECT HEX(message) AS hex FROM ${sql.table(latin1)}`.execute(db.store.db);
+    expect(rows[0]?.hex).toBe("7B2273223A22E9227D"); // é as one latin1 byte, E9: converted, not C3A9 taken as two characters
+
+    // The CHECK that sees time_acked still holds the ack back; the JSON CHECK still refuses a bad payload.
+    await expect(db.store.ack(checked, ["1"], T0)).rejects.toThrow();
+    await expect(db.store.insertMessages(made, [msg("2", { payload: '{"bad":' })])).rejects.toThrow();
+    expect((await db.store.readDue(made, T0, 20)).map((r) => r.id)).toEqual(["10", "11", "12", "13", "14", "15", "16", "17", "1"]);
+    expect(await db.store.ack(made, ["1"], T0)).toBe(1);
+    await db.store.dropTable(made);
+    expect(db.store.formOf(made)).toEqual(PLAIN_FORM);
   });
 
   it("reads its literals right on a server with NO_BACKSLASH_ESCAPES: every new connection's session drops that mode", async () => {

@@ -9,6 +9,7 @@
 import { sql, type Kysely } from "kysely";
 import type { Delivery, DeliveryChange, FencedResult } from "../types.js";
 import { assignment } from "./messages.js";
+import { PLAIN_FORM, type TableForm, updateOf } from "./table-form.js";
 import { idList, tableRef, toNumber } from "./values.js";
 
 export async function updateDeliveries(
@@ -17,6 +18,7 @@ export async function updateDeliveries(
   deliveries: readonly Delivery[],
   nowMs: number,
   change: DeliveryChange,
+  form: TableForm = PLAIN_FORM,
 ): Promise<FencedResult> {
   if (deliveries.length === 0) return { changed: 0, stale: [] };
   const ref = tableRef(table);
@@ -38,7 +40,7 @@ export async function updateDeliveries(
     }
     if (current.size === 0) return { changed: 0, stale };
     const result = await sql`
-      UPDATE ${ref} SET ${set}
+      ${updateOf(form)} ${ref} SET ${set}
       WHERE id IN (${idList([...current])}) AND time_acked IS NULL`.execute(trx);
     return { changed: toNumber(result.numAffectedRows ?? 0n), stale };
   });

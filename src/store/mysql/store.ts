@@ -27,6 +27,7 @@ import * as ddl from "./ddl.js";
 import * as dead from "./dead-letters.js";
 import { updateDeliveries } from "./deliveries.js";
 import * as messages from "./messages.js";
+import { PLAIN_FORM, readTableForms, type TableForm } from "./table-form.js";
 import * as webhooks from "./webhooks.js";
 
 export interface MysqlStoreOptions extends MysqlConnectOptions {
@@ -40,6 +41,12 @@ export interface MysqlStoreOptions extends MysqlConnectOptions {
 export class MysqlStore implements MessageStore, WebhookStore {
   /** The webhooks table, made once on first use (and again should it vanish). */
   private webhooksTable: Promise<void> | undefined;
+  /**
+   * Each message table's form (table-form.ts), as the last discovery, or this store's create, read it. A
+   * table missing here gets PLAIN_FORM, which is right for any table.
+   */
+  private readonly forms = new Map<string, TableForm>();
+  private creates = 0;
 
   constructor(
     /** The Kysely instance the store owns; close() destroys it. */
@@ -53,7 +60,17 @@ export class MysqlStore implements MessageStore, WebhookStore {
   async discoverTables(): Promise<DiscoveredTable[]> {
     const { tables, skipped } = await read(ddl.discoverMessageTables(this.db));
     for (const table of skipped) this.options.onSkippedTable?.(table);
+    const creates = this.creates;
+    const forms = await read(readTableForms(this.db, tables.map((t) => t.name)));
+    for (const [name, form] of forms) this.forms.set(name, form);
+    // Forget tables gone since, unless this store made one meanwhile: this read may predate it.
+    if (this.creates === creates) for (const name of this.forms.keys()) if (!forms.has(name)) this.forms.delete(name);
     return tables;
+  }
+
+  /** The form the statements on `table` are written for. */
+  formOf(table: string): TableForm {
+    return this.forms.get(table) ?? PLAIN_FORM;
   }
 
   /** Discovery including the skipped tables, for diagnostics (e.g. `tablemq table list`). */
@@ -61,8 +78,12 @@ export class MysqlStore implements MessageStore, WebhookStore {
     return read(ddl.discoverMessageTables(this.db));
   }
 
-  createTable(table: string, options: TableOptions): Promise<boolean> {
-    return ddl.createTable(this.db, table, options);
+  async createTable(table: string, options: TableOptions): Promise<boolean> {
+    this.creates++;
+    const created = await ddl.createTable(this.db, table, options);
+    const form = (await read(readTableForms(this.db, [table]))).get(table);
+    if (form) this.forms.set(table, form);
+    return created;
   }
 
   alterTableOptions(table: string, options: TableOptions): Promise<void> {
@@ -70,6 +91,7 @@ export class MysqlStore implements MessageStore, WebhookStore {
   }
 
   async dropTable(table: string): Promise<boolean> {
+    this.forms.delete(table);
     const dropped = await ddl.dropTable(this.db, table);
     if (dropped) await dead.dropDeadLetterTable(this.db, table);
     return dropped;
@@ -80,7 +102,7 @@ export class MysqlStore implements MessageStore, WebhookStore {
   }
 
   insertMessages(table: string, rows: NewMessage[]): Promise<InsertResult> {
-    return onTable(table, messages.insertMessages(this.db, table, rows));
+    return onTable(table, messages.insertMessages(this.db, table, rows, this.formOf(table)));
   }
 
   readDue(table: string, nowMs: number, limit: number): Promise<MessageRow[]> {
@@ -88,23 +110,23 @@ export class MysqlStore implements MessageStore, WebhookStore {
   }
 
   postpone(table: string, ids: string[], nowMs: number, spec: BackoffSpec): Promise<number> {
-    return onTable(table, messages.postpone(this.db, table, ids, nowMs, spec));
+    return onTable(table, messages.postpone(this.db, table, ids, nowMs, spec, this.formOf(table)));
   }
 
   reschedule(table: string, ids: string[], nowMs: number, delayMs: number): Promise<number> {
-    return onTable(table, messages.reschedule(this.db, table, ids, nowMs, delayMs));
+    return onTable(table, messages.reschedule(this.db, table, ids, nowMs, delayMs, this.formOf(table)));
   }
 
   ack(table: string, ids: string[], nowMs: number): Promise<number> {
-    return onTable(table, messages.ack(this.db, table, ids, nowMs));
+    return onTable(table, messages.ack(this.db, table, ids, nowMs, this.formOf(table)));
   }
 
   settleGroups(table: string, groups: SettleGroup[]): Promise<number[]> {
-    return onTable(table, messages.settleGroups(this.batch, table, groups));
+    return onTable(table, messages.settleGroups(this.batch, table, groups, this.formOf(table)));
   }
 
   updateDeliveries(table: string, deliveries: Delivery[], nowMs: number, change: DeliveryChange): Promise<FencedResult> {
-    return onTable(table, updateDeliveries(this.db, table, deliveries, nowMs, change));
+    return onTable(table, updateDeliveries(this.db, table, deliveries, nowMs, change, this.formOf(table)));
   }
 
   deadLetter(table: string, ids: string[], minEpoch: number, reason: string, nowMs: number): Promise<string[]> {
