@@ -61,11 +61,24 @@ export class MysqlStore implements MessageStore, WebhookStore {
     const { tables, skipped } = await read(ddl.discoverMessageTables(this.db));
     for (const table of skipped) this.options.onSkippedTable?.(table);
     const creates = this.creates;
-    const forms = await read(readTableForms(this.db, tables.map((t) => t.name)));
+    const forms = await this.readForms(tables.map((t) => t.name));
     for (const [name, form] of forms) this.forms.set(name, form);
     // Forget tables gone since, unless this store made one meanwhile: this read may predate it.
     if (this.creates === creates) for (const name of this.forms.keys()) if (!forms.has(name)) this.forms.delete(name);
     return tables;
+  }
+
+  /**
+   * The tables' forms; none if they cannot be read: the tables are served, in PLAIN_FORM (a form is a
+   * saving, never needed), until a later read succeeds.
+   */
+  private async readForms(tables: string[]): Promise<Map<string, TableForm>> {
+    try {
+      return await readTableForms(this.db, tables);
+    } catch {
+      for (const name of tables) this.forms.delete(name);
+      return new Map();
+    }
   }
 
   /** The form the statements on `table` are written for. */
@@ -81,7 +94,7 @@ export class MysqlStore implements MessageStore, WebhookStore {
   async createTable(table: string, options: TableOptions): Promise<boolean> {
     this.creates++;
     const created = await ddl.createTable(this.db, table, options);
-    const form = (await read(readTableForms(this.db, [table]))).get(table);
+    const form = (await this.readForms([table])).get(table);
     if (form) this.forms.set(table, form);
     return created;
   }
