@@ -58,9 +58,9 @@ export class MysqlStore implements MessageStore, WebhookStore {
   ) {}
 
   async discoverTables(): Promise<DiscoveredTable[]> {
+    const creates = this.creates;
     const { tables, skipped } = await read(ddl.discoverMessageTables(this.db));
     for (const table of skipped) this.options.onSkippedTable?.(table);
-    const creates = this.creates;
     const forms = await this.readForms(tables.map((t) => t.name));
     for (const [name, form] of forms) this.forms.set(name, form);
     // Forget tables gone since, unless this store made one meanwhile: this read may predate it.
