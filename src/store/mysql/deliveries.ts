@@ -9,8 +9,8 @@
 import { sql, type Kysely } from "kysely";
 import type { Delivery, DeliveryChange, FencedResult } from "../types.js";
 import { assignment } from "./messages.js";
-import { PLAIN_FORM, type TableForm, updateOf } from "./table-form.js";
-import { idList, tableByIds, tableRef, toNumber } from "./values.js";
+import { PLAIN_FORM, type TableForm, updateByIds } from "./table-form.js";
+import { idList, tableRef, toNumber } from "./values.js";
 
 export async function updateDeliveries(
   db: Kysely<any>,
@@ -40,7 +40,7 @@ export async function updateDeliveries(
     }
     if (current.size === 0) return { changed: 0, stale };
     const result = await sql`
-      ${updateOf(form)} ${tableByIds(table)} SET ${set}
+      ${updateByIds(table, form)} SET ${set}
       WHERE id IN (${idList([...current])}) AND time_acked IS NULL`.execute(trx);
     return { changed: toNumber(result.numAffectedRows ?? 0n), stale };
   });

@@ -10,8 +10,8 @@ import { OutcomeUnknownError, UnavailableError } from "../../errors.js";
 import { maxShift } from "../../manager/backoff.js";
 import type { BackoffSpec, DeliveryChange, InsertResult, MessageRow, NewMessage, Settlement, SettleGroup } from "../types.js";
 import { errno } from "./ddl.js";
-import { PLAIN_FORM, type TableForm, updateOf } from "./table-form.js";
-import { checkedId, idList, msValue, nsToMs, nsValue, positiveLimit, priorityValue, sqlString, tableByIds, tableRef, toNumber } from "./values.js";
+import { PLAIN_FORM, type TableForm, updateByIds } from "./table-form.js";
+import { checkedId, idList, msValue, nsToMs, nsValue, positiveLimit, priorityValue, sqlString, tableRef, toNumber } from "./values.js";
 
 // ---------------------------------------------------------------------------------------------------
 // Insert
@@ -224,7 +224,7 @@ export async function postpone(
   // IFNULL: Vitess's own schema lets epoch be NULL (it writes ifnull(epoch, 0) + 1 too).
   const epoch = spec.incrementEpoch ? sql`, epoch = IFNULL(epoch, 0) + 1` : sql``;
   const result = await sql`
-    ${updateOf(form)} ${tableByIds(table)}
+    ${updateByIds(table, form)}
     SET time_next = ${start} + ${backoffExpression(spec)}${epoch}
     WHERE id IN (${idList(ids)}) AND time_acked IS NULL`.execute(db);
   return affected(result);
@@ -253,7 +253,7 @@ async function changeUnacked(
 }
 
 function settleStatement(table: string, g: { ids: readonly string[]; change: Settlement; nowMs: number }, form: TableForm): RawBuilder<unknown> {
-  return sql`${updateOf(form)} ${tableByIds(table)} SET ${assignment(g.change, g.nowMs)} WHERE id IN (${idList(g.ids)}) AND time_acked IS NULL`;
+  return sql`${updateByIds(table, form)} SET ${assignment(g.change, g.nowMs)} WHERE id IN (${idList(g.ids)}) AND time_acked IS NULL`;
 }
 
 /** The SET clause of a change to unacked rows (settlements here, fenced updates in deliveries.ts). */

@@ -27,16 +27,6 @@ export function tableRef(name: string): RawBuilder<unknown> {
   return sql.table(validateIdentifier(name));
 }
 
-/**
- * The table, for an UPDATE that finds its rows by an id list: held to the primary key by a hint. Without it
- * MariaDB also weighs poller_idx for the `time_acked IS NULL` beside the ids (a B-tree dive and a range
- * analysis per statement), only to choose the primary key: about 5 % of its instructions per message for an
- * INSERT and its ack (bench/tools/db-instructions.ts). MySQL 8 takes the same hint on UPDATE.
- */
-export function tableByIds(name: string): RawBuilder<unknown> {
-  return sql`${tableRef(name)} FORCE INDEX (PRIMARY)`;
-}
-
 /** Checks a message id: a decimal BIGINT UNSIGNED without leading zeros. Returns it. */
 export function checkedId(id: string): string {
   if (!isMessageId(id)) {
