@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Engine } from "../../../src/engine/engine.js";
+import { INSERTS_AT_ONCE } from "../../../src/engine/enqueuer.js";
 import { ClosedError, OutcomeUnknownError, TableNotFoundError, UnavailableError } from "../../../src/errors.js";
 import { IdGenerator } from "../../../src/ids.js";
+import { BATCHES_AT_ONCE } from "../../../src/manager/settler.js";
 import { resolveOptions } from "../../../src/options.js";
 import { FakeClock, settle } from "../../support/fake-clock.js";
 import { MemoryStore } from "../../support/memory-store.js";
@@ -310,7 +312,7 @@ describe("Engine: coalesced enqueues", () => {
     release();
     await first;
     const results = await Promise.all(others);
-    expect(store.calls.insertMessages).toBeLessThanOrEqual(5); // 11 requests, at most 4 statements at once
+    expect(store.calls.insertMessages).toBe(2); // 11 requests: the first, then the 10 that arrived while it ran
     expect(results.map((r) => r.duplicates)).toEqual(Array.from({ length: 10 }, () => ["1"]));
     expect(store.row("orders", "1")?.payload).toBe("1");
   });
@@ -335,65 +337,77 @@ describe("Engine: coalesced acks and postpones", () => {
     return acks;
   }
 
-  it("writes acks that arrive while both ack writers are busy in one transaction, counting each request's own", async () => {
-    const { engine, store } = await withRows(6);
+  /** Ids for one ack request per writer (each written alone, so all the table's ack writers are busy). */
+  const writerIds = (first: number) => Array.from({ length: BATCHES_AT_ONCE }, (_, i) => String(first + i));
+  const ones = () => Array.from({ length: BATCHES_AT_ONCE }, () => 1);
+
+  it("writes acks that arrive while the ack writers are busy in one transaction, counting each request's own", async () => {
+    const w = BATCHES_AT_ONCE;
+    const { engine, store } = await withRows(w + 5);
     const release = store.hold("ack");
-    const busy = await ackApart(engine, ["1", "2"]); // one transaction each: both writers busy
-    expect(store.calls.ack).toBe(2);
-    // Queued behind them, and shared: an id in two requests counts for the first, an unknown id for none.
-    const queued = [engine.ack("orders", ["3", "4"]), engine.ack("orders", ["4", "5", "99"]), engine.ack("orders", ["1", "6"])];
+    const busy = await ackApart(engine, writerIds(1)); // one transaction each: every writer busy
+    expect(store.calls.ack).toBe(w);
+    // Queued behind them, and shared: an id in two requests counts for the first, an unknown id for none,
+    // an id a busy writer acked for none.
+    const [a, b, c, d] = [w + 1, w + 2, w + 3, w + 4].map(String);
+    const queued = [engine.ack("orders", [a!, b!]), engine.ack("orders", [b!, c!, "99"]), engine.ack("orders", ["1", d!])];
     await settle(1);
-    expect(store.calls.ack).toBe(2);
+    expect(store.calls.ack).toBe(w);
     release();
-    expect(await Promise.all(busy)).toEqual([1, 1]);
+    expect(await Promise.all(busy)).toEqual(ones());
     expect(await Promise.all(queued)).toEqual([2, 1, 1]);
-    expect(store.calls.ack).toBe(3);
-    for (const id of ["1", "2", "3", "4", "5", "6"]) expect(store.row("orders", id)?.timeAcked).not.toBeNull();
+    expect(store.calls.ack).toBe(w + 1);
+    for (let id = 1; id <= w + 4; id++) expect(store.row("orders", String(id))?.timeAcked).not.toBeNull();
   });
 
   it("batches postpones with acks, each request with its own change and time, in arrival order", async () => {
-    const { engine, store, clock } = await withRows(4);
+    const w = BATCHES_AT_ONCE;
+    const { engine, store, clock } = await withRows(w + 2);
     const release = store.hold("ack");
-    const busy = await ackApart(engine, ["1", "2"]);
+    const busy = await ackApart(engine, writerIds(1));
     const postponedAt = clock.now();
+    const [a, b] = [String(w + 1), String(w + 2)];
     const queued: Array<Promise<number>> = [];
-    for (const request of [() => engine.postpone("orders", ["3", "4"], 5_000), () => engine.ack("orders", ["3"]), () => engine.postpone("orders", ["3"], 1_000)]) {
+    for (const request of [() => engine.postpone("orders", [a, b], 5_000), () => engine.ack("orders", [a]), () => engine.postpone("orders", [a], 1_000)]) {
       queued.push(request());
       await settle(1);
     }
     release();
-    expect(await Promise.all(busy)).toEqual([1, 1]);
-    expect(await Promise.all(queued)).toEqual([2, 1, 0]); // 3 was acked by the request before the last
-    expect(store.calls).toMatchObject({ ack: 3, reschedule: 1 }); // the three shared one batch
-    expect(store.row("orders", "3")?.timeAcked).not.toBeNull();
-    expect(store.row("orders", "4")).toMatchObject({ timeAcked: null, timeNext: postponedAt + 5_000 });
+    expect(await Promise.all(busy)).toEqual(ones());
+    expect(await Promise.all(queued)).toEqual([2, 1, 0]); // a was acked by the request before the last
+    expect(store.calls).toMatchObject({ ack: w + 1, reschedule: 1 }); // the three shared one batch
+    expect(store.row("orders", a)?.timeAcked).not.toBeNull();
+    expect(store.row("orders", b)).toMatchObject({ timeAcked: null, timeNext: postponedAt + 5_000 });
   });
 
   it("fails every ack of a batch the store refused, writing none of them; each succeeds when sent again", async () => {
-    const { engine, store } = await withRows(4);
+    const w = BATCHES_AT_ONCE;
+    const { engine, store } = await withRows(w + 2);
     const release = store.hold("ack");
-    const busy = await ackApart(engine, ["1", "2"]);
-    const queued = [engine.ack("orders", ["3"]), engine.ack("orders", ["4"])];
+    const busy = await ackApart(engine, writerIds(1));
+    const queued = [engine.ack("orders", [String(w + 1)]), engine.ack("orders", [String(w + 2)])];
     await settle(1);
-    store.failNext("ack", 3, () => new Error("refused"));
+    store.failNext("ack", w + 1, () => new Error("refused"));
     release();
     for (const p of [...busy, ...queued]) await expect(p).rejects.toThrow("refused");
-    expect(store.calls.ack).toBe(3); // the two queued acks shared one transaction
-    for (const id of ["1", "2", "3", "4"]) expect(store.row("orders", id)?.timeAcked).toBeNull();
-    expect(await Promise.all(["1", "2", "3", "4"].map((id) => engine.ack("orders", [id])))).toEqual([1, 1, 1, 1]);
+    expect(store.calls.ack).toBe(w + 1); // the two queued acks shared one transaction
+    const all = Array.from({ length: w + 2 }, (_, i) => String(i + 1));
+    for (const id of all) expect(store.row("orders", id)?.timeAcked).toBeNull();
+    expect(await Promise.all(all.map((id) => engine.ack("orders", [id])))).toEqual(all.map(() => 1));
   });
 
   it("refuses an ack that cannot get a writer within the write timeout as unavailable, writing nothing", async () => {
-    const { engine, store, clock } = await withRows(3);
+    const w = BATCHES_AT_ONCE;
+    const { engine, store, clock } = await withRows(w + 1);
     const release = store.hold("ack");
-    const stuck = await ackApart(engine, ["1", "2"]);
-    const waiting = engine.ack("orders", ["3"]);
+    const stuck = await ackApart(engine, writerIds(1));
+    const waiting = engine.ack("orders", [String(w + 1)]);
     waiting.catch(() => {});
     await clock.advance(10_000);
     await expect(waiting).rejects.toBeInstanceOf(UnavailableError);
     release();
-    expect(await Promise.all(stuck)).toEqual([1, 1]);
-    expect(store.row("orders", "3")?.timeAcked).toBeNull();
+    expect(await Promise.all(stuck)).toEqual(ones());
+    expect(store.row("orders", String(w + 1))?.timeAcked).toBeNull();
   });
 });
 
@@ -438,11 +452,11 @@ describe("Engine: writes whose answer was lost", () => {
     const { engine, store, clock } = await open();
     const release = store.hold("insertMessages");
     const stuck: Array<Promise<unknown>> = [];
-    for (let i = 1; i <= 4; i++) {
-      stuck.push(engine.enqueue("orders", [{ id: String(i), payload: "1" }])); // one statement each: all 4 writers busy
+    for (let i = 1; i <= INSERTS_AT_ONCE; i++) {
+      stuck.push(engine.enqueue("orders", [{ id: String(i), payload: "1" }])); // one statement each: every writer busy
       await settle(1);
     }
-    expect(store.calls.insertMessages).toBe(4);
+    expect(store.calls.insertMessages).toBe(INSERTS_AT_ONCE);
     const waiting = engine.enqueue("orders", [{ id: "9", payload: "1" }]);
     waiting.catch(() => {});
     await clock.advance(10_000);
