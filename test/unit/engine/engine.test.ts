@@ -337,15 +337,15 @@ describe("Engine: coalesced acks and postpones", () => {
     return acks;
   }
 
-  /** Ids for one ack request per writer (each written alone, so all the table's ack writers are busy). */
-  const writerIds = (first: number) => Array.from({ length: BATCHES_AT_ONCE }, (_, i) => String(first + i));
-  const ones = () => Array.from({ length: BATCHES_AT_ONCE }, () => 1);
+  /** One ack request per writer, ids 1 to w (each written alone: all the table's ack writers busy). */
+  const w = BATCHES_AT_ONCE;
+  const writerIds = Array.from({ length: w }, (_, i) => String(i + 1));
+  const ones = writerIds.map(() => 1);
 
   it("writes acks that arrive while the ack writers are busy in one transaction, counting each request's own", async () => {
-    const w = BATCHES_AT_ONCE;
     const { engine, store } = await withRows(w + 5);
     const release = store.hold("ack");
-    const busy = await ackApart(engine, writerIds(1)); // one transaction each: every writer busy
+    const busy = await ackApart(engine, writerIds); // one transaction each: every writer busy
     expect(store.calls.ack).toBe(w);
     // Queued behind them, and shared: an id in two requests counts for the first, an unknown id for none,
     // an id a busy writer acked for none.
@@ -354,17 +354,16 @@ describe("Engine: coalesced acks and postpones", () => {
     await settle(1);
     expect(store.calls.ack).toBe(w);
     release();
-    expect(await Promise.all(busy)).toEqual(ones());
+    expect(await Promise.all(busy)).toEqual(ones);
     expect(await Promise.all(queued)).toEqual([2, 1, 1]);
     expect(store.calls.ack).toBe(w + 1);
     for (let id = 1; id <= w + 4; id++) expect(store.row("orders", String(id))?.timeAcked).not.toBeNull();
   });
 
   it("batches postpones with acks, each request with its own change and time, in arrival order", async () => {
-    const w = BATCHES_AT_ONCE;
     const { engine, store, clock } = await withRows(w + 2);
     const release = store.hold("ack");
-    const busy = await ackApart(engine, writerIds(1));
+    const busy = await ackApart(engine, writerIds);
     const postponedAt = clock.now();
     const [a, b] = [String(w + 1), String(w + 2)];
     const queued: Array<Promise<number>> = [];
@@ -373,7 +372,7 @@ describe("Engine: coalesced acks and postpones", () => {
       await settle(1);
     }
     release();
-    expect(await Promise.all(busy)).toEqual(ones());
+    expect(await Promise.all(busy)).toEqual(ones);
     expect(await Promise.all(queued)).toEqual([2, 1, 0]); // a was acked by the request before the last
     expect(store.calls).toMatchObject({ ack: w + 1, reschedule: 1 }); // the three shared one batch
     expect(store.row("orders", a)?.timeAcked).not.toBeNull();
@@ -381,10 +380,9 @@ describe("Engine: coalesced acks and postpones", () => {
   });
 
   it("fails every ack of a batch the store refused, writing none of them; each succeeds when sent again", async () => {
-    const w = BATCHES_AT_ONCE;
     const { engine, store } = await withRows(w + 2);
     const release = store.hold("ack");
-    const busy = await ackApart(engine, writerIds(1));
+    const busy = await ackApart(engine, writerIds);
     const queued = [engine.ack("orders", [String(w + 1)]), engine.ack("orders", [String(w + 2)])];
     await settle(1);
     store.failNext("ack", w + 1, () => new Error("refused"));
@@ -397,16 +395,15 @@ describe("Engine: coalesced acks and postpones", () => {
   });
 
   it("refuses an ack that cannot get a writer within the write timeout as unavailable, writing nothing", async () => {
-    const w = BATCHES_AT_ONCE;
     const { engine, store, clock } = await withRows(w + 1);
     const release = store.hold("ack");
-    const stuck = await ackApart(engine, writerIds(1));
+    const stuck = await ackApart(engine, writerIds);
     const waiting = engine.ack("orders", [String(w + 1)]);
     waiting.catch(() => {});
     await clock.advance(10_000);
     await expect(waiting).rejects.toBeInstanceOf(UnavailableError);
     release();
-    expect(await Promise.all(stuck)).toEqual(ones());
+    expect(await Promise.all(stuck)).toEqual(ones);
     expect(store.row("orders", String(w + 1))?.timeAcked).toBeNull();
   });
 });
