@@ -72,3 +72,23 @@ export class WebhookNotFoundError extends TablemqError {
     super("webhook_not_found", `table ${JSON.stringify(table)} has no webhook ${JSON.stringify(name)}`);
   }
 }
+
+/**
+ * The database refused a write for what it holds (a value out of its column's range, a CHECK that failed),
+ * not for the connection: nothing of the statement was written, and sending the same rows again would fail
+ * again. `id` is the message whose row it refused, when the database said which. A coalesced write that
+ * fails so is split until the request that holds the row is alone (coalescer.ts): only that one fails.
+ */
+export class RejectedWriteError extends TablemqError {
+  constructor(
+    message: string,
+    readonly id?: string,
+    options?: { cause?: unknown; column?: string },
+  ) {
+    super("validation_failed", message, options);
+    this.column = options?.column;
+  }
+
+  /** The column the database named, when it named one (`message` for the payload's CHECK). */
+  readonly column: string | undefined;
+}

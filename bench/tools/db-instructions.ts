@@ -44,9 +44,9 @@ const BATCH = 100;
 
 const FORMS: Array<[string, TableForm]> = [
   ["plain (quoted payloads, checked updates)", PLAIN_FORM],
-  ["hex payloads", { hexPayload: true, uncheckedUpdates: false }],
-  ["unchecked updates", { hexPayload: false, uncheckedUpdates: true }],
-  ["both (tablemq's form of its own tables on MariaDB)", { hexPayload: true, uncheckedUpdates: true }],
+  ["hex payloads", { ...PLAIN_FORM, hexPayload: true }],
+  ["unchecked updates", { ...PLAIN_FORM, uncheckedUpdates: true }],
+  ["both (tablemq's form of its own tables on MariaDB)", { ...PLAIN_FORM, hexPayload: true, uncheckedUpdates: true }],
 ];
 
 const pid = execFileSync("pgrep", ["-f", `valgrind.*mariadbd.*--port=${flags.port}`]).toString().trim().split("\n")[0];

@@ -6,6 +6,7 @@ import { type Logger, silentLogger } from "../logger.js";
 import type { Random } from "../manager/backoff.js";
 import { MessageManager, type ManagerSnapshot, type Subscription } from "../manager/manager.js";
 import type { Receiver } from "../manager/receivers.js";
+import { CacheBudget } from "../manager/cache-budget.js";
 import { Ticker } from "../manager/ticker.js";
 import { resolveOptions, type TableOptions } from "../options.js";
 import { receiptOf } from "../receipts.js";
@@ -28,6 +29,8 @@ export interface EngineConfig {
   log?: Logger;
   /** Post-send postpones running at once across all tables (Vitess: the postpone semaphore). */
   postponeConcurrency?: number;
+  /** Bytes of payload all tables' caches may hold at once (default: no bound). */
+  cacheMaxBytes?: number;
   /** How often to look for tables created, altered or dropped outside this server. */
   schemaRefreshMs?: number;
   /** Defaults for options a create request leaves out. */
@@ -72,6 +75,8 @@ export class Engine {
   private readonly random: Random;
   private readonly log: Logger;
   private readonly semaphore: Semaphore;
+  /** Shared by every table's cache. */
+  readonly cacheBudget: CacheBudget;
   private readonly managers = new Map<string, MessageManager>();
   private readonly enqueuer: Enqueuer;
   private readonly writeTimeoutMs: number;
@@ -95,6 +100,7 @@ export class Engine {
     this.random = config.random ?? Math.random;
     this.log = config.log ?? silentLogger;
     this.semaphore = new Semaphore(config.postponeConcurrency ?? 4);
+    this.cacheBudget = new CacheBudget(config.cacheMaxBytes ?? Infinity);
     this.defaults = config.defaultOptions ?? {};
     this.writeTimeoutMs = config.writeTimeoutMs ?? 10_000;
     this.enqueuer = new Enqueuer({
@@ -199,8 +205,13 @@ export class Engine {
     this.mustBeOpen();
     checkTableName(table);
     checkDeadLetterName(table, partial.maxAttempts ?? (this.managers.has(table) ? undefined : this.defaults.maxAttempts));
-    if ((partial.maxAttempts ?? 0) > 0 && this.managers.has(`${table}_dlq`)) {
-      throw new ConflictError(`${table}_dlq is a message table: it cannot be ${table}'s dead-letter table`);
+    // <name>_dlq is <name>'s dead-letter table: the two names never both belong to message tables.
+    const base = deadLetterBase(table);
+    if (!this.managers.has(table) && base !== undefined && this.managers.has(base)) {
+      throw new ConflictError(`${table} is the name of ${base}'s dead-letter table: it cannot be a message table while ${base} is one`);
+    }
+    if ((!this.managers.has(table) || (partial.maxAttempts ?? 0) > 0) && this.managers.has(`${table}_dlq`)) {
+      throw new ConflictError(`${table}_dlq is a message table: ${table} cannot be a message table with it as its dead-letter table`);
     }
     if (!this.managers.has(table)) {
       const options = resolveOptions({ ...this.defaults, ...partial });
@@ -229,7 +240,7 @@ export class Engine {
 
   async describe(table: string): Promise<TableDescription> {
     const m = await this.manager(table);
-    const [stats, dead] = await Promise.all([this.onTable(this.store.describeTable(table, this.clock.now())), this.store.countDead(table)]);
+    const [stats, dead] = await Promise.all([this.onTable(this.store.describeTable(table, this.clock.now())), this.countDead(table)]);
     const snap = m.snapshot();
     return { name: table, options: m.options, stats: { ...stats, dead, receivers: snap.receivers, cached: snap.cached } };
   }
@@ -237,18 +248,30 @@ export class Engine {
   /** The table's dead letters, newest first. */
   async listDead(table: string, limit: number, cursor?: string): Promise<DeadLetterPage> {
     await this.manager(table);
+    this.mustHaveDeadLetterName(table);
     return this.store.listDead(table, limit, cursor);
   }
 
   /** Moves the given dead letters (or all of them) back into the table, due now with epoch 0. */
   async redrive(table: string, ids?: readonly string[]): Promise<RedriveResult> {
     if (ids !== undefined) checkIds(ids);
-    return this.onTable((await this.manager(table)).redrive(ids));
+    const m = await this.manager(table);
+    this.mustHaveDeadLetterName(table);
+    return this.onTable(m.redrive(ids));
   }
 
   /** Dead letters in the table's dead-letter table (0 when it has none). */
   countDead(table: string): Promise<number> {
+    // A message table under that name (made outside tablemq) holds no dead letters of this one.
+    if (this.managers.has(`${table}_dlq`)) return Promise.resolve(0);
     return this.store.countDead(table);
+  }
+
+  /** A message table named <table>_dlq (made outside tablemq) is not <table>'s dead-letter table. */
+  private mustHaveDeadLetterName(table: string): void {
+    if (this.managers.has(`${table}_dlq`)) {
+      throw new ConflictError(`${table}_dlq is a message table, not ${table}'s dead-letter table: ${table} has no dead letters to show`);
+    }
   }
 
   async enqueue(table: string, messages: readonly EnqueueMessage[]): Promise<EnqueueResult> {
@@ -364,6 +387,7 @@ export class Engine {
       clock: this.clock,
       random: this.random,
       semaphore: this.semaphore,
+      budget: this.cacheBudget,
       log: this.log,
       writeTimeoutMs: this.writeTimeoutMs,
     });
@@ -410,6 +434,11 @@ function checkDelay(field: string, ms: number | undefined): void {
   if (ms !== undefined && !(Number.isFinite(ms) && ms >= 0 && ms <= MAX_DELAY_MS)) {
     throw new ValidationError(field, `must be a number from 0 to ${MAX_DELAY_MS}, got ${ms}`);
   }
+}
+
+/** `orders` for `orders_dlq`; undefined for a name that is not a dead-letter table's. */
+function deadLetterBase(table: string): string | undefined {
+  return table.endsWith("_dlq") && table.length > 4 ? table.slice(0, -4) : undefined;
 }
 
 function sameOptions(a: TableOptions, b: TableOptions): boolean {

@@ -1,6 +1,6 @@
 import type { Clock } from "../clock.js";
-import { OutcomeUnknownError, UnavailableError } from "../errors.js";
-import { type IdGenerator, isMessageId } from "../ids.js";
+import { OutcomeUnknownError, RejectedWriteError, UnavailableError } from "../errors.js";
+import { type IdGenerator, isMessageId, MAX_MESSAGE_ID } from "../ids.js";
 import type { MessageManager } from "../manager/manager.js";
 import type { MessageRow, MessageStore, NewMessage } from "../store/types.js";
 import { Coalescer } from "../coalescer.js";
@@ -24,7 +24,7 @@ export interface EnqueueMessage {
   id?: string;
   priority?: number;
   delayMs?: number;
-  /** Epoch ms; wins over delayMs. */
+  /** Epoch ms; not with delayMs. */
   deliverAt?: number;
   /** Raw JSON text. */
   payload: string;
@@ -69,7 +69,8 @@ export class Enqueuer {
   async enqueue(table: string, m: MessageManager, messages: readonly EnqueueMessage[]): Promise<EnqueueResult> {
     if (messages.length === 0) throw new ValidationError("messages", "must not be empty");
     const now = this.deps.clock.now();
-    const rows = messages.map((msg, i) => this.toNewMessage(msg, i, now));
+    const maxId = this.deps.store.maxMessageId(table);
+    const rows = messages.map((msg, i) => this.toNewMessage(msg, i, now, maxId));
     let due = 0;
     for (const r of rows) if (r.timeNext <= now) due++;
     // Before the INSERT is sent: a poll may find the rows before its answer arrives (InsertClaims).
@@ -85,6 +86,7 @@ export class Enqueuer {
       .submit(written)
       .catch((err: unknown) => {
         void ticket.done([]);
+        if (err instanceof RejectedWriteError) throw refusedMessage(err, rows);
         // The client needs the ids (the server made most of them) to resend the same messages safely.
         throw err instanceof OutcomeUnknownError ? new OutcomeUnknownError(err.message, rows.map((r) => r.id), { cause: err.cause ?? err }) : err;
       });
@@ -142,12 +144,18 @@ export class Enqueuer {
     return c;
   }
 
-  private toNewMessage(msg: EnqueueMessage, i: number, now: number): NewMessage {
+  private toNewMessage(msg: EnqueueMessage, i: number, now: number, maxId: bigint): NewMessage {
     // Field names (fieldOf) are made only for an error: this runs for every message.
     if (msg.id !== undefined && !isMessageId(msg.id)) throw badId(msg.id, fieldOf(i, "id"));
+    if (msg.id !== undefined && maxId < MAX_MESSAGE_ID && msg.id.length >= String(maxId).length && BigInt(msg.id) > maxId) {
+      throw new ValidationError(fieldOf(i, "id"), `must be at most ${maxId} (the largest the table's id column holds), got "${msg.id}"`);
+    }
     const priority = msg.priority ?? 50;
     if (!Number.isInteger(priority) || priority < 0 || priority > 255) {
       throw new ValidationError(fieldOf(i, "priority"), `must be an integer from 0 to 255, got ${priority}`);
+    }
+    if (msg.delayMs !== undefined && msg.deliverAt !== undefined) {
+      throw new ValidationError(`${fieldOf(i, "delayMs")} and ${fieldOf(i, "deliverAt")}`, "give one or the other, not both");
     }
     if (msg.delayMs !== undefined && !(Number.isFinite(msg.delayMs) && msg.delayMs >= 0)) {
       throw new ValidationError(fieldOf(i, "delayMs"), `must be a number >= 0, got ${msg.delayMs}`);
@@ -158,6 +166,20 @@ export class Enqueuer {
     const timeNext = msg.deliverAt ?? now + (msg.delayMs ?? 0);
     return { id: msg.id ?? this.deps.ids.next(), priority, timeNext, epoch: 0, payload: msg.payload };
   }
+}
+
+/** The API's name of a message's field for a column the database named in a refusal. */
+const FIELD_OF_COLUMN: Record<string, string> = { id: "id", priority: "priority", time_next: "deliverAt", message: "payload" };
+
+/**
+ * The enqueue request the database refused a row of, alone (the coalescer split it from the others): a
+ * 400 that names the message, and its field when the database named the column.
+ */
+function refusedMessage(err: RejectedWriteError, rows: readonly NewMessage[]): ValidationError {
+  const i = err.id === undefined ? -1 : rows.findIndex((r) => r.id === err.id);
+  const field = err.column === undefined ? undefined : FIELD_OF_COLUMN[err.column];
+  const where = i < 0 ? "messages" : field ? fieldOf(i, field) : `messages[${i}]`;
+  return new ValidationError(where, err.message);
 }
 
 function fieldOf(i: number, name: string): string {

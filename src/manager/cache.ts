@@ -1,4 +1,5 @@
 import type { MessageRow } from "../store/types.js";
+import { type CacheBudget, payloadBytes, UNBOUNDED } from "./cache-budget.js";
 
 /**
  * The send queue of one message table: a bounded binary heap ordered by (priority, timeNext), plus the
@@ -6,7 +7,7 @@ import type { MessageRow } from "../store/types.js";
  * forgets a queued id (an ack or reschedule must not be followed by a send of a stale cached copy).
  *
  * Capacity counts queued and in-flight ids together, as in Vitess: a full cache refuses adds, which puts
- * the manager in "pending" mode. Removal from the heap is lazy (an entry is live only while `queued` maps
+ * the manager in "pending" mode. So does a row whose payload the shared CacheBudget cannot take. Removal from the heap is lazy (an entry is live only while `queued` maps
  * its id to it), and the heap is compacted when stale entries outnumber live ones.
  */
 interface Entry {
@@ -19,10 +20,15 @@ export type AddResult = "added" | "present" | "full";
 export class PriorityCache {
   private heap: Entry[] = [];
   private readonly queued = new Map<string, Entry>();
-  private readonly inFlight = new Set<string>();
+  /** In-flight ids and the bytes each is charged to the budget. */
+  private readonly inFlight = new Map<string, number>();
   private seq = 0;
 
-  constructor(private capacity: number) {}
+  constructor(
+    private capacity: number,
+    /** Shared by all tables' caches: a row is charged while it is queued or in flight. */
+    private readonly budget: CacheBudget = UNBOUNDED(),
+  ) {}
 
   /** Queued plus in flight. */
   get size(): number {
@@ -65,6 +71,7 @@ export class PriorityCache {
   add(row: MessageRow): AddResult {
     if (this.has(row.id)) return "present";
     if (this.isFull()) return "full";
+    if (!this.budget.take(payloadBytes(row.payload), this.size === 0)) return "full";
     const entry: Entry = { row, seq: this.seq++ };
     this.queued.set(row.id, entry);
     this.push(entry);
@@ -77,7 +84,7 @@ export class PriorityCache {
       const entry = this.popHeap();
       if (this.queued.get(entry.row.id) !== entry) continue; // evicted or discarded: stale entry
       this.queued.delete(entry.row.id);
-      this.inFlight.add(entry.row.id);
+      this.inFlight.set(entry.row.id, payloadBytes(entry.row.payload));
       return entry.row;
     }
     return undefined;
@@ -98,7 +105,7 @@ export class PriorityCache {
         continue;
       }
       this.queued.delete(entry.row.id);
-      this.inFlight.add(entry.row.id);
+      this.inFlight.set(entry.row.id, payloadBytes(entry.row.payload));
       batch.push(entry.row);
     }
     for (const entry of declined) this.push(entry);
@@ -108,10 +115,23 @@ export class PriorityCache {
   /** Forgets ids entirely, queued or in flight (after their batch was postponed). */
   discard(ids: Iterable<string>): void {
     for (const id of ids) {
-      this.queued.delete(id);
-      this.inFlight.delete(id);
+      this.dequeue(id);
+      const bytes = this.inFlight.get(id);
+      if (bytes !== undefined) {
+        this.inFlight.delete(id);
+        this.budget.give(bytes);
+      }
     }
     this.compactIfSparse();
+  }
+
+  /** Drops a queued id and gives its bytes back; false when it was not queued. */
+  private dequeue(id: string): boolean {
+    const entry = this.queued.get(id);
+    if (!entry) return false;
+    this.queued.delete(id);
+    this.budget.give(payloadBytes(entry.row.payload));
+    return true;
   }
 
   /**
@@ -120,7 +140,7 @@ export class PriorityCache {
    */
   evict(ids: Iterable<string>): number {
     let n = 0;
-    for (const id of ids) if (this.queued.delete(id)) n++;
+    for (const id of ids) if (this.dequeue(id)) n++;
     this.compactIfSparse();
     return n;
   }
@@ -130,6 +150,8 @@ export class PriorityCache {
   }
 
   clear(): void {
+    for (const entry of this.queued.values()) this.budget.give(payloadBytes(entry.row.payload));
+    for (const bytes of this.inFlight.values()) this.budget.give(bytes);
     this.heap = [];
     this.queued.clear();
     this.inFlight.clear();

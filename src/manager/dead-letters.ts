@@ -1,4 +1,5 @@
 import type { Clock } from "../clock.js";
+import { RejectedWriteError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { TableOptions } from "../options.js";
 import type { MessageRow, MessageStore, RedriveResult } from "../store/types.js";
@@ -57,19 +58,33 @@ export class DeadLetters {
   }
 
   private async bury(rows: readonly MessageRow[], maxAttempts: number): Promise<void> {
-    const { store, table, clock, log, stats } = this.deps;
     const ids = rows.map((r) => r.id);
+    await this.move(ids, maxAttempts);
+    await this.deps.discard(ids);
+  }
+
+  /**
+   * Moves ids to the dead-letter table. When the database refuses a row of them (RejectedWriteError), the
+   * ids are split in halves until the one it refuses fails alone, so one row cannot hold the others back.
+   */
+  private async move(ids: readonly string[], maxAttempts: number): Promise<void> {
+    const { store, table, clock, log, stats } = this.deps;
     try {
       const reason = `delivered ${maxAttempts} time${maxAttempts === 1 ? "" : "s"} without an ack (maxAttempts ${maxAttempts})`;
-      const moved = await store.deadLetter(table, ids, maxAttempts, reason, clock.now());
+      const moved = await store.deadLetter(table, [...ids], maxAttempts, reason, clock.now());
       stats.deadLettered += moved.length;
       this.deps.endLeases(moved);
     } catch (err) {
+      if (err instanceof RejectedWriteError && ids.length > 1) {
+        const half = ids.length >> 1;
+        await this.move(ids.slice(0, half), maxAttempts);
+        await this.move(ids.slice(half), maxAttempts);
+        return;
+      }
       stats.deadLetterFailed += ids.length;
       log.warn({ err, table, count: ids.length }, "could not dead-letter messages; retrying after the ack wait");
       // Left due in the table: try again after an ack wait, not at every poll.
-      await store.reschedule(table, ids, clock.now(), this.deps.options().ackWaitMs).catch(() => {});
+      await store.reschedule(table, [...ids], clock.now(), this.deps.options().ackWaitMs).catch(() => {});
     }
-    await this.deps.discard(ids);
   }
 }

@@ -7,7 +7,7 @@ import type { MessageRow } from "../store/types.js";
  * `capacity` timers, the poller is left to find them.
  */
 export class DelayedArrivals {
-  private readonly timers = new Map<string, TimerHandle>();
+  private readonly timers = new Map<string, { timer: TimerHandle; at: number }>();
 
   constructor(
     private readonly clock: Clock,
@@ -26,7 +26,7 @@ export class DelayedArrivals {
       this.timers.delete(row.id);
       this.onDue(row);
     }, row.timeNext - this.clock.now());
-    this.timers.set(row.id, timer);
+    this.timers.set(row.id, { timer, at: row.timeNext });
     return true;
   }
 
@@ -34,13 +34,16 @@ export class DelayedArrivals {
     for (const id of ids) {
       const t = this.timers.get(id);
       if (t === undefined) continue;
-      this.clock.clearTimeout(t);
+      this.clock.clearTimeout(t.timer);
       this.timers.delete(id);
     }
   }
 
-  clear(): void {
-    for (const t of this.timers.values()) this.clock.clearTimeout(t);
+  /** Drops every timer; returns the due times of their rows. */
+  clear(): number[] {
+    for (const { timer } of this.timers.values()) this.clock.clearTimeout(timer);
+    const times = [...this.timers.values()].map((t) => t.at);
     this.timers.clear();
+    return times;
   }
 }

@@ -86,18 +86,22 @@ export class InsertPath {
    * many were cached or scheduled.
    */
   private async offer(rows: readonly MessageRow[]): Promise<number> {
+    const { poller, clock } = this.deps;
+    const now = clock.now();
     if (!this.deps.live()) {
       this.unleash(rows);
+      // Nobody to send to now: the poller looks when they fall due, for a subscriber who comes by then.
+      for (const row of rows) if (row.timeNext > now) poller.expectDue(row.timeNext);
       return 0;
     }
-    const now = this.deps.clock.now();
     // While a poll runs the next one is not scheduled yet: count on one interval from now.
-    const nextPoll = Math.min(this.deps.poller.nextPollAt, now + this.deps.options().pollIntervalMs);
+    const nextPoll = Math.min(poller.nextPollAt, now + this.deps.options().pollIntervalMs);
     const due: MessageRow[] = [];
     let scheduled = 0;
     for (const row of rows) {
       if (row.timeNext <= now) due.push(row);
       else if (this.delayed.schedule(row, nextPoll)) scheduled++;
+      else poller.expectDue(row.timeNext); // not held here (due after the next poll, or too many timers)
     }
     return scheduled + (await this.offerDue(due));
   }
@@ -142,9 +146,9 @@ export class InsertPath {
     this.delayed.cancel(ids);
   }
 
-  /** Drops the timers of delayed rows (nobody is subscribed: the next poll finds them). */
+  /** Drops the timers of delayed rows (nobody is subscribed): the poller looks for them when they fall due. */
   clearScheduled(): void {
-    this.delayed.clear();
+    for (const at of this.delayed.clear()) this.deps.poller.expectDue(at);
   }
 
   private async offerDue(rows: readonly MessageRow[]): Promise<number> {

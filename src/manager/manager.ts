@@ -6,6 +6,7 @@ import type { TableOptions } from "../options.js";
 import type { Delivery, FencedResult, MessageRow, MessageStore, RedriveResult } from "../store/types.js";
 import type { Random } from "./backoff.js";
 import { PriorityCache } from "./cache.js";
+import { type CacheBudget, UNBOUNDED } from "./cache-budget.js";
 import { DeadLetters } from "./dead-letters.js";
 import { DeliveriesInProgress } from "./deliveries.js";
 import { InsertPath, type InsertTicket } from "./insert-path.js";
@@ -23,6 +24,8 @@ export interface ManagerDeps {
   random: Random;
   /** Engine-wide: bounds concurrent post-send postpones across all tables. */
   semaphore: SemaphoreInterface;
+  /** Engine-wide: bounds the payload bytes all caches hold (none when absent). */
+  budget?: CacheBudget;
   log: Logger;
   /** How long a write may wait for a writer before it is refused (never sent). Default 10 s. */
   writeTimeoutMs?: number;
@@ -105,7 +108,8 @@ export class MessageManager {
   ) {
     this.opts = options;
     const { store, clock, log } = deps;
-    this.cache = new PriorityCache(options.cacheSize);
+    const budget = deps.budget ?? UNBOUNDED();
+    this.cache = new PriorityCache(options.cacheSize, budget);
     this.leases = new Leases(() => this.schedulePump());
     this.poller = new Poller({
       clock,
@@ -115,6 +119,7 @@ export class MessageManager {
       log,
       intervalMs: options.pollIntervalMs,
       limit: () => this.opts.cacheSize,
+      maxBytes: () => budget.freeBytes,
       hasReceivers: () => this.receivers.count > 0,
       add: (row) => {
         this.insertPath.forget([row.id]); // the poll has it: a copy on its way from the insert path is redundant

@@ -3,7 +3,11 @@ import type { Clock } from "../clock.js";
 import type { Logger } from "../logger.js";
 import type { MessageRow, MessageStore } from "../store/types.js";
 import type { AddResult } from "./cache.js";
+import { DueTimes } from "./due-times.js";
 import { Ticker } from "./ticker.js";
+
+/** Due times of delayed rows kept per table (DueTimes); past that the periodic poll finds their rows. */
+const DUE_TIMES_KEPT = 10_000;
 
 export interface PollerDeps {
   clock: Clock;
@@ -14,6 +18,8 @@ export interface PollerDeps {
   intervalMs: number;
   /** How many rows a poll may read: the cache capacity. */
   limit: () => number;
+  /** How many payload bytes a poll may read: what the cache budget has free. */
+  maxBytes: () => number;
   hasReceivers: () => boolean;
   /** Adds one polled row to the cache. */
   add: (row: MessageRow) => AddResult;
@@ -41,9 +47,33 @@ export class Poller {
   pending = true;
   private forgotten: Set<string> | undefined;
   private readonly ticker: Ticker;
+  /** When rows this server wrote fall due: a poll runs then, not only every interval. */
+  private readonly dueTimes = new DueTimes(DUE_TIMES_KEPT);
 
   constructor(private readonly deps: PollerDeps) {
-    this.ticker = new Ticker(deps.clock, deps.intervalMs, () => this.pollOnce(), deps.onFailed);
+    this.ticker = new Ticker(
+      deps.clock,
+      deps.intervalMs,
+      () => this.pollOnce().finally(() => this.armForNextDue()),
+      deps.onFailed,
+    );
+  }
+
+  /**
+   * A row falls due at `at` (epoch ms), and nothing else will bring it into the cache then: poll at that
+   * time, whether or not anybody is subscribed now (with nobody subscribed the poll does nothing, and the
+   * first subscriber's poll finds the row).
+   */
+  expectDue(at: number): void {
+    if (at <= this.deps.clock.now() || !this.dueTimes.add(at)) return;
+    if (this.dueTimes.next === Math.ceil(at)) this.ticker.runBy(Math.ceil(at));
+  }
+
+  /** After a poll: the next time a known row falls due starts the next poll, if it comes first. */
+  private armForNextDue(): void {
+    this.dueTimes.dropUntil(this.deps.clock.now());
+    const next = this.dueTimes.next;
+    if (next !== undefined) this.ticker.runBy(next);
   }
 
   get nextPollAt(): number {
@@ -55,6 +85,7 @@ export class Poller {
   }
 
   stop(): Promise<void> {
+    this.dueTimes.clear();
     return this.ticker.stop();
   }
 
@@ -84,9 +115,9 @@ export class Poller {
       const forgotten = (this.forgotten = new Set());
       try {
         const limit = this.deps.limit();
-        const rows = await this.deps.store.readDue(this.deps.table, this.deps.clock.now(), limit);
+        const rows = await this.deps.store.readDue(this.deps.table, this.deps.clock.now(), limit, this.deps.maxBytes());
         this.deps.onPolled();
-        this.pending = rows.length >= limit;
+        this.pending = rows.length >= limit || rows.cut === true;
         let added = 0;
         for (const row of rows) {
           if (forgotten.has(row.id)) continue;

@@ -3,9 +3,9 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { Logger as PinoLogger } from "pino";
 import type { WebSocket } from "ws";
 import { accessHook, Authenticator, selectProtocol } from "./auth.js";
+import { installJsonBodies } from "./body.js";
 import type { ServerContext } from "./context.js";
-import { isUtf8 } from "node:buffer";
-import { ApiError, errorHandler, notFoundHandler, sendError, toApiError } from "./errors.js";
+import { ApiError, clientErrorHandler, errorHandler, notFoundHandler, sendError, toApiError } from "./errors.js";
 import { deadLetterRoutes } from "./routes/dead-letters.js";
 import { messageRoutes } from "./routes/messages.js";
 import { limitConnections, rateLimiterFor } from "./rate-limit.js";
@@ -31,6 +31,8 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
     routerOptions: { maxParamLength: 2_048 },
     // Errors the router raises before any route (a malformed URL) get API.md's error body too.
     frameworkErrors: (err, _req, reply) => sendError(reply, toApiError(err)),
+    // And those Node's HTTP parser raises before there is a request (431, 408, malformed requests).
+    clientErrorHandler,
   }) as unknown as FastifyInstance;
 
   await app.register(websocket, {
@@ -42,15 +44,7 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
     },
   });
 
-  app.removeContentTypeParser("text/plain"); // JSON only: anything else is a 400 naming the content type
-  // JSON bodies must be UTF-8: invalid bytes are refused, not silently replaced by U+FFFD.
-  const parseJson = app.getDefaultJsonParser("error", "error");
-  app.removeContentTypeParser("application/json");
-  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (req, body, done) => {
-    const bytes = body as Buffer;
-    if (!isUtf8(bytes)) return done(new ApiError(400, "bad_request", "body: not valid UTF-8"), undefined);
-    parseJson(req, bytes.toString("utf8"), done);
-  });
+  installJsonBodies(app);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   app.addHook("onRequest", async (req, reply) => {

@@ -22,6 +22,8 @@ export interface ServerConfig {
   maxMaxInFlight: number;
   /** Post-send postpones running at once across all tables. */
   postponeConcurrency: number;
+  /** Bytes of payload all tables' caches hold at once (manager/cache-budget.ts). */
+  cacheMaxBytes: number;
   schemaRefreshMs: number;
   dbPoolSize: number;
   /**
@@ -74,6 +76,7 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   defaultMaxInFlight: 100,
   maxMaxInFlight: 10_000,
   postponeConcurrency: 4,
+  cacheMaxBytes: 64 * 1024 * 1024,
   schemaRefreshMs: 10_000,
   dbPoolSize: 10,
   dbStatementTimeoutMs: 10_000,
@@ -105,6 +108,7 @@ export const SETTINGS: ReadonlyArray<{ key: keyof ServerConfig; env: string; fla
   { key: "defaultMaxInFlight", env: "TABLEMQ_DEFAULT_MAX_IN_FLIGHT", flag: "--default-max-in-flight", kind: "int", min: 1, help: "unacked messages per subscriber by default" },
   { key: "maxMaxInFlight", env: "TABLEMQ_MAX_MAX_IN_FLIGHT", flag: "--max-max-in-flight", kind: "int", min: 1, help: "largest maxInFlight a subscriber may ask for" },
   { key: "postponeConcurrency", env: "TABLEMQ_POSTPONE_CONCURRENCY", flag: "--postpone-concurrency", kind: "int", min: 1, help: "concurrent post-send postpones" },
+  { key: "cacheMaxBytes", env: "TABLEMQ_CACHE_MAX_BYTES", flag: "--cache-max-bytes", kind: "int", min: 1024, help: "payload bytes all tables' caches hold at once" },
   { key: "schemaRefreshMs", env: "TABLEMQ_SCHEMA_REFRESH_MS", flag: "--schema-refresh-ms", kind: "int", min: 100, help: "how often to look for table changes" },
   { key: "dbPoolSize", env: "TABLEMQ_DB_POOL_SIZE", flag: "--db-pool-size", kind: "int", min: 1, help: "database connections" },
   { key: "dbStatementTimeoutMs", env: "TABLEMQ_DB_STATEMENT_TIMEOUT_MS", flag: "--db-statement-timeout-ms", kind: "int", min: 100, help: "longest a database statement may take (and an unsettled write is retried)" },

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { OutcomeUnknownError, TablemqError, UnavailableError } from "../errors.js";
 import { OptionsError } from "../options.js";
@@ -124,6 +126,27 @@ export function errorHandler(this: unknown, err: unknown, request: FastifyReques
   if (apiError.status >= 500) request.log.error({ err }, "request failed");
   else request.log.debug({ err: apiError.message }, "request rejected");
   return sendError(reply, apiError);
+}
+
+/**
+ * Errors Node's HTTP parser raises before a request exists (fastify's clientErrorHandler): answered in
+ * API.md's error body too, then the connection is closed.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const [status, code, message] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "headers_too_large", "headers: larger than the server accepts (16 KiB in all)"]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "request_timeout", "the request was not received in time"]
+        : [400, "bad_request", `malformed HTTP request (${err.code ?? "parse error"})`];
+  const body = JSON.stringify({ error: { code, message } } satisfies ErrorBody);
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {

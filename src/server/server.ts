@@ -51,6 +51,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     store,
     log: logger,
     postponeConcurrency: config.postponeConcurrency,
+    cacheMaxBytes: config.cacheMaxBytes,
     schemaRefreshMs: config.schemaRefreshMs,
     defaultOptions: config.tableDefaults,
     writeTimeoutMs: config.dbStatementTimeoutMs,

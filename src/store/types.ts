@@ -20,6 +20,9 @@ export interface MessageRow {
   leasedUntil?: number;
 }
 
+/** A poll's read (MessageStore.readDue): `cut` when the byte bound left due rows unread. */
+export type DueRows = MessageRow[] & { cut?: boolean };
+
 /** A row to insert. `timeNext` is when it is due (epoch ms); `epoch` defaults to 0. */
 export interface NewMessage {
   id: string;
@@ -143,9 +146,23 @@ export interface MessageStore {
   dropTable(table: string): Promise<boolean>;
   describeTable(table: string, nowMs: number): Promise<TableStats>;
 
+  /**
+   * The largest id the table's id column holds, as the store last read the table (MAX_MESSAGE_ID when it
+   * has not): a Vitess table may declare a signed BIGINT. Enqueues check client ids against it up front.
+   */
+  maxMessageId(table: string): bigint;
+  /**
+   * Inserts rows; an id that exists is left as it is and reported a duplicate. When the database refuses a
+   * row for its values, nothing is written and the error is a RejectedWriteError (naming the row's id when
+   * the database said which).
+   */
   insertMessages(table: string, rows: NewMessage[]): Promise<InsertResult>;
-  /** Unacked rows with time_next <= now, ORDER BY priority, time_next, id, at most `limit`. */
-  readDue(table: string, nowMs: number, limit: number): Promise<MessageRow[]>;
+  /**
+   * Unacked rows with time_next <= now, ORDER BY priority, time_next, id, at most `limit`, and no more of
+   * them than their payloads fit in `maxBytes` (default: no bound; the first row is returned whatever its
+   * size). When `maxBytes` cut the read short of rows that are due, the result says so (`cut`).
+   */
+  readDue(table: string, nowMs: number, limit: number, maxBytes?: number): Promise<DueRows>;
   /** Sets time_next = now + base + backoff(epoch) for unacked ids; returns rows changed. */
   postpone(table: string, ids: string[], nowMs: number, spec: BackoffSpec): Promise<number>;
   /** Sets time_next = now + delay for unacked ids without counting a delivery; returns rows changed. */

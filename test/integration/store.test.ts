@@ -1,3 +1,4 @@
+import { MAX_MESSAGE_ID } from "../../src/ids.js";
 import { sql } from "kysely";
 import { expect, it } from "vitest";
 import { backoffNs, msToNs } from "../../src/manager/backoff.js";
@@ -134,6 +135,26 @@ describeWithDatabase("MysqlStore", () => {
     expect(await db.store.describeTable(table, T0)).toEqual({ ready: 4, delayed: 1, inFlight: 0, acked: 0 });
   });
 
+  it("reads no more payload bytes than a poll's bound, in order, fetching large payloads by id, and says it cut the read", async () => {
+    const table = await newTable("bytes");
+    const small = (id: string) => msg(id, { payload: JSON.stringify({ s: id }), timeNext: T0 - 1_000 + Number(id) });
+    const large = (id: string) => msg(id, { payload: JSON.stringify({ big: "é".repeat(30_000), id }), timeNext: T0 - 1_000 + Number(id) });
+    await db.store.insertMessages(table, [small("1"), large("2"), small("3"), large("4"), large("5"), small("6")]);
+    const bigBytes = Buffer.byteLength(large("2").payload); // LENGTH() counts UTF-8 bytes
+    const all = await db.store.readDue(table, T0, 10, 10 * bigBytes);
+    expect(all.map((r) => r.id)).toEqual(["1", "2", "3", "4", "5", "6"]);
+    expect(all.cut).toBeUndefined();
+    expect(all[1]!.payload).toBe(large("2").payload);
+    const two = await db.store.readDue(table, T0, 10, 2 * bigBytes + 100);
+    expect(two.map((r) => r.id)).toEqual(["1", "2", "3", "4"]); // two large ones and the small ones between
+    expect(two.cut).toBe(true);
+    expect(two.map((r) => r.payload)).toEqual([small("1").payload, large("2").payload, small("3").payload, large("4").payload]);
+    // The first row always comes, however small the bound: a payload larger than the bound still moves.
+    const one = await db.store.readDue(table, T0 + 1, 10, 1);
+    expect(one.map((r) => r.id)).toEqual(["1"]);
+    expect(one.cut).toBe(true);
+  });
+
   it("breaks ties of priority and time_next by id, whatever plan the database picks", async () => {
     // A table laid out as Vitess's docs show (poller_idx with time_next DESC, a VARBINARY message) is read
     // with a filesort, which orders ties, and picks the rows under LIMIT, arbitrarily; MariaDB also picks a
@@ -184,6 +205,7 @@ describeWithDatabase("MysqlStore", () => {
     const checked = db.table("formc");
     const generated = db.table("formg");
     const triggered = db.table("formt");
+    const signed = db.table("forms");
     const columns = "id BIGINT UNSIGNED NOT NULL PRIMARY KEY, priority TINYINT UNSIGNED NOT NULL DEFAULT 50, epoch BIGINT NOT NULL DEFAULT 0, time_next BIGINT DEFAULT 0, time_acked BIGINT DEFAULT NULL";
     const comment = "COMMENT 'vitess_message,vt_ack_wait=30'";
     await sql.raw(`CREATE TABLE ${vitess} (${columns}, message VARBINARY(128)) ${comment}`).execute(db.store.db);
@@ -191,19 +213,22 @@ describeWithDatabase("MysqlStore", () => {
     await sql.raw(`CREATE TABLE ${checked} (${columns}, message JSON, CHECK (time_acked IS NULL OR time_acked < 5)) ${comment}`).execute(db.store.db);
     await sql.raw(`CREATE TABLE ${generated} (${columns}, message JSON, due BIGINT AS (time_next + 1) VIRTUAL) ${comment}`).execute(db.store.db);
     await sql.raw(`CREATE TABLE ${triggered} (${columns}, message JSON) ${comment}`).execute(db.store.db);
+    await sql.raw(`CREATE TABLE ${signed} (${columns.replace("BIGINT UNSIGNED", "BIGINT")}, message JSON) ${comment}`).execute(db.store.db);
     await sql.raw(`CREATE TRIGGER ${triggered}_t BEFORE UPDATE ON ${triggered} FOR EACH ROW SET NEW.priority = NEW.priority`).execute(db.store.db);
 
     await db.store.discoverTables();
-    const forms = Object.fromEntries([made, vitess, latin1, checked, generated, triggered].map((t) => [t, db.store.formOf(t)]));
+    const forms = Object.fromEntries([made, vitess, latin1, checked, generated, triggered, signed].map((t) => [t, db.store.formOf(t)]));
     const mariadb = db.flavor === "mariadb";
+    const maxId = MAX_MESSAGE_ID;
     expect(forms).toEqual({
       // MariaDB's JSON is utf8mb4 text, kept as sent; MySQL 8's native JSON refuses a binary string.
-      [made]: { hexPayload: mariadb, uncheckedUpdates: mariadb },
-      [vitess]: { hexPayload: true, uncheckedUpdates: mariadb },
-      [latin1]: { hexPayload: false, uncheckedUpdates: mariadb }, // hex bytes would be taken as latin1 characters
-      [checked]: { hexPayload: mariadb, uncheckedUpdates: false }, // a CHECK on a column the UPDATEs set
-      [generated]: { hexPayload: mariadb, uncheckedUpdates: false },
-      [triggered]: { hexPayload: mariadb, uncheckedUpdates: false },
+      [made]: { hexPayload: mariadb, uncheckedUpdates: mariadb, maxId },
+      [vitess]: { hexPayload: true, uncheckedUpdates: mariadb, maxId },
+      [latin1]: { hexPayload: false, uncheckedUpdates: mariadb, maxId }, // hex bytes would be taken as latin1 characters
+      [checked]: { hexPayload: mariadb, uncheckedUpdates: false, maxId }, // a CHECK on a column the UPDATEs set
+      [generated]: { hexPayload: mariadb, uncheckedUpdates: false, maxId },
+      [triggered]: { hexPayload: mariadb, uncheckedUpdates: false, maxId },
+      [signed]: { hexPayload: mariadb, uncheckedUpdates: mariadb, maxId: 2n ** 63n - 1n }, // Vitess's docs declare a signed id
     });
     expect(db.store.formOf("not_a_table")).toEqual(PLAIN_FORM);
     expect(db.store.formOf(made)).toEqual((await readTableForms(db.store.db, [made])).get(made)); // createTable read it too

@@ -26,7 +26,7 @@ describeWithDatabase("MysqlStore table forms", () => {
 
     await db.store.discoverTables();
     const mariadb = db.flavor === "mariadb";
-    expect(db.store.formOf(table)).toEqual({ hexPayload: mariadb, uncheckedUpdates: mariadb });
+    expect(db.store.formOf(table)).toEqual({ hexPayload: mariadb, uncheckedUpdates: mariadb, maxId: 2n ** 64n - 1n });
     await db.store.insertMessages(table, [{ id: "2", priority: 50, timeNext: 0, payload: '{"s":"ü"}' }]);
     expect((await db.store.readDue(table, 1, 10)).map((r) => r.payload)).toEqual(['{"s":"é"}', '{"s":"ü"}']);
     expect(await db.store.ack(table, ["1", "2"], 1)).toBe(2);

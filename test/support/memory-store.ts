@@ -1,3 +1,6 @@
+import { payloadBytes } from "../../src/payload.js";
+import { dueRows, rowsWithin } from "../../src/store/due-rows.js";
+import { MAX_MESSAGE_ID } from "../../src/ids.js";
 import { OutcomeUnknownError } from "../../src/errors.js";
 import { backoffMs } from "../../src/manager/backoff.js";
 import type { TableOptions } from "../../src/options.js";
@@ -8,6 +11,7 @@ import type {
   DeadLetterPage,
   DeadMessage,
   DiscoveredTable,
+  DueRows,
   FencedResult,
   InsertResult,
   MessageRow,
@@ -89,6 +93,13 @@ export class MemoryStore implements MessageStore, WebhookStore {
     }
   }
 
+  /** A table's id column as a signed type would hold it (the default: BIGINT UNSIGNED). */
+  readonly maxIds = new Map<string, bigint>();
+
+  maxMessageId(table: string): bigint {
+    return this.maxIds.get(table) ?? MAX_MESSAGE_ID;
+  }
+
   async discoverTables(): Promise<DiscoveredTable[]> {
     return [...this.tables].map(([name, t]) => ({ name, options: t.options }));
   }
@@ -134,13 +145,14 @@ export class MemoryStore implements MessageStore, WebhookStore {
   }
 
   /** Takes its snapshot first and then waits on a `hold`, like a slow network after the read. */
-  async readDue(table: string, nowMs: number, limit: number): Promise<MessageRow[]> {
-    const snapshot = [...this.mustTable(table).rows.values()]
+  async readDue(table: string, nowMs: number, limit: number, maxBytes = Infinity): Promise<DueRows> {
+    const all = [...this.mustTable(table).rows.values()]
       .filter((r) => r.timeAcked === null && (r.timeNext ?? 0) <= nowMs)
       // Ties by id, as the SQL store's ORDER BY priority, time_next, id (decimal ids: shorter is smaller).
       .sort((a, b) => a.priority - b.priority || (a.timeNext ?? 0) - (b.timeNext ?? 0) || a.id.length - b.id.length || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .slice(0, limit)
       .map((r) => ({ id: r.id, priority: r.priority, timeNext: r.timeNext ?? 0, epoch: r.epoch, payload: r.payload }));
+    const snapshot = dueRows(all, rowsWithin(all.map((r) => payloadBytes(r.payload)), maxBytes));
     await this.enter("readDue");
     return snapshot;
   }

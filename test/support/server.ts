@@ -45,6 +45,8 @@ export interface Delivered {
 /** A bare WebSocket subscriber that records every frame. */
 export class TestSubscriber {
   readonly frames: any[] = [];
+  /** Every frame's text as it arrived (bytes as UTF-8). */
+  readonly rawFrames: string[] = [];
   readonly socket: WebSocket;
   closeCode: number | undefined;
   closeReason = "";
@@ -61,6 +63,7 @@ export class TestSubscriber {
       this.socket.once("error", reject);
     });
     this.socket.on("message", (data) => {
+      this.rawFrames.push(data.toString());
       const frame = JSON.parse(data.toString());
       this.frames.push(frame);
       if (this.autoAck && frame.type === "messages") this.send({ type: "ack", ids: frame.messages.map((m: Delivered) => m.id) });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Coalescer } from "../../src/coalescer.js";
-import { OverloadedError, UnavailableError } from "../../src/errors.js";
+import { OverloadedError, RejectedWriteError, UnavailableError } from "../../src/errors.js";
 import { FakeClock, settle } from "../support/fake-clock.js";
 
 /** A writer whose statements finish only when the test says so. */
@@ -132,5 +132,41 @@ describe("Coalescer", () => {
     await clock.advance(5_000);
     w.openAll();
     expect(await first).toEqual([10]);
+  });
+
+  it("when the database refuses one request's row, fails that request alone and writes the others, in order", async () => {
+    const statements: number[][] = [];
+    const written: number[] = [];
+    const write = async (items: number[]) => {
+      statements.push(items);
+      if (items.includes(13)) throw new RejectedWriteError("refused", String(13));
+      written.push(...items);
+      return items.map((i) => i * 10);
+    };
+    const c = new Coalescer({ maxItems: 1000, maxQueued: 1000, concurrency: 1, write });
+    const hold = c.submit([0]); // takes the writer: the rest arrive while it is busy and share a statement
+    const requests = Array.from({ length: 8 }, (_, r) => c.submit([10 + 2 * r, 11 + 2 * r]));
+    const results = await Promise.allSettled([hold, ...requests]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", ...Array(6).fill("fulfilled")]);
+    expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(RejectedWriteError);
+    expect((results[3] as PromiseFulfilledResult<number[]>).value).toEqual([140, 150]);
+    expect(written).toEqual([0, 10, 11, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25]);
+    // 1 + the shared statement + its halves down to the culprit: 2·log2(8) more, not one per request.
+    expect(statements.length).toBeLessThanOrEqual(2 + 2 * 3);
+  });
+
+  it("fails every request of a statement that failed for any other reason (the connection, not the data)", async () => {
+    const w = gatedWriter();
+    const c = new Coalescer({ maxItems: 100, maxQueued: 1000, concurrency: 1, write: w.write });
+    const first = c.submit([1]);
+    await settle(1);
+    const all = Promise.allSettled([first, c.submit([2]), c.submit([3])]);
+    w.failWith(new UnavailableError("gone"));
+    w.openAll();
+    await settle(3);
+    w.openAll();
+    const results = await all;
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected", "rejected"]);
+    expect(w.statements).toEqual([[1], [2, 3]]);
   });
 });

@@ -12,12 +12,15 @@ export function deadLetterRoutes(app: FastifyInstance, ctx: ServerContext): void
   app.get<{ Params: TableParams; Querystring: { limit?: string; cursor?: string } }>(
     "/v1/tables/:table/dead",
     { schema: { params: tableParams, querystring: deadQuery } },
-    async (req) => {
+    async (req, reply) => {
       const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
       const page = await engine.listDead(req.params.table, limit, req.query.cursor);
-      // Payloads are stored JSON text: spliced in raw, like deliveries.
-      const messages = page.messages.map(({ payload, ...m }) => ({ ...m, payload: JSON.parse(payload) as unknown }));
-      return page.next === undefined ? { messages } : { messages, next: page.next };
+      // Payloads are stored JSON text: spliced in as they are, like deliveries, never re-serialised.
+      const messages = page.messages.map(
+        ({ payload, ...m }) => `${JSON.stringify(m).slice(0, -1)},"payload":${payload}}`,
+      );
+      const next = page.next === undefined ? "" : `,"next":${JSON.stringify(page.next)}`;
+      return reply.type("application/json; charset=utf-8").send(`{"messages":[${messages.join(",")}]${next}}`);
     },
   );
 

@@ -1,30 +1,13 @@
 import type { FastifyInstance } from "fastify";
 import type { EnqueueMessage } from "../../engine/engine.js";
 import type { ServerContext } from "../context.js";
+import { payloadProblem } from "../../payload.js";
+import { payloadTexts } from "../enqueue-body.js";
 import { ApiError } from "../errors.js";
 import { ackBody, type EnqueueBody, enqueueBody, type ExtendBody, extendBody, type IdsBody, postponeBody, tableParams } from "../schemas.js";
 import { settle, settleSize } from "../settle.js";
 
 type TableParams = { table: string };
-
-/** MariaDB's JSON_VALID (the column's CHECK) refuses documents nested 32 levels deep or more. */
-export const MAX_PAYLOAD_DEPTH = 31;
-
-/**
- * True when a parsed JSON value nests arrays/objects deeper than `max`. Recursive but bounded: it returns
- * at depth max + 1, so however deep the value, the stack holds at most max + 1 frames. It allocates
- * nothing, as it runs for every enqueued message.
- */
-export function depthOver(value: unknown, max: number, depth = 1): boolean {
-  if (typeof value !== "object" || value === null) return false;
-  if (depth > max) return true;
-  if (Array.isArray(value)) {
-    for (const child of value) if (depthOver(child, max, depth + 1)) return true;
-  } else {
-    for (const key in value) if (depthOver((value as Record<string, unknown>)[key], max, depth + 1)) return true;
-  }
-  return false;
-}
 
 /** Enqueue, ack, postpone and extend. A 2xx is sent only after the database committed the change. */
 export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -41,16 +24,19 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const started = process.hrtime.bigint();
       const { table } = req.params;
       checkBatch("messages", req.body.messages.length);
+      // Each payload as the producer wrote it: stored and delivered byte for byte (payload.ts).
+      const texts = payloadTexts(req.jsonText ?? "");
       const messages: EnqueueMessage[] = req.body.messages.map((m, i) => {
-        if (depthOver(m.payload, MAX_PAYLOAD_DEPTH)) {
-          throw new ApiError(400, "validation_failed", `messages[${i}].payload: nested deeper than ${MAX_PAYLOAD_DEPTH} levels`);
-        }
-        const payload = JSON.stringify(m.payload);
+        const payload = texts[i];
+        if (payload === undefined) throw new ApiError(400, "validation_failed", `messages[${i}].payload is required`);
+        const problem = payloadProblem(payload.scanned, payload.text);
+        if (problem !== undefined) throw new ApiError(400, "validation_failed", `messages[${i}].payload: ${problem}`);
         // A UTF-16 code unit is at most 3 bytes of UTF-8: most payloads are under the limit without counting.
-        if (payload.length * 3 > config.maxPayloadBytes && Buffer.byteLength(payload) > config.maxPayloadBytes) {
+        const text = payload.text;
+        if (text.length * 3 > config.maxPayloadBytes && Buffer.byteLength(text) > config.maxPayloadBytes) {
           throw new ApiError(413, "payload_too_large", `messages[${i}].payload: larger than ${config.maxPayloadBytes} bytes`);
         }
-        return { id: m.id, priority: m.priority, delayMs: m.delayMs, deliverAt: m.deliverAt, payload };
+        return { id: m.id, priority: m.priority, delayMs: m.delayMs, deliverAt: m.deliverAt, payload: text };
       });
       const result = await engine.enqueue(table, messages);
       metrics.enqueueSeconds.observe({ table }, Number(process.hrtime.bigint() - started) / 1e9);

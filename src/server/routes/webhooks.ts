@@ -39,11 +39,15 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServerContext): void {
 }
 
 /**
- * An absolute http: or https: URL with a host and no user name or password (fetch refuses credentials in a
+ * An absolute http: or https: URL with a host, no control characters (CR, LF, tab) and no user name or password (fetch refuses credentials in a
  * URL, and they would be shown by GET; sign with `secret` instead).
  */
 export function checkUrl(url: string): void {
   const bad = (why: string) => new ApiError(400, "validation_failed", `url: ${why}`);
+  // WHATWG URL parsing drops tabs and line breaks silently: the stored text would not be the URL used.
+  // eslint-disable-next-line no-control-regex
+  const control = /[\u0000-\u001f\u007f]/.exec(url);
+  if (control) throw bad(`must not contain control characters (found ${JSON.stringify(control[0])} at ${control.index})`);
   let u: URL;
   try {
     u = new URL(url);

@@ -10,6 +10,7 @@ import { sql, type Kysely, type Transaction } from "kysely";
 import type { DeadLetterPage, DeadMessage, RedriveResult } from "../types.js";
 import { errno } from "./ddl.js";
 import { payloadText } from "./messages.js";
+import { refusing } from "./refusals.js";
 import { idList, nsToMs, nsValue, positiveLimit, tableRef, toNumber } from "./values.js";
 
 const SUFFIX = "_dlq";
@@ -85,11 +86,11 @@ export async function deadLetter(
       return moving;
     });
   try {
-    return await move();
+    return await refusing(move());
   } catch (err) {
     if (!isMissingDeadLetterTable(err, table)) throw err;
     await ensureDeadLetterTable(db, table); // the first dead letter of this table
-    return move();
+    return refusing(move());
   }
 }
 

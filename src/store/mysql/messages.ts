@@ -6,10 +6,13 @@
  * counts it.
  */
 import { sql, type Kysely, type RawBuilder } from "kysely";
-import { OutcomeUnknownError, UnavailableError } from "../../errors.js";
+import { OutcomeUnknownError, RejectedWriteError, UnavailableError } from "../../errors.js";
+import { MAX_MESSAGE_ID } from "../../ids.js";
 import { maxShift } from "../../manager/backoff.js";
-import type { BackoffSpec, DeliveryChange, InsertResult, MessageRow, NewMessage, Settlement, SettleGroup } from "../types.js";
+import { rowsWithin } from "../due-rows.js";
+import type { BackoffSpec, DeliveryChange, DueRows, InsertResult, MessageRow, NewMessage, Settlement, SettleGroup } from "../types.js";
 import { errno } from "./ddl.js";
+import { asRejection, refusing } from "./refusals.js";
 import { PLAIN_FORM, type TableForm, updateByIds } from "./table-form.js";
 import { checkedId, idList, msValue, nsToMs, nsValue, positiveLimit, priorityValue, sqlString, tableRef, toNumber } from "./values.js";
 
@@ -30,29 +33,36 @@ const ER_DUP_ENTRY = 1062;
 export async function insertMessages(db: Kysely<any>, table: string, rows: readonly NewMessage[], form: TableForm = PLAIN_FORM): Promise<InsertResult> {
   const ref = tableRef(table);
   rows.forEach(validateNewMessage);
+  // Refused here rather than by the server, which would name the row only by its number.
+  const tooLarge = form.maxId < MAX_MESSAGE_ID ? rows.find((r) => BigInt(r.id) > form.maxId) : undefined;
+  if (tooLarge) {
+    throw new RejectedWriteError(`${tooLarge.id} is larger than the table's id column holds (${form.maxId})`, tooLarge.id, { column: "id" });
+  }
   const firsts = new Map<string, NewMessage>();
   for (const row of rows) if (!firsts.has(row.id)) firsts.set(row.id, row);
   if (firsts.size === 0) return { inserted: [], duplicates: [] };
 
   // Fast path, one statement: a plain INSERT is all or nothing, so if no id exists it inserts every row,
   // and if one does it fails with ER_DUP_ENTRY having written nothing, and we take the careful path.
+  const all = [...firsts.values()];
   try {
     await sql`
       INSERT INTO ${ref} (id, priority, epoch, time_next, time_acked, message)
-      VALUES ${valuesRows([...firsts.values()], form)}`.execute(db);
+      VALUES ${valuesRows(all, form)}`.execute(db);
     return classify(rows, new Set(firsts.keys()));
   } catch (err) {
-    if (errno(err) !== ER_DUP_ENTRY) throw err;
+    if (errno(err) !== ER_DUP_ENTRY) throw asRejection(err, all);
   }
   const existing = await existingIds(db, table, [...firsts.keys()]);
   const fresh = [...firsts.values()].filter((row) => !existing.has(row.id));
   if (fresh.length > 0) {
     // Not INSERT IGNORE: that would also turn a bad payload (JSON check) or out-of-range value into a
     // silently skipped row. This form only tolerates the duplicate key.
-    await sql`
+    const insert = sql`
       INSERT INTO ${ref} (id, priority, epoch, time_next, time_acked, message)
       VALUES ${valuesRows(fresh, form)}
       ON DUPLICATE KEY UPDATE id = id`.execute(db);
+    await refusing(insert, fresh);
   }
   return classify(rows, new Set(fresh.map((row) => row.id)));
 }
@@ -157,15 +167,52 @@ interface DueRow {
   message: string | Buffer | null;
 }
 
-export async function readDue(db: Kysely<any>, table: string, nowMs: number, limit: number): Promise<MessageRow[]> {
-  const { rows } = await readDueQuery(table, nowMs, limit).execute(db);
-  return rows.map((r) => ({
-    id: String(r.id),
-    priority: Number(r.priority),
-    timeNext: nsToMs(r.time_next),
-    epoch: Number(r.epoch),
-    payload: payloadText(r.message),
-  }));
+export async function readDue(db: Kysely<any>, table: string, nowMs: number, limit: number, maxBytes = Infinity): Promise<DueRows> {
+  if (maxBytes === Infinity) return (await readDueQuery(table, nowMs, limit).execute(db)).rows.map(toMessageRow);
+  return readDueWithin(db, table, nowMs, limit, maxBytes);
+}
+
+function toMessageRow(r: DueRow): MessageRow {
+  return { id: String(r.id), priority: Number(r.priority), timeNext: nsToMs(r.time_next), epoch: Number(r.epoch), payload: payloadText(r.message) };
+}
+
+/** Payloads up to this size always come with a bounded poll's first statement (see readDueWithin). */
+const INLINE_PAYLOAD_BYTES = 4_096;
+
+/**
+ * The poller's read under a byte bound, without ever holding more than about `maxBytes` of payloads (or
+ * `limit` × 4 KiB) in memory: the first statement brings each row's payload only when it is small (at most
+ * max(4 KiB, maxBytes ÷ limit)), and every row's length; the rows that fit the bound are kept, in order,
+ * and the large payloads among them are fetched by id in a second statement. A table of small messages
+ * takes one statement, as before.
+ */
+async function readDueWithin(db: Kysely<any>, table: string, nowMs: number, limit: number, maxBytes: number): Promise<DueRows> {
+  const inline = Math.max(INLINE_PAYLOAD_BYTES, Math.floor(maxBytes / positiveLimit(limit)));
+  const { rows } = await sql<DueRow & { len: number | string | null }>`
+    SELECT id, priority, time_next, epoch, IF(LENGTH(message) <= ${inline}, message, NULL) AS message, LENGTH(message) AS len
+    FROM ${tableRef(table)}
+    WHERE time_acked IS NULL AND time_next <= ${nsValue(nowMs, "now")}
+    ORDER BY priority, time_next, id
+    LIMIT ${positiveLimit(limit)}`.execute(db);
+  const n = rowsWithin(rows.map((r) => toNumber(r.len)), maxBytes);
+  const kept = rows.slice(0, n);
+  const large = kept.filter((r) => r.len !== null && toNumber(r.len) > inline).map((r) => String(r.id));
+  const payloads = new Map<string, string>();
+  if (large.length > 0) {
+    const { rows: fetched } = await sql<{ id: string; message: string | Buffer | null }>`
+      SELECT id, message FROM ${tableRef(table)} FORCE INDEX (PRIMARY) WHERE id IN (${idList(large)})`.execute(db);
+    for (const r of fetched) payloads.set(String(r.id), payloadText(r.message));
+  }
+  const result: MessageRow[] = [];
+  for (const r of kept) {
+    const isLarge = r.len !== null && toNumber(r.len) > inline;
+    const payload = isLarge ? payloads.get(String(r.id)) : payloadText(r.message);
+    if (payload === undefined) continue; // acked and purged between the two statements
+    result.push({ ...toMessageRow(r), payload });
+  }
+  const due: DueRows = result;
+  if (n < rows.length) due.cut = true;
+  return due;
 }
 
 /**
@@ -285,7 +332,7 @@ export async function settleGroups(batch: Kysely<any>, table: string, groups: re
   const updates = groups.filter((g) => g.ids.length > 0).map((g) => settleStatement(table, g, form));
   let counts: number[];
   if (updates.length <= 1) {
-    counts = updates.length === 1 ? [affected(await updates[0]!.execute(batch))] : [];
+    counts = updates.length === 1 ? [affected(await refusing(updates[0]!.execute(batch)))] : [];
   } else {
     const results = await batch.connection().execute(async (conn) => {
       try {
@@ -302,7 +349,7 @@ export async function settleGroups(batch: Kysely<any>, table: string, groups: re
           const why = (rollbackErr as Error).message;
           throw new OutcomeUnknownError(`a batch of acks and postpones failed and could not be rolled back (${why})`, [], { cause: err });
         }
-        throw err;
+        throw asRejection(err); // rolled back: nothing of the batch was written
       }
     });
     // One result per statement: START TRANSACTION, the UPDATEs, COMMIT.

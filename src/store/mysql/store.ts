@@ -11,6 +11,7 @@ import type {
   DeliveryChange,
   DeadLetterPage,
   DiscoveredTable,
+  DueRows,
   FencedResult,
   InsertResult,
   MessageRow,
@@ -114,12 +115,16 @@ export class MysqlStore implements MessageStore, WebhookStore {
     return onTable(table, read(ddl.describeTable(this.db, table, nowMs)));
   }
 
+  maxMessageId(table: string): bigint {
+    return this.formOf(table).maxId;
+  }
+
   insertMessages(table: string, rows: NewMessage[]): Promise<InsertResult> {
     return onTable(table, messages.insertMessages(this.db, table, rows, this.formOf(table)));
   }
 
-  readDue(table: string, nowMs: number, limit: number): Promise<MessageRow[]> {
-    return onTable(table, read(messages.readDue(this.db, table, nowMs, limit)));
+  readDue(table: string, nowMs: number, limit: number, maxBytes?: number): Promise<DueRows> {
+    return onTable(table, read(messages.readDue(this.db, table, nowMs, limit, maxBytes)));
   }
 
   postpone(table: string, ids: string[], nowMs: number, spec: BackoffSpec): Promise<number> {

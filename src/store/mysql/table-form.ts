@@ -20,14 +20,34 @@
  * strings and checked updates, which are right for any table.
  */
 import { sql, type Kysely, type RawBuilder } from "kysely";
+import { MAX_MESSAGE_ID } from "../../ids.js";
 import { tableRef } from "./values.js";
 
 export interface TableForm {
   hexPayload: boolean;
   uncheckedUpdates: boolean;
+  /** The largest id the `id` column holds (a Vitess table may declare a signed BIGINT: 2^63 - 1). */
+  maxId: bigint;
 }
 
-export const PLAIN_FORM: TableForm = Object.freeze({ hexPayload: false, uncheckedUpdates: false });
+export const PLAIN_FORM: TableForm = Object.freeze({ hexPayload: false, uncheckedUpdates: false, maxId: MAX_MESSAGE_ID });
+
+/** Largest values of the signed integer types (an unsigned one holds twice that plus one). */
+const SIGNED_MAX: Record<string, bigint> = {
+  tinyint: 2n ** 7n - 1n,
+  smallint: 2n ** 15n - 1n,
+  mediumint: 2n ** 23n - 1n,
+  int: 2n ** 31n - 1n,
+  integer: 2n ** 31n - 1n,
+  bigint: 2n ** 63n - 1n,
+};
+
+/** The largest id a column of this type holds; MAX_MESSAGE_ID for a type that is not an integer. */
+export function maxIdOf(dataType: string, columnType: string): bigint {
+  const signed = SIGNED_MAX[dataType.toLowerCase()];
+  if (signed === undefined) return MAX_MESSAGE_ID;
+  return /unsigned/i.test(columnType) ? signed * 2n + 1n : signed;
+}
 
 /** The columns tablemq's UPDATEs set: a CHECK that names one of them is evaluated. */
 const UPDATED_COLUMN = /\b(time_next|time_acked|epoch)\b/i;
@@ -37,6 +57,7 @@ interface ColumnRow {
   t: string;
   c: string;
   dataType: string;
+  columnType: string;
   charset: string | null;
   generated: string | null;
 }
@@ -47,7 +68,7 @@ export async function readTableForms(db: Kysely<any>, tables: readonly string[])
   if (tables.length === 0) return forms;
   const names = sql.join([...tables]);
   const { rows: columns } = await sql<ColumnRow>`
-    SELECT table_name AS t, column_name AS c, data_type AS ${sql.ref("dataType")}, character_set_name AS charset,
+    SELECT table_name AS t, column_name AS c, data_type AS ${sql.ref("dataType")}, column_type AS ${sql.ref("columnType")}, character_set_name AS charset,
       generation_expression AS generated
     FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name IN (${names})`.execute(db);
   const { rows: version } = await sql<{ v: string }>`SELECT VERSION() AS v`.execute(db);
@@ -65,8 +86,10 @@ export async function readTableForms(db: Kysely<any>, tables: readonly string[])
   }
   for (const row of columns) {
     if (row.generated) checked.add(row.t);
-    if (!forms.has(row.t)) forms.set(row.t, { hexPayload: false, uncheckedUpdates: false });
-    if (row.c.toLowerCase() === "message") forms.get(row.t)!.hexPayload = keepsUtf8Bytes(row);
+    if (!forms.has(row.t)) forms.set(row.t, { hexPayload: false, uncheckedUpdates: false, maxId: MAX_MESSAGE_ID });
+    const column = row.c.toLowerCase();
+    if (column === "message") forms.get(row.t)!.hexPayload = keepsUtf8Bytes(row);
+    if (column === "id") forms.get(row.t)!.maxId = maxIdOf(row.dataType, row.columnType);
   }
   for (const [t, form] of forms) form.uncheckedUpdates = mariadb && !checked.has(t);
   return forms;

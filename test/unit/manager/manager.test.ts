@@ -1,4 +1,9 @@
+import { Semaphore } from "async-mutex";
 import { afterEach, describe, expect, it } from "vitest";
+import { silentLogger } from "../../../src/logger.js";
+import { CacheBudget } from "../../../src/manager/cache-budget.js";
+import { MessageManager } from "../../../src/manager/manager.js";
+import { resolveOptions } from "../../../src/options.js";
 import type { MessageRow } from "../../../src/store/types.js";
 import { FakeClock, settle } from "../../support/fake-clock.js";
 import { closeManagers, MANAGER_TABLE, managerSetup, offer } from "../../support/manager.js";
@@ -233,6 +238,100 @@ describe("MessageManager", () => {
     await clock.advance(200);
     expect(r.ids).toEqual(["9"]);
     expect(store.calls.readDue).toBe(polls);
+  });
+
+  it("delivers a delayed message enqueued with nobody subscribed when it falls due, to a subscriber who came since", async () => {
+    const { m, clock, row, store } = setup({ pollIntervalMs: 30_000 });
+    await clock.advance(10);
+    await store.insertMessages(T, [{ id: "9", priority: 50, timeNext: clock.now() + 2_000, payload: "{}" }]);
+    expect(await offer(m, [row("9", clock.now() + 2_000)])).toBe(0); // nobody to send to: not held
+    await clock.advance(300);
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(1_600);
+    expect(r.ids).toEqual([]);
+    await clock.advance(200); // 2,000 ms after the enqueue, 28 s before the periodic poll
+    expect(r.ids).toEqual(["9"]);
+  });
+
+  it("keeps the due time of a delayed message when its last subscriber leaves before it falls due", async () => {
+    const { m, clock, row, store } = setup({ pollIntervalMs: 30_000 });
+    const first = m.subscribe(new RecordingReceiver());
+    await clock.advance(10);
+    await store.insertMessages(T, [{ id: "9", priority: 50, timeNext: clock.now() + 2_000, payload: "{}" }]);
+    expect(await offer(m, [row("9", clock.now() + 2_000)])).toBe(1); // a timer
+    first.unsubscribe();
+    await clock.advance(500);
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(1_400);
+    expect(r.ids).toEqual([]);
+    await clock.advance(200);
+    expect(r.ids).toEqual(["9"]);
+  });
+
+  it("polls when a message delayed past the next poll falls due, not at the poll after it", async () => {
+    const { m, clock, row, store } = setup({ pollIntervalMs: 5_000 });
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(500);
+    await store.insertMessages(T, [{ id: "9", priority: 50, timeNext: clock.now() + 7_000, payload: "{}" }]);
+    await offer(m, [row("9", clock.now() + 7_000)]);
+    await clock.advance(6_900);
+    expect(r.ids).toEqual([]);
+    await clock.advance(200); // the periodic polls fall at 5.5 s and 10.5 s
+    expect(r.ids).toEqual(["9"]);
+  });
+
+  it("holds no more payload bytes than the cache budget, reads more as it drains, and delivers everything", async () => {
+    const store = new MemoryStore();
+    const budget = new CacheBudget(5_000);
+    const clock = new FakeClock();
+    const options = resolveOptions({ ackWaitMs: 30_000, pollIntervalMs: 30_000, batchSize: 2, cacheSize: 100 });
+    await store.createTable(T, options);
+    const m = new MessageManager(T, options, { store, clock, random: () => 0.5, semaphore: new Semaphore(4), budget, log: silentLogger });
+    m.open();
+    const payload = JSON.stringify("x".repeat(998)); // 1,000 bytes
+    store.seed(T, Array.from({ length: 30 }, (_, i) => ({ id: String(i + 1), timeNext: clock.now() - 1000 + i, payload })));
+    let most = 0;
+    const r = new RecordingReceiver(4);
+    r.onBatch = () => (most = Math.max(most, budget.usedBytes));
+    const sub = m.subscribe(r);
+    for (let round = 0; round < 40 && r.ids.length < 30; round++) {
+      await clock.advance(10);
+      most = Math.max(most, budget.usedBytes);
+      const unacked = r.ids.filter((id) => store.row(T, id)?.timeAcked === null);
+      if (unacked.length > 0) await m.ack(unacked);
+    }
+    expect(new Set(r.ids).size).toBe(30);
+    expect(most).toBeLessThanOrEqual(5_000);
+    sub.unsubscribe();
+    await m.close();
+    expect(budget.usedBytes).toBe(0);
+  });
+
+  it("takes one row into an empty cache even when it is larger than the whole budget", async () => {
+    const store = new MemoryStore();
+    const budget = new CacheBudget(100);
+    const clock = new FakeClock();
+    const options = resolveOptions({ ackWaitMs: 30_000, pollIntervalMs: 30_000, batchSize: 2, cacheSize: 100 });
+    await store.createTable(T, options);
+    const m = new MessageManager(T, options, { store, clock, random: () => 0.5, semaphore: new Semaphore(4), budget, log: silentLogger });
+    m.open();
+    store.seed(T, [1, 2].map((i) => ({ id: String(i), timeNext: clock.now() - 10, payload: JSON.stringify("y".repeat(500)) })));
+    const r = new RecordingReceiver();
+    r.holdSends = true; // the first stays in flight, charged, while its send runs
+    m.subscribe(r);
+    await clock.advance(10);
+    expect(r.ids).toEqual(["1"]);
+    expect(budget.usedBytes).toBe(502);
+    await clock.advance(10);
+    expect(r.ids).toEqual(["1"]); // the second does not fit beside it
+    r.holdSends = false;
+    r.release();
+    await clock.advance(10);
+    expect(r.ids).toEqual(["1", "2"]);
+    await m.close();
   });
 
   it("stops sending at maxInFlight and resumes when acks free credit", async () => {
