@@ -1,12 +1,14 @@
 /**
- * The benchmark runner: `npm run bench [-- --only tablemq,rabbitmq-quorum] [--workload w1,w2] [--quick]
- * [--write-results] [--check]`. Runs each workload for tablemq and its peers in one run, on this machine,
+ * The benchmark runner: `npm run bench [-- --only tablemq,rabbitmq-quorum] [--workload w1,w2,large-payload]
+ * [--quick] [--write-results] [--check]`. Runs each workload for tablemq and its peers in one run, on this machine,
  * and prints the numbers with ratios (tablemq ÷ each peer, tablemq ÷ the bare-MySQL ceiling). Each system
  * first gets the same untimed warm-up; tablemq's server is started once for the run. w1-e2e also reports
  * where the CPU went (µs per message: producers, consumers, server side). Then the paired rounds (pairs.ts)
  * measure every system's w1-e2e and the ceiling back to back, for ratios that hold while the machine drifts;
- * each system's server and load generators are kept until they are done. Results go to
- * bench/results/<time>.json; --write-results also rewrites bench/RESULTS.md.
+ * each system's server and load generators are kept until they are done. large-payload (2,000 × 100 KiB
+ * enqueued with no subscriber, then drained by one; 100 with --quick) reports the drain's MB/s and the
+ * server processes' peak RSS. Results go to bench/results/<time>.json; --write-results also rewrites
+ * bench/RESULTS.md.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -16,11 +18,13 @@ import { type PairedSystem, pairedRounds } from "./lib/pairs.js";
 import { renderMarkdown, type RunResults, type SystemResults } from "./lib/report.js";
 import { SYSTEMS } from "./lib/systems.js";
 import { type Adapter, Unavailable } from "./lib/types.js";
-import { backlog, consumersOf, FULL, QUICK, type RunContext, w1EndToEnd, w1Publish, w2Latency } from "./lib/workloads.js";
+import { backlog, consumersOf, FULL, largePayload, QUICK, type RunContext, w1EndToEnd, w1Publish, w2Latency } from "./lib/workloads.js";
 import { endWorkers } from "./lib/workers.js";
 import { BENCH_DB_URL } from "./systems/tablemq.js";
 
-const WORKLOADS = ["w1", "w1-e2e", "w2", "backlog", "ceiling", "pairs"] as const;
+// In the order they run. large-payload comes after backlog, whose peak RSS is tablemq's VmHWM since its start
+// (large-payload resets that peak to measure its own stretch).
+const WORKLOADS = ["w1", "w1-e2e", "w2", "backlog", "large-payload", "ceiling", "pairs"] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 const program = new Command()
@@ -29,9 +33,10 @@ const program = new Command()
   .option("--quick", "CI-sized smoke run (seconds, not minutes)")
   .option("--write-results", "rewrite bench/RESULTS.md with this run")
   .option("--backlog <n>", "messages in the backlog workload (default 1,000,000; 20,000 with --quick)")
+  .option("--large <n>", "messages in the large-payload workload, 100 KiB each (default 2,000; 100 with --quick)")
   .option("--check", "exit 1 if a tablemq workload failed or lost a message (peers may be unavailable)")
   .parse();
-const flags = program.opts<{ only?: string; workload?: string; quick?: boolean; writeResults?: boolean; check?: boolean; backlog?: string }>();
+const flags = program.opts<{ only?: string; workload?: string; quick?: boolean; writeResults?: boolean; check?: boolean; backlog?: string; large?: string }>();
 
 const pick = <T extends string>(all: readonly T[], list: string | undefined, what: string): T[] => {
   if (!list) return [...all];
@@ -42,7 +47,11 @@ const pick = <T extends string>(all: readonly T[], list: string | undefined, wha
 };
 const systems = pick(Object.keys(SYSTEMS), flags.only, "system");
 const workloads = pick(WORKLOADS, flags.workload, "workload");
-const sizes = { ...(flags.quick ? QUICK : FULL), ...(flags.backlog ? { backlogMessages: Number(flags.backlog) } : {}) };
+const sizes = {
+  ...(flags.quick ? QUICK : FULL),
+  ...(flags.backlog ? { backlogMessages: Number(flags.backlog) } : {}),
+  ...(flags.large ? { largeMessages: Number(flags.large) } : {}),
+};
 
 const results: RunResults = {
   startedAt: new Date().toISOString(),
@@ -189,6 +198,8 @@ async function runWorkload(workload: Workload, ctx: RunContext, adapter: Adapter
       return w2Latency(ctx);
     case "backlog":
       return backlog(ctx, async () => adapter.serverPeakRss?.());
+    case "large-payload":
+      return largePayload(ctx);
     case "ceiling":
     case "pairs":
       throw new Error("unreachable: measured apart from the systems' workloads");

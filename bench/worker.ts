@@ -3,12 +3,13 @@
  * next workload of that system. Driven by the runner over IPC (see bench/lib/workers.ts); never run by
  * hand. It leaves when the runner closes the IPC channel.
  */
-import { makePayload, readPayload } from "./lib/payload.js";
+import { type BenchPayload, makeLargePayload, makePayload, readPayload } from "./lib/payload.js";
 import { SYSTEMS } from "./lib/systems.js";
 import type { AdapterOptions } from "./lib/types.js";
 
 export type WorkerCommand =
-  | { cmd: "produce"; system: string; opts: AdapterOptions; producer: number; count: number; batch: number; ratePerSec?: number }
+  /** payloadBytes: large payloads of that size (makeLargePayload) instead of the ~200-byte one. */
+  | { cmd: "produce"; system: string; opts: AdapterOptions; producer: number; count: number; batch: number; ratePerSec?: number; payloadBytes?: number }
   | { cmd: "consume"; system: string; opts: AdapterOptions; latencies: boolean }
   | { cmd: "stop" };
 
@@ -16,7 +17,8 @@ export type WorkerReport =
   | { type: "ready" }
   | { type: "produced"; count: number; startNs: string; endNs: string; requestMs: number[]; cpuMs: number }
   | { type: "progress"; received: number }
-  | { type: "consumed"; keys: string[]; latencyUs: number[]; firstNs: string; lastNs: string; milestones: Array<[number, string]>; cpuMs: number }
+  /** startNs: when the consume command began (before connecting); firstNs, lastNs: the first and last receive. */
+  | { type: "consumed"; keys: string[]; latencyUs: number[]; startNs: string; firstNs: string; lastNs: string; milestones: Array<[number, string]>; cpuMs: number }
   | { type: "error"; message: string };
 
 const send = (r: WorkerReport) => process.send!(r);
@@ -52,6 +54,8 @@ async function produce(cmd: Extract<WorkerCommand, { cmd: "produce" }>): Promise
   const cpu = process.cpuUsage(); // from here: loading the client and connecting are not the workload's
   const requestMs: number[] = [];
   const start = process.hrtime.bigint();
+  const bytes = cmd.payloadBytes;
+  const make = bytes ? (p: number, s: number): BenchPayload => makeLargePayload(p, s, bytes) : makePayload;
   let seq = 0;
   while (seq < cmd.count) {
     const n = Math.min(cmd.batch, cmd.count - seq);
@@ -61,7 +65,7 @@ async function produce(cmd: Extract<WorkerCommand, { cmd: "produce" }>): Promise
       const waitMs = Number(dueNs - process.hrtime.bigint()) / 1e6;
       if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
     }
-    const payloads = Array.from({ length: n }, (_, i) => makePayload(cmd.producer, seq + i));
+    const payloads = Array.from({ length: n }, (_, i) => make(cmd.producer, seq + i));
     const t0 = process.hrtime.bigint();
     await producer.publish(payloads);
     requestMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
@@ -73,6 +77,7 @@ async function produce(cmd: Extract<WorkerCommand, { cmd: "produce" }>): Promise
 }
 
 async function consume(cmd: Extract<WorkerCommand, { cmd: "consume" }>): Promise<void> {
+  const start = process.hrtime.bigint();
   const adapter = (await SYSTEMS[cmd.system]!())(cmd.opts);
   const keys: string[] = [];
   const latencyUs: number[] = [];
@@ -94,5 +99,5 @@ async function consume(cmd: Extract<WorkerCommand, { cmd: "consume" }>): Promise
   stopConsuming = undefined;
   clearInterval(progress);
   await consumer.close();
-  send({ type: "consumed", keys, latencyUs, firstNs: first.toString(), lastNs: last.toString(), milestones, cpuMs: cpuMsSince(cpu) });
+  send({ type: "consumed", keys, latencyUs, startNs: start.toString(), firstNs: first.toString(), lastNs: last.toString(), milestones, cpuMs: cpuMsSince(cpu) });
 }

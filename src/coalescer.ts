@@ -15,6 +15,11 @@ import { OverloadedError, RejectedWriteError } from "./errors.js";
 
 export interface CoalescerOptions<I, R> {
   maxItems: number;
+  /**
+   * Bound on a batch's total weight (e.g. payload bytes: a statement of 1,000 rows of 100 KiB would be
+   * hundreds of MB of SQL text). A lone request is written whatever it weighs. None when absent.
+   */
+  maxWeight?: { of: (item: I) => number; max: number };
   maxQueued: number;
   concurrency: number;
   /** Writes the items in one statement; returns one result per item, in order. */
@@ -25,6 +30,7 @@ export interface CoalescerOptions<I, R> {
 
 interface Request<I, R> {
   items: I[];
+  weight: number;
   queuedAt: number;
   resolve(results: R[]): void;
   reject(err: unknown): void;
@@ -48,8 +54,11 @@ export class Coalescer<I, R> {
     if (this.queuedItems + items.length > this.opts.maxQueued) {
       return Promise.reject(new OverloadedError(`${this.queuedItems} writes are already waiting for the database; retry later`));
     }
+    const weigh = this.opts.maxWeight?.of;
+    let weight = 0;
+    if (weigh) for (const item of items) weight += weigh(item);
     return new Promise<R[]>((resolve, reject) => {
-      this.queue.push({ items, queuedAt: this.opts.maxWait?.clock.now() ?? 0, resolve, reject });
+      this.queue.push({ items, weight, queuedAt: this.opts.maxWait?.clock.now() ?? 0, resolve, reject });
       this.queuedItems += items.length;
       this.armExpiry();
       if (this.scheduled) return;
@@ -72,10 +81,16 @@ export class Coalescer<I, R> {
     while (this.writing < this.opts.concurrency && this.queue.length > 0) {
       const batch: Array<Request<I, R>> = [];
       let size = 0;
-      while (this.queue.length > 0 && (batch.length === 0 || size + this.queue[0]!.items.length <= this.opts.maxItems)) {
+      let weight = 0;
+      const maxWeight = this.opts.maxWeight?.max ?? Infinity;
+      while (
+        this.queue.length > 0 &&
+        (batch.length === 0 || (size + this.queue[0]!.items.length <= this.opts.maxItems && weight + this.queue[0]!.weight <= maxWeight))
+      ) {
         const request = this.queue.shift()!;
         batch.push(request);
         size += request.items.length;
+        weight += request.weight;
       }
       this.queuedItems -= size;
       this.writing++;

@@ -110,17 +110,19 @@ export function renderMarkdown(r: RunResults): string {
   }
   out.push("");
 
+  out.push(...renderLargePayload(r));
+
   const t = r.systems["tablemq"];
   if (t && !t.unavailable) {
     out.push("## Ratios: tablemq ÷ each peer (throughput: higher is better for tablemq; p99: lower is)", "");
-    out.push("| peer | w1 publish | w1 drain | w1-e2e | w2 p99 latency |");
-    out.push("|---|---:|---:|---:|---:|");
+    out.push("| peer | w1 publish | w1 drain | w1-e2e | w2 p99 latency | large-payload drain MB/s |");
+    out.push("|---|---:|---:|---:|---:|---:|");
     for (const [name, s] of rows) {
       if (name === "tablemq" || s.unavailable || YARDSTICKS.has(name)) continue;
       const tw1 = t.workloads["w1"];
       const pw1 = s.workloads["w1"];
       out.push(
-        `| ${name} | ${ratio(tw1?.publishPerSec, pw1?.publishPerSec)} | ${ratio(tw1?.drainPerSec, pw1?.drainPerSec)} | ${ratio(t.workloads["w1-e2e"]?.e2ePerSec, s.workloads["w1-e2e"]?.e2ePerSec)} | ${ratio(t.workloads["w2"]?.publishToReceiveMs?.p99, s.workloads["w2"]?.publishToReceiveMs?.p99)} |`,
+        `| ${name} | ${ratio(tw1?.publishPerSec, pw1?.publishPerSec)} | ${ratio(tw1?.drainPerSec, pw1?.drainPerSec)} | ${ratio(t.workloads["w1-e2e"]?.e2ePerSec, s.workloads["w1-e2e"]?.e2ePerSec)} | ${ratio(t.workloads["w2"]?.publishToReceiveMs?.p99, s.workloads["w2"]?.publishToReceiveMs?.p99)} | ${ratio(large(t)?.drainMBps, large(s)?.drainMBps)} |`,
       );
     }
     out.push("");
@@ -153,6 +155,54 @@ export function renderMarkdown(r: RunResults): string {
     out.push("", `tablemq ÷ node-floor: w1-e2e **${e2e}** (higher is better for tablemq), w2 p99 latency **${p99}** (lower is).`);
   }
   return out.join("\n");
+}
+
+/** The tablemq server's peak RSS target in large-payload (the issue's: with the default cache byte budget). */
+const LARGE_RSS_TARGET_MB = 300;
+/** A system's large-payload result, when it ran without error. */
+const large = (s: SystemResults | undefined) => (ok(s?.workloads["large-payload"]) ? s!.workloads["large-payload"] : undefined);
+
+function renderLargePayload(r: RunResults): string[] {
+  const rows = Object.entries(r.systems).filter(([, s]) => s.workloads["large-payload"]);
+  if (rows.length === 0) return [];
+  const out: string[] = [];
+  const any = rows.map(([, s]) => large(s)).find(Boolean);
+  const size = any ? `${n(any.messages)} × ${n(any.payloadBytes / 1024)} KiB` : "100 KiB payloads";
+  out.push(`## Large payloads (${size}: enqueued with no subscriber connected, then drained by one)`, "");
+  out.push(
+    "Each message is a JSON document of exactly that size as JSON text (a few numbers and a long deterministic string; the same for every system), published by 4 producers in batches of 10 (one request or confirm window each) before the one subscriber (at most 100 unacked) starts. Drain: from the subscriber's start, before it connects, to its last message; MB/s is payload bytes ÷ drain seconds (MB = 2^20 bytes). Peak RSS: the largest resident memory of each server process over the whole workload (enqueue and drain), after where it started: the kernel's peak (VmHWM), reset at the workload's start; where that cannot be, VmRSS sampled every 100 ms (marked sampled; a group of several processes, such as PostgreSQL's, is their RSS summed, which counts shared memory once per process). The figures at the start include what the warm-up and earlier workloads left (tablemq's server runs without V8's memory reducer and keeps its heap; MariaDB's buffer pool and RabbitMQ's VM keep what they cached), so read the growth as well as the peak.",
+    "",
+  );
+  out.push("| system | publish MB/s | drain MB/s | drain msg/s | first message ms | server peak RSS MB (at start → peak) | missing / duplicates |");
+  out.push("|---|---:|---:|---:|---:|---|---|");
+  for (const [name, s] of rows) {
+    const w = s.workloads["large-payload"];
+    if (!ok(w)) {
+      out.push(`| ${name} | ${err(w)} | – | – | – | – | – |`);
+      continue;
+    }
+    const rss = Object.entries((w.serverRssMb ?? {}) as Record<string, { startMb: number; peakMb: number; how: string; processes?: number }>)
+      .map(([group, m]) => {
+        const how = m.how === "sampled" ? ` (sampled${(m.processes ?? 1) > 1 ? `, ${m.processes} processes summed` : ""})` : "";
+        return `${group} ${n(m.startMb)} → **${n(m.peakMb)}**${how}`;
+      })
+      .join("; ");
+    out.push(`| ${name} | ${n(w.publishMBps, 1)} | ${n(w.drainMBps, 1)} | ${n(w.drainPerSec)} | ${n(w.firstMessageMs)} | ${rss || "–"} | ${deliveryCell(w)} |`);
+  }
+  out.push("");
+  const t = large(r.systems["tablemq"]);
+  const notes: string[] = [];
+  const peak = t?.serverRssMb?.tablemq?.peakMb;
+  if (typeof peak === "number") {
+    const verdict = peak <= LARGE_RSS_TARGET_MB ? "met" : "**not met**";
+    notes.push(`tablemq server peak RSS **${n(peak)} MB** (target ≤ ${LARGE_RSS_TARGET_MB} MB, set for 2,000 messages: ${r.quick ? "not judged in a quick run" : verdict}).`);
+  }
+  for (const [name, s] of rows) {
+    if (name === "tablemq" || !t || !large(s)) continue;
+    notes.push(`tablemq ÷ ${name}, drain MB/s: **${ratio(t.drainMBps, large(s).drainMBps)}**.`);
+  }
+  if (notes.length) out.push(notes.join(" "), "");
+  return out;
 }
 
 /** A paired ratio against `name`: a percentage of the ceiling, else a factor. */

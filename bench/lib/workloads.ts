@@ -1,6 +1,7 @@
 import type { AdapterFactory, AdapterOptions } from "./types.js";
 import { checkDelivery, type Delivery, rate, summarize } from "./stats.js";
-import { cpuMsBetween, type ServerProcesses, snapshot } from "./cpu.js";
+import { cpuMsBetween, type ServerProcesses, snapshot, watchRss } from "./cpu.js";
+import { LARGE_PAYLOAD_BYTES } from "./payload.js";
 import type { WorkerReport } from "../worker.js";
 import { type Worker, withWorkers } from "./workers.js";
 
@@ -15,6 +16,9 @@ export interface Sizes {
   backlogMessages: number;
   ceilingMessages: number;
   drainTimeoutMs: number;
+  /** large-payload: messages, and the size of each as JSON text. */
+  largeMessages: number;
+  largePayloadBytes: number;
   /**
    * Rounds of the paired phase (pairs.ts): every system's w1-e2e and the ceiling, back to back. One round's
    * tablemq ÷ rabbitmq-quorum ranged 1.03–1.70 over three runs one evening (15 rounds, median 1.33), so a median
@@ -33,6 +37,8 @@ export const FULL: Sizes = {
   backlogMessages: 1_000_000,
   ceilingMessages: 200_000,
   drainTimeoutMs: 600_000,
+  largeMessages: 2_000,
+  largePayloadBytes: LARGE_PAYLOAD_BYTES,
   pairRounds: 9,
 };
 
@@ -46,6 +52,8 @@ export const QUICK: Sizes = {
   backlogMessages: 20_000,
   ceilingMessages: 20_000,
   drainTimeoutMs: 60_000,
+  largeMessages: 100,
+  largePayloadBytes: LARGE_PAYLOAD_BYTES,
   pairRounds: 1,
 };
 
@@ -102,9 +110,13 @@ async function serverCpu(ctx: RunContext): Promise<{ finish(): Promise<Record<st
 const PRODUCERS = 4;
 const CONSUMERS = 4;
 const W2_CONSUMERS = 2;
+/** large-payload: one subscriber drains; producers publish 10 messages (~1 MB) per request or confirm window. */
+const LARGE_CONSUMERS = 1;
+const LARGE_BATCH = 10;
 
 /** How many consumer processes a workload runs (adapters need it before prepare()). */
-export const consumersOf = (workload: string): number => (workload === "w2" ? W2_CONSUMERS : CONSUMERS);
+export const consumersOf = (workload: string): number =>
+  workload === "w2" ? W2_CONSUMERS : workload === "large-payload" ? LARGE_CONSUMERS : CONSUMERS;
 const BATCH = 100;
 
 /** Splits `total` over `n` producers. */
@@ -112,9 +124,18 @@ function shares(total: number, n: number): number[] {
   return Array.from({ length: n }, (_, i) => Math.floor(total / n) + (i < total % n ? 1 : 0));
 }
 
-async function produceAll(ctx: RunContext, producers: Worker[], counts: number[], batch: number, ratePerSec?: number) {
+async function produceAll(ctx: RunContext, producers: Worker[], counts: number[], batch: number, ratePerSec?: number, payloadBytes?: number) {
   producers.forEach((w, i) =>
-    w.send({ cmd: "produce", system: ctx.system, opts: ctx.opts, producer: i, count: counts[i]!, batch, ...(ratePerSec ? { ratePerSec } : {}) }),
+    w.send({
+      cmd: "produce",
+      system: ctx.system,
+      opts: ctx.opts,
+      producer: i,
+      count: counts[i]!,
+      batch,
+      ...(ratePerSec ? { ratePerSec } : {}),
+      ...(payloadBytes ? { payloadBytes } : {}),
+    }),
   );
   return Promise.all(producers.map((w) => w.next("produced")));
 }
@@ -295,5 +316,79 @@ async function backlogWith(ctx: RunContext, peakRss: () => Promise<number | unde
     firstVsLast: byDecile.length ? byDecile.at(-1)! / byDecile[0]! : NaN,
     ...(rss ? { serverPeakRssMb: rss / 2 ** 20 } : {}),
     ...delivered(published(counts), drained),
+  };
+}
+
+/** Bytes in a MB in the reports (RSS and MB/s alike). */
+const MB = 2 ** 20;
+
+export interface LargePayloadResult extends Delivery {
+  messages: number;
+  /** Each message's size as JSON text. */
+  payloadBytes: number;
+  publishPerSec: number;
+  publishMBps: number;
+  /** The drain: from the subscriber's start (before it connects) to its last message. */
+  drainSec: number;
+  drainPerSec: number;
+  /** Payload bytes received ÷ drainSec. */
+  drainMBps: number;
+  /** From the subscriber's start to its first message. */
+  firstMessageMs: number;
+  /** Resident memory of each server process group over the whole workload (enqueue and drain), MB. */
+  serverRssMb?: Record<string, { startMb: number; peakMb: number; how: string; processes: number }>;
+  /** CPU over the whole workload (enqueue and drain), µs per message. */
+  cpu: CpuPerMessage;
+}
+
+/**
+ * large-payload: `largeMessages` payloads of `largePayloadBytes` (100 KiB JSON documents, makeLargePayload)
+ * published by 4 producers in batches of 10 while no subscriber is connected, then drained by one subscriber
+ * (at most `prefetch` unacked). Reports the drain's MB/s and msg/s and the peak resident memory of the
+ * server's processes over the whole workload.
+ */
+export function largePayload(ctx: RunContext): Promise<LargePayloadResult> {
+  return withLoad(ctx, PRODUCERS, LARGE_CONSUMERS, (producers, consumers) => largePayloadWith(ctx, producers, consumers));
+}
+
+async function largePayloadWith(ctx: RunContext, producers: Worker[], consumers: Worker[]): Promise<LargePayloadResult> {
+  const total = ctx.sizes.largeMessages;
+  const bytes = ctx.sizes.largePayloadBytes;
+  const counts = shares(total, PRODUCERS);
+  const rss = await watchRss(ctx.servers?.() ?? {});
+  const cpu = await serverCpu(ctx);
+  let drained: Drained;
+  let done: Awaited<ReturnType<typeof produceAll>>;
+  let serverMs: Record<string, number> | undefined;
+  let rssSpans: Awaited<ReturnType<typeof rss.stop>>;
+  try {
+    done = await produceAll(ctx, producers, counts, LARGE_BATCH, undefined, bytes);
+    drained = await drain(startConsumers(ctx, consumers), total, ctx.sizes.drainTimeoutMs);
+  } finally {
+    serverMs = await cpu.finish();
+    rssSpans = await rss.stop();
+  }
+  const [p0, p1] = span(done.map((d) => BigInt(d.startNs)), done.map((d) => BigInt(d.endNs)));
+  const delivery = delivered(published(counts), drained);
+  const c0 = drained.results.map((r) => BigInt(r.startNs)).reduce((a, b) => (a < b ? a : b));
+  const [first, last] = receiveSpan(drained.results);
+  const drainSec = delivery.unique > 0 ? Number(last - c0) / 1e9 : NaN;
+  const publishPerSec = rate(total, p0, p1);
+  const drainPerSec = delivery.unique / drainSec;
+  const serverRssMb = Object.fromEntries(
+    Object.entries(rssSpans).map(([name, r]) => [name, { startMb: r.start / MB, peakMb: r.peak / MB, how: r.how, processes: r.processes }]),
+  );
+  return {
+    messages: total,
+    payloadBytes: bytes,
+    publishPerSec,
+    publishMBps: (publishPerSec * bytes) / MB,
+    drainSec,
+    drainPerSec,
+    drainMBps: (drainPerSec * bytes) / MB,
+    firstMessageMs: delivery.unique > 0 ? Number(first - c0) / 1e6 : NaN,
+    ...(Object.keys(serverRssMb).length ? { serverRssMb } : {}),
+    cpu: cpuPerMessage(Math.max(1, delivery.unique), done, drained.results, serverMs),
+    ...delivery,
   };
 }

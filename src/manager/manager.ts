@@ -18,6 +18,14 @@ import { type Receiver, ReceiverSet, type ReceiverSlot } from "./receivers.js";
 import { Settler } from "./settler.js";
 import { type ManagerStats, newStats } from "./stats.js";
 
+/**
+ * Most payload bytes one poll reads, whatever the cache budget has free: a poll's result is held twice while
+ * it is parsed (the driver's packets and the strings), and the first batch waits for the whole read. With
+ * 100 KiB payloads, a 64 MiB read held the first delivery back 2 s and the server's memory up by ~270 MB
+ * (bench large-payload); 8 MiB is still 40,000 rows of the usual 200 bytes, more than a cache holds.
+ */
+export const POLL_MAX_BYTES = 8 * 1024 * 1024;
+
 export interface ManagerDeps {
   store: MessageStore;
   clock: Clock;
@@ -119,7 +127,7 @@ export class MessageManager {
       log,
       intervalMs: options.pollIntervalMs,
       limit: () => this.opts.cacheSize,
-      maxBytes: () => budget.freeBytes,
+      maxBytes: () => Math.min(budget.freeBytes, POLL_MAX_BYTES),
       hasReceivers: () => this.receivers.count > 0,
       add: (row) => {
         this.insertPath.forget([row.id]); // the poll has it: a copy on its way from the insert path is redundant

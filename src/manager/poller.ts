@@ -3,8 +3,12 @@ import type { Clock } from "../clock.js";
 import type { Logger } from "../logger.js";
 import type { MessageRow, MessageStore } from "../store/types.js";
 import type { AddResult } from "./cache.js";
+import { payloadBytes } from "../payload.js";
 import { DueTimes } from "./due-times.js";
 import { Ticker } from "./ticker.js";
+
+/** The fewest rows a poll asks for, however large the payloads it read last. */
+const MIN_POLL_ROWS = 10;
 
 /** Due times of delayed rows kept per table (DueTimes); past that the periodic poll finds their rows. */
 const DUE_TIMES_KEPT = 10_000;
@@ -47,6 +51,8 @@ export class Poller {
   pending = true;
   private forgotten: Set<string> | undefined;
   private readonly ticker: Ticker;
+  /** Payload bytes per row in the last read (1 before any: the row bound is then the cache's). */
+  private rowBytes = 1;
   /** When rows this server wrote fall due: a poll runs then, not only every interval. */
   private readonly dueTimes = new DueTimes(DUE_TIMES_KEPT);
 
@@ -114,10 +120,18 @@ export class Poller {
       if (!this.deps.hasReceivers()) return;
       const forgotten = (this.forgotten = new Set());
       try {
-        const limit = this.deps.limit();
-        const rows = await this.deps.store.readDue(this.deps.table, this.deps.clock.now(), limit, this.deps.maxBytes());
+        const maxBytes = this.deps.maxBytes();
+        // Rows the byte bound can take, by the size of the rows read before: the read weighs every row it
+        // looks at (the database reads a large payload to measure it), so it should not look at 10,000.
+        const limit = Math.min(this.deps.limit(), Math.max(MIN_POLL_ROWS, Math.ceil((2 * maxBytes) / this.rowBytes)));
+        const rows = await this.deps.store.readDue(this.deps.table, this.deps.clock.now(), limit, maxBytes);
         this.deps.onPolled();
         this.pending = rows.length >= limit || rows.cut === true;
+        if (rows.length > 0) {
+          let bytes = 0;
+          for (const row of rows) bytes += payloadBytes(row.payload);
+          this.rowBytes = Math.max(1, bytes / rows.length);
+        }
         let added = 0;
         for (const row of rows) {
           if (forgotten.has(row.id)) continue;
