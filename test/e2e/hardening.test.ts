@@ -5,11 +5,9 @@
  */
 import { connect } from "node:net";
 import { gzipSync } from "node:zlib";
-import { createPool, type Pool } from "mysql2/promise";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { poolOptions } from "../../src/store/mysql/connect.js";
+import { expect, it } from "vitest";
 import { describeWithDatabase, uniqueTableName } from "../support/database.js";
-import { http, useTestServer } from "../support/server.js";
+import { http, useServerDatabase, useTestServer } from "../support/server.js";
 import { waitUntil } from "../support/wait.js";
 
 const FAST = { ackWaitMs: 2_000, minBackoffMs: 500, pollIntervalMs: 30_000, batchSize: 50 };
@@ -21,11 +19,7 @@ const COMMENT = "COMMENT 'vitess_message,vt_ack_wait=2,vt_purge_after=86400,vt_b
 
 describeWithDatabase("hardening: a bad message hurts only itself", () => {
   const t = useTestServer("hardening_e2e");
-  let db: Pool;
-  beforeAll(() => {
-    db = createPool({ ...poolOptions(t.databaseUrl), connectionLimit: 2 });
-  });
-  afterAll(() => db.end());
+  const conn = useServerDatabase(t);
 
   const newTable = async (options: object = FAST) => {
     const table = uniqueTableName("hard");
@@ -34,7 +28,7 @@ describeWithDatabase("hardening: a bad message hurts only itself", () => {
   };
   const post = (table: string, raw: string) => http(t.base, "POST", `/v1/tables/${table}/messages`, undefined, raw);
   const stored = async (table: string): Promise<string[]> => {
-    const [rows] = await db.query(`SELECT message FROM ${table} ORDER BY id`);
+    const [rows] = await conn.pool.query(`SELECT message FROM ${table} ORDER BY id`);
     return (rows as Array<{ message: string }>).map((r) => r.message);
   };
 
@@ -65,25 +59,25 @@ describeWithDatabase("hardening: a bad message hurts only itself", () => {
 
   it("an id past a signed BIGINT id column is refused with 400 naming it; the others are written", async () => {
     const table = uniqueTableName("signed");
-    await db.query(`CREATE TABLE ${table} (${VITESS_COLUMNS}) ${COMMENT}`);
+    await conn.pool.query(`CREATE TABLE ${table} (${VITESS_COLUMNS}) ${COMMENT}`);
     await http(t.base, "GET", `/v1/tables/${table}`); // discovered
     await goodNeighbours(table, '{"messages":[{"payload":1},{"id":"9223372036854775808","payload":2}]}', /^messages\[1\]\.id: must be at most 9223372036854775807/);
     const ok = await post(table, '{"messages":[{"id":"9223372036854775807","payload":2}]}');
     expect(ok.status).toBe(201);
-    await db.query(`DROP TABLE ${table}`);
+    await conn.pool.query(`DROP TABLE ${table}`);
   });
 
   it("a row the database itself refuses (a CHECK of the table's) fails only its own request: the shared INSERT is split", async () => {
     const table = uniqueTableName("check");
-    await db.query(`CREATE TABLE ${table} (${VITESS_COLUMNS}, CONSTRAINT no_poison CHECK (message NOT LIKE '%poison%')) ${COMMENT}`);
+    await conn.pool.query(`CREATE TABLE ${table} (${VITESS_COLUMNS}, CONSTRAINT no_poison CHECK (message NOT LIKE '%poison%')) ${COMMENT}`);
     await http(t.base, "GET", `/v1/tables/${table}`);
     await goodNeighbours(table, '{"messages":[{"payload":"fine"},{"payload":"poison"}]}', /^messages: the database refused it: CONSTRAINT `no_poison` failed/);
-    await db.query(`DROP TABLE ${table}`);
+    await conn.pool.query(`DROP TABLE ${table}`);
   });
 
   it("never answers 500 for an id out of range on a table whose id column is an INT", async () => {
     const table = uniqueTableName("intid");
-    await db.query(`CREATE TABLE ${table} (${VITESS_COLUMNS.replace("id BIGINT NOT NULL", "id INT UNSIGNED NOT NULL")}) ${COMMENT}`);
+    await conn.pool.query(`CREATE TABLE ${table} (${VITESS_COLUMNS.replace("id BIGINT NOT NULL", "id INT UNSIGNED NOT NULL")}) ${COMMENT}`);
     await http(t.base, "GET", `/v1/tables/${table}`);
     const res = await post(table, '{"messages":[{"id":"4294967296","payload":1}]}');
     expect(res.status).toBe(400);
@@ -92,7 +86,7 @@ describeWithDatabase("hardening: a bad message hurts only itself", () => {
     const made = await post(table, '{"messages":[{"payload":1}]}');
     expect(made.status).toBe(400);
     expect(made.body.error.message).toMatch(/^messages\[0\]\.id: [0-9]+ is larger than the table's id column holds \(4294967295\)$/);
-    await db.query(`DROP TABLE ${table}`);
+    await conn.pool.query(`DROP TABLE ${table}`);
   });
 });
 

@@ -4,11 +4,9 @@
  * table holds exactly the good messages, each payload byte for byte as sent.
  */
 import fc from "fast-check";
-import { createPool, type Pool } from "mysql2/promise";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { poolOptions } from "../../src/store/mysql/connect.js";
+import { expect, it } from "vitest";
 import { describeWithDatabase, uniqueTableName } from "../support/database.js";
-import { http, useTestServer } from "../support/server.js";
+import { http, useServerDatabase, useTestServer } from "../support/server.js";
 
 /** A signed id column and a CHECK of its own: every way a row can be refused applies to this table. */
 const TABLE_DDL = (name: string) => `CREATE TABLE ${name} (
@@ -74,11 +72,7 @@ function bodyOf(messages: Message[]): string {
 
 describeWithDatabase("fault: good and bad messages mixed in concurrent requests", () => {
   const t = useTestServer("faults_mixed");
-  let db: Pool;
-  beforeAll(() => {
-    db = createPool({ ...poolOptions(t.databaseUrl), connectionLimit: 2 });
-  });
-  afterAll(() => db.end());
+  const conn = useServerDatabase(t);
 
   it("every good request 201, every bad one 400 naming its field; the table holds exactly the good messages, byte for byte", async () => {
     let runs = 0;
@@ -88,7 +82,7 @@ describeWithDatabase("fault: good and bad messages mixed in concurrent requests"
       fc.asyncProperty(fc.array(request, { minLength: 10, maxLength: 60 }), async (batch) => {
         runs++;
         const table = uniqueTableName("mixed");
-        await db.query(TABLE_DDL(table));
+        await conn.pool.query(TABLE_DDL(table));
         try {
           const answers = await Promise.all(batch.map((m) => http(t.base, "POST", `/v1/tables/${table}/messages`, undefined, bodyOf(m))));
           const expected = new Map<string, string>();
@@ -109,11 +103,11 @@ describeWithDatabase("fault: good and bad messages mixed in concurrent requests"
             const named = kinds.some((k) => FIELD[k].test(answer.body.error.message));
             expect(named, `${answer.body.error.message} for ${kinds.join(",")}`).toBe(true);
           });
-          const [rows] = await db.query(`SELECT CAST(id AS CHAR) AS id, message FROM ${table}`);
+          const [rows] = await conn.pool.query(`SELECT CAST(id AS CHAR) AS id, message FROM ${table}`);
           const stored = new Map((rows as Array<{ id: string; message: string }>).map((r) => [r.id, r.message]));
           expect(stored).toEqual(expected);
         } finally {
-          await db.query(`DROP TABLE ${table}`);
+          await conn.pool.query(`DROP TABLE ${table}`);
         }
       }),
       { numRuns: 25, seed: 20261207 },

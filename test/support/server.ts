@@ -1,3 +1,5 @@
+import { createPool, type Pool } from "mysql2/promise";
+import { poolOptions } from "../../src/store/mysql/connect.js";
 import { afterAll, beforeAll } from "vitest";
 import WebSocket from "ws";
 import { loadConfig, type ServerConfig } from "../../src/server/config.js";
@@ -144,6 +146,21 @@ export function useTestServer(databaseName: string, overrides: Partial<ServerCon
       await s.opened;
       await waitUntil(() => s.frames.some((f) => f.type === "subscribed"), "the subscribed frame");
       return s;
+    },
+  };
+}
+
+/** A small mysql2 pool on the test server's own database, for looking at its tables; ended after the block. */
+export function useServerDatabase(t: TestServer): { readonly pool: Pool } {
+  let pool: Pool | undefined;
+  beforeAll(() => {
+    pool = createPool({ ...poolOptions(t.databaseUrl), connectionLimit: 2 });
+  });
+  afterAll(() => pool?.end());
+  return {
+    get pool() {
+      if (!pool) throw new Error("the pool is made before the tests");
+      return pool;
     },
   };
 }

@@ -15,6 +15,18 @@ const setup = managerSetup;
 
 afterEach(closeManagers);
 
+/** A manager (as managerSetup's) whose cache is bounded by a budget of `maxBytes`. */
+async function budgetSetup(maxBytes: number) {
+  const store = new MemoryStore();
+  const budget = new CacheBudget(maxBytes);
+  const clock = new FakeClock();
+  const options = resolveOptions({ ackWaitMs: 30_000, pollIntervalMs: 30_000, batchSize: 2, cacheSize: 100 });
+  await store.createTable(T, options);
+  const m = new MessageManager(T, options, { store, clock, random: () => 0.5, semaphore: new Semaphore(4), budget, log: silentLogger });
+  m.open();
+  return { store, budget, clock, m };
+}
+
 describe("MessageManager", () => {
   it("refuses insert-path adds while nobody is subscribed", async () => {
     const { m, row } = setup();
@@ -284,13 +296,7 @@ describe("MessageManager", () => {
   });
 
   it("holds no more payload bytes than the cache budget, reads more as it drains, and delivers everything", async () => {
-    const store = new MemoryStore();
-    const budget = new CacheBudget(5_000);
-    const clock = new FakeClock();
-    const options = resolveOptions({ ackWaitMs: 30_000, pollIntervalMs: 30_000, batchSize: 2, cacheSize: 100 });
-    await store.createTable(T, options);
-    const m = new MessageManager(T, options, { store, clock, random: () => 0.5, semaphore: new Semaphore(4), budget, log: silentLogger });
-    m.open();
+    const { store, budget, clock, m } = await budgetSetup(5_000);
     const payload = JSON.stringify("x".repeat(998)); // 1,000 bytes
     store.seed(T, Array.from({ length: 30 }, (_, i) => ({ id: String(i + 1), timeNext: clock.now() - 1000 + i, payload })));
     let most = 0;
@@ -311,13 +317,7 @@ describe("MessageManager", () => {
   });
 
   it("takes one row into an empty cache even when it is larger than the whole budget", async () => {
-    const store = new MemoryStore();
-    const budget = new CacheBudget(100);
-    const clock = new FakeClock();
-    const options = resolveOptions({ ackWaitMs: 30_000, pollIntervalMs: 30_000, batchSize: 2, cacheSize: 100 });
-    await store.createTable(T, options);
-    const m = new MessageManager(T, options, { store, clock, random: () => 0.5, semaphore: new Semaphore(4), budget, log: silentLogger });
-    m.open();
+    const { store, budget, clock, m } = await budgetSetup(100);
     store.seed(T, [1, 2].map((i) => ({ id: String(i), timeNext: clock.now() - 10, payload: JSON.stringify("y".repeat(500)) })));
     const r = new RecordingReceiver();
     r.holdSends = true; // the first stays in flight, charged, while its send runs
