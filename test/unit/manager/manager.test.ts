@@ -316,6 +316,32 @@ describe("MessageManager", () => {
     expect(budget.usedBytes).toBe(0);
   });
 
+  it("sizes each poll by the rows it read last: a first look of 100, then what the bound takes, and large rows unmeasured", async () => {
+    const { store, clock, m } = await budgetSetup(50_000);
+    const reads: Array<[number, number | undefined]> = [];
+    const readDue = store.readDue.bind(store);
+    store.readDue = (table, now, limit, maxBytes) => {
+      reads.push([limit, maxBytes]);
+      return readDue(table, now, limit, maxBytes);
+    };
+    const payload = JSON.stringify("z".repeat(998)); // 1,000 bytes: 100 of them fill 50,000 twice over
+    store.seed(T, Array.from({ length: 300 }, (_, i) => ({ id: String(i + 1), timeNext: clock.now() - 1000 + i, payload })));
+    const r = new RecordingReceiver();
+    r.onBatch = (batch) => void m.ack(batch.map((row) => row.id));
+    m.subscribe(r);
+    for (let i = 0; i < 50 && new Set(r.ids).size < 300; i++) await clock.advance(10);
+    expect(new Set(r.ids).size).toBe(300);
+    expect(reads[0]).toEqual([100, 50_000]); // sizes unknown: a first look, measured by the store
+    // Then rows of 1/50 of the bound: read plainly, as many as fit in what the budget has free at that size.
+    expect(reads.length).toBeGreaterThan(6);
+    for (const [limit, maxBytes] of reads.slice(1)) {
+      expect(maxBytes).toBe(Infinity);
+      expect(limit).toBeGreaterThanOrEqual(1);
+      expect(limit).toBeLessThanOrEqual(50);
+    }
+    await m.close();
+  });
+
   it("takes one row into an empty cache even when it is larger than the whole budget", async () => {
     const { store, budget, clock, m } = await budgetSetup(100);
     store.seed(T, [1, 2].map((i) => ({ id: String(i), timeNext: clock.now() - 10, payload: JSON.stringify("y".repeat(500)) })));
