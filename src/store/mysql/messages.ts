@@ -97,14 +97,7 @@ function validateNewMessage(row: NewMessage): void {
  */
 function valuesRows(rows: readonly NewMessage[], form: TableForm): RawBuilder<unknown> {
   const payloads = form.hexPayload ? hexLiterals(rows) : rows.map((r) => sqlString(r.payload));
-  // Concatenated, not joined: the pieces stay linked (V8's cons strings) until the driver writes the
-  // statement, so large payloads are copied once into it, not once more into a joined string first.
-  let text = "";
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i]!;
-    text += `${i === 0 ? "" : ","}(${r.id},${r.priority},${r.epoch ?? 0},${nsValue(r.timeNext)},NULL,` + payloads[i]! + ")";
-  }
-  return sql.raw(text);
+  return sql.raw(rows.map((r, i) => `(${r.id},${r.priority},${r.epoch ?? 0},${nsValue(r.timeNext)},NULL,${payloads[i]})`).join(","));
 }
 
 /** Where hexLiterals writes payloads' UTF-8 bytes: one buffer, reused (a new one per statement made the
