@@ -304,7 +304,10 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
 
   private finish(error: TablemqError | undefined): void {
     this.lifecycle = "closed";
-    for (const w of this.doneWaiters.splice(0)) (error ? w.reject(error) : w.resolve());
+    for (const w of this.doneWaiters.splice(0)) {
+      if (error) w.reject(error);
+      else w.resolve();
+    }
     this.emit("close", error ? { error } : {});
   }
 }

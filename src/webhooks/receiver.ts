@@ -272,6 +272,7 @@ export class WebhookReceiver implements Receiver {
     try {
       const res = await transport({ url: t.url, body, headers, signal: abort.signal });
       if (res.status >= 200 && res.status < 300) return undefined;
+      // eslint-disable-next-line no-control-regex -- a target's error text goes into logs and the API on one line
       const text = res.text.replace(/[\u0000-\u001f\u007f]+/g, " ").trim().slice(0, ERROR_TEXT_CHARS);
       return `HTTP ${res.status}${text ? `: ${text}` : ""}`;
     } catch (err) {

@@ -51,7 +51,10 @@ describeWithDatabase("server limits", () => {
     return server.url;
   };
   afterEach(async () => {
-    for (const s of sockets.splice(0)) s instanceof WebSocket ? s.terminate() : s.destroy();
+    for (const s of sockets.splice(0)) {
+      if (s instanceof WebSocket) s.terminate();
+      else s.destroy();
+    }
     await server?.close();
     server = undefined;
   });

@@ -83,7 +83,7 @@ describeWithDatabase("database outage", () => {
     // commits; the proxy refuses new connections until after the answer.
     const lock = await lockTable(database.url, table);
     let locked = true;
-    let answeredAfterMs = 0;
+    let answeredAfterMs: number;
     try {
       const pending = http(server.url, "POST", `/v1/tables/${table}/messages`, { messages: [{ id: "888", payload: "locked" }] });
       await waitForLockWait(judge.db, table);

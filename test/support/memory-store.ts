@@ -14,7 +14,6 @@ import type {
   DueRows,
   FencedResult,
   InsertResult,
-  MessageRow,
   MessageStore,
   NewMessage,
   RedriveResult,

@@ -15,11 +15,11 @@ export class TcpProxy {
   ) {}
 
   static async start(targetHost: string, targetPort: number): Promise<TcpProxy> {
-    let proxy!: TcpProxy;
-    const server = net.createServer((client) => proxy.accept(client, targetHost, targetPort));
+    const proxy: { current?: TcpProxy } = {};
+    const server = net.createServer((client) => proxy.current!.accept(client, targetHost, targetPort));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    proxy = new TcpProxy(server, (server.address() as net.AddressInfo).port);
-    return proxy;
+    proxy.current = new TcpProxy(server, (server.address() as net.AddressInfo).port);
+    return proxy.current;
   }
 
   cut(): void {

@@ -45,7 +45,7 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServerContext): void {
 export function checkUrl(url: string): void {
   const bad = (why: string) => new ApiError(400, "validation_failed", `url: ${why}`);
   // WHATWG URL parsing drops tabs and line breaks silently: the stored text would not be the URL used.
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
   const control = /[\u0000-\u001f\u007f]/.exec(url);
   if (control) throw bad(`must not contain control characters (found ${JSON.stringify(control[0])} at ${control.index})`);
   let u: URL;

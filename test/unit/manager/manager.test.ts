@@ -4,7 +4,6 @@ import { silentLogger } from "../../../src/logger.js";
 import { CacheBudget } from "../../../src/manager/cache-budget.js";
 import { MessageManager } from "../../../src/manager/manager.js";
 import { resolveOptions } from "../../../src/options.js";
-import type { MessageRow } from "../../../src/store/types.js";
 import { FakeClock, settle } from "../../support/fake-clock.js";
 import { closeManagers, MANAGER_TABLE, managerSetup, offer } from "../../support/manager.js";
 import { MemoryStore } from "../../support/memory-store.js";
