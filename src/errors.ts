@@ -1,3 +1,5 @@
+import { TABLE_NAME_PATTERN } from "./model/limits.js";
+
 /** Errors the core raises for conditions a caller can act on; the server maps `code` to API.md's codes. */
 export class TablemqError extends Error {
   constructor(
@@ -25,7 +27,7 @@ export class ClosedError extends TablemqError {
 
 export class InvalidTableNameError extends TablemqError {
   constructor(readonly table: string) {
-    super("validation_failed", `table name ${JSON.stringify(table)} must match ^[a-z][a-z0-9_]{0,62}$`);
+    super("validation_failed", `table name ${JSON.stringify(table)} must match ${TABLE_NAME_PATTERN}`);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Clock } from "./clock.js";
-import type { Random } from "./manager/backoff.js";
+import type { Random } from "./model/backoff.js";
 
 /** 2024-01-01T00:00:00Z: 41 bits of milliseconds from here last until the 2090s. */
 const ID_EPOCH_MS = 1_704_067_200_000n;

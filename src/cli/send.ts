@@ -1,5 +1,6 @@
 /** `tablemq send <table> [json...]`: enqueue payloads from the arguments or from stdin (JSON lines). */
 import type { Command } from "commander";
+import { PRIORITY } from "../model/limits.js";
 import type { PublishMessage } from "../client/types.js";
 import { wholeNumber } from "./flags.js";
 import { type CliIo, clientFor } from "./io.js";
@@ -17,7 +18,7 @@ export function registerSend(program: Command, io: CliIo): void {
     .description("enqueue messages: each argument is one JSON payload; without arguments, one JSON payload per stdin line")
     .argument("<table>", "table name")
     .argument("[json...]", "payloads (JSON values); read from stdin when absent")
-    .option("--priority <n>", "0..255, lower is delivered first (default 50)", wholeNumber(0, 255))
+    .option("--priority <n>", `${PRIORITY.min}..${PRIORITY.max}, lower is delivered first (default ${PRIORITY.default})`, wholeNumber(PRIORITY.min, PRIORITY.max))
     .option("--delay-ms <ms>", "deliver after this delay", wholeNumber(0))
     .option("--batch <n>", "messages per request", wholeNumber(1, 1000), DEFAULT_SEND_BATCH)
     .addHelpText("after", "\nPrints the id of each message, one per line. A stdin line that is not JSON stops the command;\nnothing of its batch is sent (earlier batches were).")

@@ -1,5 +1,6 @@
 /** `tablemq table create|list|describe|drop`. */
 import type { Command } from "commander";
+import { TABLE_NAME_PATTERN } from "../model/limits.js";
 import { tableOptionFlags, tableOptionsFromFlags } from "./flags.js";
 import { type CliIo, clientFor, writeJson } from "./io.js";
 
@@ -9,7 +10,7 @@ export function registerTable(program: Command, io: CliIo): void {
   const create = table
     .command("create")
     .description("create a message table, or change the given options of an existing one")
-    .argument("<name>", "table name: ^[a-z][a-z0-9_]{0,62}$")
+    .argument("<name>", `table name: ${TABLE_NAME_PATTERN}`)
     .option("--json", "compact JSON output");
   for (const option of tableOptionFlags()) create.addOption(option);
   create.action(async (name: string, flags: Record<string, unknown>, cmd: Command) => {

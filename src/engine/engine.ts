@@ -3,10 +3,11 @@ import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, ConflictError, OutcomeUnknownError, TableNotFoundError } from "../errors.js";
 import { IdGenerator } from "../ids.js";
 import { type Logger, silentLogger } from "../logger.js";
-import type { Random } from "../manager/backoff.js";
+import type { Random } from "../model/backoff.js";
 import { MessageManager, type ManagerSnapshot, type Subscription } from "../manager/manager.js";
 import type { Receiver } from "../manager/receivers.js";
 import { CacheBudget } from "../manager/cache-budget.js";
+import { deadLetterBaseOf, deadLetterTableOf, MAX_DELAY_MS } from "../model/limits.js";
 import { Ticker } from "../manager/ticker.js";
 import { resolveOptions, type TableOptions } from "../options.js";
 import { receiptOf } from "../receipts.js";
@@ -18,7 +19,6 @@ import {
   checkIds,
   checkReceipts,
   checkTableName,
-  MAX_DELAY_MS,
   ValidationError,
 } from "./validate.js";
 
@@ -55,7 +55,7 @@ export interface TableListener {
   closed(table: string, dropped: boolean): void;
 }
 
-export { type EnqueueMessage, type EnqueueResult, MAX_EPOCH_MS } from "./enqueuer.js";
+export { type EnqueueMessage, type EnqueueResult } from "./enqueuer.js";
 
 export interface TableDescription {
   name: string;
@@ -206,12 +206,13 @@ export class Engine {
     checkTableName(table);
     checkDeadLetterName(table, partial.maxAttempts ?? (this.managers.has(table) ? undefined : this.defaults.maxAttempts));
     // <name>_dlq is <name>'s dead-letter table: the two names never both belong to message tables.
-    const base = deadLetterBase(table);
+    const base = deadLetterBaseOf(table);
     if (!this.managers.has(table) && base !== undefined && this.managers.has(base)) {
       throw new ConflictError(`${table} is the name of ${base}'s dead-letter table: it cannot be a message table while ${base} is one`);
     }
-    if ((!this.managers.has(table) || (partial.maxAttempts ?? 0) > 0) && this.managers.has(`${table}_dlq`)) {
-      throw new ConflictError(`${table}_dlq is a message table: ${table} cannot be a message table with it as its dead-letter table`);
+    const dlq = deadLetterTableOf(table);
+    if ((!this.managers.has(table) || (partial.maxAttempts ?? 0) > 0) && this.managers.has(dlq)) {
+      throw new ConflictError(`${dlq} is a message table: ${table} cannot be a message table with it as its dead-letter table`);
     }
     if (!this.managers.has(table)) {
       const options = resolveOptions({ ...this.defaults, ...partial });
@@ -263,14 +264,15 @@ export class Engine {
   /** Dead letters in the table's dead-letter table (0 when it has none). */
   countDead(table: string): Promise<number> {
     // A message table under that name (made outside tablemq) holds no dead letters of this one.
-    if (this.managers.has(`${table}_dlq`)) return Promise.resolve(0);
+    if (this.managers.has(deadLetterTableOf(table))) return Promise.resolve(0);
     return this.store.countDead(table);
   }
 
   /** A message table named <table>_dlq (made outside tablemq) is not <table>'s dead-letter table. */
   private mustHaveDeadLetterName(table: string): void {
-    if (this.managers.has(`${table}_dlq`)) {
-      throw new ConflictError(`${table}_dlq is a message table, not ${table}'s dead-letter table: ${table} has no dead letters to show`);
+    const dlq = deadLetterTableOf(table);
+    if (this.managers.has(dlq)) {
+      throw new ConflictError(`${dlq} is a message table, not ${table}'s dead-letter table: ${table} has no dead letters to show`);
     }
   }
 
@@ -434,11 +436,6 @@ function checkDelay(field: string, ms: number | undefined): void {
   if (ms !== undefined && !(Number.isFinite(ms) && ms >= 0 && ms <= MAX_DELAY_MS)) {
     throw new ValidationError(field, `must be a number from 0 to ${MAX_DELAY_MS}, got ${ms}`);
   }
-}
-
-/** `orders` for `orders_dlq`; undefined for a name that is not a dead-letter table's. */
-function deadLetterBase(table: string): string | undefined {
-  return table.endsWith("_dlq") && table.length > 4 ? table.slice(0, -4) : undefined;
 }
 
 function sameOptions(a: TableOptions, b: TableOptions): boolean {

@@ -4,6 +4,7 @@ import { type IdGenerator, isMessageId, MAX_MESSAGE_ID } from "../ids.js";
 import type { MessageManager } from "../manager/manager.js";
 import type { MessageRow, MessageStore, NewMessage } from "../store/types.js";
 import { Coalescer } from "../coalescer.js";
+import { MAX_EPOCH_MS, PRIORITY } from "../model/limits.js";
 import { payloadBytes } from "../payload.js";
 import type { Settled } from "./retry.js";
 import { badId, ValidationError } from "./validate.js";
@@ -25,8 +26,6 @@ export const INSERTS_AT_ONCE = 2;
  */
 const INSERT_STATEMENT_PAYLOAD_BYTES = 4 * 1024 * 1024;
 
-/** The latest time whose nanoseconds fit a signed BIGINT with room for backoff (year 2255). */
-export const MAX_EPOCH_MS = 9_000_000_000_000;
 
 export interface EnqueueMessage {
   id?: string;
@@ -159,9 +158,9 @@ export class Enqueuer {
     if (msg.id !== undefined && maxId < MAX_MESSAGE_ID && msg.id.length >= String(maxId).length && BigInt(msg.id) > maxId) {
       throw new ValidationError(fieldOf(i, "id"), `must be at most ${maxId} (the largest the table's id column holds), got "${msg.id}"`);
     }
-    const priority = msg.priority ?? 50;
-    if (!Number.isInteger(priority) || priority < 0 || priority > 255) {
-      throw new ValidationError(fieldOf(i, "priority"), `must be an integer from 0 to 255, got ${priority}`);
+    const priority = msg.priority ?? PRIORITY.default;
+    if (!Number.isInteger(priority) || priority < PRIORITY.min || priority > PRIORITY.max) {
+      throw new ValidationError(fieldOf(i, "priority"), `must be an integer from ${PRIORITY.min} to ${PRIORITY.max}, got ${priority}`);
     }
     if (msg.delayMs !== undefined && msg.deliverAt !== undefined) {
       throw new ValidationError(`${fieldOf(i, "delayMs")} and ${fieldOf(i, "deliverAt")}`, "give one or the other, not both");

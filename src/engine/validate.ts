@@ -1,12 +1,9 @@
 import { TablemqError, InvalidTableNameError } from "../errors.js";
 import { isMessageId, MAX_MESSAGE_ID } from "../ids.js";
 import { parseReceipt } from "../receipts.js";
+import { deadLetterTableOf, MAX_DEAD_LETTER_BASE, TABLE_NAME } from "../model/limits.js";
 import type { Delivery } from "../store/types.js";
 
-/** Longest delay accepted: about 100 years in ms, well inside BIGINT nanoseconds. */
-export const MAX_DELAY_MS = 3_155_760_000_000;
-
-export const TABLE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
 
 export class ValidationError extends TablemqError {
   constructor(
@@ -43,15 +40,13 @@ export function checkReceipts(receipts: readonly string[], field = "receipts"): 
   });
 }
 
-/** A dead-letter table is named `<table>_dlq`, within the 63 characters of a table name. */
-export const MAX_DEAD_LETTER_BASE = 59;
 
 /** maxAttempts > 0 needs a dead-letter table, whose name must fit. */
 export function checkDeadLetterName(table: string, maxAttempts: number | undefined): void {
   if (maxAttempts !== undefined && maxAttempts > 0 && table.length > MAX_DEAD_LETTER_BASE) {
     throw new ValidationError(
       "maxAttempts",
-      `table names longer than ${MAX_DEAD_LETTER_BASE} characters cannot have a dead-letter table (${table}_dlq), so maxAttempts must be 0`,
+      `table names longer than ${MAX_DEAD_LETTER_BASE} characters cannot have a dead-letter table (${deadLetterTableOf(table)}), so maxAttempts must be 0`,
     );
   }
 }

@@ -3,7 +3,7 @@ import type { Clock } from "../clock.js";
 import type { Logger } from "../logger.js";
 import type { TableOptions } from "../options.js";
 import type { MessageRow, MessageStore } from "../store/types.js";
-import { backoffMs, jitter, type Random } from "./backoff.js";
+import { backoffMs, jitter, type Random } from "../model/backoff.js";
 import type { PriorityCache } from "./cache.js";
 import { DelayedArrivals } from "./delayed.js";
 import { InsertClaims } from "./insert-claims.js";

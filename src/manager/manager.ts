@@ -4,7 +4,7 @@ import { ClosedError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { TableOptions } from "../options.js";
 import type { Delivery, FencedResult, MessageRow, MessageStore, RedriveResult } from "../store/types.js";
-import type { Random } from "./backoff.js";
+import type { Random } from "../model/backoff.js";
 import { PriorityCache } from "./cache.js";
 import { type CacheBudget, UNBOUNDED } from "./cache-budget.js";
 import { DeadLetters } from "./dead-letters.js";

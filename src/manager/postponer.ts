@@ -2,7 +2,7 @@ import type { SemaphoreInterface } from "async-mutex";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../logger.js";
 import type { MessageStore } from "../store/types.js";
-import { backoffMs, jitter, type Random } from "./backoff.js";
+import { backoffMs, jitter, type Random } from "../model/backoff.js";
 
 export interface PostponerDeps {
   clock: Clock;

@@ -3,7 +3,7 @@ import { Coalescer } from "../coalescer.js";
 import { UnavailableError } from "../errors.js";
 import type { TableOptions } from "../options.js";
 import type { Delivery, DeliveryChange, FencedResult, MessageStore, Settlement, SettleGroup } from "../store/types.js";
-import { jitter, type Random } from "./backoff.js";
+import { jitter, type Random } from "../model/backoff.js";
 import type { DeliveriesInProgress } from "./deliveries.js";
 import type { ManagerStats } from "./stats.js";
 

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { OptionsError, resolveOptions, type TableOptions } from "../options.js";
-import { TABLE_PATTERN } from "./schemas.js";
+import { TABLE_NAME, TABLE_NAME_PATTERN } from "../model/limits.js";
 
 /** Everything `tablemq serve` can be told, with its environment variable and default (see README). */
 export interface ServerConfig {
@@ -240,7 +240,6 @@ export function checkMetricsAuth(metricsAuth: unknown, tokens: TokenTable): void
   }
 }
 
-const TABLE_NAME = new RegExp(TABLE_PATTERN);
 /** Token characters: visible ASCII, no spaces (RFC 6750 b64token is a subset). */
 const TOKEN_CHARS = /^[\x21-\x7e]+$/;
 
@@ -262,7 +261,7 @@ export function parseTokenTable(value: unknown, name: string): TokenTable {
     const checked: Record<string, Scope[]> = {};
     for (const [tableName, scopes] of Object.entries(grants as Record<string, unknown>)) {
       if (tableName !== "*" && !TABLE_NAME.test(tableName)) {
-        throw new ConfigError(`${which}: ${JSON.stringify(tableName)} is not a table name (${TABLE_PATTERN}) or "*"`);
+        throw new ConfigError(`${which}: ${JSON.stringify(tableName)} is not a table name (${TABLE_NAME_PATTERN}) or "*"`);
       }
       if (!Array.isArray(scopes)) throw new ConfigError(`${which}: the scopes of ${JSON.stringify(tableName)} must be an array`);
       for (const scope of scopes) {

@@ -1,18 +1,16 @@
 /** JSON schemas shared by the routes: fastify validates with them before a handler runs. */
-import { MAX_DELAY_MS } from "../engine/validate.js";
 import { MESSAGE_ID_PATTERN } from "../ids.js";
+import { MAX_DELAY_MS, MAX_EPOCH_MS, PRIORITY, TABLE_NAME_PATTERN } from "../model/limits.js";
 import { RECEIPT_PATTERN } from "../receipts.js";
 
-export { MAX_DELAY_MS };
 
 export const ID_PATTERN = MESSAGE_ID_PATTERN;
-export const TABLE_PATTERN = "^[a-z][a-z0-9_]{0,62}$";
 
 export const tableParams = {
   type: "object",
   required: ["table"],
   additionalProperties: false,
-  properties: { table: { type: "string", pattern: TABLE_PATTERN } },
+  properties: { table: { type: "string", pattern: TABLE_NAME_PATTERN } },
 } as const;
 
 export const idList = {
@@ -58,9 +56,9 @@ export const enqueueBody = {
         additionalProperties: false,
         properties: {
           id: { type: "string", pattern: ID_PATTERN },
-          priority: { type: "integer", minimum: 0, maximum: 255 },
+          priority: { type: "integer", minimum: PRIORITY.min, maximum: PRIORITY.max },
           delayMs,
-          deliverAt: { type: "integer", minimum: 0, maximum: 9_000_000_000_000 },
+          deliverAt: { type: "integer", minimum: 0, maximum: MAX_EPOCH_MS },
           payload: {},
         },
       },
@@ -132,7 +130,7 @@ export const webhookParams = {
   type: "object",
   required: ["table", "name"],
   additionalProperties: false,
-  properties: { table: { type: "string", pattern: TABLE_PATTERN }, name: { type: "string", pattern: WEBHOOK_NAME_PATTERN } },
+  properties: { table: { type: "string", pattern: TABLE_NAME_PATTERN }, name: { type: "string", pattern: WEBHOOK_NAME_PATTERN } },
 } as const;
 
 /** Limits of a webhook's settings (PUT /v1/tables/{table}/webhooks/{name}). */

@@ -8,7 +8,7 @@ import type { MessageRow } from "../store/types.js";
 import { toApiError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import { parseReceipt, receiptOf } from "../receipts.js";
-import { MAX_DELAY_MS } from "./schemas.js";
+import { MAX_DELAY_MS } from "../model/limits.js";
 import { settle, settleSize } from "./settle.js";
 
 /** WebSocket close codes we use. */

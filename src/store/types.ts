@@ -39,7 +39,7 @@ export interface InsertResult {
   duplicates: string[];
 }
 
-/** Backoff parameters of a postpone; see manager/backoff.ts for the formula. */
+/** Backoff parameters of a postpone; see model/backoff.ts for the formula. */
 export interface BackoffSpec {
   /** Added to now before the backoff (the ack wait for a post-send postpone, 0 for a client nack). */
   baseDelayMs: number;

@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.js";
-import { msToNs } from "../../src/manager/backoff.js";
+import { msToNs } from "../../src/model/backoff.js";
 import { resolveOptions, type TableOptions } from "../../src/options.js";
 import { createMysqlStore, type MysqlStore } from "../../src/store/mysql/store.js";
 import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";

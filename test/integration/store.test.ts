@@ -1,7 +1,7 @@
 import { MAX_MESSAGE_ID } from "../../src/ids.js";
 import { sql } from "kysely";
 import { expect, it } from "vitest";
-import { backoffNs, msToNs } from "../../src/manager/backoff.js";
+import { backoffNs, msToNs } from "../../src/model/backoff.js";
 import { resolveOptions } from "../../src/options.js";
 import { createConnection } from "mysql2";
 import { poolOptions, SESSION_SETUP_SQL } from "../../src/store/mysql/connect.js";

@@ -2,7 +2,7 @@ import { payloadBytes } from "../../src/payload.js";
 import { dueRows, rowsWithin } from "../../src/store/due-rows.js";
 import { MAX_MESSAGE_ID } from "../../src/ids.js";
 import { OutcomeUnknownError } from "../../src/errors.js";
-import { backoffMs } from "../../src/manager/backoff.js";
+import { backoffMs } from "../../src/model/backoff.js";
 import type { TableOptions } from "../../src/options.js";
 import type {
   BackoffSpec,

@@ -11,21 +11,20 @@ import type { DeadLetterPage, DeadMessage, RedriveResult } from "../types.js";
 import { errno } from "./ddl.js";
 import { payloadText } from "./messages.js";
 import { refusing } from "./refusals.js";
+import { deadLetterTableOf, MAX_DEAD_LETTER_BASE } from "../../model/limits.js";
 import { idList, nsToMs, nsValue, positiveLimit, tableRef, toNumber } from "./values.js";
 
-const SUFFIX = "_dlq";
-/** MySQL identifiers are at most 64 characters; our table pattern allows 63 in all. */
-export const MAX_DLQ_BASE_LENGTH = 63 - SUFFIX.length;
+
 const COLUMNS = ["id", "priority", "epoch", "time_next", "time_acked", "message"] as const;
 const COLUMN_TYPE = /^[a-z]+( ?\([0-9]+(,[0-9]+)?\))?( unsigned)?$/;
 const ER_NO_SUCH_TABLE = 1146;
 const CURSOR = /^([0-9]{1,20}):(0|[1-9][0-9]{0,19})$/;
 
 export function deadLetterTableName(table: string): string {
-  if (table.length > MAX_DLQ_BASE_LENGTH) {
-    throw new Error(`table name ${JSON.stringify(table)} is too long for a dead-letter table (at most ${MAX_DLQ_BASE_LENGTH} characters)`);
+  if (table.length > MAX_DEAD_LETTER_BASE) {
+    throw new Error(`table name ${JSON.stringify(table)} is too long for a dead-letter table (at most ${MAX_DEAD_LETTER_BASE} characters)`);
   }
-  return table + SUFFIX;
+  return deadLetterTableOf(table);
 }
 
 /** Creates `<table>_dlq` if missing, with the message table's column types. */
@@ -50,7 +49,7 @@ export async function ensureDeadLetterTable(db: Kysely<any>, table: string): Pro
 }
 
 export async function dropDeadLetterTable(db: Kysely<any>, table: string): Promise<void> {
-  if (table.length > MAX_DLQ_BASE_LENGTH) return;
+  if (table.length > MAX_DEAD_LETTER_BASE) return;
   await sql`DROP TABLE IF EXISTS ${tableRef(deadLetterTableName(table))}`.execute(db);
 }
 
@@ -118,7 +117,7 @@ export async function listDead(db: Kysely<any>, table: string, limit: number, cu
 }
 
 export async function countDead(db: Kysely<any>, table: string): Promise<number> {
-  if (table.length > MAX_DLQ_BASE_LENGTH) return 0;
+  if (table.length > MAX_DEAD_LETTER_BASE) return 0;
   const rows = await ifExists(sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM ${tableRef(deadLetterTableName(table))}`.execute(db));
   return toNumber(rows[0]?.n);
 }

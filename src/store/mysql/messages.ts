@@ -8,7 +8,7 @@
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import { OutcomeUnknownError, RejectedWriteError, UnavailableError } from "../../errors.js";
 import { MAX_MESSAGE_ID } from "../../ids.js";
-import { maxShift } from "../../manager/backoff.js";
+import { maxShift } from "../../model/backoff.js";
 import { rowsWithin } from "../due-rows.js";
 import type { BackoffSpec, DeliveryChange, DueRows, InsertResult, MessageRow, NewMessage, Settlement, SettleGroup } from "../types.js";
 import { errno } from "./ddl.js";
@@ -236,7 +236,7 @@ export function payloadText(message: string | Buffer | null): string {
 // Postpone, reschedule, ack, purge
 
 /**
- * The backoff of manager/backoff.ts backoffNs(), per row, on the row's current epoch:
+ * The backoff of model/backoff.ts backoffNs(), per row, on the row's current epoch:
  *   raw = FLOOR(DOUBLE(min << LEAST(epoch, cap)) * jitter); IF(raw < min, min, IF(max > 0 AND raw > max, max, raw))
  * Types are pinned so the result equals the JS reference bit for bit: the shift is on BIGINT UNSIGNED
  * (an integer shift, not a string's), the product is in DOUBLE like JS's Number (a DECIMAL product would

@@ -11,9 +11,10 @@
  */
 import { sql, type RawBuilder } from "kysely";
 import { isMessageId } from "../../ids.js";
-import { msToNs } from "../../manager/backoff.js";
+import { msToNs } from "../../model/backoff.js";
+import { PRIORITY, TABLE_NAME } from "../../model/limits.js";
 
-const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
+const IDENTIFIER = TABLE_NAME;
 
 export function validateIdentifier(name: string, what = "table name"): string {
   if (typeof name !== "string" || !IDENTIFIER.test(name)) {
@@ -64,8 +65,8 @@ export function sqlString(value: string): string {
 }
 
 export function priorityValue(priority: number): number {
-  if (!Number.isInteger(priority) || priority < 0 || priority > 255) {
-    throw new Error(`invalid priority ${String(priority)}: must be an integer in [0, 255]`);
+  if (!Number.isInteger(priority) || priority < PRIORITY.min || priority > PRIORITY.max) {
+    throw new Error(`invalid priority ${String(priority)}: must be an integer in [${PRIORITY.min}, ${PRIORITY.max}]`);
   }
   return priority;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { backoffNs, jitter, JITTER_MIN, MAX_BACKOFF_NS, maxShift } from "../../../src/manager/backoff.js";
+import { backoffNs, jitter, JITTER_MIN, MAX_BACKOFF_NS, maxShift } from "../../../src/model/backoff.js";
 
 const S = 1_000_000_000n; // ns per second
 
