@@ -3,24 +3,17 @@ import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, ConflictError, OutcomeUnknownError, TableNotFoundError } from "../errors.js";
 import { IdGenerator } from "../ids.js";
 import { type Logger, silentLogger } from "../logger.js";
-import type { Random } from "../model/backoff.js";
-import { MessageManager, type ManagerSnapshot, type Subscription } from "../manager/manager.js";
-import type { Receiver } from "../manager/receivers.js";
 import { CacheBudget } from "../manager/cache-budget.js";
-import { deadLetterBaseOf, deadLetterTableOf, MAX_DELAY_MS } from "../model/limits.js";
+import { type ManagerSnapshot, MessageManager } from "../manager/manager.js";
 import { Ticker } from "../manager/ticker.js";
+import type { Random } from "../model/backoff.js";
+import { deadLetterBaseOf, deadLetterTableOf } from "../model/limits.js";
 import { resolveOptions, type TableOptions } from "../options.js";
-import { receiptOf } from "../receipts.js";
-import type { DeadLetterPage, Delivery, FencedResult, MessageStore, RedriveResult, TableStats } from "../store/types.js";
-import { type EnqueueMessage, Enqueuer, type EnqueueResult } from "./enqueuer.js";
+import type { MessageStore } from "../store/types.js";
+import { Enqueuer } from "./enqueuer.js";
 import { retryUnknown, type Settled } from "./retry.js";
-import {
-  checkDeadLetterName,
-  checkIds,
-  checkReceipts,
-  checkTableName,
-  ValidationError,
-} from "./validate.js";
+import { TableHandle, type TableServices } from "./table-handle.js";
+import { checkDeadLetterName, checkTableName } from "./validate.js";
 
 export interface EngineConfig {
   store: MessageStore;
@@ -57,17 +50,13 @@ export interface TableListener {
 
 export { type EnqueueMessage, type EnqueueResult } from "./enqueuer.js";
 
-export interface TableDescription {
-  name: string;
-  options: TableOptions;
-  /** `dead`: messages in the table's dead-letter table. */
-  stats: TableStats & { dead: number; receivers: number; cached: number };
-}
+export { type ReceiptResult, type TableDescription, TableHandle } from "./table-handle.js";
 
 /**
  * The Engine owns one MessageManager per message table (Vitess's messager engine). It discovers tables
  * by their COMMENT, follows creates, option changes and drops (its own at once, others' at the next
- * schema refresh), and routes enqueue, ack, postpone and subscribe to the right manager.
+ * schema refresh), and hands out each table's TableHandle (table-handle.ts): the only way the server's
+ * routes, its subscribers and the webhooks reach a table. Managers never leave the engine.
  */
 export class Engine {
   private readonly store: MessageStore;
@@ -79,6 +68,8 @@ export class Engine {
   readonly cacheBudget: CacheBudget;
   private readonly managers = new Map<string, MessageManager>();
   private readonly enqueuer: Enqueuer;
+  /** What the table handles get of the engine. */
+  private readonly services: TableServices;
   private readonly writeTimeoutMs: number;
   private readonly refresher: Ticker;
   private readonly defaults: Partial<TableOptions>;
@@ -111,6 +102,15 @@ export class Engine {
       writeTimeoutMs: this.writeTimeoutMs,
       settle: (what, ids, write) => this.settle(what, ids, write),
     });
+    this.services = {
+      store: this.store,
+      clock: this.clock,
+      settle: (what, ids, write) => this.settle(what, ids, write),
+      onTable: (work) => this.onTable(work),
+      enqueue: (table, m, messages) => this.enqueuer.enqueue(table, m, messages),
+      countDead: (table) => this.countDead(table),
+      mustHaveDeadLetterName: (table) => this.mustHaveDeadLetterName(table),
+    };
     this.refresher = new Ticker(this.clock, config.schemaRefreshMs ?? 10_000, () => this.refresh(), (err) =>
       this.log.warn({ err }, "schema refresh failed"),
     );
@@ -239,26 +239,12 @@ export class Engine {
     return dropped;
   }
 
-  async describe(table: string): Promise<TableDescription> {
-    const m = await this.manager(table);
-    const [stats, dead] = await Promise.all([this.onTable(this.store.describeTable(table, this.clock.now())), this.countDead(table)]);
-    const snap = m.snapshot();
-    return { name: table, options: m.options, stats: { ...stats, dead, receivers: snap.receivers, cached: snap.cached } };
-  }
-
-  /** The table's dead letters, newest first. */
-  async listDead(table: string, limit: number, cursor?: string): Promise<DeadLetterPage> {
-    await this.manager(table);
-    this.mustHaveDeadLetterName(table);
-    return this.store.listDead(table, limit, cursor);
-  }
-
-  /** Moves the given dead letters (or all of them) back into the table, due now with epoch 0. */
-  async redrive(table: string, ids?: readonly string[]): Promise<RedriveResult> {
-    if (ids !== undefined) checkIds(ids);
-    const m = await this.manager(table);
-    this.mustHaveDeadLetterName(table);
-    return this.onTable(m.redrive(ids));
+  /**
+   * The one way into a table: its handle (table-handle.ts). A table made elsewhere since the last refresh is
+   * picked up first; an unknown one is TableNotFoundError (404).
+   */
+  async table(table: string): Promise<TableHandle> {
+    return new TableHandle(table, await this.manager(table), this.services);
   }
 
   /** Dead letters in the table's dead-letter table (0 when it has none). */
@@ -276,63 +262,9 @@ export class Engine {
     }
   }
 
-  async enqueue(table: string, messages: readonly EnqueueMessage[]): Promise<EnqueueResult> {
-    const m = await this.manager(table);
-    return this.onTable(this.enqueuer.enqueue(table, m, messages));
-  }
-
+  /** A table's counters and sizes, read without waiting (metrics); undefined for a table not served. */
   snapshot(table: string): ManagerSnapshot | undefined {
     return this.managers.get(table)?.snapshot();
-  }
-
-  async ack(table: string, ids: readonly string[]): Promise<number> {
-    checkIds(ids);
-    const m = await this.manager(table);
-    return (await this.onTable(this.settle(`ack on ${table}`, ids, () => m.ack(ids)))).value;
-  }
-
-  async postpone(table: string, ids: readonly string[], delayMs?: number): Promise<number> {
-    checkIds(ids);
-    checkDelay("delayMs", delayMs);
-    const m = await this.manager(table);
-    return (await this.onTable(this.settle(`postpone on ${table}`, ids, () => m.reschedule(ids, delayMs)))).value;
-  }
-
-  /**
-   * Fenced ack by receipts: a receipt whose delivery is no longer current is returned in `stale`. Like the
-   * plain ack, an unknown outcome is settled by sending it again (a receipt of a message acked by the lost
-   * attempt is then neither counted nor stale).
-   */
-  async ackReceipts(table: string, receipts: readonly string[]): Promise<ReceiptResult> {
-    const deliveries = checkReceipts(receipts);
-    const m = await this.manager(table);
-    return this.fenced(`ack on ${table}`, deliveries, () => m.ackDeliveries(deliveries));
-  }
-
-  /** Fenced postpone by receipts. */
-  async postponeReceipts(table: string, receipts: readonly string[], delayMs?: number): Promise<ReceiptResult> {
-    const deliveries = checkReceipts(receipts);
-    checkDelay("delayMs", delayMs);
-    const m = await this.manager(table);
-    return this.fenced(`postpone on ${table}`, deliveries, () => m.rescheduleDeliveries(deliveries, delayMs));
-  }
-
-  /** Lease extension by receipts: current deliveries are not due again before `byMs` from now (idempotent). */
-  async extend(table: string, receipts: readonly string[], byMs: number): Promise<ReceiptResult> {
-    const deliveries = checkReceipts(receipts);
-    checkDelay("byMs", byMs);
-    const m = await this.manager(table);
-    return this.fenced(`extend on ${table}`, deliveries, () => m.extend(deliveries, byMs));
-  }
-
-  async subscribe(table: string, receiver: Receiver): Promise<Subscription> {
-    return (await this.manager(table)).subscribe(receiver);
-  }
-
-  /** An idempotent write, sent again while its outcome is unknown; if that stays so, the error names `ids`. */
-  private async fenced(what: string, deliveries: readonly Delivery[], write: () => Promise<FencedResult>): Promise<ReceiptResult> {
-    const ids = [...new Set(deliveries.map((d) => d.id))];
-    return staleReceipts((await this.onTable(this.settle(what, ids, write))).value);
   }
 
   private async settle<T>(what: string, ids: readonly string[], write: () => Promise<T>): Promise<Settled<T>> {
@@ -355,7 +287,7 @@ export class Engine {
   }
 
   /** The manager of a table; a table made elsewhere since the last refresh is picked up first. */
-  async manager(table: string): Promise<MessageManager> {
+  private async manager(table: string): Promise<MessageManager> {
     this.mustBeOpen();
     checkTableName(table);
     let m = this.managers.get(table);
@@ -419,22 +351,6 @@ export class Engine {
 
   private mustBeOpen(): void {
     if (this.state !== "open") throw new ClosedError("engine");
-  }
-}
-
-/** The answer to a fenced operation: how many messages changed, and the receipts refused as stale. */
-export interface ReceiptResult {
-  changed: number;
-  stale: string[];
-}
-
-function staleReceipts(result: FencedResult): ReceiptResult {
-  return { changed: result.changed, stale: result.stale.map(receiptOf) };
-}
-
-function checkDelay(field: string, ms: number | undefined): void {
-  if (ms !== undefined && !(Number.isFinite(ms) && ms >= 0 && ms <= MAX_DELAY_MS)) {
-    throw new ValidationError(field, `must be a number from 0 to ${MAX_DELAY_MS}, got ${ms}`);
   }
 }
 

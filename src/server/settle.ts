@@ -1,4 +1,4 @@
-import type { Engine } from "../engine/engine.js";
+import type { TableHandle } from "../engine/table-handle.js";
 import { checkIds, checkReceipts, ValidationError } from "../engine/validate.js";
 
 /** An ack or postpone as HTTP and socket frames give it: plain ids, receipts (fenced), or both. */
@@ -16,7 +16,7 @@ export interface Settled {
 }
 
 /** Acks or postpones; the one place HTTP and WebSocket share this logic. */
-export async function settle(engine: Engine, table: string, kind: "ack" | "postpone", req: SettleRequest): Promise<Settled> {
+export async function settle(table: TableHandle, kind: "ack" | "postpone", req: SettleRequest): Promise<Settled> {
   if (req.ids === undefined && req.receipts === undefined) {
     throw new ValidationError("ids", "one of ids or receipts is required");
   }
@@ -25,11 +25,11 @@ export async function settle(engine: Engine, table: string, kind: "ack" | "postp
   if (req.receipts !== undefined) checkReceipts(req.receipts);
   let count = 0;
   if (req.ids !== undefined) {
-    count += kind === "ack" ? await engine.ack(table, req.ids) : await engine.postpone(table, req.ids, req.delayMs);
+    count += kind === "ack" ? await table.ack(req.ids) : await table.postpone(req.ids, req.delayMs);
   }
   if (req.receipts === undefined) return { count };
   const fenced =
-    kind === "ack" ? await engine.ackReceipts(table, req.receipts) : await engine.postponeReceipts(table, req.receipts, req.delayMs);
+    kind === "ack" ? await table.ackReceipts(req.receipts) : await table.postponeReceipts(req.receipts, req.delayMs);
   return { count: count + fenced.changed, stale: fenced.stale };
 }
 

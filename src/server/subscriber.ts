@@ -61,7 +61,7 @@ export class SocketSubscriber implements Receiver {
       this.stop();
     });
     this.write({ type: "subscribed", table: opts.table, batchSize, ackWaitMs, maxInFlight: this.maxInFlight });
-    this.subscription = await opts.engine.subscribe(opts.table, this);
+    this.subscription = (await opts.engine.table(opts.table)).subscribe(this);
     if (this.closed) this.subscription.unsubscribe(); // the socket went away while we subscribed
   }
 
@@ -118,12 +118,12 @@ export class SocketSubscriber implements Receiver {
 
   /** Carries out a client frame; returns the reply frame (sent when the client gave a `ref`). */
   private async apply(frame: ClientFrame): Promise<object> {
-    const { engine, table } = this.opts;
+    const handle = await this.opts.engine.table(this.opts.table);
     if (frame.type === "extend") {
-      const { changed, stale } = await engine.extend(table, frame.receipts ?? [], frame.byMs ?? 0);
+      const { changed, stale } = await handle.extend(frame.receipts ?? [], frame.byMs ?? 0);
       return { type: "extended", extended: changed, stale };
     }
-    const { count, stale } = await settle(engine, table, frame.type, frame);
+    const { count, stale } = await settle(handle, frame.type, frame);
     const counted = frame.type === "ack" ? { type: "acked", acked: count } : { type: "postponed", postponed: count };
     return stale ? { ...counted, stale } : counted;
   }

@@ -3,7 +3,7 @@ import { type Clock, systemClock, type TimerHandle } from "../clock.js";
 import type { Engine } from "../engine/engine.js";
 import { ConflictError, TableNotFoundError, WebhookNotFoundError } from "../errors.js";
 import { type Logger, silentLogger } from "../logger.js";
-import type { MessageManager } from "../manager/manager.js";
+import type { TableHandle } from "../engine/table-handle.js";
 import type { WebhookConfig, WebhookStore } from "../store/types.js";
 import { WebhookReceiver } from "./receiver.js";
 import { DEFAULT_RETRY, type RetryPolicy } from "./recoverer.js";
@@ -112,7 +112,7 @@ export class WebhookRegistry {
 
   /** Creates or replaces a webhook; `created` tells which. */
   async put(table: string, name: string, input: WebhookInput): Promise<{ created: boolean; webhook: WebhookView }> {
-    await this.engine.manager(table); // 404 for an unknown table
+    await this.engine.table(table); // 404 for an unknown table
     await this.ensureLoaded();
     const existing = this.configs.get(table)?.get(name);
     if (!existing && (this.configs.get(table)?.size ?? 0) >= MAX_WEBHOOKS_PER_TABLE) {
@@ -144,7 +144,7 @@ export class WebhookRegistry {
 
   /** Deletes a webhook; its held messages go back to the table at once. */
   async remove(table: string, name: string): Promise<void> {
-    await this.engine.manager(table);
+    await this.engine.table(table);
     await this.ensureLoaded();
     const deleted = await this.store.deleteWebhook(table, name);
     const known = this.configs.get(table)?.delete(name) ?? false;
@@ -158,13 +158,13 @@ export class WebhookRegistry {
   }
 
   async list(table: string): Promise<WebhookView[]> {
-    await this.engine.manager(table);
+    await this.engine.table(table);
     await this.ensureLoaded();
     return [...(this.configs.get(table)?.values() ?? [])].sort(byName).map((c) => this.view(c));
   }
 
   async get(table: string, name: string): Promise<WebhookView> {
-    await this.engine.manager(table);
+    await this.engine.table(table);
     await this.ensureLoaded();
     const config = this.configs.get(table)?.get(name);
     if (!config) throw new WebhookNotFoundError(table, name);
@@ -236,12 +236,13 @@ export class WebhookRegistry {
 
   private startReceiver(config: WebhookConfig): void {
     const { table, name } = config;
-    let manager: MessageManager | undefined;
+    // Through the table's handle, as every other ack: checked, and sent again while its outcome is unknown.
+    let handle: TableHandle | undefined;
     const access: TableAccess = {
-      ack: (ids) => manager!.ack(ids),
-      release: (ids) => manager!.reschedule(ids, 0),
-      extend: (deliveries, byMs) => manager!.extend(deliveries, byMs),
-      ackWaitMs: () => manager?.options.ackWaitMs ?? 30_000,
+      ack: (ids) => handle!.ack(ids),
+      release: (ids) => handle!.postpone(ids, 0),
+      extend: (deliveries, byMs) => handle!.extendDeliveries(deliveries, byMs),
+      ackWaitMs: () => handle?.options.ackWaitMs ?? 30_000,
     };
     const receiver = new WebhookReceiver(config, {
       clock: this.clock,
@@ -258,8 +259,8 @@ export class WebhookRegistry {
     byName.set(name, receiver);
     void (async () => {
       try {
-        manager = await this.engine.manager(table);
-        receiver.attach(manager.subscribe(receiver));
+        handle = await this.engine.table(table);
+        receiver.attach(handle.subscribe(receiver));
       } catch (err) {
         this.log.warn({ err, table, webhook: name }, "webhook could not subscribe to its table");
         this.dropReceiver(table, name, receiver);

@@ -47,7 +47,7 @@ describeWithDatabase("Engine on the database", () => {
     const name = await table({ ...FAST, pollIntervalMs: 30_000 });
     await insertDirect(name, [{ id: "1" }, { id: "2" }]);
     const r = new RecordingReceiver();
-    await engine.subscribe(name, r);
+    await (await engine.table(name)).subscribe(r);
     await waitUntil(() => r.ids.length === 2, "both messages");
     expect(r.batches[0]![0]!.payload).toBe('{"id":1}');
   });
@@ -55,11 +55,11 @@ describeWithDatabase("Engine on the database", () => {
   it("delivers an enqueued message through the cache, not a poll, and a short delay by its timer", async () => {
     const name = await table({ ...FAST, pollIntervalMs: 30_000 });
     const r = new RecordingReceiver();
-    await engine.subscribe(name, r);
+    await (await engine.table(name)).subscribe(r);
     await sleep(100); // the first subscriber's poll has run (empty table)
     const polls = engine.snapshot(name)!.stats.polls;
     const started = Date.now();
-    const { ids } = await engine.enqueue(name, [{ payload: '"now"' }, { payload: '"later"', delayMs: 300 }]);
+    const { ids } = await (await engine.table(name)).enqueue([{ payload: '"now"' }, { payload: '"later"', delayMs: 300 }]);
     await waitUntil(() => r.ids.length === 1, "the immediate message", 2_000);
     expect(r.ids).toEqual([ids[0]]);
     await waitUntil(() => r.ids.length === 2, "the delayed message", 3_000);
@@ -71,7 +71,7 @@ describeWithDatabase("Engine on the database", () => {
     const name = await table();
     await insertDirect(name, [{ id: "42" }]);
     const r = new RecordingReceiver();
-    await engine.subscribe(name, r);
+    await (await engine.table(name)).subscribe(r);
     await waitUntil(() => r.arrivals.length === 2, "a redelivery", 5_000);
     const [first, second] = r.arrivals;
     expect([first!.epoch, second!.epoch]).toEqual([0, 1]);
@@ -85,19 +85,20 @@ describeWithDatabase("Engine on the database", () => {
   it("never delivers an acked message again", async () => {
     const name = await table();
     await insertDirect(name, [{ id: "7" }]);
+    const handle = await engine.table(name);
     const r = new RecordingReceiver();
-    r.onBatch = (batch) => void engine.ack(name, batch.map((m) => m.id));
-    await engine.subscribe(name, r);
+    r.onBatch = (batch) => void handle.ack(batch.map((m) => m.id));
+    handle.subscribe(r);
     await waitUntil(() => r.ids.length === 1, "the delivery");
     await sleep(1_600); // two ack-wait-plus-backoff periods, eight polls
     expect(r.ids).toEqual(["7"]);
-    expect((await engine.describe(name)).stats).toMatchObject({ acked: 1, ready: 0, inFlight: 0 });
+    expect((await (await engine.table(name)).describe()).stats).toMatchObject({ acked: 1, ready: 0, inFlight: 0 });
   });
 
   it("purges acked rows after purgeAfter", async () => {
     const name = await table({ ...FAST, purgeAfterMs: 300 });
     await insertDirect(name, [{ id: "1" }, { id: "2" }, { id: "3" }]);
-    expect(await engine.ack(name, ["1", "2"])).toBe(2);
+    expect(await (await engine.table(name)).ack(["1", "2"])).toBe(2);
     const count = async () =>
       Number((await sql<{ n: string }>`SELECT COUNT(*) AS n FROM ${sql.table(name)}`.execute(store.db)).rows[0]!.n);
     await sleep(150);
@@ -110,9 +111,10 @@ describeWithDatabase("Engine on the database", () => {
     const name = await table({ ...FAST, ackWaitMs: 30_000, minBackoffMs: 30_000, cacheSize: 5, batchSize: 2, pollIntervalMs: 30_000 });
     const priorities = Array.from({ length: 40 }, (_, i) => (i * 37) % 11);
     await insertDirect(name, priorities.map((p, i) => ({ id: String(i + 1), priority: p })));
+    const handle = await engine.table(name);
     const r = new RecordingReceiver();
-    r.onBatch = (batch) => void engine.ack(name, batch.map((m) => m.id));
-    await engine.subscribe(name, r);
+    r.onBatch = (batch) => void handle.ack(batch.map((m) => m.id));
+    handle.subscribe(r);
     await waitUntil(() => r.ids.length >= 40, "all 40 messages", 10_000);
     const delivered = r.batches.flat().map((m) => m.priority);
     expect(delivered).toEqual([...priorities].sort((a, b) => a - b));
@@ -123,7 +125,7 @@ describeWithDatabase("Engine on the database", () => {
     const name = await table({ ...FAST, cacheSize: 2, batchSize: 1, pollIntervalMs: 30_000, ackWaitMs: 30_000 });
     await insertDirect(name, [{ id: "1" }, { id: "2" }, { id: "3" }, { id: "4" }]);
     const r = new RecordingReceiver();
-    await engine.subscribe(name, r);
+    await (await engine.table(name)).subscribe(r);
     await waitUntil(() => r.ids.length === 4, "all four rows", 3_000);
     expect([...r.ids].sort()).toEqual(["1", "2", "3", "4"]);
   });
@@ -144,15 +146,15 @@ describeWithDatabase("Engine on the database", () => {
     `.execute(store.db);
     await sql`INSERT INTO ${sql.table(name)} (id, message) VALUES (1, '{"hello":"vitess"}'), (2, '[1,2]')`.execute(store.db);
     await waitUntil(() => engine.has(name), "the engine to discover the table", 3_000);
-    expect((await engine.describe(name)).options).toEqual(
+    expect((await (await engine.table(name)).describe()).options).toEqual(
       resolveOptions({ ackWaitMs: 30_000, purgeAfterMs: 120_000, batchSize: 1, cacheSize: 10, pollIntervalMs: 1_000 }),
     );
     const r = new RecordingReceiver();
-    await engine.subscribe(name, r);
+    await (await engine.table(name)).subscribe(r);
     await waitUntil(() => r.ids.length === 2, "both rows", 3_000);
     expect(r.batches.map((b) => b.length)).toEqual([1, 1]);
     expect(r.batches.flat().map((m) => JSON.parse(m.payload))).toEqual([{ hello: "vitess" }, [1, 2]]);
-    expect(await engine.ack(name, ["1", "2"])).toBe(2);
+    expect(await (await engine.table(name)).ack(["1", "2"])).toBe(2);
     const { rows } = await sql<{ epoch: string; time_acked: string | null }>`
       SELECT epoch, time_acked FROM ${sql.table(name)} ORDER BY id`.execute(store.db);
     expect(rows.map((x) => Number(x.epoch))).toEqual([1, 1]); // NULL epoch counted as 0, then + 1
@@ -170,7 +172,7 @@ describeWithDatabase("Engine on the database", () => {
     await sql`INSERT INTO ${sql.table(name)} (id, message) VALUES (1, 'plain text'), (2, '{"a":1}')`.execute(store.db);
     await waitUntil(() => engine.has(name), "the engine to discover the table", 3_000);
     const r = new RecordingReceiver();
-    await engine.subscribe(name, r);
+    await (await engine.table(name)).subscribe(r);
     await waitUntil(() => r.ids.length === 2, "both rows", 3_000);
     const byId = Object.fromEntries(r.batches.flat().map((m) => [m.id, JSON.parse(m.payload)]));
     expect(byId).toEqual({ "1": "plain text", "2": { a: 1 } });
@@ -178,21 +180,21 @@ describeWithDatabase("Engine on the database", () => {
 
   it("is idempotent by id", async () => {
     const name = await table();
-    expect(await engine.enqueue(name, [{ id: "5", payload: "1" }])).toEqual({ ids: ["5"], duplicates: [] });
-    expect(await engine.enqueue(name, [{ id: "5", payload: "2" }, { id: "6", payload: "3" }])).toEqual({
+    expect(await (await engine.table(name)).enqueue([{ id: "5", payload: "1" }])).toEqual({ ids: ["5"], duplicates: [] });
+    expect(await (await engine.table(name)).enqueue([{ id: "5", payload: "2" }, { id: "6", payload: "3" }])).toEqual({
       ids: ["5", "6"],
       duplicates: ["5"],
     });
-    expect((await engine.describe(name)).stats.ready).toBe(2);
+    expect((await (await engine.table(name)).describe()).stats.ready).toBe(2);
   });
 
   it("follows an option change made elsewhere and a drop", async () => {
     const name = await table();
     await sql`ALTER TABLE ${sql.table(name)} COMMENT = 'vitess_message,vt_ack_wait=2,vt_batch_size=3'`.execute(store.db);
-    await waitUntil(async () => (await engine.manager(name)).options.batchSize === 3, "the new options", 3_000);
-    expect((await engine.manager(name)).options.ackWaitMs).toBe(2_000);
+    await waitUntil(async () => (await engine.table(name)).options.batchSize === 3, "the new options", 3_000);
+    expect((await engine.table(name)).options.ackWaitMs).toBe(2_000);
     const r = new RecordingReceiver();
-    await engine.subscribe(name, r);
+    await (await engine.table(name)).subscribe(r);
     await sql`DROP TABLE ${sql.table(name)}`.execute(store.db);
     await waitUntil(() => !engine.has(name), "the engine to forget the table", 3_000);
     expect(r.closedWith).toBe("table dropped");

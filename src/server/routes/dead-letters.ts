@@ -14,7 +14,7 @@ export function deadLetterRoutes(app: FastifyInstance, ctx: ServerContext): void
     { schema: { params: tableParams, querystring: deadQuery } },
     async (req, reply) => {
       const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
-      const page = await engine.listDead(req.params.table, limit, req.query.cursor);
+      const page = await (await engine.table(req.params.table)).listDead(limit, req.query.cursor);
       // Payloads are stored JSON text: spliced in as they are, like deliveries, never re-serialised.
       const messages = page.messages.map(
         ({ payload, ...m }) => `${JSON.stringify(m).slice(0, -1)},"payload":${payload}}`,
@@ -35,7 +35,7 @@ export function deadLetterRoutes(app: FastifyInstance, ctx: ServerContext): void
       if (ids && ids.length > config.maxBatch) {
         throw new ApiError(413, "payload_too_large", `ids: at most ${config.maxBatch} per request, got ${ids.length}`);
       }
-      const result = await engine.redrive(req.params.table, ids);
+      const result = await (await engine.table(req.params.table)).redrive(ids);
       return { redriven: result.redriven.length, missing: result.missing, conflicts: result.conflicts };
     },
   );

@@ -38,7 +38,7 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
         }
         return { id: m.id, priority: m.priority, delayMs: m.delayMs, deliverAt: m.deliverAt, payload: text };
       });
-      const result = await engine.enqueue(table, messages);
+      const result = await (await engine.table(table)).enqueue(messages);
       metrics.enqueueSeconds.observe({ table }, Number(process.hrtime.bigint() - started) / 1e9);
       metrics.batchSize.observe({ table, kind: "enqueue" }, messages.length);
       return reply.code(201).send(result.duplicates.length > 0 ? result : { ids: result.ids });
@@ -53,7 +53,7 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
     app.post<{ Params: TableParams; Body: IdsBody }>(`/v1/tables/:table/${kind}`, { schema: { params: tableParams, body } }, async (req) => {
       const size = settleSize(req.body);
       checkBatch("ids and receipts", size);
-      const { count, stale } = await settle(engine, req.params.table, kind, req.body);
+      const { count, stale } = await settle(await engine.table(req.params.table), kind, req.body);
       metrics.batchSize.observe({ table: req.params.table, kind }, size);
       return stale ? { [counted]: count, stale } : { [counted]: count };
     });
@@ -64,7 +64,7 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
     { schema: { params: tableParams, body: extendBody } },
     async (req) => {
       checkBatch("receipts", req.body.receipts.length);
-      const { changed, stale } = await engine.extend(req.params.table, req.body.receipts, req.body.byMs);
+      const { changed, stale } = await (await engine.table(req.params.table)).extend(req.body.receipts, req.body.byMs);
       return { extended: changed, stale };
     },
   );

@@ -20,12 +20,12 @@ export function subscribeRoutes(app: FastifyInstance, ctx: ServerContext): void 
     url: "/v1/tables/:table/subscribe",
     schema: { params: tableParams, querystring: subscribeQuery },
     preHandler: async (req) => {
-      const manager = await engine.manager(req.params.table); // 404 for an unknown table
+      const handle = await engine.table(req.params.table); // 404 for an unknown table
       const wanted = req.query.maxInFlight === undefined ? config.defaultMaxInFlight : Number(req.query.maxInFlight);
       if (wanted > config.maxMaxInFlight) {
         throw new ApiError(400, "validation_failed", `querystring.maxInFlight must be <= ${config.maxMaxInFlight}`);
       }
-      if (manager.snapshot().receivers >= config.maxSubscribersPerTable) {
+      if (handle.snapshot().receivers >= config.maxSubscribersPerTable) {
         throw new ApiError(429, "overloaded", `table ${req.params.table} has ${config.maxSubscribersPerTable} subscribers already`, {
           "retry-after": "5",
         });
@@ -48,8 +48,8 @@ export function subscribeRoutes(app: FastifyInstance, ctx: ServerContext): void 
         clock: ctx.clock,
       });
       try {
-        const manager = await engine.manager(table);
-        await subscriber.start(manager.options.batchSize, manager.options.ackWaitMs);
+        const { options } = await engine.table(table);
+        await subscriber.start(options.batchSize, options.ackWaitMs);
       } catch (err) {
         req.log.warn({ err, table }, "subscribe failed after upgrade");
         subscriber.onClose("table unavailable");

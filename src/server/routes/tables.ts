@@ -12,7 +12,7 @@ type TableParams = { table: string };
 export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { engine, webhooks } = ctx;
   // The engine's description plus the health of the table's webhooks.
-  const describe = async (table: string) => ({ ...(await engine.describe(table)), webhooks: webhooks.summaries(table) });
+  const describe = async (table: string) => ({ ...(await (await engine.table(table)).describe()), webhooks: webhooks.summaries(table) });
 
   app.put<{ Params: TableParams; Body: Partial<TableOptions> }>(
     "/v1/tables/:table",

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Engine } from "../../../src/engine/engine.js";
+import { Engine, type TableHandle } from "../../../src/engine/engine.js";
 import { INSERTS_AT_ONCE } from "../../../src/engine/enqueuer.js";
 import { ClosedError, OutcomeUnknownError, TableNotFoundError, UnavailableError } from "../../../src/errors.js";
 import { IdGenerator } from "../../../src/ids.js";
@@ -36,10 +36,10 @@ describe("Engine", () => {
 
   it("refuses to subscribe to an unknown table or on a closed engine", async () => {
     const { engine } = setup();
-    await expect(engine.subscribe("orders", new RecordingReceiver())).rejects.toBeInstanceOf(ClosedError);
+    await expect(engine.table("orders")).rejects.toBeInstanceOf(ClosedError);
     await engine.open();
-    await expect(engine.subscribe("nope", new RecordingReceiver())).rejects.toBeInstanceOf(TableNotFoundError);
-    await expect(engine.subscribe("Bad-Name", new RecordingReceiver())).rejects.toThrow(/must match/);
+    await expect(engine.table("nope")).rejects.toBeInstanceOf(TableNotFoundError);
+    await expect(engine.table("Bad-Name")).rejects.toThrow(/must match/);
   });
 
   it("creates a table once and changes its options on the second call", async () => {
@@ -52,7 +52,7 @@ describe("Engine", () => {
     expect(second.created).toBe(false);
     expect(second.options).toMatchObject({ ackWaitMs: 5_000, batchSize: 3 });
     expect(store.tables.get("orders")?.options.batchSize).toBe(3);
-    expect((await engine.manager("orders")).options.batchSize).toBe(3);
+    expect((await engine.table("orders")).options.batchSize).toBe(3);
   });
 
   it("follows tables created, altered and dropped outside the server at the next refresh", async () => {
@@ -63,10 +63,10 @@ describe("Engine", () => {
     await clock.advance(5_001);
     expect(engine.tableNames()).toEqual(["made_by_hand"]);
     const r = new RecordingReceiver();
-    await engine.subscribe("made_by_hand", r);
+    await (await engine.table("made_by_hand")).subscribe(r);
     await store.alterTableOptions("made_by_hand", resolveOptions({ batchSize: 7 }));
     await clock.advance(5_001);
-    expect((await engine.manager("made_by_hand")).options.batchSize).toBe(7);
+    expect((await engine.table("made_by_hand")).options.batchSize).toBe(7);
     await store.dropTable("made_by_hand");
     await clock.advance(5_001);
     expect(engine.tableNames()).toEqual([]);
@@ -89,14 +89,14 @@ describe("Engine", () => {
     const stale = engine.refresh();
     await engine.ensureTable("created", {});
     const r = new RecordingReceiver();
-    await engine.subscribe("created", r);
+    await (await engine.table("created")).subscribe(r);
     await engine.ensureTable("altered", { batchSize: 7 });
     await engine.dropTable("dropped");
     release();
     await stale;
     const check = async () => {
       expect(engine.tableNames()).toEqual(["altered", "created"]);
-      expect((await engine.manager("altered")).options.batchSize).toBe(7);
+      expect((await engine.table("altered")).options.batchSize).toBe(7);
       expect(r.closedWith).toBeUndefined();
     };
     await check();
@@ -124,18 +124,19 @@ describe("Engine", () => {
     const { engine, store } = setup();
     await engine.open();
     await store.createTable("fresh", resolveOptions({}));
-    await expect(engine.describe("fresh")).resolves.toMatchObject({ name: "fresh" });
+    await expect((await engine.table("fresh")).describe()).resolves.toMatchObject({ name: "fresh" });
   });
 
   it("hands committed due messages straight to the cache, without a poll", async () => {
     const { engine, store, clock } = setup();
     await engine.open();
     await engine.ensureTable("orders", { batchSize: 10 });
+    const orders = await engine.table("orders");
     const r = new RecordingReceiver();
-    await engine.subscribe("orders", r);
+    await orders.subscribe(r);
     await clock.advance(10);
     const polls = store.calls.readDue;
-    const { ids } = await engine.enqueue("orders", [{ payload: '{"n":1}' }, { payload: '{"n":2}', priority: 1 }]);
+    const { ids } = await orders.enqueue([{ payload: '{"n":1}' }, { payload: '{"n":2}', priority: 1 }]);
     await settle();
     expect(r.batches).toHaveLength(1);
     expect(r.ids).toEqual([ids[1], ids[0]]);
@@ -147,8 +148,9 @@ describe("Engine", () => {
     const { engine, store } = setup();
     await engine.open();
     await engine.ensureTable("orders");
-    await engine.enqueue("orders", [{ id: "7", payload: '"first"' }]);
-    const res = await engine.enqueue("orders", [{ id: "7", payload: '"second"' }, { id: "8", payload: "1" }]);
+    const orders = await engine.table("orders");
+    await orders.enqueue([{ id: "7", payload: '"first"' }]);
+    const res = await orders.enqueue([{ id: "7", payload: '"second"' }, { id: "8", payload: "1" }]);
     expect(res).toEqual({ ids: ["7", "8"], duplicates: ["7"] });
     expect(store.row("orders", "7")?.payload).toBe('"first"');
   });
@@ -157,11 +159,12 @@ describe("Engine", () => {
     const { engine, store } = setup();
     await engine.open();
     await engine.ensureTable("orders");
-    await expect(engine.enqueue("orders", [{ payload: "1" }, { payload: "2", priority: 256 }])).rejects.toThrow(/messages\[1\]\.priority/);
-    await expect(engine.enqueue("orders", [{ id: "-1", payload: "1" }])).rejects.toThrow(/messages\[0\]\.id/);
-    await expect(engine.enqueue("orders", [{ id: "1", payload: "1" }, { id: "18446744073709551616", payload: "2" }])).rejects.toThrow(/messages\[1\]\.id/);
-    await expect(engine.enqueue("orders", [{ delayMs: -5, payload: "1" }])).rejects.toThrow(/delayMs/);
-    await expect(engine.ack("orders", ["18446744073709551616"])).rejects.toThrow(/ids\[0\]/);
+    const orders = await engine.table("orders");
+    await expect(orders.enqueue([{ payload: "1" }, { payload: "2", priority: 256 }])).rejects.toThrow(/messages\[1\]\.priority/);
+    await expect(orders.enqueue([{ id: "-1", payload: "1" }])).rejects.toThrow(/messages\[0\]\.id/);
+    await expect(orders.enqueue([{ id: "1", payload: "1" }, { id: "18446744073709551616", payload: "2" }])).rejects.toThrow(/messages\[1\]\.id/);
+    await expect(orders.enqueue([{ delayMs: -5, payload: "1" }])).rejects.toThrow(/delayMs/);
+    await expect(orders.ack(["18446744073709551616"])).rejects.toThrow(/ids\[0\]/);
     expect(store.calls.insertMessages).toBe(0);
   });
 
@@ -169,18 +172,20 @@ describe("Engine", () => {
     const { engine } = setup();
     await engine.open();
     await engine.ensureTable("orders");
-    const { ids } = await engine.enqueue("orders", [{ payload: "1" }, { payload: "2" }]);
-    expect(await engine.ack("orders", ids)).toBe(2);
-    expect(await engine.ack("orders", ids)).toBe(0);
-    expect((await engine.describe("orders")).stats).toMatchObject({ acked: 2, ready: 0 });
+    const orders = await engine.table("orders");
+    const { ids } = await orders.enqueue([{ payload: "1" }, { payload: "2" }]);
+    expect(await orders.ack(ids)).toBe(2);
+    expect(await orders.ack(ids)).toBe(0);
+    expect((await orders.describe()).stats).toMatchObject({ acked: 2, ready: 0 });
   });
 
   it("drops a table and ends its subscriptions", async () => {
     const { engine } = setup();
     await engine.open();
     await engine.ensureTable("orders");
+    const orders = await engine.table("orders");
     const r = new RecordingReceiver();
-    await engine.subscribe("orders", r);
+    await orders.subscribe(r);
     expect(await engine.dropTable("orders")).toBe(true);
     expect(r.closedWith).toBe("table dropped");
     expect(await engine.dropTable("orders")).toBe(false);
@@ -206,15 +211,16 @@ describe("Engine: rows leased at insert", () => {
     const { engine, store, clock } = setup();
     await engine.open();
     await engine.ensureTable("orders", { ackWaitMs: 10_000, minBackoffMs: 10_000, pollIntervalMs: 1_000, batchSize: 10, ...options });
+    const orders = await engine.table("orders");
     const r = new RecordingReceiver();
-    await engine.subscribe("orders", r);
+    await orders.subscribe(r);
     await clock.advance(10);
-    return { engine, store, clock, r };
+    return { engine, store, clock, r, orders };
   }
 
   it("writes a due message already leased when a subscriber can take it, and skips the post-send postpone", async () => {
-    const { engine, store, clock, r } = await subscribed();
-    const { ids } = await engine.enqueue("orders", [{ payload: "1" }]);
+    const { store, clock, r, orders } = await subscribed();
+    const { ids } = await orders.enqueue([{ payload: "1" }]);
     await settle();
     expect(r.batches.flat().map((m) => [m.id, m.epoch])).toEqual([[ids[0], 0]]);
     expect(store.row("orders", ids[0]!)).toMatchObject({ epoch: 1, timeNext: clock.now() + 20_000 });
@@ -222,8 +228,8 @@ describe("Engine: rows leased at insert", () => {
   });
 
   it("redelivers an unacked leased message when its lease ends, with epoch 1", async () => {
-    const { engine, clock, r } = await subscribed();
-    const { ids } = await engine.enqueue("orders", [{ payload: "1" }]);
+    const { clock, r, orders } = await subscribed();
+    const { ids } = await orders.enqueue([{ payload: "1" }]);
     await clock.advance(19_000);
     expect(r.ids).toEqual(ids);
     await clock.advance(2_000);
@@ -234,18 +240,19 @@ describe("Engine: rows leased at insert", () => {
     const { engine, store, clock } = setup();
     await engine.open();
     await engine.ensureTable("orders");
-    const { ids } = await engine.enqueue("orders", [{ payload: "1" }]);
+    const orders = await engine.table("orders");
+    const { ids } = await orders.enqueue([{ payload: "1" }]);
     expect(store.row("orders", ids[0]!)).toMatchObject({ epoch: 0, timeNext: clock.now() });
-    await engine.subscribe("orders", new RecordingReceiver());
-    const later = await engine.enqueue("orders", [{ payload: "2", delayMs: 5_000 }]);
+    await orders.subscribe(new RecordingReceiver());
+    const later = await orders.enqueue([{ payload: "2", delayMs: 5_000 }]);
     expect(store.row("orders", later.ids[0]!)).toMatchObject({ epoch: 0, timeNext: clock.now() + 5_000 });
   });
 
   it("postpones leased messages as usual when their sends ended with less than an ack wait of lease left", async () => {
     // Lease = ack wait 10 s + backoff 1 s: a send that ends 2 s after the insert leaves 9 s < 10 s.
-    const { engine, store, clock, r } = await subscribed({ batchSize: 1, minBackoffMs: 1_000 });
+    const { store, clock, r, orders } = await subscribed({ batchSize: 1, minBackoffMs: 1_000 });
     r.holdSends = true;
-    const { ids } = await engine.enqueue("orders", [{ payload: "1" }, { payload: "2" }]);
+    const { ids } = await orders.enqueue([{ payload: "1" }, { payload: "2" }]);
     await settle();
     expect(r.ids).toEqual([ids[0]]); // the second waits in the cache behind a busy receiver
     await clock.advance(2_000);
@@ -263,11 +270,12 @@ describe("Engine: rows leased at insert", () => {
     const { engine, store, clock } = setup();
     await engine.open();
     await engine.ensureTable("orders", { ackWaitMs: 10_000, batchSize: 1 });
+    const orders = await engine.table("orders");
     const r = new RecordingReceiver();
     r.holdSends = true;
-    const sub = await engine.subscribe("orders", r);
+    const sub = await orders.subscribe(r);
     await clock.advance(10);
-    const { ids } = await engine.enqueue("orders", [{ payload: "1" }, { payload: "2" }]);
+    const { ids } = await orders.enqueue([{ payload: "1" }, { payload: "2" }]);
     await settle();
     expect(store.row("orders", ids[1]!)!.epoch).toBe(1); // leased, queued behind the busy receiver
     sub.unsubscribe();
@@ -283,12 +291,11 @@ describe("Engine: rows leased at insert, when the table closes", () => {
     const { engine, store, clock } = setup();
     await engine.open();
     await engine.ensureTable("orders", { ackWaitMs: 10_000 });
-    await engine.subscribe("orders", new RecordingReceiver());
-    await clock.advance(10);
+    const orders = await engine.table("orders");
     const releaseRead = store.hold("readDue");
-    (await engine.manager("orders")).pollNow(); // holds the cache-management mutex across its read
+    orders.subscribe(new RecordingReceiver()); // the first subscriber's poll holds the cache-management mutex across its read
     await settle();
-    const { ids } = await engine.enqueue("orders", [{ payload: "1" }]);
+    const { ids } = await orders.enqueue([{ payload: "1" }]);
     expect(store.row("orders", ids[0]!)!.epoch).toBe(1); // leased; its way into the cache waits for the poll
     const closing = engine.close();
     await settle();
@@ -304,10 +311,11 @@ describe("Engine: coalesced enqueues", () => {
     const { engine, store } = setup();
     await engine.open();
     await engine.ensureTable("orders");
+    const orders = await engine.table("orders");
     const release = store.hold("insertMessages");
-    const first = engine.enqueue("orders", [{ id: "1", payload: "1" }]);
+    const first = orders.enqueue([{ id: "1", payload: "1" }]);
     await settle(1);
-    const others = Array.from({ length: 10 }, (_, i) => engine.enqueue("orders", [{ id: String(i + 2), payload: "x" }, { id: "1", payload: "dup" }]));
+    const others = Array.from({ length: 10 }, (_, i) => orders.enqueue([{ id: String(i + 2), payload: "x" }, { id: "1", payload: "dup" }]));
     await settle(1);
     release();
     await first;
@@ -323,15 +331,16 @@ describe("Engine: coalesced acks and postpones", () => {
     const s = setup();
     await s.engine.open();
     await s.engine.ensureTable("orders");
-    await s.engine.enqueue("orders", Array.from({ length: n }, (_, i) => ({ id: String(i + 1), payload: "1" })));
-    return s;
+    const orders = await s.engine.table("orders");
+    await orders.enqueue(Array.from({ length: n }, (_, i) => ({ id: String(i + 1), payload: "1" })));
+    return { ...s, orders };
   }
 
   /** Acks one id per request, each in a tick of its own so that each gets a writer of its own while one is free. */
-  async function ackApart(engine: Awaited<ReturnType<typeof withRows>>["engine"], ids: string[]): Promise<Array<Promise<number>>> {
+  async function ackApart(orders: TableHandle, ids: string[]): Promise<Array<Promise<number>>> {
     const acks: Array<Promise<number>> = [];
     for (const id of ids) {
-      acks.push(engine.ack("orders", [id]));
+      acks.push(orders.ack([id]));
       await settle(1);
     }
     return acks;
@@ -343,14 +352,14 @@ describe("Engine: coalesced acks and postpones", () => {
   const ones = writerIds.map(() => 1);
 
   it("writes acks that arrive while the ack writers are busy in one transaction, counting each request's own", async () => {
-    const { engine, store } = await withRows(w + 5);
+    const { orders, store } = await withRows(w + 5);
     const release = store.hold("ack");
-    const busy = await ackApart(engine, writerIds); // one transaction each: every writer busy
+    const busy = await ackApart(orders, writerIds); // one transaction each: every writer busy
     expect(store.calls.ack).toBe(w);
     // Queued behind them, and shared: an id in two requests counts for the first, an unknown id for none,
     // an id a busy writer acked for none.
     const [a, b, c, d] = [w + 1, w + 2, w + 3, w + 4].map(String);
-    const queued = [engine.ack("orders", [a!, b!]), engine.ack("orders", [b!, c!, "99"]), engine.ack("orders", ["1", d!])];
+    const queued = [orders.ack([a!, b!]), orders.ack([b!, c!, "99"]), orders.ack(["1", d!])];
     await settle(1);
     expect(store.calls.ack).toBe(w);
     release();
@@ -361,13 +370,13 @@ describe("Engine: coalesced acks and postpones", () => {
   });
 
   it("batches postpones with acks, each request with its own change and time, in arrival order", async () => {
-    const { engine, store, clock } = await withRows(w + 2);
+    const { orders, store, clock } = await withRows(w + 2);
     const release = store.hold("ack");
-    const busy = await ackApart(engine, writerIds);
+    const busy = await ackApart(orders, writerIds);
     const postponedAt = clock.now();
     const [a, b] = [String(w + 1), String(w + 2)];
     const queued: Array<Promise<number>> = [];
-    for (const request of [() => engine.postpone("orders", [a, b], 5_000), () => engine.ack("orders", [a]), () => engine.postpone("orders", [a], 1_000)]) {
+    for (const request of [() => orders.postpone([a, b], 5_000), () => orders.ack([a]), () => orders.postpone([a], 1_000)]) {
       queued.push(request());
       await settle(1);
     }
@@ -380,10 +389,10 @@ describe("Engine: coalesced acks and postpones", () => {
   });
 
   it("fails every ack of a batch the store refused, writing none of them; each succeeds when sent again", async () => {
-    const { engine, store } = await withRows(w + 2);
+    const { orders, store } = await withRows(w + 2);
     const release = store.hold("ack");
-    const busy = await ackApart(engine, writerIds);
-    const queued = [engine.ack("orders", [String(w + 1)]), engine.ack("orders", [String(w + 2)])];
+    const busy = await ackApart(orders, writerIds);
+    const queued = [orders.ack([String(w + 1)]), orders.ack([String(w + 2)])];
     await settle(1);
     store.failNext("ack", w + 1, () => new Error("refused"));
     release();
@@ -391,14 +400,14 @@ describe("Engine: coalesced acks and postpones", () => {
     expect(store.calls.ack).toBe(w + 1); // the two queued acks shared one transaction
     const all = Array.from({ length: w + 2 }, (_, i) => String(i + 1));
     for (const id of all) expect(store.row("orders", id)?.timeAcked).toBeNull();
-    expect(await Promise.all(all.map((id) => engine.ack("orders", [id])))).toEqual(all.map(() => 1));
+    expect(await Promise.all(all.map((id) => orders.ack([id])))).toEqual(all.map(() => 1));
   });
 
   it("refuses an ack that cannot get a writer within the write timeout as unavailable, writing nothing", async () => {
-    const { engine, store, clock } = await withRows(w + 1);
+    const { orders, store, clock } = await withRows(w + 1);
     const release = store.hold("ack");
-    const stuck = await ackApart(engine, writerIds);
-    const waiting = engine.ack("orders", [String(w + 1)]);
+    const stuck = await ackApart(orders, writerIds);
+    const waiting = orders.ack([String(w + 1)]);
     waiting.catch(() => {});
     await clock.advance(10_000);
     await expect(waiting).rejects.toBeInstanceOf(UnavailableError);
@@ -413,30 +422,30 @@ describe("Engine: writes whose answer was lost", () => {
     const s = setup();
     await s.engine.open();
     await s.engine.ensureTable("orders");
-    return s;
+    return { ...s, orders: await s.engine.table("orders") };
   }
 
   it("sends a lost INSERT again and answers with every id; a server-made id it finds is this request's, not a duplicate", async () => {
-    const { engine, store } = await open();
+    const { store, orders } = await open();
     store.loseAnswerNext("insertMessages");
-    const res = await engine.enqueue("orders", [{ payload: "1" }, { payload: "2" }]);
+    const res = await orders.enqueue([{ payload: "1" }, { payload: "2" }]);
     expect(store.calls.insertMessages).toBe(2);
     expect(res.duplicates).toEqual([]);
     expect(res.ids.map((id) => store.row("orders", id)?.payload)).toEqual(["1", "2"]);
   });
 
   it("lists a client's id that a retry finds as a duplicate: it may have been there before", async () => {
-    const { engine, store } = await open();
+    const { store, orders } = await open();
     store.loseAnswerNext("insertMessages");
-    const res = await engine.enqueue("orders", [{ id: "5", payload: "1" }, { payload: "2" }]);
+    const res = await orders.enqueue([{ id: "5", payload: "1" }, { payload: "2" }]);
     expect(res.duplicates).toEqual(["5"]);
     expect(res.ids[0]).toBe("5");
   });
 
   it("fails with OutcomeUnknownError naming every id of the request when no retry gets an answer", async () => {
-    const { engine, store, clock } = await open();
+    const { store, clock, orders } = await open();
     store.loseAnswerNext("insertMessages", 100); // every try takes effect (or finds the rows), none answers
-    const result = engine.enqueue("orders", [{ id: "5", payload: "1" }, { payload: "2" }]);
+    const result = orders.enqueue([{ id: "5", payload: "1" }, { payload: "2" }]);
     result.catch(() => {});
     await clock.advance(10_000); // the default write timeout
     const err = await result.catch((e: unknown) => e);
@@ -446,15 +455,15 @@ describe("Engine: writes whose answer was lost", () => {
   });
 
   it("refuses an enqueue that cannot get a writer within the write timeout as unavailable, writing nothing", async () => {
-    const { engine, store, clock } = await open();
+    const { store, clock, orders } = await open();
     const release = store.hold("insertMessages");
     const stuck: Array<Promise<unknown>> = [];
     for (let i = 1; i <= INSERTS_AT_ONCE; i++) {
-      stuck.push(engine.enqueue("orders", [{ id: String(i), payload: "1" }])); // one statement each: every writer busy
+      stuck.push(orders.enqueue([{ id: String(i), payload: "1" }])); // one statement each: every writer busy
       await settle(1);
     }
     expect(store.calls.insertMessages).toBe(INSERTS_AT_ONCE);
-    const waiting = engine.enqueue("orders", [{ id: "9", payload: "1" }]);
+    const waiting = orders.enqueue([{ id: "9", payload: "1" }]);
     waiting.catch(() => {});
     await clock.advance(10_000);
     await expect(waiting).rejects.toBeInstanceOf(UnavailableError);
@@ -464,20 +473,20 @@ describe("Engine: writes whose answer was lost", () => {
   });
 
   it("sends a lost ack again; the ack is committed and answered", async () => {
-    const { engine, store } = await open();
-    const { ids } = await engine.enqueue("orders", [{ payload: "1" }]);
+    const { store, orders } = await open();
+    const { ids } = await orders.enqueue([{ payload: "1" }]);
     store.loseAnswerNext("ack");
-    await engine.ack("orders", ids);
+    await orders.ack(ids);
     expect(store.calls.ack).toBe(2);
     expect(store.row("orders", ids[0]!)?.timeAcked).not.toBeNull();
   });
 
   it("fails an ack or postpone whose outcome stays unknown with OutcomeUnknownError naming its ids", async () => {
-    const { engine, store, clock } = await open();
+    const { store, clock, orders } = await open();
     store.loseAnswerNext("ack", 100);
     store.loseAnswerNext("reschedule", 100);
-    const ack = engine.ack("orders", ["1", "2"]).catch((e: unknown) => e);
-    const postpone = engine.postpone("orders", ["3"], 1_000).catch((e: unknown) => e);
+    const ack = orders.ack(["1", "2"]).catch((e: unknown) => e);
+    const postpone = orders.postpone(["3"], 1_000).catch((e: unknown) => e);
     await clock.advance(10_000);
     expect(await ack).toMatchObject({ code: "outcome_unknown", ids: ["1", "2"] });
     expect(await postpone).toMatchObject({ code: "outcome_unknown", ids: ["3"] });

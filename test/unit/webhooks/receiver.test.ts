@@ -70,7 +70,7 @@ async function setup(options: Partial<TableOptions> = {}, store = new MemoryStor
   });
   /** One request with `count` messages (ids ascending); returns the ids. */
   const enqueue = async (count: number) =>
-    (await engine.enqueue(T, Array.from({ length: count }, (_, i) => ({ payload: JSON.stringify({ n: i }) })))).ids;
+    (await (await engine.table(T)).enqueue(Array.from({ length: count }, (_, i) => ({ payload: JSON.stringify({ n: i }) })))).ids;
   const row = (id: string) => store.row(T, id)!;
   return { clock, store, engine, registry, transport, enqueue, row };
 }
@@ -127,7 +127,7 @@ describe("webhook receiver", () => {
     const down = (await registry.get(T, "flaky"));
     expect(down).toMatchObject({ state: "down", lastError: "HTTP 500: nope", failures: 1, held: 2 });
     expect(down.nextRetryAt).toBe(transport.posted[0]!.at + 1_000);
-    expect((await engine.describe(T)).stats.receivers).toBe(1);
+    expect((await (await engine.table(T)).describe()).stats.receivers).toBe(1);
     await clock.advance(8_000);
     const attempts = transport.posted.slice(0, 4);
     expect(attempts.map((p) => p.json.delivery)).toEqual(["d1", "d1", "d1", "d1"]); // the same batch each time
@@ -162,7 +162,7 @@ describe("webhook receiver", () => {
     const ids = await enqueue(3);
     await clock.advance(10);
     const other = new RecordingReceiver(100);
-    await engine.subscribe(T, other);
+    await (await engine.table(T)).subscribe(other);
     await clock.advance(20_000); // twenty ack waits
     expect(other.ids).toEqual([]);
     for (const id of ids) expect(row(id).timeNext!).toBeGreaterThan(clock.now());
@@ -270,7 +270,7 @@ describe("webhook registry", () => {
     expect([...store.webhooks.values()].map((c) => c.table)).toEqual([T]);
     expect(await registry.list(T)).toEqual([expect.objectContaining({ name: "kept", batchSize: 5, hasSecret: true, state: "up" })]);
     expect(JSON.stringify(await registry.list(T))).not.toContain('"x"');
-    expect((await engine.describe(T)).stats.receivers).toBe(1);
+    expect((await (await engine.table(T)).describe()).stats.receivers).toBe(1);
     await enqueue(1);
     await clock.advance(10);
     expect(transport.posted).toHaveLength(1);

@@ -1,0 +1,149 @@
+import type { Clock } from "../clock.js";
+import type { ManagerSnapshot, MessageManager, Subscription } from "../manager/manager.js";
+import type { Receiver } from "../manager/receivers.js";
+import { MAX_DELAY_MS } from "../model/limits.js";
+import type { TableOptions } from "../options.js";
+import { receiptOf } from "../receipts.js";
+import type { DeadLetterPage, Delivery, FencedResult, MessageStore, RedriveResult, TableStats } from "../store/types.js";
+import type { EnqueueMessage, EnqueueResult } from "./enqueuer.js";
+import type { Settled } from "./retry.js";
+import { checkIds, checkReceipts, ValidationError } from "./validate.js";
+
+/** What the engine lends its table handles. */
+export interface TableServices {
+  store: MessageStore;
+  clock: Clock;
+  /** Runs a write, sending it again while its outcome is unknown (retry.ts); an error names `ids`. */
+  settle<T>(what: string, ids: readonly string[], write: () => Promise<T>): Promise<Settled<T>>;
+  /** Runs a store operation on a table; a table found missing is forgotten at once. */
+  onTable<T>(work: Promise<T>): Promise<T>;
+  enqueue(table: string, manager: MessageManager, messages: readonly EnqueueMessage[]): Promise<EnqueueResult>;
+  countDead(table: string): Promise<number>;
+  /** Throws ConflictError when `<table>_dlq` is a message table of its own. */
+  mustHaveDeadLetterName(table: string): void;
+}
+
+export interface TableDescription {
+  name: string;
+  options: TableOptions;
+  /** `dead`: messages in the table's dead-letter table. */
+  stats: TableStats & { dead: number; receivers: number; cached: number };
+}
+
+/** The answer to a fenced operation: how many messages changed, and the receipts refused as stale. */
+export interface ReceiptResult {
+  changed: number;
+  stale: string[];
+}
+
+/**
+ * The one way into a table (Engine.table): the server's routes, its WebSocket subscribers and the webhooks
+ * all act on a table through this. Each operation checks its input, runs on the table's manager, and sends a
+ * write whose outcome is unknown again (retry.ts) before it answers; a table dropped behind the engine's back
+ * is noticed. A handle belongs to one life of its table: after a drop its operations fail as closed.
+ */
+export class TableHandle {
+  constructor(
+    readonly name: string,
+    private readonly manager: MessageManager,
+    private readonly services: TableServices,
+  ) {}
+
+  get options(): TableOptions {
+    return this.manager.options;
+  }
+
+  /** The manager's counters and sizes (metrics, tests). */
+  snapshot(): ManagerSnapshot {
+    return this.manager.snapshot();
+  }
+
+  enqueue(messages: readonly EnqueueMessage[]): Promise<EnqueueResult> {
+    return this.services.onTable(this.services.enqueue(this.name, this.manager, messages));
+  }
+
+  /** Marks ids acked; returns how many this call acked. */
+  async ack(ids: readonly string[]): Promise<number> {
+    checkIds(ids);
+    return (await this.write(`ack on ${this.name}`, ids, () => this.manager.ack(ids))).value;
+  }
+
+  /** Due again after `delayMs`, or after the table's backoff when absent; returns how many moved. */
+  async postpone(ids: readonly string[], delayMs?: number): Promise<number> {
+    checkIds(ids);
+    checkDelay("delayMs", delayMs);
+    return (await this.write(`postpone on ${this.name}`, ids, () => this.manager.reschedule(ids, delayMs))).value;
+  }
+
+  /**
+   * Fenced ack by receipts: a receipt whose delivery is no longer current is returned in `stale`. An unknown
+   * outcome is settled by sending it again (a receipt of a message acked by the lost attempt is then neither
+   * counted nor stale).
+   */
+  ackReceipts(receipts: readonly string[]): Promise<ReceiptResult> {
+    const deliveries = checkReceipts(receipts);
+    return this.fencedReceipts(`ack on ${this.name}`, deliveries, () => this.manager.ackDeliveries(deliveries));
+  }
+
+  /** Fenced postpone by receipts. */
+  postponeReceipts(receipts: readonly string[], delayMs?: number): Promise<ReceiptResult> {
+    const deliveries = checkReceipts(receipts);
+    checkDelay("delayMs", delayMs);
+    return this.fencedReceipts(`postpone on ${this.name}`, deliveries, () => this.manager.rescheduleDeliveries(deliveries, delayMs));
+  }
+
+  /** Lease extension by receipts: current deliveries are not due again before `byMs` from now (idempotent). */
+  extend(receipts: readonly string[], byMs: number): Promise<ReceiptResult> {
+    const deliveries = checkReceipts(receipts);
+    checkDelay("byMs", byMs);
+    return this.fencedReceipts(`extend on ${this.name}`, deliveries, () => this.manager.extend(deliveries, byMs));
+  }
+
+  /** Lease extension of deliveries this server made (a webhook's held messages): as `extend`. */
+  async extendDeliveries(deliveries: readonly Delivery[], byMs: number): Promise<FencedResult> {
+    checkDelay("byMs", byMs);
+    const ids = [...new Set(deliveries.map((d) => d.id))];
+    return (await this.write(`extend on ${this.name}`, ids, () => this.manager.extend(deliveries, byMs))).value;
+  }
+
+  subscribe(receiver: Receiver): Subscription {
+    return this.manager.subscribe(receiver);
+  }
+
+  async describe(): Promise<TableDescription> {
+    const { store, clock, onTable, countDead } = this.services;
+    const [stats, dead] = await Promise.all([onTable(store.describeTable(this.name, clock.now())), countDead(this.name)]);
+    const snap = this.manager.snapshot();
+    return { name: this.name, options: this.manager.options, stats: { ...stats, dead, receivers: snap.receivers, cached: snap.cached } };
+  }
+
+  /** The table's dead letters, newest first. */
+  listDead(limit: number, cursor?: string): Promise<DeadLetterPage> {
+    this.services.mustHaveDeadLetterName(this.name);
+    return this.services.store.listDead(this.name, limit, cursor);
+  }
+
+  /** Moves the given dead letters (or all of them) back into the table, due now with epoch 0. */
+  redrive(ids?: readonly string[]): Promise<RedriveResult> {
+    if (ids !== undefined) checkIds(ids);
+    this.services.mustHaveDeadLetterName(this.name);
+    return this.services.onTable(this.manager.redrive(ids));
+  }
+
+  private write<T>(what: string, ids: readonly string[], write: () => Promise<T>): Promise<Settled<T>> {
+    return this.services.onTable(this.services.settle(what, ids, write));
+  }
+
+  /** An idempotent fenced write, sent again while its outcome is unknown; stale deliveries as receipts. */
+  private async fencedReceipts(what: string, deliveries: readonly Delivery[], write: () => Promise<FencedResult>): Promise<ReceiptResult> {
+    const ids = [...new Set(deliveries.map((d) => d.id))];
+    const { value } = await this.write(what, ids, write);
+    return { changed: value.changed, stale: value.stale.map(receiptOf) };
+  }
+}
+
+function checkDelay(field: string, ms: number | undefined): void {
+  if (ms !== undefined && !(Number.isFinite(ms) && ms >= 0 && ms <= MAX_DELAY_MS)) {
+    throw new ValidationError(field, `must be a number from 0 to ${MAX_DELAY_MS}, got ${ms}`);
+  }
+}
