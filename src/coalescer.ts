@@ -1,5 +1,5 @@
 /**
- * Write coalescing (DESIGN.md "Writes are coalesced"; seeds 000 and 001): concurrent requests join the
+ * Write coalescing (README "How it works"): concurrent requests join the
  * open batch, and a batch goes to the database as one statement as soon as a writer is free, so a lone
  * request is written at once and, under load, many requests share a statement (and its fsync). A batch
  * holds at most `maxItems`; at most `concurrency` statements run at once; items waiting are bounded by

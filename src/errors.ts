@@ -1,6 +1,6 @@
 import { TABLE_NAME_PATTERN } from "./model/limits.js";
 
-/** Errors the core raises for conditions a caller can act on; the server maps `code` to API.md's codes. */
+/** Errors the core raises for conditions a caller can act on; the server maps `code` to the API's error codes. */
 export class TablemqError extends Error {
   constructor(
     readonly code: string,
@@ -46,7 +46,7 @@ export class OverloadedError extends TablemqError {
 
 /**
  * The database could not be reached, or the statement could not be sent in time: it never ran, so
- * **nothing was written** (API.md's 503 `unavailable`).
+ * **nothing was written** (the API's 503 `unavailable`).
  */
 export class UnavailableError extends TablemqError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -57,7 +57,7 @@ export class UnavailableError extends TablemqError {
 /**
  * A statement was sent and then its connection was lost, or it did not answer in time: it may or may not
  * have committed. `ids` are the messages concerned, so the client can resend them (enqueue is idempotent
- * by id). The server answers 504 `outcome_unknown`, never API.md's 503 "nothing was written".
+ * by id). The server answers 504 `outcome_unknown`, never the API's 503 "nothing was written".
  */
 export class OutcomeUnknownError extends TablemqError {
   constructor(

@@ -1,5 +1,5 @@
 /**
- * A WebSocket subscription to one table (API.md, "Subscribe").
+ * A WebSocket subscription to one table (README, "Subscribe").
  *
  * Two ways to consume, chosen by `onMessage`:
  * - iterator mode (no onMessage): `for await (const msg of sub)`; the application acks (`msg.ack()`) or
@@ -261,7 +261,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
         if (!this.extender.error(frame)) this.emit("error", new TablemqError(0, frame.code, frame.message), { fatal: false });
         break;
       default:
-        // A newer server may add frame types (API.md allows additions): ignore them.
+        // A newer server may add frame types (the API allows additions): ignore them.
         break;
     }
   }

@@ -1,4 +1,4 @@
-/** The wire types of API.md, as the client sees them. */
+/** The API's wire types, as the client sees them. */
 
 /** Table options in milliseconds (all optional on create; the server fills defaults). A type only: the
  * client loads no server code. */

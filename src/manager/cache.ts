@@ -43,10 +43,6 @@ export class PriorityCache {
     return this.inFlight.size;
   }
 
-  get maxSize(): number {
-    return this.capacity;
-  }
-
   /** True when nothing is waiting to be sent (in-flight ids do not count). */
   isEmpty(): boolean {
     return this.queued.size === 0;

@@ -206,10 +206,6 @@ export class MessageManager {
     return this.opts;
   }
 
-  get opened(): boolean {
-    return this.isOpen;
-  }
-
   open(): void {
     if (this.isOpen) return;
     this.isOpen = true;
@@ -310,11 +306,6 @@ export class MessageManager {
   /** Runs a poll now (tests and operators). */
   pollNow(): void {
     this.poller.trigger();
-  }
-
-  /** Runs a purge now (tests and operators). */
-  purgeNow(): void {
-    this.purger.trigger();
   }
 
   /**

@@ -26,10 +26,6 @@ export class Ticker {
     return this.nextRunAt;
   }
 
-  get isRunning(): boolean {
-    return this.running !== undefined;
-  }
-
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;

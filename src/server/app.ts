@@ -29,7 +29,7 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     // Long table names reach the schema (and get its 400) instead of the router's 414.
     routerOptions: { maxParamLength: 2_048 },
-    // Errors the router raises before any route (a malformed URL) get API.md's error body too.
+    // Errors the router raises before any route (a malformed URL) get the API's error body too.
     frameworkErrors: (err, _req, reply) => sendError(reply, toApiError(err)),
     // And those Node's HTTP parser raises before there is a request (431, 408, malformed requests).
     clientErrorHandler,

@@ -1,5 +1,5 @@
 /**
- * Request bodies: JSON in UTF-8, uncompressed. Every refusal names what is wrong in API.md's error body.
+ * Request bodies: JSON in UTF-8, uncompressed. Every refusal names what is wrong in the API's error body.
  */
 import { isUtf8 } from "node:buffer";
 import type { FastifyInstance, FastifyRequest } from "fastify";

@@ -5,7 +5,7 @@ import { OutcomeUnknownError, TablemqError, UnavailableError } from "../errors.j
 import { OptionsError } from "../options.js";
 
 /**
- * An error that becomes API.md's error body: `{"error": {"code", "message"}}` with `status`, plus `extra`
+ * An error that becomes the API's error body: `{"error": {"code", "message"}}` with `status`, plus `extra`
  * fields beside `error` (the ids of an `outcome_unknown`).
  */
 export class ApiError extends Error {
@@ -34,7 +34,7 @@ export interface ErrorBody {
  */
 const UNAVAILABLE_CODES = new Set(["ER_CON_COUNT_ERROR", "ER_SERVER_SHUTDOWN", "ER_LOCK_WAIT_TIMEOUT", "ER_LOCK_DEADLOCK"]);
 
-/** Not API.md's 503: that one promises nothing was written, and a client may read only the status. */
+/** Not the API's 503: that one promises nothing was written, and a client may read only the status. */
 const OUTCOME_UNKNOWN_STATUS = 504;
 
 function outcomeUnknown(message: string, ids: readonly string[]): ApiError {
@@ -130,7 +130,7 @@ export function errorHandler(this: unknown, err: unknown, request: FastifyReques
 
 /**
  * Errors Node's HTTP parser raises before a request exists (fastify's clientErrorHandler): answered in
- * API.md's error body too, then the connection is closed.
+ * the API's error body too, then the connection is closed.
  */
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (err.code === "ECONNRESET" || socket.destroyed) return;

@@ -31,7 +31,7 @@ export function subscribeRoutes(app: FastifyInstance, ctx: ServerContext): void 
         });
       }
     },
-    // A plain GET (no upgrade) gets API.md's error body, not an empty 404.
+    // A plain GET (no upgrade) gets the API's error body, not an empty 404.
     handler: async () => {
       throw new ApiError(400, "bad_request", "this endpoint needs a WebSocket upgrade (GET with upgrade: websocket)");
     },
