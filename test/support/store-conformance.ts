@@ -1,0 +1,177 @@
+/**
+ * The MessageStore contract as tests, written once and run against every store (as River's
+ * riverdrivertest): the MySQL store in test/integration, the in-memory store the manager's unit tests use in
+ * test/unit. A store that drifts from the contract fails here, whichever it is.
+ *
+ *   describeStoreConformance("MysqlStore", () => ({ store: db.store, newTable: (p) => db.table(p) }));
+ */
+import { describe, expect, it } from "vitest";
+import { MAX_MESSAGE_ID } from "../../src/ids.js";
+import { backoffMs } from "../../src/model/backoff.js";
+import { resolveOptions } from "../../src/options.js";
+import type { BackoffSpec, MessageStore, NewMessage } from "../../src/store/types.js";
+
+export interface ConformanceTarget {
+  store: MessageStore;
+  /** A fresh table name (the suite creates the table), removed after the test. */
+  newTable(prefix: string): string;
+}
+
+/** A fixed "now", epoch ms. */
+const T0 = 1_700_000_000_000;
+
+const msg = (id: string, over: Partial<NewMessage> = {}): NewMessage => ({ id, priority: 50, timeNext: T0 - 1_000, payload: `{"n":"${id}"}`, ...over });
+const spec = (over: Partial<BackoffSpec> = {}): BackoffSpec => ({
+  baseDelayMs: 30_000,
+  minBackoffMs: 1_000,
+  maxBackoffMs: 0,
+  jitter: 1,
+  incrementEpoch: true,
+  ...over,
+});
+
+export function describeStoreConformance(name: string, target: () => ConformanceTarget): void {
+  describe(`${name}: the MessageStore contract`, () => {
+    const table = async (prefix: string, options = {}) => {
+      const { store, newTable } = target();
+      const t = newTable(prefix);
+      expect(await store.createTable(t, resolveOptions(options))).toBe(true);
+      return { store, t };
+    };
+
+    it("creates a table once, discovers it with its options, alters and drops it", async () => {
+      const { store, t } = await table("conf_ddl", { ackWaitMs: 5_000, batchSize: 7 });
+      expect(await store.createTable(t, resolveOptions())).toBe(false);
+      expect((await store.discoverTables()).find((d) => d.name === t)?.options).toMatchObject({ ackWaitMs: 5_000, batchSize: 7 });
+      await store.alterTableOptions(t, resolveOptions({ batchSize: 9 }));
+      expect((await store.discoverTables()).find((d) => d.name === t)?.options.batchSize).toBe(9);
+      expect(store.maxMessageId(t)).toBe(MAX_MESSAGE_ID);
+      expect(await store.dropTable(t)).toBe(true);
+      expect(await store.dropTable(t)).toBe(false);
+      expect((await store.discoverTables()).some((d) => d.name === t)).toBe(false);
+    });
+
+    it("inserts new ids, reports existing ones and repeats as duplicates, and leaves them untouched", async () => {
+      const { store, t } = await table("conf_insert");
+      expect(await store.insertMessages(t, [msg("1"), msg("2")])).toEqual({ inserted: ["1", "2"], duplicates: [] });
+      expect(await store.insertMessages(t, [msg("2", { payload: '"new"' }), msg("3"), msg("3")])).toEqual({ inserted: ["3"], duplicates: ["2", "3"] });
+      expect((await store.readDue(t, T0, 10)).find((r) => r.id === "2")?.payload).toBe('{"n":"2"}');
+    });
+
+    it("reads due rows by priority, due time and id, up to a limit, and keeps payload text and 64-bit ids exactly", async () => {
+      const { store, t } = await table("conf_read");
+      const big = "18446744073709551615";
+      await store.insertMessages(t, [
+        msg("1", { priority: 50, timeNext: T0 - 1_000 }),
+        msg("20", { priority: 10, timeNext: T0 - 500 }),
+        msg("3", { priority: 10, timeNext: T0 - 500 }),
+        msg("4", { priority: 50, timeNext: T0 + 10_000 }),
+        msg(big, { priority: 0, timeNext: T0, payload: '{"x": 9007199254740993, "y":1e400, "z":-0}' }),
+      ]);
+      const due = await store.readDue(t, T0, 10);
+      expect(due.map((r) => r.id)).toEqual([big, "3", "20", "1"]);
+      expect(due[0]).toEqual({ id: big, priority: 0, timeNext: T0, epoch: 0, payload: '{"x": 9007199254740993, "y":1e400, "z":-0}' });
+      expect((await store.readDue(t, T0, 2)).map((r) => r.id)).toEqual([big, "3"]);
+      expect((await store.readDue(t, T0 + 10_000, 10)).map((r) => r.id)).toContain("4");
+    });
+
+    it("bounds a read by payload bytes, in order, always returning the first row, and says it cut the read", async () => {
+      const { store, t } = await table("conf_bytes");
+      const payload = JSON.stringify("p".repeat(98)); // 100 bytes
+      await store.insertMessages(t, ["1", "2", "3", "4"].map((id, i) => msg(id, { payload, timeNext: T0 - 100 + i })));
+      const two = await store.readDue(t, T0, 10, 250);
+      expect(two.map((r) => r.id)).toEqual(["1", "2"]);
+      expect(two.cut).toBe(true);
+      const one = await store.readDue(t, T0, 10, 1);
+      expect(one.map((r) => r.id)).toEqual(["1"]);
+      expect(one.cut).toBe(true);
+      const all = await store.readDue(t, T0, 10, 10_000);
+      expect(all.map((r) => r.id)).toEqual(["1", "2", "3", "4"]);
+      expect(all.cut).toBeUndefined();
+    });
+
+    it("postpones unacked rows by the ack wait plus the backoff of their epoch, and counts the delivery", async () => {
+      const { store, t } = await table("conf_postpone");
+      await store.insertMessages(t, [msg("1"), msg("2", { epoch: 3 }), msg("3")]);
+      await store.ack(t, ["3"], T0);
+      expect(await store.postpone(t, ["1", "2", "3", "404"], T0, spec({ jitter: 1.2 }))).toBe(2);
+      const rows = await store.readDue(t, T0 + 10_000_000, 10);
+      expect(rows.find((r) => r.id === "1")).toMatchObject({ epoch: 1, timeNext: T0 + 30_000 + backoffMs(1_000, 0, 0, 1.2) });
+      expect(rows.find((r) => r.id === "2")).toMatchObject({ epoch: 4, timeNext: T0 + 30_000 + backoffMs(1_000, 0, 3, 1.2) });
+      expect(await store.postpone(t, ["1"], T0, spec({ incrementEpoch: false, baseDelayMs: 0, maxBackoffMs: 1_500, jitter: 1.3 }))).toBe(1);
+      expect((await store.readDue(t, T0 + 10_000_000, 10)).find((r) => r.id === "1")).toMatchObject({ epoch: 1, timeNext: T0 + 1_500 });
+    });
+
+    it("reschedules without counting a delivery, and acks once: an acked row is counted once and never due again", async () => {
+      const { store, t } = await table("conf_ack");
+      await store.insertMessages(t, [msg("1"), msg("2")]);
+      expect(await store.reschedule(t, ["1"], T0, 5_000)).toBe(1);
+      expect((await store.readDue(t, T0 + 5_000, 10)).find((r) => r.id === "1")).toMatchObject({ epoch: 0, timeNext: T0 + 5_000 });
+      expect(await store.ack(t, ["1", "2", "404"], T0)).toBe(2);
+      expect(await store.ack(t, ["1"], T0)).toBe(0);
+      expect(await store.reschedule(t, ["1"], T0, 0)).toBe(0);
+      expect(await store.readDue(t, T0 + 10_000_000, 10)).toEqual([]);
+      expect(await store.describeTable(t, T0)).toEqual({ ready: 0, delayed: 0, inFlight: 0, acked: 2 });
+    });
+
+    it("settles groups in order, each with its own count and time: an id acked by one group is left alone by the next", async () => {
+      const { store, t } = await table("conf_groups");
+      await store.insertMessages(t, [msg("1"), msg("2"), msg("3")]);
+      const counts = await store.settleGroups(t, [
+        { ids: ["1", "2"], change: { kind: "ack" }, nowMs: T0 },
+        { ids: ["2", "3"], change: { kind: "reschedule", delayMs: 1_000 }, nowMs: T0 + 10 },
+        { ids: [], change: { kind: "ack" }, nowMs: T0 },
+      ]);
+      expect(counts).toEqual([2, 1, 0]);
+      expect((await store.readDue(t, T0 + 1_010, 10)).map((r) => [r.id, r.timeNext])).toEqual([["3", T0 + 1_010]]);
+    });
+
+    it("changes only deliveries that are still current, and reports the others stale", async () => {
+      const { store, t } = await table("conf_fenced");
+      await store.insertMessages(t, [msg("1", { epoch: 1 }), msg("2", { epoch: 2 }), msg("3", { epoch: 1 })]);
+      await store.ack(t, ["3"], T0);
+      const result = await store.updateDeliveries(t, [{ id: "1", epoch: 0 }, { id: "2", epoch: 0 }, { id: "3", epoch: 0 }, { id: "404", epoch: 0 }], T0, { kind: "extend", byMs: 60_000 });
+      expect(result).toEqual({ changed: 1, stale: [{ id: "2", epoch: 0 }] });
+      expect((await store.readDue(t, T0 + 59_999, 10)).map((r) => r.id)).toEqual(["2"]);
+      expect(await store.updateDeliveries(t, [{ id: "1", epoch: 0 }], T0, { kind: "release" })).toEqual({ changed: 1, stale: [] });
+      expect((await store.readDue(t, T0, 10)).find((r) => r.id === "1")).toMatchObject({ epoch: 0, timeNext: T0 });
+    });
+
+    it("moves rows out of their attempts to the dead letters, lists them newest first in pages, and redrives them", async () => {
+      const { store, t } = await table("conf_dead", { maxAttempts: 2 });
+      await store.insertMessages(t, [msg("1", { epoch: 2 }), msg("2", { epoch: 1 }), msg("3", { epoch: 2 }), msg("4", { epoch: 2 })]);
+      expect(await store.countDead(t)).toBe(0);
+      expect(await store.deadLetter(t, ["1", "2"], 2, "out of attempts", T0)).toEqual(["1"]);
+      expect(await store.deadLetter(t, ["3", "4"], 2, "out of attempts", T0 + 1)).toEqual(["3", "4"]);
+      expect(await store.countDead(t)).toBe(3);
+      const first = await store.listDead(t, 2);
+      expect(first.messages.map((m) => m.id)).toEqual(["4", "3"]);
+      expect(first.messages[0]).toMatchObject({ priority: 50, epoch: 2, payload: '{"n":"4"}', reason: "out of attempts", deadAt: T0 + 1 });
+      const rest = await store.listDead(t, 2, first.next);
+      expect(rest.messages.map((m) => m.id)).toEqual(["1"]);
+      expect(rest.next).toBeUndefined();
+      await store.insertMessages(t, [msg("3")]); // the id is in use again
+      expect(await store.redrive(t, ["1", "3", "404"], T0 + 5, 100)).toEqual({ redriven: ["1"], missing: ["404"], conflicts: ["3"] });
+      expect((await store.readDue(t, T0 + 5, 10)).find((r) => r.id === "1")).toMatchObject({ epoch: 0, timeNext: T0 + 5 });
+      expect((await store.redrive(t, undefined, T0 + 6, 100)).redriven).toEqual(["4"]);
+      expect(await store.countDead(t)).toBe(1);
+    });
+
+    it("purges rows acked before the cutoff, at most `limit` at a time", async () => {
+      const { store, t } = await table("conf_purge");
+      await store.insertMessages(t, [msg("1"), msg("2"), msg("3"), msg("4")]);
+      await store.ack(t, ["1", "2", "3"], T0);
+      expect(await store.purge(t, T0, 10)).toBe(0); // acked at the cutoff, not before it
+      expect(await store.purge(t, T0 + 1, 2)).toBe(2);
+      expect(await store.purge(t, T0 + 1, 2)).toBe(1);
+      expect(await store.describeTable(t, T0)).toEqual({ ready: 1, delayed: 0, inFlight: 0, acked: 0 });
+    });
+
+    it("describes a table by state: ready, delayed (never delivered), in flight (delivered), acked", async () => {
+      const { store, t } = await table("conf_stats");
+      await store.insertMessages(t, [msg("1"), msg("2", { timeNext: T0 + 5_000 }), msg("3", { epoch: 1, timeNext: T0 + 5_000 }), msg("4")]);
+      await store.ack(t, ["4"], T0);
+      expect(await store.describeTable(t, T0)).toEqual({ ready: 1, delayed: 1, inFlight: 1, acked: 1 });
+    });
+  });
+}
