@@ -72,11 +72,11 @@ export type ServerFrame =
   | { type: "extended"; ref: Ref; extended: number; stale: string[] }
   | { type: "error"; code: string; message: string; ref?: Ref };
 
-/** Plain-id frames carry no ref (the fast path); receipt frames carry one so stale receipts are reported. */
-export type ClientFrame =
-  | { type: "ack"; ids?: string[]; receipts?: string[]; ref?: Ref }
-  | { type: "postpone"; ids?: string[]; receipts?: string[]; delayMs?: number; ref?: Ref }
-  | { type: "extend"; receipts: string[]; byMs: number; ref?: Ref };
+/**
+ * The frames a client sends, from the server's own schemas (wire.ts). Plain-id frames carry no ref (the fast
+ * path); receipt frames carry one so stale receipts are reported.
+ */
+export type { ClientFrame } from "../wire.js";
 
 /** The answer to a fenced operation over HTTP: receipts refused because the message was delivered again since. */
 export interface AckReceiptsResult {

@@ -99,7 +99,23 @@ export function toApiError(err: unknown): ApiError {
 function validationMessage(err: FastifyError): string {
   const first = err.validation?.[0];
   if (!first) return err.message;
-  const where = err.validationContext ?? "body";
+  return schemaErrorMessage(first, err.validationContext ?? "body");
+}
+
+/** What a schema validator (Ajv) reports of one error. */
+export interface SchemaError {
+  instancePath: string;
+  keyword: string;
+  params: Record<string, unknown> | object;
+  message?: string;
+}
+
+/**
+ * One schema error as a message that names the field: `messages[0].priority must be <= 255`, `body: unknown
+ * field "colour"`. `where` is the part of the request ("body", "querystring", "params") or "frame"; a body's
+ * or a frame's fields are named without it.
+ */
+export function schemaErrorMessage(first: SchemaError, where: string): string {
   const path = first.instancePath
     .split("/")
     .filter(Boolean)
@@ -112,7 +128,8 @@ function validationMessage(err: FastifyError): string {
   if (first.keyword === "additionalProperties") {
     return `${where}${field ? "." + field : ""}: unknown field ${JSON.stringify(params.additionalProperty)}`;
   }
-  const subject = field ? `${where === "body" ? "" : where + "."}${field}` : where;
+  const bare = where === "body" || where === "frame";
+  const subject = field ? `${bare ? "" : where + "."}${field}` : where;
   return first.keyword === "required" ? `${subject} is required` : `${subject} ${first.message ?? "is invalid"}`;
 }
 

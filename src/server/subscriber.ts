@@ -1,14 +1,14 @@
 import type { WebSocket } from "ws";
 import type { Engine } from "../engine/engine.js";
-import { isMessageId, MAX_MESSAGE_ID } from "../ids.js";
 import type { Logger } from "../logger.js";
 import type { Subscription } from "../manager/manager.js";
 import type { Receiver } from "../manager/receivers.js";
 import type { MessageRow } from "../store/types.js";
 import { toApiError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
-import { parseReceipt, receiptOf } from "../receipts.js";
-import { MAX_DELAY_MS } from "../model/limits.js";
+import { receiptOf } from "../receipts.js";
+import type { ClientFrame } from "../wire.js";
+import { parseFrame } from "./frames.js";
 import { settle, settleSize } from "./settle.js";
 
 /** WebSocket close codes we use. */
@@ -147,81 +147,4 @@ export class SocketSubscriber implements Receiver {
     }
     this.socket.send(JSON.stringify(frame));
   }
-}
-
-export interface ClientFrame {
-  type: "ack" | "postpone" | "extend";
-  ids?: string[];
-  receipts?: string[];
-  delayMs?: number;
-  byMs?: number;
-  /** Optional correlation value: when present the server answers with an acked/postponed/extended frame. */
-  ref?: string | number;
-}
-
-const FIELDS: Record<ClientFrame["type"], readonly string[]> = {
-  ack: ["type", "ids", "receipts", "ref"],
-  postpone: ["type", "ids", "receipts", "delayMs", "ref"],
-  extend: ["type", "receipts", "byMs", "ref"],
-};
-
-/** Validates a client frame; the error names the field. */
-export function parseFrame(text: string, maxBatch: number): ClientFrame | { error: string } {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return { error: "frame: malformed JSON" };
-  }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return { error: "frame: must be a JSON object" };
-  const f = v as Record<string, unknown>;
-  if (f.type !== "ack" && f.type !== "postpone" && f.type !== "extend") {
-    return { error: `type: must be "ack", "postpone" or "extend", got ${JSON.stringify(f.type) ?? "nothing"}` };
-  }
-  for (const key of Object.keys(f)) {
-    if (!FIELDS[f.type].includes(key)) return { error: `frame: unknown field ${JSON.stringify(key)}` };
-  }
-  const frame: ClientFrame = { type: f.type };
-  if (f.ids !== undefined) {
-    const ids = stringList(f.ids, "ids", maxBatch, isMessageId, `a decimal id string from 0 to ${MAX_MESSAGE_ID}`);
-    if ("error" in ids) return ids;
-    frame.ids = ids.list;
-  }
-  if (f.receipts !== undefined) {
-    const receipts = stringList(f.receipts, "receipts", maxBatch, (r) => parseReceipt(r) !== undefined, "a receipt from a delivered message");
-    if ("error" in receipts) return receipts;
-    frame.receipts = receipts.list;
-  }
-  if (f.type === "extend" && frame.receipts === undefined) return { error: "receipts: required" };
-  if (frame.ids === undefined && frame.receipts === undefined) return { error: "ids: one of ids or receipts is required" };
-  if (settleSize(frame) > maxBatch) return { error: `ids and receipts: at most ${maxBatch} per frame, got ${settleSize(frame)}` };
-  if (f.delayMs !== undefined && !isDelay(f.delayMs, 0)) return { error: `delayMs: must be an integer from 0 to ${MAX_DELAY_MS}` };
-  if (f.type === "extend" && !isDelay(f.byMs, 1)) return { error: `byMs: must be an integer from 1 to ${MAX_DELAY_MS}` };
-  if (f.ref !== undefined && !((typeof f.ref === "string" && f.ref.length <= 64) || Number.isSafeInteger(f.ref))) {
-    return { error: "ref: must be a string of at most 64 characters or an integer" };
-  }
-  if (f.delayMs !== undefined) frame.delayMs = f.delayMs as number;
-  if (f.byMs !== undefined) frame.byMs = f.byMs as number;
-  if (f.ref !== undefined) frame.ref = f.ref as string | number;
-  return frame;
-}
-
-function isDelay(v: unknown, min: number): v is number {
-  return Number.isInteger(v) && (v as number) >= min && (v as number) <= MAX_DELAY_MS;
-}
-
-function stringList(
-  v: unknown,
-  field: string,
-  maxBatch: number,
-  valid: (s: string) => boolean,
-  what: string,
-): { list: string[] } | { error: string } {
-  if (!Array.isArray(v) || v.length === 0) return { error: `${field}: must be a non-empty array of strings` };
-  if (v.length > maxBatch) return { error: `${field}: at most ${maxBatch} per frame, got ${v.length}` };
-  for (let i = 0; i < v.length; i++) {
-    const s = v[i];
-    if (typeof s !== "string" || !valid(s)) return { error: `${field}[${i}]: must be ${what}` };
-  }
-  return { list: v as string[] };
 }

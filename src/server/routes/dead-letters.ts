@@ -1,9 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import type { ServerContext } from "../context.js";
 import { ApiError } from "../errors.js";
-import { deadQuery, redriveBody, type RedriveBody, tableParams } from "../schemas.js";
+import { DeadQuery, RedriveBody, TableParams } from "../../wire.js";
 
-type TableParams = { table: string };
 
 /** Dead letters (messages out of attempts): list them, newest first, and redrive them. */
 export function deadLetterRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -11,7 +10,7 @@ export function deadLetterRoutes(app: FastifyInstance, ctx: ServerContext): void
 
   app.get<{ Params: TableParams; Querystring: { limit?: string; cursor?: string } }>(
     "/v1/tables/:table/dead",
-    { schema: { params: tableParams, querystring: deadQuery } },
+    { schema: { params: TableParams, querystring: DeadQuery } },
     async (req, reply) => {
       const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
       const page = await (await engine.table(req.params.table)).listDead(limit, req.query.cursor);
@@ -26,7 +25,7 @@ export function deadLetterRoutes(app: FastifyInstance, ctx: ServerContext): void
 
   app.post<{ Params: TableParams; Body: RedriveBody }>(
     "/v1/tables/:table/redrive",
-    { schema: { params: tableParams, body: redriveBody } },
+    { schema: { params: TableParams, body: RedriveBody } },
     async (req) => {
       const { ids, all } = req.body;
       if ((ids === undefined) === (all !== true)) {

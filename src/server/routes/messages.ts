@@ -4,10 +4,8 @@ import type { ServerContext } from "../context.js";
 import { payloadProblem } from "../../payload.js";
 import { payloadTexts } from "../enqueue-body.js";
 import { ApiError } from "../errors.js";
-import { ackBody, type EnqueueBody, enqueueBody, type ExtendBody, extendBody, type IdsBody, postponeBody, tableParams } from "../schemas.js";
+import { AckBody, EnqueueBody, ExtendBody, IdsBody, PostponeBody, TableParams } from "../../wire.js";
 import { settle, settleSize } from "../settle.js";
-
-type TableParams = { table: string };
 
 /** Enqueue, ack, postpone and extend. A 2xx is sent only after the database committed the change. */
 export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -19,7 +17,7 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post<{ Params: TableParams; Body: EnqueueBody }>(
     "/v1/tables/:table/messages",
-    { schema: { params: tableParams, body: enqueueBody } },
+    { schema: { params: TableParams, body: EnqueueBody } },
     async (req, reply) => {
       const started = process.hrtime.bigint();
       const { table } = req.params;
@@ -47,10 +45,10 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   // Ack and postpone: the same request shape (ids and/or receipts) and answer, with their own count key.
   for (const [kind, body, counted] of [
-    ["ack", ackBody, "acked"],
-    ["postpone", postponeBody, "postponed"],
+    ["ack", AckBody, "acked"],
+    ["postpone", PostponeBody, "postponed"],
   ] as const) {
-    app.post<{ Params: TableParams; Body: IdsBody }>(`/v1/tables/:table/${kind}`, { schema: { params: tableParams, body } }, async (req) => {
+    app.post<{ Params: TableParams; Body: IdsBody }>(`/v1/tables/:table/${kind}`, { schema: { params: TableParams, body } }, async (req) => {
       const size = settleSize(req.body);
       checkBatch("ids and receipts", size);
       const { count, stale } = await settle(await engine.table(req.params.table), kind, req.body);
@@ -61,7 +59,7 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post<{ Params: TableParams; Body: ExtendBody }>(
     "/v1/tables/:table/extend",
-    { schema: { params: tableParams, body: extendBody } },
+    { schema: { params: TableParams, body: ExtendBody } },
     async (req) => {
       checkBatch("receipts", req.body.receipts.length);
       const { changed, stale } = await (await engine.table(req.params.table)).extend(req.body.receipts, req.body.byMs);

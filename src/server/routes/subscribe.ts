@@ -2,11 +2,9 @@ import type {} from "@fastify/websocket"; // route option types for `websocket: 
 import type { FastifyInstance } from "fastify";
 import type { ServerContext } from "../context.js";
 import { ApiError } from "../errors.js";
-import { subscribeQuery, tableParams } from "../schemas.js";
+import { SubscribeQuery, TableParams } from "../../wire.js";
 import { SocketSubscriber } from "../subscriber.js";
 
-type Params = { table: string };
-type Query = { maxInFlight?: string };
 
 /**
  * GET /v1/tables/{table}/subscribe, upgraded to a WebSocket. Everything that can be refused (bad params,
@@ -15,10 +13,10 @@ type Query = { maxInFlight?: string };
 export function subscribeRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { engine, config } = ctx;
 
-  app.route<{ Params: Params; Querystring: Query }>({
+  app.route<{ Params: TableParams; Querystring: SubscribeQuery }>({
     method: "GET",
     url: "/v1/tables/:table/subscribe",
-    schema: { params: tableParams, querystring: subscribeQuery },
+    schema: { params: TableParams, querystring: SubscribeQuery },
     preHandler: async (req) => {
       const handle = await engine.table(req.params.table); // 404 for an unknown table
       const wanted = req.query.maxInFlight === undefined ? config.defaultMaxInFlight : Number(req.query.maxInFlight);

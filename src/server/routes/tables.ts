@@ -4,9 +4,8 @@ import type { TableOptions } from "../../options.js";
 import { canSeeTable } from "../auth.js";
 import type { ServerContext } from "../context.js";
 import { ApiError } from "../errors.js";
-import { tableOptionsBody, tableParams } from "../schemas.js";
+import { TableOptionsBody, TableParams } from "../../wire.js";
 
-type TableParams = { table: string };
 
 /** Table admin: PUT (create or change options), GET one or all, DELETE. */
 export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -16,7 +15,7 @@ export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.put<{ Params: TableParams; Body: Partial<TableOptions> }>(
     "/v1/tables/:table",
-    { schema: { params: tableParams, body: tableOptionsBody } },
+    { schema: { params: TableParams, body: TableOptionsBody } },
     async (req, reply) => {
       const { created } = await engine.ensureTable(req.params.table, req.body ?? {});
       return reply.code(created ? 201 : 200).send(await describe(req.params.table));
@@ -33,11 +32,11 @@ export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return { tables: described.flatMap((d) => (d.status === "fulfilled" ? [d.value] : [])) };
   });
 
-  app.get<{ Params: TableParams }>("/v1/tables/:table", { schema: { params: tableParams } }, async (req) =>
+  app.get<{ Params: TableParams }>("/v1/tables/:table", { schema: { params: TableParams } }, async (req) =>
     describe(req.params.table),
   );
 
-  app.delete<{ Params: TableParams }>("/v1/tables/:table", { schema: { params: tableParams } }, async (req) => {
+  app.delete<{ Params: TableParams }>("/v1/tables/:table", { schema: { params: TableParams } }, async (req) => {
     if (!(await engine.dropTable(req.params.table))) {
       throw new ApiError(404, "table_not_found", `table ${JSON.stringify(req.params.table)} is not a message table`);
     }

@@ -1,10 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import type { ServerContext } from "../context.js";
 import { ApiError } from "../errors.js";
-import { tableParams, type WebhookBody, webhookBody, webhookParams } from "../schemas.js";
+import { TableParams, WebhookBody, WebhookParams } from "../../wire.js";
 
-type TableParams = { table: string };
-type WebhookParams = { table: string; name: string };
 
 /**
  * A table's webhook subscribers (admin scope): PUT creates or replaces one (a full replace: a secret left
@@ -15,7 +13,7 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.put<{ Params: WebhookParams; Body: WebhookBody }>(
     "/v1/tables/:table/webhooks/:name",
-    { schema: { params: webhookParams, body: webhookBody } },
+    { schema: { params: WebhookParams, body: WebhookBody } },
     async (req, reply) => {
       checkUrl(req.body.url);
       const { table, name } = req.params;
@@ -24,15 +22,15 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.get<{ Params: TableParams }>("/v1/tables/:table/webhooks", { schema: { params: tableParams } }, async (req) => ({
+  app.get<{ Params: TableParams }>("/v1/tables/:table/webhooks", { schema: { params: TableParams } }, async (req) => ({
     webhooks: await webhooks.list(req.params.table),
   }));
 
-  app.get<{ Params: WebhookParams }>("/v1/tables/:table/webhooks/:name", { schema: { params: webhookParams } }, async (req) =>
+  app.get<{ Params: WebhookParams }>("/v1/tables/:table/webhooks/:name", { schema: { params: WebhookParams } }, async (req) =>
     webhooks.get(req.params.table, req.params.name),
   );
 
-  app.delete<{ Params: WebhookParams }>("/v1/tables/:table/webhooks/:name", { schema: { params: webhookParams } }, async (req) => {
+  app.delete<{ Params: WebhookParams }>("/v1/tables/:table/webhooks/:name", { schema: { params: WebhookParams } }, async (req) => {
     await webhooks.remove(req.params.table, req.params.name);
     return { table: req.params.table, name: req.params.name, deleted: true };
   });
