@@ -1,6 +1,6 @@
 import { Semaphore } from "async-mutex";
 import { type Clock, systemClock } from "../clock.js";
-import { ClosedError, ConflictError, OutcomeUnknownError, TableNotFoundError } from "../errors.js";
+import { ClosedError, ConflictError, TableNotFoundError } from "../errors.js";
 import { IdGenerator } from "../ids.js";
 import { type Logger, silentLogger } from "../logger.js";
 import { CacheBudget } from "../manager/cache-budget.js";
@@ -10,10 +10,8 @@ import type { Random } from "../model/backoff.js";
 import { deadLetterBaseOf, deadLetterTableOf } from "../model/limits.js";
 import { resolveOptions, type TableOptions } from "../options.js";
 import type { MessageStore } from "../store/types.js";
-import { Enqueuer } from "./enqueuer.js";
-import { retryUnknown, type Settled } from "./retry.js";
 import { TableHandle, type TableServices } from "./table-handle.js";
-import { checkDeadLetterName, checkTableName } from "./validate.js";
+import { checkDeadLetterName, checkTableName } from "../model/validate.js";
 
 export interface EngineConfig {
   store: MessageStore;
@@ -48,7 +46,7 @@ export interface TableListener {
   closed(table: string, dropped: boolean): void;
 }
 
-export { type EnqueueMessage, type EnqueueResult } from "./enqueuer.js";
+export { type EnqueueMessage, type EnqueueResult } from "../manager/inserter.js";
 
 export { type ReceiptResult, type TableDescription, TableHandle } from "./table-handle.js";
 
@@ -67,7 +65,9 @@ export class Engine {
   /** Shared by every table's cache. */
   readonly cacheBudget: CacheBudget;
   private readonly managers = new Map<string, MessageManager>();
-  private readonly enqueuer: Enqueuer;
+  /** One id generator for all tables: its node bits are this process's. */
+  private readonly ids: IdGenerator;
+  private readonly maxQueuedInserts: number;
   /** What the table handles get of the engine. */
   private readonly services: TableServices;
   private readonly writeTimeoutMs: number;
@@ -94,20 +94,12 @@ export class Engine {
     this.cacheBudget = new CacheBudget(config.cacheMaxBytes ?? Infinity);
     this.defaults = config.defaultOptions ?? {};
     this.writeTimeoutMs = config.writeTimeoutMs ?? 10_000;
-    this.enqueuer = new Enqueuer({
-      store: this.store,
-      clock: this.clock,
-      ids: new IdGenerator(this.clock, this.random),
-      maxQueuedInserts: config.maxQueuedInserts ?? 50_000,
-      writeTimeoutMs: this.writeTimeoutMs,
-      settle: (what, ids, write) => this.settle(what, ids, write),
-    });
+    this.ids = new IdGenerator(this.clock, this.random);
+    this.maxQueuedInserts = config.maxQueuedInserts ?? 50_000;
     this.services = {
       store: this.store,
       clock: this.clock,
-      settle: (what, ids, write) => this.settle(what, ids, write),
       onTable: (work) => this.onTable(work),
-      enqueue: (table, m, messages) => this.enqueuer.enqueue(table, m, messages),
       countDead: (table) => this.countDead(table),
       mustHaveDeadLetterName: (table) => this.mustHaveDeadLetterName(table),
     };
@@ -267,15 +259,6 @@ export class Engine {
     return this.managers.get(table)?.snapshot();
   }
 
-  private async settle<T>(what: string, ids: readonly string[], write: () => Promise<T>): Promise<Settled<T>> {
-    try {
-      return await retryUnknown(write, { clock: this.clock, windowMs: this.writeTimeoutMs, log: this.log, what });
-    } catch (err) {
-      if (err instanceof OutcomeUnknownError && ids.length > 0) throw new OutcomeUnknownError(err.message, ids, { cause: err.cause ?? err });
-      throw err;
-    }
-  }
-
   /** Runs a store operation on a table; if the table vanished behind our back, forget it at once. */
   private async onTable<T>(work: Promise<T>): Promise<T> {
     try {
@@ -324,6 +307,8 @@ export class Engine {
       budget: this.cacheBudget,
       log: this.log,
       writeTimeoutMs: this.writeTimeoutMs,
+      ids: this.ids,
+      maxQueuedInserts: this.maxQueuedInserts,
     });
     this.managers.set(table, created);
     created.open();
@@ -334,7 +319,6 @@ export class Engine {
   private async forget(table: string, reason: string): Promise<void> {
     const m = this.managers.get(table);
     this.managers.delete(table);
-    this.enqueuer.forget(table);
     await m?.close(reason);
     if (m) this.tell((l) => l.closed(table, true));
   }

@@ -5,19 +5,15 @@ import { MAX_DELAY_MS } from "../model/limits.js";
 import type { TableOptions } from "../options.js";
 import { receiptOf } from "../receipts.js";
 import type { DeadLetterPage, Delivery, FencedResult, MessageStore, RedriveResult, TableStats } from "../store/types.js";
-import type { EnqueueMessage, EnqueueResult } from "./enqueuer.js";
-import type { Settled } from "./retry.js";
-import { checkIds, checkReceipts, ValidationError } from "./validate.js";
+import type { EnqueueMessage, EnqueueResult } from "../manager/inserter.js";
+import { checkIds, checkReceipts, ValidationError } from "../model/validate.js";
 
 /** What the engine lends its table handles. */
 export interface TableServices {
   store: MessageStore;
   clock: Clock;
-  /** Runs a write, sending it again while its outcome is unknown (retry.ts); an error names `ids`. */
-  settle<T>(what: string, ids: readonly string[], write: () => Promise<T>): Promise<Settled<T>>;
   /** Runs a store operation on a table; a table found missing is forgotten at once. */
   onTable<T>(work: Promise<T>): Promise<T>;
-  enqueue(table: string, manager: MessageManager, messages: readonly EnqueueMessage[]): Promise<EnqueueResult>;
   countDead(table: string): Promise<number>;
   /** Throws ConflictError when `<table>_dlq` is a message table of its own. */
   mustHaveDeadLetterName(table: string): void;
@@ -59,20 +55,20 @@ export class TableHandle {
   }
 
   enqueue(messages: readonly EnqueueMessage[]): Promise<EnqueueResult> {
-    return this.services.onTable(this.services.enqueue(this.name, this.manager, messages));
+    return this.services.onTable(this.manager.enqueue(messages));
   }
 
   /** Marks ids acked; returns how many this call acked. */
   async ack(ids: readonly string[]): Promise<number> {
     checkIds(ids);
-    return (await this.write(`ack on ${this.name}`, ids, () => this.manager.ack(ids))).value;
+    return this.services.onTable(this.manager.ack(ids));
   }
 
   /** Due again after `delayMs`, or after the table's backoff when absent; returns how many moved. */
   async postpone(ids: readonly string[], delayMs?: number): Promise<number> {
     checkIds(ids);
     checkDelay("delayMs", delayMs);
-    return (await this.write(`postpone on ${this.name}`, ids, () => this.manager.reschedule(ids, delayMs))).value;
+    return this.services.onTable(this.manager.reschedule(ids, delayMs));
   }
 
   /**
@@ -82,28 +78,27 @@ export class TableHandle {
    */
   ackReceipts(receipts: readonly string[]): Promise<ReceiptResult> {
     const deliveries = checkReceipts(receipts);
-    return this.fencedReceipts(`ack on ${this.name}`, deliveries, () => this.manager.ackDeliveries(deliveries));
+    return this.receipts(this.manager.ackDeliveries(deliveries));
   }
 
   /** Fenced postpone by receipts. */
   postponeReceipts(receipts: readonly string[], delayMs?: number): Promise<ReceiptResult> {
     const deliveries = checkReceipts(receipts);
     checkDelay("delayMs", delayMs);
-    return this.fencedReceipts(`postpone on ${this.name}`, deliveries, () => this.manager.rescheduleDeliveries(deliveries, delayMs));
+    return this.receipts(this.manager.rescheduleDeliveries(deliveries, delayMs));
   }
 
   /** Lease extension by receipts: current deliveries are not due again before `byMs` from now (idempotent). */
   extend(receipts: readonly string[], byMs: number): Promise<ReceiptResult> {
     const deliveries = checkReceipts(receipts);
     checkDelay("byMs", byMs);
-    return this.fencedReceipts(`extend on ${this.name}`, deliveries, () => this.manager.extend(deliveries, byMs));
+    return this.receipts(this.manager.extend(deliveries, byMs));
   }
 
   /** Lease extension of deliveries this server made (a webhook's held messages): as `extend`. */
   async extendDeliveries(deliveries: readonly Delivery[], byMs: number): Promise<FencedResult> {
     checkDelay("byMs", byMs);
-    const ids = [...new Set(deliveries.map((d) => d.id))];
-    return (await this.write(`extend on ${this.name}`, ids, () => this.manager.extend(deliveries, byMs))).value;
+    return this.services.onTable(this.manager.extend(deliveries, byMs));
   }
 
   subscribe(receiver: Receiver): Subscription {
@@ -130,15 +125,10 @@ export class TableHandle {
     return this.services.onTable(this.manager.redrive(ids));
   }
 
-  private write<T>(what: string, ids: readonly string[], write: () => Promise<T>): Promise<Settled<T>> {
-    return this.services.onTable(this.services.settle(what, ids, write));
-  }
-
-  /** An idempotent fenced write, sent again while its outcome is unknown; stale deliveries as receipts. */
-  private async fencedReceipts(what: string, deliveries: readonly Delivery[], write: () => Promise<FencedResult>): Promise<ReceiptResult> {
-    const ids = [...new Set(deliveries.map((d) => d.id))];
-    const { value } = await this.write(what, ids, write);
-    return { changed: value.changed, stale: value.stale.map(receiptOf) };
+  /** A fenced write's result, its stale deliveries as receipts. */
+  private async receipts(work: Promise<FencedResult>): Promise<ReceiptResult> {
+    const { changed, stale } = await this.services.onTable(work);
+    return { changed, stale: stale.map(receiptOf) };
   }
 }
 

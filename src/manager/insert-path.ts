@@ -29,7 +29,7 @@ export interface InsertPathDeps {
 }
 
 /**
- * One insert through this server, begun before its INSERT is sent (MessageManager.beginInsert).
+ * One insert through this server, begun before its INSERT is sent (Inserter, via InsertPath.begin).
  */
 export interface InsertTicket {
   /** Set when the due rows are to be written leased until then (see InsertPath.leaseForInsert). */

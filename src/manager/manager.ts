@@ -1,6 +1,7 @@
 import { Mutex, type SemaphoreInterface } from "async-mutex";
 import type { Clock } from "../clock.js";
 import { ClosedError } from "../errors.js";
+import { IdGenerator } from "../ids.js";
 import type { Logger } from "../logger.js";
 import type { TableOptions } from "../options.js";
 import type { Delivery, FencedResult, MessageRow, MessageStore, RedriveResult } from "../store/types.js";
@@ -15,6 +16,8 @@ import { Poller } from "./poller.js";
 import { Postponer } from "./postponer.js";
 import { Purger } from "./purger.js";
 import { type Receiver, ReceiverSet, type ReceiverSlot } from "./receivers.js";
+import { type EnqueueMessage, type EnqueueResult, Inserter } from "./inserter.js";
+import { type Settled, settleWrite } from "./retry.js";
 import { Settler } from "./settler.js";
 import { type ManagerStats, newStats } from "./stats.js";
 
@@ -35,8 +38,15 @@ export interface ManagerDeps {
   /** Engine-wide: bounds the payload bytes all caches hold (none when absent). */
   budget?: CacheBudget;
   log: Logger;
-  /** How long a write may wait for a writer before it is refused (never sent). Default 10 s. */
+  /**
+   * How long a write may wait for a writer before it is refused (never sent), and how long a write whose
+   * outcome is unknown is sent again (retry.ts). Default 10 s.
+   */
   writeTimeoutMs?: number;
+  /** Message ids for enqueues (the engine's, shared by its tables). */
+  ids?: IdGenerator;
+  /** Rows waiting for an INSERT before enqueues get 429 (default 50,000). */
+  maxQueuedInserts?: number;
 }
 
 export interface Subscription {
@@ -104,6 +114,7 @@ export class MessageManager {
   /** Batches popped and not yet recorded: a client reschedule or extend waits for their postpone. */
   private readonly deliveries = new DeliveriesInProgress();
   private readonly settler: Settler;
+  private readonly inserter: Inserter;
   private readonly deadLetters: DeadLetters;
   private pumpScheduled = false;
   /** Aborted by close(): sends in progress are abandoned rather than waited for. */
@@ -187,6 +198,16 @@ export class MessageManager {
       },
       writeTimeoutMs: deps.writeTimeoutMs ?? 10_000,
     });
+    this.inserter = new Inserter({
+      table,
+      store,
+      clock,
+      ids: deps.ids ?? new IdGenerator(clock, deps.random),
+      maxQueuedInserts: deps.maxQueuedInserts ?? 50_000,
+      writeTimeoutMs: deps.writeTimeoutMs ?? 10_000,
+      settle: (what, ids, write) => this.settleWrite(what, ids, write),
+      begin: (ids, due) => this.insertPath.begin(ids, due),
+    });
     this.deadLetters = new DeadLetters({
       table,
       store,
@@ -263,29 +284,49 @@ export class MessageManager {
     return this.insertPath.begin(ids, due);
   }
 
+  /*
+   * The table's writes: enqueue (Inserter) and the clients' settlements (Settler), each sent again while its
+   * outcome is unknown, here and only here (settleWrite; an insert retries each statement inside its
+   * coalescer, where it tells rows a lost attempt wrote from duplicates).
+   */
+
+  /** Validates, gives ids, writes and offers messages to the cache; see Inserter. */
+  enqueue(messages: readonly EnqueueMessage[]): Promise<EnqueueResult> {
+    return this.inserter.enqueue(messages);
+  }
+
   /** Marks ids acked; returns how many this call acked. */
-  ack(ids: readonly string[]): Promise<number> {
-    return this.settler.ack(ids);
+  async ack(ids: readonly string[]): Promise<number> {
+    return (await this.settleWrite(`ack on ${this.table}`, ids, () => this.settler.ack(ids))).value;
   }
 
   /** A client's postpone: after `delayMs`, or the table's backoff when absent; see Settler. */
-  reschedule(ids: readonly string[], delayMs?: number): Promise<number> {
-    return this.settler.reschedule(ids, delayMs);
+  async reschedule(ids: readonly string[], delayMs?: number): Promise<number> {
+    return (await this.settleWrite(`postpone on ${this.table}`, ids, () => this.settler.reschedule(ids, delayMs))).value;
   }
 
   /** Fenced ack: acks the messages whose given delivery is still current; the others come back stale. */
   ackDeliveries(deliveries: readonly Delivery[]): Promise<FencedResult> {
-    return this.settler.ackDeliveries(deliveries);
+    return this.fencedWrite(`ack on ${this.table}`, deliveries, () => this.settler.ackDeliveries(deliveries));
   }
 
   /** Fenced reschedule: as `reschedule`, for the messages whose given delivery is still current. */
   rescheduleDeliveries(deliveries: readonly Delivery[], delayMs?: number): Promise<FencedResult> {
-    return this.settler.rescheduleDeliveries(deliveries, delayMs);
+    return this.fencedWrite(`postpone on ${this.table}`, deliveries, () => this.settler.rescheduleDeliveries(deliveries, delayMs));
   }
 
   /** Lease extension: current deliveries are not due again before `byMs` from now. */
   extend(deliveries: readonly Delivery[], byMs: number): Promise<FencedResult> {
-    return this.settler.extend(deliveries, byMs);
+    return this.fencedWrite(`extend on ${this.table}`, deliveries, () => this.settler.extend(deliveries, byMs));
+  }
+
+  private settleWrite<T>(what: string, ids: readonly string[], write: () => Promise<T>): Promise<Settled<T>> {
+    const { clock, log } = this.deps;
+    return settleWrite(ids, write, { clock, log, what, windowMs: this.deps.writeTimeoutMs ?? 10_000 });
+  }
+
+  private async fencedWrite(what: string, deliveries: readonly Delivery[], write: () => Promise<FencedResult>): Promise<FencedResult> {
+    return (await this.settleWrite(what, [...new Set(deliveries.map((d) => d.id))], write)).value;
   }
 
   /** Moves dead letters (the given ids, or all) back into the table, due now with epoch 0. */

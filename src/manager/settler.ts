@@ -27,7 +27,7 @@ export interface SettlerDeps {
  * Acks and postpones by id are coalesced (coalescer.ts): requests that arrive while the
  * writers are busy share one transaction (store.settleGroups), at most GROUPS_PER_BATCH of them, each
  * with its own time. BATCHES_AT_ONCE transactions per table run at once: one, so that acks arriving under
- * load share transactions (as INSERTS_AT_ONCE in engine/enqueuer.ts says); the MySQL store's batch pool
+ * load share transactions (as INSERTS_AT_ONCE in inserter.ts says); the MySQL store's batch pool
  * has two connections, so two tables settle at once. Past MAX_QUEUED waiting requests one is refused with
  * OverloadedError (429). A lone request is written at once.
  */

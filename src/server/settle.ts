@@ -1,5 +1,5 @@
 import type { TableHandle } from "../engine/table-handle.js";
-import { checkIds, checkReceipts, ValidationError } from "../engine/validate.js";
+import { checkIds, checkReceipts, ValidationError } from "../model/validate.js";
 
 /** An ack or postpone as HTTP and socket frames give it: plain ids, receipts (fenced), or both. */
 export interface SettleRequest {

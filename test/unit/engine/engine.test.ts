@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Engine, type TableHandle } from "../../../src/engine/engine.js";
-import { INSERTS_AT_ONCE } from "../../../src/engine/enqueuer.js";
+import { INSERTS_AT_ONCE } from "../../../src/manager/inserter.js";
 import { ClosedError, OutcomeUnknownError, TableNotFoundError, UnavailableError } from "../../../src/errors.js";
 import { IdGenerator } from "../../../src/ids.js";
 import { BATCHES_AT_ONCE } from "../../../src/manager/settler.js";

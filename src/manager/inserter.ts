@@ -1,13 +1,13 @@
 import type { Clock } from "../clock.js";
 import { OutcomeUnknownError, RejectedWriteError, UnavailableError } from "../errors.js";
 import { type IdGenerator, isMessageId, MAX_MESSAGE_ID } from "../ids.js";
-import type { MessageManager } from "../manager/manager.js";
+import type { InsertTicket } from "./insert-path.js";
 import type { MessageRow, MessageStore, NewMessage } from "../store/types.js";
 import { Coalescer } from "../coalescer.js";
 import { MAX_EPOCH_MS, PRIORITY } from "../model/limits.js";
 import { payloadBytes } from "../payload.js";
 import type { Settled } from "./retry.js";
-import { badId, ValidationError } from "./validate.js";
+import { badId, ValidationError } from "../model/validate.js";
 
 /**
  * Most rows in one coalesced INSERT, and INSERTs per table running at once. Two, not one per producer:
@@ -49,10 +49,11 @@ export interface EnqueueResult {
  */
 type RowOutcome = "written" | "duplicate" | "found";
 
-/** Runs a write, sending it again while its outcome is unknown (Engine's retry policy). */
+/** Runs a write, sending it again while its outcome is unknown (the manager's retry, retry.ts). */
 export type Settle = <T>(what: string, ids: readonly string[], write: () => Promise<T>) => Promise<Settled<T>>;
 
-export interface EnqueuerDeps {
+export interface InserterDeps {
+  table: string;
   store: MessageStore;
   clock: Clock;
   ids: IdGenerator;
@@ -61,27 +62,31 @@ export interface EnqueuerDeps {
   /** An enqueue that cannot start writing within this is refused with 503 (never sent). */
   writeTimeoutMs: number;
   settle: Settle;
+  /** The insert path's claim on the ids, taken before the INSERT is sent (InsertPath.begin). */
+  begin: (ids: Iterable<string>, due: number) => InsertTicket;
 }
 
 /**
- * The enqueue path: validates messages, gives them ids, writes them through the table's insert coalescer
- * (concurrent enqueues share INSERT statements), leased when a subscriber can take them at once, and hands
- * the committed rows to the table's manager.
+ * A table's enqueue path, one write path beside the Settler's: validates messages, gives them ids, claims
+ * them (InsertPath), writes them through the table's insert coalescer (concurrent enqueues share INSERT
+ * statements), leased when a subscriber can take them at once, and offers the committed rows to the cache.
  */
-export class Enqueuer {
-  private readonly inserters = new Map<string, Coalescer<NewMessage, RowOutcome>>();
+export class Inserter {
+  private readonly coalescer: Coalescer<NewMessage, RowOutcome>;
 
-  constructor(private readonly deps: EnqueuerDeps) {}
+  constructor(private readonly deps: InserterDeps) {
+    this.coalescer = this.makeCoalescer();
+  }
 
-  async enqueue(table: string, m: MessageManager, messages: readonly EnqueueMessage[]): Promise<EnqueueResult> {
+  async enqueue(messages: readonly EnqueueMessage[]): Promise<EnqueueResult> {
     if (messages.length === 0) throw new ValidationError("messages", "must not be empty");
     const now = this.deps.clock.now();
-    const maxId = this.deps.store.maxMessageId(table);
+    const maxId = this.deps.store.maxMessageId(this.deps.table);
     const rows = messages.map((msg, i) => this.toNewMessage(msg, i, now, maxId));
     let due = 0;
     for (const r of rows) if (r.timeNext <= now) due++;
     // Before the INSERT is sent: a poll may find the rows before its answer arrives (InsertClaims).
-    const ticket = m.beginInsert(rows.map((r) => r.id), due);
+    const ticket = this.deps.begin(rows.map((r) => r.id), due);
     const { leasedUntil } = ticket;
     // When the manager grants it, the due rows are written leased (InsertPath.leaseForInsert). Both kinds of
     // row have one shape (every field, in one order), as each of them is read on the way to the database.
@@ -89,7 +94,7 @@ export class Enqueuer {
       leasedUntil === undefined
         ? rows
         : rows.map((r) => (r.timeNext <= now ? { id: r.id, priority: r.priority, timeNext: leasedUntil, epoch: 1, payload: r.payload } : r));
-    const outcomes = await this.inserter(table)
+    const outcomes = await this.coalescer
       .submit(written)
       .catch((err: unknown) => {
         void ticket.done([]);
@@ -118,38 +123,28 @@ export class Enqueuer {
     return { ids: rows.map((r) => r.id), duplicates };
   }
 
-  /** The table is gone: drop its coalescer. */
-  forget(table: string): void {
-    this.inserters.delete(table);
-  }
-
   /**
    * The table's insert coalescer: concurrent enqueues share INSERT statements. Its result per row is a
    * RowOutcome. A request that cannot get a writer within writeTimeoutMs is refused (never sent).
    */
-  private inserter(table: string): Coalescer<NewMessage, RowOutcome> {
-    let c = this.inserters.get(table);
-    if (!c) {
-      const { store, clock, writeTimeoutMs, settle } = this.deps;
-      c = new Coalescer<NewMessage, RowOutcome>({
-        maxItems: INSERT_STATEMENT_ROWS,
-        maxWeight: { of: (row) => payloadBytes(row.payload), max: INSERT_STATEMENT_PAYLOAD_BYTES },
-        maxQueued: this.deps.maxQueuedInserts,
-        concurrency: INSERTS_AT_ONCE,
-        write: async (rows) => {
-          const { value, retried } = await settle(`insert into ${table}`, [], () => store.insertMessages(table, rows));
-          const written = new Set(value.inserted);
-          return rows.map((r) => (written.delete(r.id) ? "written" : retried ? "found" : "duplicate"));
-        },
-        maxWait: {
-          ms: writeTimeoutMs,
-          clock,
-          error: () => new UnavailableError(`the database took no write for ${writeTimeoutMs} ms`),
-        },
-      });
-      this.inserters.set(table, c);
-    }
-    return c;
+  private makeCoalescer(): Coalescer<NewMessage, RowOutcome> {
+    const { store, clock, writeTimeoutMs, settle, table } = this.deps;
+    return new Coalescer<NewMessage, RowOutcome>({
+      maxItems: INSERT_STATEMENT_ROWS,
+      maxWeight: { of: (row) => payloadBytes(row.payload), max: INSERT_STATEMENT_PAYLOAD_BYTES },
+      maxQueued: this.deps.maxQueuedInserts,
+      concurrency: INSERTS_AT_ONCE,
+      write: async (rows) => {
+        const { value, retried } = await settle(`insert into ${table}`, [], () => store.insertMessages(table, rows));
+        const written = new Set(value.inserted);
+        return rows.map((r) => (written.delete(r.id) ? "written" : retried ? "found" : "duplicate"));
+      },
+      maxWait: {
+        ms: writeTimeoutMs,
+        clock,
+        error: () => new UnavailableError(`the database took no write for ${writeTimeoutMs} ms`),
+      },
+    });
   }
 
   private toNewMessage(msg: EnqueueMessage, i: number, now: number, maxId: bigint): NewMessage {

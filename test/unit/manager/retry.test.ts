@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { retryUnknown } from "../../../src/engine/retry.js";
+import { retryUnknown } from "../../../src/manager/retry.js";
 import { OutcomeUnknownError, TableNotFoundError, UnavailableError } from "../../../src/errors.js";
 import { silentLogger } from "../../../src/logger.js";
 import { FakeClock } from "../../support/fake-clock.js";

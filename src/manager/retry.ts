@@ -62,3 +62,16 @@ export async function retryUnknown<T>(write: () => Promise<T>, opts: RetryOption
 function sleep(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => clock.setTimeout(resolve, ms));
 }
+
+/**
+ * retryUnknown for a write about `ids`: when its outcome stays unknown, the error names them, so the client
+ * can resend the same request (enqueue, ack and postpone are idempotent).
+ */
+export async function settleWrite<T>(ids: readonly string[], write: () => Promise<T>, opts: RetryOptions): Promise<Settled<T>> {
+  try {
+    return await retryUnknown(write, opts);
+  } catch (err) {
+    if (err instanceof OutcomeUnknownError && ids.length > 0) throw new OutcomeUnknownError(err.message, ids, { cause: err.cause ?? err });
+    throw err;
+  }
+}
