@@ -9,6 +9,7 @@ export type { Receiver } from "./manager/receivers.js";
 export { resolveOptions, formatComment, parseComment, type TableOptions as MessageTableOptions } from "./options.js";
 export { type Clock, systemClock } from "./clock.js";
 export { createMysqlStore, MysqlStore } from "./store/mysql/store.js";
-export type { MessageStore, MessageRow } from "./store/types.js";
+export type { MessageStore } from "./store/types.js";
+export type { MessageRow } from "./model/messages.js";
 export { loadConfig, type ServerConfig, ConfigError } from "./server/config.js";
 export { startServer, installSignalHandlers, type RunningServer } from "./server/server.js";

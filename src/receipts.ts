@@ -1,4 +1,4 @@
-import type { Delivery } from "./store/types.js";
+import type { Delivery } from "./model/messages.js";
 
 /**
  * A receipt names one delivery of a message: its id and the epoch it was delivered with. Clients treat it

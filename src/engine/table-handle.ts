@@ -4,7 +4,8 @@ import type { Receiver } from "../manager/receivers.js";
 import { MAX_DELAY_MS } from "../model/limits.js";
 import type { TableOptions } from "../options.js";
 import { receiptOf } from "../receipts.js";
-import type { DeadLetterPage, Delivery, FencedResult, MessageStore, RedriveResult, TableStats } from "../store/types.js";
+import type { DeadLetterPage, FencedResult, MessageStore, RedriveResult, TableStats } from "../store/types.js";
+import type { Delivery } from "../model/messages.js";
 import type { EnqueueMessage, EnqueueResult } from "../manager/inserter.js";
 import { checkIds, checkReceipts, ValidationError } from "../model/validate.js";
 

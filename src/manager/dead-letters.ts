@@ -2,7 +2,8 @@ import type { Clock } from "../clock.js";
 import { RejectedWriteError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { TableOptions } from "../options.js";
-import type { MessageRow, MessageStore, RedriveResult } from "../store/types.js";
+import type { MessageStore, RedriveResult } from "../store/types.js";
+import type { MessageRow } from "../model/messages.js";
 import type { ManagerStats } from "./stats.js";
 
 /** Dead letters moved back per statement when redriving all of them. */

@@ -1,5 +1,5 @@
 import type { Clock, TimerHandle } from "../clock.js";
-import type { MessageRow } from "../store/types.js";
+import type { MessageRow } from "../model/messages.js";
 
 /**
  * Timers for messages enqueued through this server with a delay that falls due before the next poll, so

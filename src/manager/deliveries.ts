@@ -1,4 +1,4 @@
-import type { MessageRow } from "../store/types.js";
+import type { MessageRow } from "../model/messages.js";
 
 interface InProgress {
   epoch: number;

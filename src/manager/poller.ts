@@ -1,7 +1,8 @@
 import type { Mutex } from "async-mutex";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../logger.js";
-import type { MessageRow, MessageStore } from "../store/types.js";
+import type { MessageStore } from "../store/types.js";
+import type { MessageRow } from "../model/messages.js";
 import type { AddResult } from "./cache.js";
 import { payloadBytes } from "../payload.js";
 import { DueTimes } from "./due-times.js";

@@ -1,4 +1,4 @@
-import type { MessageRow } from "../store/types.js";
+import type { MessageRow } from "../model/messages.js";
 
 /**
  * What the manager sends batches to: a WebSocket subscriber, a test double, later a webhook.

@@ -2,7 +2,7 @@ import { TablemqError, InvalidTableNameError } from "../errors.js";
 import { isMessageId, MAX_MESSAGE_ID } from "../ids.js";
 import { parseReceipt } from "../receipts.js";
 import { deadLetterTableOf, MAX_DEAD_LETTER_BASE, TABLE_NAME } from "./limits.js";
-import type { Delivery } from "../store/types.js";
+import type { Delivery } from "./messages.js";
 
 
 export class ValidationError extends TablemqError {

@@ -3,7 +3,7 @@ import type { Engine } from "../engine/engine.js";
 import type { Logger } from "../logger.js";
 import type { Subscription } from "../manager/manager.js";
 import type { Receiver } from "../manager/receivers.js";
-import type { MessageRow } from "../store/types.js";
+import type { MessageRow } from "../model/messages.js";
 import { toApiError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import { receiptOf } from "../receipts.js";

@@ -1,4 +1,5 @@
-import type { DueRows, MessageRow } from "./types.js";
+import type { DueRows } from "./types.js";
+import type { MessageRow } from "../model/messages.js";
 
 /**
  * How many of a poll's rows, in order, a byte bound takes (MessageStore.readDue): rows while their payload

@@ -1,6 +1,6 @@
 import type { Clock, TimerHandle } from "../clock.js";
 import type { Logger } from "../logger.js";
-import type { Delivery } from "../store/types.js";
+import type { Delivery } from "../model/messages.js";
 import type { TableAccess } from "./types.js";
 
 export interface LeaseKeeperDeps {

@@ -2,7 +2,7 @@ import type { Clock } from "../clock.js";
 import type { Logger } from "../logger.js";
 import type { Subscription } from "../manager/manager.js";
 import type { Receiver } from "../manager/receivers.js";
-import type { Delivery, MessageRow } from "../store/types.js";
+import type { Delivery, MessageRow } from "../model/messages.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import { Recoverer, type RetryPolicy } from "./recoverer.js";
 import { describeError, requestBody } from "./request.js";

@@ -1,6 +1,6 @@
 /** The POST a webhook batch becomes: its body, and the gist of a failed attempt. */
 import { receiptOf } from "../receipts.js";
-import type { MessageRow } from "../store/types.js";
+import type { MessageRow } from "../model/messages.js";
 import type { WebhookTarget } from "./types.js";
 
 /**

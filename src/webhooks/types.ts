@@ -1,5 +1,6 @@
 /** The types the webhook parts share: what a receiver POSTs to and needs, and what the API shows. */
-import type { Delivery, FencedResult, WebhookConfig } from "../store/types.js";
+import type { FencedResult, WebhookConfig } from "../store/types.js";
+import type { Delivery } from "../model/messages.js";
 
 /** Where a receiver POSTs, and how: a WebhookConfig without its bookkeeping. */
 export type WebhookTarget = Omit<WebhookConfig, "createdAt" | "updatedAt">;

@@ -7,7 +7,8 @@ import { createConnection } from "mysql2";
 import { poolOptions, SESSION_SETUP_SQL } from "../../src/store/mysql/connect.js";
 import { insertMessages, readDueQuery } from "../../src/store/mysql/messages.js";
 import { PLAIN_FORM, readTableForms } from "../../src/store/mysql/table-form.js";
-import type { BackoffSpec, NewMessage } from "../../src/store/types.js";
+import type { BackoffSpec } from "../../src/store/types.js";
+import type { NewMessage } from "../../src/model/messages.js";
 import { describeWithDatabase, testDatabaseUrl, useTestStore } from "../support/database.js";
 
 const T0 = 1_700_000_000_000; // a fixed "now", epoch ms

@@ -2,7 +2,7 @@ import { Semaphore } from "async-mutex";
 import { silentLogger } from "../../src/logger.js";
 import { MessageManager } from "../../src/manager/manager.js";
 import { resolveOptions, type TableOptions } from "../../src/options.js";
-import type { MessageRow } from "../../src/store/types.js";
+import type { MessageRow } from "../../src/model/messages.js";
 import { FakeClock } from "./fake-clock.js";
 import { MemoryStore } from "./memory-store.js";
 

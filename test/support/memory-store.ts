@@ -4,25 +4,8 @@ import { MAX_MESSAGE_ID } from "../../src/ids.js";
 import { OutcomeUnknownError } from "../../src/errors.js";
 import { backoffMs } from "../../src/model/backoff.js";
 import type { TableOptions } from "../../src/options.js";
-import type {
-  BackoffSpec,
-  Delivery,
-  DeliveryChange,
-  DeadLetterPage,
-  DeadMessage,
-  DiscoveredTable,
-  DueRows,
-  FencedResult,
-  InsertResult,
-  MessageStore,
-  NewMessage,
-  RedriveResult,
-  Settlement,
-  SettleGroup,
-  TableStats,
-  WebhookConfig,
-  WebhookStore,
-} from "../../src/store/types.js";
+import type { BackoffSpec, DeliveryChange, DeadLetterPage, DeadMessage, DiscoveredTable, DueRows, FencedResult, InsertResult, MessageStore, RedriveResult, Settlement, SettleGroup, TableStats, WebhookConfig, WebhookStore } from "../../src/store/types.js";
+import type { Delivery, NewMessage } from "../../src/model/messages.js";
 
 interface StoredRow {
   id: string;

@@ -1,5 +1,5 @@
 import type { Receiver } from "../../src/manager/receivers.js";
-import type { MessageRow } from "../../src/store/types.js";
+import type { MessageRow } from "../../src/model/messages.js";
 
 /** A receiver that records the batches it gets; sends can be made to hang or fail. */
 export class RecordingReceiver implements Receiver {

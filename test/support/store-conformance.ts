@@ -9,7 +9,8 @@ import { describe, expect, it } from "vitest";
 import { MAX_MESSAGE_ID } from "../../src/ids.js";
 import { backoffMs } from "../../src/model/backoff.js";
 import { resolveOptions } from "../../src/options.js";
-import type { BackoffSpec, MessageStore, NewMessage } from "../../src/store/types.js";
+import type { BackoffSpec, MessageStore } from "../../src/store/types.js";
+import type { NewMessage } from "../../src/model/messages.js";
 
 export interface ConformanceTarget {
   store: MessageStore;

@@ -7,7 +7,8 @@
  * between the check and the change.
  */
 import { sql, type Kysely } from "kysely";
-import type { Delivery, DeliveryChange, FencedResult } from "../types.js";
+import type { DeliveryChange, FencedResult } from "../types.js";
+import type { Delivery } from "../../model/messages.js";
 import { assignment } from "./messages.js";
 import { PLAIN_FORM, type TableForm, updateByIds } from "./table-form.js";
 import { idList, tableRef, toNumber } from "./values.js";

@@ -10,7 +10,8 @@ import { OutcomeUnknownError, RejectedWriteError, UnavailableError } from "../..
 import { MAX_MESSAGE_ID } from "../../ids.js";
 import { maxShift } from "../../model/backoff.js";
 import { rowsWithin } from "../due-rows.js";
-import type { BackoffSpec, DeliveryChange, DueRows, InsertResult, MessageRow, NewMessage, Settlement, SettleGroup } from "../types.js";
+import type { BackoffSpec, DeliveryChange, DueRows, InsertResult, Settlement, SettleGroup } from "../types.js";
+import type { MessageRow, NewMessage } from "../../model/messages.js";
 import { errno } from "./ddl.js";
 import { asRejection, refusing } from "./refusals.js";
 import { PLAIN_FORM, type TableForm, updateByIds } from "./table-form.js";

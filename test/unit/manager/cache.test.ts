@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { PriorityCache } from "../../../src/manager/cache.js";
-import type { MessageRow } from "../../../src/store/types.js";
+import type { MessageRow } from "../../../src/model/messages.js";
 
 const row = (id: string, priority = 50, timeNext = 0): MessageRow => ({ id, priority, timeNext, epoch: 0, payload: "{}" });
 
