@@ -2,6 +2,19 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+/** One config per layer: imports from the folders above it are refused. */
+function layers(rules) {
+  return rules.map(([files, above]) => ({
+    files: [files],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: above.map((dir) => `**/${dir}/*`), message: `${files} must not import from a layer above it` }] },
+      ],
+    },
+  }));
+}
+
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "bench/results/"] },
   js.configs.recommended,
@@ -19,6 +32,18 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
     },
   },
+  // The layers of src/, lowest first: model/ (and the shared modules beside it) < store/ < manager/ <
+  // engine/ < webhooks/ < server/ < cli/. A module imports only from its own layer or lower ones; the
+  // client imports no server code.
+  ...layers([
+    ["src/model/**", ["store", "manager", "engine", "webhooks", "server", "cli", "client"]],
+    ["src/store/**", ["manager", "engine", "webhooks", "server", "cli", "client"]],
+    ["src/manager/**", ["engine", "webhooks", "server", "cli", "client"]],
+    ["src/engine/**", ["webhooks", "server", "cli", "client"]],
+    ["src/webhooks/**", ["server", "cli", "client"]],
+    ["src/server/**", ["cli", "client"]],
+    ["src/client/**", ["store", "manager", "engine", "webhooks", "server", "cli"]],
+  ]),
   {
     files: ["**/*.js", "**/*.mjs"],
     ...tseslint.configs.disableTypeChecked,
