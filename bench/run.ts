@@ -36,11 +36,22 @@ const program = new Command()
   .option("--large <n>", "messages in the large-payload workload, 100 KiB each (default 2,000; 100 with --quick)")
   .option("--check", "exit 1 if a tablemq workload failed or lost a message (peers may be unavailable)")
   .parse();
-const flags = program.opts<{ only?: string; workload?: string; quick?: boolean; writeResults?: boolean; check?: boolean; backlog?: string; large?: string }>();
+const flags = program.opts<{
+  only?: string;
+  workload?: string;
+  quick?: boolean;
+  writeResults?: boolean;
+  check?: boolean;
+  backlog?: string;
+  large?: string;
+}>();
 
 const pick = <T extends string>(all: readonly T[], list: string | undefined, what: string): T[] => {
   if (!list) return [...all];
-  const wanted = list.split(",").map((s) => s.trim()).filter(Boolean);
+  const wanted = list
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const chosen = all.filter((a) => wanted.some((w) => a === w || a.startsWith(w)));
   if (chosen.length === 0) throw new Error(`no ${what} matches ${list}; known: ${all.join(", ")}`);
   return chosen;
@@ -56,7 +67,12 @@ const sizes = {
 const results: RunResults = {
   startedAt: new Date().toISOString(),
   command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
-  machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? "?", memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+  machine: {
+    cores: os.cpus().length,
+    cpu: os.cpus()[0]?.model ?? "?",
+    memoryGb: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+  },
   quick: Boolean(flags.quick),
   warmup: { rounds: sizes.warmupRounds, messages: sizes.warmupMessages },
   systems: {},
@@ -107,7 +123,11 @@ for (const system of systems) {
   }
   let last: Adapter | undefined;
   for (const workload of ["warmup" as const, ...workloads.filter((w) => w !== "ceiling" && w !== "pairs")]) {
-    const opts = { queue: `bench_${workload.replace("-", "_")}_${Date.now().toString(36)}`, prefetch: 100, consumers: consumersOf(workload) };
+    const opts = {
+      queue: `bench_${workload.replace("-", "_")}_${Date.now().toString(36)}`,
+      prefetch: 100,
+      consumers: consumersOf(workload),
+    };
     const adapter: Adapter = factory(opts);
     last = adapter;
     const ctx: RunContext = { system, factory, opts, sizes, servers: () => adapter.serverProcesses?.() };
@@ -127,13 +147,17 @@ for (const system of systems) {
           const w = await w1EndToEnd({ ...ctx, sizes: { ...sizes, w1Messages: sizes.warmupMessages } });
           if (w.missing > 0) throw new Error(`warm-up lost ${w.missing} messages`);
           entry.warmupPerSec.push(w.e2ePerSec);
-          log(`${system} warm-up ${round}/${sizes.warmupRounds}: ${sizes.warmupMessages} messages end to end, ${Math.round(w.e2ePerSec)} msg/s`);
+          log(
+            `${system} warm-up ${round}/${sizes.warmupRounds}: ${sizes.warmupMessages} messages end to end, ${Math.round(w.e2ePerSec)} msg/s`,
+          );
         }
         paired.push({ name: system, factory });
         continue;
       }
       entry.workloads[workload] = await runWorkload(workload, ctx, adapter);
-      log(`${system} ${workload}: ${JSON.stringify(entry.workloads[workload], (k, v) => (Array.isArray(v) && v.length > 12 ? `[${v.length}]` : v))}`);
+      log(
+        `${system} ${workload}: ${JSON.stringify(entry.workloads[workload], (k, v) => (Array.isArray(v) && v.length > 12 ? `[${v.length}]` : v))}`,
+      );
     } catch (err) {
       const reason = err instanceof Unavailable ? err.message : `${(err as Error).message}`;
       if (err instanceof Unavailable) entry.unavailable = reason;

@@ -9,7 +9,16 @@ import type { AdapterOptions } from "./lib/types.js";
 
 export type WorkerCommand =
   /** payloadBytes: large payloads of that size (makeLargePayload) instead of the ~200-byte one. */
-  | { cmd: "produce"; system: string; opts: AdapterOptions; producer: number; count: number; batch: number; ratePerSec?: number; payloadBytes?: number }
+  | {
+      cmd: "produce";
+      system: string;
+      opts: AdapterOptions;
+      producer: number;
+      count: number;
+      batch: number;
+      ratePerSec?: number;
+      payloadBytes?: number;
+    }
   | { cmd: "consume"; system: string; opts: AdapterOptions; latencies: boolean }
   | { cmd: "stop" };
 
@@ -18,7 +27,16 @@ export type WorkerReport =
   | { type: "produced"; count: number; startNs: string; endNs: string; requestMs: number[]; cpuMs: number }
   | { type: "progress"; received: number }
   /** startNs: when the consume command began (before connecting); firstNs, lastNs: the first and last receive. */
-  | { type: "consumed"; keys: string[]; latencyUs: number[]; startNs: string; firstNs: string; lastNs: string; milestones: Array<[number, string]>; cpuMs: number }
+  | {
+      type: "consumed";
+      keys: string[];
+      latencyUs: number[];
+      startNs: string;
+      firstNs: string;
+      lastNs: string;
+      milestones: Array<[number, string]>;
+      cpuMs: number;
+    }
   | { type: "error"; message: string };
 
 const send = (r: WorkerReport) => process.send!(r);
@@ -99,5 +117,14 @@ async function consume(cmd: Extract<WorkerCommand, { cmd: "consume" }>): Promise
   stopConsuming = undefined;
   clearInterval(progress);
   await consumer.close();
-  send({ type: "consumed", keys, latencyUs, startNs: start.toString(), firstNs: first.toString(), lastNs: last.toString(), milestones, cpuMs: cpuMsSince(cpu) });
+  send({
+    type: "consumed",
+    keys,
+    latencyUs,
+    startNs: start.toString(),
+    firstNs: first.toString(),
+    lastNs: last.toString(),
+    milestones,
+    cpuMs: cpuMsSince(cpu),
+  });
 }

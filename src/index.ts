@@ -3,7 +3,13 @@
  * `tablemq/client`.
  */
 export * from "./client/index.js";
-export { Engine, type EngineConfig, type EnqueueMessage, type EnqueueResult, type TableDescription as EngineTableDescription } from "./engine/engine.js";
+export {
+  Engine,
+  type EngineConfig,
+  type EnqueueMessage,
+  type EnqueueResult,
+  type TableDescription as EngineTableDescription,
+} from "./engine/engine.js";
 export { MessageManager, type Subscription as ManagerSubscription } from "./manager/manager.js";
 export type { Receiver } from "./manager/receivers.js";
 export { resolveOptions, formatComment, parseComment, type TableOptions as MessageTableOptions } from "./options.js";

@@ -54,7 +54,10 @@ export type EnqueueBody = Static<typeof EnqueueBody>;
 
 /** Ack: `ids`, `receipts` or both (the handler requires one of them, with a message that names them). */
 export const AckBody = Type.Object({ ids: Type.Optional(IdList), receipts: Type.Optional(ReceiptList) }, closed);
-export const PostponeBody = Type.Object({ ids: Type.Optional(IdList), receipts: Type.Optional(ReceiptList), delayMs: Type.Optional(Delay) }, closed);
+export const PostponeBody = Type.Object(
+  { ids: Type.Optional(IdList), receipts: Type.Optional(ReceiptList), delayMs: Type.Optional(Delay) },
+  closed,
+);
 /** Ack and postpone share their handler: the postpone's shape covers both. */
 export type IdsBody = Static<typeof PostponeBody>;
 
@@ -101,13 +104,25 @@ export const WebhookBody = Type.Object(
 export type WebhookBody = Static<typeof WebhookBody>;
 
 /** A frame's correlation value: when present the server answers with an acked/postponed/extended frame. */
-const Ref = Type.Union([Type.String({ maxLength: 64 }), Type.Integer({ minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER })]);
+const Ref = Type.Union([
+  Type.String({ maxLength: 64 }),
+  Type.Integer({ minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER }),
+]);
 
 /** The frames a subscriber sends, by `type`: the HTTP ack, postpone and extend bodies plus `type` and `ref`. */
 export const ClientFrames = {
-  ack: Type.Object({ type: Type.Literal("ack"), ids: Type.Optional(IdList), receipts: Type.Optional(ReceiptList), ref: Type.Optional(Ref) }, closed),
+  ack: Type.Object(
+    { type: Type.Literal("ack"), ids: Type.Optional(IdList), receipts: Type.Optional(ReceiptList), ref: Type.Optional(Ref) },
+    closed,
+  ),
   postpone: Type.Object(
-    { type: Type.Literal("postpone"), ids: Type.Optional(IdList), receipts: Type.Optional(ReceiptList), delayMs: Type.Optional(Delay), ref: Type.Optional(Ref) },
+    {
+      type: Type.Literal("postpone"),
+      ids: Type.Optional(IdList),
+      receipts: Type.Optional(ReceiptList),
+      delayMs: Type.Optional(Delay),
+      ref: Type.Optional(Ref),
+    },
     closed,
   ),
   extend: Type.Object({ type: Type.Literal("extend"), receipts: ReceiptList, byMs: PositiveDelay, ref: Type.Optional(Ref) }, closed),

@@ -45,7 +45,7 @@ export async function ceiling(databaseUrl: string, total: number): Promise<{ per
   await Promise.all(conns.map((c) => c.end()));
   await admin.query(`DROP TABLE ${table}`);
   await admin.end();
-  return { perSec: Math.ceil(total / BATCH) * BATCH / seconds, version };
+  return { perSec: (Math.ceil(total / BATCH) * BATCH) / seconds, version };
 }
 
 /**
@@ -66,7 +66,11 @@ export async function commitLatency(databaseUrl: string, ratePerSec: number, sec
       const waitMs = Number(dueNs - process.hrtime.bigint()) / 1e6;
       if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
       const t0 = process.hrtime.bigint();
-      await conn.query(`INSERT INTO ${table} (id, time_next, message) VALUES (?, ?, ?)`, [i + 1, Date.now() * 1_000_000, payloadText(makePayload(0, i))]);
+      await conn.query(`INSERT INTO ${table} (id, time_next, message) VALUES (?, ?, ?)`, [
+        i + 1,
+        Date.now() * 1_000_000,
+        payloadText(makePayload(0, i)),
+      ]);
       if (i >= ratePerSec) ms.push(Number(process.hrtime.bigint() - t0) / 1e6); // the first second warms up, as in w2
     }
     await conn.query(`DROP TABLE ${table}`);

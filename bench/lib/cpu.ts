@@ -41,15 +41,17 @@ export async function snapshot(which: ServerProcesses): Promise<CpuSnapshot | un
   const pids = new Set(which.pids ?? []);
   const comms = new Set(which.comms ?? []);
   await Promise.all(
-    entries.filter((e) => /^\d+$/.test(e)).map(async (e) => {
-      const pid = Number(e);
-      const stat = await procStat(pid);
-      if (!stat) return;
-      const { comm, fields } = stat;
-      if (!pids.has(pid) && !comms.has(comm)) return;
-      // utime + stime + cutime + cstime
-      out.set(pid, (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * TICK_MS);
-    }),
+    entries
+      .filter((e) => /^\d+$/.test(e))
+      .map(async (e) => {
+        const pid = Number(e);
+        const stat = await procStat(pid);
+        if (!stat) return;
+        const { comm, fields } = stat;
+        if (!pids.has(pid) && !comms.has(comm)) return;
+        // utime + stime + cutime + cstime
+        out.set(pid, (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * TICK_MS);
+      }),
   );
   return out;
 }
@@ -102,8 +104,15 @@ export interface RssSpan {
  * "5" to /proc/<pid>/clear_refs, which changes nothing else) and samples VmRSS meanwhile; processes matched
  * by name are looked up again every second (PostgreSQL starts one per connection). Nothing off Linux.
  */
-export async function watchRss(groups: Record<string, ServerProcesses>, everyMs = 100): Promise<{ stop(): Promise<Record<string, RssSpan>> }> {
-  const resetPeak = (pid: number) => writeFile(`/proc/${pid}/clear_refs`, "5").then(() => true, () => false);
+export async function watchRss(
+  groups: Record<string, ServerProcesses>,
+  everyMs = 100,
+): Promise<{ stop(): Promise<Record<string, RssSpan>> }> {
+  const resetPeak = (pid: number) =>
+    writeFile(`/proc/${pid}/clear_refs`, "5").then(
+      () => true,
+      () => false,
+    );
   const watched = await Promise.all(
     Object.entries(groups).map(async ([name, which]) => {
       const pids = [...((await snapshot(which))?.keys() ?? [])];

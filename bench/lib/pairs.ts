@@ -118,7 +118,10 @@ export function median(values: ReadonlyArray<number | null>): number {
 }
 
 /** The per-round ratios a[i] ÷ b[i] (null where either was not measured) and their median. */
-export function medianRatio(a: ReadonlyArray<number | null>, b: ReadonlyArray<number | null>): { median: number; ratios: Array<number | null> } {
+export function medianRatio(
+  a: ReadonlyArray<number | null>,
+  b: ReadonlyArray<number | null>,
+): { median: number; ratios: Array<number | null> } {
   const ratios = a.map((x, i) => {
     const y = b[i];
     return x != null && y != null && y > 0 ? x / y : null;

@@ -80,7 +80,8 @@ export const payloadText = (payload: BenchPayload): string => JSON.stringify(pay
 export function readPayload(payload: string | BenchPayload): { k: string; t: bigint } {
   if (typeof payload !== "string") {
     const { k, t } = payload ?? {};
-    if (typeof k !== "string" || typeof t !== "string") throw new Error(`not a benchmark payload: ${JSON.stringify(payload)?.slice(0, 80)}`);
+    if (typeof k !== "string" || typeof t !== "string")
+      throw new Error(`not a benchmark payload: ${JSON.stringify(payload)?.slice(0, 80)}`);
     return { k, t: BigInt(t) };
   }
   const k = /"k":"([^"]+)"/.exec(payload)?.[1];

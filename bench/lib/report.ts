@@ -31,7 +31,9 @@ export interface RunResults {
 }
 
 const n = (v: unknown, digits = 0) =>
-  typeof v === "number" && Number.isFinite(v) ? v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "–";
+  typeof v === "number" && Number.isFinite(v)
+    ? v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : "–";
 const ratio = (a: unknown, b: unknown) => (typeof a === "number" && typeof b === "number" && b > 0 ? `${(a / b).toFixed(2)}×` : "–");
 const ok = (w: any) => w && !w.error;
 const deliveryCell = (w: any) => (ok(w) ? `${w.missing}${w.stopped ? ` (${w.stopped})` : ""} / ${w.duplicates}` : "–");
@@ -69,11 +71,17 @@ export function renderMarkdown(r: RunResults): string {
 
   const warmups = rows.filter(([, s]) => s.warmupPerSec?.length);
   if (warmups.length > 0) {
-    out.push(`Warm-up rounds (w1-e2e msg/s, untimed, in order): ${warmups.map(([name, s]) => `${name} ${s.warmupPerSec!.map((v) => n(v)).join(" → ")}`).join("; ")}.`, "");
+    out.push(
+      `Warm-up rounds (w1-e2e msg/s, untimed, in order): ${warmups.map(([name, s]) => `${name} ${s.warmupPerSec!.map((v) => n(v)).join(" → ")}`).join("; ")}.`,
+      "",
+    );
   }
 
   out.push("### Where the CPU went in w1-e2e (µs of CPU per message; the box has 2 cores, so 2 s of CPU per second)", "");
-  out.push("Producers and consumers: their own processes' CPU time. Server side: the system's server processes (tablemq: its server and MariaDB). Throughput can be no more than 2,000,000 ÷ total.", "");
+  out.push(
+    "Producers and consumers: their own processes' CPU time. Server side: the system's server processes (tablemq: its server and MariaDB). Throughput can be no more than 2,000,000 ÷ total.",
+    "",
+  );
   out.push("| system | producers | consumers | server side | total |");
   out.push("|---|---:|---:|---|---:|");
   for (const [name, s] of rows) {
@@ -81,8 +89,12 @@ export function renderMarkdown(r: RunResults): string {
     if (!c) continue;
     const server = Object.values(c.serverUs ?? {}) as number[];
     const serverTotal = server.reduce((a, b) => a + b, 0);
-    const parts = Object.entries(c.serverUs ?? {}).map(([k, v]) => `${k} ${n(v)}`).join(" + ");
-    out.push(`| ${name} | ${n(c.producersUs)} | ${n(c.consumersUs)} | ${server.length > 1 ? `${n(serverTotal)} (${parts})` : n(serverTotal)} | ${n(c.producersUs + c.consumersUs + serverTotal)} |`);
+    const parts = Object.entries(c.serverUs ?? {})
+      .map(([k, v]) => `${k} ${n(v)}`)
+      .join(" + ");
+    out.push(
+      `| ${name} | ${n(c.producersUs)} | ${n(c.consumersUs)} | ${server.length > 1 ? `${n(serverTotal)} (${parts})` : n(serverTotal)} | ${n(c.producersUs + c.consumersUs + serverTotal)} |`,
+    );
   }
   out.push("");
 
@@ -93,12 +105,16 @@ export function renderMarkdown(r: RunResults): string {
     const w = s.workloads["w2"];
     if (!ok(w)) continue;
     const l = w.publishToReceiveMs;
-    out.push(`| ${name} | ${n(l.p50, 2)} | ${n(l.p90, 2)} | ${n(l.p99, 2)} | ${n(l.max, 2)} | ${n(w.enqueueMs.p50, 2)} | ${n(w.enqueueMs.p99, 2)} |`);
+    out.push(
+      `| ${name} | ${n(l.p50, 2)} | ${n(l.p90, 2)} | ${n(l.p99, 2)} | ${n(l.max, 2)} | ${n(w.enqueueMs.p50, 2)} | ${n(w.enqueueMs.p99, 2)} |`,
+    );
   }
   out.push("");
 
   out.push("## Backlog (everything enqueued first, then drained)", "");
-  out.push("| system | messages | publish msg/s | drain msg/s, first 10 % | last 10 % | last ÷ first | server peak RSS MB | missing / duplicates |");
+  out.push(
+    "| system | messages | publish msg/s | drain msg/s, first 10 % | last 10 % | last ÷ first | server peak RSS MB | missing / duplicates |",
+  );
   out.push("|---|---:|---:|---:|---:|---:|---:|---|");
   for (const [name, s] of rows) {
     const w = s.workloads["backlog"];
@@ -129,16 +145,24 @@ export function renderMarkdown(r: RunResults): string {
   }
   if (r.ceiling) {
     out.push(`## Bare-MySQL ceiling`, "");
-    out.push(`4 connections, each INSERTing 100 rows in one statement then UPDATEing them acked: **${n(r.ceiling.perSec)} msg/s** (${r.ceiling.version}).`);
+    out.push(
+      `4 connections, each INSERTing 100 rows in one statement then UPDATEing them acked: **${n(r.ceiling.perSec)} msg/s** (${r.ceiling.version}).`,
+    );
     const runs = r.ceiling.runs ?? [];
     if (runs.length > 1) {
-      out.push("", `The highest of ${runs.length} measurements in this run: ${runs.map((c) => `${c.when} ${n(c.perSec)}`).join(", ")} msg/s.`);
+      out.push(
+        "",
+        `The highest of ${runs.length} measurements in this run: ${runs.map((c) => `${c.when} ${n(c.perSec)}`).join(", ")} msg/s.`,
+      );
     }
     const e2e = t?.workloads["w1-e2e"]?.e2ePerSec;
     if (typeof e2e === "number") out.push("", `tablemq w1-e2e ÷ ceiling: **${((e2e / r.ceiling.perSec) * 100).toFixed(0)} %**.`);
     const c = r.ceiling.commitMs;
     if (c) {
-      out.push("", `Commit latency, the floor under w2 (one connection, one single-row INSERT per autocommit statement at w2's rate): p50 ${n(c.p50, 2)} ms, p90 ${n(c.p90, 2)} ms, **p99 ${n(c.p99, 2)} ms**, max ${n(c.max, 2)} ms.`);
+      out.push(
+        "",
+        `Commit latency, the floor under w2 (one connection, one single-row INSERT per autocommit statement at w2's rate): p50 ${n(c.p50, 2)} ms, p90 ${n(c.p90, 2)} ms, **p99 ${n(c.p99, 2)} ms**, max ${n(c.max, 2)} ms.`,
+      );
       const p99 = t?.workloads["w2"]?.publishToReceiveMs?.p99;
       if (typeof p99 === "number") out.push("", `tablemq w2 p99 publish→receive ÷ bare commit p99: **${(p99 / c.p99).toFixed(2)}×**.`);
     }
@@ -173,7 +197,9 @@ function renderLargePayload(r: RunResults): string[] {
     "Each message is a JSON document of exactly that size as JSON text (a few numbers and a long deterministic string; the same for every system), published by 4 producers in batches of 10 (one request or confirm window each) before the one subscriber (at most 100 unacked) starts. Drain: from the subscriber's start, before it connects, to its last message; MB/s is payload bytes ÷ drain seconds (MB = 2^20 bytes). Peak RSS: the largest resident memory of each server process over the whole workload (enqueue and drain), after where it started: the kernel's peak (VmHWM), reset at the workload's start; where that cannot be, VmRSS sampled every 100 ms (marked sampled; a group of several processes, such as PostgreSQL's, is their RSS summed, which counts shared memory once per process). The figures at the start include what the warm-up and earlier workloads left (tablemq's server runs without V8's memory reducer and keeps its heap; MariaDB's buffer pool and RabbitMQ's VM keep what they cached), so read the growth as well as the peak.",
     "",
   );
-  out.push("| system | publish MB/s | drain MB/s | drain msg/s | first message ms | server peak RSS MB (at start → peak) | missing / duplicates |");
+  out.push(
+    "| system | publish MB/s | drain MB/s | drain msg/s | first message ms | server peak RSS MB (at start → peak) | missing / duplicates |",
+  );
   out.push("|---|---:|---:|---:|---:|---|---|");
   for (const [name, s] of rows) {
     const w = s.workloads["large-payload"];
@@ -181,13 +207,17 @@ function renderLargePayload(r: RunResults): string[] {
       out.push(`| ${name} | ${err(w)} | – | – | – | – | – |`);
       continue;
     }
-    const rss = Object.entries((w.serverRssMb ?? {}) as Record<string, { startMb: number; peakMb: number; how: string; processes?: number }>)
+    const rss = Object.entries(
+      (w.serverRssMb ?? {}) as Record<string, { startMb: number; peakMb: number; how: string; processes?: number }>,
+    )
       .map(([group, m]) => {
         const how = m.how === "sampled" ? ` (sampled${(m.processes ?? 1) > 1 ? `, ${m.processes} processes summed` : ""})` : "";
         return `${group} ${n(m.startMb)} → **${n(m.peakMb)}**${how}`;
       })
       .join("; ");
-    out.push(`| ${name} | ${n(w.publishMBps, 1)} | ${n(w.drainMBps, 1)} | ${n(w.drainPerSec)} | ${n(w.firstMessageMs)} | ${rss || "–"} | ${deliveryCell(w)} |`);
+    out.push(
+      `| ${name} | ${n(w.publishMBps, 1)} | ${n(w.drainMBps, 1)} | ${n(w.drainPerSec)} | ${n(w.firstMessageMs)} | ${rss || "–"} | ${deliveryCell(w)} |`,
+    );
   }
   out.push("");
   const t = large(r.systems["tablemq"]);
@@ -195,7 +225,9 @@ function renderLargePayload(r: RunResults): string[] {
   const peak = t?.serverRssMb?.tablemq?.peakMb;
   if (typeof peak === "number") {
     const verdict = peak <= LARGE_RSS_TARGET_MB ? "met" : "**not met**";
-    notes.push(`tablemq server peak RSS **${n(peak)} MB** (target ≤ ${LARGE_RSS_TARGET_MB} MB, set for 2,000 messages: ${r.quick ? "not judged in a quick run" : verdict}).`);
+    notes.push(
+      `tablemq server peak RSS **${n(peak)} MB** (target ≤ ${LARGE_RSS_TARGET_MB} MB, set for 2,000 messages: ${r.quick ? "not judged in a quick run" : verdict}).`,
+    );
   }
   for (const [name, s] of rows) {
     if (name === "tablemq" || !t || !large(s)) continue;
@@ -230,7 +262,9 @@ function renderPairs(p: PairedRounds): string[] {
       if (name === "tablemq") continue;
       const { median, ratios } = medianRatio(t, p.perSec[name]!);
       const cell = (v: number | null) => (v === null ? "–" : ratioText(name, v));
-      out.push(`| ${name}${YARDSTICKS.has(name) ? " (yardstick)" : ""} | ${ratios.map(cell).join(" | ")} | **${Number.isNaN(median) ? "–" : cell(median)}** |`);
+      out.push(
+        `| ${name}${YARDSTICKS.has(name) ? " (yardstick)" : ""} | ${ratios.map(cell).join(" | ")} | **${Number.isNaN(median) ? "–" : cell(median)}** |`,
+      );
     }
     out.push("");
   }
@@ -257,7 +291,10 @@ function renderPairs(p: PairedRounds): string[] {
     out.push(`CPU per message in these rounds (median; load generators + server side, µs): ${cpu}.`);
     const other = medians(p.otherUs);
     if (other) {
-      out.push("", `What the rest of the box used meanwhile (median µs per message; the box's busy time minus the above, which also counts the runner and the seconds around the measurement, so an upper bound): ${other}.`);
+      out.push(
+        "",
+        `What the rest of the box used meanwhile (median µs per message; the box's busy time minus the above, which also counts the runner and the seconds around the measurement, so an upper bound): ${other}.`,
+      );
     }
   }
   if (p.errors.length > 0) out.push(`Failed measurements (left out of the medians): ${p.errors.join("; ")}.`);

@@ -12,7 +12,10 @@ export interface ServerProcess {
  * rest of its stdout (V8's --trace-gc* print there).
  */
 export async function startServerProcess(args: string[], what: string, env?: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], ...(env ? { env: { ...process.env, ...env } } : {}) });
+  const child = spawn(process.execPath, args, {
+    stdio: ["ignore", "pipe", "inherit"],
+    ...(env ? { env: { ...process.env, ...env } } : {}),
+  });
   const copy = process.env.TABLEMQ_BENCH_SERVER_STDOUT;
   if (copy) child.stdout!.pipe(createWriteStream(copy));
   const url = await new Promise<string>((resolve, reject) => {

@@ -124,7 +124,14 @@ function shares(total: number, n: number): number[] {
   return Array.from({ length: n }, (_, i) => Math.floor(total / n) + (i < total % n ? 1 : 0));
 }
 
-async function produceAll(ctx: RunContext, producers: Worker[], counts: number[], batch: number, ratePerSec?: number, payloadBytes?: number) {
+async function produceAll(
+  ctx: RunContext,
+  producers: Worker[],
+  counts: number[],
+  batch: number,
+  ratePerSec?: number,
+  payloadBytes?: number,
+) {
   producers.forEach((w, i) =>
     w.send({
       cmd: "produce",
@@ -187,7 +194,10 @@ async function drain(consumers: Worker[], total: number, timeoutMs: number): Pro
 
 /** checkDelivery of a drain, with the reason it stopped early if it did. */
 const delivered = (counts: Array<{ producer: number; count: number }>, { results, stopped }: Drained): Delivery => ({
-  ...checkDelivery(counts, results.map((r) => r.keys)),
+  ...checkDelivery(
+    counts,
+    results.map((r) => r.keys),
+  ),
   ...(stopped ? { stopped } : {}),
 });
 
@@ -196,9 +206,13 @@ const published = (counts: number[]) => counts.map((count, producer) => ({ produ
 const receiveSpan = (results: Array<{ keys: string[]; firstNs: string; lastNs: string }>) => {
   const active = results.filter((r) => r.keys.length > 0);
   if (active.length === 0) return [0n, 0n] as const;
-  return span(active.map((r) => BigInt(r.firstNs)), active.map((r) => BigInt(r.lastNs)));
+  return span(
+    active.map((r) => BigInt(r.firstNs)),
+    active.map((r) => BigInt(r.lastNs)),
+  );
 };
-const span = (starts: bigint[], ends: bigint[]) => [starts.reduce((a, b) => (a < b ? a : b)), ends.reduce((a, b) => (a > b ? a : b))] as const;
+const span = (starts: bigint[], ends: bigint[]) =>
+  [starts.reduce((a, b) => (a < b ? a : b)), ends.reduce((a, b) => (a > b ? a : b))] as const;
 
 export interface W1Result extends Delivery {
   publishPerSec: number;
@@ -213,7 +227,10 @@ export function w1Publish(ctx: RunContext): Promise<W1Result> {
 async function w1PublishWith(ctx: RunContext, producers: Worker[], consumers: Worker[]): Promise<W1Result> {
   const counts = shares(ctx.sizes.w1Messages, PRODUCERS);
   const done = await produceAll(ctx, producers, counts, BATCH);
-  const [p0, p1] = span(done.map((d) => BigInt(d.startNs)), done.map((d) => BigInt(d.endNs)));
+  const [p0, p1] = span(
+    done.map((d) => BigInt(d.startNs)),
+    done.map((d) => BigInt(d.endNs)),
+  );
   const drained = await drain(startConsumers(ctx, consumers), ctx.sizes.w1Messages, ctx.sizes.drainTimeoutMs);
   const [c0, c1] = receiveSpan(drained.results);
   const delivery = delivered(published(counts), drained);
@@ -242,7 +259,11 @@ async function w1EndToEndWith(ctx: RunContext, producers: Worker[], consumers: W
   const first = done.map((d) => BigInt(d.startNs)).reduce((a, b) => (a < b ? a : b));
   const [, last] = receiveSpan(drained.results);
   const delivery = delivered(published(counts), drained);
-  return { e2ePerSec: rate(delivery.unique, first, last), cpu: cpuPerMessage(delivery.unique, done, drained.results, serverMs), ...delivery };
+  return {
+    e2ePerSec: rate(delivery.unique, first, last),
+    cpu: cpuPerMessage(delivery.unique, done, drained.results, serverMs),
+    ...delivery,
+  };
 }
 
 export interface W2Result extends Delivery {
@@ -290,11 +311,19 @@ export function backlog(ctx: RunContext, peakRss: () => Promise<number | undefin
   return withLoad(ctx, PRODUCERS, CONSUMERS, (producers, consumers) => backlogWith(ctx, peakRss, producers, consumers));
 }
 
-async function backlogWith(ctx: RunContext, peakRss: () => Promise<number | undefined>, producers: Worker[], consumers: Worker[]): Promise<BacklogResult> {
+async function backlogWith(
+  ctx: RunContext,
+  peakRss: () => Promise<number | undefined>,
+  producers: Worker[],
+  consumers: Worker[],
+): Promise<BacklogResult> {
   const total = ctx.sizes.backlogMessages;
   const counts = shares(total, PRODUCERS);
   const done = await produceAll(ctx, producers, counts, BATCH);
-  const [p0, p1] = span(done.map((d) => BigInt(d.startNs)), done.map((d) => BigInt(d.endNs)));
+  const [p0, p1] = span(
+    done.map((d) => BigInt(d.startNs)),
+    done.map((d) => BigInt(d.endNs)),
+  );
   const drained = await drain(startConsumers(ctx, consumers), total, ctx.sizes.drainTimeoutMs);
   const { results } = drained;
   // Every milestone stands for 1,000 messages of one consumer: merged in time order they give the
@@ -368,7 +397,10 @@ async function largePayloadWith(ctx: RunContext, producers: Worker[], consumers:
     serverMs = await cpu.finish();
     rssSpans = await rss.stop();
   }
-  const [p0, p1] = span(done.map((d) => BigInt(d.startNs)), done.map((d) => BigInt(d.endNs)));
+  const [p0, p1] = span(
+    done.map((d) => BigInt(d.startNs)),
+    done.map((d) => BigInt(d.endNs)),
+  );
   const delivery = delivered(published(counts), drained);
   const c0 = drained.results.map((r) => BigInt(r.startNs)).reduce((a, b) => (a < b ? a : b));
   const [first, last] = receiveSpan(drained.results);

@@ -141,6 +141,5 @@ function clientVersion(): string {
   return (createRequire(import.meta.url)("bullmq/package.json") as { version: string }).version;
 }
 
-
 const factory: AdapterFactory = (opts) => new BullMqAdapter(opts);
 export default factory;

@@ -59,7 +59,10 @@ const server = http.createServer((req, res) => {
   if (req.url === "/reset") {
     ready = [];
     head = 0;
-    void pool.query(`TRUNCATE TABLE ${table}`).then(() => res.writeHead(204).end(), (err: Error) => res.writeHead(500).end(err.message));
+    void pool.query(`TRUNCATE TABLE ${table}`).then(
+      () => res.writeHead(204).end(),
+      (err: Error) => res.writeHead(500).end(err.message),
+    );
     return;
   }
   const chunks: Buffer[] = [];

@@ -168,6 +168,5 @@ function packageVersion(name: string): string {
   }
 }
 
-
 const factory: AdapterFactory = (opts) => new NatsAdapter(opts);
 export default factory;

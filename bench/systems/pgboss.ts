@@ -98,15 +98,11 @@ class PgBossAdapter implements Adapter {
     const boss = await this.start();
     const batchSize = this.opts.prefetch;
     let workerId = "";
-    workerId = await boss.work<Data>(
-      this.opts.queue,
-      { batchSize, pollingIntervalSeconds: POLLING_INTERVAL_SECONDS },
-      async (jobs) => {
-        for (const job of jobs) onMessage(job.data);
-        if (REFETCH_WHEN_FULL && jobs.length === batchSize) boss.notifyWorker(workerId);
-        // Returning completes every job of the batch (one UPDATE).
-      },
-    );
+    workerId = await boss.work<Data>(this.opts.queue, { batchSize, pollingIntervalSeconds: POLLING_INTERVAL_SECONDS }, async (jobs) => {
+      for (const job of jobs) onMessage(job.data);
+      if (REFETCH_WHEN_FULL && jobs.length === batchSize) boss.notifyWorker(workerId);
+      // Returning completes every job of the batch (one UPDATE).
+    });
     return {
       async close() {
         // Graceful: waits for a batch still in the handler, then closes the pool (resolves once closed).
@@ -154,7 +150,6 @@ async function dropQueue(boss: PgBoss, name: string): Promise<void> {
 function clientVersion(): string {
   return (createRequire(import.meta.url)("pg-boss/package.json") as { version: string }).version;
 }
-
 
 const factory: AdapterFactory = (opts) => new PgBossAdapter(opts);
 export default factory;

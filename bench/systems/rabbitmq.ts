@@ -174,6 +174,5 @@ function clientVersion(): string {
   return (createRequire(import.meta.url)("amqplib/package.json") as { version: string }).version;
 }
 
-
 export const classic: AdapterFactory = (opts) => new RabbitMqAdapter(opts, "classic");
 export const quorum: AdapterFactory = (opts) => new RabbitMqAdapter(opts, "quorum");

@@ -80,14 +80,20 @@ class TablemqAdapter implements Adapter {
     const table = this.opts.queue;
     return {
       async publish(payloads) {
-        await client.publish(table, payloads.map((payload) => ({ payload })));
+        await client.publish(
+          table,
+          payloads.map((payload) => ({ payload })),
+        );
       },
       async close() {},
     };
   }
 
   consumer(onMessage: (payload: BenchPayload) => void): Promise<Consumer> {
-    return ackingConsumer(`${this.endpoint().replace(/^http/, "ws")}/v1/tables/${this.opts.queue}/subscribe?maxInFlight=${this.opts.prefetch}`, onMessage);
+    return ackingConsumer(
+      `${this.endpoint().replace(/^http/, "ws")}/v1/tables/${this.opts.queue}/subscribe?maxInFlight=${this.opts.prefetch}`,
+      onMessage,
+    );
   }
 
   private endpoint(): string {
@@ -139,7 +145,10 @@ function adminUrl(): string {
 }
 
 async function readPackage(): Promise<{ version: string; scripts: { start: string } }> {
-  return JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as { version: string; scripts: { start: string } };
+  return JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+    scripts: { start: string };
+  };
 }
 
 /**
@@ -148,11 +157,26 @@ async function readPackage(): Promise<{ version: string; scripts: { start: strin
  * --cpu-prof-dir=/tmp/prof" to profile the server (a later flag wins over an earlier one). `cli` runs another
  * checkout's server (bench/tools/ab.ts); `env` is added to its environment.
  */
-export async function startServer(
-  { nodeArgs = words(process.env.TABLEMQ_BENCH_NODE_ARGS), cli = CLI, env }: { nodeArgs?: string[]; cli?: string; env?: Record<string, string> } = {},
-): Promise<ServerProcess> {
+export async function startServer({
+  nodeArgs = words(process.env.TABLEMQ_BENCH_NODE_ARGS),
+  cli = CLI,
+  env,
+}: { nodeArgs?: string[]; cli?: string; env?: Record<string, string> } = {}): Promise<ServerProcess> {
   const pkg = await readPackage();
-  const args = [...serverNodeFlags(pkg.scripts.start), ...nodeArgs, "--import", "tsx", cli, "serve", "--port", "0", "--log-level", "warn", "--database-url", BENCH_DB_URL];
+  const args = [
+    ...serverNodeFlags(pkg.scripts.start),
+    ...nodeArgs,
+    "--import",
+    "tsx",
+    cli,
+    "serve",
+    "--port",
+    "0",
+    "--log-level",
+    "warn",
+    "--database-url",
+    BENCH_DB_URL,
+  ];
   return startServerProcess(args, "tablemq serve", env);
 }
 

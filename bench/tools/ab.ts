@@ -74,7 +74,13 @@ async function once(side: Side, messages: number): Promise<{ perSec: number; cpu
     const r = await w1EndToEnd({ system: "tablemq", factory, opts, sizes: { ...FULL, w1Messages: messages }, servers });
     if (r.missing > 0 || r.stopped) throw new Error(`server ${side.name}: ${r.missing} missing ${r.stopped ?? ""}`);
     const s = r.cpu.serverUs ?? {};
-    const cpu = { producers: r.cpu.producersUs, consumers: r.cpu.consumersUs, server: s["tablemq"] ?? NaN, mariadb: s["mariadb"] ?? NaN, total: 0 };
+    const cpu = {
+      producers: r.cpu.producersUs,
+      consumers: r.cpu.consumersUs,
+      server: s["tablemq"] ?? NaN,
+      mariadb: s["mariadb"] ?? NaN,
+      total: 0,
+    };
     cpu.total = cpu.producers + cpu.consumers + cpu.server + cpu.mariadb;
     return { perSec: r.e2ePerSec, cpu };
   } finally {
@@ -105,12 +111,16 @@ try {
     const d = Object.fromEntries(COLUMNS.map((c) => [c, rb.cpu[c] - ra.cpu[c]])) as Cpu;
     diffs.push(d);
     rates.push([ra.perSec, rb.perSec]);
-    console.log(`pair ${i + 1} (${i % 2 ? "BA" : "AB"}): A ${Math.round(ra.perSec)} msg/s, ${fmt(ra.cpu)} | B ${Math.round(rb.perSec)} msg/s, ${fmt(rb.cpu)} | B − A: ${fmt(d)}`);
+    console.log(
+      `pair ${i + 1} (${i % 2 ? "BA" : "AB"}): A ${Math.round(ra.perSec)} msg/s, ${fmt(ra.cpu)} | B ${Math.round(rb.perSec)} msg/s, ${fmt(rb.cpu)} | B − A: ${fmt(d)}`,
+    );
   }
   console.log(`\nB − A, CPU µs per message, median over ${diffs.length} pairs (negative: B is cheaper):`);
   for (const c of COLUMNS) {
     const v = diffs.map((d) => d[c]);
-    console.log(`  ${c.padEnd(9)} ${median(v).toFixed(2).padStart(6)}   B cheaper in ${v.filter((x) => x < 0).length} of ${v.length}: ${v.map((x) => x.toFixed(1)).join(" ")}`);
+    console.log(
+      `  ${c.padEnd(9)} ${median(v).toFixed(2).padStart(6)}   B cheaper in ${v.filter((x) => x < 0).length} of ${v.length}: ${v.map((x) => x.toFixed(1)).join(" ")}`,
+    );
   }
   const ratio = median(rates.map(([ra, rb]) => rb / ra));
   console.log(`  msg/s B ÷ A, median: ${ratio.toFixed(3)}`);

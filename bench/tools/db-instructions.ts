@@ -49,12 +49,18 @@ const FORMS: Array<[string, TableForm]> = [
   ["both (tablemq's form of its own tables on MariaDB)", { ...PLAIN_FORM, hexPayload: true, uncheckedUpdates: true }],
 ];
 
-const pid = execFileSync("pgrep", ["-f", `valgrind.*mariadbd.*--port=${flags.port}`]).toString().trim().split("\n")[0];
+const pid = execFileSync("pgrep", ["-f", `valgrind.*mariadbd.*--port=${flags.port}`])
+  .toString()
+  .trim()
+  .split("\n")[0];
 if (!pid) throw new Error(`no MariaDB under valgrind on port ${flags.port}`);
 const db = createMysqlDatabase(`mysql://root@127.0.0.1:${flags.port}/mysql`, { connectionLimit: 1 });
 await sql`CREATE DATABASE IF NOT EXISTS tablemq_callgrind`.execute(db);
 await db.destroy();
-const bench = createMysqlDatabase(`mysql://root@127.0.0.1:${flags.port}/tablemq_callgrind`, { connectionLimit: 1, statementTimeoutMs: 600_000 });
+const bench = createMysqlDatabase(`mysql://root@127.0.0.1:${flags.port}/tablemq_callgrind`, {
+  connectionLimit: 1,
+  statementTimeoutMs: 600_000,
+});
 
 let nextId = 1_000_000n;
 let seq = 0;
@@ -67,7 +73,13 @@ async function round(table: string, form: TableForm): Promise<void> {
     payload: payloadText(makePayload(0, seq++)),
   }));
   await insertMessages(bench, table, rows, form);
-  await ack(bench, table, rows.map((r) => r.id), Date.now(), form);
+  await ack(
+    bench,
+    table,
+    rows.map((r) => r.id),
+    Date.now(),
+    form,
+  );
 }
 
 function callgrind(command: "-z" | "-d"): void {

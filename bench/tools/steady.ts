@@ -38,11 +38,21 @@ try {
     const serverPid = current.serverProcesses?.()["tablemq"]?.pids?.[0];
     const proc0 = await serverStat(serverPid);
     const status0 = await dbStatus();
-    const r = await w1EndToEnd({ system: "tablemq", factory, opts, sizes: { ...FULL, w1Messages: messages }, servers: () => current.serverProcesses?.() });
-    const server = Object.entries(r.cpu.serverUs ?? {}).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
+    const r = await w1EndToEnd({
+      system: "tablemq",
+      factory,
+      opts,
+      sizes: { ...FULL, w1Messages: messages },
+      servers: () => current.serverProcesses?.(),
+    });
+    const server = Object.entries(r.cpu.serverUs ?? {})
+      .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+      .join(", ");
     const lost = r.missing > 0 ? `, ${r.missing} missing` : "";
     const details = `${await batchSizes(opts)}; ${statements(status0, await dbStatus(), messages)}; ${faults(proc0, await serverStat(serverPid), messages)}`;
-    console.log(`round ${round}: ${Math.round(r.e2ePerSec)} msg/s; µs/msg: producers ${r.cpu.producersUs.toFixed(1)}, consumers ${r.cpu.consumersUs.toFixed(1)}, ${server}${lost}; ${details}`);
+    console.log(
+      `round ${round}: ${Math.round(r.e2ePerSec)} msg/s; µs/msg: producers ${r.cpu.producersUs.toFixed(1)}, consumers ${r.cpu.consumersUs.toFixed(1)}, ${server}${lost}; ${details}`,
+    );
     await current.cleanup();
   }
   for (let round = 1; round <= latencyRounds; round++) {
@@ -105,5 +115,5 @@ async function serverStat(pid: number | undefined): Promise<number[] | undefined
 function faults(before: number[] | undefined, after: number[] | undefined, messages: number): string {
   if (!before || !after) return "";
   const [flt, ut, st] = [0, 1, 2].map((i) => after[i]! - before[i]!);
-  return `server: ${((flt! * 1000) / messages).toFixed(1)} page faults/1k msg, system ${((100 * st!) / (ut! + st!)).toFixed(0)} % of its CPU, RSS ${(before[3]! * 4096 / 2 ** 20).toFixed(0)}→${(after[3]! * 4096 / 2 ** 20).toFixed(0)} MB`;
+  return `server: ${((flt! * 1000) / messages).toFixed(1)} page faults/1k msg, system ${((100 * st!) / (ut! + st!)).toFixed(0)} % of its CPU, RSS ${((before[3]! * 4096) / 2 ** 20).toFixed(0)}→${((after[3]! * 4096) / 2 ** 20).toFixed(0)} MB`;
 }

@@ -35,7 +35,7 @@ export function registerDlq(program: Command, io: CliIo): void {
     .argument("[ids...]", "dead letter ids")
     .option("--all", "every dead letter of the table")
     .action(async (table: string, ids: string[], flags: { all?: boolean }, cmd: Command) => {
-      if ((ids.length > 0) === (flags.all === true)) throw new CliError("give either ids or --all", 2);
+      if (ids.length > 0 === (flags.all === true)) throw new CliError("give either ids or --all", 2);
       const result = await clientFor(cmd, io).redrive(table, flags.all ? { all: true } : { ids });
       writeJson(io.stdout, result, true);
     });

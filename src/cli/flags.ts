@@ -8,7 +8,9 @@ export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER): (raw: s
     const text = raw.trim();
     const n = Number(text);
     if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(max === Number.MAX_SAFE_INTEGER ? `expected a whole number >= ${min}.` : `expected a whole number from ${min} to ${max}.`);
+      throw new InvalidArgumentError(
+        max === Number.MAX_SAFE_INTEGER ? `expected a whole number >= ${min}.` : `expected a whole number from ${min} to ${max}.`,
+      );
     }
     return n;
   };
@@ -23,7 +25,12 @@ export const TABLE_OPTION_FLAGS: ReadonlyArray<{ key: keyof TableOptions; flag: 
   { key: "batchSize", flag: "--batch-size", min: 1, help: "most messages in one delivery (default 10)" },
   { key: "cacheSize", flag: "--cache-size", min: 1, help: "most messages held in memory (default 10000)" },
   { key: "pollIntervalMs", flag: "--poll-interval-ms", min: 1, help: "how often the table is read for due messages (default 30000)" },
-  { key: "maxAttempts", flag: "--max-attempts", min: 0, help: "deliveries without an ack before a message moves to <table>_dlq, 0 = unlimited (default 0)" },
+  {
+    key: "maxAttempts",
+    flag: "--max-attempts",
+    min: 0,
+    help: "deliveries without an ack before a message moves to <table>_dlq, 0 = unlimited (default 0)",
+  },
 ];
 
 /** The commander options for TABLE_OPTION_FLAGS; their attribute names are the option keys. */

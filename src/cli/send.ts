@@ -18,10 +18,17 @@ export function registerSend(program: Command, io: CliIo): void {
     .description("enqueue messages: each argument is one JSON payload; without arguments, one JSON payload per stdin line")
     .argument("<table>", "table name")
     .argument("[json...]", "payloads (JSON values); read from stdin when absent")
-    .option("--priority <n>", `${PRIORITY.min}..${PRIORITY.max}, lower is delivered first (default ${PRIORITY.default})`, wholeNumber(PRIORITY.min, PRIORITY.max))
+    .option(
+      "--priority <n>",
+      `${PRIORITY.min}..${PRIORITY.max}, lower is delivered first (default ${PRIORITY.default})`,
+      wholeNumber(PRIORITY.min, PRIORITY.max),
+    )
     .option("--delay-ms <ms>", "deliver after this delay", wholeNumber(0))
     .option("--batch <n>", "messages per request", wholeNumber(1, 1000), DEFAULT_SEND_BATCH)
-    .addHelpText("after", "\nPrints the id of each message, one per line. A stdin line that is not JSON stops the command;\nnothing of its batch is sent (earlier batches were).")
+    .addHelpText(
+      "after",
+      "\nPrints the id of each message, one per line. A stdin line that is not JSON stops the command;\nnothing of its batch is sent (earlier batches were).",
+    )
     .action(async (table: string, args: string[], flags: SendFlags, cmd: Command) => {
       const client = clientFor(cmd, io);
       const publish = async (payloads: unknown[]) => {

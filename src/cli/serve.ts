@@ -17,7 +17,10 @@ export function registerServe(program: Command, io: CliIo): void {
     try {
       server = await startServer(config);
     } catch (err) {
-      throw new CliError(`could not start the server on ${config.host}:${config.port} with ${redactUrl(config.databaseUrl)}: ${(err as Error).message}`, 1);
+      throw new CliError(
+        `could not start the server on ${config.host}:${config.port} with ${redactUrl(config.databaseUrl)}: ${(err as Error).message}`,
+        1,
+      );
     }
     io.stdout.write(`${server.url}\n`);
     if (io.handleSignals) installSignalHandlers(server, { info: (o, m) => io.stderr.write(`${m ?? ""} ${JSON.stringify(o)}\n`) });

@@ -33,5 +33,13 @@ export function formatStatsTable(tables: readonly TableDescription[]): string {
   if (tables.length === 0) return "(no tables)\n";
   const rows = [COLUMNS.map(([h]) => h), ...tables.map((t) => COLUMNS.map(([, get]) => String(get(t))))];
   const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ").trimEnd() + "\n").join("");
+  return rows
+    .map(
+      (r) =>
+        r
+          .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+          .join("  ")
+          .trimEnd() + "\n",
+    )
+    .join("");
 }

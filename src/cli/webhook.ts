@@ -19,19 +19,27 @@ export function registerWebhook(program: Command, io: CliIo): void {
     .option("--post-timeout-ms <ms>", "how long a POST may take (100..120000, default 10000)", wholeNumber(100, 120_000))
     .option("--secret-env <var>", "sign requests with the secret in this environment variable (x-tablemq-signature)")
     .option("--json", "compact JSON output")
-    .action(async (table: string, name: string, url: string, flags: { batchSize?: number; postTimeoutMs?: number; secretEnv?: string; json?: boolean }, cmd: Command) => {
-      const settings: WebhookSettings = { url };
-      if (flags.batchSize !== undefined) settings.batchSize = flags.batchSize;
-      if (flags.postTimeoutMs !== undefined) settings.timeoutMs = flags.postTimeoutMs;
-      if (flags.secretEnv !== undefined) {
-        const secret = (io.env ?? process.env)[flags.secretEnv];
-        if (!secret) throw new CliError(`--secret-env: ${flags.secretEnv} is not set or empty`);
-        settings.secret = secret;
-      }
-      const { created, webhook: shown } = await clientFor(cmd, io).putWebhook(table, name, settings);
-      io.stderr.write(created ? `created webhook ${name} on ${table}\n` : `replaced webhook ${name} on ${table}\n`);
-      writeJson(io.stdout, shown, flags.json === true);
-    });
+    .action(
+      async (
+        table: string,
+        name: string,
+        url: string,
+        flags: { batchSize?: number; postTimeoutMs?: number; secretEnv?: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const settings: WebhookSettings = { url };
+        if (flags.batchSize !== undefined) settings.batchSize = flags.batchSize;
+        if (flags.postTimeoutMs !== undefined) settings.timeoutMs = flags.postTimeoutMs;
+        if (flags.secretEnv !== undefined) {
+          const secret = (io.env ?? process.env)[flags.secretEnv];
+          if (!secret) throw new CliError(`--secret-env: ${flags.secretEnv} is not set or empty`);
+          settings.secret = secret;
+        }
+        const { created, webhook: shown } = await clientFor(cmd, io).putWebhook(table, name, settings);
+        io.stderr.write(created ? `created webhook ${name} on ${table}\n` : `replaced webhook ${name} on ${table}\n`);
+        writeJson(io.stdout, shown, flags.json === true);
+      },
+    );
 
   webhook
     .command("list")

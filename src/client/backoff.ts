@@ -25,7 +25,8 @@ export function reconnectDelay(attempt: number, options: ReconnectOptions = {}, 
 export function resolveReconnect(options: ReconnectOptions = {}): Required<ReconnectOptions> {
   const minDelayMs = options.minDelayMs ?? DEFAULT_RECONNECT.minDelayMs;
   const maxDelayMs = options.maxDelayMs ?? Math.max(DEFAULT_RECONNECT.maxDelayMs, minDelayMs);
-  if (!(Number.isFinite(minDelayMs) && minDelayMs >= 0)) throw new RangeError(`reconnect.minDelayMs must be a number >= 0, got ${minDelayMs}`);
+  if (!(Number.isFinite(minDelayMs) && minDelayMs >= 0))
+    throw new RangeError(`reconnect.minDelayMs must be a number >= 0, got ${minDelayMs}`);
   if (!(Number.isFinite(maxDelayMs) && maxDelayMs >= minDelayMs)) {
     throw new RangeError(`reconnect.maxDelayMs must be a number >= minDelayMs (${minDelayMs}), got ${maxDelayMs}`);
   }

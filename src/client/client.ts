@@ -64,7 +64,9 @@ export class TablemqClient {
         throw new TablemqError(0, "validation_failed", `messages[${i}].payload: is required (any JSON value)`);
       }
     });
-    const { body } = await this.http.request<{ ids: string[]; duplicates?: string[] }>("POST", tablePath(table, "/messages"), { messages: list });
+    const { body } = await this.http.request<{ ids: string[]; duplicates?: string[] }>("POST", tablePath(table, "/messages"), {
+      messages: list,
+    });
     return { ids: body.ids, duplicates: body.duplicates ?? [] };
   }
 
@@ -105,7 +107,10 @@ export class TablemqClient {
    * receipts of messages delivered again since. A receipt in neither names an acked (or unknown) message.
    */
   async extend(table: string, receipts: readonly string[], byMs: number): Promise<ExtendResult> {
-    const { body } = await this.http.request<{ extended: number; stale?: string[] }>("POST", tablePath(table, "/extend"), { receipts, byMs });
+    const { body } = await this.http.request<{ extended: number; stale?: string[] }>("POST", tablePath(table, "/extend"), {
+      receipts,
+      byMs,
+    });
     return { extended: body.extended, stale: body.stale ?? [] };
   }
 

@@ -153,7 +153,9 @@ export class SocketConnection implements FrameSink {
       opened = true;
     });
     ws.on("error", (err) => {
-      failure ??= new TablemqError(0, "unavailable", `subscribe ${this.target.table}: ${describeSocketError(err)}`, undefined, { cause: err });
+      failure ??= new TablemqError(0, "unavailable", `subscribe ${this.target.table}: ${describeSocketError(err)}`, undefined, {
+        cause: err,
+      });
     });
     ws.on("message", (data, isBinary) => {
       if (generation !== this.generation || isBinary) return;
@@ -165,7 +167,11 @@ export class SocketConnection implements FrameSink {
         failure = new TablemqError(0, "policy_violation", reason || "the server closed the subscription (policy violation)");
         permanent = true;
       } else if (opened || !failure) {
-        failure = new TablemqError(0, "unavailable", `subscription to ${this.target.table} closed by the server (code ${code}${reason ? `: ${reason}` : ""})`);
+        failure = new TablemqError(
+          0,
+          "unavailable",
+          `subscription to ${this.target.table} closed by the server (code ${code}${reason ? `: ${reason}` : ""})`,
+        );
       }
       this.onEnd(generation, failure!, permanent);
     });

@@ -41,7 +41,9 @@ export function checkAutoExtend(option: boolean | AutoExtendOptions | undefined)
     }
   }
   if (option.everyMs !== undefined && option.byMs !== undefined && option.everyMs >= option.byMs) {
-    throw new RangeError(`autoExtend.everyMs (${option.everyMs}) must be less than autoExtend.byMs (${option.byMs}), or the lease lapses between beats`);
+    throw new RangeError(
+      `autoExtend.everyMs (${option.everyMs}) must be less than autoExtend.byMs (${option.byMs}), or the lease lapses between beats`,
+    );
   }
   return { ...option };
 }

@@ -60,7 +60,9 @@ class Pending {
   /** Empties the queue; returns it in frame-sized parts, acks first. */
   take(): { acks: string[][]; postpones: Array<{ delayMs: number | undefined; keys: string[] }> } {
     const acks = chunk([...this.acks]);
-    const postpones = [...this.postpones.values()].flatMap(({ delayMs, keys }) => chunk([...keys]).map((part) => ({ delayMs, keys: part })));
+    const postpones = [...this.postpones.values()].flatMap(({ delayMs, keys }) =>
+      chunk([...keys]).map((part) => ({ delayMs, keys: part })),
+    );
     this.acks.clear();
     this.postpones.clear();
     return { acks, postpones };
@@ -103,7 +105,8 @@ export class Outbox {
 
   /** An `acked` or `postponed` reply to a receipt frame. */
   reply(frame: Extract<ServerFrame, { type: "acked" | "postponed" }>): void {
-    if (frame.stale && frame.stale.length > 0) this.deps.stale({ kind: frame.type === "acked" ? "ack" : "postpone", receipts: frame.stale });
+    if (frame.stale && frame.stale.length > 0)
+      this.deps.stale({ kind: frame.type === "acked" ? "ack" : "postpone", receipts: frame.stale });
   }
 
   private scheduleFlush(): void {
@@ -116,7 +119,8 @@ export class Outbox {
     const frames: ClientFrame[] = [];
     const ids = this.ids.take();
     for (const part of ids.acks) frames.push({ type: "ack", ids: part });
-    for (const { delayMs, keys } of ids.postpones) frames.push(delayMs === undefined ? { type: "postpone", ids: keys } : { type: "postpone", ids: keys, delayMs });
+    for (const { delayMs, keys } of ids.postpones)
+      frames.push(delayMs === undefined ? { type: "postpone", ids: keys } : { type: "postpone", ids: keys, delayMs });
     const receipts = this.receipts.take();
     for (const part of receipts.acks) frames.push({ type: "ack", receipts: part, ref: this.deps.nextRef() });
     for (const { delayMs, keys } of receipts.postpones) {
@@ -150,7 +154,8 @@ export class Outbox {
     for (const part of ids.acks) calls.push(() => http.ack(part));
     for (const { delayMs, keys } of ids.postpones) calls.push(() => http.postpone(keys, delayMs));
     for (const part of receipts.acks) calls.push(async () => this.reportStale("ack", await http.ackReceipts(part)));
-    for (const { delayMs, keys } of receipts.postpones) calls.push(async () => this.reportStale("postpone", await http.postponeReceipts(keys, delayMs)));
+    for (const { delayMs, keys } of receipts.postpones)
+      calls.push(async () => this.reportStale("postpone", await http.postponeReceipts(keys, delayMs)));
     for (const call of calls) {
       const p = call().then(
         () => undefined,

@@ -103,8 +103,11 @@ export class Engine {
       countDead: (table) => this.countDead(table),
       mustHaveDeadLetterName: (table) => this.mustHaveDeadLetterName(table),
     };
-    this.refresher = new Ticker(this.clock, config.schemaRefreshMs ?? 10_000, () => this.refresh(), (err) =>
-      this.log.warn({ err }, "schema refresh failed"),
+    this.refresher = new Ticker(
+      this.clock,
+      config.schemaRefreshMs ?? 10_000,
+      () => this.refresh(),
+      (err) => this.log.warn({ err }, "schema refresh failed"),
     );
   }
 

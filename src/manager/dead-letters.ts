@@ -35,7 +35,10 @@ export class DeadLetters {
   sort(rows: MessageRow[]): { send: MessageRow[]; bury?: Promise<void> } {
     const max = this.deps.options().maxAttempts;
     if (max <= 0 || rows.every((r) => r.epoch < max)) return { send: rows };
-    const bury = this.bury(rows.filter((r) => r.epoch >= max), max);
+    const bury = this.bury(
+      rows.filter((r) => r.epoch >= max),
+      max,
+    );
     return { send: rows.filter((r) => r.epoch < max), bury };
   }
 

@@ -58,7 +58,11 @@ export class InsertPath {
   private readonly delayed: DelayedArrivals;
 
   constructor(private readonly deps: InsertPathDeps) {
-    this.delayed = new DelayedArrivals(deps.clock, () => deps.options().cacheSize, (row) => void this.offerDue([row]));
+    this.delayed = new DelayedArrivals(
+      deps.clock,
+      () => deps.options().cacheSize,
+      (row) => void this.offerDue([row]),
+    );
   }
 
   /**

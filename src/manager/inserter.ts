@@ -27,7 +27,6 @@ export const INSERTS_AT_ONCE = 2;
  */
 const INSERT_STATEMENT_PAYLOAD_BYTES = 4 * 1024 * 1024;
 
-
 export interface EnqueueMessage {
   id?: string;
   priority?: number;
@@ -87,22 +86,31 @@ export class Inserter {
     let due = 0;
     for (const r of rows) if (r.timeNext <= now) due++;
     // Before the INSERT is sent: a poll may find the rows before its answer arrives (InsertClaims).
-    const ticket = this.deps.begin(rows.map((r) => r.id), due);
+    const ticket = this.deps.begin(
+      rows.map((r) => r.id),
+      due,
+    );
     const { leasedUntil } = ticket;
     // When the manager grants it, the due rows are written leased (InsertPath.leaseForInsert). Both kinds of
     // row have one shape (every field, in one order), as each of them is read on the way to the database.
     const written =
       leasedUntil === undefined
         ? rows
-        : rows.map((r) => (r.timeNext <= now ? { id: r.id, priority: r.priority, timeNext: leasedUntil, epoch: 1, payload: r.payload } : r));
-    const outcomes = await this.coalescer
-      .submit(written)
-      .catch((err: unknown) => {
-        void ticket.done([]);
-        if (err instanceof RejectedWriteError) throw refusedMessage(err, rows);
-        // The client needs the ids (the server made most of them) to resend the same messages safely.
-        throw err instanceof OutcomeUnknownError ? new OutcomeUnknownError(err.message, rows.map((r) => r.id), { cause: err.cause ?? err }) : err;
-      });
+        : rows.map((r) =>
+            r.timeNext <= now ? { id: r.id, priority: r.priority, timeNext: leasedUntil, epoch: 1, payload: r.payload } : r,
+          );
+    const outcomes = await this.coalescer.submit(written).catch((err: unknown) => {
+      void ticket.done([]);
+      if (err instanceof RejectedWriteError) throw refusedMessage(err, rows);
+      // The client needs the ids (the server made most of them) to resend the same messages safely.
+      throw err instanceof OutcomeUnknownError
+        ? new OutcomeUnknownError(
+            err.message,
+            rows.map((r) => r.id),
+            { cause: err.cause ?? err },
+          )
+        : err;
+    });
     const fresh: MessageRow[] = [];
     const duplicates: string[] = [];
     rows.forEach((r, i) => {

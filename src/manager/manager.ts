@@ -452,7 +452,10 @@ export class MessageManager {
       const unrecorded = batch.filter((r) => r.leasedUntil === undefined || r.leasedUntil - now < this.opts.ackWaitMs);
       if (unrecorded.length > 0) {
         const leased = new Set(unrecorded.filter((r) => r.leasedUntil !== undefined).map((r) => r.id));
-        await this.postponer.afterSend(unrecorded.map((r) => r.id), leased);
+        await this.postponer.afterSend(
+          unrecorded.map((r) => r.id),
+          leased,
+        );
       }
     } finally {
       recorded();
@@ -479,7 +482,10 @@ export class MessageManager {
       await slot.send(batch, this.closeSignal.signal, tooSlow.signal);
     } catch (err) {
       this.stats.sendFailed += batch.length;
-      this.leases.release(batch.map((r) => r.id), slot);
+      this.leases.release(
+        batch.map((r) => r.id),
+        slot,
+      );
       this.deps.log.debug({ err, table: this.table, count: batch.length }, "send failed; postponing anyway");
     } finally {
       this.deps.clock.clearTimeout(timer);

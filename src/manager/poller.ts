@@ -65,12 +65,7 @@ export class Poller {
   private readonly dueTimes = new DueTimes(DUE_TIMES_KEPT);
 
   constructor(private readonly deps: PollerDeps) {
-    this.ticker = new Ticker(
-      deps.clock,
-      deps.intervalMs,
-      () => this.pollOnce().finally(() => this.armForNextDue()),
-      deps.onFailed,
-    );
+    this.ticker = new Ticker(deps.clock, deps.intervalMs, () => this.pollOnce().finally(() => this.armForNextDue()), deps.onFailed);
   }
 
   /**
@@ -135,7 +130,8 @@ export class Poller {
     if (maxBytes === Infinity) return { limit: rows, maxBytes };
     const seen = this.rowBytes;
     if (!seen) return { limit: Math.min(rows, FIRST_POLL_ROWS), maxBytes };
-    if (seen.max * LARGE_ROW_SHARE >= maxBytes) return { limit: Math.min(rows, Math.max(1, Math.floor(maxBytes / seen.max))), maxBytes: Infinity };
+    if (seen.max * LARGE_ROW_SHARE >= maxBytes)
+      return { limit: Math.min(rows, Math.max(1, Math.floor(maxBytes / seen.max))), maxBytes: Infinity };
     return { limit: Math.min(rows, Math.max(MIN_POLL_ROWS, Math.ceil((2 * maxBytes) / Math.max(1, seen.mean)))), maxBytes };
   }
 

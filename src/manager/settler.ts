@@ -140,7 +140,13 @@ export class Settler {
   private rescheduleChange(delayMs: number | undefined): Exclude<Settlement, { kind: "ack" }> {
     if (delayMs !== undefined) return { kind: "reschedule", delayMs };
     const o = this.deps.options();
-    const spec = { baseDelayMs: 0, minBackoffMs: o.minBackoffMs, maxBackoffMs: o.maxBackoffMs, jitter: jitter(this.deps.random), incrementEpoch: false };
+    const spec = {
+      baseDelayMs: 0,
+      minBackoffMs: o.minBackoffMs,
+      maxBackoffMs: o.maxBackoffMs,
+      jitter: jitter(this.deps.random),
+      incrementEpoch: false,
+    };
     return { kind: "backoff", spec };
   }
 

@@ -29,5 +29,7 @@ export function deadLetterTableOf(table: string): string {
 
 /** `orders` for `orders_dlq`; undefined for a name that is not a dead-letter table's. */
 export function deadLetterBaseOf(name: string): string | undefined {
-  return name.endsWith(DEAD_LETTER_SUFFIX) && name.length > DEAD_LETTER_SUFFIX.length ? name.slice(0, -DEAD_LETTER_SUFFIX.length) : undefined;
+  return name.endsWith(DEAD_LETTER_SUFFIX) && name.length > DEAD_LETTER_SUFFIX.length
+    ? name.slice(0, -DEAD_LETTER_SUFFIX.length)
+    : undefined;
 }

@@ -4,7 +4,6 @@ import { parseReceipt } from "../receipts.js";
 import { deadLetterTableOf, MAX_DEAD_LETTER_BASE, TABLE_NAME } from "./limits.js";
 import type { Delivery } from "./messages.js";
 
-
 export class ValidationError extends TablemqError {
   constructor(
     readonly field: string,
@@ -39,7 +38,6 @@ export function checkReceipts(receipts: readonly string[], field = "receipts"): 
     return delivery;
   });
 }
-
 
 /** maxAttempts > 0 needs a dead-letter table, whose name must fit. */
 export function checkDeadLetterName(table: string, maxAttempts: number | undefined): void {

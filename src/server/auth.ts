@@ -19,11 +19,7 @@ import { ApiError, sendError } from "./errors.js";
 import type { RateLimiter } from "./rate-limit.js";
 
 /** What a route needs: nothing, a valid token, a scope on the route's table (or any of the table scopes), or a server scope. */
-export type Requirement =
-  | { kind: "open" }
-  | { kind: "token" }
-  | { kind: "table"; scope: Scope | "any" }
-  | { kind: "server"; scope: Scope };
+export type Requirement = { kind: "open" } | { kind: "token" } | { kind: "table"; scope: Scope | "any" } | { kind: "server"; scope: Scope };
 
 /**
  * The scope each route needs, by method (HEAD as GET) and route pattern. A route that is not listed
@@ -199,9 +195,14 @@ export function accessHook(auth: Authenticator, limiter: RateLimiter | undefined
         return refuse(
           reply,
           "rate_limited",
-          new ApiError(429, "overloaded", `rate limit exceeded (${limiter.ratePerSec} requests/s, burst ${limiter.burst}); retry in ${seconds} s`, {
-            "retry-after": String(seconds),
-          }),
+          new ApiError(
+            429,
+            "overloaded",
+            `rate limit exceeded (${limiter.ratePerSec} requests/s, burst ${limiter.burst}); retry in ${seconds} s`,
+            {
+              "retry-after": String(seconds),
+            },
+          ),
         );
       }
     }
@@ -220,7 +221,11 @@ export function accessHook(auth: Authenticator, limiter: RateLimiter | undefined
 
     const denied = deny(needs, principal, req);
     if (denied) {
-      return refuse(reply, "forbidden", new ApiError(403, "forbidden", denied, { "www-authenticate": `${BEARER_CHALLENGE}, error="insufficient_scope"` }));
+      return refuse(
+        reply,
+        "forbidden",
+        new ApiError(403, "forbidden", denied, { "www-authenticate": `${BEARER_CHALLENGE}, error="insufficient_scope"` }),
+      );
     }
     return undefined;
   };

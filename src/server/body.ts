@@ -30,7 +30,11 @@ export function installJsonBodies(app: FastifyInstance): void {
   app.addHook("preParsing", async (req, _reply, payload) => {
     const encoding = req.headers["content-encoding"];
     if (encoding !== undefined && encoding.trim().toLowerCase() !== "identity") {
-      throw new ApiError(415, "unsupported_encoding", `content-encoding ${JSON.stringify(encoding)} is not supported: send the body uncompressed`);
+      throw new ApiError(
+        415,
+        "unsupported_encoding",
+        `content-encoding ${JSON.stringify(encoding)} is not supported: send the body uncompressed`,
+      );
     }
     return payload;
   });
@@ -56,7 +60,11 @@ function parseJsonBody(req: FastifyRequest, bytes: Buffer): unknown {
     try {
       secureJson.scan(value, { protoAction: "error", constructorAction: "error" });
     } catch {
-      throw new ApiError(400, "bad_request", 'body: keys "__proto__" and "constructor.prototype" are refused here (they could change object prototypes)');
+      throw new ApiError(
+        400,
+        "bad_request",
+        'body: keys "__proto__" and "constructor.prototype" are refused here (they could change object prototypes)',
+      );
     }
   }
   return value;

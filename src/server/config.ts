@@ -101,28 +101,164 @@ export const SETTINGS: ReadonlyArray<{ key: keyof ServerConfig; env: string; fla
   { key: "host", env: "TABLEMQ_HOST", flag: "--host", kind: "string", help: "address to listen on" },
   { key: "port", env: "TABLEMQ_PORT", flag: "--port", kind: "int", min: 0, help: "port to listen on (0 = any free port)" },
   { key: "logLevel", env: "TABLEMQ_LOG_LEVEL", flag: "--log-level", kind: "level", help: "fatal|error|warn|info|debug|trace|silent" },
-  { key: "bodyLimitBytes", env: "TABLEMQ_BODY_LIMIT_BYTES", flag: "--body-limit-bytes", kind: "int", min: 1024, help: "largest request body" },
+  {
+    key: "bodyLimitBytes",
+    env: "TABLEMQ_BODY_LIMIT_BYTES",
+    flag: "--body-limit-bytes",
+    kind: "int",
+    min: 1024,
+    help: "largest request body",
+  },
   { key: "maxBatch", env: "TABLEMQ_MAX_BATCH", flag: "--max-batch", kind: "int", min: 1, help: "most messages or ids per request" },
-  { key: "maxPayloadBytes", env: "TABLEMQ_MAX_PAYLOAD_BYTES", flag: "--max-payload-bytes", kind: "int", min: 16, help: "largest payload (JSON bytes)" },
-  { key: "maxSubscribersPerTable", env: "TABLEMQ_MAX_SUBSCRIBERS_PER_TABLE", flag: "--max-subscribers-per-table", kind: "int", min: 1, help: "subscribers per table" },
-  { key: "defaultMaxInFlight", env: "TABLEMQ_DEFAULT_MAX_IN_FLIGHT", flag: "--default-max-in-flight", kind: "int", min: 1, help: "unacked messages per subscriber by default" },
-  { key: "maxMaxInFlight", env: "TABLEMQ_MAX_MAX_IN_FLIGHT", flag: "--max-max-in-flight", kind: "int", min: 1, help: "largest maxInFlight a subscriber may ask for" },
-  { key: "postponeConcurrency", env: "TABLEMQ_POSTPONE_CONCURRENCY", flag: "--postpone-concurrency", kind: "int", min: 1, help: "concurrent post-send postpones" },
-  { key: "cacheMaxBytes", env: "TABLEMQ_CACHE_MAX_BYTES", flag: "--cache-max-bytes", kind: "int", min: 1024, help: "payload bytes all tables' caches hold at once" },
-  { key: "schemaRefreshMs", env: "TABLEMQ_SCHEMA_REFRESH_MS", flag: "--schema-refresh-ms", kind: "int", min: 100, help: "how often to look for table changes" },
+  {
+    key: "maxPayloadBytes",
+    env: "TABLEMQ_MAX_PAYLOAD_BYTES",
+    flag: "--max-payload-bytes",
+    kind: "int",
+    min: 16,
+    help: "largest payload (JSON bytes)",
+  },
+  {
+    key: "maxSubscribersPerTable",
+    env: "TABLEMQ_MAX_SUBSCRIBERS_PER_TABLE",
+    flag: "--max-subscribers-per-table",
+    kind: "int",
+    min: 1,
+    help: "subscribers per table",
+  },
+  {
+    key: "defaultMaxInFlight",
+    env: "TABLEMQ_DEFAULT_MAX_IN_FLIGHT",
+    flag: "--default-max-in-flight",
+    kind: "int",
+    min: 1,
+    help: "unacked messages per subscriber by default",
+  },
+  {
+    key: "maxMaxInFlight",
+    env: "TABLEMQ_MAX_MAX_IN_FLIGHT",
+    flag: "--max-max-in-flight",
+    kind: "int",
+    min: 1,
+    help: "largest maxInFlight a subscriber may ask for",
+  },
+  {
+    key: "postponeConcurrency",
+    env: "TABLEMQ_POSTPONE_CONCURRENCY",
+    flag: "--postpone-concurrency",
+    kind: "int",
+    min: 1,
+    help: "concurrent post-send postpones",
+  },
+  {
+    key: "cacheMaxBytes",
+    env: "TABLEMQ_CACHE_MAX_BYTES",
+    flag: "--cache-max-bytes",
+    kind: "int",
+    min: 1024,
+    help: "payload bytes all tables' caches hold at once",
+  },
+  {
+    key: "schemaRefreshMs",
+    env: "TABLEMQ_SCHEMA_REFRESH_MS",
+    flag: "--schema-refresh-ms",
+    kind: "int",
+    min: 100,
+    help: "how often to look for table changes",
+  },
   { key: "dbPoolSize", env: "TABLEMQ_DB_POOL_SIZE", flag: "--db-pool-size", kind: "int", min: 1, help: "database connections" },
-  { key: "dbStatementTimeoutMs", env: "TABLEMQ_DB_STATEMENT_TIMEOUT_MS", flag: "--db-statement-timeout-ms", kind: "int", min: 100, help: "longest a database statement may take (and an unsettled write is retried)" },
-  { key: "shutdownTimeoutMs", env: "TABLEMQ_SHUTDOWN_TIMEOUT_MS", flag: "--shutdown-timeout-ms", kind: "int", min: 0, help: "graceful shutdown deadline" },
-  { key: "pingIntervalMs", env: "TABLEMQ_PING_INTERVAL_MS", flag: "--ping-interval-ms", kind: "int", min: 100, help: "WebSocket ping period" },
-  { key: "tableDefaults", env: "TABLEMQ_TABLE_DEFAULTS", flag: "--table-defaults", kind: "json-options", help: 'JSON, e.g. {"ackWaitMs":10000}' },
-  { key: "authTokens", env: "TABLEMQ_AUTH_TOKENS", flag: "--auth-tokens", kind: "json-tokens", help: 'bearer tokens, JSON {"<token>": {"<table>|*": ["publish","consume","admin","metrics"]}}' },
-  { key: "authTokensFile", env: "TABLEMQ_AUTH_TOKENS_FILE", flag: "--auth-tokens-file", kind: "string", help: "a JSON file with the bearer tokens (instead of TABLEMQ_AUTH_TOKENS)" },
-  { key: "metricsAuth", env: "TABLEMQ_METRICS_AUTH", flag: "--metrics-auth", kind: "metrics-auth", help: "open|token: whether /metrics needs a token with the metrics scope" },
-  { key: "rateLimitPerSec", env: "TABLEMQ_RATE_LIMIT_PER_SEC", flag: "--rate-limit-per-sec", kind: "int", min: 0, help: "requests per second per token or client address (0 = no limit)" },
-  { key: "rateLimitBurst", env: "TABLEMQ_RATE_LIMIT_BURST", flag: "--rate-limit-burst", kind: "int", min: 0, help: "requests allowed at once above the rate (0 = the rate)" },
-  { key: "maxConnections", env: "TABLEMQ_MAX_CONNECTIONS", flag: "--max-connections", kind: "int", min: 0, help: "open connections accepted (0 = no limit)" },
-  { key: "webhookRetryMinMs", env: "TABLEMQ_WEBHOOK_RETRY_MIN_MS", flag: "--webhook-retry-min-ms", kind: "int", min: 1, help: "first wait before retrying a failed webhook (doubles per failure)" },
-  { key: "webhookRetryMaxMs", env: "TABLEMQ_WEBHOOK_RETRY_MAX_MS", flag: "--webhook-retry-max-ms", kind: "int", min: 1, help: "longest wait between webhook retries" },
+  {
+    key: "dbStatementTimeoutMs",
+    env: "TABLEMQ_DB_STATEMENT_TIMEOUT_MS",
+    flag: "--db-statement-timeout-ms",
+    kind: "int",
+    min: 100,
+    help: "longest a database statement may take (and an unsettled write is retried)",
+  },
+  {
+    key: "shutdownTimeoutMs",
+    env: "TABLEMQ_SHUTDOWN_TIMEOUT_MS",
+    flag: "--shutdown-timeout-ms",
+    kind: "int",
+    min: 0,
+    help: "graceful shutdown deadline",
+  },
+  {
+    key: "pingIntervalMs",
+    env: "TABLEMQ_PING_INTERVAL_MS",
+    flag: "--ping-interval-ms",
+    kind: "int",
+    min: 100,
+    help: "WebSocket ping period",
+  },
+  {
+    key: "tableDefaults",
+    env: "TABLEMQ_TABLE_DEFAULTS",
+    flag: "--table-defaults",
+    kind: "json-options",
+    help: 'JSON, e.g. {"ackWaitMs":10000}',
+  },
+  {
+    key: "authTokens",
+    env: "TABLEMQ_AUTH_TOKENS",
+    flag: "--auth-tokens",
+    kind: "json-tokens",
+    help: 'bearer tokens, JSON {"<token>": {"<table>|*": ["publish","consume","admin","metrics"]}}',
+  },
+  {
+    key: "authTokensFile",
+    env: "TABLEMQ_AUTH_TOKENS_FILE",
+    flag: "--auth-tokens-file",
+    kind: "string",
+    help: "a JSON file with the bearer tokens (instead of TABLEMQ_AUTH_TOKENS)",
+  },
+  {
+    key: "metricsAuth",
+    env: "TABLEMQ_METRICS_AUTH",
+    flag: "--metrics-auth",
+    kind: "metrics-auth",
+    help: "open|token: whether /metrics needs a token with the metrics scope",
+  },
+  {
+    key: "rateLimitPerSec",
+    env: "TABLEMQ_RATE_LIMIT_PER_SEC",
+    flag: "--rate-limit-per-sec",
+    kind: "int",
+    min: 0,
+    help: "requests per second per token or client address (0 = no limit)",
+  },
+  {
+    key: "rateLimitBurst",
+    env: "TABLEMQ_RATE_LIMIT_BURST",
+    flag: "--rate-limit-burst",
+    kind: "int",
+    min: 0,
+    help: "requests allowed at once above the rate (0 = the rate)",
+  },
+  {
+    key: "maxConnections",
+    env: "TABLEMQ_MAX_CONNECTIONS",
+    flag: "--max-connections",
+    kind: "int",
+    min: 0,
+    help: "open connections accepted (0 = no limit)",
+  },
+  {
+    key: "webhookRetryMinMs",
+    env: "TABLEMQ_WEBHOOK_RETRY_MIN_MS",
+    flag: "--webhook-retry-min-ms",
+    kind: "int",
+    min: 1,
+    help: "first wait before retrying a failed webhook (doubles per failure)",
+  },
+  {
+    key: "webhookRetryMaxMs",
+    env: "TABLEMQ_WEBHOOK_RETRY_MAX_MS",
+    flag: "--webhook-retry-max-ms",
+    kind: "int",
+    min: 1,
+    help: "longest wait between webhook retries",
+  },
 ];
 
 const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -138,7 +274,10 @@ export class ConfigError extends Error {
  * Builds the configuration: defaults, then environment variables, then explicit values (CLI flags, as
  * strings or already typed). A bad value is a ConfigError naming the variable or flag.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof ServerConfig, unknown>> = {}): ServerConfig {
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Record<keyof ServerConfig, unknown>> = {},
+): ServerConfig {
   const config: ServerConfig = { ...DEFAULT_CONFIG, tableDefaults: {}, authTokens: {} };
   const target = config as unknown as Record<string, unknown>;
   /** Where each value came from, for error messages: the variable or the flag. */
@@ -164,20 +303,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     try {
       text = readFileSync(config.authTokensFile, "utf8");
     } catch (err) {
-      throw new ConfigError(`${fileName}: cannot read ${JSON.stringify(config.authTokensFile)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw new ConfigError(
+        `${fileName}: cannot read ${JSON.stringify(config.authTokensFile)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
     }
-    config.authTokens = parseTokenTable(parseJsonTokens(text, `${fileName} (${config.authTokensFile})`), `${fileName} (${config.authTokensFile})`);
+    config.authTokens = parseTokenTable(
+      parseJsonTokens(text, `${fileName} (${config.authTokensFile})`),
+      `${fileName} (${config.authTokensFile})`,
+    );
   } else {
     config.authTokens = parseTokenTable(config.authTokens, source.get("authTokens") ?? "TABLEMQ_AUTH_TOKENS");
   }
   checkMetricsAuth(config.metricsAuth, config.authTokens);
   if (config.defaultMaxInFlight > config.maxMaxInFlight) {
-    throw new ConfigError(`TABLEMQ_DEFAULT_MAX_IN_FLIGHT (${config.defaultMaxInFlight}) must not exceed TABLEMQ_MAX_MAX_IN_FLIGHT (${config.maxMaxInFlight})`);
+    throw new ConfigError(
+      `TABLEMQ_DEFAULT_MAX_IN_FLIGHT (${config.defaultMaxInFlight}) must not exceed TABLEMQ_MAX_MAX_IN_FLIGHT (${config.maxMaxInFlight})`,
+    );
   }
   if (config.webhookRetryMinMs > config.webhookRetryMaxMs) {
-    throw new ConfigError(`TABLEMQ_WEBHOOK_RETRY_MIN_MS (${config.webhookRetryMinMs}) must not exceed TABLEMQ_WEBHOOK_RETRY_MAX_MS (${config.webhookRetryMaxMs})`);
+    throw new ConfigError(
+      `TABLEMQ_WEBHOOK_RETRY_MIN_MS (${config.webhookRetryMinMs}) must not exceed TABLEMQ_WEBHOOK_RETRY_MAX_MS (${config.webhookRetryMaxMs})`,
+    );
   }
-  if (!/^mysql:\/\//.test(config.databaseUrl)) throw new ConfigError(`TABLEMQ_DATABASE_URL must start with mysql://, got ${JSON.stringify(redactUrl(config.databaseUrl))}`);
+  if (!/^mysql:\/\//.test(config.databaseUrl))
+    throw new ConfigError(`TABLEMQ_DATABASE_URL must start with mysql://, got ${JSON.stringify(redactUrl(config.databaseUrl))}`);
   return config;
 }
 
@@ -226,7 +375,9 @@ function parseJsonTokens(raw: string, name: string): unknown {
     return JSON.parse(raw);
   } catch (err) {
     const where = /position \d+/.exec((err as Error).message)?.[0];
-    throw new ConfigError(`${name} must be JSON like {"<token>": {"<table>|*": ["publish","consume","admin"]}}: malformed JSON${where ? ` at ${where}` : ""}`);
+    throw new ConfigError(
+      `${name} must be JSON like {"<token>": {"<table>|*": ["publish","consume","admin"]}}: malformed JSON${where ? ` at ${where}` : ""}`,
+    );
   }
 }
 
@@ -236,7 +387,9 @@ export function checkMetricsAuth(metricsAuth: unknown, tokens: TokenTable): void
     throw new ConfigError(`TABLEMQ_METRICS_AUTH must be open or token, got ${JSON.stringify(metricsAuth)}`);
   }
   if (metricsAuth === "token" && !Object.values(tokens).some((grants) => grants["*"]?.includes("metrics"))) {
-    throw new ConfigError('TABLEMQ_METRICS_AUTH is token, but no token in TABLEMQ_AUTH_TOKENS has the metrics scope (under "*"): nothing could read /metrics');
+    throw new ConfigError(
+      'TABLEMQ_METRICS_AUTH is token, but no token in TABLEMQ_AUTH_TOKENS has the metrics scope (under "*"): nothing could read /metrics',
+    );
   }
 }
 
@@ -254,7 +407,8 @@ export function parseTokenTable(value: unknown, name: string): TokenTable {
   Object.entries(value).forEach(([token, grants], i) => {
     const which = `${name}: token #${i + 1}`;
     if (token.length === 0) throw new ConfigError(`${which} is empty`);
-    if (!TOKEN_CHARS.test(token)) throw new ConfigError(`${which} has a character that is not visible ASCII (spaces and control characters are not allowed)`);
+    if (!TOKEN_CHARS.test(token))
+      throw new ConfigError(`${which} has a character that is not visible ASCII (spaces and control characters are not allowed)`);
     if (typeof grants !== "object" || grants === null || Array.isArray(grants)) {
       throw new ConfigError(`${which}: its grants must be an object {"<table>|*": [scopes]}`);
     }
@@ -268,9 +422,14 @@ export function parseTokenTable(value: unknown, name: string): TokenTable {
         const isTable = (TABLE_SCOPES as readonly unknown[]).includes(scope);
         const isServer = (SERVER_SCOPES as readonly unknown[]).includes(scope);
         if (!isTable && !isServer) {
-          throw new ConfigError(`${which}: unknown scope ${JSON.stringify(scope)} on ${JSON.stringify(tableName)} (scopes: ${[...TABLE_SCOPES, ...SERVER_SCOPES].join(", ")})`);
+          throw new ConfigError(
+            `${which}: unknown scope ${JSON.stringify(scope)} on ${JSON.stringify(tableName)} (scopes: ${[...TABLE_SCOPES, ...SERVER_SCOPES].join(", ")})`,
+          );
         }
-        if (isServer && tableName !== "*") throw new ConfigError(`${which}: the ${String(scope)} scope is server-wide: grant it under "*", not ${JSON.stringify(tableName)}`);
+        if (isServer && tableName !== "*")
+          throw new ConfigError(
+            `${which}: the ${String(scope)} scope is server-wide: grant it under "*", not ${JSON.stringify(tableName)}`,
+          );
       }
       checked[tableName] = [...new Set(scopes as Scope[])];
     }

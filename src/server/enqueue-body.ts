@@ -58,7 +58,10 @@ function walkMessages(text: string, open: number): { end: number; items: Array<P
         const scanned = scanValue(text, at);
         const lone = scanned.loneSurrogateAt;
         // Indices into the payload's own text.
-        payload = { text: text.slice(at, scanned.end), scanned: { ...scanned, end: scanned.end - at, loneSurrogateAt: lone < 0 ? lone : lone - at } };
+        payload = {
+          text: text.slice(at, scanned.end),
+          scanned: { ...scanned, end: scanned.end - at, loneSurrogateAt: lone < 0 ? lone : lone - at },
+        };
         return scanned.end;
       });
     } else {

@@ -60,17 +60,17 @@ export class Metrics {
     const gauge = (name: string, help: string, read: (s: NonNullable<ReturnType<Engine["snapshot"]>>) => number) =>
       perTable.push(
         new Gauge({
-        name,
-        help,
-        labelNames: ["table"],
-        registers,
-        collect() {
-          this.reset();
-          for (const table of engine.tableNames()) {
-            const s = engine.snapshot(table);
-            if (s) this.set({ table }, read(s));
-          }
-        },
+          name,
+          help,
+          labelNames: ["table"],
+          registers,
+          collect() {
+            this.reset();
+            for (const table of engine.tableNames()) {
+              const s = engine.snapshot(table);
+              if (s) this.set({ table }, read(s));
+            }
+          },
         }),
       );
     gauge("tablemq_cache_size", "Messages in the cache (queued or being sent)", (s) => s.cached);
@@ -150,7 +150,12 @@ export class Metrics {
  */
 function webhookMetrics(registers: Registry[], reports: () => WebhookReport[]): void {
   const labelNames = ["table", "webhook"] as const;
-  const mirrored = (name: string, help: string, extra: string[], values: (c: WebhookCounters) => Array<[Record<string, string>, number]>) => {
+  const mirrored = (
+    name: string,
+    help: string,
+    extra: string[],
+    values: (c: WebhookCounters) => Array<[Record<string, string>, number]>,
+  ) => {
     const seen = new Map<string, { labels: Record<string, string>; value: number }>();
     new Counter({
       name,
@@ -179,11 +184,18 @@ function webhookMetrics(registers: Registry[], reports: () => WebhookReport[]): 
       },
     });
   };
-  mirrored("tablemq_webhook_deliveries_total", "Webhook POSTs by result: ok (2xx) or failed (other status, timeout, network error)", ["result"], (c) => [
-    [{ result: "ok" }, c.deliveredBatches],
-    [{ result: "failed" }, c.failedBatches],
+  mirrored(
+    "tablemq_webhook_deliveries_total",
+    "Webhook POSTs by result: ok (2xx) or failed (other status, timeout, network error)",
+    ["result"],
+    (c) => [
+      [{ result: "ok" }, c.deliveredBatches],
+      [{ result: "failed" }, c.failedBatches],
+    ],
+  );
+  mirrored("tablemq_webhook_messages_delivered_total", "Messages delivered by webhook POSTs answered 2xx", [], (c) => [
+    [{}, c.deliveredMessages],
   ]);
-  mirrored("tablemq_webhook_messages_delivered_total", "Messages delivered by webhook POSTs answered 2xx", [], (c) => [[{}, c.deliveredMessages]]);
   const gauge = (name: string, help: string, read: (r: WebhookReport) => number) =>
     new Gauge({
       name,
@@ -195,6 +207,8 @@ function webhookMetrics(registers: Registry[], reports: () => WebhookReport[]): 
         for (const r of reports()) this.set({ table: r.table, webhook: r.name }, read(r));
       },
     });
-  gauge("tablemq_webhook_up", "1 while the webhook destination is up, 0 while it is down (being retried)", (r) => (r.status.state === "up" ? 1 : 0));
+  gauge("tablemq_webhook_up", "1 while the webhook destination is up, 0 while it is down (being retried)", (r) =>
+    r.status.state === "up" ? 1 : 0,
+  );
   gauge("tablemq_webhook_held_messages", "Messages a webhook holds: sent to it and not yet acked", (r) => r.status.held);
 }

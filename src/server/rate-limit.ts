@@ -96,7 +96,10 @@ export class RateLimiter {
 }
 
 /** The limiter for TABLEMQ_RATE_LIMIT_PER_SEC and _BURST (burst 0 = one second's worth), or undefined when off. */
-export function rateLimiterFor(config: { rateLimitPerSec: number; rateLimitBurst: number }, options: Partial<RateLimiterOptions> = {}): RateLimiter | undefined {
+export function rateLimiterFor(
+  config: { rateLimitPerSec: number; rateLimitBurst: number },
+  options: Partial<RateLimiterOptions> = {},
+): RateLimiter | undefined {
   if (config.rateLimitPerSec <= 0) return undefined;
   return new RateLimiter({
     ratePerSec: config.rateLimitPerSec,
@@ -112,7 +115,11 @@ export function rateLimiterFor(config: { rateLimitPerSec: number; rateLimitBurst
  */
 export function limitConnections(server: Server, max: number, registry: Registry): void {
   if (max <= 0) return;
-  const dropped = new Counter({ name: "tablemq_connections_dropped_total", help: "Connections closed at once: TABLEMQ_MAX_CONNECTIONS reached", registers: [registry] });
+  const dropped = new Counter({
+    name: "tablemq_connections_dropped_total",
+    help: "Connections closed at once: TABLEMQ_MAX_CONNECTIONS reached",
+    registers: [registry],
+  });
   server.maxConnections = max;
   server.on("drop", () => dropped.inc());
 }

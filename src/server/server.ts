@@ -46,7 +46,8 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
   const logger = deps.logger ?? createLogger(config.logLevel);
   const ownsStore = !deps.store;
   const store =
-    deps.store ?? createMysqlStore(config.databaseUrl, { connectionLimit: config.dbPoolSize, statementTimeoutMs: config.dbStatementTimeoutMs });
+    deps.store ??
+    createMysqlStore(config.databaseUrl, { connectionLimit: config.dbPoolSize, statementTimeoutMs: config.dbStatementTimeoutMs });
   const engine = new Engine({
     store,
     log: logger,

@@ -28,8 +28,7 @@ export async function settle(table: TableHandle, kind: "ack" | "postpone", req: 
     count += kind === "ack" ? await table.ack(req.ids) : await table.postpone(req.ids, req.delayMs);
   }
   if (req.receipts === undefined) return { count };
-  const fenced =
-    kind === "ack" ? await table.ackReceipts(req.receipts) : await table.postponeReceipts(req.receipts, req.delayMs);
+  const fenced = kind === "ack" ? await table.ackReceipts(req.receipts) : await table.postponeReceipts(req.receipts, req.delayMs);
   return { count: count + fenced.changed, stale: fenced.stale };
 }
 

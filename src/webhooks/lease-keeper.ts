@@ -29,10 +29,13 @@ export class LeaseKeeper {
   /** Schedules the next extension unless one is scheduled. */
   arm(): void {
     if (this.timer !== undefined || this.stopped) return;
-    this.timer = this.deps.clock.setTimeout(() => {
-      this.timer = undefined;
-      void this.extend();
-    }, Math.max(10, this.deps.table.ackWaitMs() / 2));
+    this.timer = this.deps.clock.setTimeout(
+      () => {
+        this.timer = undefined;
+        void this.extend();
+      },
+      Math.max(10, this.deps.table.ackWaitMs() / 2),
+    );
   }
 
   /** Nothing is held: no extension until the next arm(). */

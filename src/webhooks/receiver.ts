@@ -165,7 +165,10 @@ export class WebhookReceiver implements Receiver {
       try {
         await this.deps.table.release(rest);
       } catch (err) {
-        this.deps.log.warn({ err, table: this.target.table, webhook: this.target.name, count: rest.length }, "webhook could not hand its messages back; they are due when their leases end");
+        this.deps.log.warn(
+          { err, table: this.target.table, webhook: this.target.name, count: rest.length },
+          "webhook could not hand its messages back; they are due when their leases end",
+        );
       }
     })();
     return this.stopping;
@@ -210,7 +213,10 @@ export class WebhookReceiver implements Receiver {
         if (this.phase === "open") {
           if (this.stateValue === "up") {
             this.stateValue = "down";
-            this.deps.log.warn({ table: this.target.table, webhook: this.target.name, error }, "webhook destination is down; retrying with backoff");
+            this.deps.log.warn(
+              { table: this.target.table, webhook: this.target.name, error },
+              "webhook destination is down; retrying with backoff",
+            );
           }
           this.recoverer.failed();
         }
@@ -230,7 +236,10 @@ export class WebhookReceiver implements Receiver {
       // The target has the batch; the database did not take the ack. Retry the ack (not the POST), with
       // the same backoff, and keep the batch at the head so nothing overtakes it.
       this.recordError(`ack failed: ${describeError(err)}`);
-      this.deps.log.warn({ err, table: this.target.table, webhook: this.target.name }, "webhook batch delivered but its ack failed; retrying the ack");
+      this.deps.log.warn(
+        { err, table: this.target.table, webhook: this.target.name },
+        "webhook batch delivered but its ack failed; retrying the ack",
+      );
       if (this.phase === "open") this.recoverer.failed();
       return false;
     }
@@ -272,8 +281,8 @@ export class WebhookReceiver implements Receiver {
     try {
       const res = await transport({ url: t.url, body, headers, signal: abort.signal });
       if (res.status >= 200 && res.status < 300) return undefined;
-      // eslint-disable-next-line no-control-regex -- a target's error text goes into logs and the API on one line
-      const text = res.text.replace(/[\u0000-\u001f\u007f]+/g, " ").trim().slice(0, ERROR_TEXT_CHARS);
+      // A target's error text goes into logs and the API on one line.
+      const text = res.text.replace(CONTROL_CHARACTERS, " ").trim().slice(0, ERROR_TEXT_CHARS);
       return `HTTP ${res.status}${text ? `: ${text}` : ""}`;
     } catch (err) {
       if (timedOut) return `timed out after ${t.timeoutMs} ms`;
@@ -295,7 +304,10 @@ export class WebhookReceiver implements Receiver {
    */
   private dropStale(stale: readonly Delivery[]): void {
     const gone = new Set(stale.map((d) => `${d.id}:${d.epoch}`));
-    this.deps.log.debug({ table: this.target.table, webhook: this.target.name, count: gone.size }, "held webhook messages were delivered again or acked elsewhere; dropping them");
+    this.deps.log.debug(
+      { table: this.target.table, webhook: this.target.name, count: gone.size },
+      "held webhook messages were delivered again or acked elsewhere; dropping them",
+    );
     for (let i = this.queue.length - 1; i >= 0; i--) {
       const batch = this.queue[i]!;
       if (batch.posted || batch === this.onTheWire) continue;
@@ -305,3 +317,6 @@ export class WebhookReceiver implements Receiver {
     if (this.queue.length === 0) this.keeper.disarm();
   }
 }
+
+// eslint-disable-next-line no-control-regex -- control characters are what it finds
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]+/g;

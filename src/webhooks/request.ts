@@ -9,7 +9,9 @@ import type { WebhookTarget } from "./types.js";
  * `sentAt` is covered by the signature, so a target can refuse stale replays.
  */
 export function requestBody(t: WebhookTarget, batch: { rows: MessageRow[]; delivery: string; attempts: number }, sentAt: number): string {
-  const items = batch.rows.map((r) => `{"id":"${r.id}","priority":${r.priority},"epoch":${r.epoch},"receipt":"${receiptOf(r)}","payload":${r.payload}}`);
+  const items = batch.rows.map(
+    (r) => `{"id":"${r.id}","priority":${r.priority},"epoch":${r.epoch},"receipt":"${receiptOf(r)}","payload":${r.payload}}`,
+  );
   return (
     `{"table":${JSON.stringify(t.table)},"webhook":${JSON.stringify(t.name)},"delivery":${JSON.stringify(batch.delivery)},` +
     `"attempt":${batch.attempts},"sentAt":${Math.floor(sentAt)},"messages":[${items.join(",")}]}`

@@ -49,7 +49,12 @@ interface Result {
 }
 
 /** One HTTP request with an optional bearer token (or a raw authorization header). */
-async function call(base: string, method: string, path: string, opts: { token?: string; authorization?: string; body?: unknown } = {}): Promise<Result> {
+async function call(
+  base: string,
+  method: string,
+  path: string,
+  opts: { token?: string; authorization?: string; body?: unknown } = {},
+): Promise<Result> {
   const headers: Record<string, string> = {};
   if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
   if (opts.authorization !== undefined) headers.authorization = opts.authorization;
@@ -93,7 +98,12 @@ function expectUnauthorized(r: { status: number; body: any; headers?: Headers },
   if (r.headers) expect(r.headers.get("www-authenticate"), what).toMatch(/^Bearer realm="tablemq"/);
 }
 
-function expectForbidden(r: { status: number; body: any; headers?: Headers }, scope: Scope | "any", table: string | undefined, what: string): void {
+function expectForbidden(
+  r: { status: number; body: any; headers?: Headers },
+  scope: Scope | "any",
+  table: string | undefined,
+  what: string,
+): void {
   expect(r.status, what).toBe(403);
   expect(r.body?.error?.code, what).toBe("forbidden");
   if (scope !== "any") expect(r.body.error.message, what).toContain(scope);
@@ -112,8 +122,25 @@ interface RouteCase {
   ok: number[];
 }
 const ROUTES: RouteCase[] = [
-  { name: "PUT /v1/tables/{t}", method: "PUT", path: `/v1/tables/${T}`, body: FAST, scope: "admin", lacking: ["publisher", "consumer", "metrics"], right: ["admin"], ok: [200, 201] },
-  { name: "GET /v1/tables/{t}", method: "GET", path: `/v1/tables/${T}`, scope: "any", lacking: ["metrics"], right: ["publisher", "consumer", "admin"], ok: [200] },
+  {
+    name: "PUT /v1/tables/{t}",
+    method: "PUT",
+    path: `/v1/tables/${T}`,
+    body: FAST,
+    scope: "admin",
+    lacking: ["publisher", "consumer", "metrics"],
+    right: ["admin"],
+    ok: [200, 201],
+  },
+  {
+    name: "GET /v1/tables/{t}",
+    method: "GET",
+    path: `/v1/tables/${T}`,
+    scope: "any",
+    lacking: ["metrics"],
+    right: ["publisher", "consumer", "admin"],
+    ok: [200],
+  },
   {
     name: "POST /v1/tables/{t}/messages",
     method: "POST",
@@ -124,7 +151,16 @@ const ROUTES: RouteCase[] = [
     right: ["publisher"],
     ok: [201],
   },
-  { name: "POST /v1/tables/{t}/ack", method: "POST", path: `/v1/tables/${T}/ack`, body: { ids: ["1"] }, scope: "consume", lacking: ["publisher", "admin", "metrics"], right: ["consumer"], ok: [200] },
+  {
+    name: "POST /v1/tables/{t}/ack",
+    method: "POST",
+    path: `/v1/tables/${T}/ack`,
+    body: { ids: ["1"] },
+    scope: "consume",
+    lacking: ["publisher", "admin", "metrics"],
+    right: ["consumer"],
+    ok: [200],
+  },
   {
     name: "POST /v1/tables/{t}/postpone",
     method: "POST",
@@ -145,11 +181,43 @@ const ROUTES: RouteCase[] = [
     right: ["admin"],
     ok: [200, 201],
   },
-  { name: "GET /v1/tables/{t}/webhooks", method: "GET", path: `/v1/tables/${T}/webhooks`, scope: "admin", lacking: ["publisher", "consumer", "metrics"], right: ["admin"], ok: [200] },
+  {
+    name: "GET /v1/tables/{t}/webhooks",
+    method: "GET",
+    path: `/v1/tables/${T}/webhooks`,
+    scope: "admin",
+    lacking: ["publisher", "consumer", "metrics"],
+    right: ["admin"],
+    ok: [200],
+  },
   // 404 when an earlier case dropped the table (and its webhooks) or deleted the webhook.
-  { name: "GET /v1/tables/{t}/webhooks/{name}", method: "GET", path: `/v1/tables/${T}/webhooks/audit`, scope: "admin", lacking: ["publisher", "consumer", "metrics"], right: ["admin"], ok: [200, 404] },
-  { name: "DELETE /v1/tables/{t}/webhooks/{name}", method: "DELETE", path: `/v1/tables/${T}/webhooks/audit`, scope: "admin", lacking: ["publisher", "consumer", "metrics"], right: ["admin"], ok: [200, 404] },
-  { name: "DELETE /v1/tables/{t}", method: "DELETE", path: `/v1/tables/${T}`, scope: "admin", lacking: ["publisher", "consumer", "metrics"], right: ["admin"], ok: [200] },
+  {
+    name: "GET /v1/tables/{t}/webhooks/{name}",
+    method: "GET",
+    path: `/v1/tables/${T}/webhooks/audit`,
+    scope: "admin",
+    lacking: ["publisher", "consumer", "metrics"],
+    right: ["admin"],
+    ok: [200, 404],
+  },
+  {
+    name: "DELETE /v1/tables/{t}/webhooks/{name}",
+    method: "DELETE",
+    path: `/v1/tables/${T}/webhooks/audit`,
+    scope: "admin",
+    lacking: ["publisher", "consumer", "metrics"],
+    right: ["admin"],
+    ok: [200, 404],
+  },
+  {
+    name: "DELETE /v1/tables/{t}",
+    method: "DELETE",
+    path: `/v1/tables/${T}`,
+    scope: "admin",
+    lacking: ["publisher", "consumer", "metrics"],
+    right: ["admin"],
+    ok: [200],
+  },
 ];
 
 describeWithDatabase("authentication and authorization", () => {
@@ -159,7 +227,8 @@ describeWithDatabase("authentication and authorization", () => {
     let server: RunningServer;
     let base: string;
     const ensureTables = async () => {
-      for (const t of [T, OTHER]) expect((await call(base, "PUT", `/v1/tables/${t}`, { token: TOKENS.wild, body: FAST })).status).toBeLessThan(300);
+      for (const t of [T, OTHER])
+        expect((await call(base, "PUT", `/v1/tables/${t}`, { token: TOKENS.wild, body: FAST })).status).toBeLessThan(300);
     };
 
     beforeAll(async () => {
@@ -216,7 +285,9 @@ describeWithDatabase("authentication and authorization", () => {
       await ensureTables();
       const before = (await call(base, "GET", `/v1/tables/${T}`, { token: TOKENS.wild })).body;
       expect((await call(base, "PUT", `/v1/tables/${T}`, { token: TOKENS.publisher, body: { ackWaitMs: 1234 } })).status).toBe(403);
-      expect((await call(base, "POST", `/v1/tables/${T}/messages`, { token: TOKENS.consumer, body: { messages: [{ payload: 1 }] } })).status).toBe(403);
+      expect(
+        (await call(base, "POST", `/v1/tables/${T}/messages`, { token: TOKENS.consumer, body: { messages: [{ payload: 1 }] } })).status,
+      ).toBe(403);
       expect((await call(base, "DELETE", `/v1/tables/${T}`, { token: TOKENS.other })).status).toBe(403);
       expect((await call(base, "DELETE", `/v1/tables/${T}`)).status).toBe(401);
       const after = (await call(base, "GET", `/v1/tables/${T}`, { token: TOKENS.wild })).body;
@@ -257,12 +328,21 @@ describeWithDatabase("authentication and authorization", () => {
         for (const name of ["publisher", "admin", "metrics", "other"] as const) {
           expectForbidden((await upgrade(base, T, { token: TOKENS[name] })) as Result, "consume", T, name);
         }
-        expectForbidden((await upgrade(base, T, { protocols: ["tablemq.v1", `bearer.${TOKENS.publisher}`] })) as Result, "consume", T, "publisher (subprotocol)");
+        expectForbidden(
+          (await upgrade(base, T, { protocols: ["tablemq.v1", `bearer.${TOKENS.publisher}`] })) as Result,
+          "consume",
+          T,
+          "publisher (subprotocol)",
+        );
       });
 
       it("upgrades for the consume scope, wildcard or not, by header or `bearer.` subprotocol", async () => {
         await ensureTables();
-        for (const opts of [{ token: TOKENS.consumer }, { token: TOKENS.wild }, { protocols: ["tablemq.v1", `bearer.${TOKENS.consumer}`] }]) {
+        for (const opts of [
+          { token: TOKENS.consumer },
+          { token: TOKENS.wild },
+          { protocols: ["tablemq.v1", `bearer.${TOKENS.consumer}`] },
+        ]) {
           const r = await upgrade(base, T, opts);
           expect("socket" in r, JSON.stringify(r)).toBe(true);
           if (!("socket" in r)) continue;
@@ -301,7 +381,9 @@ describeWithDatabase("authentication and authorization", () => {
       const wild = client("wild");
       expect((await wild.createTable(table, FAST)).created).toBe(true);
       try {
-        const anonymous = await client().listTables().catch((e: unknown) => e);
+        const anonymous = await client()
+          .listTables()
+          .catch((e: unknown) => e);
         expect(anonymous).toBeInstanceOf(TablemqError);
         expect(anonymous).toMatchObject({ status: 401, code: "unauthorized" });
         await expect(client("publisher").publish(table, [{ payload: 1 }])).rejects.toMatchObject({ status: 403, code: "forbidden" });
@@ -344,7 +426,8 @@ describeWithDatabase("authentication and authorization", () => {
     it("/metrics needs a token with the metrics scope", async () => {
       expectUnauthorized(await call(server.url, "GET", "/metrics"), "no token");
       expectUnauthorized(await call(server.url, "GET", "/metrics", { token: BAD }), "bad token");
-      for (const name of ["wild", "admin", "other"] as const) expectForbidden(await call(server.url, "GET", "/metrics", { token: TOKENS[name] }), "metrics", undefined, name);
+      for (const name of ["wild", "admin", "other"] as const)
+        expectForbidden(await call(server.url, "GET", "/metrics", { token: TOKENS[name] }), "metrics", undefined, name);
       const r = await call(server.url, "GET", "/metrics", { token: TOKENS.metrics });
       expect(r.status).toBe(200);
       expect(r.body).toContain("tablemq_tables");
@@ -376,7 +459,10 @@ describeWithDatabase("authentication and authorization", () => {
         if ("socket" in ws) ws.socket.close();
         await upgrade(server.url, T, { token: TOKENS.admin });
         // A logger that logs the headers anyway is redacted.
-        server.app.log.info({ req: { headers: { authorization: `Bearer ${TOKENS.other}` } }, headers: { authorization: `Bearer ${TOKENS.other}` } }, "headers");
+        server.app.log.info(
+          { req: { headers: { authorization: `Bearer ${TOKENS.other}` } }, headers: { authorization: `Bearer ${TOKENS.other}` } },
+          "headers",
+        );
       } finally {
         await server.close();
       }

@@ -55,7 +55,10 @@ describeWithDatabase("CLI end to end", () => {
     const res = await cli(["table", "create", table, "--ack-wait-ms", "900", "--batch-size", "3", "--max-backoff-ms", "5000"]);
     expect(res.code).toBe(0);
     expect(res.out).toContain("\n  "); // pretty by default
-    expect(JSON.parse(res.out)).toMatchObject({ name: table, options: { ackWaitMs: 900, minBackoffMs: 900, batchSize: 3, maxBackoffMs: 5000 } });
+    expect(JSON.parse(res.out)).toMatchObject({
+      name: table,
+      options: { ackWaitMs: 900, minBackoffMs: 900, batchSize: 3, maxBackoffMs: 5000 },
+    });
 
     const again = await cli(["table", "create", table, "--batch-size", "4", "--json"]);
     expect(again.code).toBe(0);
@@ -68,7 +71,10 @@ describeWithDatabase("CLI end to end", () => {
     const described = await cli(["table", "describe", table]);
     expect(JSON.parse(described.out)).toMatchObject({ name: table, stats: { ready: 0 } });
     expect(await cli(["table", "drop", table, "--json"])).toMatchObject({ code: 0, out: `{"name":"${table}","dropped":true}\n` });
-    expect(await cli(["table", "describe", table])).toMatchObject({ code: 1, err: `error table_not_found: table "${table}" is not a message table\n` });
+    expect(await cli(["table", "describe", table])).toMatchObject({
+      code: 1,
+      err: `error table_not_found: table "${table}" is not a message table\n`,
+    });
   });
 
   it("send (arguments and stdin) then tail --ack --count prints every payload and acks them", async () => {
@@ -139,23 +145,57 @@ describeWithDatabase("CLI end to end", () => {
     const table = await createTable();
     const secret = "cli-secret-5e1d";
     const t = captureIo({ TABLEMQ_URL: server.url, HOOK_SECRET: secret });
-    const args = ["webhook", "put", table, "audit", "http://127.0.0.1:9/hook", "--batch-size", "4", "--post-timeout-ms", "2500", "--secret-env", "HOOK_SECRET", "--json"];
+    const args = [
+      "webhook",
+      "put",
+      table,
+      "audit",
+      "http://127.0.0.1:9/hook",
+      "--batch-size",
+      "4",
+      "--post-timeout-ms",
+      "2500",
+      "--secret-env",
+      "HOOK_SECRET",
+      "--json",
+    ];
     expect(await run(args, t.io)).toBe(0);
     expect(t.err()).toBe(`created webhook audit on ${table}\n`);
-    expect(JSON.parse(t.out())).toMatchObject({ name: "audit", url: "http://127.0.0.1:9/hook", batchSize: 4, timeoutMs: 2500, hasSecret: true });
+    expect(JSON.parse(t.out())).toMatchObject({
+      name: "audit",
+      url: "http://127.0.0.1:9/hook",
+      batchSize: 4,
+      timeoutMs: 2500,
+      hasSecret: true,
+    });
     const list = await cli(["webhook", "list", table]);
     expect(list.code).toBe(0);
     expect((JSON.parse(list.out) as Array<{ name: string }>).map((w) => w.name)).toEqual(["audit"]);
     for (const text of [t.out(), list.out]) expect(text).not.toContain(secret);
-    expect(await cli(["webhook", "put", table, "audit", "ftp://x/"])).toMatchObject({ code: 1, err: expect.stringMatching(/^error validation_failed: url: /) });
-    expect(await cli(["webhook", "put", table, "audit", "http://x/", "--secret-env", "NOT_SET"])).toMatchObject({ code: 2, err: "error: --secret-env: NOT_SET is not set or empty\n" });
-    expect(await cli(["webhook", "delete", table, "audit", "--json"])).toMatchObject({ code: 0, out: `{"table":"${table}","name":"audit","deleted":true}\n` });
-    expect(await cli(["webhook", "delete", table, "audit"])).toMatchObject({ code: 1, err: `error webhook_not_found: table "${table}" has no webhook "audit"\n` });
+    expect(await cli(["webhook", "put", table, "audit", "ftp://x/"])).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/^error validation_failed: url: /),
+    });
+    expect(await cli(["webhook", "put", table, "audit", "http://x/", "--secret-env", "NOT_SET"])).toMatchObject({
+      code: 2,
+      err: "error: --secret-env: NOT_SET is not set or empty\n",
+    });
+    expect(await cli(["webhook", "delete", table, "audit", "--json"])).toMatchObject({
+      code: 0,
+      out: `{"table":"${table}","name":"audit","deleted":true}\n`,
+    });
+    expect(await cli(["webhook", "delete", table, "audit"])).toMatchObject({
+      code: 1,
+      err: `error webhook_not_found: table "${table}" has no webhook "audit"\n`,
+    });
   });
 
   it("server errors print `error <code>: <message>` and exit 1", async () => {
     const missing = uniqueTableName("missing");
-    expect(await cli(["send", missing, "1"])).toMatchObject({ code: 1, err: `error table_not_found: table "${missing}" is not a message table\n` });
+    expect(await cli(["send", missing, "1"])).toMatchObject({
+      code: 1,
+      err: `error table_not_found: table "${missing}" is not a message table\n`,
+    });
     const tail = await cli(["tail", missing, "--count", "1"]);
     expect(tail.code).toBe(1);
     expect(tail.err).toMatch(/^error table_not_found: /);

@@ -68,7 +68,10 @@ describeWithDatabase("client receipts end to end", () => {
     const again = got.find((m) => m.id === lapsed && m.epoch === 1)!;
     expect(await again.extend(4_000)).toBe(true);
     // Over HTTP too, by receipt.
-    expect(await client.extend(table, [first(kept!).receipt, first(lapsed!).receipt], 4_000)).toEqual({ extended: 1, stale: [first(lapsed!).receipt] });
+    expect(await client.extend(table, [first(kept!).receipt, first(lapsed!).receipt], 4_000)).toEqual({
+      extended: 1,
+      stale: [first(lapsed!).receipt],
+    });
     first(kept!).ack();
     again.ack();
     await sub.flush();

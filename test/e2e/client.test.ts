@@ -94,8 +94,18 @@ describeWithDatabase("client end to end", () => {
 
   it("publishes idempotently by id", async () => {
     const table = await newTable();
-    expect(await client.publish(table, [{ id: "11", payload: "a" }, { id: "12", payload: "b" }])).toEqual({ ids: ["11", "12"], duplicates: [] });
-    expect(await client.publish(table, [{ id: "12", payload: "b" }, { id: "13", payload: "c" }])).toEqual({ ids: ["12", "13"], duplicates: ["12"] });
+    expect(
+      await client.publish(table, [
+        { id: "11", payload: "a" },
+        { id: "12", payload: "b" },
+      ]),
+    ).toEqual({ ids: ["11", "12"], duplicates: [] });
+    expect(
+      await client.publish(table, [
+        { id: "12", payload: "b" },
+        { id: "13", payload: "c" },
+      ]),
+    ).toEqual({ ids: ["12", "13"], duplicates: ["12"] });
     expect((await stats(table)).ready).toBe(3);
   });
 
@@ -106,7 +116,13 @@ describeWithDatabase("client end to end", () => {
     const { ids } = await client.publish(table, [{ payload: { order: 1 } }, { payload: { order: 2 }, priority: 10 }]);
     const got = await take(it, 2);
     expect(got.map((m) => m.id).sort()).toEqual([...ids].sort());
-    expect(got.find((m) => m.id === ids[0])!.toJSON()).toEqual({ id: ids[0], priority: 50, epoch: 0, receipt: `${ids[0]}:0`, payload: { order: 1 } });
+    expect(got.find((m) => m.id === ids[0])!.toJSON()).toEqual({
+      id: ids[0],
+      priority: 50,
+      epoch: 0,
+      receipt: `${ids[0]}:0`,
+      payload: { order: 1 },
+    });
     for (const m of got) m.ack();
     await sub.flush();
     await waitUntil(async () => (await stats(table)).acked === 2, "both acked", 3_000);
@@ -178,7 +194,10 @@ describeWithDatabase("client end to end", () => {
     const sub = track(client.subscribe(uniqueTableName("nosuch")));
     const reconnects: number[] = [];
     sub.on("reconnecting", (i) => reconnects.push(i.attempt));
-    await expect(within(sub[Symbol.asyncIterator]().next(), 5_000, "the failure")).rejects.toMatchObject({ status: 404, code: "table_not_found" });
+    await expect(within(sub[Symbol.asyncIterator]().next(), 5_000, "the failure")).rejects.toMatchObject({
+      status: 404,
+      code: "table_not_found",
+    });
     expect(reconnects).toEqual([]);
   });
 

@@ -40,7 +40,11 @@ describeWithDatabase("dead letters end to end", () => {
     const consumer = await failingConsumer(table);
     const [id] = await enqueue(table, [{ poison: true }]);
 
-    await waitUntil(async () => (await http(t.base, "GET", `/v1/tables/${table}`)).body.stats.dead === 1, "the message to be dead-lettered", 10_000);
+    await waitUntil(
+      async () => (await http(t.base, "GET", `/v1/tables/${table}`)).body.stats.dead === 1,
+      "the message to be dead-lettered",
+      10_000,
+    );
     expect(consumer.messages.map((m) => m.epoch)).toEqual([0, 1, 2]);
     const { body: described } = await http(t.base, "GET", `/v1/tables/${table}`);
     expect(described).toMatchObject({ options: { maxAttempts: 3 }, stats: { dead: 1, ready: 0, inFlight: 0, delayed: 0 } });
@@ -48,7 +52,16 @@ describeWithDatabase("dead letters end to end", () => {
     const dead = await http(t.base, "GET", `/v1/tables/${table}/dead`);
     expect(dead.status).toBe(200);
     expect(dead.body).toEqual({
-      messages: [{ id, priority: 50, epoch: 3, payload: { poison: true }, reason: "delivered 3 times without an ack (maxAttempts 3)", deadAt: expect.any(Number) }],
+      messages: [
+        {
+          id,
+          priority: 50,
+          epoch: 3,
+          payload: { poison: true },
+          reason: "delivered 3 times without an ack (maxAttempts 3)",
+          deadAt: expect.any(Number),
+        },
+      ],
     });
     const metrics = (await http(t.base, "GET", "/metrics")).body as string;
     expect(metrics).toContain(`tablemq_messages_dead_lettered_total{table="${table}"} 1`);
@@ -82,7 +95,12 @@ describeWithDatabase("dead letters end to end", () => {
 
     const list = await cli(["dlq", "list", table, "--limit", "2"]);
     expect(list.code).toBe(0);
-    expect(list.out.trim().split("\n").map((l) => JSON.parse(l).id)).toEqual(first.body.messages.map((m: { id: string }) => m.id));
+    expect(
+      list.out
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l).id),
+    ).toEqual(first.body.messages.map((m: { id: string }) => m.id));
     expect(list.err).toBe(`more: --cursor ${first.body.next}\n`);
     const all = await cli(["dlq", "list", table, "--limit", "2", "--all"]);
     expect(all.out.trim().split("\n")).toHaveLength(3);

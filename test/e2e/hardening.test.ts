@@ -15,7 +15,8 @@ const VITESS_COLUMNS = `
   id BIGINT NOT NULL, priority TINYINT UNSIGNED NOT NULL DEFAULT 50, epoch BIGINT NOT NULL DEFAULT 0,
   time_next BIGINT DEFAULT 0, time_acked BIGINT DEFAULT NULL, message JSON,
   PRIMARY KEY (id), INDEX poller_idx (time_acked, priority, time_next)`;
-const COMMENT = "COMMENT 'vitess_message,vt_ack_wait=2,vt_purge_after=86400,vt_batch_size=50,vt_cache_size=10000,vt_poller_interval=30,vt_min_backoff=1'";
+const COMMENT =
+  "COMMENT 'vitess_message,vt_ack_wait=2,vt_purge_after=86400,vt_batch_size=50,vt_cache_size=10000,vt_poller_interval=30,vt_min_backoff=1'";
 
 describeWithDatabase("hardening: a bad message hurts only itself", () => {
   const t = useTestServer("hardening_e2e");
@@ -54,14 +55,22 @@ describeWithDatabase("hardening: a bad message hurts only itself", () => {
 
   it("a lone surrogate is refused with 400 naming its payload; 200 concurrent good requests are all written", async () => {
     const table = await newTable();
-    await goodNeighbours(table, '{"messages":[{"payload":1},{"payload":"lone \\ud800"}]}', /^messages\[1\]\.payload: contains \\ud800, a lone UTF-16 surrogate/);
+    await goodNeighbours(
+      table,
+      '{"messages":[{"payload":1},{"payload":"lone \\ud800"}]}',
+      /^messages\[1\]\.payload: contains \\ud800, a lone UTF-16 surrogate/,
+    );
   });
 
   it("an id past a signed BIGINT id column is refused with 400 naming it; the others are written", async () => {
     const table = uniqueTableName("signed");
     await conn.pool.query(`CREATE TABLE ${table} (${VITESS_COLUMNS}) ${COMMENT}`);
     await http(t.base, "GET", `/v1/tables/${table}`); // discovered
-    await goodNeighbours(table, '{"messages":[{"payload":1},{"id":"9223372036854775808","payload":2}]}', /^messages\[1\]\.id: must be at most 9223372036854775807/);
+    await goodNeighbours(
+      table,
+      '{"messages":[{"payload":1},{"id":"9223372036854775808","payload":2}]}',
+      /^messages\[1\]\.id: must be at most 9223372036854775807/,
+    );
     const ok = await post(table, '{"messages":[{"id":"9223372036854775807","payload":2}]}');
     expect(ok.status).toBe(201);
     await conn.pool.query(`DROP TABLE ${table}`);
@@ -71,7 +80,11 @@ describeWithDatabase("hardening: a bad message hurts only itself", () => {
     const table = uniqueTableName("check");
     await conn.pool.query(`CREATE TABLE ${table} (${VITESS_COLUMNS}, CONSTRAINT no_poison CHECK (message NOT LIKE '%poison%')) ${COMMENT}`);
     await http(t.base, "GET", `/v1/tables/${table}`);
-    await goodNeighbours(table, '{"messages":[{"payload":"fine"},{"payload":"poison"}]}', /^messages: the database refused it: CONSTRAINT `no_poison` failed/);
+    await goodNeighbours(
+      table,
+      '{"messages":[{"payload":"fine"},{"payload":"poison"}]}',
+      /^messages: the database refused it: CONSTRAINT `no_poison` failed/,
+    );
     await conn.pool.query(`DROP TABLE ${table}`);
   });
 
@@ -125,14 +138,20 @@ describeWithDatabase("hardening: payloads are stored and delivered exactly as se
     const table = uniqueTableName("fiddead");
     await http(t.base, "PUT", `/v1/tables/${table}`, { ...FAST, ackWaitMs: 300, minBackoffMs: 100, pollIntervalMs: 200, maxAttempts: 1 });
     const payload = '{"n":9007199254740993,"x":1e400,"z":-0}';
-    expect((await http(t.base, "POST", `/v1/tables/${table}/messages`, undefined, `{"messages":[{"payload":${payload}}]}`)).status).toBe(201);
+    expect((await http(t.base, "POST", `/v1/tables/${table}/messages`, undefined, `{"messages":[{"payload":${payload}}]}`)).status).toBe(
+      201,
+    );
     const s = await t.subscribe(table); // never acks: after one delivery the message is dead
     await waitUntil(() => s.messages.length === 1, "the delivery");
     let text = "";
-    await waitUntil(async () => {
-      text = await (await fetch(`${t.base}/v1/tables/${table}/dead`)).text();
-      return text.includes('"payload"');
-    }, "the dead letter", 10_000);
+    await waitUntil(
+      async () => {
+        text = await (await fetch(`${t.base}/v1/tables/${table}/dead`)).text();
+        return text.includes('"payload"');
+      },
+      "the dead letter",
+      10_000,
+    );
     expect(text).toContain(`"payload":${payload}}`);
   });
 });
@@ -166,7 +185,9 @@ describeWithDatabase("hardening: every refusal in API.md's error body", () => {
   it("delayMs and deliverAt together: 400 naming both, nothing written", async () => {
     const table = uniqueTableName("both");
     await http(t.base, "PUT", `/v1/tables/${table}`, FAST);
-    const res = await http(t.base, "POST", `/v1/tables/${table}/messages`, { messages: [{ payload: 1 }, { payload: 2, delayMs: 5, deliverAt: 5 }] });
+    const res = await http(t.base, "POST", `/v1/tables/${table}/messages`, {
+      messages: [{ payload: 1 }, { payload: 2, delayMs: 5, deliverAt: 5 }],
+    });
     expectError(res, 400, "validation_failed", /^messages\[1\]\.delayMs and messages\[1\]\.deliverAt: give one or the other, not both$/);
     expect((await http(t.base, "GET", `/v1/tables/${table}`)).body.stats).toMatchObject({ ready: 0, delayed: 0 });
   });
@@ -213,7 +234,12 @@ describeWithDatabase("hardening: every refusal in API.md's error body", () => {
     const table = uniqueTableName("hookcr");
     await http(t.base, "PUT", `/v1/tables/${table}`, FAST);
     for (const url of ["http://x/a\r\nb", "http://x/\nb", "http://x/\tb"]) {
-      expectError(await http(t.base, "PUT", `/v1/tables/${table}/webhooks/w`, { url }), 400, "validation_failed", /^url: must not contain control characters/);
+      expectError(
+        await http(t.base, "PUT", `/v1/tables/${table}/webhooks/w`, { url }),
+        400,
+        "validation_failed",
+        /^url: must not contain control characters/,
+      );
     }
     expect((await http(t.base, "GET", `/v1/tables/${table}/webhooks`)).body).toEqual({ webhooks: [] });
   });
@@ -221,7 +247,12 @@ describeWithDatabase("hardening: every refusal in API.md's error body", () => {
   it("<name>_dlq and <name> are never both message tables: 409 naming the conflict, either way round", async () => {
     const base = uniqueTableName("dlqname");
     expect((await http(t.base, "PUT", `/v1/tables/${base}`, FAST)).status).toBe(201);
-    expectError(await http(t.base, "PUT", `/v1/tables/${base}_dlq`, FAST), 409, "conflict", new RegExp(`${base}_dlq is the name of ${base}'s dead-letter table`));
+    expectError(
+      await http(t.base, "PUT", `/v1/tables/${base}_dlq`, FAST),
+      409,
+      "conflict",
+      new RegExp(`${base}_dlq is the name of ${base}'s dead-letter table`),
+    );
     const other = uniqueTableName("dlqfirst");
     expect((await http(t.base, "PUT", `/v1/tables/${other}_dlq`, FAST)).status).toBe(201);
     expectError(await http(t.base, "PUT", `/v1/tables/${other}`, FAST), 409, "conflict", new RegExp(`${other}_dlq is a message table`));

@@ -10,7 +10,12 @@ import { http, startTestServer } from "../support/server.js";
 import { sleep, waitUntil } from "../support/wait.js";
 
 /** One request on a connection of its own (no keep-alive pool, so the test controls the connections). */
-function once(base: string, method: string, path: string, opts: { token?: string; body?: unknown } = {}): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+function once(
+  base: string,
+  method: string,
+  path: string,
+  opts: { token?: string; body?: unknown } = {},
+): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {};
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
@@ -65,7 +70,9 @@ describeWithDatabase("server limits", () => {
     const limited = await http(base, "GET", "/v1/tables");
     expect(limited.status).toBe(429);
     expect(limited.headers.get("retry-after")).toBe("1");
-    expect(limited.body).toEqual({ error: { code: "overloaded", message: expect.stringContaining("rate limit exceeded (1 requests/s, burst 3)") } });
+    expect(limited.body).toEqual({
+      error: { code: "overloaded", message: expect.stringContaining("rate limit exceeded (1 requests/s, burst 3)") },
+    });
     // Any route under /v1 counts, a refused upgrade too (before upgrading).
     expect((await http(base, "PUT", "/v1/tables/limited", {})).status).toBe(429);
     expect(await upgradeStatus(base, "limited")).toMatchObject({ status: 429, retryAfter: "1" });
@@ -122,7 +129,10 @@ describeWithDatabase("server limits", () => {
     await expect(once(base, "GET", "/healthz")).rejects.toThrow(/socket hang up|ECONNRESET|EPIPE/);
 
     idle.destroy();
-    await waitUntil(async () => (await once(base, "GET", "/healthz").catch(() => ({ status: 0 }))).status === 200, "a connection accepted again");
+    await waitUntil(
+      async () => (await once(base, "GET", "/healthz").catch(() => ({ status: 0 }))).status === 200,
+      "a connection accepted again",
+    );
     const metrics = await once(base, "GET", "/metrics");
     expect(metrics.body).toMatch(/tablemq_connections_dropped_total [1-9]/);
   });

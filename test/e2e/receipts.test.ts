@@ -15,7 +15,9 @@ describeWithDatabase("receipts: fenced acks and lease extension", () => {
     return table;
   };
   const enqueue = async (table: string, n: number) => {
-    const res = await http(t.base, "POST", `/v1/tables/${table}/messages`, { messages: Array.from({ length: n }, (_, i) => ({ payload: i })) });
+    const res = await http(t.base, "POST", `/v1/tables/${table}/messages`, {
+      messages: Array.from({ length: n }, (_, i) => ({ payload: i })),
+    });
     expect(res.status).toBe(201);
     return res.body.ids as string[];
   };
@@ -67,7 +69,9 @@ describeWithDatabase("receipts: fenced acks and lease extension", () => {
     // Over HTTP too; the receipt is still current, so it can be extended again and acked.
     const more = await http(t.base, "POST", `/v1/tables/${table}/extend`, { receipts: [receiptOf(kept!)], byMs: 60_000 });
     expect(more).toMatchObject({ status: 200, body: { extended: 1, stale: [] } });
-    expect(await http(t.base, "POST", `/v1/tables/${table}/ack`, { receipts: [receiptOf(kept!)] })).toMatchObject({ body: { acked: 1, stale: [] } });
+    expect(await http(t.base, "POST", `/v1/tables/${table}/ack`, { receipts: [receiptOf(kept!)] })).toMatchObject({
+      body: { acked: 1, stale: [] },
+    });
   });
 
   it("rejects bad receipts and bodies with a 400 naming the field, changing nothing", async () => {
@@ -88,7 +92,11 @@ describeWithDatabase("receipts: fenced acks and lease extension", () => {
     }
     // A valid id beside a receipt out of range: refused as a whole, the id is not postponed.
     const [id] = await enqueue(table, 1);
-    const mixed = await http(t.base, "POST", `/v1/tables/${table}/postpone`, { ids: [id], receipts: ["18446744073709551616:0"], delayMs: 60_000 });
+    const mixed = await http(t.base, "POST", `/v1/tables/${table}/postpone`, {
+      ids: [id],
+      receipts: ["18446744073709551616:0"],
+      delayMs: 60_000,
+    });
     expect(mixed.status).toBe(400);
     expect(mixed.body.error.message).toMatch(/^receipts\[0\]/);
     expect(await stats(table)).toMatchObject({ ready: 1, delayed: 0 });

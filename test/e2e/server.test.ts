@@ -56,11 +56,18 @@ describeWithDatabase("server end to end", () => {
     const [a, b] = await enqueue(table, [{ payload: "a" }, { payload: "b" }]);
     await sub.waitForMessages(2);
     const started = Date.now();
-    expect(await http(t.base, "POST", `/v1/tables/${table}/postpone`, { ids: [a], delayMs: 300 })).toMatchObject({ body: { postponed: 1 } });
+    expect(await http(t.base, "POST", `/v1/tables/${table}/postpone`, { ids: [a], delayMs: 300 })).toMatchObject({
+      body: { postponed: 1 },
+    });
     sub.send({ type: "postpone", ids: [b], delayMs: 300 });
     const again = await sub.waitForMessages(4, 3_000);
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
-    expect(again.slice(2).map((m) => m.id).sort()).toEqual([a, b].sort());
+    expect(
+      again
+        .slice(2)
+        .map((m) => m.id)
+        .sort(),
+    ).toEqual([a, b].sort());
     expect(again.slice(2).every((m) => m.epoch === 1)).toBe(true);
   });
 
@@ -84,7 +91,10 @@ describeWithDatabase("server end to end", () => {
     const first = await http(t.base, "POST", `/v1/tables/${table}/messages`, { messages: [{ id: "100", payload: "x" }] });
     expect(first).toMatchObject({ status: 201, body: { ids: ["100"] } });
     const again = await http(t.base, "POST", `/v1/tables/${table}/messages`, {
-      messages: [{ id: "100", payload: "y" }, { id: "101", payload: "z" }],
+      messages: [
+        { id: "100", payload: "y" },
+        { id: "101", payload: "z" },
+      ],
     });
     expect(again).toMatchObject({ status: 201, body: { ids: ["100", "101"], duplicates: ["100"] } });
     const sub = await subscribe(table);
@@ -97,7 +107,13 @@ describeWithDatabase("server end to end", () => {
     const a = await subscribe(table, "", true);
     const b = await subscribe(table, "", true);
     const ids: string[] = [];
-    for (let i = 0; i < 10; i++) ids.push(...(await enqueue(table, Array.from({ length: 20 }, (_, j) => ({ payload: i * 20 + j })))));
+    for (let i = 0; i < 10; i++)
+      ids.push(
+        ...(await enqueue(
+          table,
+          Array.from({ length: 20 }, (_, j) => ({ payload: i * 20 + j })),
+        )),
+      );
     await waitUntil(() => a.messages.length + b.messages.length >= 200, "all 200 messages", 10_000);
     const all = [...a.ids, ...b.ids];
     expect(new Set(all).size).toBe(200);
@@ -111,7 +127,10 @@ describeWithDatabase("server end to end", () => {
     const table = await newTable({ ...FAST, batchSize: 2 });
     const stuck = await subscribe(table, "?maxInFlight=3");
     expect(stuck.frames[0].maxInFlight).toBe(3);
-    const ids = await enqueue(table, Array.from({ length: 6 }, (_, i) => ({ payload: i })));
+    const ids = await enqueue(
+      table,
+      Array.from({ length: 6 }, (_, i) => ({ payload: i })),
+    );
     await stuck.waitForMessages(3);
     await sleep(300);
     expect(stuck.messages).toHaveLength(3); // never more than its credit
@@ -194,22 +213,70 @@ describeWithDatabase("server end to end", () => {
       ["messages empty", "POST", "messages", { messages: [] }, 400, "validation_failed", /messages/],
       ["messages not an array", "POST", "messages", { messages: "x" }, 400, "validation_failed", /messages/],
       ["payload missing", "POST", "messages", { messages: [{ priority: 1 }] }, 400, "validation_failed", /messages\[0\]\.payload/],
-      ["priority too high", "POST", "messages", { messages: [{ payload: 1, priority: 256 }] }, 400, "validation_failed", /messages\[0\]\.priority/],
+      [
+        "priority too high",
+        "POST",
+        "messages",
+        { messages: [{ payload: 1, priority: 256 }] },
+        400,
+        "validation_failed",
+        /messages\[0\]\.priority/,
+      ],
       ["priority negative", "POST", "messages", { messages: [{ payload: 1, priority: -1 }] }, 400, "validation_failed", /priority/],
       ["priority a string", "POST", "messages", { messages: [{ payload: 1, priority: "1" }] }, 400, "validation_failed", /priority/],
       ["priority fractional", "POST", "messages", { messages: [{ payload: 1, priority: 1.5 }] }, 400, "validation_failed", /priority/],
       ["delayMs negative", "POST", "messages", { messages: [{ payload: 1, delayMs: -5 }] }, 400, "validation_failed", /delayMs/],
-      ["deliverAt past BIGINT ns", "POST", "messages", { messages: [{ payload: 1, deliverAt: 10_000_000_000_000 }] }, 400, "validation_failed", /messages\[0\]\.deliverAt/],
+      [
+        "deliverAt past BIGINT ns",
+        "POST",
+        "messages",
+        { messages: [{ payload: 1, deliverAt: 10_000_000_000_000 }] },
+        400,
+        "validation_failed",
+        /messages\[0\]\.deliverAt/,
+      ],
       ["id not digits", "POST", "messages", { messages: [{ payload: 1, id: "abc" }] }, 400, "validation_failed", /messages\[0\]\.id/],
       ["id a number", "POST", "messages", { messages: [{ payload: 1, id: 5 }] }, 400, "validation_failed", /messages\[0\]\.id/],
-      ["id over 2^64-1", "POST", "messages", { messages: [{ payload: 1, id: "18446744073709551616" }] }, 400, "validation_failed", /messages\[0\]\.id/],
+      [
+        "id over 2^64-1",
+        "POST",
+        "messages",
+        { messages: [{ payload: 1, id: "18446744073709551616" }] },
+        400,
+        "validation_failed",
+        /messages\[0\]\.id/,
+      ],
       ["unknown message field", "POST", "messages", { messages: [{ payload: 1, colour: "red" }] }, 400, "validation_failed", /colour/],
       ["unknown top-level field", "POST", "messages", { messages: [{ payload: 1 }], extra: true }, 400, "validation_failed", /extra/],
-      ["second message bad", "POST", "messages", { messages: [{ payload: 1 }, { payload: 2, priority: 999 }] }, 400, "validation_failed", /messages\[1\]\.priority/],
+      [
+        "second message bad",
+        "POST",
+        "messages",
+        { messages: [{ payload: 1 }, { payload: 2, priority: 999 }] },
+        400,
+        "validation_failed",
+        /messages\[1\]\.priority/,
+      ],
       ["payload too large", "POST", "messages", { messages: [{ payload: big }] }, 413, "payload_too_large", /messages\[0\]\.payload/],
       // 92,160 characters but 276,482 bytes of UTF-8: the limit counts bytes.
-      ["payload too large in bytes", "POST", "messages", { messages: [{ payload: "€".repeat(90 * 1024) }] }, 413, "payload_too_large", /messages\[0\]\.payload/],
-      ["too many messages", "POST", "messages", { messages: Array.from({ length: 1001 }, () => ({ payload: 1 })) }, 413, "payload_too_large", /messages/],
+      [
+        "payload too large in bytes",
+        "POST",
+        "messages",
+        { messages: [{ payload: "€".repeat(90 * 1024) }] },
+        413,
+        "payload_too_large",
+        /messages\[0\]\.payload/,
+      ],
+      [
+        "too many messages",
+        "POST",
+        "messages",
+        { messages: Array.from({ length: 1001 }, () => ({ payload: 1 })) },
+        413,
+        "payload_too_large",
+        /messages/,
+      ],
       ["ack ids missing", "POST", "ack", {}, 400, "validation_failed", /ids/],
       ["ack ids empty", "POST", "ack", { ids: [] }, 400, "validation_failed", /ids/],
       ["ack id not a string", "POST", "ack", { ids: [1] }, 400, "validation_failed", /ids\[0\]/],
@@ -256,7 +323,11 @@ describeWithDatabase("server end to end", () => {
     });
 
     it("rejects a wrong content type and an unknown route with the error body", async () => {
-      const res = await fetch(`${t.base}/v1/tables/${table}/messages`, { method: "POST", headers: { "content-type": "text/plain" }, body: "hi" });
+      const res = await fetch(`${t.base}/v1/tables/${table}/messages`, {
+        method: "POST",
+        headers: { "content-type": "text/plain" },
+        body: "hi",
+      });
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("bad_request");
       const missing = await http(t.base, "GET", "/v2/whatever");
@@ -322,7 +393,8 @@ describeWithDatabase("metrics across a table's life", () => {
   it("drops a dropped table's series, and counts a table made again under the same name from zero", async () => {
     const table = uniqueTableName("m");
     const scrape = () => fetch(`${server.url}/metrics`).then((r) => r.text());
-    const enqueueCount = (text: string) => Number(new RegExp(`tablemq_enqueue_seconds_count\\{table="${table}"\\} (\\d+)`).exec(text)?.[1] ?? NaN);
+    const enqueueCount = (text: string) =>
+      Number(new RegExp(`tablemq_enqueue_seconds_count\\{table="${table}"\\} (\\d+)`).exec(text)?.[1] ?? NaN);
     const acked = (text: string) => Number(new RegExp(`tablemq_messages_acked_total\\{table="${table}"\\} (\\d+)`).exec(text)?.[1] ?? NaN);
     await http(server.url, "PUT", `/v1/tables/${table}`, {});
     const { body } = await http(server.url, "POST", `/v1/tables/${table}/messages`, { messages: [{ payload: 1 }, { payload: 2 }] });

@@ -10,7 +10,12 @@ import { lockTable, waitForLockWait } from "../support/table-lock.js";
 import { sleep } from "../support/wait.js";
 
 /** One request over a keep-alive agent (node:http, so the test owns the connection). */
-function keepAliveRequest(agent: Agent, url: string, method: string, body?: unknown): Promise<{ status: number; headers: IncomingHttpHeaders; body: any }> {
+function keepAliveRequest(
+  agent: Agent,
+  url: string,
+  method: string,
+  body?: unknown,
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: any }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method, agent, headers: body === undefined ? {} : { "content-type": "application/json" } }, (res) => {
       let text = "";
@@ -134,7 +139,9 @@ describeWithDatabase("graceful shutdown", () => {
       expect((await keepAliveRequest(agent, `${server.url}/v1/tables/${table}`, "PUT", {})).status).toBe(201);
       // The enqueue waits in the database for the lock while shutdown begins.
       const lock = await lockTable(database.url, table);
-      const pending = keepAliveRequest(agent, `${server.url}/v1/tables/${table}/messages`, "POST", { messages: [{ id: "42", payload: 1 }] });
+      const pending = keepAliveRequest(agent, `${server.url}/v1/tables/${table}/messages`, "POST", {
+        messages: [{ id: "42", payload: 1 }],
+      });
       await waitForLockWait(store.db, table);
       const started = Date.now();
       const closing = server.close().then(() => (closedAfterMs = Date.now() - started));

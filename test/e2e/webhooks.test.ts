@@ -57,14 +57,18 @@ describeWithDatabase("webhooks end to end", () => {
     return res.body;
   };
   const enqueue = async (table: string, count: number) => {
-    const res = await http(base, "POST", `/v1/tables/${table}/messages`, { messages: Array.from({ length: count }, (_, n) => ({ payload: { n } })) });
+    const res = await http(base, "POST", `/v1/tables/${table}/messages`, {
+      messages: Array.from({ length: count }, (_, n) => ({ payload: { n } })),
+    });
     expect(res.status).toBe(201);
     return res.body.ids as string[];
   };
   const webhookOf = async (table: string, name: string) =>
     ((await http(base, "GET", `/v1/tables/${table}`)).body.webhooks as any[]).find((w) => w.name === name);
   const storedRows = async () => {
-    const { rows } = await sql<{ table_name: string; name: string }>`SELECT table_name, name FROM ${sql.table(WEBHOOKS_TABLE)}`.execute(store.db);
+    const { rows } = await sql<{ table_name: string; name: string }>`SELECT table_name, name FROM ${sql.table(WEBHOOKS_TABLE)}`.execute(
+      store.db,
+    );
     return rows.map((r) => `${r.table_name}/${r.name}`);
   };
   const metric = async (name: string, labels: Record<string, string>) => {
@@ -192,7 +196,15 @@ describeWithDatabase("webhooks end to end", () => {
     const table = await newTable(FAST);
     const secret = "top-secret-value-77";
     const created = await putWebhook(table, "b-signed", { url: "http://127.0.0.1:9/b", secret, batchSize: 3, timeoutMs: 2_000 });
-    expect(created).toMatchObject({ name: "b-signed", url: "http://127.0.0.1:9/b", batchSize: 3, timeoutMs: 2_000, hasSecret: true, state: "up", held: 0 });
+    expect(created).toMatchObject({
+      name: "b-signed",
+      url: "http://127.0.0.1:9/b",
+      batchSize: 3,
+      timeoutMs: 2_000,
+      hasSecret: true,
+      state: "up",
+      held: 0,
+    });
     await putWebhook(table, "a-plain", { url: "https://example.invalid/a" });
     const list = await http(base, "GET", `/v1/tables/${table}/webhooks`);
     expect(list.status).toBe(200);
@@ -202,14 +214,23 @@ describeWithDatabase("webhooks end to end", () => {
     ]);
     const one = await http(base, "GET", `/v1/tables/${table}/webhooks/b-signed`);
     expect(one.body).toMatchObject({ name: "b-signed", hasSecret: true });
-    for (const body of [created, list.body, one.body, (await http(base, "GET", `/v1/tables/${table}`)).body, (await http(base, "GET", "/v1/tables")).body]) {
+    for (const body of [
+      created,
+      list.body,
+      one.body,
+      (await http(base, "GET", `/v1/tables/${table}`)).body,
+      (await http(base, "GET", "/v1/tables")).body,
+    ]) {
       expect(JSON.stringify(body)).not.toContain(secret);
       expect(JSON.stringify(body)).not.toContain('"secret"');
     }
     // A PUT replaces the whole configuration (a secret left out is removed) and keeps createdAt.
     const replaced = await putWebhook(table, "b-signed", { url: "http://127.0.0.1:9/b2" }, 200);
     expect(replaced).toMatchObject({ url: "http://127.0.0.1:9/b2", batchSize: 10, hasSecret: false, createdAt: created.createdAt });
-    expect(await http(base, "DELETE", `/v1/tables/${table}/webhooks/a-plain`)).toMatchObject({ status: 200, body: { table, name: "a-plain", deleted: true } });
+    expect(await http(base, "DELETE", `/v1/tables/${table}/webhooks/a-plain`)).toMatchObject({
+      status: 200,
+      body: { table, name: "a-plain", deleted: true },
+    });
     const again = await http(base, "DELETE", `/v1/tables/${table}/webhooks/a-plain`);
     expect(again.status).toBe(404);
     expect(again.body.error.code).toBe("webhook_not_found");
@@ -283,12 +304,16 @@ describeWithDatabase("webhooks end to end", () => {
       try {
         const table = "restarted";
         expect((await http(first.url, "PUT", `/v1/tables/${table}`, FAST)).status).toBe(201);
-        expect((await http(first.url, "PUT", `/v1/tables/${table}/webhooks/keeper`, { url: t.url, secret, batchSize: 4 })).status).toBe(201);
+        expect((await http(first.url, "PUT", `/v1/tables/${table}/webhooks/keeper`, { url: t.url, secret, batchSize: 4 })).status).toBe(
+          201,
+        );
         await first.close();
 
         second = await startServer(config, { logger: createLogger("trace", sink) });
         const list = await http(second.url, "GET", `/v1/tables/${table}/webhooks`);
-        expect(list.body.webhooks).toEqual([expect.objectContaining({ name: "keeper", url: t.url, batchSize: 4, hasSecret: true, state: "up" })]);
+        expect(list.body.webhooks).toEqual([
+          expect.objectContaining({ name: "keeper", url: t.url, batchSize: 4, hasSecret: true, state: "up" }),
+        ]);
         expect((await http(second.url, "GET", `/v1/tables/${table}`)).body.stats.receivers).toBe(1);
         const res = await http(second.url, "POST", `/v1/tables/${table}/messages`, { messages: [{ payload: 1 }, { payload: 2 }] });
         expect(await t.waitForDelivered(2)).toEqual(res.body.ids);

@@ -101,7 +101,8 @@ describeWithDatabase("fault: misbehaving consumers", () => {
           Array.from({ length: VANISH_WAVE }, async (_, i) => {
             const c = consumer(`vanish-${wave}-${i}`, { maxInFlight: 10, mode: "none" });
             const how = i % 3;
-            if (how === 0) c.terminate(); // gone during the handshake
+            if (how === 0)
+              c.terminate(); // gone during the handshake
             else {
               try {
                 await c.ready();
@@ -141,7 +142,9 @@ describeWithDatabase("fault: misbehaving consumers", () => {
       if (ids.every((id) => rows.get(id)?.acked === true)) break;
       if (Date.now() > deadline) {
         const missing = ids.filter((id) => rows.get(id)?.acked !== true);
-        throw new Error(`not acked: ${missing.length}, e.g. ${JSON.stringify(missing.slice(0, 3).map((id) => log.filter((d) => d.id === id).map((d) => [d.by, d.epoch, d.at - enqueuedAt.get(id)!])))}`);
+        throw new Error(
+          `not acked: ${missing.length}, e.g. ${JSON.stringify(missing.slice(0, 3).map((id) => log.filter((d) => d.id === id).map((d) => [d.by, d.epoch, d.at - enqueuedAt.get(id)!])))}`,
+        );
       }
     }
     const allAckedAfterLoadMs = Date.now() - loadEndedAt;
@@ -163,7 +166,12 @@ describeWithDatabase("fault: misbehaving consumers", () => {
         if (prev.at === enqueued) firstMax = Math.max(firstMax, waited);
         else perCycleMax = Math.max(perCycleMax, waited / Math.max(1, cycles));
         if (waited > allowedWait(cycles)) {
-          overdue.push({ id, waitedMs: waited, allowedMs: allowedWait(cycles), deliveries: seen.map((x) => [x.by, x.epoch, x.at - enqueued]) });
+          overdue.push({
+            id,
+            waitedMs: waited,
+            allowedMs: allowedWait(cycles),
+            deliveries: seen.map((x) => [x.by, x.epoch, x.at - enqueued]),
+          });
         }
         prev = d;
       }
@@ -215,7 +223,11 @@ describeWithDatabase("fault: misbehaving consumers", () => {
     await waitUntil(() => sockets().count === 2, "server-side sockets back to the two live consumers", 5_000);
     good.close();
     slow.close();
-    await waitUntil(() => server.engine.snapshot(table)!.receivers === 0 && server.engine.snapshot(table)!.leased === 0, "no receivers, no leases", 5_000);
+    await waitUntil(
+      () => server.engine.snapshot(table)!.receivers === 0 && server.engine.snapshot(table)!.leased === 0,
+      "no receivers, no leases",
+      5_000,
+    );
   }, 60_000);
 
   it("holds back at most one batch for a consumer that stops reading, and buffers at most one frame for it", async () => {
@@ -223,7 +235,12 @@ describeWithDatabase("fault: misbehaving consumers", () => {
     expect((await request(server.url, "PUT", `/v1/tables/${table}`, OPTIONS)).status).toBe(201);
     const log: Delivery[] = [];
     const good = await new Consumer(server.url, table, "good", { maxInFlight: 50, log, keepPayloads: false }).ready();
-    const stalled = await new Consumer(server.url, table, "stalled", { maxInFlight: 1_000, mode: "none", log, keepPayloads: false }).ready();
+    const stalled = await new Consumer(server.url, table, "stalled", {
+      maxInFlight: 1_000,
+      mode: "none",
+      log,
+      keepPayloads: false,
+    }).ready();
     stalled.socket.pause(); // reads nothing from now on: the socket buffers fill, then the server's write waits
 
     const stalledSocket = () => [...server.app.websocketServer.clients].reduce((max, s) => Math.max(max, s.bufferedAmount), 0);
@@ -280,7 +297,11 @@ describeWithDatabase("fault: misbehaving consumers", () => {
     expect(maxLeased).toBeLessThanOrEqual(50 + 1_000);
     good.close();
     stalled.close();
-    await waitUntil(() => server.engine.snapshot(table)!.receivers === 0 && server.engine.snapshot(table)!.leased === 0, "no receivers, no leases", 5_000);
+    await waitUntil(
+      () => server.engine.snapshot(table)!.receivers === 0 && server.engine.snapshot(table)!.leased === 0,
+      "no receivers, no leases",
+      5_000,
+    );
   }, 60_000);
 
   it("redelivers every unacked message within ack wait + backoff, even one whose write to a stalled socket waits", async () => {
@@ -292,7 +313,9 @@ describeWithDatabase("fault: misbehaving consumers", () => {
     stalled.socket.pause(); // stops reading; stays connected
     const filler = "x".repeat(64 * 1024);
     for (let i = 0; i < 20; i++) {
-      const res = await request(server.url, "POST", `/v1/tables/${table}/messages`, { messages: Array.from({ length: 10 }, () => ({ payload: filler })) });
+      const res = await request(server.url, "POST", `/v1/tables/${table}/messages`, {
+        messages: Array.from({ length: 10 }, () => ({ payload: filler })),
+      });
       expect(res.status).toBe(201);
       await sleep(20);
     }

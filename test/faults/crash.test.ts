@@ -124,14 +124,18 @@ describeWithDatabase("fault: server killed (SIGKILL) under load", () => {
     const rows = await tableRows(store.db, table);
     const lost = [...committed.values()].filter((id) => !rows.has(id) || !deliveredIds.has(id));
     const unacked = [...committed.values()].filter((id) => rows.get(id)?.acked !== true);
-    const ackedUnconfirmed = [...unconfirmedAtKill].filter((id) => rows.get(id)?.acked === true && !log.some((d) => d.id === id && d.by.startsWith("after")));
+    const ackedUnconfirmed = [...unconfirmedAtKill].filter(
+      (id) => rows.get(id)?.acked === true && !log.some((d) => d.id === id && d.by.startsWith("after")),
+    );
 
     const deliveries = new Map<string, Delivery[]>();
     for (const d of log) deliveries.set(d.id, [...(deliveries.get(d.id) ?? []), d]);
     const duplicated = [...deliveries].filter(([, ds]) => ds.length > 1);
     const duplicateDeliveries = duplicated.reduce((n, [, ds]) => n + ds.length - 1, 0);
     // A message delivered again after the restart must have been unacknowledged when the process died.
-    const redeliveredAcrossKill = duplicated.filter(([, ds]) => ds.some((d) => d.by.startsWith("before")) && ds.some((d) => d.by.startsWith("after")));
+    const redeliveredAcrossKill = duplicated.filter(
+      ([, ds]) => ds.some((d) => d.by.startsWith("before")) && ds.some((d) => d.by.startsWith("after")),
+    );
     const unexplained = redeliveredAcrossKill.filter(([id]) => !unconfirmedAtKill.has(id)).map(([id]) => id);
     // Keys delivered that never got a 2xx: enqueues in flight at the kill that had committed.
     const committedKeys = new Set(committed.keys());
@@ -171,7 +175,10 @@ describeWithDatabase("fault: server killed (SIGKILL) under load", () => {
     expect(duplicated.length).toBeLessThanOrEqual(unconfirmedAtKill.size);
     // maxInFlight credit: what the subscribers held without having sent an ack is at most their credit.
     expect([...unconfirmedAtKill].filter((id) => !ackSentAtKill.has(id)).length).toBeLessThanOrEqual(SUBSCRIBERS * MAX_IN_FLIGHT);
-    expect(before.every((c) => c.closeCode === 1006), "the old sockets died with the process").toBe(true);
+    expect(
+      before.every((c) => c.closeCode === 1006),
+      "the old sockets died with the process",
+    ).toBe(true);
 
     second.child.kill("SIGTERM");
     expect(await second.exited).toBe(0);

@@ -58,7 +58,9 @@ function json(value: unknown): string {
   if (value instanceof Raw) return value.text;
   if (Array.isArray(value)) return `[${value.map(json).join(",")}]`;
   if (value && typeof value === "object") {
-    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}:${json(v)}`).join(",")}}`;
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${JSON.stringify(k)}:${json(v)}`)
+      .join(",")}}`;
   }
   return JSON.stringify(value) ?? "null";
 }
@@ -71,19 +73,115 @@ const obj = (entries: Array<[string, unknown]>): Record<string, unknown> => {
 const nestedArrays = (depth: number, inner = "1") => "[".repeat(depth) + inner + "]".repeat(depth);
 const nestedObjects = (depth: number) => '{"a":'.repeat(depth) + "1" + "}".repeat(depth);
 
-const BAD_PRIORITY = [256, -1, 1.5, "1", null, true, [], {}, [1], new Raw("1e400"), new Raw("-1e400"), new Raw("256.0"), new Raw("1e3"),
-  new Raw("255.5"), new Raw("123456789012345678901234567890"), new Raw("-9007199254740993"), "", "NaN", "0x10"];
-const BAD_DELAY = [-1, 1.5, "5", null, true, [], {}, MAX_DELAY_MS + 1, new Raw("1e400"), new Raw("1e21"), new Raw("-1e-7"), new Raw("0.5"),
-  new Raw("123456789012345678901234567890"), "Infinity"];
+const BAD_PRIORITY = [
+  256,
+  -1,
+  1.5,
+  "1",
+  null,
+  true,
+  [],
+  {},
+  [1],
+  new Raw("1e400"),
+  new Raw("-1e400"),
+  new Raw("256.0"),
+  new Raw("1e3"),
+  new Raw("255.5"),
+  new Raw("123456789012345678901234567890"),
+  new Raw("-9007199254740993"),
+  "",
+  "NaN",
+  "0x10",
+];
+const BAD_DELAY = [
+  -1,
+  1.5,
+  "5",
+  null,
+  true,
+  [],
+  {},
+  MAX_DELAY_MS + 1,
+  new Raw("1e400"),
+  new Raw("1e21"),
+  new Raw("-1e-7"),
+  new Raw("0.5"),
+  new Raw("123456789012345678901234567890"),
+  "Infinity",
+];
 const BAD_DELIVER_AT = [-1, 0.5, "0", null, false, [], 9_000_000_000_001, new Raw("1e400"), new Raw("1e16"), new Raw("-0.5")];
 /** Never an id the server accepts. */
-const BAD_IDS: unknown[] = [5, 0, -1, null, true, [], {}, ["1"], "", " 1", "1 ", "abc", "-1", "+1", "01", "00", "1e3", "0x10", "1.0", "١٢٣", "１２３",
-  "18446744073709551616", "99999999999999999999", "123456789012345678901", "1\u0000", "1\n", "' OR '1'='1", "1; DROP TABLE fuzz_target; --",
-  "1) OR (1=1", "1`", '1"', "1\\", "%31", new Raw("1e400"), new Raw("18446744073709551615")];
+const BAD_IDS: unknown[] = [
+  5,
+  0,
+  -1,
+  null,
+  true,
+  [],
+  {},
+  ["1"],
+  "",
+  " 1",
+  "1 ",
+  "abc",
+  "-1",
+  "+1",
+  "01",
+  "00",
+  "1e3",
+  "0x10",
+  "1.0",
+  "١٢٣",
+  "１２３",
+  "18446744073709551616",
+  "99999999999999999999",
+  "123456789012345678901",
+  "1\u0000",
+  "1\n",
+  "' OR '1'='1",
+  "1; DROP TABLE fuzz_target; --",
+  "1) OR (1=1",
+  "1`",
+  '1"',
+  "1\\",
+  "%31",
+  new Raw("1e400"),
+  new Raw("18446744073709551615"),
+];
 /** Never a receipt the server accepts. */
-const BAD_RECEIPTS: unknown[] = [...BAD_IDS, "1000", "1000:", ":0", "1000:-1", "1000:1.5", "1000:01", "1000:0:0", "1000: 0", "1000:1e3", "a:b",
-  "18446744073709551616:0", "1000:1234567890123456", "1000:0\u0000", "01:0", "1000;0"];
-const UNKNOWN_KEYS = ["colour", "Payload", "PRIORITY", "id ", "__proto__", "constructor", "", "payload\u0000", "ïd", "ref", "type", "deliver_at"];
+const BAD_RECEIPTS: unknown[] = [
+  ...BAD_IDS,
+  "1000",
+  "1000:",
+  ":0",
+  "1000:-1",
+  "1000:1.5",
+  "1000:01",
+  "1000:0:0",
+  "1000: 0",
+  "1000:1e3",
+  "a:b",
+  "18446744073709551616:0",
+  "1000:1234567890123456",
+  "1000:0\u0000",
+  "01:0",
+  "1000;0",
+];
+const UNKNOWN_KEYS = [
+  "colour",
+  "Payload",
+  "PRIORITY",
+  "id ",
+  "__proto__",
+  "constructor",
+  "",
+  "payload\u0000",
+  "ïd",
+  "ref",
+  "type",
+  "deliver_at",
+];
 const VALID_PAYLOADS: unknown[] = [1, "s", { a: 1 }, [1, 2], null, true, { nested: { deep: [1, { x: "y" }] } }, "ünïcødé ☃ 🚀"];
 
 function validMessage(rnd: Rnd): Record<string, unknown> {
@@ -148,12 +246,61 @@ const post = (category: string, path: string, body: string | Buffer, headers: Re
 });
 
 const HOSTILE_TABLES = [
-  "..", "../..", "..%2f..%2fetc%2fpasswd", "%2e%2e", "%2e%2e%2f%2e%2e", "....//", ".", "%00", "a%00b", "a'b", "a%27b", "a%22b", "a`b", "a%60b",
-  "a;DROP%20TABLE%20fuzz_target;--", "t%27%20OR%20%271%27%3D%271", "fuzz_target%27", "fuzz_target%00", "fuzz_target%20", "%20fuzz_target",
-  "Fuzz_target", "FUZZ_TARGET", "A", "1abc", "_a", "a-b", "a%20b", "a.b", "a$b", "a%2Fb", "a%5Cb", "a\\b", "a+b", "a*", "a%25", "%C3%A9",
-  "tabl%C3%A9", "%D1%82%D0%B0%D0%B1%D0%BB%D0%B8%D1%86%D0%B0", "%E8%A1%A8", "a%E2%80%8Bb", "%EF%BD%81", "a%CC%81", "%F0%9F%9A%80",
-  "a".repeat(64), "b".repeat(65), "c".repeat(99), "mysql.user", "information_schema.tables", "%",
-  "%ZZ", "%E0%A4%A", "%C0%AF", "a".repeat(101), "z".repeat(1000), "q".repeat(4000),
+  "..",
+  "../..",
+  "..%2f..%2fetc%2fpasswd",
+  "%2e%2e",
+  "%2e%2e%2f%2e%2e",
+  "....//",
+  ".",
+  "%00",
+  "a%00b",
+  "a'b",
+  "a%27b",
+  "a%22b",
+  "a`b",
+  "a%60b",
+  "a;DROP%20TABLE%20fuzz_target;--",
+  "t%27%20OR%20%271%27%3D%271",
+  "fuzz_target%27",
+  "fuzz_target%00",
+  "fuzz_target%20",
+  "%20fuzz_target",
+  "Fuzz_target",
+  "FUZZ_TARGET",
+  "A",
+  "1abc",
+  "_a",
+  "a-b",
+  "a%20b",
+  "a.b",
+  "a$b",
+  "a%2Fb",
+  "a%5Cb",
+  "a\\b",
+  "a+b",
+  "a*",
+  "a%25",
+  "%C3%A9",
+  "tabl%C3%A9",
+  "%D1%82%D0%B0%D0%B1%D0%BB%D0%B8%D1%86%D0%B0",
+  "%E8%A1%A8",
+  "a%E2%80%8Bb",
+  "%EF%BD%81",
+  "a%CC%81",
+  "%F0%9F%9A%80",
+  "a".repeat(64),
+  "b".repeat(65),
+  "c".repeat(99),
+  "mysql.user",
+  "information_schema.tables",
+  "%",
+  "%ZZ",
+  "%E0%A4%A",
+  "%C0%AF",
+  "a".repeat(101),
+  "z".repeat(1000),
+  "q".repeat(4000),
 ];
 
 function tableCases(rnd: Rnd, n: number): Case[] {
@@ -199,8 +346,19 @@ function tableCases(rnd: Rnd, n: number): Case[] {
   return cases;
 }
 
-const UTF8_BAD = [[0xff], [0xfe], [0xc3, 0x28], [0xe2, 0x28, 0xa1], [0xf0, 0x28, 0x8c, 0xbc], [0xc0, 0xaf], [0xed, 0xa0, 0x80],
-  [0xf4, 0x90, 0x80, 0x80], [0x80], [0xe2, 0x82], [0xf8, 0x88, 0x80, 0x80, 0x80]];
+const UTF8_BAD = [
+  [0xff],
+  [0xfe],
+  [0xc3, 0x28],
+  [0xe2, 0x28, 0xa1],
+  [0xf0, 0x28, 0x8c, 0xbc],
+  [0xc0, 0xaf],
+  [0xed, 0xa0, 0x80],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0x80],
+  [0xe2, 0x82],
+  [0xf8, 0x88, 0x80, 0x80, 0x80],
+];
 
 /** Builds the ~2000 HTTP cases. */
 function httpCases(seed: number): Case[] {
@@ -213,14 +371,53 @@ function httpCases(seed: number): Case[] {
 
   // Enqueue: wrong types, out-of-range and huge numbers, bad ids, unknown fields, one bad message in a batch.
   for (let i = 0; i < 600; i++) cases.push(post("enqueue: bad message", messages, json({ messages: badMessages(rnd) })));
-  const badBodies: unknown[] = [[], "str", 1, null, true, {}, { messages: {} }, { messages: "x" }, { messages: [] }, { messages: null },
-    { messages: [1] }, { messages: [[]] }, { messages: [null] }, { messages: [{ payload: 1 }], extra: 1 }, { Messages: [{ payload: 1 }] },
-    obj([["messages", [{ payload: 1 }]], ["__proto__", { polluted: true }]]), obj([["constructor", { prototype: { polluted: true } }], ["messages", [{ payload: 1 }]]]),
-    { messages: Array.from({ length: 1001 }, () => ({ payload: 1 })) }, { messages: new Raw("1e400") }];
+  const badBodies: unknown[] = [
+    [],
+    "str",
+    1,
+    null,
+    true,
+    {},
+    { messages: {} },
+    { messages: "x" },
+    { messages: [] },
+    { messages: null },
+    { messages: [1] },
+    { messages: [[]] },
+    { messages: [null] },
+    { messages: [{ payload: 1 }], extra: 1 },
+    { Messages: [{ payload: 1 }] },
+    obj([
+      ["messages", [{ payload: 1 }]],
+      ["__proto__", { polluted: true }],
+    ]),
+    obj([
+      ["constructor", { prototype: { polluted: true } }],
+      ["messages", [{ payload: 1 }]],
+    ]),
+    { messages: Array.from({ length: 1001 }, () => ({ payload: 1 })) },
+    { messages: new Raw("1e400") },
+  ];
   for (let i = 0; i < 120; i++) cases.push(post("enqueue: bad body", messages, json(pick(rnd, badBodies))));
-  for (const raw of ["", "{", "{nope", '{"messages":[{"payload":1}]', '{"messages":[{"payload":1},]}', "[1,2", "nul", "'x'", '{"a":1}{"b":2}',
-    "\u0000", '{"messages":[{"payload":NaN}]}', '{"messages":[{"payload":Infinity}]}', '{"messages":[{"payload":undefined}]}',
-    '{"messages":[{"payload":01}]}', '{"messages":[{"payload":"\\x41"}]}', '{"messages":[{"payload":"\\ud800"}]', "\ufeff{}"]) {
+  for (const raw of [
+    "",
+    "{",
+    "{nope",
+    '{"messages":[{"payload":1}]',
+    '{"messages":[{"payload":1},]}',
+    "[1,2",
+    "nul",
+    "'x'",
+    '{"a":1}{"b":2}',
+    "\u0000",
+    '{"messages":[{"payload":NaN}]}',
+    '{"messages":[{"payload":Infinity}]}',
+    '{"messages":[{"payload":undefined}]}',
+    '{"messages":[{"payload":01}]}',
+    '{"messages":[{"payload":"\\x41"}]}',
+    '{"messages":[{"payload":"\\ud800"}]',
+    "\ufeff{}",
+  ]) {
     cases.push(post("malformed JSON", messages, raw));
   }
 
@@ -237,7 +434,14 @@ function httpCases(seed: number): Case[] {
   for (let i = 0; i < 70; i++) cases.push(post("deep nesting", messages, pick(rnd, deep)(rnd() < 0.8 ? 10_000 : 50_000)));
   for (let i = 0; i < 10; i++) cases.push(post("deep nesting", ack, `{"ids":${nestedArrays(10_000, '"1000"')}}`));
   for (let i = 0; i < 10; i++) cases.push(post("deep nesting", postpone, `{"ids":["1000"],"delayMs":${nestedArrays(10_000)}}`));
-  for (let i = 0; i < 10; i++) cases.push({ category: "deep nesting", method: "PUT", path: table, headers: JSON_HEADERS, body: `{"ackWaitMs":${nestedArrays(10_000)}}` });
+  for (let i = 0; i < 10; i++)
+    cases.push({
+      category: "deep nesting",
+      method: "PUT",
+      path: table,
+      headers: JSON_HEADERS,
+      body: `{"ackWaitMs":${nestedArrays(10_000)}}`,
+    });
 
   // Invalid UTF-8 bytes: in a payload string, in a payload key, in an id, in an unknown field.
   for (let i = 0; i < 150; i++) {
@@ -261,7 +465,14 @@ function httpCases(seed: number): Case[] {
     const body = `{"messages":[{"payload":"${"y".repeat(size)}"}]}`;
     cases.push({ ...post("oversized body", pick(rnd, [messages, ack, postpone]), body), chunked: rnd() < 0.5 });
   }
-  for (let i = 0; i < 6; i++) cases.push({ category: "oversized body", method: "PUT", path: table, headers: JSON_HEADERS, body: `{"ackWaitMs":${"1".repeat(BODY_LIMIT + 10)}}` });
+  for (let i = 0; i < 6; i++)
+    cases.push({
+      category: "oversized body",
+      method: "PUT",
+      path: table,
+      headers: JSON_HEADERS,
+      body: `{"ackWaitMs":${"1".repeat(BODY_LIMIT + 10)}}`,
+    });
 
   // Ack and postpone: hostile ids (alone, or next to a real id that must not be acked), bad delays, extras.
   for (let i = 0; i < 300; i++) {
@@ -269,8 +480,27 @@ function httpCases(seed: number): Case[] {
     const which = Math.floor(rnd() * 6);
     if (which === 0) cases.push(post("hostile ids", ack, json({ ids: pick(rnd, [null, 1, "1000", {}, [], new Raw("1e400")]) })));
     else if (which === 1) cases.push(post("hostile ids", postpone, json({ ids: [pick(rnd, SEEDED)], delayMs: pick(rnd, BAD_DELAY) })));
-    else if (which === 2) cases.push(post("hostile ids", pick(rnd, [ack, postpone]), json(obj([["ids", [pick(rnd, SEEDED)]], [pick(rnd, UNKNOWN_KEYS.filter((k) => k !== "")), 1]]))));
-    else if (which === 3) cases.push(post("hostile ids", pick(rnd, [ack, postpone]), json({ ids: Array.from({ length: 1001 }, (_, j) => String(1000 + j)) })));
+    else if (which === 2)
+      cases.push(
+        post(
+          "hostile ids",
+          pick(rnd, [ack, postpone]),
+          json(
+            obj([
+              ["ids", [pick(rnd, SEEDED)]],
+              [
+                pick(
+                  rnd,
+                  UNKNOWN_KEYS.filter((k) => k !== ""),
+                ),
+                1,
+              ],
+            ]),
+          ),
+        ),
+      );
+    else if (which === 3)
+      cases.push(post("hostile ids", pick(rnd, [ack, postpone]), json({ ids: Array.from({ length: 1001 }, (_, j) => String(1000 + j)) })));
     else cases.push(post("hostile ids", pick(rnd, [ack, postpone]), json({ ids })));
   }
 
@@ -288,32 +518,89 @@ function httpCases(seed: number): Case[] {
     () => ({ receipts: [good()], byMs: 1000, delayMs: 5 }),
     () => ({ receipts: Array.from({ length: 1001 }, (_, j) => `${1000 + j}:0`), byMs: 1000 }),
   ];
-  const badRedrive: unknown[] = [{}, { all: false }, { all: "yes" }, { all: 1 }, { ids: [] }, { ids: ["1000"], all: true }, { all: true, force: true },
-    { ids: [pick(rnd, BAD_IDS)] }, { ids: "1000" }, { ids: Array.from({ length: 1001 }, (_, j) => String(1000 + j)) }, [], null, "all"];
-  const badDead = ["limit=0", "limit=-1", "limit=abc", "limit=1001", "limit=1.5", "limit=", "cursor=x", "cursor=1:01", "cursor=:", "other=1",
-    "limit=1&limit=2", "cursor=99999999999999999999999:1"];
+  const badRedrive: unknown[] = [
+    {},
+    { all: false },
+    { all: "yes" },
+    { all: 1 },
+    { ids: [] },
+    { ids: ["1000"], all: true },
+    { all: true, force: true },
+    { ids: [pick(rnd, BAD_IDS)] },
+    { ids: "1000" },
+    { ids: Array.from({ length: 1001 }, (_, j) => String(1000 + j)) },
+    [],
+    null,
+    "all",
+  ];
+  const badDead = [
+    "limit=0",
+    "limit=-1",
+    "limit=abc",
+    "limit=1001",
+    "limit=1.5",
+    "limit=",
+    "cursor=x",
+    "cursor=1:01",
+    "cursor=:",
+    "other=1",
+    "limit=1&limit=2",
+    "cursor=99999999999999999999999:1",
+  ];
   for (let i = 0; i < 240; i++) {
     const which = Math.floor(rnd() * 5);
     if (which === 0) cases.push(post("receipts", pick(rnd, [ack, postpone]), json({ receipts: badReceipts() })));
-    else if (which === 1) cases.push(post("receipts", pick(rnd, [ack, postpone]), json({ ids: [pick(rnd, SEEDED)], receipts: badReceipts() })));
+    else if (which === 1)
+      cases.push(post("receipts", pick(rnd, [ack, postpone]), json({ ids: [pick(rnd, SEEDED)], receipts: badReceipts() })));
     else if (which === 2) cases.push(post("extend", extend, json(pick(rnd, badExtend)())));
     else if (which === 3) cases.push(post("redrive", `/v1/tables/${TARGET}/redrive`, json(pick(rnd, badRedrive))));
     else cases.push({ category: "dead letters", method: "GET", path: `/v1/tables/${TARGET}/dead?${pick(rnd, badDead)}` });
   }
 
   // Table options: wrong types, out of range, unknown names, inconsistent pairs; on the target and on a new name.
-  const badOptions: unknown[] = [{ ackWaitMs: 0 }, { ackWaitMs: -1 }, { ackWaitMs: "10" }, { ackWaitMs: 1.5 }, { ackWaitMs: new Raw("1e400") },
-    { ackWaitMs: null }, { ackWaitMs: MAX_DELAY_MS + 1 }, { batchSize: 0 }, { batchSize: 10_001 }, { cacheSize: 0 }, { batchSize: 50, cacheSize: 10 },
-    { minBackoffMs: 5000, maxBackoffMs: 10 }, { pollIntervalMs: 0 }, { maxAttempts: -1 }, { purgeAfterMs: true }, { ackWait: 5 }, { vt_ack_wait: 5 },
-    obj([["__proto__", { ackWaitMs: 1 }]]), [], "x", 1, null, { ackWaitMs: 1000, extra: 1 }];
+  const badOptions: unknown[] = [
+    { ackWaitMs: 0 },
+    { ackWaitMs: -1 },
+    { ackWaitMs: "10" },
+    { ackWaitMs: 1.5 },
+    { ackWaitMs: new Raw("1e400") },
+    { ackWaitMs: null },
+    { ackWaitMs: MAX_DELAY_MS + 1 },
+    { batchSize: 0 },
+    { batchSize: 10_001 },
+    { cacheSize: 0 },
+    { batchSize: 50, cacheSize: 10 },
+    { minBackoffMs: 5000, maxBackoffMs: 10 },
+    { pollIntervalMs: 0 },
+    { maxAttempts: -1 },
+    { purgeAfterMs: true },
+    { ackWait: 5 },
+    { vt_ack_wait: 5 },
+    obj([["__proto__", { ackWaitMs: 1 }]]),
+    [],
+    "x",
+    1,
+    null,
+    { ackWaitMs: 1000, extra: 1 },
+  ];
   for (let i = 0; i < 120; i++) {
     const path = rnd() < 0.5 ? table : `/v1/tables/fuzz_new_${i}`;
     cases.push({ category: "table options", method: "PUT", path, headers: JSON_HEADERS, body: json(pick(rnd, badOptions)) });
   }
 
   // Wrong content types (and none): a 400 naming the content type.
-  const types = ["text/plain", "application/xml", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/octet-stream",
-    "application/jsonx", "text/json", "application/json-patch+json", "image/png", ""];
+  const types = [
+    "text/plain",
+    "application/xml",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "application/octet-stream",
+    "application/jsonx",
+    "text/json",
+    "application/json-patch+json",
+    "image/png",
+    "",
+  ];
   for (let i = 0; i < 100; i++) {
     const type = pick(rnd, types);
     const path = pick(rnd, [messages, ack, postpone]);
@@ -324,9 +611,24 @@ function httpCases(seed: number): Case[] {
   cases.push(...tableCases(rnd, 450));
 
   // Unknown routes and methods.
-  const routes: Array<[string, string]> = [["PATCH", table], ["POST", table], ["DELETE", messages], ["GET", messages], ["PUT", ack], ["GET", "/v2/tables"],
-    ["GET", "/v1"], ["GET", "/v1/tables/"], ["GET", "//v1//tables"], ["GET", `/v1/tables/${TARGET}/messages/1000`], ["OPTIONS", table], ["GET", "/healthz/../v1/tables/x"],
-    ["GET", `/v1/tables/${TARGET}/subscribe`], ["POST", `/v1/tables/${TARGET}/subscribe`], ["GET", "/%"], ["GET", "/metrics/x"]];
+  const routes: Array<[string, string]> = [
+    ["PATCH", table],
+    ["POST", table],
+    ["DELETE", messages],
+    ["GET", messages],
+    ["PUT", ack],
+    ["GET", "/v2/tables"],
+    ["GET", "/v1"],
+    ["GET", "/v1/tables/"],
+    ["GET", "//v1//tables"],
+    ["GET", `/v1/tables/${TARGET}/messages/1000`],
+    ["OPTIONS", table],
+    ["GET", "/healthz/../v1/tables/x"],
+    ["GET", `/v1/tables/${TARGET}/subscribe`],
+    ["POST", `/v1/tables/${TARGET}/subscribe`],
+    ["GET", "/%"],
+    ["GET", "/metrics/x"],
+  ];
   for (let i = 0; i < 60; i++) {
     const [method, path] = pick(rnd, routes);
     cases.push({ category: "unknown route", method, path });
@@ -348,12 +650,21 @@ function send(base: URL, c: Case, agent: http.Agent): Promise<Answer> {
   return new Promise((resolve) => {
     const headers: Record<string, string | number> = { ...c.headers };
     if (c.body !== undefined && !c.chunked) headers["content-length"] = Buffer.byteLength(c.body);
-    const req = http.request({ host: base.hostname, port: base.port, method: c.method, path: c.path, headers, agent, timeout: 10_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (d: Buffer) => chunks.push(d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), body: Buffer.concat(chunks).toString() }));
-      res.on("error", (err) => resolve({ status: res.statusCode ?? 0, contentType: "", body: "", error: err.message }));
-    });
+    const req = http.request(
+      { host: base.hostname, port: base.port, method: c.method, path: c.path, headers, agent, timeout: 10_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (d: Buffer) => chunks.push(d));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            contentType: String(res.headers["content-type"] ?? ""),
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
+        res.on("error", (err) => resolve({ status: res.statusCode ?? 0, contentType: "", body: "", error: err.message }));
+      },
+    );
     req.on("timeout", () => req.destroy(new Error("no answer in 10 s")));
     req.on("error", (err) => resolve({ status: 0, contentType: "", body: "", error: (err as NodeJS.ErrnoException).code ?? err.message }));
     if (c.body !== undefined) req.end(c.body);
@@ -374,7 +685,13 @@ function violation(a: Answer): string | undefined {
     return "body is not JSON";
   }
   const e = body?.error;
-  if (typeof e !== "object" || e === null || typeof e.code !== "string" || typeof e.message !== "string" || Object.keys(body).length !== 1) {
+  if (
+    typeof e !== "object" ||
+    e === null ||
+    typeof e.code !== "string" ||
+    typeof e.message !== "string" ||
+    Object.keys(body).length !== 1
+  ) {
     return "body is not {error: {code, message}}";
   }
   if (!codes.includes(e.code)) return `code ${e.code} with status ${a.status}`;
@@ -477,7 +794,16 @@ describeWithDatabase("fault: bad input at scale (fuzz)", () => {
         const seen = (byCategory[c.category] ??= {});
         seen[a.status] = (seen[a.status] ?? 0) + 1;
         const why = violation(a);
-        if (why) found.push({ category: c.category, method: c.method, path: preview(c.path)!, body: preview(c.body), status: a.status, answer: preview(a.body)!, why });
+        if (why)
+          found.push({
+            category: c.category,
+            method: c.method,
+            path: preview(c.path)!,
+            body: preview(c.body),
+            status: a.status,
+            answer: preview(a.body)!,
+            why,
+          });
       }),
     );
     agent.destroy();
@@ -498,7 +824,16 @@ describeWithDatabase("fault: bad input at scale (fuzz)", () => {
       byCategory,
       statuses,
       violations: found.length,
-      distinctViolations: [...distinct.values()].map(({ category, method, path, body, status, answer, why, count }) => ({ category, why, count, status, method, path, body, answer })),
+      distinctViolations: [...distinct.values()].map(({ category, method, path, body, status, answer, why, count }) => ({
+        category,
+        why,
+        count,
+        status,
+        method,
+        path,
+        body,
+        answer,
+      })),
       durationMs: Date.now() - started,
       controlSent: control.sent,
       controlReceived: control.received,
@@ -510,7 +845,11 @@ describeWithDatabase("fault: bad input at scale (fuzz)", () => {
     expect(health.status).toBe(200);
     expect(after.target, "the target table's rows are unchanged").toBe(before.target);
     expect(after.tables, "no table created, dropped or altered").toEqual(before.tables);
-    expect([...distinct.values()].map((f) => `${f.category}: ${f.method} ${f.path} ${f.body ?? ""} -> ${f.status} ${f.answer} (${f.why}; ${f.count}x)`)).toEqual([]);
+    expect(
+      [...distinct.values()].map(
+        (f) => `${f.category}: ${f.method} ${f.path} ${f.body ?? ""} -> ${f.status} ${f.answer} (${f.why}; ${f.count}x)`,
+      ),
+    ).toEqual([]);
   }, 120_000);
 
   describe("WebSocket", () => {
@@ -519,23 +858,76 @@ describeWithDatabase("fault: bad input at scale (fuzz)", () => {
     function badFrames(seed: number): Frame[] {
       const rnd = prng(seed);
       const frames: Frame[] = [];
-      const malformed = ["", "{", "nope", '{"type":', "[", "\u0000", "NaN", "undefined", "{'type':'ack'}", '{"type":"ack","ids":["1000"],}', "\ufeff{}"];
+      const malformed = [
+        "",
+        "{",
+        "nope",
+        '{"type":',
+        "[",
+        "\u0000",
+        "NaN",
+        "undefined",
+        "{'type':'ack'}",
+        '{"type":"ack","ids":["1000"],}',
+        "\ufeff{}",
+      ];
       const notObject = ["1", '"ack"', "null", "true", "[]", '[{"type":"ack","ids":["1000"]}]', nestedArrays(10_000)];
       const kinds = [
         () => ({ kind: "malformed JSON", data: pick(rnd, malformed) }),
         () => ({ kind: "not an object", data: pick(rnd, notObject) }),
-        () => ({ kind: "wrong type", data: json({ type: pick(rnd, ["nack", "ACK", "Ack", 1, null, ["ack"], "", "subscribe", "messages"]), ids: [pick(rnd, SEEDED)] }) }),
+        () => ({
+          kind: "wrong type",
+          data: json({ type: pick(rnd, ["nack", "ACK", "Ack", 1, null, ["ack"], "", "subscribe", "messages"]), ids: [pick(rnd, SEEDED)] }),
+        }),
         () => ({ kind: "no type", data: json({ ids: [pick(rnd, SEEDED)] }) }),
-        () => ({ kind: "bad ids", data: json({ type: pick(rnd, ["ack", "postpone"]), ids: rnd() < 0.3 ? pick(rnd, [null, 1, "1000", {}, [], undefined]) : [pick(rnd, SEEDED), pick(rnd, BAD_IDS)] }) }),
+        () => ({
+          kind: "bad ids",
+          data: json({
+            type: pick(rnd, ["ack", "postpone"]),
+            ids: rnd() < 0.3 ? pick(rnd, [null, 1, "1000", {}, [], undefined]) : [pick(rnd, SEEDED), pick(rnd, BAD_IDS)],
+          }),
+        }),
         () => ({ kind: "too many ids", data: json({ type: "ack", ids: Array.from({ length: 1001 }, (_, j) => String(1000 + j)) }) }),
-        () => ({ kind: "unknown field", data: json(obj([["type", "ack"], ["ids", [pick(rnd, SEEDED)]], [pick(rnd, ["delayMs", "extra", "__proto__", "Type", "payload"]), 5]])) }),
+        () => ({
+          kind: "unknown field",
+          data: json(
+            obj([
+              ["type", "ack"],
+              ["ids", [pick(rnd, SEEDED)]],
+              [pick(rnd, ["delayMs", "extra", "__proto__", "Type", "payload"]), 5],
+            ]),
+          ),
+        }),
         () => ({ kind: "bad delay", data: json({ type: "postpone", ids: [pick(rnd, SEEDED)], delayMs: pick(rnd, BAD_DELAY) }) }),
-        () => ({ kind: "bad ref", data: json({ type: "ack", ids: [pick(rnd, SEEDED)], ref: pick(rnd, ["r".repeat(65), 1.5, {}, [], true, null, new Raw("9007199254740993"), new Raw("1e400")]) }) }),
+        () => ({
+          kind: "bad ref",
+          data: json({
+            type: "ack",
+            ids: [pick(rnd, SEEDED)],
+            ref: pick(rnd, ["r".repeat(65), 1.5, {}, [], true, null, new Raw("9007199254740993"), new Raw("1e400")]),
+          }),
+        }),
         () => ({ kind: "deep nesting", data: `{"type":"ack","ids":${nestedArrays(10_000, '"1000"')}}` }),
         () => ({ kind: "binary frame", data: Buffer.from(json({ type: "ack", ids: [pick(rnd, SEEDED)] })), binary: true }),
-        () => ({ kind: "bad receipts", data: json({ type: pick(rnd, ["ack", "postpone", "extend"]), receipts: [`${pick(rnd, SEEDED)}:1`, pick(rnd, BAD_RECEIPTS)], byMs: 1000 }) }),
-        () => ({ kind: "bad extend", data: json(pick(rnd, [{ type: "extend", receipts: [`${pick(rnd, SEEDED)}:1`] }, { type: "extend", ids: [pick(rnd, SEEDED)], byMs: 5 },
-          { type: "extend", receipts: [`${pick(rnd, SEEDED)}:1`], byMs: pick(rnd, [...BAD_DELAY, 0]) }, { type: "ack", receipts: [`${pick(rnd, SEEDED)}:1`], byMs: 5 }])) }),
+        () => ({
+          kind: "bad receipts",
+          data: json({
+            type: pick(rnd, ["ack", "postpone", "extend"]),
+            receipts: [`${pick(rnd, SEEDED)}:1`, pick(rnd, BAD_RECEIPTS)],
+            byMs: 1000,
+          }),
+        }),
+        () => ({
+          kind: "bad extend",
+          data: json(
+            pick(rnd, [
+              { type: "extend", receipts: [`${pick(rnd, SEEDED)}:1`] },
+              { type: "extend", ids: [pick(rnd, SEEDED)], byMs: 5 },
+              { type: "extend", receipts: [`${pick(rnd, SEEDED)}:1`], byMs: pick(rnd, [...BAD_DELAY, 0]) },
+              { type: "ack", receipts: [`${pick(rnd, SEEDED)}:1`], byMs: 5 },
+            ]),
+          ),
+        }),
       ];
       for (let i = 0; i < 960; i++) frames.push(pick(rnd, kinds)());
       return frames;
@@ -562,7 +954,11 @@ describeWithDatabase("fault: bad input at scale (fuzz)", () => {
         }
         const errorsBefore = replies.filter((r) => r.type === "error").length;
         ws.send(f.data, { binary: f.binary ?? false });
-        const answered = await waitUntil(() => replies.filter((r) => r.type === "error").length > errorsBefore || closeCode !== undefined, "an error frame", 3_000).then(
+        const answered = await waitUntil(
+          () => replies.filter((r) => r.type === "error").length > errorsBefore || closeCode !== undefined,
+          "an error frame",
+          3_000,
+        ).then(
           () => true,
           () => false,
         );
@@ -570,10 +966,19 @@ describeWithDatabase("fault: bad input at scale (fuzz)", () => {
       }
       await waitUntil(() => closeCode !== undefined, "the close", 2_000).catch(() => {});
       const errors = replies.filter((r) => r.type === "error");
-      const wrong = errors.filter((e) => typeof e.code !== "string" || typeof e.message !== "string" || !["bad_request", "validation_failed"].includes(e.code));
+      const wrong = errors.filter(
+        (e) => typeof e.code !== "string" || typeof e.message !== "string" || !["bad_request", "validation_failed"].includes(e.code),
+      );
       const unexpected = replies.filter((r) => !["subscribed", "error"].includes(r.type));
       if (closeCode === undefined) ws.terminate();
-      return { errors: errors.length, wrong, unexpected, unanswered, closeCode, sent: frames.map((f) => preview(typeof f.data === "string" ? f.data : f.data.toString())) };
+      return {
+        errors: errors.length,
+        wrong,
+        unexpected,
+        unanswered,
+        closeCode,
+        sent: frames.map((f) => preview(typeof f.data === "string" ? f.data : f.data.toString())),
+      };
     }
 
     it(`~1000 bad frames (seed ${SEED + 1}): an error frame each, close 1008 at the 10th; nothing changes; others keep being served`, async () => {
@@ -602,7 +1007,9 @@ describeWithDatabase("fault: bad input at scale (fuzz)", () => {
       const health = await request(server.url, "GET", "/healthz");
 
       const notClosed = results.filter((r) => r.closeCode !== 1008);
-      const unanswered = results.flatMap((r) => r.unanswered.map((f) => ({ kind: f.kind, frame: preview(typeof f.data === "string" ? f.data : f.data.toString()) })));
+      const unanswered = results.flatMap((r) =>
+        r.unanswered.map((f) => ({ kind: f.kind, frame: preview(typeof f.data === "string" ? f.data : f.data.toString()) })),
+      );
       const distinctUnanswered = new Map(unanswered.map((u) => [`${u.kind}: ${u.frame}`, u]));
       recordFigures("fuzz-ws", {
         seed: SEED + 1,
@@ -613,7 +1020,10 @@ describeWithDatabase("fault: bad input at scale (fuzz)", () => {
         notClosedWith1008: notClosed.length,
         notClosedExamples: notClosed.slice(0, 3).map((r) => ({ closeCode: r.closeCode, errors: r.errors, frames: r.sent })),
         unansweredFrames: [...distinctUnanswered.keys()],
-        protocolCloses: protocol.reduce<Record<string, number>>((m, p) => ((m[`${p.kind}: ${p.closeCode}`] = (m[`${p.kind}: ${p.closeCode}`] ?? 0) + 1), m), {}),
+        protocolCloses: protocol.reduce<Record<string, number>>(
+          (m, p) => ((m[`${p.kind}: ${p.closeCode}`] = (m[`${p.kind}: ${p.closeCode}`] ?? 0) + 1), m),
+          {},
+        ),
         controlSent: control.sent,
         controlReceived: control.received,
         targetUnchanged: after.targetWs === before.targetWs,
@@ -625,7 +1035,10 @@ describeWithDatabase("fault: bad input at scale (fuzz)", () => {
       expect([...distinctUnanswered.keys()], "every bad frame is answered with an error frame").toEqual([]);
       expect(results.flatMap((r) => r.wrong)).toEqual([]);
       expect(results.flatMap((r) => r.unexpected)).toEqual([]);
-      expect(notClosed.map((r) => ({ closeCode: r.closeCode, errors: r.errors, kinds: r.kinds })), "closed with 1008 after 10 bad frames").toEqual([]);
+      expect(
+        notClosed.map((r) => ({ closeCode: r.closeCode, errors: r.errors, kinds: r.kinds })),
+        "closed with 1008 after 10 bad frames",
+      ).toEqual([]);
       for (const p of protocol) expect(p.closeCode, p.kind).toBe(p.kind === "invalid UTF-8 text" ? 1007 : 1009);
     }, 120_000);
   });

@@ -59,7 +59,12 @@ const badMessage = fc.constantFrom<Bad>("surrogate", "deep", "idRange", "poison"
 /** A request: mostly good messages, sometimes one or two bad ones among them. */
 const request = fc.oneof(
   { weight: 3, arbitrary: fc.array(goodMessage, { minLength: 1, maxLength: 6 }) },
-  { weight: 1, arbitrary: fc.tuple(fc.array(goodMessage, { maxLength: 4 }), badMessage, fc.array(fc.oneof(goodMessage, badMessage), { maxLength: 3 })).map(([a, b, c]) => [...a, b, ...c]) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.array(goodMessage, { maxLength: 4 }), badMessage, fc.array(fc.oneof(goodMessage, badMessage), { maxLength: 3 }))
+      .map(([a, b, c]) => [...a, b, ...c]),
+  },
 );
 
 function bodyOf(messages: Message[]): string {

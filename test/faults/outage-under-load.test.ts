@@ -72,7 +72,13 @@ describeWithDatabase("fault: database outage under load", () => {
     const producer = async (p: number) => {
       for (let i = 0; running && i < 3_000; i++) {
         const keys = Array.from({ length: BATCH }, (_, j) => `${p}-${i}-${j}`);
-        const res = await request(server.url, "POST", `/v1/tables/${table}/messages`, { messages: keys.map((k) => ({ payload: { k } })) }, REQUEST_TIMEOUT_MS);
+        const res = await request(
+          server.url,
+          "POST",
+          `/v1/tables/${table}/messages`,
+          { messages: keys.map((k) => ({ payload: { k } })) },
+          REQUEST_TIMEOUT_MS,
+        );
         sent.push({ ...res, keys });
         await sleep(res.status === 201 ? 2 : 50);
       }
@@ -84,7 +90,11 @@ describeWithDatabase("fault: database outage under load", () => {
       for (let i = 0; running && i < 100; i++) {
         const keys = [`loose-${i}`];
         const body = { messages: [{ payload: { k: keys[0] } }] };
-        loose.push(request(server.url, "POST", `/v1/tables/${table}/messages`, body, REQUEST_TIMEOUT_MS).then((res) => void sent.push({ ...res, keys })));
+        loose.push(
+          request(server.url, "POST", `/v1/tables/${table}/messages`, body, REQUEST_TIMEOUT_MS).then(
+            (res) => void sent.push({ ...res, keys }),
+          ),
+        );
         await sleep(500);
       }
     };
@@ -137,7 +147,10 @@ describeWithDatabase("fault: database outage under load", () => {
     const readyDuring = probes.filter((p) => p.path === "/readyz" && p.sentAt >= faultAt + 100 && p.doneAt <= restoredAt);
     const healthDuring = probes.filter((p) => p.path === "/healthz" && p.sentAt >= faultAt && p.sentAt < restoredAt);
     const latencies = sentDuring.map((s) => s.doneAt - s.sentAt);
-    const slowest = percentile(sent.map((s) => s.doneAt - s.sentAt), 100);
+    const slowest = percentile(
+      sent.map((s) => s.doneAt - s.sentAt),
+      100,
+    );
     const byStatus = (list: Sent[]) => list.reduce<Record<string, number>>((m, s) => ((m[s.status] = (m[s.status] ?? 0) + 1), m), {});
     const deliveries = new Map<string, number>();
     for (const d of log) deliveries.set(d.id, (deliveries.get(d.id) ?? 0) + 1);
@@ -169,7 +182,24 @@ describeWithDatabase("fault: database outage under load", () => {
       enqueueResumedAfterMs: firstOkAfter ? firstOkAfter.doneAt - restoredAt : -1,
       deliveryResumedAfterMs: firstDeliveryAfter ? firstDeliveryAfter.at - restoredAt : -1,
     };
-    return { writtenDespite503, unknown, noAnswer, table, sent, during, sentDuring, readyDuring, healthDuring, committed, rows, confirmed, log, figures, faultAt, restoredAt };
+    return {
+      writtenDespite503,
+      unknown,
+      noAnswer,
+      table,
+      sent,
+      during,
+      sentDuring,
+      readyDuring,
+      healthDuring,
+      committed,
+      rows,
+      confirmed,
+      log,
+      figures,
+      faultAt,
+      restoredAt,
+    };
   }
 
   /** Enqueue and delivery resumed by themselves; every 2xx enqueue is stored, and it and every confirmed ack is acked. */
@@ -209,7 +239,10 @@ describeWithDatabase("fault: database outage under load", () => {
     expect(r.sentDuring.filter((s) => s.status >= 200 && s.status < 300 && s.doneAt < r.restoredAt)).toEqual([]);
     expect(r.readyDuring.length).toBeGreaterThan(5);
     expect(r.readyDuring.every((p) => p.status === 503)).toBe(true);
-    expect(r.healthDuring.every((p) => p.status === 200), "the server stayed up").toBe(true);
+    expect(
+      r.healthDuring.every((p) => p.status === 200),
+      "the server stayed up",
+    ).toBe(true);
     await expectRecoveredWithoutLoss(r);
   }, 60_000);
 
@@ -229,7 +262,10 @@ describeWithDatabase("fault: database outage under load", () => {
     expect(r.figures.pollsFailedDuringOutage, "polls time out and are counted").toBeGreaterThan(0);
     expect(r.readyDuring.length).toBeGreaterThan(0);
     expect(r.readyDuring.every((p) => p.status === 503)).toBe(true);
-    expect(r.healthDuring.every((p) => p.status === 200), "the server stayed up").toBe(true);
+    expect(
+      r.healthDuring.every((p) => p.status === 200),
+      "the server stayed up",
+    ).toBe(true);
     // Every 2xx (including those answered after the restore, committed late) is stored; nothing lost.
     await expectRecoveredWithoutLoss(r);
   }, 60_000);

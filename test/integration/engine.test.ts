@@ -99,8 +99,7 @@ describeWithDatabase("Engine on the database", () => {
     const name = await table({ ...FAST, purgeAfterMs: 300 });
     await insertDirect(name, [{ id: "1" }, { id: "2" }, { id: "3" }]);
     expect(await (await engine.table(name)).ack(["1", "2"])).toBe(2);
-    const count = async () =>
-      Number((await sql<{ n: string }>`SELECT COUNT(*) AS n FROM ${sql.table(name)}`.execute(store.db)).rows[0]!.n);
+    const count = async () => Number((await sql<{ n: string }>`SELECT COUNT(*) AS n FROM ${sql.table(name)}`.execute(store.db)).rows[0]!.n);
     await sleep(150);
     expect(await count()).toBe(3); // not yet: acked less than purgeAfter ago
     await waitUntil(async () => (await count()) === 1, "the acked rows to be purged", 3_000);
@@ -110,7 +109,10 @@ describeWithDatabase("Engine on the database", () => {
   it("honours priorities across a backlog larger than the cache", async () => {
     const name = await table({ ...FAST, ackWaitMs: 30_000, minBackoffMs: 30_000, cacheSize: 5, batchSize: 2, pollIntervalMs: 30_000 });
     const priorities = Array.from({ length: 40 }, (_, i) => (i * 37) % 11);
-    await insertDirect(name, priorities.map((p, i) => ({ id: String(i + 1), priority: p })));
+    await insertDirect(
+      name,
+      priorities.map((p, i) => ({ id: String(i + 1), priority: p })),
+    );
     const handle = await engine.table(name);
     const r = new RecordingReceiver();
     r.onBatch = (batch) => void handle.ack(batch.map((m) => m.id));
@@ -181,7 +183,14 @@ describeWithDatabase("Engine on the database", () => {
   it("is idempotent by id", async () => {
     const name = await table();
     expect(await (await engine.table(name)).enqueue([{ id: "5", payload: "1" }])).toEqual({ ids: ["5"], duplicates: [] });
-    expect(await (await engine.table(name)).enqueue([{ id: "5", payload: "2" }, { id: "6", payload: "3" }])).toEqual({
+    expect(
+      await (
+        await engine.table(name)
+      ).enqueue([
+        { id: "5", payload: "2" },
+        { id: "6", payload: "3" },
+      ]),
+    ).toEqual({
       ids: ["5", "6"],
       duplicates: ["5"],
     });

@@ -81,8 +81,9 @@ describeWithDatabase("MysqlStore", () => {
     await sql`CREATE TABLE ${sql.table(vitess)} (
         id bigint, priority bigint default 50, epoch bigint, time_next bigint default 0, time_acked bigint,
         message json, primary key(id), index poller_idx(time_acked, priority, time_next desc)
-      ) comment 'vitess_message, vt_ack_wait=30, vt_purge_after=120, vt_batch_size=1, vt_cache_size=10, vt_poller_interval=30'`
-      .execute(db.store.db);
+      ) comment 'vitess_message, vt_ack_wait=30, vt_purge_after=120, vt_batch_size=1, vt_cache_size=10, vt_poller_interval=30'`.execute(
+      db.store.db,
+    );
     await sql`CREATE TABLE ${sql.table(plain)} (id bigint primary key) comment 'vitess_messages are elsewhere'`.execute(db.store.db);
     await sql`CREATE TABLE ${sql.table(broken)} (id bigint primary key) comment 'vitess_message,vt_ack_wait=soon'`.execute(db.store.db);
 
@@ -181,7 +182,10 @@ describeWithDatabase("MysqlStore", () => {
     const hostile = String.raw`{"q":"it's \"quoted\" back\\slash ? ; -- '); DROP TABLE x; --","nul":"\u0000 \n \\' \\\" 😀"}`;
     const payloads = ['{"a":1,"b":[true,null],"s":"é"}', '{ "spaced" : [ 1 , 2 ] }', '"just a string ✓"', "12345678901234567890", hostile];
     const ids = ["18446744073709551615", "18446744073709551614", "9007199254740993", "0", "7"];
-    await db.store.insertMessages(table, ids.map((id, i) => msg(id, { payload: payloads[i]!, priority: i })));
+    await db.store.insertMessages(
+      table,
+      ids.map((id, i) => msg(id, { payload: payloads[i]!, priority: i })),
+    );
     await sql`INSERT INTO ${sql.table(table)} (id, time_next, message) VALUES (42, 0, NULL)`.execute(db.store.db);
 
     const got = await db.store.readDue(table, T0, 10);
@@ -207,15 +211,22 @@ describeWithDatabase("MysqlStore", () => {
     const generated = db.table("formg");
     const triggered = db.table("formt");
     const signed = db.table("forms");
-    const columns = "id BIGINT UNSIGNED NOT NULL PRIMARY KEY, priority TINYINT UNSIGNED NOT NULL DEFAULT 50, epoch BIGINT NOT NULL DEFAULT 0, time_next BIGINT DEFAULT 0, time_acked BIGINT DEFAULT NULL";
+    const columns =
+      "id BIGINT UNSIGNED NOT NULL PRIMARY KEY, priority TINYINT UNSIGNED NOT NULL DEFAULT 50, epoch BIGINT NOT NULL DEFAULT 0, time_next BIGINT DEFAULT 0, time_acked BIGINT DEFAULT NULL";
     const comment = "COMMENT 'vitess_message,vt_ack_wait=30'";
     await sql.raw(`CREATE TABLE ${vitess} (${columns}, message VARBINARY(128)) ${comment}`).execute(db.store.db);
     await sql.raw(`CREATE TABLE ${latin1} (${columns}, message TEXT CHARACTER SET latin1) ${comment}`).execute(db.store.db);
-    await sql.raw(`CREATE TABLE ${checked} (${columns}, message JSON, CHECK (time_acked IS NULL OR time_acked < 5)) ${comment}`).execute(db.store.db);
-    await sql.raw(`CREATE TABLE ${generated} (${columns}, message JSON, due BIGINT AS (time_next + 1) VIRTUAL) ${comment}`).execute(db.store.db);
+    await sql
+      .raw(`CREATE TABLE ${checked} (${columns}, message JSON, CHECK (time_acked IS NULL OR time_acked < 5)) ${comment}`)
+      .execute(db.store.db);
+    await sql
+      .raw(`CREATE TABLE ${generated} (${columns}, message JSON, due BIGINT AS (time_next + 1) VIRTUAL) ${comment}`)
+      .execute(db.store.db);
     await sql.raw(`CREATE TABLE ${triggered} (${columns}, message JSON) ${comment}`).execute(db.store.db);
     await sql.raw(`CREATE TABLE ${signed} (${columns.replace("BIGINT UNSIGNED", "BIGINT")}, message JSON) ${comment}`).execute(db.store.db);
-    await sql.raw(`CREATE TRIGGER ${triggered}_t BEFORE UPDATE ON ${triggered} FOR EACH ROW SET NEW.priority = NEW.priority`).execute(db.store.db);
+    await sql
+      .raw(`CREATE TRIGGER ${triggered}_t BEFORE UPDATE ON ${triggered} FOR EACH ROW SET NEW.priority = NEW.priority`)
+      .execute(db.store.db);
 
     await db.store.discoverTables();
     const forms = Object.fromEntries([made, vitess, latin1, checked, generated, triggered, signed].map((t) => [t, db.store.formOf(t)]));
@@ -243,7 +254,10 @@ describeWithDatabase("MysqlStore", () => {
     // Payloads too many, or one too big, for the insert's hex scratch space (256 KiB) in one go.
     const big = ["x".repeat(30_000), "é😀".repeat(15_000), "y".repeat(90_000), "z", "✓".repeat(40_000)].map((s) => JSON.stringify({ s }));
     const bigIds = ["10", "11", "12", "13", "14", "15", "16", "17"];
-    await db.store.insertMessages(made, bigIds.map((id, i) => msg(id, { payload: big[i % big.length]!, priority: 0 })));
+    await db.store.insertMessages(
+      made,
+      bigIds.map((id, i) => msg(id, { payload: big[i % big.length]!, priority: 0 })),
+    );
     const gotBig = (await db.store.readDue(made, T0, 20)).filter((r) => bigIds.includes(r.id));
     expect(gotBig.map((r) => r.payload)).toEqual(bigIds.map((_, i) => big[i % big.length]));
 
@@ -319,7 +333,10 @@ describeWithDatabase("MysqlStore", () => {
   it("postpones with the backoff of backoff.ts, bit for bit, and counts the delivery", async () => {
     const table = await newTable("postpone");
     const ids = ["1", "2", "3", "4", "5", "6"];
-    await db.store.insertMessages(table, ids.map((id) => msg(id)));
+    await db.store.insertMessages(
+      table,
+      ids.map((id) => msg(id)),
+    );
     // 1.000001 and 0.688 are where a DOUBLE product floors differently from an exact DECIMAL one
     // (1e9 * 1.000001 is 1000000999.9999999 in floating point), so they catch SQL doing decimal math.
     const jitters = [0.666666, 1.333332 - 1e-12, 1.000001, 0.688, 0.7777777777777777, 0.9876543210123];
@@ -413,7 +430,10 @@ describeWithDatabase("MysqlStore", () => {
 
   it("settles groups in one transaction: each counts its own, an id acked by an earlier group is left alone", async () => {
     const table = await newTable("settle");
-    await db.store.insertMessages(table, ["1", "2", "3", "4", "5", "6", "7"].map((id) => msg(id)));
+    await db.store.insertMessages(
+      table,
+      ["1", "2", "3", "4", "5", "6", "7"].map((id) => msg(id)),
+    );
     await setEpoch(table, "7", 2);
     expect(await db.store.ack(table, ["5"], T0)).toBe(1);
     expect(await db.store.settleGroups(table, acks(["1", "2"], [], ["2", "3", "99"], ["5", "4"]))).toEqual([2, 0, 1, 1]);
@@ -436,10 +456,15 @@ describeWithDatabase("MysqlStore", () => {
 
   it("writes nothing of a settlement batch the database refused, and leaves its connection with no open transaction", async () => {
     const table = await newTable("settlerefused");
-    await db.store.insertMessages(table, ["1", "2", "3", "4", "5", "6"].map((id) => msg(id)));
+    await db.store.insertMessages(
+      table,
+      ["1", "2", "3", "4", "5", "6"].map((id) => msg(id)),
+    );
     // The second UPDATE of the batch is refused by the server, after the first one ran.
     await sql`CREATE TRIGGER ${sql.id(`${table}_refuse`)} BEFORE UPDATE ON ${sql.table(table)} FOR EACH ROW
-      BEGIN IF NEW.id = 3 AND NEW.time_acked IS NOT NULL THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'; END IF; END`.execute(db.store.db);
+      BEGIN IF NEW.id = 3 AND NEW.time_acked IS NOT NULL THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'; END IF; END`.execute(
+      db.store.db,
+    );
     await expect(db.store.settleGroups(table, acks(["1", "2"], ["3"]))).rejects.toThrow(/refused/);
     expect((await rawRows(table)).get("1")).toMatchObject({ timeAcked: null });
     // The batch pool's connections take the next batches; had the failed one stayed open there, their
@@ -452,7 +477,10 @@ describeWithDatabase("MysqlStore", () => {
 
   it("fenced updates change only messages whose delivery is current, in one transaction", async () => {
     const table = await newTable("fenced");
-    await db.store.insertMessages(table, ["1", "2", "3", "4", "5"].map((id) => msg(id)));
+    await db.store.insertMessages(
+      table,
+      ["1", "2", "3", "4", "5"].map((id) => msg(id)),
+    );
     for (const id of ["1", "2", "3", "4"]) await setEpoch(table, id, 3); // delivered with epoch 2, recorded
     await db.store.ack(table, ["4"], T0);
     const d = (id: string, epoch: number) => ({ id, epoch });
@@ -467,14 +495,20 @@ describeWithDatabase("MysqlStore", () => {
 
     // extend: at least now + byMs, never earlier than the row already was.
     await db.store.reschedule(table, ["3"], T0, 60_000);
-    expect(await db.store.updateDeliveries(table, [d("2", 2), d("3", 2)], T0, { kind: "extend", byMs: 10_000 })).toEqual({ changed: 2, stale: [] });
+    expect(await db.store.updateDeliveries(table, [d("2", 2), d("3", 2)], T0, { kind: "extend", byMs: 10_000 })).toEqual({
+      changed: 2,
+      stale: [],
+    });
     rows = await rawRows(table);
     expect(rows.get("2")?.timeNext).toBe(msToNs(T0) + msToNs(10_000));
     expect(rows.get("3")?.timeNext).toBe(msToNs(T0) + msToNs(60_000));
 
     expect(await db.store.updateDeliveries(table, [d("2", 2)], T0, { kind: "reschedule", delayMs: 5 })).toEqual({ changed: 1, stale: [] });
     expect((await rawRows(table)).get("2")?.timeNext).toBe(msToNs(T0) + msToNs(5));
-    const backoff = await db.store.updateDeliveries(table, [d("2", 2)], T0, { kind: "backoff", spec: spec({ incrementEpoch: false, baseDelayMs: 0 }) });
+    const backoff = await db.store.updateDeliveries(table, [d("2", 2)], T0, {
+      kind: "backoff",
+      spec: spec({ incrementEpoch: false, baseDelayMs: 0 }),
+    });
     expect(backoff.changed).toBe(1);
     const nack = spec({ incrementEpoch: false, baseDelayMs: 0 });
     expect((await rawRows(table)).get("2")).toMatchObject({ epoch: 3, timeNext: expected(T0, nack, 3) });
@@ -486,7 +520,10 @@ describeWithDatabase("MysqlStore", () => {
 
   it("dead-letters exhausted rows in one move, pages them newest first, redrives them, and drops them with the table", async () => {
     const table = await newTable("dead");
-    await db.store.insertMessages(table, ["1", "2", "3", "4"].map((id) => msg(id, { priority: Number(id) })));
+    await db.store.insertMessages(
+      table,
+      ["1", "2", "3", "4"].map((id) => msg(id, { priority: Number(id) })),
+    );
     for (const id of ["1", "2", "3"]) await setEpoch(table, id, 3);
     await db.store.ack(table, ["3"], T0);
     expect(await db.store.countDead(table)).toBe(0); // no dead-letter table yet
@@ -539,8 +576,14 @@ describeWithDatabase("MysqlStore", () => {
       WHERE table_schema = DATABASE() AND table_name = ${`${table}_dlq`} ORDER BY ordinal_position`.execute(db.store.db);
     // The message table's own types (MySQL 8 shows "bigint" where MariaDB shows "bigint(20)").
     expect(columns.map((r) => `${r.c} ${r.t.replace("bigint(20)", "bigint")}`)).toEqual([
-      "id bigint", "priority bigint", "epoch bigint", "time_next bigint", "time_acked bigint", "message varbinary(128)",
-      "reason varchar(1024)", "time_dead bigint",
+      "id bigint",
+      "priority bigint",
+      "epoch bigint",
+      "time_next bigint",
+      "time_acked bigint",
+      "message varbinary(128)",
+      "reason varchar(1024)",
+      "time_dead bigint",
     ]);
     expect((await db.store.listDead(table, 10)).messages.map((m) => [m.id, m.priority, m.payload])).toEqual([
       ["8", 1, '{"a":1}'],
@@ -554,7 +597,10 @@ describeWithDatabase("MysqlStore", () => {
   it("purges old acked rows in chunks, keeping unacked and recent ones", async () => {
     const table = await newTable("purge");
     const old = ["1", "2", "3", "4", "5"];
-    await db.store.insertMessages(table, [...old, "6", "7"].map((id) => msg(id)));
+    await db.store.insertMessages(
+      table,
+      [...old, "6", "7"].map((id) => msg(id)),
+    );
     await db.store.ack(table, old, T0 - 10_000);
     await db.store.ack(table, ["6"], T0);
     const cutoff = T0 - 5_000;
@@ -574,7 +620,11 @@ describeWithDatabase("MysqlStore", () => {
       rows.push(msg(String(i), { priority: i % 7, timeNext: T0 + ((i * 7919) % 1_000) * 1_000 - 500_000 }));
     }
     await db.store.insertMessages(table, rows);
-    await db.store.ack(table, rows.filter((_, i) => i % 3 === 0).map((r) => r.id), T0);
+    await db.store.ack(
+      table,
+      rows.filter((_, i) => i % 3 === 0).map((r) => r.id),
+      T0,
+    );
     await sql`ANALYZE TABLE ${sql.table(table)}`.execute(db.store.db);
 
     const { rows: plan } = await sql<Record<string, unknown>>`EXPLAIN ${readDueQuery(table, T0, 100)}`.execute(db.store.db);

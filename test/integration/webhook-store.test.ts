@@ -32,7 +32,9 @@ describeWithDatabase("MysqlStore webhooks", () => {
   it("makes its table on first use, and discovery does not take it for a message table", async () => {
     expect(await store.listWebhooks()).toEqual([]);
     const { rows } = await sql<{ n: number }>`
-      SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ${WEBHOOKS_TABLE}`.execute(store.db);
+      SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ${WEBHOOKS_TABLE}`.execute(
+      store.db,
+    );
     expect(Number(rows[0]!.n)).toBe(1);
     expect((await store.discoverTables()).map((t) => t.name)).toEqual(["billing", "orders"]);
     expect(await store.createTable(WEBHOOKS_TABLE, resolveOptions())).toBe(false);
@@ -43,10 +45,22 @@ describeWithDatabase("MysqlStore webhooks", () => {
     expect(await store.putWebhook(hook("orders", "a"))).toBe(true);
     // Replaced with identical values at the same time: still reported as a replacement.
     expect(await store.putWebhook(hook("orders", "a"))).toBe(false);
-    expect(await store.putWebhook(hook("orders", "b", { url: "http://x.test/", batchSize: 3, timeoutMs: 100, createdAt: 5, updatedAt: 1_800_000_000_000 }))).toBe(false);
+    expect(
+      await store.putWebhook(
+        hook("orders", "b", { url: "http://x.test/", batchSize: 3, timeoutMs: 100, createdAt: 5, updatedAt: 1_800_000_000_000 }),
+      ),
+    ).toBe(false);
     const list = await store.listWebhooks();
     expect(list.map((c) => c.name)).toEqual(["a", "b"]);
-    expect(list[1]).toEqual({ table: "orders", name: "b", url: "http://x.test/", batchSize: 3, timeoutMs: 100, createdAt: 1_700_000_000_000, updatedAt: 1_800_000_000_000 });
+    expect(list[1]).toEqual({
+      table: "orders",
+      name: "b",
+      url: "http://x.test/",
+      batchSize: 3,
+      timeoutMs: 100,
+      createdAt: 1_700_000_000_000,
+      updatedAt: 1_800_000_000_000,
+    });
     expect(await store.deleteWebhook("orders", "a")).toBe(true);
     expect(await store.deleteWebhook("orders", "a")).toBe(false);
     expect((await store.listWebhooks()).map((c) => c.name)).toEqual(["b"]);

@@ -40,7 +40,10 @@ export function describeWithDatabase(name: string, fn: () => void): void {
 
 /** A fresh valid table name, `t_<prefix>_<12 hex>`, at most 63 characters. */
 export function uniqueTableName(prefix = "t"): string {
-  const clean = prefix.toLowerCase().replace(/[^a-z0-9_]/g, "_").slice(0, 40);
+  const clean = prefix
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, "_")
+    .slice(0, 40);
   return `t_${clean}_${randomBytes(6).toString("hex")}`;
 }
 

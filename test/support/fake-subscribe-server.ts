@@ -29,12 +29,16 @@ export class FakeServer {
       this.upgrades++;
       if (this.refuseWithRetryAfter !== undefined) {
         const body = JSON.stringify({ error: { code: "unavailable", message: "the server is shutting down" } });
-        socket.end(`HTTP/1.1 503 Service Unavailable\r\nretry-after: ${this.refuseWithRetryAfter}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+        socket.end(
+          `HTTP/1.1 503 Service Unavailable\r\nretry-after: ${this.refuseWithRetryAfter}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        );
         return;
       }
       if (req.url?.startsWith("/v1/tables/missing/")) {
         const body = JSON.stringify({ error: { code: "table_not_found", message: 'table "missing" is not a message table' } });
-        socket.end(`HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+        socket.end(
+          `HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        );
         return;
       }
       this.wss.handleUpgrade(req, socket, head, (ws) => {
@@ -63,7 +67,12 @@ export class FakeServer {
 
   /** Delivers messages with these ids (epoch 0, receipt `<id>:0`, payload `{n: id}`). */
   push(peer: Peer, ...ids: string[]): void {
-    peer.socket.send(JSON.stringify({ type: "messages", messages: ids.map((id) => ({ id, priority: 50, epoch: 0, receipt: `${id}:0`, payload: { n: Number(id) } })) }));
+    peer.socket.send(
+      JSON.stringify({
+        type: "messages",
+        messages: ids.map((id) => ({ id, priority: 50, epoch: 0, receipt: `${id}:0`, payload: { n: Number(id) } })),
+      }),
+    );
   }
 
   async close(): Promise<void> {

@@ -81,11 +81,7 @@ async function startContainer(failures: string[]): Promise<Database | undefined>
 async function ping(url: string): Promise<string | undefined> {
   try {
     const { host, port, user, password, database } = parseMysqlUrl(url);
-    const conn = await withTimeout(
-      createConnection({ host, port, user, password, database, connectTimeout: PING_MS }),
-      PING_MS,
-      "connect",
-    );
+    const conn = await withTimeout(createConnection({ host, port, user, password, database, connectTimeout: PING_MS }), PING_MS, "connect");
     try {
       await withTimeout(conn.query("SELECT 1"), PING_MS, "SELECT 1");
     } finally {

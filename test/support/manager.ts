@@ -34,7 +34,12 @@ export function managerSetup(overrides: Partial<TableOptions> = {}, permits = 4,
 
 /** The insert path as the enqueuer drives it: `rows` begin an insert and are committed at once. */
 export function offer(m: MessageManager, rows: readonly MessageRow[]): Promise<number> {
-  return m.beginInsert(rows.map((r) => r.id), 0).done(rows);
+  return m
+    .beginInsert(
+      rows.map((r) => r.id),
+      0,
+    )
+    .done(rows);
 }
 
 /** Closes every manager managerSetup made (use in afterEach). */

@@ -4,7 +4,23 @@ import { MAX_MESSAGE_ID } from "../../src/ids.js";
 import { OutcomeUnknownError } from "../../src/errors.js";
 import { backoffMs } from "../../src/model/backoff.js";
 import type { TableOptions } from "../../src/options.js";
-import type { BackoffSpec, DeliveryChange, DeadLetterPage, DeadMessage, DiscoveredTable, DueRows, FencedResult, InsertResult, MessageStore, RedriveResult, Settlement, SettleGroup, TableStats, WebhookConfig, WebhookStore } from "../../src/store/types.js";
+import type {
+  BackoffSpec,
+  DeliveryChange,
+  DeadLetterPage,
+  DeadMessage,
+  DiscoveredTable,
+  DueRows,
+  FencedResult,
+  InsertResult,
+  MessageStore,
+  RedriveResult,
+  Settlement,
+  SettleGroup,
+  TableStats,
+  WebhookConfig,
+  WebhookStore,
+} from "../../src/store/types.js";
 import type { Delivery, NewMessage } from "../../src/model/messages.js";
 
 interface StoredRow {
@@ -33,7 +49,16 @@ export class MemoryStore implements MessageStore, WebhookStore {
   readonly tables = new Map<string, StoredTable>();
   /** Webhook configurations by "table name". */
   readonly webhooks = new Map<string, WebhookConfig>();
-  readonly calls: Record<Op, number> = { readDue: 0, postpone: 0, reschedule: 0, ack: 0, purge: 0, insertMessages: 0, updateDeliveries: 0, deadLetter: 0 };
+  readonly calls: Record<Op, number> = {
+    readDue: 0,
+    postpone: 0,
+    reschedule: 0,
+    ack: 0,
+    purge: 0,
+    insertMessages: 0,
+    updateDeliveries: 0,
+    deadLetter: 0,
+  };
   /** Postpones running right now, and the most seen at once. */
   activePostpones = 0;
   maxActivePostpones = 0;
@@ -131,10 +156,22 @@ export class MemoryStore implements MessageStore, WebhookStore {
     const all = [...this.mustTable(table).rows.values()]
       .filter((r) => r.timeAcked === null && (r.timeNext ?? 0) <= nowMs)
       // Ties by id, as the SQL store's ORDER BY priority, time_next, id (decimal ids: shorter is smaller).
-      .sort((a, b) => a.priority - b.priority || (a.timeNext ?? 0) - (b.timeNext ?? 0) || a.id.length - b.id.length || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .sort(
+        (a, b) =>
+          a.priority - b.priority ||
+          (a.timeNext ?? 0) - (b.timeNext ?? 0) ||
+          a.id.length - b.id.length ||
+          (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+      )
       .slice(0, limit)
       .map((r) => ({ id: r.id, priority: r.priority, timeNext: r.timeNext ?? 0, epoch: r.epoch, payload: r.payload }));
-    const snapshot = dueRows(all, rowsWithin(all.map((r) => payloadBytes(r.payload)), maxBytes));
+    const snapshot = dueRows(
+      all,
+      rowsWithin(
+        all.map((r) => payloadBytes(r.payload)),
+        maxBytes,
+      ),
+    );
     await this.enter("readDue");
     return snapshot;
   }
@@ -155,12 +192,18 @@ export class MemoryStore implements MessageStore, WebhookStore {
 
   async reschedule(table: string, ids: string[], nowMs: number, delayMs: number): Promise<number> {
     await this.enter("reschedule");
-    return this.answer("reschedule", this.update(table, ids, (r) => applyChange(r, { kind: "reschedule", delayMs }, nowMs)));
+    return this.answer(
+      "reschedule",
+      this.update(table, ids, (r) => applyChange(r, { kind: "reschedule", delayMs }, nowMs)),
+    );
   }
 
   async ack(table: string, ids: string[], nowMs: number): Promise<number> {
     await this.enter("ack");
-    return this.answer("ack", this.update(table, ids, (r) => applyChange(r, { kind: "ack" }, nowMs)));
+    return this.answer(
+      "ack",
+      this.update(table, ids, (r) => applyChange(r, { kind: "ack" }, nowMs)),
+    );
   }
 
   /**
@@ -219,7 +262,12 @@ export class MemoryStore implements MessageStore, WebhookStore {
   async redrive(table: string, ids: string[] | undefined, nowMs: number, limit: number): Promise<RedriveResult> {
     const t = this.mustTable(table);
     const free = [...t.dead.values()].filter((m) => !t.rows.has(m.id));
-    const wanted = ids ?? free.sort((a, b) => a.deadAt - b.deadAt).slice(0, limit).map((m) => m.id);
+    const wanted =
+      ids ??
+      free
+        .sort((a, b) => a.deadAt - b.deadAt)
+        .slice(0, limit)
+        .map((m) => m.id);
     const result: RedriveResult = { redriven: [], missing: [], conflicts: [] };
     for (const id of new Set(wanted)) {
       const m = t.dead.get(id);

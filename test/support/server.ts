@@ -19,7 +19,14 @@ export interface HttpResult<T = any> {
 }
 
 /** JSON over HTTP; `raw` sends the body string as is; `timeoutMs` bounds the wait for the answer. */
-export async function http<T = any>(base: string, method: string, path: string, body?: unknown, raw?: string, timeoutMs?: number): Promise<HttpResult<T>> {
+export async function http<T = any>(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  raw?: string,
+  timeoutMs?: number,
+): Promise<HttpResult<T>> {
   const res = await fetch(base + path, {
     method,
     headers: body === undefined && raw === undefined ? {} : { "content-type": "application/json" },

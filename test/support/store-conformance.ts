@@ -21,7 +21,13 @@ export interface ConformanceTarget {
 /** A fixed "now", epoch ms. */
 const T0 = 1_700_000_000_000;
 
-const msg = (id: string, over: Partial<NewMessage> = {}): NewMessage => ({ id, priority: 50, timeNext: T0 - 1_000, payload: `{"n":"${id}"}`, ...over });
+const msg = (id: string, over: Partial<NewMessage> = {}): NewMessage => ({
+  id,
+  priority: 50,
+  timeNext: T0 - 1_000,
+  payload: `{"n":"${id}"}`,
+  ...over,
+});
 const spec = (over: Partial<BackoffSpec> = {}): BackoffSpec => ({
   baseDelayMs: 30_000,
   minBackoffMs: 1_000,
@@ -55,7 +61,10 @@ export function describeStoreConformance(name: string, target: () => Conformance
     it("inserts new ids, reports existing ones and repeats as duplicates, and leaves them untouched", async () => {
       const { store, t } = await table("conf_insert");
       expect(await store.insertMessages(t, [msg("1"), msg("2")])).toEqual({ inserted: ["1", "2"], duplicates: [] });
-      expect(await store.insertMessages(t, [msg("2", { payload: '"new"' }), msg("3"), msg("3")])).toEqual({ inserted: ["3"], duplicates: ["2", "3"] });
+      expect(await store.insertMessages(t, [msg("2", { payload: '"new"' }), msg("3"), msg("3")])).toEqual({
+        inserted: ["3"],
+        duplicates: ["2", "3"],
+      });
       expect((await store.readDue(t, T0, 10)).find((r) => r.id === "2")?.payload).toBe('{"n":"2"}');
     });
 
@@ -79,7 +88,10 @@ export function describeStoreConformance(name: string, target: () => Conformance
     it("bounds a read by payload bytes, in order, always returning the first row, and says it cut the read", async () => {
       const { store, t } = await table("conf_bytes");
       const payload = JSON.stringify("p".repeat(98)); // 100 bytes
-      await store.insertMessages(t, ["1", "2", "3", "4"].map((id, i) => msg(id, { payload, timeNext: T0 - 100 + i })));
+      await store.insertMessages(
+        t,
+        ["1", "2", "3", "4"].map((id, i) => msg(id, { payload, timeNext: T0 - 100 + i })),
+      );
       const two = await store.readDue(t, T0, 10, 250);
       expect(two.map((r) => r.id)).toEqual(["1", "2"]);
       expect(two.cut).toBe(true);
@@ -131,7 +143,17 @@ export function describeStoreConformance(name: string, target: () => Conformance
       const { store, t } = await table("conf_fenced");
       await store.insertMessages(t, [msg("1", { epoch: 1 }), msg("2", { epoch: 2 }), msg("3", { epoch: 1 })]);
       await store.ack(t, ["3"], T0);
-      const result = await store.updateDeliveries(t, [{ id: "1", epoch: 0 }, { id: "2", epoch: 0 }, { id: "3", epoch: 0 }, { id: "404", epoch: 0 }], T0, { kind: "extend", byMs: 60_000 });
+      const result = await store.updateDeliveries(
+        t,
+        [
+          { id: "1", epoch: 0 },
+          { id: "2", epoch: 0 },
+          { id: "3", epoch: 0 },
+          { id: "404", epoch: 0 },
+        ],
+        T0,
+        { kind: "extend", byMs: 60_000 },
+      );
       expect(result).toEqual({ changed: 1, stale: [{ id: "2", epoch: 0 }] });
       expect((await store.readDue(t, T0 + 59_999, 10)).map((r) => r.id)).toEqual(["2"]);
       expect(await store.updateDeliveries(t, [{ id: "1", epoch: 0 }], T0, { kind: "release" })).toEqual({ changed: 1, stale: [] });

@@ -8,7 +8,14 @@ export interface TargetRequest {
   headers: IncomingHttpHeaders;
   /** The exact body bytes. */
   raw: Buffer;
-  json: { table: string; webhook: string; delivery: string; attempt: number; sentAt: number; messages: Array<{ id: string; priority: number; epoch: number; payload: unknown }> };
+  json: {
+    table: string;
+    webhook: string;
+    delivery: string;
+    attempt: number;
+    sentAt: number;
+    messages: Array<{ id: string; priority: number; epoch: number; payload: unknown }>;
+  };
   /** The status it was answered with. */
   status: number;
 }

@@ -54,7 +54,10 @@ describe("Coalescer", () => {
     const c = new Coalescer({ maxItems: 3, maxQueued: 1000, concurrency: 2, write: w.write });
     const all = [c.submit([1, 2]), c.submit([3, 4]), c.submit([5]), c.submit([6, 7, 8, 9]), c.submit([10])];
     await settle(1);
-    expect(w.statements).toEqual([[1, 2], [3, 4, 5]]);
+    expect(w.statements).toEqual([
+      [1, 2],
+      [3, 4, 5],
+    ]);
     w.openAll();
     await settle(2);
     expect(w.statements.slice(2)).toEqual([[6, 7, 8, 9], [10]]);

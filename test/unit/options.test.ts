@@ -25,7 +25,9 @@ describe("table options", () => {
     expect(isMessageComment(" vitess_message , vt_ack_wait=30")).toBe(true);
     expect(isMessageComment("vitess_messages")).toBe(false);
     expect(isMessageComment("")).toBe(false);
-    const opts = parseComment("vitess_message, vt_ack_wait=30, vt_purge_after=120, vt_batch_size=1, vt_cache_size=10, vt_poller_interval=30, vt_future_thing=1");
+    const opts = parseComment(
+      "vitess_message, vt_ack_wait=30, vt_purge_after=120, vt_batch_size=1, vt_cache_size=10, vt_poller_interval=30, vt_future_thing=1",
+    );
     expect(opts).toMatchObject({ ackWaitMs: 30_000, purgeAfterMs: 120_000, batchSize: 1, cacheSize: 10, minBackoffMs: 30_000 });
   });
 

@@ -48,13 +48,23 @@ describe("payload text rules (what MariaDB's JSON column refuses)", () => {
 
 describe("payloadTexts: each message's payload as the producer wrote it", () => {
   it("keeps numbers, escapes and spacing exactly", () => {
-    const payloads = ["9007199254740993", "18446744073709551615", "1e400", "-0", "1.0", '{"b":1, "a" : [ 1.50 , "\\u00e9" ] }', '"\\ud83d\\ude00"', "null"];
+    const payloads = [
+      "9007199254740993",
+      "18446744073709551615",
+      "1e400",
+      "-0",
+      "1.0",
+      '{"b":1, "a" : [ 1.50 , "\\u00e9" ] }',
+      '"\\ud83d\\ude00"',
+      "null",
+    ];
     const body = `{"messages":[${payloads.map((p, i) => `{"id":"${i}","payload":${p},"priority":1}`).join(" , ")}]}`;
     expect(payloadTexts(body).map((p) => p?.text)).toEqual(payloads);
   });
 
   it("follows JSON.parse for escaped keys, repeated keys and other top-level fields", () => {
-    const body = ' { "x" : {"messages":[{"payload":0}]}, "mess\\u0061ges" :\n[ {"payload":1,"pay\\u006coad":[2]}, {"payload" : {"payload":3}} ] } ';
+    const body =
+      ' { "x" : {"messages":[{"payload":0}]}, "mess\\u0061ges" :\n[ {"payload":1,"pay\\u006coad":[2]}, {"payload" : {"payload":3}} ] } ';
     expect(payloadTexts(body).map((p) => p?.text)).toEqual(["[2]", '{"payload":3}']);
     expect(JSON.parse(body).messages[0].payload).toEqual([2]);
   });
@@ -65,11 +75,15 @@ describe("payloadTexts: each message's payload as the producer wrote it", () => 
 
   it("agrees with JSON.parse on every payload of random bodies", () => {
     fc.assert(
-      fc.property(fc.array(fc.record({ payload: fc.jsonValue(), priority: fc.option(fc.nat(255), { nil: undefined }) })), fc.constantFrom(undefined, 1), (messages, space) => {
-        const body = JSON.stringify({ messages }, null, space);
-        const texts = payloadTexts(body);
-        expect(texts.map((t) => JSON.parse(t!.text))).toEqual(JSON.parse(body).messages.map((m: { payload: unknown }) => m.payload));
-      }),
+      fc.property(
+        fc.array(fc.record({ payload: fc.jsonValue(), priority: fc.option(fc.nat(255), { nil: undefined }) })),
+        fc.constantFrom(undefined, 1),
+        (messages, space) => {
+          const body = JSON.stringify({ messages }, null, space);
+          const texts = payloadTexts(body);
+          expect(texts.map((t) => JSON.parse(t!.text))).toEqual(JSON.parse(body).messages.map((m: { payload: unknown }) => m.payload));
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -11,7 +11,9 @@ describe("README", () => {
       expect(row, s.env).toBeDefined();
       const value = DEFAULT_CONFIG[s.key];
       // An empty default (a setting that is off unless given) is documented as "(none)".
-      expect(row, s.env).toContain(value === "" ? "| (none) |" : `\`${typeof value === "object" ? JSON.stringify(value) : String(value)}\``);
+      expect(row, s.env).toContain(
+        value === "" ? "| (none) |" : `\`${typeof value === "object" ? JSON.stringify(value) : String(value)}\``,
+      );
     }
   });
 

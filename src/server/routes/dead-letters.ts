@@ -3,7 +3,6 @@ import type { ServerContext } from "../context.js";
 import { ApiError } from "../errors.js";
 import { DeadQuery, RedriveBody, TableParams } from "../../wire.js";
 
-
 /** Dead letters (messages out of attempts): list them, newest first, and redrive them. */
 export function deadLetterRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { engine, config } = ctx;
@@ -15,9 +14,7 @@ export function deadLetterRoutes(app: FastifyInstance, ctx: ServerContext): void
       const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
       const page = await (await engine.table(req.params.table)).listDead(limit, req.query.cursor);
       // Payloads are stored JSON text: spliced in as they are, like deliveries, never re-serialised.
-      const messages = page.messages.map(
-        ({ payload, ...m }) => `${JSON.stringify(m).slice(0, -1)},"payload":${payload}}`,
-      );
+      const messages = page.messages.map(({ payload, ...m }) => `${JSON.stringify(m).slice(0, -1)},"payload":${payload}}`);
       const next = page.next === undefined ? "" : `,"next":${JSON.stringify(page.next)}`;
       return reply.type("application/json; charset=utf-8").send(`{"messages":[${messages.join(",")}]${next}}`);
     },

@@ -48,13 +48,17 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
     ["ack", AckBody, "acked"],
     ["postpone", PostponeBody, "postponed"],
   ] as const) {
-    app.post<{ Params: TableParams; Body: IdsBody }>(`/v1/tables/:table/${kind}`, { schema: { params: TableParams, body } }, async (req) => {
-      const size = settleSize(req.body);
-      checkBatch("ids and receipts", size);
-      const { count, stale } = await settle(await engine.table(req.params.table), kind, req.body);
-      metrics.batchSize.observe({ table: req.params.table, kind }, size);
-      return stale ? { [counted]: count, stale } : { [counted]: count };
-    });
+    app.post<{ Params: TableParams; Body: IdsBody }>(
+      `/v1/tables/:table/${kind}`,
+      { schema: { params: TableParams, body } },
+      async (req) => {
+        const size = settleSize(req.body);
+        checkBatch("ids and receipts", size);
+        const { count, stale } = await settle(await engine.table(req.params.table), kind, req.body);
+        metrics.batchSize.observe({ table: req.params.table, kind }, size);
+        return stale ? { [counted]: count, stale } : { [counted]: count };
+      },
+    );
   }
 
   app.post<{ Params: TableParams; Body: ExtendBody }>(

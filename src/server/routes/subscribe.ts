@@ -5,7 +5,6 @@ import { ApiError } from "../errors.js";
 import { SubscribeQuery, TableParams } from "../../wire.js";
 import { SocketSubscriber } from "../subscriber.js";
 
-
 /**
  * GET /v1/tables/{table}/subscribe, upgraded to a WebSocket. Everything that can be refused (bad params,
  * unknown table, too many subscribers, shutdown) is refused before the upgrade, as a plain HTTP error.

@@ -6,7 +6,6 @@ import type { ServerContext } from "../context.js";
 import { ApiError } from "../errors.js";
 import { TableOptionsBody, TableParams } from "../../wire.js";
 
-
 /** Table admin: PUT (create or change options), GET one or all, DELETE. */
 export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { engine, webhooks } = ctx;
@@ -32,9 +31,7 @@ export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return { tables: described.flatMap((d) => (d.status === "fulfilled" ? [d.value] : [])) };
   });
 
-  app.get<{ Params: TableParams }>("/v1/tables/:table", { schema: { params: TableParams } }, async (req) =>
-    describe(req.params.table),
-  );
+  app.get<{ Params: TableParams }>("/v1/tables/:table", { schema: { params: TableParams } }, async (req) => describe(req.params.table));
 
   app.delete<{ Params: TableParams }>("/v1/tables/:table", { schema: { params: TableParams } }, async (req) => {
     if (!(await engine.dropTable(req.params.table))) {

@@ -3,7 +3,6 @@ import type { ServerContext } from "../context.js";
 import { ApiError } from "../errors.js";
 import { TableParams, WebhookBody, WebhookParams } from "../../wire.js";
 
-
 /**
  * A table's webhook subscribers (admin scope): PUT creates or replaces one (a full replace: a secret left
  * out is removed), GET lists them or shows one, DELETE removes one. Secrets are never returned.
@@ -52,7 +51,8 @@ export function checkUrl(url: string): void {
   } catch {
     throw bad("must be an absolute http or https URL");
   }
-  if (u.protocol !== "http:" && u.protocol !== "https:") throw bad(`must use http or https, not ${JSON.stringify(u.protocol.replace(/:$/, ""))}`);
+  if (u.protocol !== "http:" && u.protocol !== "https:")
+    throw bad(`must use http or https, not ${JSON.stringify(u.protocol.replace(/:$/, ""))}`);
   if (u.hostname === "") throw bad("must name a host");
   if (u.username !== "" || u.password !== "") throw bad("must not contain a user name or password (use secret to sign requests)");
 }

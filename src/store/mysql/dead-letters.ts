@@ -14,7 +14,6 @@ import { refusing } from "./refusals.js";
 import { deadLetterTableOf, MAX_DEAD_LETTER_BASE } from "../../model/limits.js";
 import { idList, nsToMs, nsValue, positiveLimit, tableRef, toNumber } from "./values.js";
 
-
 const COLUMNS = ["id", "priority", "epoch", "time_next", "time_acked", "message"] as const;
 const COLUMN_TYPE = /^[a-z]+( ?\([0-9]+(,[0-9]+)?\))?( unsigned)?$/;
 const ER_NO_SUCH_TABLE = 1146;

@@ -77,7 +77,9 @@ function guardConnection(raw: PoolConnection, deadline: number, timeoutMs: numbe
         settle(
           neverSent(err)
             ? new UnavailableError(`the database connection was closed: ${describe(err)}`, { cause: err })
-            : new OutcomeUnknownError(`the database connection was lost after the statement was sent (${describe(err)})`, [], { cause: err }),
+            : new OutcomeUnknownError(`the database connection was lost after the statement was sent (${describe(err)})`, [], {
+                cause: err,
+              }),
         );
       });
     } catch (err) {

@@ -31,13 +31,20 @@ const ER_DUP_ENTRY = 1062;
  * (ON DUPLICATE KEY UPDATE id = id) and we still report that id as inserted: the message exists exactly
  * once either way, only the report is off.
  */
-export async function insertMessages(db: Kysely<any>, table: string, rows: readonly NewMessage[], form: TableForm = PLAIN_FORM): Promise<InsertResult> {
+export async function insertMessages(
+  db: Kysely<any>,
+  table: string,
+  rows: readonly NewMessage[],
+  form: TableForm = PLAIN_FORM,
+): Promise<InsertResult> {
   const ref = tableRef(table);
   rows.forEach(validateNewMessage);
   // Refused here rather than by the server, which would name the row only by its number.
   const tooLarge = form.maxId < MAX_MESSAGE_ID ? rows.find((r) => BigInt(r.id) > form.maxId) : undefined;
   if (tooLarge) {
-    throw new RejectedWriteError(`${tooLarge.id} is larger than the table's id column holds (${form.maxId})`, tooLarge.id, { column: "id" });
+    throw new RejectedWriteError(`${tooLarge.id} is larger than the table's id column holds (${form.maxId})`, tooLarge.id, {
+      column: "id",
+    });
   }
   const firsts = new Map<string, NewMessage>();
   for (const row of rows) if (!firsts.has(row.id)) firsts.set(row.id, row);
@@ -124,7 +131,8 @@ function hexLiterals(rows: readonly NewMessage[]): string[] {
     const ends: number[] = [];
     let end = 0;
     // A UTF-16 code unit is at most 3 UTF-8 bytes.
-    while (i < rows.length && end + rows[i]!.payload.length * 3 <= SCRATCH_BYTES) ends.push((end += scratch.write(rows[i++]!.payload, end, "utf8")));
+    while (i < rows.length && end + rows[i]!.payload.length * 3 <= SCRATCH_BYTES)
+      ends.push((end += scratch.write(rows[i++]!.payload, end, "utf8")));
     const hex = scratch.toString("hex", 0, end);
     let start = 0;
     for (const e of ends) {
@@ -174,7 +182,13 @@ export async function readDue(db: Kysely<any>, table: string, nowMs: number, lim
 }
 
 function toMessageRow(r: DueRow): MessageRow {
-  return { id: String(r.id), priority: Number(r.priority), timeNext: nsToMs(r.time_next), epoch: Number(r.epoch), payload: payloadText(r.message) };
+  return {
+    id: String(r.id),
+    priority: Number(r.priority),
+    timeNext: nsToMs(r.time_next),
+    epoch: Number(r.epoch),
+    payload: payloadText(r.message),
+  };
 }
 
 /** Payloads up to this size always come with a bounded poll's first statement (see readDueWithin). */
@@ -195,7 +209,10 @@ async function readDueWithin(db: Kysely<any>, table: string, nowMs: number, limi
     WHERE time_acked IS NULL AND time_next <= ${nsValue(nowMs, "now")}
     ORDER BY priority, time_next, id
     LIMIT ${positiveLimit(limit)}`.execute(db);
-  const n = rowsWithin(rows.map((r) => toNumber(r.len)), maxBytes);
+  const n = rowsWithin(
+    rows.map((r) => toNumber(r.len)),
+    maxBytes,
+  );
   const kept = rows.slice(0, n);
   const large = kept.filter((r) => r.len !== null && toNumber(r.len) > inline).map((r) => String(r.id));
   const payloads = new Map<string, string>();
@@ -279,7 +296,14 @@ export async function postpone(
 }
 
 /** time_next = now + delay for unacked ids; the epoch is unchanged. */
-export function reschedule(db: Kysely<any>, table: string, ids: readonly string[], nowMs: number, delayMs: number, form = PLAIN_FORM): Promise<number> {
+export function reschedule(
+  db: Kysely<any>,
+  table: string,
+  ids: readonly string[],
+  nowMs: number,
+  delayMs: number,
+  form = PLAIN_FORM,
+): Promise<number> {
   return changeUnacked(db, table, ids, { kind: "reschedule", delayMs }, nowMs, form);
 }
 
@@ -300,7 +324,11 @@ async function changeUnacked(
   return affected(await settleStatement(table, { ids, change, nowMs }, form).execute(db));
 }
 
-function settleStatement(table: string, g: { ids: readonly string[]; change: Settlement; nowMs: number }, form: TableForm): RawBuilder<unknown> {
+function settleStatement(
+  table: string,
+  g: { ids: readonly string[]; change: Settlement; nowMs: number },
+  form: TableForm,
+): RawBuilder<unknown> {
   return sql`${updateByIds(table, form)} SET ${assignment(g.change, g.nowMs)} WHERE id IN (${idList(g.ids)}) AND time_acked IS NULL`;
 }
 
@@ -329,7 +357,12 @@ export function assignment(change: DeliveryChange, nowMs: number): RawBuilder<un
  * are not run and the transaction is rolled back before the connection goes back to its pool: nothing of
  * the batch was written.
  */
-export async function settleGroups(batch: Kysely<any>, table: string, groups: readonly SettleGroup[], form = PLAIN_FORM): Promise<number[]> {
+export async function settleGroups(
+  batch: Kysely<any>,
+  table: string,
+  groups: readonly SettleGroup[],
+  form = PLAIN_FORM,
+): Promise<number[]> {
   const updates = groups.filter((g) => g.ids.length > 0).map((g) => settleStatement(table, g, form));
   let counts: number[];
   if (updates.length <= 1) {

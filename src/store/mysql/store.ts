@@ -5,7 +5,21 @@
 import { OutcomeUnknownError, TableNotFoundError, UnavailableError } from "../../errors.js";
 import { sql, type Kysely } from "kysely";
 import type { TableOptions } from "../../options.js";
-import type { BackoffSpec, DeliveryChange, DeadLetterPage, DiscoveredTable, DueRows, FencedResult, InsertResult, MessageStore, RedriveResult, SettleGroup, TableStats, WebhookConfig, WebhookStore } from "../types.js";
+import type {
+  BackoffSpec,
+  DeliveryChange,
+  DeadLetterPage,
+  DiscoveredTable,
+  DueRows,
+  FencedResult,
+  InsertResult,
+  MessageStore,
+  RedriveResult,
+  SettleGroup,
+  TableStats,
+  WebhookConfig,
+  WebhookStore,
+} from "../types.js";
 import type { Delivery, NewMessage } from "../../model/messages.js";
 import { createBatchDatabase, createMysqlDatabase, type MysqlConnectOptions } from "./connect.js";
 import * as ddl from "./ddl.js";

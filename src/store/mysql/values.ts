@@ -50,7 +50,16 @@ export function idList(ids: readonly string[]): RawBuilder<unknown> {
 /** What a backslash-escaped, single-quoted MySQL string must escape (mysql2's set, less the double quote). */
 // eslint-disable-next-line no-control-regex -- these control characters are what must be escaped
 const SPECIAL = /[\0\b\t\n\r\x1a'\\]/g;
-const ESCAPED: Record<string, string> = { "\0": "\\0", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x1a": "\\Z", "'": "\\'", "\\": "\\\\" };
+const ESCAPED: Record<string, string> = {
+  "\0": "\\0",
+  "\b": "\\b",
+  "\t": "\\t",
+  "\n": "\\n",
+  "\r": "\\r",
+  "\x1a": "\\Z",
+  "'": "\\'",
+  "\\": "\\\\",
+};
 
 /**
  * A string as a single-quoted SQL literal: what mysql2's `escape` writes, except that a double quote stays

@@ -67,7 +67,9 @@ export async function putWebhook(db: Kysely<any>, c: WebhookConfig): Promise<boo
     try {
       await sql`
         INSERT INTO ${sql.table(WEBHOOKS_TABLE)} (table_name, name, url, batch_size, timeout_ms, secret, created_at, updated_at)
-        VALUES (${c.table}, ${c.name}, ${c.url}, ${c.batchSize}, ${c.timeoutMs}, ${c.secret ?? null}, ${Math.floor(c.createdAt)}, ${Math.floor(c.updatedAt)})`.execute(db);
+        VALUES (${c.table}, ${c.name}, ${c.url}, ${c.batchSize}, ${c.timeoutMs}, ${c.secret ?? null}, ${Math.floor(c.createdAt)}, ${Math.floor(c.updatedAt)})`.execute(
+        db,
+      );
       return true;
     } catch (err) {
       if (errno(err) !== ER_DUP_ENTRY) throw err;

@@ -66,7 +66,7 @@ describe("serve flags", () => {
   it("`serve` exits 2 with the message for a bad flag or variable", async () => {
     const t = io({ TABLEMQ_LOG_LEVEL: "loud" });
     expect(await run(["serve", "--port", "0"], t.io)).toBe(2);
-    expect(t.err()).toBe("error: TABLEMQ_LOG_LEVEL must be one of fatal|error|warn|info|debug|trace|silent, got \"loud\"\n");
+    expect(t.err()).toBe('error: TABLEMQ_LOG_LEVEL must be one of fatal|error|warn|info|debug|trace|silent, got "loud"\n');
   });
 
   it("`serve --help` lists every setting with its variable", async () => {

@@ -46,8 +46,7 @@ describe("HttpTransport", () => {
 
   it("reports a request that outlives timeoutMs as code timeout with status 0", async () => {
     const f = fakeFetch(
-      ({ init }) =>
-        new Promise<Response>((_, reject) => init.signal!.addEventListener("abort", () => reject(init.signal!.reason))),
+      ({ init }) => new Promise<Response>((_, reject) => init.signal!.addEventListener("abort", () => reject(init.signal!.reason))),
     );
     const err = await new HttpTransport({ url: "http://h", timeoutMs: 30, fetch: f.fn }).request("GET", "/v1/tables").catch((e) => e);
     expect(err).toMatchObject({ status: 0, code: "timeout" });

@@ -37,7 +37,11 @@ describe("nodeFetch", () => {
   it("sends method, headers and a UTF-8 body with its byte length; answers status, text and headers", async () => {
     const f = nodeFetch();
     const body = JSON.stringify({ s: "é ✓ 😀" });
-    const res = await f(`${base}/v1/x?y=1`, { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer t" }, body });
+    const res = await f(`${base}/v1/x?y=1`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer t" },
+      body,
+    });
     expect(res.status).toBe(201);
     expect(JSON.parse(await res.text())).toEqual({ echo: { s: "é ✓ 😀" } });
     expect(res.headers.get("Content-Type")).toBe("application/json");

@@ -57,7 +57,9 @@ describe("receipts in the client (fake server)", () => {
     it("goes over the socket with a ref and resolves with that message's answer", async () => {
       // 1:0 is current, 2:0 is stale, 3 was acked by someone (neither extended nor stale).
       server.answer = (f) =>
-        f.type === "extend" ? { type: "extended", ref: f.ref, extended: receiptOf(f) === "1:0" ? 1 : 0, stale: receiptOf(f) === "2:0" ? ["2:0"] : [] } : undefined;
+        f.type === "extend"
+          ? { type: "extended", ref: f.ref, extended: receiptOf(f) === "1:0" ? 1 : 0, stale: receiptOf(f) === "2:0" ? ["2:0"] : [] }
+          : undefined;
       const sub = subscribe();
       await waitUntil(() => sub.connected, "subscribed");
       server.push(server.last, "1", "2", "3");
@@ -115,7 +117,8 @@ describe("receipts in the client (fake server)", () => {
     });
 
     it("rejects with the code of an error frame answering it, without an error event", async () => {
-      server.answer = (f) => (f.type === "extend" ? { type: "error", code: "unavailable", message: "database unreachable", ref: f.ref } : undefined);
+      server.answer = (f) =>
+        f.type === "extend" ? { type: "error", code: "unavailable", message: "database unreachable", ref: f.ref } : undefined;
       const sub = subscribe();
       const errors: Error[] = [];
       sub.on("error", (err) => errors.push(err));
@@ -149,7 +152,9 @@ describe("receipts in the client (fake server)", () => {
       await waitUntil(() => sub.connected, "subscribed");
       server.push(server.last, "1");
       await waitUntil(() => framesOf("extend").length >= 3, "three beats", 2_000);
-      expect(framesOf("extend").slice(0, 3)).toEqual(Array.from({ length: 3 }, () => ({ type: "extend", receipts: ["1:0"], byMs: 1_000, ref: expect.any(Number) })));
+      expect(framesOf("extend").slice(0, 3)).toEqual(
+        Array.from({ length: 3 }, () => ({ type: "extend", receipts: ["1:0"], byMs: 1_000, ref: expect.any(Number) })),
+      );
       handler.finish();
       await waitUntil(() => framesOf("ack").length === 1, "the ack");
       const beats = framesOf("extend").length;

@@ -107,7 +107,10 @@ describe("Engine", () => {
   it("tells table listeners about tables opened, dropped (here or elsewhere) and closed", async () => {
     const { engine, store, clock } = setup();
     const events: string[] = [];
-    engine.watchTables({ opened: (t) => events.push(`opened ${t}`), closed: (t, dropped) => events.push(`${dropped ? "dropped" : "closed"} ${t}`) });
+    engine.watchTables({
+      opened: (t) => events.push(`opened ${t}`),
+      closed: (t, dropped) => events.push(`${dropped ? "dropped" : "closed"} ${t}`),
+    });
     await store.createTable("found", resolveOptions({}));
     await engine.open();
     await engine.ensureTable("made", {});
@@ -150,7 +153,10 @@ describe("Engine", () => {
     await engine.ensureTable("orders");
     const orders = await engine.table("orders");
     await orders.enqueue([{ id: "7", payload: '"first"' }]);
-    const res = await orders.enqueue([{ id: "7", payload: '"second"' }, { id: "8", payload: "1" }]);
+    const res = await orders.enqueue([
+      { id: "7", payload: '"second"' },
+      { id: "8", payload: "1" },
+    ]);
     expect(res).toEqual({ ids: ["7", "8"], duplicates: ["7"] });
     expect(store.row("orders", "7")?.payload).toBe('"first"');
   });
@@ -162,7 +168,12 @@ describe("Engine", () => {
     const orders = await engine.table("orders");
     await expect(orders.enqueue([{ payload: "1" }, { payload: "2", priority: 256 }])).rejects.toThrow(/messages\[1\]\.priority/);
     await expect(orders.enqueue([{ id: "-1", payload: "1" }])).rejects.toThrow(/messages\[0\]\.id/);
-    await expect(orders.enqueue([{ id: "1", payload: "1" }, { id: "18446744073709551616", payload: "2" }])).rejects.toThrow(/messages\[1\]\.id/);
+    await expect(
+      orders.enqueue([
+        { id: "1", payload: "1" },
+        { id: "18446744073709551616", payload: "2" },
+      ]),
+    ).rejects.toThrow(/messages\[1\]\.id/);
     await expect(orders.enqueue([{ delayMs: -5, payload: "1" }])).rejects.toThrow(/delayMs/);
     await expect(orders.ack(["18446744073709551616"])).rejects.toThrow(/ids\[0\]/);
     expect(store.calls.insertMessages).toBe(0);
@@ -315,7 +326,12 @@ describe("Engine: coalesced enqueues", () => {
     const release = store.hold("insertMessages");
     const first = orders.enqueue([{ id: "1", payload: "1" }]);
     await settle(1);
-    const others = Array.from({ length: 10 }, (_, i) => orders.enqueue([{ id: String(i + 2), payload: "x" }, { id: "1", payload: "dup" }]));
+    const others = Array.from({ length: 10 }, (_, i) =>
+      orders.enqueue([
+        { id: String(i + 2), payload: "x" },
+        { id: "1", payload: "dup" },
+      ]),
+    );
     await settle(1);
     release();
     await first;

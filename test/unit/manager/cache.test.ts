@@ -83,7 +83,13 @@ describe("PriorityCache", () => {
 describe("PriorityCache.popBatch with a filter", () => {
   it("leaves declined rows queued in their place", () => {
     const c = new PriorityCache(10);
-    for (const [id, p] of [["a", 1], ["b", 2], ["c", 3], ["d", 4]] as const) c.add(row(id, p));
+    for (const [id, p] of [
+      ["a", 1],
+      ["b", 2],
+      ["c", 3],
+      ["d", 4],
+    ] as const)
+      c.add(row(id, p));
     expect(c.popBatch(2, (r) => r.id !== "a" && r.id !== "c").map((r) => r.id)).toEqual(["b", "d"]);
     expect(c.popBatch(5).map((r) => r.id)).toEqual(["a", "c"]);
   });

@@ -297,7 +297,10 @@ describe("MessageManager", () => {
   it("holds no more payload bytes than the cache budget, reads more as it drains, and delivers everything", async () => {
     const { store, budget, clock, m } = await budgetSetup(5_000);
     const payload = JSON.stringify("x".repeat(998)); // 1,000 bytes
-    store.seed(T, Array.from({ length: 30 }, (_, i) => ({ id: String(i + 1), timeNext: clock.now() - 1000 + i, payload })));
+    store.seed(
+      T,
+      Array.from({ length: 30 }, (_, i) => ({ id: String(i + 1), timeNext: clock.now() - 1000 + i, payload })),
+    );
     let most = 0;
     const r = new RecordingReceiver(4);
     r.onBatch = () => (most = Math.max(most, budget.usedBytes));
@@ -324,7 +327,10 @@ describe("MessageManager", () => {
       return readDue(table, now, limit, maxBytes);
     };
     const payload = JSON.stringify("z".repeat(998)); // 1,000 bytes: 100 of them fill 50,000 twice over
-    store.seed(T, Array.from({ length: 300 }, (_, i) => ({ id: String(i + 1), timeNext: clock.now() - 1000 + i, payload })));
+    store.seed(
+      T,
+      Array.from({ length: 300 }, (_, i) => ({ id: String(i + 1), timeNext: clock.now() - 1000 + i, payload })),
+    );
     const r = new RecordingReceiver();
     r.onBatch = (batch) => void m.ack(batch.map((row) => row.id));
     m.subscribe(r);
@@ -343,7 +349,10 @@ describe("MessageManager", () => {
 
   it("takes one row into an empty cache even when it is larger than the whole budget", async () => {
     const { store, budget, clock, m } = await budgetSetup(100);
-    store.seed(T, [1, 2].map((i) => ({ id: String(i), timeNext: clock.now() - 10, payload: JSON.stringify("y".repeat(500)) })));
+    store.seed(
+      T,
+      [1, 2].map((i) => ({ id: String(i), timeNext: clock.now() - 10, payload: JSON.stringify("y".repeat(500)) })),
+    );
     const r = new RecordingReceiver();
     r.holdSends = true; // the first stays in flight, charged, while its send runs
     m.subscribe(r);
@@ -364,7 +373,10 @@ describe("MessageManager", () => {
     const r = new RecordingReceiver(3);
     const sub = m.subscribe(r);
     await clock.advance(10);
-    await offer(m, ["1", "2", "3", "4", "5"].map((id) => row(id)));
+    await offer(
+      m,
+      ["1", "2", "3", "4", "5"].map((id) => row(id)),
+    );
     await settle();
     expect(r.ids).toEqual(["1", "2", "3"]);
     expect(sub.inFlight).toBe(3);
@@ -508,7 +520,10 @@ describe("MessageManager", () => {
       return read(...a);
     };
     const { m, clock } = setup({ batchSize: 2, cacheSize: 2 }, 4, store);
-    store.seed(T, [{ id: "1", timeNext: clock.now() - 10 }, { id: "2", timeNext: clock.now() - 5 }]);
+    store.seed(T, [
+      { id: "1", timeNext: clock.now() - 10 },
+      { id: "2", timeNext: clock.now() - 5 },
+    ]);
     const r = new RecordingReceiver();
     r.holdSends = true; // a slow subscriber: its batch stays in flight
     m.subscribe(r);
@@ -557,7 +572,10 @@ describe("MessageManager", () => {
       T,
       Array.from({ length: 1_200 }, (_, i) => ({ id: `a${i}`, timeAcked: old, timeNext: null })),
     );
-    store.seed(T, [{ id: "fresh", timeAcked: clock.now(), timeNext: null }, { id: "open", timeNext: clock.now() + 1e9 }]);
+    store.seed(T, [
+      { id: "fresh", timeAcked: clock.now(), timeNext: null },
+      { id: "open", timeNext: clock.now() + 1e9 },
+    ]);
     await clock.advance(30_001);
     expect(store.calls.purge).toBe(3);
     expect(m.stats.purged).toBe(1_200);

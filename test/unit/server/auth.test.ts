@@ -21,7 +21,14 @@ function configError(env: NodeJS.ProcessEnv, overrides: Record<string, unknown> 
 
 describe("auth settings", () => {
   it("are off by default", () => {
-    expect(loadConfig({})).toMatchObject({ authTokens: {}, authTokensFile: "", metricsAuth: "open", rateLimitPerSec: 0, rateLimitBurst: 0, maxConnections: 0 });
+    expect(loadConfig({})).toMatchObject({
+      authTokens: {},
+      authTokensFile: "",
+      metricsAuth: "open",
+      rateLimitPerSec: 0,
+      rateLimitBurst: 0,
+      maxConnections: 0,
+    });
   });
 
   it("parse the token table from TABLEMQ_AUTH_TOKENS or a flag", () => {
@@ -38,7 +45,9 @@ describe("auth settings", () => {
     const file = join(dir, "tokens.json");
     writeFileSync(file, JSON.stringify({ [SECRET]: { "*": ["consume"] } }));
     expect(loadConfig({ TABLEMQ_AUTH_TOKENS_FILE: file }).authTokens).toEqual({ [SECRET]: { "*": ["consume"] } });
-    expect(configError({ TABLEMQ_AUTH_TOKENS_FILE: join(dir, "missing.json") }).message).toMatch(/^TABLEMQ_AUTH_TOKENS_FILE: cannot read .*ENOENT/);
+    expect(configError({ TABLEMQ_AUTH_TOKENS_FILE: join(dir, "missing.json") }).message).toMatch(
+      /^TABLEMQ_AUTH_TOKENS_FILE: cannot read .*ENOENT/,
+    );
     writeFileSync(file, `{"${SECRET}": {"*": ["consume"]}`);
     expect(configError({ TABLEMQ_AUTH_TOKENS_FILE: file }).message).toMatch(/^TABLEMQ_AUTH_TOKENS_FILE \(.*tokens.json\) must be JSON/);
     expect(configError({ TABLEMQ_AUTH_TOKENS_FILE: file, TABLEMQ_AUTH_TOKENS: "{}" }).message).toContain("both set");
@@ -67,7 +76,9 @@ describe("auth settings", () => {
   it("refuse TABLEMQ_METRICS_AUTH other than open|token, and token without a token that has the metrics scope", () => {
     expect(configError({ TABLEMQ_METRICS_AUTH: "closed" }).message).toBe('TABLEMQ_METRICS_AUTH must be open or token, got "closed"');
     expect(configError({ TABLEMQ_METRICS_AUTH: "token" }).message).toMatch(/no token .* has the metrics scope/);
-    expect(configError({ TABLEMQ_METRICS_AUTH: "token", TABLEMQ_AUTH_TOKENS: JSON.stringify({ a: { "*": ["admin"] } }) }).message).toMatch(/metrics scope/);
+    expect(configError({ TABLEMQ_METRICS_AUTH: "token", TABLEMQ_AUTH_TOKENS: JSON.stringify({ a: { "*": ["admin"] } }) }).message).toMatch(
+      /metrics scope/,
+    );
   });
 
   it("are checked again when a typed config skips loadConfig", () => {
@@ -77,7 +88,10 @@ describe("auth settings", () => {
 });
 
 describe("Authenticator", () => {
-  const auth = new Authenticator({ authTokens: { [SECRET]: { orders: ["publish"] }, other: { "*": ["consume", "metrics"] } }, metricsAuth: "open" });
+  const auth = new Authenticator({
+    authTokens: { [SECRET]: { orders: ["publish"] }, other: { "*": ["consume", "metrics"] } },
+    metricsAuth: "open",
+  });
 
   it("identifies configured tokens only, exactly", () => {
     expect(auth.enabled).toBe(true);

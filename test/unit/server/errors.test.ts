@@ -16,7 +16,10 @@ describe("toApiError: database failures", () => {
   });
 
   it("answers a connection failure that nobody labelled 504, since whether it ran is not known", () => {
-    const raw = Object.assign(new Error("Connection lost: The server closed the connection."), { code: "PROTOCOL_CONNECTION_LOST", fatal: true });
+    const raw = Object.assign(new Error("Connection lost: The server closed the connection."), {
+      code: "PROTOCOL_CONNECTION_LOST",
+      fatal: true,
+    });
     expect(toApiError(raw)).toMatchObject({ status: 504, code: "outcome_unknown" });
   });
 

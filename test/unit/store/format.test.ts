@@ -17,6 +17,8 @@ describe("formatBound (the pool's queryFormat)", () => {
     const text = "UPDATE t SET time_acked = ?, note = ? WHERE id IN (1,2) AND msg = 'a ? b' AND x = ?";
     const values = [1700000000000000000n, "it's", null];
     expect(formatBound(text, values)).toBe(format(text, values));
-    expect(formatBound(text, values)).toBe("UPDATE t SET time_acked = 1700000000000000000, note = 'it\\'s' WHERE id IN (1,2) AND msg = 'a ? b' AND x = NULL");
+    expect(formatBound(text, values)).toBe(
+      "UPDATE t SET time_acked = 1700000000000000000, note = 'it\\'s' WHERE id IN (1,2) AND msg = 'a ? b' AND x = NULL",
+    );
   });
 });

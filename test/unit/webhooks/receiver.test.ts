@@ -21,7 +21,14 @@ interface Posted {
   url: string;
   headers: Record<string, string>;
   body: string;
-  json: { table: string; webhook: string; delivery: string; attempt: number; sentAt: number; messages: Array<{ id: string; epoch: number; payload: unknown }> };
+  json: {
+    table: string;
+    webhook: string;
+    delivery: string;
+    attempt: number;
+    sentAt: number;
+    messages: Array<{ id: string; epoch: number; payload: unknown }>;
+  };
 }
 
 /** A transport that records each request and answers as `answer` says (a status, or a promise of one). */
@@ -86,7 +93,13 @@ describe("webhook receiver", () => {
     const first = transport.posted[0]!;
     expect(first.url).toBe(URL_A);
     expect(first.json).toMatchObject({ table: T, webhook: "billing", delivery: "d1", attempt: 1, sentAt: clock.now() - 10 });
-    expect(first.json.messages[0]).toEqual({ id: ids[0], priority: 50, epoch: 0, receipt: receiptOf({ id: ids[0]!, epoch: 0 }), payload: { n: 0 } });
+    expect(first.json.messages[0]).toEqual({
+      id: ids[0],
+      priority: 50,
+      epoch: 0,
+      receipt: receiptOf({ id: ids[0]!, epoch: 0 }),
+      payload: { n: 0 },
+    });
     expect(first.headers["content-type"]).toBe("application/json");
     expect(verify("s3cret", first.body, first.headers[SIGNATURE_HEADER])).toBe(true);
     for (const id of ids) expect(row(id).timeAcked).not.toBeNull();
@@ -124,7 +137,7 @@ describe("webhook receiver", () => {
     const ids = await enqueue(5);
     await clock.advance(10);
     expect(transport.posted).toHaveLength(1);
-    const down = (await registry.get(T, "flaky"));
+    const down = await registry.get(T, "flaky");
     expect(down).toMatchObject({ state: "down", lastError: "HTTP 500: nope", failures: 1, held: 2 });
     expect(down.nextRetryAt).toBe(transport.posted[0]!.at + 1_000);
     expect((await (await engine.table(T)).describe()).stats.receivers).toBe(1);
@@ -138,7 +151,13 @@ describe("webhook receiver", () => {
     expect(transport.posted.slice(4).every((p) => p.at === attempts[3]!.at)).toBe(true);
     const delivered = transport.posted.filter((_, i) => i >= 3).flatMap((p) => p.json.messages.map((m) => m.id));
     expect(delivered).toEqual(ids);
-    expect(await registry.get(T, "flaky")).toMatchObject({ state: "up", failures: 0, held: 0, lastError: "HTTP 500: nope", nextRetryAt: null });
+    expect(await registry.get(T, "flaky")).toMatchObject({
+      state: "up",
+      failures: 0,
+      held: 0,
+      lastError: "HTTP 500: nope",
+      nextRetryAt: null,
+    });
   });
 
   it("counts a POST that does not answer within timeoutMs as failed", async () => {
@@ -264,7 +283,16 @@ describe("webhook registry", () => {
   it("loads the stored webhooks at open and subscribes them as their tables open; prunes those of missing tables", async () => {
     const store = new MemoryStore();
     const now = Date.now();
-    await store.putWebhook({ table: T, name: "kept", url: URL_A, batchSize: 5, timeoutMs: 1_000, secret: "x", createdAt: now, updatedAt: now });
+    await store.putWebhook({
+      table: T,
+      name: "kept",
+      url: URL_A,
+      batchSize: 5,
+      timeoutMs: 1_000,
+      secret: "x",
+      createdAt: now,
+      updatedAt: now,
+    });
     await store.putWebhook({ table: "vanished", name: "old", url: URL_A, batchSize: 5, timeoutMs: 1_000, createdAt: now, updatedAt: now });
     const { registry, engine, transport, enqueue, clock } = await setup({}, store);
     expect([...store.webhooks.values()].map((c) => c.table)).toEqual([T]);

@@ -17,7 +17,11 @@ describe("Recoverer", () => {
   const setup = () => {
     const clock = new FakeClock();
     const retries: number[] = [];
-    const recoverer = new Recoverer(clock, () => ({ minDelayMs: 100, maxDelayMs: 350 }), () => retries.push(clock.now()));
+    const recoverer = new Recoverer(
+      clock,
+      () => ({ minDelayMs: 100, maxDelayMs: 350 }),
+      () => retries.push(clock.now()),
+    );
     return { clock, retries, recoverer, t0: clock.now() };
   };
 
