@@ -170,7 +170,7 @@ export class InsertPath {
         const result = live && !full ? cache.add(row) : "full";
         if (result === "full") {
           full = true;
-          poller.pending = true; // the poller will find the rest
+          poller.markPending(); // the poller will find the rest
           if (row.leasedUntil !== undefined) unleash.push(row);
         } else if (result === "added") added++;
       }

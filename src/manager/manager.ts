@@ -232,7 +232,7 @@ export class MessageManager {
     if (this.isOpen) return;
     this.isOpen = true;
     if (this.closeSignal.signal.aborted) this.closeSignal = new AbortController();
-    this.poller.pending = true;
+    this.poller.markPending();
     this.poller.start();
     this.purger.start();
   }
@@ -371,7 +371,7 @@ export class MessageManager {
       this.cache.evict(queued.map((r) => r.id));
       this.insertPath.unleash(queued);
       this.insertPath.clearScheduled();
-      this.poller.pending = true;
+      this.poller.markPending();
     }
     this.schedulePump();
   }

@@ -56,7 +56,7 @@ export interface PollerDeps {
  */
 export class Poller {
   /** Vitess starts in pending mode: the first poll must look. */
-  pending = true;
+  private pendingRows = true;
   private forgotten: Set<string> | undefined;
   private readonly ticker: Ticker;
   /** Payload bytes per row in the last read, on average and at most; undefined before any. */
@@ -83,6 +83,16 @@ export class Poller {
     this.dueTimes.dropUntil(this.deps.clock.now());
     const next = this.dueTimes.next;
     if (next !== undefined) this.ticker.runBy(next);
+  }
+
+  /** Due rows may be waiting in the table that the cache did not take: poll again as soon as it drains. */
+  get pending(): boolean {
+    return this.pendingRows;
+  }
+
+  /** Rows were left in the table (a full cache, a subscriber gone): the next poll must look. */
+  markPending(): void {
+    this.pendingRows = true;
   }
 
   get nextPollAt(): number {
@@ -144,7 +154,7 @@ export class Poller {
         const { limit, maxBytes } = this.readSize();
         const rows = await this.deps.store.readDue(this.deps.table, this.deps.clock.now(), limit, maxBytes);
         this.deps.onPolled();
-        this.pending = rows.length >= limit || rows.cut === true;
+        this.pendingRows = rows.length >= limit || rows.cut === true;
         if (rows.length > 0) {
           let bytes = 0;
           let max = 0;
@@ -160,7 +170,7 @@ export class Poller {
           if (forgotten.has(row.id)) continue;
           const result = this.deps.add(row);
           if (result === "full") {
-            this.pending = true;
+            this.pendingRows = true;
             break;
           }
           // Rows already cached (in flight, not yet postponed) are no news: only real additions wake the
