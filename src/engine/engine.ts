@@ -172,7 +172,7 @@ export class Engine {
       names.add(name);
       if (!newer(name)) this.follow(name, options);
     }
-    for (const name of [...this.managers.keys()]) if (!names.has(name) && !newer(name)) await this.forget(name, "table dropped");
+    for (const name of [...this.managers.keys()]) if (!names.has(name) && !newer(name)) await this.stopServing(name, "table dropped");
     for (const [name, at] of this.changedAt) if (at <= readAfter) this.changedAt.delete(name); // refreshes run one at a time
   }
 
@@ -230,7 +230,7 @@ export class Engine {
     // Drop first, then forget: forgetting first would let a request in between bring the manager back.
     const dropped = await this.store.dropTable(table);
     this.changed(table);
-    await this.forget(table, "table dropped");
+    await this.stopServing(table, "table dropped");
     return dropped;
   }
 
@@ -319,7 +319,7 @@ export class Engine {
   }
 
   /** Stops serving a table that is gone. */
-  private async forget(table: string, reason: string): Promise<void> {
+  private async stopServing(table: string, reason: string): Promise<void> {
     const m = this.managers.get(table);
     this.managers.delete(table);
     await m?.close(reason);

@@ -7,7 +7,7 @@ import type { MessageRow, NewMessage } from "../model/messages.js";
 import { Coalescer } from "../coalescer.js";
 import { MAX_EPOCH_MS, PRIORITY } from "../model/limits.js";
 import { payloadBytes } from "../payload.js";
-import type { Settled } from "./retry.js";
+import type { Retried } from "./retry.js";
 import { badId, ValidationError } from "../model/validate.js";
 
 /**
@@ -50,7 +50,7 @@ export interface EnqueueResult {
 type RowOutcome = "written" | "duplicate" | "found";
 
 /** Runs a write, sending it again while its outcome is unknown (the manager's retry, retry.ts). */
-export type Settle = <T>(what: string, ids: readonly string[], write: () => Promise<T>) => Promise<Settled<T>>;
+export type RetryWrite = <T>(what: string, ids: readonly string[], write: () => Promise<T>) => Promise<Retried<T>>;
 
 export interface InserterDeps {
   table: string;
@@ -61,7 +61,7 @@ export interface InserterDeps {
   maxQueuedInserts: number;
   /** An enqueue that cannot start writing within this is refused with 503 (never sent). */
   writeTimeoutMs: number;
-  settle: Settle;
+  retry: RetryWrite;
   /** The insert path's claim on the ids, taken before the INSERT is sent (InsertPath.begin). */
   begin: (ids: Iterable<string>, due: number) => InsertTicket;
 }
@@ -137,14 +137,14 @@ export class Inserter {
    * RowOutcome. A request that cannot get a writer within writeTimeoutMs is refused (never sent).
    */
   private makeCoalescer(): Coalescer<NewMessage, RowOutcome> {
-    const { store, clock, writeTimeoutMs, settle, table } = this.deps;
+    const { store, clock, writeTimeoutMs, retry, table } = this.deps;
     return new Coalescer<NewMessage, RowOutcome>({
       maxItems: INSERT_STATEMENT_ROWS,
       maxWeight: { of: (row) => payloadBytes(row.payload), max: INSERT_STATEMENT_PAYLOAD_BYTES },
       maxQueued: this.deps.maxQueuedInserts,
       concurrency: INSERTS_AT_ONCE,
       write: async (rows) => {
-        const { value, retried } = await settle(`insert into ${table}`, [], () => store.insertMessages(table, rows));
+        const { value, retried } = await retry(`insert into ${table}`, [], () => store.insertMessages(table, rows));
         const written = new Set(value.inserted);
         return rows.map((r) => (written.delete(r.id) ? "written" : retried ? "found" : "duplicate"));
       },

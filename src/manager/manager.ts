@@ -18,7 +18,7 @@ import { Postponer } from "./postponer.js";
 import { Purger } from "./purger.js";
 import { type Receiver, ReceiverSet, type ReceiverSlot } from "./receivers.js";
 import { type EnqueueMessage, type EnqueueResult, Inserter } from "./inserter.js";
-import { type Settled, settleWrite } from "./retry.js";
+import { type Retried, retryWrite } from "./retry.js";
 import { Settler } from "./settler.js";
 import { type ManagerStats, newStats } from "./stats.js";
 
@@ -206,7 +206,7 @@ export class MessageManager {
       ids: deps.ids ?? new IdGenerator(clock, deps.random),
       maxQueuedInserts: deps.maxQueuedInserts ?? 50_000,
       writeTimeoutMs: deps.writeTimeoutMs ?? 10_000,
-      settle: (what, ids, write) => this.settleWrite(what, ids, write),
+      retry: (what, ids, write) => this.retryWrite(what, ids, write),
       begin: (ids, due) => this.insertPath.begin(ids, due),
     });
     this.deadLetters = new DeadLetters({
@@ -287,7 +287,7 @@ export class MessageManager {
 
   /*
    * The table's writes: enqueue (Inserter) and the clients' settlements (Settler), each sent again while its
-   * outcome is unknown, here and only here (settleWrite; an insert retries each statement inside its
+   * outcome is unknown, here and only here (retryWrite; an insert retries each statement inside its
    * coalescer, where it tells rows a lost attempt wrote from duplicates).
    */
 
@@ -298,12 +298,12 @@ export class MessageManager {
 
   /** Marks ids acked; returns how many this call acked. */
   async ack(ids: readonly string[]): Promise<number> {
-    return (await this.settleWrite(`ack on ${this.table}`, ids, () => this.settler.ack(ids))).value;
+    return (await this.retryWrite(`ack on ${this.table}`, ids, () => this.settler.ack(ids))).value;
   }
 
   /** A client's postpone: after `delayMs`, or the table's backoff when absent; see Settler. */
   async reschedule(ids: readonly string[], delayMs?: number): Promise<number> {
-    return (await this.settleWrite(`postpone on ${this.table}`, ids, () => this.settler.reschedule(ids, delayMs))).value;
+    return (await this.retryWrite(`postpone on ${this.table}`, ids, () => this.settler.reschedule(ids, delayMs))).value;
   }
 
   /** Fenced ack: acks the messages whose given delivery is still current; the others come back stale. */
@@ -321,13 +321,13 @@ export class MessageManager {
     return this.fencedWrite(`extend on ${this.table}`, deliveries, () => this.settler.extend(deliveries, byMs));
   }
 
-  private settleWrite<T>(what: string, ids: readonly string[], write: () => Promise<T>): Promise<Settled<T>> {
+  private retryWrite<T>(what: string, ids: readonly string[], write: () => Promise<T>): Promise<Retried<T>> {
     const { clock, log } = this.deps;
-    return settleWrite(ids, write, { clock, log, what, windowMs: this.deps.writeTimeoutMs ?? 10_000 });
+    return retryWrite(ids, write, { clock, log, what, windowMs: this.deps.writeTimeoutMs ?? 10_000 });
   }
 
   private async fencedWrite(what: string, deliveries: readonly Delivery[], write: () => Promise<FencedResult>): Promise<FencedResult> {
-    return (await this.settleWrite(what, [...new Set(deliveries.map((d) => d.id))], write)).value;
+    return (await this.retryWrite(what, [...new Set(deliveries.map((d) => d.id))], write)).value;
   }
 
   /** Moves dead letters (the given ids, or all) back into the table, due now with epoch 0. */

@@ -19,7 +19,7 @@ export interface RetryOptions {
   what: string;
 }
 
-export interface Settled<T> {
+export interface Retried<T> {
   value: T;
   /** True when the value comes from a retry: the first attempt's outcome was unknown. */
   retried: boolean;
@@ -29,7 +29,7 @@ export interface Settled<T> {
 const DELAYS_MS = [0, 50, 100, 200, 400, 800, 1_000];
 
 /** Runs `write`; while its outcome is unknown, runs it again (see the module comment). */
-export async function retryUnknown<T>(write: () => Promise<T>, opts: RetryOptions): Promise<Settled<T>> {
+export async function retryUnknown<T>(write: () => Promise<T>, opts: RetryOptions): Promise<Retried<T>> {
   let unknown: OutcomeUnknownError;
   try {
     return { value: await write(), retried: false };
@@ -67,7 +67,7 @@ function sleep(clock: Clock, ms: number): Promise<void> {
  * retryUnknown for a write about `ids`: when its outcome stays unknown, the error names them, so the client
  * can resend the same request (enqueue, ack and postpone are idempotent).
  */
-export async function settleWrite<T>(ids: readonly string[], write: () => Promise<T>, opts: RetryOptions): Promise<Settled<T>> {
+export async function retryWrite<T>(ids: readonly string[], write: () => Promise<T>, opts: RetryOptions): Promise<Retried<T>> {
   try {
     return await retryUnknown(write, opts);
   } catch (err) {

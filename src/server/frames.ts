@@ -7,7 +7,7 @@ import { isMessageId, MAX_MESSAGE_ID } from "../ids.js";
 import { parseReceipt } from "../receipts.js";
 import { type ClientFrame, ClientFrames } from "../wire.js";
 import { schemaErrorMessage } from "./errors.js";
-import { settleSize } from "./settle.js";
+import { idsAndReceipts } from "./ack-or-postpone.js";
 
 /** As the app's own (app.ts): no coercion, no silent removal of unknown fields, the first error. */
 const ajv = new Ajv({ coerceTypes: false, removeAdditional: false, allErrors: false });
@@ -34,7 +34,7 @@ export function parseFrame(text: string, maxBatch: number): ClientFrame | { erro
   const frame = v as ClientFrame;
   const ids = "ids" in frame ? frame.ids : undefined;
   if (ids === undefined && frame.receipts === undefined) return { error: "ids: one of ids or receipts is required" };
-  if (settleSize(frame) > maxBatch) return { error: `ids and receipts: at most ${maxBatch} per frame, got ${settleSize(frame)}` };
+  if (idsAndReceipts(frame) > maxBatch) return { error: `ids and receipts: at most ${maxBatch} per frame, got ${idsAndReceipts(frame)}` };
   // What a pattern cannot say: a 20-digit id past 2^64-1, a receipt whose parts do not parse.
   const badId = ids?.findIndex((id) => !isMessageId(id)) ?? -1;
   if (badId >= 0) return { error: `ids[${badId}]: must be a decimal id string from 0 to ${MAX_MESSAGE_ID}` };

@@ -9,7 +9,7 @@ import type { Metrics } from "./metrics.js";
 import { receiptOf } from "../receipts.js";
 import type { ClientFrame } from "../wire.js";
 import { parseFrame } from "./frames.js";
-import { settle, settleSize } from "./settle.js";
+import { ackOrPostpone, idsAndReceipts } from "./ack-or-postpone.js";
 
 /** WebSocket close codes we use. */
 export const CLOSE_GOING_AWAY = 1001;
@@ -108,7 +108,7 @@ export class SocketSubscriber implements Receiver {
     }
     try {
       const reply = await this.apply(frame);
-      this.opts.metrics.batchSize.observe({ table: this.opts.table, kind: frame.type }, settleSize(frame));
+      this.opts.metrics.batchSize.observe({ table: this.opts.table, kind: frame.type }, idsAndReceipts(frame));
       if (frame.ref !== undefined) this.write({ ...reply, ref: frame.ref });
     } catch (err) {
       const e = toApiError(err);
@@ -123,7 +123,7 @@ export class SocketSubscriber implements Receiver {
       const { changed, stale } = await handle.extend(frame.receipts ?? [], frame.byMs ?? 0);
       return { type: "extended", extended: changed, stale };
     }
-    const { count, stale } = await settle(handle, frame.type, frame);
+    const { count, stale } = await ackOrPostpone(handle, frame.type, frame);
     const counted = frame.type === "ack" ? { type: "acked", acked: count } : { type: "postponed", postponed: count };
     return stale ? { ...counted, stale } : counted;
   }

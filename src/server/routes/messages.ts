@@ -5,7 +5,7 @@ import { payloadProblem } from "../../payload.js";
 import { payloadTexts } from "../enqueue-body.js";
 import { ApiError } from "../errors.js";
 import { AckBody, EnqueueBody, ExtendBody, IdsBody, PostponeBody, TableParams } from "../../wire.js";
-import { settle, settleSize } from "../settle.js";
+import { ackOrPostpone, idsAndReceipts } from "../ack-or-postpone.js";
 
 /** Enqueue, ack, postpone and extend. A 2xx is sent only after the database committed the change. */
 export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -52,9 +52,9 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
       `/v1/tables/:table/${kind}`,
       { schema: { params: TableParams, body } },
       async (req) => {
-        const size = settleSize(req.body);
+        const size = idsAndReceipts(req.body);
         checkBatch("ids and receipts", size);
-        const { count, stale } = await settle(await engine.table(req.params.table), kind, req.body);
+        const { count, stale } = await ackOrPostpone(await engine.table(req.params.table), kind, req.body);
         metrics.batchSize.observe({ table: req.params.table, kind }, size);
         return stale ? { [counted]: count, stale } : { [counted]: count };
       },

@@ -2,13 +2,13 @@ import type { TableHandle } from "../engine/table-handle.js";
 import { checkIds, checkReceipts, ValidationError } from "../model/validate.js";
 
 /** An ack or postpone as HTTP and socket frames give it: plain ids, receipts (fenced), or both. */
-export interface SettleRequest {
+export interface AckOrPostponeRequest {
   ids?: string[];
   receipts?: string[];
   delayMs?: number;
 }
 
-export interface Settled {
+export interface AckOrPostponeResult {
   /** Messages acked or postponed by this call. */
   count: number;
   /** Receipts refused because their message was delivered again since; present when receipts were given. */
@@ -16,7 +16,7 @@ export interface Settled {
 }
 
 /** Acks or postpones; the one place HTTP and WebSocket share this logic. */
-export async function settle(table: TableHandle, kind: "ack" | "postpone", req: SettleRequest): Promise<Settled> {
+export async function ackOrPostpone(table: TableHandle, kind: "ack" | "postpone", req: AckOrPostponeRequest): Promise<AckOrPostponeResult> {
   if (req.ids === undefined && req.receipts === undefined) {
     throw new ValidationError("ids", "one of ids or receipts is required");
   }
@@ -33,6 +33,6 @@ export async function settle(table: TableHandle, kind: "ack" | "postpone", req: 
 }
 
 /** How many ids and receipts a request names. */
-export function settleSize(req: SettleRequest): number {
+export function idsAndReceipts(req: AckOrPostponeRequest): number {
   return (req.ids?.length ?? 0) + (req.receipts?.length ?? 0);
 }
