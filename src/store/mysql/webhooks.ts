@@ -6,10 +6,14 @@
  */
 import { sql, type Kysely } from "kysely";
 import type { WebhookConfig } from "../types.js";
+import type { TablemqDatabase } from "./schema.js";
 import { errno } from "./ddl.js";
 import { toNumber } from "./values.js";
 
 export const WEBHOOKS_TABLE = "tablemq_webhooks";
+
+/** The store's connection pool, typed for the tables tablemq owns. */
+const typed = (db: Kysely<any>) => db as Kysely<TablemqDatabase>;
 
 export function createWebhooksTableStatement() {
   return sql`CREATE TABLE IF NOT EXISTS ${sql.table(WEBHOOKS_TABLE)} (
@@ -25,21 +29,8 @@ export function createWebhooksTableStatement() {
   ) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin COMMENT 'tablemq webhook subscribers'`;
 }
 
-interface Row {
-  table_name: string;
-  name: string;
-  url: string;
-  batch_size: unknown;
-  timeout_ms: unknown;
-  secret: string | null;
-  created_at: unknown;
-  updated_at: unknown;
-}
-
 export async function listWebhooks(db: Kysely<any>): Promise<WebhookConfig[]> {
-  const { rows } = await sql<Row>`
-    SELECT table_name, name, url, batch_size, timeout_ms, secret, created_at, updated_at
-    FROM ${sql.table(WEBHOOKS_TABLE)} ORDER BY table_name, name`.execute(db);
+  const rows = await typed(db).selectFrom("tablemq_webhooks").selectAll().orderBy("table_name").orderBy("name").execute();
   return rows.map((r) => {
     const config: WebhookConfig = {
       table: r.table_name,
@@ -65,26 +56,36 @@ const ER_DUP_ENTRY = 1062;
 export async function putWebhook(db: Kysely<any>, c: WebhookConfig): Promise<boolean> {
   for (;;) {
     try {
-      await sql`
-        INSERT INTO ${sql.table(WEBHOOKS_TABLE)} (table_name, name, url, batch_size, timeout_ms, secret, created_at, updated_at)
-        VALUES (${c.table}, ${c.name}, ${c.url}, ${c.batchSize}, ${c.timeoutMs}, ${c.secret ?? null}, ${Math.floor(c.createdAt)}, ${Math.floor(c.updatedAt)})`.execute(
-        db,
-      );
+      await typed(db)
+        .insertInto("tablemq_webhooks")
+        .values({
+          table_name: c.table,
+          name: c.name,
+          url: c.url,
+          batch_size: c.batchSize,
+          timeout_ms: c.timeoutMs,
+          secret: c.secret ?? null,
+          created_at: Math.floor(c.createdAt),
+          updated_at: Math.floor(c.updatedAt),
+        })
+        .execute();
       return true;
     } catch (err) {
       if (errno(err) !== ER_DUP_ENTRY) throw err;
     }
-    const result = await sql`
-      UPDATE ${sql.table(WEBHOOKS_TABLE)}
-      SET url = ${c.url}, batch_size = ${c.batchSize}, timeout_ms = ${c.timeoutMs}, secret = ${c.secret ?? null}, updated_at = ${Math.floor(c.updatedAt)}
-      WHERE table_name = ${c.table} AND name = ${c.name}`.execute(db);
-    if (Number(result.numAffectedRows ?? 0n) > 0) return false;
+    const result = await typed(db)
+      .updateTable("tablemq_webhooks")
+      .set({ url: c.url, batch_size: c.batchSize, timeout_ms: c.timeoutMs, secret: c.secret ?? null, updated_at: Math.floor(c.updatedAt) })
+      .where("table_name", "=", c.table)
+      .where("name", "=", c.name)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) > 0) return false;
   }
 }
 
 export async function deleteWebhook(db: Kysely<any>, table: string, name: string): Promise<boolean> {
-  const result = await sql`DELETE FROM ${sql.table(WEBHOOKS_TABLE)} WHERE table_name = ${table} AND name = ${name}`.execute(db);
-  return Number(result.numAffectedRows ?? 0n) > 0;
+  const result = await typed(db).deleteFrom("tablemq_webhooks").where("table_name", "=", table).where("name", "=", name).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
 }
 
 /** The existence check and the delete are one statement: a table that exists keeps its webhooks. */
