@@ -1,7 +1,3 @@
-import { payloadBytes } from "../payload.js";
-
-export { payloadBytes };
-
 /**
  * The bytes of payload all tables' caches may hold at once (TABLEMQ_CACHE_MAX_BYTES): cacheSize bounds a
  * cache by rows, which says nothing of memory when payloads are large (10,000 rows of 256 KiB are 2.5 GiB).
@@ -9,8 +5,8 @@ export { payloadBytes };
  * eviction). A table that cannot charge a row stays in pending mode and reads more as its cache drains. An
  * empty cache takes one row whatever the budget says, so a payload larger than what is free still moves.
  *
- * Bytes are counted as the payload text's length (UTF-16 code units: what V8 keeps of an ASCII JSON text
- * is that many bytes).
+ * Bytes are counted by payloadBytes (payload.ts): the payload text's length in UTF-16 code units, which is
+ * what V8 keeps of an ASCII JSON text.
  */
 export class CacheBudget {
   private used = 0;

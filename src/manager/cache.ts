@@ -1,5 +1,6 @@
 import type { MessageRow } from "../model/messages.js";
-import { type CacheBudget, payloadBytes, UNBOUNDED } from "./cache-budget.js";
+import { payloadBytes } from "../payload.js";
+import { type CacheBudget, UNBOUNDED } from "./cache-budget.js";
 
 /**
  * The send queue of one message table: a bounded binary heap ordered by (priority, timeNext), plus the

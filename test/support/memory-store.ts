@@ -1,5 +1,5 @@
 import { payloadBytes } from "../../src/payload.js";
-import { dueRows, rowsWithin } from "../../src/store/due-rows.js";
+import { rowsWithin } from "../../src/store/due-rows.js";
 import { MAX_MESSAGE_ID } from "../../src/ids.js";
 import { OutcomeUnknownError } from "../../src/errors.js";
 import { backoffMs } from "../../src/model/backoff.js";
@@ -21,7 +21,7 @@ import type {
   WebhookConfig,
   WebhookStore,
 } from "../../src/store/types.js";
-import type { Delivery, NewMessage } from "../../src/model/messages.js";
+import type { Delivery, MessageRow, NewMessage } from "../../src/model/messages.js";
 
 interface StoredRow {
   id: string;
@@ -393,4 +393,12 @@ function applyChange(r: StoredRow, change: DeliveryChange, nowMs: number): void 
       r.epoch--;
       return;
   }
+}
+
+/** The first `n` rows, marked `cut` when rows were left out (as the SQL store marks its bounded read). */
+function dueRows(rows: MessageRow[], n: number): DueRows {
+  if (n >= rows.length) return rows;
+  const kept: DueRows = rows.slice(0, n);
+  kept.cut = true;
+  return kept;
 }
