@@ -8,8 +8,9 @@ import { type CacheBudget, UNBOUNDED } from "./cache-budget.js";
  * forgets a queued id (an ack or reschedule must not be followed by a send of a stale cached copy).
  *
  * Capacity counts queued and in-flight ids together, as in Vitess: a full cache refuses adds, which puts
- * the manager in "pending" mode. So does a row whose payload the shared CacheBudget cannot take. Removal from the heap is lazy (an entry is live only while `queued` maps
- * its id to it), and the heap is compacted when stale entries outnumber live ones.
+ * the manager in "pending" mode. So does a row whose payload the shared CacheBudget cannot take. Removal
+ * from the heap is lazy (an entry is live only while `queued` maps its id to it), and the heap is compacted
+ * when stale entries outnumber live ones.
  */
 interface Entry {
   row: MessageRow;

@@ -14,7 +14,7 @@ const MIN_POLL_ROWS = 10;
 const FIRST_POLL_ROWS = 100;
 /**
  * A table whose last read had a payload this large a share of the poll's byte bound (1/100) is read without
- * measuring every row first (see pollOnce).
+ * measuring every row first (see readSize).
  */
 const LARGE_ROW_SHARE = 100;
 

@@ -15,14 +15,22 @@ export interface AckOrPostponeResult {
   stale?: string[];
 }
 
-/** Acks or postpones; the one place HTTP and WebSocket share this logic. */
-export async function ackOrPostpone(table: TableHandle, kind: "ack" | "postpone", req: AckOrPostponeRequest): Promise<AckOrPostponeResult> {
+/**
+ * What a request's schema cannot say: one of ids or receipts is given, every id fits 64 bits, every receipt
+ * parses. HTTP bodies and socket frames alike (frames.ts); throws ValidationError naming the field.
+ */
+export function checkIdsAndReceipts(req: Pick<AckOrPostponeRequest, "ids" | "receipts">): void {
   if (req.ids === undefined && req.receipts === undefined) {
     throw new ValidationError("ids", "one of ids or receipts is required");
   }
-  // Both are checked before either is applied: a request refused with a 400 must change nothing.
   if (req.ids !== undefined) checkIds(req.ids);
   if (req.receipts !== undefined) checkReceipts(req.receipts);
+}
+
+/** Acks or postpones; the one place HTTP and WebSocket share this logic. */
+export async function ackOrPostpone(table: TableHandle, kind: "ack" | "postpone", req: AckOrPostponeRequest): Promise<AckOrPostponeResult> {
+  // Both are checked before either is applied: a request refused with a 400 must change nothing.
+  checkIdsAndReceipts(req);
   let count = 0;
   if (req.ids !== undefined) {
     count += kind === "ack" ? await table.ack(req.ids) : await table.postpone(req.ids, req.delayMs);

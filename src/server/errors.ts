@@ -1,4 +1,4 @@
-import { STATUS_CODES } from "node:http";
+import { maxHeaderSize, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { OutcomeUnknownError, TablemqError, UnavailableError } from "../errors.js";
@@ -153,7 +153,7 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): 
   if (err.code === "ECONNRESET" || socket.destroyed) return;
   const [status, code, message] =
     err.code === "HPE_HEADER_OVERFLOW"
-      ? [431, "headers_too_large", "headers: larger than the server accepts (16 KiB in all)"]
+      ? [431, "headers_too_large", `headers: larger than the server accepts (${maxHeaderSize} bytes in all)`]
       : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
         ? [408, "request_timeout", "the request was not received in time"]
         : [400, "bad_request", `malformed HTTP request (${err.code ?? "parse error"})`];

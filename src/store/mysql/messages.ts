@@ -158,10 +158,15 @@ async function existingIds(db: Kysely<any>, table: string, ids: string[]): Promi
  * the primary key, so the index still gives that order, and a plan with a filesort (a table laid out as
  * Vitess's docs show, or MariaDB's choice for a fresh table of a few rows) no longer orders ties, and
  * picks the rows under LIMIT, arbitrarily.
+ *
+ * With `inline` (a byte-bounded read, readDueWithin) a payload longer than `inline` bytes is left out
+ * (NULL) and every row's `len` comes along; the rows, their order and the plan are the same.
  */
-export function readDueQuery(table: string, nowMs: number, limit: number): RawBuilder<DueRow> {
+export function readDueQuery(table: string, nowMs: number, limit: number, inline?: number): RawBuilder<DueRow> {
+  const message =
+    inline === undefined ? sql`message` : sql`IF(LENGTH(message) <= ${inline}, message, NULL) AS message, LENGTH(message) AS len`;
   return sql<DueRow>`
-    SELECT id, priority, time_next, epoch, message
+    SELECT id, priority, time_next, epoch, ${message}
     FROM ${tableRef(table)}
     WHERE time_acked IS NULL AND time_next <= ${nsValue(nowMs, "now")}
     ORDER BY priority, time_next, id
@@ -174,21 +179,17 @@ interface DueRow {
   time_next: string;
   epoch: string | number;
   message: string | Buffer | null;
+  /** The payload's bytes, in a bounded read only. */
+  len?: number | string | null;
 }
 
 export async function readDue(db: Kysely<any>, table: string, nowMs: number, limit: number, maxBytes = Infinity): Promise<DueRows> {
-  if (maxBytes === Infinity) return (await readDueQuery(table, nowMs, limit).execute(db)).rows.map(toMessageRow);
+  if (maxBytes === Infinity) return (await readDueQuery(table, nowMs, limit).execute(db)).rows.map((r) => toMessageRow(r));
   return readDueWithin(db, table, nowMs, limit, maxBytes);
 }
 
-function toMessageRow(r: DueRow): MessageRow {
-  return {
-    id: String(r.id),
-    priority: Number(r.priority),
-    timeNext: nsToMs(r.time_next),
-    epoch: Number(r.epoch),
-    payload: payloadText(r.message),
-  };
+function toMessageRow(r: DueRow, payload = payloadText(r.message)): MessageRow {
+  return { id: String(r.id), priority: Number(r.priority), timeNext: nsToMs(r.time_next), epoch: Number(r.epoch), payload };
 }
 
 /** Payloads up to this size always come with a bounded poll's first statement (see readDueWithin). */
@@ -203,30 +204,23 @@ const INLINE_PAYLOAD_BYTES = 4_096;
  */
 async function readDueWithin(db: Kysely<any>, table: string, nowMs: number, limit: number, maxBytes: number): Promise<DueRows> {
   const inline = Math.max(INLINE_PAYLOAD_BYTES, Math.floor(maxBytes / positiveLimit(limit)));
-  const { rows } = await sql<DueRow & { len: number | string | null }>`
-    SELECT id, priority, time_next, epoch, IF(LENGTH(message) <= ${inline}, message, NULL) AS message, LENGTH(message) AS len
-    FROM ${tableRef(table)}
-    WHERE time_acked IS NULL AND time_next <= ${nsValue(nowMs, "now")}
-    ORDER BY priority, time_next, id
-    LIMIT ${positiveLimit(limit)}`.execute(db);
-  const n = rowsWithin(
-    rows.map((r) => toNumber(r.len)),
-    maxBytes,
-  );
-  const kept = rows.slice(0, n);
-  const large = kept.filter((r) => r.len !== null && toNumber(r.len) > inline).map((r) => String(r.id));
+  const { rows } = await readDueQuery(table, nowMs, limit, inline).execute(db);
+  const lengths = rows.map((r) => toNumber(r.len));
+  const n = rowsWithin(lengths, maxBytes);
+  const large = new Set<string>();
+  for (let i = 0; i < n; i++) if (lengths[i]! > inline) large.add(String(rows[i]!.id));
   const payloads = new Map<string, string>();
-  if (large.length > 0) {
+  if (large.size > 0) {
     const { rows: fetched } = await sql<{ id: string; message: string | Buffer | null }>`
-      SELECT id, message FROM ${tableRef(table)} FORCE INDEX (PRIMARY) WHERE id IN (${idList(large)})`.execute(db);
+      SELECT id, message FROM ${tableRef(table)} FORCE INDEX (PRIMARY) WHERE id IN (${idList([...large])})`.execute(db);
     for (const r of fetched) payloads.set(String(r.id), payloadText(r.message));
   }
   const result: MessageRow[] = [];
-  for (const r of kept) {
-    const isLarge = r.len !== null && toNumber(r.len) > inline;
-    const payload = isLarge ? payloads.get(String(r.id)) : payloadText(r.message);
+  for (const r of rows.slice(0, n)) {
+    const id = String(r.id);
+    const payload = large.has(id) ? payloads.get(id) : payloadText(r.message);
     if (payload === undefined) continue; // acked and purged between the two statements
-    result.push({ ...toMessageRow(r), payload });
+    result.push(toMessageRow(r, payload));
   }
   const due: DueRows = result;
   if (n < rows.length) due.cut = true;
