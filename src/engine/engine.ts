@@ -3,7 +3,7 @@ import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, ConflictError, TableNotFoundError } from "../errors.js";
 import { IdGenerator } from "../ids.js";
 import { type Logger, silentLogger } from "../logger.js";
-import { CacheBudget } from "../manager/cache-budget.js";
+import { ByteBudget } from "../manager/byte-budget.js";
 import { type ManagerSnapshot, MessageManager } from "../manager/manager.js";
 import { Ticker } from "../manager/ticker.js";
 import type { Random } from "../model/backoff.js";
@@ -22,6 +22,8 @@ export interface EngineConfig {
   postponeConcurrency?: number;
   /** Bytes of payload all tables' caches may hold at once (default: no bound). */
   cacheMaxBytes?: number;
+  /** Bytes of payload all enqueues may hold until their commit before more are refused (default: no bound). */
+  enqueueMaxBytes?: number;
   /** How often to look for tables created, altered or dropped outside this server. */
   schemaRefreshMs?: number;
   /** Defaults for options a create request leaves out. */
@@ -63,7 +65,8 @@ export class Engine {
   private readonly log: Logger;
   private readonly semaphore: Semaphore;
   /** Shared by every table's cache. */
-  readonly cacheBudget: CacheBudget;
+  readonly cacheBudget: ByteBudget;
+  private readonly enqueueBudget: ByteBudget;
   private readonly managers = new Map<string, MessageManager>();
   /** One id generator for all tables: its node bits are this process's. */
   private readonly ids: IdGenerator;
@@ -91,7 +94,8 @@ export class Engine {
     this.random = config.random ?? Math.random;
     this.log = config.log ?? silentLogger;
     this.semaphore = new Semaphore(config.postponeConcurrency ?? 4);
-    this.cacheBudget = new CacheBudget(config.cacheMaxBytes ?? Infinity);
+    this.cacheBudget = new ByteBudget(config.cacheMaxBytes ?? Infinity);
+    this.enqueueBudget = new ByteBudget(config.enqueueMaxBytes ?? Infinity);
     this.defaults = config.defaultOptions ?? {};
     this.writeTimeoutMs = config.writeTimeoutMs ?? 10_000;
     this.ids = new IdGenerator(this.clock, this.random);
@@ -308,6 +312,7 @@ export class Engine {
       random: this.random,
       semaphore: this.semaphore,
       budget: this.cacheBudget,
+      enqueueBudget: this.enqueueBudget,
       log: this.log,
       writeTimeoutMs: this.writeTimeoutMs,
       ids: this.ids,

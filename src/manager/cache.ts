@@ -1,6 +1,6 @@
 import type { MessageRow } from "../model/messages.js";
 import { payloadBytes } from "../payload.js";
-import { type CacheBudget, UNBOUNDED } from "./cache-budget.js";
+import { type ByteBudget, UNBOUNDED } from "./byte-budget.js";
 
 /**
  * The send queue of one message table: a bounded binary heap ordered by (priority, timeNext), plus the
@@ -8,7 +8,7 @@ import { type CacheBudget, UNBOUNDED } from "./cache-budget.js";
  * forgets a queued id (an ack or reschedule must not be followed by a send of a stale cached copy).
  *
  * Capacity counts queued and in-flight ids together, as in Vitess: a full cache refuses adds, which puts
- * the manager in "pending" mode. So does a row whose payload the shared CacheBudget cannot take. Removal
+ * the manager in "pending" mode. So does a row whose payload the shared ByteBudget cannot take. Removal
  * from the heap is lazy (an entry is live only while `queued` maps its id to it), and the heap is compacted
  * when stale entries outnumber live ones.
  */
@@ -29,7 +29,7 @@ export class PriorityCache {
   constructor(
     private capacity: number,
     /** Shared by all tables' caches: a row is charged while it is queued or in flight. */
-    private readonly budget: CacheBudget = UNBOUNDED(),
+    private readonly budget: ByteBudget = UNBOUNDED(),
   ) {}
 
   /** Queued plus in flight. */

@@ -1,10 +1,11 @@
 import type { Clock } from "../clock.js";
-import { OutcomeUnknownError, RejectedWriteError, UnavailableError } from "../errors.js";
+import { OutcomeUnknownError, OverloadedError, RejectedWriteError, UnavailableError } from "../errors.js";
 import { type IdGenerator, isMessageId, MAX_MESSAGE_ID } from "../ids.js";
 import type { InsertTicket } from "./insert-path.js";
 import type { MessageStore } from "../store/types.js";
 import type { MessageRow, NewMessage } from "../model/messages.js";
 import { Coalescer } from "../coalescer.js";
+import type { ByteBudget } from "./byte-budget.js";
 import { MAX_EPOCH_MS, PRIORITY } from "../model/limits.js";
 import { payloadBytes } from "../payload.js";
 import type { Retried } from "./retry.js";
@@ -59,6 +60,8 @@ export interface InserterDeps {
   ids: IdGenerator;
   /** Rows waiting for an INSERT per table before enqueues get 429. */
   maxQueuedInserts: number;
+  /** Engine-wide: the payload bytes of enqueues accepted and not yet settled (byte-budget.ts). */
+  budget: ByteBudget;
   /** An enqueue that cannot start writing within this is refused with 503 (never sent). */
   writeTimeoutMs: number;
   retry: RetryWrite;
@@ -83,6 +86,20 @@ export class Inserter {
     const now = this.deps.clock.now();
     const maxId = this.deps.store.maxMessageId(this.deps.table);
     const rows = messages.map((msg, i) => this.toNewMessage(msg, i, now, maxId));
+    let bytes = 0;
+    for (const r of rows) bytes += payloadBytes(r.payload);
+    const { budget } = this.deps;
+    if (!budget.take(bytes, budget.usedBytes === 0)) {
+      throw new OverloadedError(`${budget.usedBytes} bytes of enqueued payloads are already waiting for the database; retry later`);
+    }
+    try {
+      return await this.write(messages, rows, now);
+    } finally {
+      budget.give(bytes);
+    }
+  }
+
+  private async write(messages: readonly EnqueueMessage[], rows: NewMessage[], now: number): Promise<EnqueueResult> {
     let due = 0;
     for (const r of rows) if (r.timeNext <= now) due++;
     // Before the INSERT is sent: a poll may find the rows before its answer arrives (InsertClaims).

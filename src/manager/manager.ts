@@ -8,7 +8,7 @@ import type { FencedResult, MessageStore, RedriveResult } from "../store/types.j
 import type { Delivery, MessageRow } from "../model/messages.js";
 import type { Random } from "../model/backoff.js";
 import { PriorityCache } from "./cache.js";
-import { type CacheBudget, UNBOUNDED } from "./cache-budget.js";
+import { type ByteBudget, UNBOUNDED } from "./byte-budget.js";
 import { DeadLetters } from "./dead-letters.js";
 import { DeliveriesInProgress } from "./deliveries.js";
 import { InsertPath, type InsertTicket } from "./insert-path.js";
@@ -37,7 +37,9 @@ export interface ManagerDeps {
   /** Engine-wide: bounds concurrent post-send postpones across all tables. */
   semaphore: SemaphoreInterface;
   /** Engine-wide: bounds the payload bytes all caches hold (none when absent). */
-  budget?: CacheBudget;
+  budget?: ByteBudget;
+  /** Engine-wide: bounds the payload bytes of enqueues not yet committed (none when absent). */
+  enqueueBudget?: ByteBudget;
   log: Logger;
   /**
    * How long a write may wait for a writer before it is refused (never sent), and how long a write whose
@@ -205,6 +207,7 @@ export class MessageManager {
       clock,
       ids: deps.ids ?? new IdGenerator(clock, deps.random),
       maxQueuedInserts: deps.maxQueuedInserts ?? 50_000,
+      budget: deps.enqueueBudget ?? UNBOUNDED(),
       writeTimeoutMs: deps.writeTimeoutMs ?? 10_000,
       retry: (what, ids, write) => this.retryWrite(what, ids, write),
       begin: (ids, due) => this.insertPath.begin(ids, due),

@@ -22,8 +22,10 @@ export interface ServerConfig {
   maxMaxInFlight: number;
   /** Post-send postpones running at once across all tables. */
   postponeConcurrency: number;
-  /** Bytes of payload all tables' caches hold at once (manager/cache-budget.ts). */
+  /** Bytes of payload all tables' caches hold at once (manager/byte-budget.ts). */
   cacheMaxBytes: number;
+  /** Bytes of payload all enqueues hold between their acceptance and their commit (manager/byte-budget.ts). */
+  enqueueMaxBytes: number;
   schemaRefreshMs: number;
   dbPoolSize: number;
   /**
@@ -77,6 +79,7 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   maxMaxInFlight: 10_000,
   postponeConcurrency: 4,
   cacheMaxBytes: 64 * 1024 * 1024,
+  enqueueMaxBytes: 64 * 1024 * 1024,
   schemaRefreshMs: 10_000,
   dbPoolSize: 10,
   dbStatementTimeoutMs: 10_000,
@@ -157,6 +160,14 @@ export const SETTINGS: ReadonlyArray<{ key: keyof ServerConfig; env: string; fla
     kind: "int",
     min: 1024,
     help: "payload bytes all tables' caches hold at once",
+  },
+  {
+    key: "enqueueMaxBytes",
+    env: "TABLEMQ_ENQUEUE_MAX_BYTES",
+    flag: "--enqueue-max-bytes",
+    kind: "int",
+    min: 1024,
+    help: "payload bytes of enqueues waiting for their commit, past which enqueues get 429",
   },
   {
     key: "schemaRefreshMs",

@@ -53,6 +53,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     log: logger,
     postponeConcurrency: config.postponeConcurrency,
     cacheMaxBytes: config.cacheMaxBytes,
+    enqueueMaxBytes: config.enqueueMaxBytes,
     schemaRefreshMs: config.schemaRefreshMs,
     defaultOptions: config.tableDefaults,
     writeTimeoutMs: config.dbStatementTimeoutMs,

@@ -1,7 +1,7 @@
 import { Semaphore } from "async-mutex";
 import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../../../src/logger.js";
-import { CacheBudget } from "../../../src/manager/cache-budget.js";
+import { ByteBudget } from "../../../src/manager/byte-budget.js";
 import { MessageManager } from "../../../src/manager/manager.js";
 import { resolveOptions } from "../../../src/options.js";
 import { FakeClock, settle } from "../../support/fake-clock.js";
@@ -17,7 +17,7 @@ afterEach(closeManagers);
 /** A manager (as managerSetup's) whose cache is bounded by a budget of `maxBytes`. */
 async function budgetSetup(maxBytes: number) {
   const store = new MemoryStore();
-  const budget = new CacheBudget(maxBytes);
+  const budget = new ByteBudget(maxBytes);
   const clock = new FakeClock();
   const options = resolveOptions({ ackWaitMs: 30_000, pollIntervalMs: 30_000, batchSize: 2, cacheSize: 100 });
   await store.createTable(T, options);
@@ -316,6 +316,37 @@ describe("MessageManager", () => {
     sub.unsubscribe();
     await m.close();
     expect(budget.usedBytes).toBe(0);
+  });
+
+  it("refuses an enqueue whose payloads do not fit the enqueue budget with 429, until the writes ahead of it commit", async () => {
+    const store = new MemoryStore();
+    const enqueueBudget = new ByteBudget(2_500);
+    const options = resolveOptions({});
+    await store.createTable(T, options);
+    const m = new MessageManager(T, options, {
+      store,
+      clock: new FakeClock(),
+      random: () => 0.5,
+      semaphore: new Semaphore(4),
+      enqueueBudget,
+      log: silentLogger,
+    });
+    m.open();
+    const payload = JSON.stringify("y".repeat(998)); // 1,000 bytes
+    const release = store.hold("insertMessages");
+    const first = m.enqueue([{ payload }, { payload }]);
+    await settle();
+    expect(enqueueBudget.usedBytes).toBe(2_000);
+    await expect(m.enqueue([{ payload }])).rejects.toMatchObject({ code: "overloaded" });
+    // Alone, an enqueue is taken whatever it weighs.
+    release();
+    expect((await first).ids).toHaveLength(2);
+    expect(enqueueBudget.usedBytes).toBe(0);
+    const big = await m.enqueue([{ payload }, { payload }, { payload }]);
+    expect(big.ids).toHaveLength(3);
+    expect(enqueueBudget.usedBytes).toBe(0);
+    for (const id of [...(await first).ids, ...big.ids]) expect(store.row(T, id)?.payload).toBe(payload);
+    await m.close();
   });
 
   it("sizes each poll by the rows it read last: a first look of 100, then what the bound takes, and large rows unmeasured", async () => {
