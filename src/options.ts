@@ -5,19 +5,11 @@
  * Vitess writes them (`vitess_message,vt_ack_wait=30,...`), so tables stay interchangeable with Vitess.
  * Fractional seconds are accepted and written (Vitess parses them as floats too).
  */
-export interface TableOptions {
-  ackWaitMs: number;
-  /** Defaults to ackWaitMs when not given. */
-  minBackoffMs: number;
-  /** 0 means unbounded. */
-  maxBackoffMs: number;
-  purgeAfterMs: number;
-  batchSize: number;
-  cacheSize: number;
-  pollIntervalMs: number;
-  /** 0 means unlimited. Stored as an extra vt_ key that Vitess ignores. */
-  maxAttempts: number;
-}
+import type { Static } from "typebox";
+import type { TableOptionsAnswer } from "./wire.js";
+
+/** Options in milliseconds, as the API reports them (their schema: wire.ts). */
+export type TableOptions = Static<typeof TableOptionsAnswer>;
 
 export const DEFAULT_OPTIONS: Readonly<TableOptions> = Object.freeze({
   ackWaitMs: 30_000,

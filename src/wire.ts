@@ -128,3 +128,156 @@ export const ClientFrames = {
   extend: Type.Object({ type: Type.Literal("extend"), receipts: ReceiptList, byMs: PositiveDelay, ref: Type.Optional(Ref) }, closed),
 } as const;
 export type ClientFrame = Static<(typeof ClientFrames)[keyof typeof ClientFrames]>;
+
+/*
+ * Answers: what the server sends back. The routes and the subscriber type what they send with these (a change
+ * on one side fails the typecheck of the other); the client's types are these.
+ */
+
+/**
+ * A table's options as the server reports them, every one filled in, in milliseconds. Numbers, not integers:
+ * a table made by Vitess may carry fractional seconds in its COMMENT. The TableOptions type (options.ts).
+ */
+export const TableOptionsAnswer = Type.Object({
+  ackWaitMs: Type.Number(),
+  /** Defaults to ackWaitMs when not given. */
+  minBackoffMs: Type.Number(),
+  /** 0 means unbounded. */
+  maxBackoffMs: Type.Number(),
+  purgeAfterMs: Type.Number(),
+  batchSize: Type.Integer(),
+  cacheSize: Type.Integer(),
+  pollIntervalMs: Type.Number(),
+  /** 0 means unlimited. Stored as an extra vt_ key that Vitess ignores. */
+  maxAttempts: Type.Integer(),
+});
+
+export const TableStatsAnswer = Type.Object({
+  /** Unacked and due now. */
+  ready: Type.Integer(),
+  /** Unacked, never delivered, due later. */
+  delayed: Type.Integer(),
+  /** Unacked, delivered at least once and waiting for its ack or redelivery. */
+  inFlight: Type.Integer(),
+  acked: Type.Integer(),
+  /** Messages in the dead-letter table. */
+  dead: Type.Integer(),
+  receivers: Type.Integer(),
+  cached: Type.Integer(),
+});
+export type TableStatsAnswer = Static<typeof TableStatsAnswer>;
+
+const NullableTime = Type.Union([Type.Integer(), Type.Null()]);
+
+/** A webhook's health, as a table's description lists it (no URL: describing a table needs less than admin). */
+export const WebhookHealthAnswer = Type.Object({
+  name: Type.String(),
+  /** "down" after a failed POST until the recoverer's retry succeeds. */
+  state: Type.Union([Type.Literal("up"), Type.Literal("down")]),
+  /** Why the last POST (or the ack after it) failed; null until something fails. Kept after recovery. */
+  lastError: Type.Union([Type.String(), Type.Null()]),
+  lastErrorAt: NullableTime,
+  lastDeliveredAt: NullableTime,
+  /** Failures since the last success. */
+  failures: Type.Integer(),
+  /** When the recoverer tries again (epoch ms), or null. */
+  nextRetryAt: NullableTime,
+  /** Messages it holds: sent to it and not yet acked. */
+  held: Type.Integer(),
+});
+export type WebhookHealthAnswer = Static<typeof WebhookHealthAnswer>;
+
+/** A webhook as the server shows it: its settings without the secret, and its health. */
+export const WebhookAnswer = Type.Intersect([
+  WebhookHealthAnswer,
+  Type.Object({
+    url: Type.String(),
+    batchSize: Type.Integer(),
+    timeoutMs: Type.Integer(),
+    hasSecret: Type.Boolean(),
+    createdAt: Type.Integer(),
+    updatedAt: Type.Integer(),
+  }),
+]);
+export type WebhookAnswer = Static<typeof WebhookAnswer>;
+
+export const TableAnswer = Type.Object({
+  name: Type.String(),
+  options: TableOptionsAnswer,
+  stats: TableStatsAnswer,
+  /** The health of the table's webhook subscribers. */
+  webhooks: Type.Optional(Type.Array(WebhookHealthAnswer)),
+});
+export type TableAnswer = Static<typeof TableAnswer>;
+
+/** POST /messages: ids in request order; `duplicates` (ids that existed and were not inserted) only when some. */
+export const EnqueueAnswer = Type.Object({ ids: Type.Array(Type.String()), duplicates: Type.Optional(Type.Array(Type.String())) });
+export type EnqueueAnswer = Static<typeof EnqueueAnswer>;
+
+/** Ack and postpone: how many changed; `stale` (receipts refused as delivered again since) when receipts were given. */
+export const AckAnswer = Type.Object({ acked: Type.Integer(), stale: Type.Optional(Type.Array(Type.String())) });
+export type AckAnswer = Static<typeof AckAnswer>;
+export const PostponeAnswer = Type.Object({ postponed: Type.Integer(), stale: Type.Optional(Type.Array(Type.String())) });
+export type PostponeAnswer = Static<typeof PostponeAnswer>;
+export const ExtendAnswer = Type.Object({ extended: Type.Integer(), stale: Type.Array(Type.String()) });
+export type ExtendAnswer = Static<typeof ExtendAnswer>;
+
+/** A dead letter; its payload is the JSON text the producer sent. */
+export const DeadMessageAnswer = Type.Object({
+  id: Type.String(),
+  priority: Type.Integer(),
+  /** Deliveries it had. */
+  epoch: Type.Integer(),
+  payload: Type.Unknown(),
+  reason: Type.String(),
+  /** When it was dead-lettered, epoch ms. */
+  deadAt: Type.Integer(),
+});
+export const DeadLetterPageAnswer = Type.Object({
+  messages: Type.Array(DeadMessageAnswer),
+  /** Pass back as `cursor` for the next (older) page; absent on the last page. */
+  next: Type.Optional(Type.String()),
+});
+export type DeadLetterPageAnswer = Static<typeof DeadLetterPageAnswer>;
+
+export const RedriveAnswer = Type.Object({
+  redriven: Type.Integer(),
+  /** Ids that are not dead letters of the table. */
+  missing: Type.Array(Type.String()),
+  /** Dead ids in use in the table again (re-enqueued since): left dead. */
+  conflicts: Type.Array(Type.String()),
+});
+export type RedriveAnswer = Static<typeof RedriveAnswer>;
+
+/** A message as it arrives in a `messages` frame (and a webhook's POST). */
+export const DeliveredMessage = Type.Object({
+  id: Type.String(),
+  priority: Type.Integer(),
+  epoch: Type.Integer(),
+  /** Names this delivery (id and epoch); opaque. Acks, postpones and extensions by receipt are fenced. */
+  receipt: Type.String(),
+  payload: Type.Unknown(),
+});
+export type DeliveredMessage = Static<typeof DeliveredMessage>;
+
+/** The frames the server sends a subscriber, by `type`. */
+export const ServerFrames = {
+  subscribed: Type.Object({
+    type: Type.Literal("subscribed"),
+    table: Type.String(),
+    batchSize: Type.Integer(),
+    ackWaitMs: Type.Integer(),
+    maxInFlight: Type.Integer(),
+  }),
+  messages: Type.Object({ type: Type.Literal("messages"), messages: Type.Array(DeliveredMessage) }),
+  acked: Type.Object({ type: Type.Literal("acked"), ref: Ref, acked: Type.Integer(), stale: Type.Optional(Type.Array(Type.String())) }),
+  postponed: Type.Object({
+    type: Type.Literal("postponed"),
+    ref: Ref,
+    postponed: Type.Integer(),
+    stale: Type.Optional(Type.Array(Type.String())),
+  }),
+  extended: Type.Object({ type: Type.Literal("extended"), ref: Ref, extended: Type.Integer(), stale: Type.Array(Type.String()) }),
+  error: Type.Object({ type: Type.Literal("error"), code: Type.String(), message: Type.String(), ref: Type.Optional(Ref) }),
+} as const;
+export type ServerFrame = Static<(typeof ServerFrames)[keyof typeof ServerFrames]>;

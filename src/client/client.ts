@@ -11,6 +11,7 @@
 import { HttpTransport, type HttpOptions, TablemqError, tablePath } from "./http.js";
 import type { FetchLike } from "./node-fetch.js";
 import { Subscription, type SubscribeOptions } from "./subscription.js";
+import type { AckAnswer, EnqueueAnswer, ExtendAnswer, PostponeAnswer } from "../wire.js";
 import type {
   AckReceiptsResult,
   DeadLetterPage,
@@ -64,7 +65,7 @@ export class TablemqClient {
         throw new TablemqError(0, "validation_failed", `messages[${i}].payload: is required (any JSON value)`);
       }
     });
-    const { body } = await this.http.request<{ ids: string[]; duplicates?: string[] }>("POST", tablePath(table, "/messages"), {
+    const { body } = await this.http.request<EnqueueAnswer>("POST", tablePath(table, "/messages"), {
       messages: list,
     });
     return { ids: body.ids, duplicates: body.duplicates ?? [] };
@@ -72,7 +73,7 @@ export class TablemqClient {
 
   /** Acks ids; returns how many this call acked (acking an acked or unknown id is not an error). */
   async ack(table: string, ids: readonly string[]): Promise<number> {
-    const { body } = await this.http.request<{ acked: number }>("POST", tablePath(table, "/ack"), { ids });
+    const { body } = await this.http.request<AckAnswer>("POST", tablePath(table, "/ack"), { ids });
     return body.acked;
   }
 
@@ -80,7 +81,7 @@ export class TablemqClient {
   async postpone(table: string, ids: readonly string[], delayMs?: number): Promise<number> {
     const body: { ids: readonly string[]; delayMs?: number } = { ids };
     if (delayMs !== undefined) body.delayMs = delayMs;
-    const res = await this.http.request<{ postponed: number }>("POST", tablePath(table, "/postpone"), body);
+    const res = await this.http.request<PostponeAnswer>("POST", tablePath(table, "/postpone"), body);
     return res.body.postponed;
   }
 
@@ -89,7 +90,7 @@ export class TablemqClient {
    * current; the receipts of messages delivered again since are returned in `stale` and change nothing.
    */
   async ackReceipts(table: string, receipts: readonly string[]): Promise<AckReceiptsResult> {
-    const { body } = await this.http.request<{ acked: number; stale?: string[] }>("POST", tablePath(table, "/ack"), { receipts });
+    const { body } = await this.http.request<AckAnswer>("POST", tablePath(table, "/ack"), { receipts });
     return { acked: body.acked, stale: body.stale ?? [] };
   }
 
@@ -97,7 +98,7 @@ export class TablemqClient {
   async postponeReceipts(table: string, receipts: readonly string[], delayMs?: number): Promise<PostponeReceiptsResult> {
     const body: { receipts: readonly string[]; delayMs?: number } = { receipts };
     if (delayMs !== undefined) body.delayMs = delayMs;
-    const res = await this.http.request<{ postponed: number; stale?: string[] }>("POST", tablePath(table, "/postpone"), body);
+    const res = await this.http.request<PostponeAnswer>("POST", tablePath(table, "/postpone"), body);
     return { postponed: res.body.postponed, stale: res.body.stale ?? [] };
   }
 
@@ -107,7 +108,7 @@ export class TablemqClient {
    * receipts of messages delivered again since. A receipt in neither names an acked (or unknown) message.
    */
   async extend(table: string, receipts: readonly string[], byMs: number): Promise<ExtendResult> {
-    const { body } = await this.http.request<{ extended: number; stale?: string[] }>("POST", tablePath(table, "/extend"), {
+    const { body } = await this.http.request<ExtendAnswer>("POST", tablePath(table, "/extend"), {
       receipts,
       byMs,
     });

@@ -1,28 +1,29 @@
-/** The API's wire types, as the client sees them. */
+/**
+ * The API's wire types, as the client sees them: the server's answers and frames from its own schemas
+ * (wire.ts), and the client's results, which fill in what the wire leaves out (e.g. `duplicates: []`).
+ */
+import type { Static } from "typebox";
+import type {
+  DeadLetterPageAnswer,
+  DeliveredMessage,
+  RedriveAnswer,
+  ServerFrame,
+  ServerFrames,
+  TableAnswer,
+  TableStatsAnswer,
+  WebhookAnswer,
+  WebhookHealthAnswer,
+} from "../wire.js";
 
 /** Table options in milliseconds (all optional on create; the server fills defaults). A type only: the
  * client loads no server code. */
 import type { TableOptions } from "../options.js";
 export type { TableOptions };
 
-export interface TableStats {
-  ready: number;
-  delayed: number;
-  inFlight: number;
-  acked: number;
-  /** Messages in the dead-letter table. */
-  dead: number;
-  receivers: number;
-  cached: number;
-}
+export type TableStats = TableStatsAnswer;
 
-export interface TableDescription {
-  name: string;
-  options: TableOptions;
-  stats: TableStats;
-  /** The health of the table's webhook subscribers (absent from servers without webhooks). */
-  webhooks?: WebhookHealth[];
-}
+/** A table's name, options and stats; `webhooks`, the health of its webhook subscribers (absent from servers without webhooks). */
+export type TableDescription = TableAnswer;
 
 export interface PublishMessage<T = unknown> {
   /** Decimal string; the server generates one when absent. Enqueue is idempotent by id. */
@@ -44,33 +45,15 @@ export interface PublishResult {
 }
 
 /** The first frame on a subscription. */
-export interface SubscribedInfo {
-  table: string;
-  batchSize: number;
-  ackWaitMs: number;
-  maxInFlight: number;
-}
+export type SubscribedInfo = Omit<Static<typeof ServerFrames.subscribed>, "type">;
 
 /** A message as it arrives in a `messages` frame. */
-export interface WireMessage {
-  id: string;
-  priority: number;
-  epoch: number;
-  /** Names this delivery (id and epoch); opaque. Acks, postpones and extensions by receipt are fenced. */
-  receipt: string;
-  payload: unknown;
-}
+export type WireMessage = DeliveredMessage;
 
 /** A frame's correlation value: the server answers a frame that has one. */
 export type Ref = string | number;
 
-export type ServerFrame =
-  | ({ type: "subscribed" } & SubscribedInfo)
-  | { type: "messages"; messages: WireMessage[] }
-  | { type: "acked"; ref: Ref; acked: number; stale?: string[] }
-  | { type: "postponed"; ref: Ref; postponed: number; stale?: string[] }
-  | { type: "extended"; ref: Ref; extended: number; stale: string[] }
-  | { type: "error"; code: string; message: string; ref?: Ref };
+export type { ServerFrame };
 
 /**
  * The frames a client sends, from the server's own schemas (wire.ts). Plain-id frames carry no ref (the fast
@@ -99,28 +82,11 @@ export interface StaleInfo {
 }
 
 /** A message moved to the dead-letter table after maxAttempts deliveries. */
-export interface DeadMessage {
-  id: string;
-  priority: number;
-  epoch: number;
-  payload: unknown;
-  reason: string;
-  /** Epoch ms. */
-  deadAt: number;
-}
+export type DeadMessage = DeadLetterPage["messages"][number];
 
-export interface DeadLetterPage {
-  messages: DeadMessage[];
-  next?: string;
-}
+export type DeadLetterPage = DeadLetterPageAnswer;
 
-export interface RedriveResult {
-  redriven: number;
-  /** Ids that are not dead letters of the table. */
-  missing: string[];
-  /** Dead ids in use in the table again (re-enqueued since): left dead. */
-  conflicts: string[];
-}
+export type RedriveResult = RedriveAnswer;
 
 /** What PUT /v1/tables/{table}/webhooks/{name} takes (a full replace: a secret left out is removed). */
 export interface WebhookSettings {
@@ -135,25 +101,7 @@ export interface WebhookSettings {
 }
 
 /** A webhook's health, as a table's description lists it. */
-export interface WebhookHealth {
-  name: string;
-  /** "down" after a failed POST until the recoverer's retry succeeds. */
-  state: "up" | "down";
-  lastError: string | null;
-  lastErrorAt: number | null;
-  lastDeliveredAt: number | null;
-  failures: number;
-  nextRetryAt: number | null;
-  /** Messages it holds: sent to it and not yet acked. */
-  held: number;
-}
+export type WebhookHealth = WebhookHealthAnswer;
 
 /** A webhook as the server shows it: its settings without the secret, and its health. */
-export interface Webhook extends WebhookHealth {
-  url: string;
-  batchSize: number;
-  timeoutMs: number;
-  hasSecret: boolean;
-  createdAt: number;
-  updatedAt: number;
-}
+export type Webhook = WebhookAnswer;

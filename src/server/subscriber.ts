@@ -7,9 +7,14 @@ import type { MessageRow } from "../model/messages.js";
 import { toApiError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import { receiptOf } from "../receipts.js";
-import type { ClientFrame } from "../wire.js";
+import type { ClientFrame, ServerFrame, ServerFrames } from "../wire.js";
+import type { Static } from "typebox";
 import { parseFrame } from "./frames.js";
 import { ackOrPostpone, idsAndReceipts } from "./ack-or-postpone.js";
+
+/** A frame answering a client's frame, before its `ref` is set. */
+type ReplyFrame = WithoutRef<Static<(typeof ServerFrames)["acked" | "postponed" | "extended"]>>;
+type WithoutRef<T> = T extends unknown ? Omit<T, "ref"> : never;
 
 /** WebSocket close codes we use. */
 export const CLOSE_GOING_AWAY = 1001;
@@ -117,15 +122,15 @@ export class SocketSubscriber implements Receiver {
   }
 
   /** Carries out a client frame; returns the reply frame (sent when the client gave a `ref`). */
-  private async apply(frame: ClientFrame): Promise<object> {
+  private async apply(frame: ClientFrame): Promise<ReplyFrame> {
     const handle = await this.opts.engine.table(this.opts.table);
     if (frame.type === "extend") {
       const { changed, stale } = await handle.extend(frame.receipts ?? [], frame.byMs ?? 0);
       return { type: "extended", extended: changed, stale };
     }
     const { count, stale } = await ackOrPostpone(handle, frame.type, frame);
-    const counted = frame.type === "ack" ? { type: "acked", acked: count } : { type: "postponed", postponed: count };
-    return stale ? { ...counted, stale } : counted;
+    const withStale = stale ? { stale } : {};
+    return frame.type === "ack" ? { type: "acked", acked: count, ...withStale } : { type: "postponed", postponed: count, ...withStale };
   }
 
   private violation(message: string): void {
@@ -138,7 +143,7 @@ export class SocketSubscriber implements Receiver {
    * Replies (error, acked, postponed frames) are small, but a client that floods frames without reading
    * would make them pile up in the socket's buffer: past MAX_BUFFERED bytes it is cut off.
    */
-  private write(frame: object): void {
+  private write(frame: ServerFrame): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
     if (this.socket.bufferedAmount > MAX_BUFFERED) {
       this.opts.log.warn({ table: this.opts.table }, "subscriber does not read its socket: terminating it");

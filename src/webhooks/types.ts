@@ -1,5 +1,6 @@
 /** The types the webhook parts share: what a receiver POSTs to and needs, and what the API shows. */
 import type { FencedResult, WebhookConfig } from "../store/types.js";
+import type { WebhookAnswer, WebhookHealthAnswer } from "../wire.js";
 import type { Delivery } from "../model/messages.js";
 
 /** Where a receiver POSTs, and how: a WebhookConfig without its bookkeeping. */
@@ -33,22 +34,10 @@ export function newCounters(): WebhookCounters {
   return { deliveredBatches: 0, deliveredMessages: 0, failedBatches: 0 };
 }
 
-export type WebhookState = "up" | "down";
+export type WebhookState = WebhookHealthAnswer["state"];
 
-/** What GET /v1/tables/{t}(/webhooks) shows of a webhook's health. Never the secret. */
-export interface WebhookStatus {
-  state: WebhookState;
-  /** Why the last POST (or the ack after it) failed; null until something fails. Kept after recovery. */
-  lastError: string | null;
-  lastErrorAt: number | null;
-  lastDeliveredAt: number | null;
-  /** Failures since the last success. */
-  failures: number;
-  /** When the recoverer tries again (epoch ms), or null. */
-  nextRetryAt: number | null;
-  /** Messages the receiver holds: sent to it and not yet acked. */
-  held: number;
-}
+/** What GET /v1/tables/{t}(/webhooks) shows of a webhook's health (wire.ts). Never the secret. */
+export type WebhookStatus = Omit<WebhookHealthAnswer, "name">;
 
 /** What PUT asks for; the rest has defaults. */
 export interface WebhookInput {
@@ -59,20 +48,10 @@ export interface WebhookInput {
 }
 
 /** A webhook as the API shows it: its configuration without the secret, and its health. */
-export interface WebhookView extends WebhookStatus {
-  name: string;
-  url: string;
-  batchSize: number;
-  timeoutMs: number;
-  hasSecret: boolean;
-  createdAt: number;
-  updatedAt: number;
-}
+export type WebhookView = WebhookAnswer;
 
 /** A webhook's health in a table's description (no URL: describing a table needs less than admin). */
-export interface WebhookSummary extends WebhookStatus {
-  name: string;
-}
+export type WebhookSummary = WebhookHealthAnswer;
 
 /** For the metrics: every configured webhook with its counters and health. */
 export interface WebhookReport {

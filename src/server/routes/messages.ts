@@ -4,7 +4,18 @@ import type { ServerContext } from "../context.js";
 import { payloadProblem } from "../../payload.js";
 import { payloadTexts } from "../enqueue-body.js";
 import { ApiError } from "../errors.js";
-import { AckBody, EnqueueBody, ExtendBody, IdsBody, PostponeBody, TableParams } from "../../wire.js";
+import {
+  AckBody,
+  type AckAnswer,
+  EnqueueBody,
+  type EnqueueAnswer,
+  ExtendBody,
+  type ExtendAnswer,
+  IdsBody,
+  PostponeBody,
+  type PostponeAnswer,
+  TableParams,
+} from "../../wire.js";
 import { ackOrPostpone, idsAndReceipts } from "../ack-or-postpone.js";
 
 /** Enqueue, ack, postpone and extend. A 2xx is sent only after the database committed the change. */
@@ -39,14 +50,15 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const result = await (await engine.table(table)).enqueue(messages);
       metrics.enqueueSeconds.observe({ table }, Number(process.hrtime.bigint() - started) / 1e9);
       metrics.batchSize.observe({ table, kind: "enqueue" }, messages.length);
-      return reply.code(201).send(result.duplicates.length > 0 ? result : { ids: result.ids });
+      const answer: EnqueueAnswer = result.duplicates.length > 0 ? result : { ids: result.ids };
+      return reply.code(201).send(answer);
     },
   );
 
   // Ack and postpone: the same request shape (ids and/or receipts) and answer, with their own count key.
-  for (const [kind, body, counted] of [
-    ["ack", AckBody, "acked"],
-    ["postpone", PostponeBody, "postponed"],
+  for (const [kind, body] of [
+    ["ack", AckBody],
+    ["postpone", PostponeBody],
   ] as const) {
     app.post<{ Params: TableParams; Body: IdsBody }>(
       `/v1/tables/:table/${kind}`,
@@ -56,7 +68,10 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
         checkBatch("ids and receipts", size);
         const { count, stale } = await ackOrPostpone(await engine.table(req.params.table), kind, req.body);
         metrics.batchSize.observe({ table: req.params.table, kind }, size);
-        return stale ? { [counted]: count, stale } : { [counted]: count };
+        const withStale = stale ? { stale } : {};
+        return kind === "ack"
+          ? ({ acked: count, ...withStale } satisfies AckAnswer)
+          : ({ postponed: count, ...withStale } satisfies PostponeAnswer);
       },
     );
   }
@@ -67,7 +82,7 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req) => {
       checkBatch("receipts", req.body.receipts.length);
       const { changed, stale } = await (await engine.table(req.params.table)).extend(req.body.receipts, req.body.byMs);
-      return { extended: changed, stale };
+      return { extended: changed, stale } satisfies ExtendAnswer;
     },
   );
 }

@@ -4,13 +4,16 @@ import type { TableOptions } from "../../options.js";
 import { canSeeTable } from "../auth.js";
 import type { ServerContext } from "../context.js";
 import { ApiError } from "../errors.js";
-import { TableOptionsBody, TableParams } from "../../wire.js";
+import { type TableAnswer, TableOptionsBody, TableParams } from "../../wire.js";
 
 /** Table admin: PUT (create or change options), GET one or all, DELETE. */
 export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { engine, webhooks } = ctx;
   // The engine's description plus the health of the table's webhooks.
-  const describe = async (table: string) => ({ ...(await (await engine.table(table)).describe()), webhooks: webhooks.summaries(table) });
+  const describe = async (table: string): Promise<TableAnswer> => ({
+    ...(await (await engine.table(table)).describe()),
+    webhooks: webhooks.summaries(table),
+  });
 
   app.put<{ Params: TableParams; Body: Partial<TableOptions> }>(
     "/v1/tables/:table",
