@@ -4,10 +4,10 @@ import { type ByteBudget, UNBOUNDED } from "./byte-budget.js";
 
 /**
  * The send queue of one message table: a bounded binary heap ordered by (priority, timeNext), plus the
- * set of ids in flight (popped, being sent and postponed). Vitess's cache.go, with one addition: `evict`
+ * set of ids sending (popped, being sent and postponed). Vitess's cache.go, with one addition: `evict`
  * forgets a queued id (an ack or reschedule must not be followed by a send of a stale cached copy).
  *
- * Capacity counts queued and in-flight ids together, as in Vitess: a full cache refuses adds, which puts
+ * Capacity counts queued and sending ids together, as in Vitess: a full cache refuses adds, which puts
  * the manager in "pending" mode. So does a row whose payload the shared ByteBudget cannot take. Removal
  * from the heap is lazy (an entry is live only while `queued` maps its id to it), and the heap is compacted
  * when stale entries outnumber live ones.
@@ -23,29 +23,29 @@ export class PriorityCache {
   private heap: Entry[] = [];
   private readonly queued = new Map<string, Entry>();
   /** In-flight ids and the bytes each is charged to the budget. */
-  private readonly inFlight = new Map<string, number>();
+  private readonly sending = new Map<string, number>();
   private seq = 0;
 
   constructor(
     private capacity: number,
-    /** Shared by all tables' caches: a row is charged while it is queued or in flight. */
+    /** Shared by all tables' caches: a row is charged while it is queued or sending. */
     private readonly budget: ByteBudget = UNBOUNDED(),
   ) {}
 
-  /** Queued plus in flight. */
+  /** Queued plus sending. */
   get size(): number {
-    return this.queued.size + this.inFlight.size;
+    return this.queued.size + this.sending.size;
   }
 
   get queuedCount(): number {
     return this.queued.size;
   }
 
-  get inFlightCount(): number {
-    return this.inFlight.size;
+  get sendingCount(): number {
+    return this.sending.size;
   }
 
-  /** True when nothing is waiting to be sent (in-flight ids do not count). */
+  /** True when nothing is waiting to be sent (sending ids do not count). */
   isEmpty(): boolean {
     return this.queued.size === 0;
   }
@@ -55,7 +55,7 @@ export class PriorityCache {
   }
 
   has(id: string): boolean {
-    return this.queued.has(id) || this.inFlight.has(id);
+    return this.queued.has(id) || this.sending.has(id);
   }
 
   resize(capacity: number): void {
@@ -63,7 +63,7 @@ export class PriorityCache {
   }
 
   /**
-   * Queues a row: "added"; "present" (a no-op) if the id is already queued or in flight; "full" when the
+   * Queues a row: "added"; "present" (a no-op) if the id is already queued or sending; "full" when the
    * cache has no room.
    */
   add(row: MessageRow): AddResult {
@@ -76,13 +76,13 @@ export class PriorityCache {
     return "added";
   }
 
-  /** Takes the first row by (priority, timeNext) and moves it to in flight. */
+  /** Takes the first row by (priority, timeNext) and moves it to sending. */
   pop(): MessageRow | undefined {
     while (this.heap.length > 0) {
       const entry = this.popHeap();
       if (this.queued.get(entry.row.id) !== entry) continue; // evicted or discarded: stale entry
       this.queued.delete(entry.row.id);
-      this.inFlight.set(entry.row.id, payloadBytes(entry.row.payload));
+      this.sending.set(entry.row.id, payloadBytes(entry.row.payload));
       return entry.row;
     }
     return undefined;
@@ -103,20 +103,20 @@ export class PriorityCache {
         continue;
       }
       this.queued.delete(entry.row.id);
-      this.inFlight.set(entry.row.id, payloadBytes(entry.row.payload));
+      this.sending.set(entry.row.id, payloadBytes(entry.row.payload));
       batch.push(entry.row);
     }
     for (const entry of declined) this.push(entry);
     return batch;
   }
 
-  /** Forgets ids entirely, queued or in flight (after their batch was postponed). */
+  /** Forgets ids entirely, queued or sending (after their batch was postponed). */
   discard(ids: Iterable<string>): void {
     for (const id of ids) {
       this.dequeue(id);
-      const bytes = this.inFlight.get(id);
+      const bytes = this.sending.get(id);
       if (bytes !== undefined) {
-        this.inFlight.delete(id);
+        this.sending.delete(id);
         this.budget.give(bytes);
       }
     }
@@ -149,10 +149,10 @@ export class PriorityCache {
 
   clear(): void {
     for (const entry of this.queued.values()) this.budget.give(payloadBytes(entry.row.payload));
-    for (const bytes of this.inFlight.values()) this.budget.give(bytes);
+    for (const bytes of this.sending.values()) this.budget.give(bytes);
     this.heap = [];
     this.queued.clear();
-    this.inFlight.clear();
+    this.sending.clear();
   }
 
   private compactIfSparse(): void {

@@ -16,10 +16,10 @@ export interface DeadLettersDeps {
   log: Logger;
   stats: ManagerStats;
   options: () => TableOptions;
-  /** The rows' delivery is over (moved, or left for later): drop them from the cache's in-flight set. */
+  /** The rows' delivery is over (moved, or left for later): drop them from the cache's sending set. */
   discard: (ids: readonly string[]) => Promise<void>;
   /** Ids moved out of the table: their maxInFlight credit ends. */
-  endLeases: (ids: readonly string[]) => void;
+  release: (ids: readonly string[]) => void;
   /** Rows came back into the table: look for them. */
   poll: () => void;
 }
@@ -77,7 +77,7 @@ export class DeadLetters {
       const reason = `delivered ${maxAttempts} time${maxAttempts === 1 ? "" : "s"} without an ack (maxAttempts ${maxAttempts})`;
       const moved = await store.deadLetter(table, [...ids], maxAttempts, reason, clock.now());
       stats.deadLettered += moved.length;
-      this.deps.endLeases(moved);
+      this.deps.release(moved);
     } catch (err) {
       if (err instanceof RejectedWriteError && ids.length > 1) {
         const half = ids.length >> 1;

@@ -12,7 +12,7 @@ import { type ByteBudget, UNBOUNDED } from "./byte-budget.js";
 import { DeadLetters } from "./dead-letters.js";
 import { DeliveriesInProgress } from "./deliveries.js";
 import { InsertPath, type InsertTicket } from "./insert-path.js";
-import { Leases } from "./leases.js";
+import { Holdings } from "./holdings.js";
 import { Poller } from "./poller.js";
 import { Postponer } from "./postponer.js";
 import { Purger } from "./purger.js";
@@ -53,17 +53,17 @@ export interface ManagerDeps {
 }
 
 export interface Subscription {
-  /** Messages sent to this receiver and not yet acked or rescheduled (counted only with a maxInFlight). */
-  readonly inFlight: number;
+  /** Messages this receiver holds: sent and not yet acked or rescheduled (counted only with a maxInFlight). */
+  readonly held: number;
   unsubscribe(): void;
 }
 
 export interface ManagerSnapshot {
   receivers: number;
-  /** Rows in the cache, queued or in flight. */
+  /** Rows in the cache, queued or sending. */
   cached: number;
   /** Delivered messages counted against some receiver's maxInFlight and not yet acked. */
-  leased: number;
+  held: number;
   pending: boolean;
   stats: ManagerStats;
 }
@@ -75,7 +75,7 @@ export interface ManagerSnapshot {
  * cursor; the send loop (`pump`) pops up to batchSize rows for the next idle receiver; the Postponer
  * records each delivery in the database; the Poller refills the cache from the table; the Purger deletes
  * old acked rows. Our additions: the InsertPath (rows committed here go straight into the cache, delayed
- * ones get timers, due ones may be written already leased), Leases (maxInFlight credit), the Settler
+ * ones get timers, due ones may be written already leased), Holdings (what each receiver holds: its maxInFlight credit), the Settler
  * (client acks, postpones and extensions, by id or fenced by receipt), DeliveriesInProgress (what those
  * wait for) and DeadLetters (maxAttempts, redrive).
  *
@@ -90,7 +90,7 @@ export interface ManagerSnapshot {
  * over Vitess, whose poller held the main lock across the read). Acks and reschedules must take effect at
  * once, so they do not wait either: they evict queued copies and tell a poll in progress to skip the ids.
  *
- * Delivery cycle of a batch: pop (ids move to in flight) → receiver busy → send → postpone (under the
+ * Delivery cycle of a batch: pop (ids move to sending) → receiver busy → send → postpone (under the
  * engine-wide semaphore, even if the send failed) → receiver idle → discard under the mutex.
  *
  * Modes (as in Vitess): idle with no receivers (the poller does nothing, the cache is empty); steady; and
@@ -107,7 +107,7 @@ export class MessageManager {
   private closing: Promise<void> | undefined;
   private readonly cache: PriorityCache;
   private readonly receivers = new ReceiverSet();
-  private readonly leases: Leases;
+  private readonly holdings: Holdings;
   private readonly mutex = new Mutex();
   private readonly poller: Poller;
   private readonly purger: Purger;
@@ -132,7 +132,7 @@ export class MessageManager {
     const { store, clock, log } = deps;
     const budget = deps.budget ?? UNBOUNDED();
     this.cache = new PriorityCache(options.cacheSize, budget);
-    this.leases = new Leases(() => this.schedulePump());
+    this.holdings = new Holdings(() => this.schedulePump());
     this.poller = new Poller({
       clock,
       store,
@@ -195,7 +195,7 @@ export class MessageManager {
       stats: this.stats,
       options: currentOptions,
       deliveries: this.deliveries,
-      forget: (ids, endLeases) => this.forget(ids, endLeases),
+      forget: (ids, release) => this.forget(ids, release),
       pollBy: (at) => {
         if (this.receivers.count > 0) this.poller.runBy(at);
       },
@@ -220,7 +220,7 @@ export class MessageManager {
       stats: this.stats,
       options: currentOptions,
       discard: (ids) => this.discard(ids),
-      endLeases: (ids) => this.leases.release(ids),
+      release: (ids) => this.holdings.release(ids),
       poll: () => {
         if (this.receivers.count > 0) this.poller.trigger();
       },
@@ -251,7 +251,7 @@ export class MessageManager {
       // Rows still on their way in (offered, waiting for the mutex) find the manager closed and are
       // unleashed there.
       this.insertPath.clearScheduled();
-      this.leases.clear();
+      this.holdings.clear();
       for (const slot of this.receivers.clear()) this.notifyClosed(slot, reason);
       this.cache.clear();
       await Promise.all([this.poller.stop(), this.purger.stop(), Promise.allSettled([...this.tasks])]);
@@ -273,7 +273,7 @@ export class MessageManager {
     if (this.receivers.count === 1) this.poller.trigger(); // the first subscriber looks for due rows
     this.schedulePump();
     return {
-      get inFlight() {
+      get held() {
         return slot.held;
       },
       unsubscribe: () => this.unsubscribe(slot),
@@ -342,7 +342,7 @@ export class MessageManager {
     return {
       receivers: this.receivers.count,
       cached: this.cache.size,
-      leased: this.leases.size,
+      held: this.holdings.size,
       pending: this.poller.pending,
       stats: { ...this.stats },
     };
@@ -355,18 +355,18 @@ export class MessageManager {
 
   /**
    * Ids whose rows changed (acked, rescheduled, extended): copies queued, offered, scheduled or being polled
-   * are dropped, so no stale copy is sent; `endLeases` also returns the receivers' credit for them.
+   * are dropped, so no stale copy is sent; `release` also returns the receivers' credit for them.
    */
-  private forget(ids: readonly string[], endLeases: boolean): void {
+  private forget(ids: readonly string[], release: boolean): void {
     this.insertPath.forget(ids);
     this.cache.evict(ids);
     this.poller.forget(ids);
-    if (endLeases) this.leases.release(ids);
+    if (release) this.holdings.release(ids);
   }
 
   private unsubscribe(slot: ReceiverSlot): void {
     if (!this.receivers.remove(slot)) return;
-    this.leases.dropSlot(slot);
+    this.holdings.forgetReceiver(slot);
     if (this.receivers.count === 0) {
       // Nobody to send to: forget what is queued (it stays due in the table) and look again on the next
       // subscribe. In-flight ids stay until their discard so a poll cannot re-add them meanwhile.
@@ -431,10 +431,10 @@ export class MessageManager {
   }
 
   private redeliveryFilter(slot: ReceiverSlot): ((row: MessageRow) => boolean) | undefined {
-    if (this.leases.size === 0) return undefined;
+    if (this.holdings.size === 0) return undefined;
     const others = this.receivers.all().filter((r) => r !== slot && r.hasCredit);
     if (others.length === 0) return undefined;
-    return (row) => !this.leases.holds(slot, row.id) || others.every((r) => this.leases.holds(r, row.id));
+    return (row) => !this.holdings.holds(slot, row.id) || others.every((r) => this.holdings.holds(r, row.id));
   }
 
   private requestPollIfPending(): void {
@@ -447,7 +447,7 @@ export class MessageManager {
     slot.sending = true;
     this.stats.sent += batch.length;
     this.stats.delayed += batch.filter((r) => r.epoch >= 1).length;
-    this.leases.grant(slot, ids);
+    this.holdings.hold(slot, ids);
     try {
       await this.send(slot, batch);
       // Rows leased at insert with at least an ack wait of lease left are already recorded.
@@ -467,7 +467,7 @@ export class MessageManager {
     await this.discard(ids);
   }
 
-  /** A delivery (or burial) is over: the ids leave the cache's in-flight set, under the mutex. */
+  /** A delivery (or burial) is over: the ids leave the cache's sending set, under the mutex. */
   private async discard(ids: readonly string[]): Promise<void> {
     this.schedulePump();
     await this.mutex.runExclusive(() => this.cache.discard([...ids]));
@@ -485,7 +485,7 @@ export class MessageManager {
       await slot.send(batch, this.closeSignal.signal, tooSlow.signal);
     } catch (err) {
       this.stats.sendFailed += batch.length;
-      this.leases.release(
+      this.holdings.release(
         batch.map((r) => r.id),
         slot,
       );

@@ -173,8 +173,8 @@ export class Poller {
             this.pendingRows = true;
             break;
           }
-          // Rows already cached (in flight, not yet postponed) are no news: only real additions wake the
-          // send loop, or a read full of in-flight rows would trigger poll after poll.
+          // Rows already cached (sending, not yet postponed) are no news: only real additions wake the
+          // send loop, or a read full of sending rows would trigger poll after poll.
           if (result === "added") added++;
         }
         if (added > 0) this.deps.onAdded();

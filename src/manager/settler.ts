@@ -16,8 +16,8 @@ export interface SettlerDeps {
   stats: ManagerStats;
   options: () => TableOptions;
   deliveries: DeliveriesInProgress;
-  /** Ids whose rows changed: no stale copy of them may be sent. `endLeases` also returns maxInFlight credit. */
-  forget: (ids: readonly string[], endLeases: boolean) => void;
+  /** Ids whose rows changed: no stale copy of them may be sent. `release` also returns maxInFlight credit. */
+  forget: (ids: readonly string[], release: boolean) => void;
   /** Asks for a poll no later than `at` (a short explicit delay should not wait for the periodic one). */
   pollBy: (at: number) => void;
   /** How long an ack may wait for a writer before it is refused (it was then never sent). */

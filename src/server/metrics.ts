@@ -75,7 +75,7 @@ export class Metrics {
       );
     gauge("tablemq_cache_size", "Messages in the cache (queued or being sent)", (s) => s.cached);
     gauge("tablemq_receivers", "Subscribers", (s) => s.receivers);
-    gauge("tablemq_in_flight", "Messages delivered and awaiting their ack", (s) => s.leased);
+    gauge("tablemq_in_flight", "Messages delivered and awaiting their ack", (s) => s.held);
     perTable.push(
       new Gauge({
         name: "tablemq_dead_letters",

@@ -58,7 +58,7 @@ export class WebhookReceiver implements Receiver {
   private draining = false;
   private drained: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | undefined;
-  private inFlight: AbortController | undefined;
+  private posting: AbortController | undefined;
   /** The batch being POSTed right now. */
   private onTheWire: HeldBatch | undefined;
   private subscription: Subscription | undefined;
@@ -156,7 +156,7 @@ export class WebhookReceiver implements Receiver {
     this.subscription = undefined;
     this.recoverer.cancel();
     this.keeper.disarm();
-    if (!graceful) this.inFlight?.abort(new Error("webhook stopped"));
+    if (!graceful) this.posting?.abort(new Error("webhook stopped"));
     this.stopping = (async () => {
       await this.drained;
       this.halt();
@@ -178,7 +178,7 @@ export class WebhookReceiver implements Receiver {
     this.phase = "stopped";
     this.recoverer.cancel();
     this.keeper.stop();
-    this.inFlight?.abort(new Error("webhook stopped"));
+    this.posting?.abort(new Error("webhook stopped"));
   }
 
   /** Starts the drain loop unless it runs, a retry is scheduled (the recoverer owns the next try) or it stopped. */
@@ -271,7 +271,7 @@ export class WebhookReceiver implements Receiver {
     };
     if (t.secret !== undefined) headers[SIGNATURE_HEADER] = sign(t.secret, body);
     const abort = new AbortController();
-    this.inFlight = abort;
+    this.posting = abort;
     this.onTheWire = head;
     let timedOut = false;
     const timer = clock.setTimeout(() => {
@@ -289,8 +289,8 @@ export class WebhookReceiver implements Receiver {
       return `request failed: ${describeError(err)}`;
     } finally {
       clock.clearTimeout(timer);
-      if (this.inFlight === abort) {
-        this.inFlight = undefined;
+      if (this.posting === abort) {
+        this.posting = undefined;
         this.onTheWire = undefined;
       }
     }

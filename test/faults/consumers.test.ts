@@ -125,7 +125,7 @@ describeWithDatabase("fault: misbehaving consumers", () => {
       while (sampling) {
         const snap = server.engine.snapshot(table)!;
         sampler.maxCached = Math.max(sampler.maxCached, snap.cached);
-        sampler.maxLeased = Math.max(sampler.maxLeased, snap.leased);
+        sampler.maxLeased = Math.max(sampler.maxLeased, snap.held);
         sampler.maxReceivers = Math.max(sampler.maxReceivers, snap.receivers);
         sampler.maxBuffered = Math.max(sampler.maxBuffered, sockets().maxBuffered);
         await sleep(20);
@@ -206,7 +206,7 @@ describeWithDatabase("fault: misbehaving consumers", () => {
       maxLeased: sampler.maxLeased,
       maxSocketBufferedBytes: sampler.maxBuffered,
       receiversAfter: after.receivers,
-      leasedAfter: after.leased,
+      leasedAfter: after.held,
       cachedAfter: after.cached,
     };
     recordFigures("consumers", figures);
@@ -215,7 +215,7 @@ describeWithDatabase("fault: misbehaving consumers", () => {
     expect(neverAcks.received.length).toBeGreaterThan(0);
     expect(quitter.received.length).toBeGreaterThan(0);
     expect(overdue.slice(0, 5)).toEqual([]);
-    // Bounded state: cache within its size, leases within the live consumers' credit, one batch per socket.
+    // Bounded state: cache within its size, held messages within the live consumers' credit, one batch per socket.
     expect(sampler.maxCached).toBeLessThanOrEqual(OPTIONS.cacheSize);
     expect(sampler.maxLeased).toBeLessThanOrEqual(50 + 5 + 1_000 + 20 + VANISH_WAVE * 10);
     expect(sampler.maxBuffered).toBeLessThanOrEqual(2 * OPTIONS.batchSize * (PAYLOAD_BYTES + 200));
@@ -224,8 +224,8 @@ describeWithDatabase("fault: misbehaving consumers", () => {
     good.close();
     slow.close();
     await waitUntil(
-      () => server.engine.snapshot(table)!.receivers === 0 && server.engine.snapshot(table)!.leased === 0,
-      "no receivers, no leases",
+      () => server.engine.snapshot(table)!.receivers === 0 && server.engine.snapshot(table)!.held === 0,
+      "no receivers, nothing held",
       5_000,
     );
   }, 60_000);
@@ -257,7 +257,7 @@ describeWithDatabase("fault: misbehaving consumers", () => {
       enqueued += 10;
       await sleep(20);
       maxBuffered = Math.max(maxBuffered, stalledSocket());
-      maxLeased = Math.max(maxLeased, server.engine.snapshot(table)!.leased);
+      maxLeased = Math.max(maxLeased, server.engine.snapshot(table)!.held);
     }
     const loadEndedAt = Date.now();
 
@@ -298,8 +298,8 @@ describeWithDatabase("fault: misbehaving consumers", () => {
     good.close();
     stalled.close();
     await waitUntil(
-      () => server.engine.snapshot(table)!.receivers === 0 && server.engine.snapshot(table)!.leased === 0,
-      "no receivers, no leases",
+      () => server.engine.snapshot(table)!.receivers === 0 && server.engine.snapshot(table)!.held === 0,
+      "no receivers, nothing held",
       5_000,
     );
   }, 60_000);

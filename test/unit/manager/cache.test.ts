@@ -23,7 +23,7 @@ describe("PriorityCache", () => {
     expect(c.pop()?.priority).toBe(50); // the first copy, not the second
     expect(c.add(row("a"))).toBe("present"); // in flight: still a no-op
     expect(c.queuedCount).toBe(0);
-    expect(c.inFlightCount).toBe(1);
+    expect(c.sendingCount).toBe(1);
     expect(c.pop()).toBeUndefined();
   });
 

@@ -410,11 +410,11 @@ describe("MessageManager", () => {
     );
     await settle();
     expect(r.ids).toEqual(["1", "2", "3"]);
-    expect(sub.inFlight).toBe(3);
+    expect(sub.held).toBe(3);
     await m.ack(["1", "2"]);
     await settle();
     expect(r.ids).toEqual(["1", "2", "3", "4", "5"]);
-    expect(sub.inFlight).toBe(3);
+    expect(sub.held).toBe(3);
   });
 
   it("keeps a receiver that stops acking from receiving; its messages go to another after the ack wait", async () => {
@@ -433,9 +433,9 @@ describe("MessageManager", () => {
     await clock.advance(2_600); // ack wait + backoff, then a poll
     expect(stuck.ids).toEqual(["1", "2"]); // no credit: it gets nothing more
     expect(other.ids.slice(1).sort()).toEqual(["1", "2", "3"]); // 3 too: nobody acked it
-    expect(sub.inFlight).toBe(2);
+    expect(sub.held).toBe(2);
     await m.ack(["1"]); // the other receiver acks one: the stuck one's lease on it ends too
-    expect(sub.inFlight).toBe(1);
+    expect(sub.held).toBe(1);
   });
 
   it("does not hand a redelivery back to the receiver that never acked it while another has not had it", async () => {

@@ -1,16 +1,21 @@
 import type { ReceiverSlot } from "./receivers.js";
 
 /**
- * The maxInFlight credit: which receivers were sent which messages that nobody has acked or rescheduled
- * yet. A receiver's credit comes back only when those messages are acked or postponed (by anyone, over any
+ * What each receiver holds, for the maxInFlight credit. Words used across the manager: a receiver *holds* a
+ * message it was sent that nobody has acked or rescheduled yet; its *credit* is its maxInFlight less what it
+ * holds; a message is *sending* from its pop out of the cache until its delivery is recorded (cache.ts); a
+ * *lease* is the time a delivered message is not due again in its table (ack wait plus backoff; `extend`
+ * lengthens it); the API's `inFlight` counts the table's delivered rows whose lease has not run out.
+ *
+ * Which receivers were sent which messages that nobody has acked or rescheduled yet. A receiver's credit comes back only when those messages are acked or postponed (by anyone, over any
  * path) or when it goes away. Not when the ack wait runs out: a subscriber that stops acking must stop
  * receiving, while its messages are redelivered to others after the ack wait (and once those acks arrive,
  * it gets its credit back). Receivers without a maxInFlight are not tracked, so this stays bounded by
  * the sum of the receivers' maxInFlight.
  */
-export class Leases {
+export class Holdings {
   /**
-   * Each leased message's holders: the receiver it was sent to, or (sent again to another before anyone
+   * Each held message's holders: the receiver it was sent to, or (sent again to another before anyone
    * acked it) the set of them. One receiver is the rule, and it costs no Set per message.
    */
   private readonly holders = new Map<string, ReceiverSlot | Set<ReceiverSlot>>();
@@ -28,7 +33,7 @@ export class Leases {
     return held === slot || (held instanceof Set && held.has(slot));
   }
 
-  grant(slot: ReceiverSlot, ids: readonly string[]): void {
+  hold(slot: ReceiverSlot, ids: readonly string[]): void {
     if (slot.maxInFlight <= 0) return;
     for (const id of ids) {
       const held = this.holders.get(id);
@@ -42,7 +47,7 @@ export class Leases {
     }
   }
 
-  /** Ends every lease on ids (or only `onlyBy`'s) and wakes the receivers that got credit back. */
+  /** Ends every hold on ids (or only `onlyBy`'s) and wakes the receivers that got credit back. */
   release(ids: Iterable<string>, onlyBy?: ReceiverSlot): void {
     const touched = new Set<ReceiverSlot>();
     const end = (slot: ReceiverSlot) => {
@@ -67,8 +72,8 @@ export class Leases {
     for (const slot of touched) if (!slot.removed) this.onRelease(slot);
   }
 
-  /** Forgets every lease of a receiver that went away. */
-  dropSlot(slot: ReceiverSlot): void {
+  /** Forgets everything a receiver that went away held. */
+  forgetReceiver(slot: ReceiverSlot): void {
     for (const [id, held] of this.holders) {
       if (held === slot || (held instanceof Set && held.delete(slot) && held.size === 0)) this.holders.delete(id);
     }
