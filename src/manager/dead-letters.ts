@@ -4,7 +4,6 @@ import type { Logger } from "../logger.js";
 import type { TableOptions } from "../options.js";
 import type { MessageStore, RedriveResult } from "../store/types.js";
 import type { MessageRow } from "../model/messages.js";
-import type { ManagerStats } from "./stats.js";
 
 /** Dead letters moved back per statement when redriving all of them. */
 export const REDRIVE_CHUNK = 1000;
@@ -14,7 +13,9 @@ export interface DeadLettersDeps {
   store: MessageStore;
   clock: Clock;
   log: Logger;
-  stats: ManagerStats;
+  /** Counts rows moved to the dead-letter table, and rows that could not be (left due, tried again later). */
+  onMoved: (n: number) => void;
+  onMoveFailed: (n: number) => void;
   options: () => TableOptions;
   /** The rows' delivery is over (moved, or left for later): drop them from the cache's sending set. */
   discard: (ids: readonly string[]) => Promise<void>;
@@ -56,7 +57,6 @@ export class DeadLetters {
       total.conflicts.push(...r.conflicts);
       if (ids !== undefined || r.redriven.length < REDRIVE_CHUNK) break;
     }
-    this.deps.stats.redriven += total.redriven.length;
     if (total.redriven.length > 0) this.deps.poll();
     return total;
   }
@@ -72,11 +72,11 @@ export class DeadLetters {
    * ids are split in halves until the one it refuses fails alone, so one row cannot hold the others back.
    */
   private async move(ids: readonly string[], maxAttempts: number): Promise<void> {
-    const { store, table, clock, log, stats } = this.deps;
+    const { store, table, clock, log } = this.deps;
     try {
       const reason = `delivered ${maxAttempts} time${maxAttempts === 1 ? "" : "s"} without an ack (maxAttempts ${maxAttempts})`;
       const moved = await store.deadLetter(table, [...ids], maxAttempts, reason, clock.now());
-      stats.deadLettered += moved.length;
+      this.deps.onMoved(moved.length);
       this.deps.release(moved);
     } catch (err) {
       if (err instanceof RejectedWriteError && ids.length > 1) {
@@ -85,7 +85,7 @@ export class DeadLetters {
         await this.move(ids.slice(half), maxAttempts);
         return;
       }
-      stats.deadLetterFailed += ids.length;
+      this.deps.onMoveFailed(ids.length);
       log.warn({ err, table, count: ids.length }, "could not dead-letter messages; retrying after the ack wait");
       // Left due in the table: try again after an ack wait, not at every poll.
       await store.reschedule(table, [...ids], clock.now(), this.deps.options().ackWaitMs).catch(() => {});

@@ -9,7 +9,6 @@ import type { PriorityCache } from "./cache.js";
 import { DelayedArrivals } from "./delayed.js";
 import { InsertClaims } from "./insert-claims.js";
 import type { Poller } from "./poller.js";
-import type { ManagerStats } from "./stats.js";
 
 export interface InsertPathDeps {
   table: string;
@@ -17,7 +16,8 @@ export interface InsertPathDeps {
   clock: Clock;
   random: Random;
   log: Logger;
-  stats: ManagerStats;
+  /** Counts rows this path put into the cache. */
+  onQueued: (n: number) => void;
   options: () => TableOptions;
   cache: PriorityCache;
   /** The manager's cache-management mutex: rows enter the cache under it, as a poll's do. */
@@ -158,7 +158,7 @@ export class InsertPath {
 
   private async offerDue(rows: readonly MessageRow[]): Promise<number> {
     if (rows.length === 0) return 0;
-    const { cache, poller, stats } = this.deps;
+    const { cache, poller } = this.deps;
     let added = 0;
     const unleash: MessageRow[] = [];
     for (const row of rows) this.offered.add(row.id);
@@ -176,7 +176,7 @@ export class InsertPath {
       }
     });
     this.unleash(unleash);
-    stats.queued += added;
+    this.deps.onQueued(added);
     if (added > 0) this.deps.schedulePump();
     return added;
   }

@@ -178,7 +178,7 @@ export class MessageManager {
       clock,
       random: deps.random,
       log,
-      stats: this.stats,
+      onQueued: (n) => (this.stats.queued += n),
       options: currentOptions,
       cache: this.cache,
       mutex: this.mutex,
@@ -192,7 +192,6 @@ export class MessageManager {
       store,
       clock,
       random: deps.random,
-      stats: this.stats,
       options: currentOptions,
       deliveries: this.deliveries,
       forget: (ids, release) => this.forget(ids, release),
@@ -217,7 +216,8 @@ export class MessageManager {
       store,
       clock,
       log,
-      stats: this.stats,
+      onMoved: (n) => (this.stats.deadLettered += n),
+      onMoveFailed: (n) => (this.stats.deadLetterFailed += n),
       options: currentOptions,
       discard: (ids) => this.discard(ids),
       release: (ids) => this.holdings.release(ids),
@@ -301,22 +301,31 @@ export class MessageManager {
 
   /** Marks ids acked; returns how many this call acked. */
   async ack(ids: readonly string[]): Promise<number> {
-    return (await this.retryWrite(`ack on ${this.table}`, ids, () => this.settler.ack(ids))).value;
+    const acked = (await this.retryWrite(`ack on ${this.table}`, ids, () => this.settler.ack(ids))).value;
+    this.stats.acked += acked;
+    return acked;
   }
 
   /** A client's postpone: after `delayMs`, or the table's backoff when absent; see Settler. */
   async reschedule(ids: readonly string[], delayMs?: number): Promise<number> {
-    return (await this.retryWrite(`postpone on ${this.table}`, ids, () => this.settler.reschedule(ids, delayMs))).value;
+    const moved = (await this.retryWrite(`postpone on ${this.table}`, ids, () => this.settler.reschedule(ids, delayMs))).value;
+    this.stats.postponed += moved;
+    return moved;
   }
 
   /** Fenced ack: acks the messages whose given delivery is still current; the others come back stale. */
-  ackDeliveries(deliveries: readonly Delivery[]): Promise<FencedResult> {
-    return this.fencedWrite(`ack on ${this.table}`, deliveries, () => this.settler.ackDeliveries(deliveries));
+  async ackDeliveries(deliveries: readonly Delivery[]): Promise<FencedResult> {
+    const result = await this.fencedWrite(`ack on ${this.table}`, deliveries, () => this.settler.ackDeliveries(deliveries));
+    this.stats.acked += result.changed;
+    return result;
   }
 
   /** Fenced reschedule: as `reschedule`, for the messages whose given delivery is still current. */
-  rescheduleDeliveries(deliveries: readonly Delivery[], delayMs?: number): Promise<FencedResult> {
-    return this.fencedWrite(`postpone on ${this.table}`, deliveries, () => this.settler.rescheduleDeliveries(deliveries, delayMs));
+  async rescheduleDeliveries(deliveries: readonly Delivery[], delayMs?: number): Promise<FencedResult> {
+    const write = () => this.settler.rescheduleDeliveries(deliveries, delayMs);
+    const result = await this.fencedWrite(`postpone on ${this.table}`, deliveries, write);
+    this.stats.postponed += result.changed;
+    return result;
   }
 
   /** Lease extension: current deliveries are not due again before `byMs` from now. */
@@ -334,8 +343,10 @@ export class MessageManager {
   }
 
   /** Moves dead letters (the given ids, or all) back into the table, due now with epoch 0. */
-  redrive(ids?: readonly string[]): Promise<RedriveResult> {
-    return this.deadLetters.redrive(ids);
+  async redrive(ids?: readonly string[]): Promise<RedriveResult> {
+    const result = await this.deadLetters.redrive(ids);
+    this.stats.redriven += result.redriven.length;
+    return result;
   }
 
   snapshot(): ManagerSnapshot {

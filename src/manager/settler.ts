@@ -6,14 +6,12 @@ import type { DeliveryChange, FencedResult, MessageStore, Settlement, SettleGrou
 import type { Delivery } from "../model/messages.js";
 import { jitter, type Random } from "../model/backoff.js";
 import type { DeliveriesInProgress } from "./deliveries.js";
-import type { ManagerStats } from "./stats.js";
 
 export interface SettlerDeps {
   table: string;
   store: MessageStore;
   clock: Clock;
   random: Random;
-  stats: ManagerStats;
   options: () => TableOptions;
   deliveries: DeliveriesInProgress;
   /** Ids whose rows changed: no stale copy of them may be sent. `release` also returns maxInFlight credit. */
@@ -63,13 +61,12 @@ export class Settler {
 
   /** Marks ids acked; returns how many this call acked. */
   async ack(ids: readonly string[]): Promise<number> {
-    const { forget, stats, clock } = this.deps;
+    const { forget, clock } = this.deps;
     // Forgotten on both sides of the commit: before, so no cached copy goes out while it commits; after,
     // for a copy a poll added meanwhile from a snapshot read before the commit.
     forget(ids, true);
     const n = await this.settle(ids, { kind: "ack" }, clock.now());
     forget(ids, true);
-    stats.acked += n;
     return n;
   }
 
@@ -91,7 +88,6 @@ export class Settler {
   async ackDeliveries(deliveries: readonly Delivery[]): Promise<FencedResult> {
     const result = await this.fenced(deliveries, () => ({ kind: "ack" }));
     this.deps.forget(result.current, true);
-    this.deps.stats.acked += result.changed;
     return { changed: result.changed, stale: result.stale };
   }
 
@@ -152,7 +148,6 @@ export class Settler {
 
   private afterReschedule(ids: readonly string[], n: number, now: number, delayMs: number | undefined): void {
     this.deps.forget(ids, true);
-    this.deps.stats.postponed += n;
     if (n > 0 && delayMs !== undefined) this.deps.pollBy(now + delayMs);
   }
 }
