@@ -6,7 +6,8 @@
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import { formatComment, isMessageComment, parseComment, type TableOptions } from "../../options.js";
 import type { DiscoveredTable, TableStats } from "../types.js";
-import { nsValue, tableRef, toNumber, validateIdentifier } from "./values.js";
+import type { TablemqDatabase } from "./schema.js";
+import { currentDatabase, nsValue, tableRef, toNumber, validateIdentifier } from "./values.js";
 
 /** MySQL/MariaDB error numbers we turn into return values. */
 const ER_TABLE_EXISTS_ERROR = 1050;
@@ -30,11 +31,14 @@ export interface Discovery {
  */
 export async function discoverMessageTables(db: Kysely<any>): Promise<Discovery> {
   // The LIKE only narrows the scan; isMessageComment() below is the real test.
-  const { rows } = await sql<{ name: string; comment: string | null }>`
-    SELECT table_name AS name, table_comment AS comment
-    FROM information_schema.tables
-    WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' AND table_comment LIKE ${"%vitess_message%"}
-    ORDER BY table_name`.execute(db);
+  const rows = await (db as Kysely<TablemqDatabase>)
+    .selectFrom("information_schema.tables")
+    .select(["table_name as name", "table_comment as comment"])
+    .where("table_schema", "=", currentDatabase)
+    .where("table_type", "=", "BASE TABLE")
+    .where("table_comment", "like", "%vitess_message%")
+    .orderBy("table_name")
+    .execute();
   const discovery: Discovery = { tables: [], skipped: [] };
   for (const { name, comment } of rows) {
     if (!isMessageComment(comment)) continue;

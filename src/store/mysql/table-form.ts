@@ -21,7 +21,8 @@
  */
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import { MAX_MESSAGE_ID } from "../../ids.js";
-import { tableRef } from "./values.js";
+import type { TablemqDatabase } from "./schema.js";
+import { currentDatabase, tableRef } from "./values.js";
 
 export interface TableForm {
   hexPayload: boolean;
@@ -66,22 +67,39 @@ interface ColumnRow {
 export async function readTableForms(db: Kysely<any>, tables: readonly string[]): Promise<Map<string, TableForm>> {
   const forms = new Map<string, TableForm>();
   if (tables.length === 0) return forms;
-  const names = sql.join([...tables]);
-  const { rows: columns } = await sql<ColumnRow>`
-    SELECT table_name AS t, column_name AS c, data_type AS ${sql.ref("dataType")}, column_type AS ${sql.ref("columnType")}, character_set_name AS charset,
-      generation_expression AS generated
-    FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name IN (${names})`.execute(db);
+  const names = [...tables];
+  const schema = db as Kysely<TablemqDatabase>;
+  const columns: ColumnRow[] = await schema
+    .selectFrom("information_schema.columns")
+    .select([
+      "table_name as t",
+      "column_name as c",
+      "data_type as dataType",
+      "column_type as columnType",
+      "character_set_name as charset",
+      "generation_expression as generated",
+    ])
+    .where("table_schema", "=", currentDatabase)
+    .where("table_name", "in", names)
+    .execute();
   const { rows: version } = await sql<{ v: string }>`SELECT VERSION() AS v`.execute(db);
   const mariadb = /mariadb/i.test(version[0]?.v ?? "");
   const checked = new Set<string>(); // tables where an UPDATE must evaluate CHECKs
   if (mariadb) {
-    const { rows: checks } = await sql<{ t: string; clause: string }>`
-      SELECT table_name AS t, check_clause AS clause FROM information_schema.check_constraints
-      WHERE constraint_schema = DATABASE() AND table_name IN (${names})`.execute(db);
+    const checks = await schema
+      .selectFrom("information_schema.check_constraints")
+      .select(["table_name as t", "check_clause as clause"])
+      .where("constraint_schema", "=", currentDatabase)
+      .where("table_name", "in", names)
+      .execute();
     for (const { t, clause } of checks) if (UPDATED_COLUMN.test(clause)) checked.add(t);
-    const { rows: triggers } = await sql<{ t: string }>`
-      SELECT event_object_table AS t FROM information_schema.triggers
-      WHERE event_object_schema = DATABASE() AND event_manipulation = 'UPDATE' AND event_object_table IN (${names})`.execute(db);
+    const triggers = await schema
+      .selectFrom("information_schema.triggers")
+      .select("event_object_table as t")
+      .where("event_object_schema", "=", currentDatabase)
+      .where("event_manipulation", "=", "UPDATE")
+      .where("event_object_table", "in", names)
+      .execute();
     for (const { t } of triggers) checked.add(t);
   }
   for (const row of columns) {

@@ -113,3 +113,6 @@ export function positiveLimit(limit: number): number {
   if (!Number.isInteger(limit) || limit <= 0) throw new Error(`invalid limit ${String(limit)}: must be an integer > 0`);
   return limit;
 }
+
+/** The connection's database, for the WHERE of a query on information_schema. */
+export const currentDatabase = sql<string>`DATABASE()`;
