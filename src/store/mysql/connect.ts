@@ -1,8 +1,9 @@
 /**
  * Connection setup: a mysql2 pool, bounded and labelled by guarded-pool.ts, wrapped in a Kysely instance.
  *
- * Kysely is used only as a safe SQL builder/executor here (`Kysely<any>`): table names are dynamic, so the
- * statements are written with the `sql` tag and validated identifiers (see values.ts).
+ * The instance is `Kysely<any>`: message tables are found at run time, so their statements are written with
+ * the `sql` tag and validated identifiers (values.ts); the tables whose shape tablemq fixes go through the
+ * typed builder over schema.ts's `TablemqDatabase` (webhooks, discovery).
  */
 import { Kysely, MysqlDialect } from "kysely";
 import { createPool, format, type Pool, type PoolOptions } from "mysql2";
