@@ -92,11 +92,16 @@ export const WEBHOOK_LIMITS = {
 export const WebhookParams = Type.Object({ table: TableName, name: Type.String({ pattern: WEBHOOK_NAME_PATTERN }) }, closed);
 export type WebhookParams = Static<typeof WebhookParams>;
 
+/** PUT /v1/tables/{table}/webhooks/{name}: a full replace (a secret left out is removed). */
 export const WebhookBody = Type.Object(
   {
+    /** http: or https: */
     url: Type.String({ minLength: 1, maxLength: WEBHOOK_LIMITS.urlChars }),
+    /** Default 10 (the table's batchSize caps it too). */
     batchSize: Type.Optional(Type.Integer({ minimum: WEBHOOK_LIMITS.batchSize.min, maximum: WEBHOOK_LIMITS.batchSize.max })),
+    /** Default 10000. */
     timeoutMs: Type.Optional(Type.Integer({ minimum: WEBHOOK_LIMITS.timeoutMs.min, maximum: WEBHOOK_LIMITS.timeoutMs.max })),
+    /** HMAC-SHA256 key: requests then carry `x-tablemq-signature: sha256=<hex>`. Never returned. */
     secret: Type.Optional(Type.String({ minLength: 1, maxLength: WEBHOOK_LIMITS.secretChars })),
   },
   closed,

@@ -6,12 +6,14 @@ import type { Static } from "typebox";
 import type {
   DeadLetterPageAnswer,
   DeliveredMessage,
+  EnqueueBody,
   RedriveAnswer,
   ServerFrame,
   ServerFrames,
   TableAnswer,
   TableStatsAnswer,
   WebhookAnswer,
+  WebhookBody,
   WebhookHealthAnswer,
 } from "../wire.js";
 
@@ -25,17 +27,12 @@ export type TableStats = TableStatsAnswer;
 /** A table's name, options and stats; `webhooks`, the health of its webhook subscribers (absent from servers without webhooks). */
 export type TableDescription = TableAnswer;
 
-export interface PublishMessage<T = unknown> {
-  /** Decimal string; the server generates one when absent. Enqueue is idempotent by id. */
-  id?: string;
-  /** 0..255, lower first; default 50. */
-  priority?: number;
-  delayMs?: number;
-  /** Epoch milliseconds; wins over delayMs. */
-  deliverAt?: number;
-  /** Any JSON value. */
-  payload: T;
-}
+/**
+ * A message to publish (the enqueue body's item, wire.ts): `id` a decimal string (the server makes one when
+ * absent; enqueue is idempotent by id), `priority` 0..255 (lower first, default 50), `delayMs` or
+ * `deliverAt` (epoch ms; not both), and the payload, any JSON value.
+ */
+export type PublishMessage<T = unknown> = Omit<EnqueueBody["messages"][number], "payload"> & { payload: T };
 
 export interface PublishResult {
   /** In request order (including duplicates). */
@@ -89,16 +86,7 @@ export type DeadLetterPage = DeadLetterPageAnswer;
 export type RedriveResult = RedriveAnswer;
 
 /** What PUT /v1/tables/{table}/webhooks/{name} takes (a full replace: a secret left out is removed). */
-export interface WebhookSettings {
-  /** http: or https: */
-  url: string;
-  /** 1..1000, default 10 (the table's batchSize caps it too). */
-  batchSize?: number;
-  /** 100..120000, default 10000. */
-  timeoutMs?: number;
-  /** HMAC-SHA256 key: requests then carry `x-tablemq-signature: sha256=<hex>`. Never returned. */
-  secret?: string;
-}
+export type WebhookSettings = WebhookBody;
 
 /** A webhook's health, as a table's description lists it. */
 export type WebhookHealth = WebhookHealthAnswer;

@@ -1,6 +1,6 @@
 /** The types the webhook parts share: what a receiver POSTs to and needs, and what the API shows. */
 import type { FencedResult, WebhookConfig } from "../store/types.js";
-import type { WebhookAnswer, WebhookHealthAnswer } from "../wire.js";
+import type { WebhookAnswer, WebhookBody, WebhookHealthAnswer } from "../wire.js";
 import type { Delivery } from "../model/messages.js";
 
 /** Where a receiver POSTs, and how: a WebhookConfig without its bookkeeping. */
@@ -40,12 +40,7 @@ export type WebhookState = WebhookHealthAnswer["state"];
 export type WebhookStatus = Omit<WebhookHealthAnswer, "name">;
 
 /** What PUT asks for; the rest has defaults. */
-export interface WebhookInput {
-  url: string;
-  batchSize?: number;
-  timeoutMs?: number;
-  secret?: string;
-}
+export type WebhookInput = WebhookBody;
 
 /** A webhook as the API shows it: its configuration without the secret, and its health. */
 export type WebhookView = WebhookAnswer;
