@@ -1,10 +1,18 @@
 /**
- * Times at which rows this server knows of fall due (delayed enqueues it wrote), so the poller can look at
- * that moment instead of at its next periodic poll. Only the time is kept, not the row: the poll reads the
- * row when it is due. Bounded: past `capacity` distinct times a new one is not kept, and the periodic poll
- * finds its row as before.
+ * Times at which rows fall due (delays, redeliveries after the ack wait and backoff, postpones, extended
+ * leases), so the poller can look at that moment instead of at its next periodic poll. Only the time is
+ * kept, not the row: the poll reads the rows that are due. Times are kept in slots of SLOT_MS, rounded up,
+ * so wake-ups are at least that far apart and a burst of deliveries takes a few entries. Bounded: past
+ * `capacity` slots a new one is not kept (`add` says so; the Poller reads such times back from the table).
  */
+export const SLOT_MS = 10;
+
 export class DueTimes {
+  /** The slot a time falls in: the next multiple of SLOT_MS at or after it. */
+  static slotOf(at: number): number {
+    return Math.ceil(at / SLOT_MS) * SLOT_MS;
+  }
+
   private readonly heap: number[] = [];
   private readonly known = new Set<number>();
 
@@ -19,9 +27,9 @@ export class DueTimes {
     return this.heap[0];
   }
 
-  /** Keeps `at` (rounded up to a whole ms); returns false when it was full. */
+  /** Keeps `at`'s slot; returns false when it was full. */
   add(at: number): boolean {
-    const ms = Math.ceil(at);
+    const ms = DueTimes.slotOf(at);
     if (this.known.has(ms)) return true;
     if (this.heap.length >= this.capacity) return false;
     this.known.add(ms);

@@ -25,6 +25,8 @@ export interface InsertPathDeps {
   poller: Poller;
   /** Open, with at least one receiver. */
   live: () => boolean;
+  /** Messages the receivers can take before they run out of maxInFlight credit (ReceiverSet.freeCredit). */
+  freeCredit: () => number;
   schedulePump: () => void;
   track: (task: Promise<void>) => void;
 }
@@ -56,6 +58,8 @@ export class InsertPath {
   /** Ids of committed rows waiting (for the mutex) to enter the cache; an ack or reschedule withdraws them. */
   private readonly offered = new Set<string>();
   private readonly delayed: DelayedArrivals;
+  /** Rows of inserts under way that are being written leased: they will take receivers' credit. */
+  private leasing = 0;
 
   constructor(private readonly deps: InsertPathDeps) {
     this.delayed = new DelayedArrivals(
@@ -71,6 +75,8 @@ export class InsertPath {
    */
   begin(ids: Iterable<string>, due: number): InsertTicket {
     const leasedUntil = this.leaseForInsert(due);
+    const leasing = leasedUntil === undefined ? 0 : due;
+    this.leasing += leasing;
     const mine = this.claims.begin(ids);
     let over = false;
     return {
@@ -78,6 +84,7 @@ export class InsertPath {
       done: (committed) => {
         if (over) throw new Error("InsertTicket.done called twice");
         over = true;
+        this.leasing -= leasing;
         const standing = this.claims.end(mine);
         // The others were acked, rescheduled or cached by a poll meanwhile: this copy is older than that.
         return this.offer(committed.filter((r) => standing.has(r.id)));
@@ -112,18 +119,28 @@ export class InsertPath {
   }
 
   /**
-   * Our shortcut past Vitess's post-send postpone: when this table can take `count` fresh rows into its
-   * cache right now (open, subscribed, room to spare), the insert path may write them already leased:
-   * time_next = now + ackWait + backoff(0) and epoch 1, as the postpone after their send would. Returns that
-   * time_next, or undefined to insert normally. A leased row sent while at least ackWait of its lease is
-   * left needs no UPDATE after the send, a third of the statements per message. If it cannot be sent in
-   * time, it is postponed as usual; if it cannot be cached after all (or its subscribers leave), it is made
-   * due again at once. A crash leaves it to be delivered when the lease ends, as a lost send would be.
+   * Our shortcut past Vitess's post-send postpone: when the table's receivers will take `count` fresh rows
+   * at once (open, subscribed, room in the cache, and credit for them beyond what is queued), the insert path
+   * may write them already leased: time_next = now + ackWait + backoff(0) and epoch 1, as the postpone after
+   * their send would. Returns that time_next, or undefined to insert normally. A leased row sent while at
+   * least ackWait of its lease is left needs no UPDATE after the send, a third of the statements per
+   * message. If it cannot be sent in time, it is postponed as usual; if it cannot be cached after all (or its
+   * subscribers leave), it is made due again at once.
+   *
+   * A lease written at insert counts a delivery before the send: a crash between the two leaves an attempt
+   * counted for a message nobody got. So tables with maxAttempts never take the shortcut (a message must
+   * not be dead-lettered unsent), and rows are leased only for credit that receivers have now: a message
+   * waiting for a subscriber's credit is not leased, so `inFlight` counts only messages handed over (issue
+   * 30: 3 enqueued for a subscriber with maxInFlight 1 counted 3 in flight).
    */
   private leaseForInsert(count: number): number | undefined {
-    if (!this.deps.live()) return undefined;
+    if (count === 0 || !this.deps.live()) return undefined;
     const o = this.deps.options();
-    if (this.deps.cache.size + this.offered.size + count > o.cacheSize) return undefined;
+    if (o.maxAttempts > 0) return undefined;
+    const { cache } = this.deps;
+    if (cache.size + this.offered.size + count > o.cacheSize) return undefined;
+    const queued = cache.size - cache.sendingCount + this.offered.size + this.leasing;
+    if (this.deps.freeCredit() - queued < count) return undefined;
     return this.deps.clock.now() + o.ackWaitMs + backoffMs(o.minBackoffMs, o.maxBackoffMs, 0, jitter(this.deps.random));
   }
 

@@ -184,6 +184,7 @@ export class MessageManager {
       mutex: this.mutex,
       poller: this.poller,
       live: () => this.isOpen && this.receivers.count > 0,
+      freeCredit: () => this.receivers.freeCredit(),
       schedulePump: () => this.schedulePump(),
       track: (task) => this.track(task),
     });
@@ -195,9 +196,8 @@ export class MessageManager {
       options: currentOptions,
       deliveries: this.deliveries,
       forget: (ids, release) => this.forget(ids, release),
-      pollBy: (at) => {
-        if (this.receivers.count > 0) this.poller.runBy(at);
-      },
+      expectDue: (at: number) => this.poller.expectDue(at),
+      log,
       writeTimeoutMs: deps.writeTimeoutMs ?? 10_000,
     });
     this.inserter = new Inserter({
@@ -461,15 +461,17 @@ export class MessageManager {
     this.holdings.hold(slot, ids);
     try {
       await this.send(slot, batch);
-      // Rows leased at insert with at least an ack wait of lease left are already recorded.
+      // Rows leased at insert with at least an ack wait of lease left are already recorded: due when it ends.
       const now = this.deps.clock.now();
-      const unrecorded = batch.filter((r) => r.leasedUntil === undefined || r.leasedUntil - now < this.opts.ackWaitMs);
+      const unrecorded: MessageRow[] = [];
+      for (const r of batch) {
+        if (r.leasedUntil === undefined || r.leasedUntil - now < this.opts.ackWaitMs) unrecorded.push(r);
+        else this.poller.expectDue(r.leasedUntil);
+      }
       if (unrecorded.length > 0) {
         const leased = new Set(unrecorded.filter((r) => r.leasedUntil !== undefined).map((r) => r.id));
-        await this.postponer.afterSend(
-          unrecorded.map((r) => r.id),
-          leased,
-        );
+        const due = await this.postponer.afterSend(unrecorded, leased);
+        if (due !== undefined) this.poller.expectDue(due); // redelivered then, unless acked
       }
     } finally {
       recorded();

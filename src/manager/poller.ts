@@ -18,8 +18,13 @@ const FIRST_POLL_ROWS = 100;
  */
 const LARGE_ROW_SHARE = 100;
 
-/** Due times of delayed rows kept per table (DueTimes); past that the periodic poll finds their rows. */
-const DUE_TIMES_KEPT = 10_000;
+/**
+ * Due times kept per table (DueTimes, in 10 ms slots: 100 s of them at every slot). Past that, the times
+ * not kept are read back from the table (rereadDueTimes) once the kept ones have passed.
+ */
+export const DUE_TIMES_KEPT = 10_000;
+/** Least time between two reads of a table's due times (each scans its unacked rows). */
+const REREAD_SPACING_MS = 1_000;
 
 export interface PollerDeps {
   clock: Clock;
@@ -61,8 +66,15 @@ export class Poller {
   private readonly ticker: Ticker;
   /** Payload bytes per row in the last read, on average and at most; undefined before any. */
   private rowBytes: { mean: number; max: number } | undefined;
-  /** When rows this server wrote fall due: a poll runs then, not only every interval. */
+  /** When rows fall due (rows this server wrote, and the table's at start): a poll runs then. */
   private readonly dueTimes = new DueTimes(DUE_TIMES_KEPT);
+  /**
+   * Due times from this one on may be missing from dueTimes (not read yet at start, or not kept when it was
+   * full): once the clock is there, they are read from the table. Undefined when dueTimes knows them all.
+   */
+  private rereadAt: number | undefined;
+  private lastReread = -Infinity;
+  private rereading: Promise<void> | undefined;
 
   constructor(private readonly deps: PollerDeps) {
     this.ticker = new Ticker(deps.clock, deps.intervalMs, () => this.pollOnce().finally(() => this.armForNextDue()), deps.onFailed);
@@ -70,19 +82,52 @@ export class Poller {
 
   /**
    * A row falls due at `at` (epoch ms), and nothing else will bring it into the cache then: poll at that
-   * time, whether or not anybody is subscribed now (with nobody subscribed the poll does nothing, and the
-   * first subscriber's poll finds the row).
+   * time (rounded up to DueTimes' 10 ms slot), whether or not anybody is subscribed now (with nobody
+   * subscribed the poll does nothing, and the first subscriber's poll finds the row).
    */
   expectDue(at: number): void {
-    if (at <= this.deps.clock.now() || !this.dueTimes.add(at)) return;
-    if (this.dueTimes.next === Math.ceil(at)) this.ticker.runBy(Math.ceil(at));
+    if (at <= this.deps.clock.now()) return;
+    if (!this.dueTimes.add(at)) {
+      // Not kept: read back from the table when the clock gets there.
+      this.rereadAt = Math.min(this.rereadAt ?? Infinity, at);
+      this.ticker.runBy(this.rereadAt);
+      return;
+    }
+    const slot = DueTimes.slotOf(at);
+    if (this.dueTimes.next === slot) this.ticker.runBy(slot);
   }
 
   /** After a poll: the next time a known row falls due starts the next poll, if it comes first. */
   private armForNextDue(): void {
-    this.dueTimes.dropUntil(this.deps.clock.now());
+    const now = this.deps.clock.now();
+    this.dueTimes.dropUntil(now);
+    if (this.rereadAt !== undefined && now >= this.rereadAt && !this.rereading) {
+      if (now - this.lastReread >= REREAD_SPACING_MS) this.rereading = this.rereadDueTimes().finally(() => (this.rereading = undefined));
+      else this.ticker.runBy(this.lastReread + REREAD_SPACING_MS);
+    }
     const next = this.dueTimes.next;
     if (next !== undefined) this.ticker.runBy(next);
+  }
+
+  /**
+   * Reads when the table's unacked rows fall due (at start: rows written before it, by this server or
+   * another; later: times DueTimes had no room for) and keeps as many as it holds.
+   */
+  private async rereadDueTimes(): Promise<void> {
+    const { store, table, clock, log } = this.deps;
+    const now = clock.now();
+    this.lastReread = now;
+    this.rereadAt = undefined;
+    try {
+      const times = await store.dueTimes(table, now, DUE_TIMES_KEPT);
+      for (const at of times) this.expectDue(at);
+      // More than were read: the rest are read once these have passed.
+      if (times.length >= DUE_TIMES_KEPT) this.rereadAt = Math.min(this.rereadAt ?? Infinity, times.at(-1)!);
+    } catch (err) {
+      this.rereadAt = Math.min(this.rereadAt ?? Infinity, now);
+      log.warn({ err, table }, "could not read when the table's messages fall due; trying again after the next poll");
+    }
+    if (this.rereadAt !== undefined) this.ticker.runBy(Math.max(this.rereadAt, now + REREAD_SPACING_MS));
   }
 
   /** Due rows may be waiting in the table that the cache did not take: poll again as soon as it drains. */
@@ -99,13 +144,17 @@ export class Poller {
     return this.ticker.nextAt;
   }
 
+  /** Starts polling; the first poll also reads when the table's rows fall due. */
   start(): void {
+    this.rereadAt = -Infinity;
     this.ticker.start();
   }
 
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     this.dueTimes.clear();
-    return this.ticker.stop();
+    this.rereadAt = undefined;
+    await this.ticker.stop();
+    await this.rereading;
   }
 
   trigger(): void {

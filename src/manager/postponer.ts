@@ -3,6 +3,7 @@ import type { Clock } from "../clock.js";
 import type { Logger } from "../logger.js";
 import type { MessageStore } from "../store/types.js";
 import { backoffMs, jitter, type Random } from "../model/backoff.js";
+import type { MessageRow } from "../model/messages.js";
 
 export interface PostponerDeps {
   clock: Clock;
@@ -27,32 +28,49 @@ export class Postponer {
   constructor(private readonly deps: PostponerDeps) {}
 
   /**
-   * `ids` were sent; `leased` among them were written leased at insert (their epoch already counts this
+   * `rows` were sent; those in `leased` were written leased at insert (their epoch already counts this
    * delivery), so they only get a fresh first-delivery lease: time_next = now + ackWait + backoff(0).
+   * Returns when the earliest of them falls due again unless acked (the backoff grows with the epoch, so the
+   * lowest epoch's), or undefined when the postpone failed (the rows stay due).
    */
-  async afterSend(ids: readonly string[], leased: ReadonlySet<string> = new Set()): Promise<void> {
+  async afterSend(rows: readonly MessageRow[], leased: ReadonlySet<string> = new Set()): Promise<number | undefined> {
     const { store, table, clock, semaphore, random } = this.deps;
-    await semaphore.runExclusive(async () => {
+    return semaphore.runExclusive(async () => {
       const o = this.deps.options();
       const now = clock.now();
-      const fresh = ids.filter((id) => !leased.has(id));
-      const renew = ids.filter((id) => leased.has(id));
+      const fresh = rows.filter((r) => !leased.has(r.id));
+      const renew = rows.filter((r) => leased.has(r.id)).map((r) => r.id);
+      let earliest = Infinity;
       try {
         if (fresh.length > 0) {
-          await store.postpone(table, fresh, now, {
+          const j = jitter(random);
+          let epoch = Infinity;
+          for (const r of fresh) epoch = Math.min(epoch, r.epoch);
+          const spec = {
             baseDelayMs: o.ackWaitMs,
             minBackoffMs: o.minBackoffMs,
             maxBackoffMs: o.maxBackoffMs,
-            jitter: jitter(random),
+            jitter: j,
             incrementEpoch: true,
-          });
+          };
+          await store.postpone(
+            table,
+            fresh.map((r) => r.id),
+            now,
+            spec,
+          );
+          earliest = now + o.ackWaitMs + backoffMs(o.minBackoffMs, o.maxBackoffMs, epoch, j);
         }
         if (renew.length > 0) {
-          await store.reschedule(table, renew, now, o.ackWaitMs + backoffMs(o.minBackoffMs, o.maxBackoffMs, 0, jitter(random)));
+          const lease = o.ackWaitMs + backoffMs(o.minBackoffMs, o.maxBackoffMs, 0, jitter(random));
+          await store.reschedule(table, renew, now, lease);
+          earliest = Math.min(earliest, now + lease);
         }
+        return earliest === Infinity ? undefined : earliest;
       } catch (err) {
         this.deps.onFailed(err);
-        this.deps.log.warn({ err, table, count: ids.length }, "postpone after send failed");
+        this.deps.log.warn({ err, table, count: rows.length }, "postpone after send failed");
+        return undefined;
       }
     });
   }

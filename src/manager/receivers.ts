@@ -67,6 +67,13 @@ export class ReceiverSet {
     return this.slots.length;
   }
 
+  /** Messages the receivers can take before they run out of credit (Infinity if one has no maxInFlight). */
+  freeCredit(): number {
+    let free = 0;
+    for (const slot of this.slots) free += slot.maxInFlight <= 0 ? Infinity : Math.max(0, slot.maxInFlight - slot.held);
+    return free;
+  }
+
   all(): readonly ReceiverSlot[] {
     return this.slots;
   }

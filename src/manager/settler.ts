@@ -6,6 +6,7 @@ import type { DeliveryChange, FencedResult, MessageStore, Settlement, SettleGrou
 import type { Delivery } from "../model/messages.js";
 import { jitter, type Random } from "../model/backoff.js";
 import type { DeliveriesInProgress } from "./deliveries.js";
+import type { Logger } from "../logger.js";
 
 export interface SettlerDeps {
   table: string;
@@ -16,8 +17,9 @@ export interface SettlerDeps {
   deliveries: DeliveriesInProgress;
   /** Ids whose rows changed: no stale copy of them may be sent. `release` also returns maxInFlight credit. */
   forget: (ids: readonly string[], release: boolean) => void;
-  /** Asks for a poll no later than `at` (a short explicit delay should not wait for the periodic one). */
-  pollBy: (at: number) => void;
+  /** Rows fall due at `at` unless acked first: the poller looks then (Poller.expectDue). */
+  expectDue: (at: number) => void;
+  log: Logger;
   /** How long an ack may wait for a writer before it is refused (it was then never sent). */
   writeTimeoutMs: number;
 }
@@ -105,6 +107,7 @@ export class Settler {
   async extend(deliveries: readonly Delivery[], byMs: number): Promise<FencedResult> {
     const result = await this.fenced(deliveries, () => ({ kind: "extend", byMs }));
     this.deps.forget(result.current, false); // a copy queued for redelivery (its lease ran out) is not due now
+    if (result.changed > 0) this.deps.expectDue(result.now + byMs); // redelivered then, unless acked
     return { changed: result.changed, stale: result.stale };
   }
 
@@ -146,8 +149,23 @@ export class Settler {
     return { kind: "backoff", spec };
   }
 
+  /**
+   * The rescheduled rows fall due again after `delayMs`, or after their backoff, which depends on each row's
+   * epoch: then their due times are read back (one statement, by primary key), so the poller looks then.
+   */
   private afterReschedule(ids: readonly string[], n: number, now: number, delayMs: number | undefined): void {
     this.deps.forget(ids, true);
-    if (n > 0 && delayMs !== undefined) this.deps.pollBy(now + delayMs);
+    if (n === 0) return;
+    if (delayMs !== undefined) {
+      this.deps.expectDue(now + delayMs);
+      return;
+    }
+    const { store, table, log } = this.deps;
+    void store.dueTimes(table, now, ids.length, [...ids]).then(
+      (times) => {
+        for (const at of times) this.deps.expectDue(at);
+      },
+      (err: unknown) => log.warn({ err, table }, "could not read when postponed messages fall due; the periodic poll finds them"),
+    );
   }
 }

@@ -159,6 +159,14 @@ export interface MessageStore {
   redrive(table: string, ids: string[] | undefined, nowMs: number, limit: number): Promise<RedriveResult>;
   /** Deletes up to `limit` rows acked before `cutoffMs`; returns rows deleted. */
   purge(table: string, cutoffMs: number, limit: number): Promise<number>;
+  /** When the oldest acked row was acked (epoch ms), or undefined when none is: the next purge is due then. */
+  oldestAck(table: string): Promise<number | undefined>;
+  /**
+   * When unacked rows fall due after `afterMs`: distinct times (epoch ms), ascending, at most `limit`. Of the
+   * given ids (by primary key), or of the whole table (a scan of its unacked rows: for a manager's start,
+   * not for every operation).
+   */
+  dueTimes(table: string, afterMs: number, limit: number, ids?: string[]): Promise<number[]>;
 
   /** True when the database answers. */
   ping(): Promise<boolean>;

@@ -296,6 +296,21 @@ export class MemoryStore implements MessageStore, WebhookStore {
     return n;
   }
 
+  async oldestAck(table: string): Promise<number | undefined> {
+    let oldest: number | undefined;
+    for (const r of this.mustTable(table).rows.values()) {
+      if (r.timeAcked !== null && (oldest === undefined || r.timeAcked < oldest)) oldest = r.timeAcked;
+    }
+    return oldest;
+  }
+
+  async dueTimes(table: string, afterMs: number, limit: number, ids?: string[]): Promise<number[]> {
+    const t = this.mustTable(table);
+    const rows = ids === undefined ? [...t.rows.values()] : ids.flatMap((id) => t.rows.get(id) ?? []);
+    const times = new Set(rows.filter((r) => r.timeAcked === null && (r.timeNext ?? 0) > afterMs).map((r) => r.timeNext ?? 0));
+    return [...times].sort((a, b) => a - b).slice(0, limit);
+  }
+
   async listWebhooks(): Promise<WebhookConfig[]> {
     return [...this.webhooks.values()]
       .map((c) => ({ ...c }))

@@ -190,6 +190,26 @@ export function describeStoreConformance(name: string, target: () => Conformance
       expect(await store.describeTable(t, T0)).toEqual({ ready: 1, delayed: 0, inFlight: 0, acked: 0 });
     });
 
+    it("tells when the oldest acked row was acked, and when unacked rows fall due", async () => {
+      const { store, t } = await table("conf_due");
+      expect(await store.oldestAck(t)).toBeUndefined();
+      await store.insertMessages(t, [
+        msg("1"),
+        msg("2", { timeNext: T0 + 3_000 }),
+        msg("3", { timeNext: T0 + 1_000 }),
+        msg("4", { timeNext: T0 + 3_000 }),
+        msg("5", { timeNext: T0 + 2_000 }),
+      ]);
+      await store.ack(t, ["5"], T0 + 7);
+      await store.ack(t, ["1"], T0 + 9);
+      expect(await store.oldestAck(t)).toBe(T0 + 7);
+      expect(await store.dueTimes(t, T0, 10)).toEqual([T0 + 1_000, T0 + 3_000]); // 5 is acked; 3,000 once
+      expect(await store.dueTimes(t, T0, 1)).toEqual([T0 + 1_000]);
+      expect(await store.dueTimes(t, T0 + 1_000, 10)).toEqual([T0 + 3_000]); // after, not at
+      expect(await store.dueTimes(t, T0, 10, ["2", "5", "404"])).toEqual([T0 + 3_000]);
+      expect(await store.dueTimes(t, T0, 10, [])).toEqual([]);
+    });
+
     it("describes a table by state: ready, delayed (never delivered), in flight (delivered), acked", async () => {
       const { store, t } = await table("conf_stats");
       await store.insertMessages(t, [msg("1"), msg("2", { timeNext: T0 + 5_000 }), msg("3", { epoch: 1, timeNext: T0 + 5_000 }), msg("4")]);

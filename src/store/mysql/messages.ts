@@ -394,6 +394,28 @@ export async function purge(db: Kysely<any>, table: string, cutoffMs: number, li
   return affected(result);
 }
 
+/** MIN(time_acked): the first column of poller_idx, so one index dive. */
+export async function oldestAck(db: Kysely<any>, table: string): Promise<number | undefined> {
+  const { rows } = await sql<{ t: string | number | null }>`
+    SELECT MIN(time_acked) AS t FROM ${tableRef(table)} WHERE time_acked IS NOT NULL`.execute(db);
+  const t = rows[0]?.t;
+  return t === null || t === undefined ? undefined : nsToMs(t);
+}
+
+/**
+ * Distinct future due times of unacked rows. With ids, a primary-key lookup; without, a scan of the
+ * unacked part of poller_idx and a sort (poller_idx orders by priority first).
+ */
+export async function dueTimes(db: Kysely<any>, table: string, afterMs: number, limit: number, ids?: string[]): Promise<number[]> {
+  if (ids !== undefined && ids.length === 0) return [];
+  const which = ids === undefined ? sql`` : sql`AND id IN (${idList(ids)})`;
+  const { rows } = await sql<{ t: string | number }>`
+    SELECT DISTINCT time_next AS t FROM ${tableRef(table)}
+    WHERE time_acked IS NULL AND time_next > ${nsValue(afterMs, "after")} ${which}
+    ORDER BY time_next LIMIT ${positiveLimit(limit)}`.execute(db);
+  return rows.map((r) => nsToMs(r.t));
+}
+
 function affected(result: { numAffectedRows?: bigint }): number {
   return toNumber(result.numAffectedRows ?? 0n);
 }

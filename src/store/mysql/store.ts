@@ -165,6 +165,14 @@ export class MysqlStore implements MessageStore, WebhookStore {
     return onTable(table, messages.purge(this.db, table, cutoffMs, limit));
   }
 
+  oldestAck(table: string): Promise<number | undefined> {
+    return onTable(table, messages.oldestAck(this.db, table));
+  }
+
+  dueTimes(table: string, afterMs: number, limit: number, ids?: string[]): Promise<number[]> {
+    return onTable(table, messages.dueTimes(this.db, table, afterMs, limit, ids));
+  }
+
   listWebhooks(): Promise<WebhookConfig[]> {
     return this.onWebhooks(() => webhooks.listWebhooks(this.db));
   }

@@ -318,6 +318,36 @@ describe("MessageManager", () => {
     expect(budget.usedBytes).toBe(0);
   });
 
+  it("writes leased at insert only what receivers have credit for, so a message never sent counts no attempt", async () => {
+    const { m, store, clock } = setup({ batchSize: 10 });
+    const r = new RecordingReceiver(1); // maxInFlight 1
+    r.holdSends = true;
+    m.subscribe(r);
+    await clock.advance(10);
+    const first = await m.enqueue([{ payload: "1" }]);
+    await settle();
+    expect(store.row(T, first.ids[0]!)?.epoch).toBe(1); // leased for the receiver's one credit
+    const rest = await m.enqueue([{ payload: "2" }, { payload: "3" }]);
+    const more = await m.enqueue([{ payload: "4" }]);
+    await settle();
+    for (const id of [...rest.ids, ...more.ids]) expect(store.row(T, id)?.epoch).toBe(0); // no credit left: due, unleased
+    expect(r.ids).toEqual(first.ids);
+    expect((await store.describeTable(T, clock.now())).inFlight).toBe(1);
+    r.release();
+  });
+
+  it("never writes leased at insert on a table with maxAttempts: only a send counts an attempt", async () => {
+    const { m, store, clock } = setup({ batchSize: 10, maxAttempts: 1 });
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    const { ids } = await m.enqueue([{ payload: "1" }, { payload: "2" }]);
+    await settle();
+    expect(r.ids).toEqual(ids);
+    for (const id of ids) expect(store.row(T, id)?.epoch).toBe(1); // recorded by the post-send postpone
+    expect(store.calls.postpone).toBeGreaterThan(0);
+  });
+
   it("refuses an enqueue whose payloads do not fit the enqueue budget with 429, until the writes ahead of it commit", async () => {
     const store = new MemoryStore();
     const enqueueBudget = new ByteBudget(2_500);
