@@ -224,7 +224,15 @@ export const AckAnswer = Type.Object({ acked: Type.Integer(), stale: Type.Option
 export type AckAnswer = Static<typeof AckAnswer>;
 export const PostponeAnswer = Type.Object({ postponed: Type.Integer(), stale: Type.Optional(Type.Array(Type.String())) });
 export type PostponeAnswer = Static<typeof PostponeAnswer>;
-export const ExtendAnswer = Type.Object({ extended: Type.Integer(), stale: Type.Array(Type.String()) });
+/**
+ * Extend: `extended` counts the messages whose due time moved; `stale`, receipts of messages delivered again
+ * since; `unchanged` (only when some), receipts of current deliveries already due at or after now + byMs.
+ */
+export const ExtendAnswer = Type.Object({
+  extended: Type.Integer(),
+  stale: Type.Array(Type.String()),
+  unchanged: Type.Optional(Type.Array(Type.String())),
+});
 export type ExtendAnswer = Static<typeof ExtendAnswer>;
 
 /** A dead letter; its payload is the JSON text the producer sent. */
@@ -282,7 +290,13 @@ export const ServerFrames = {
     postponed: Type.Integer(),
     stale: Type.Optional(Type.Array(Type.String())),
   }),
-  extended: Type.Object({ type: Type.Literal("extended"), ref: Ref, extended: Type.Integer(), stale: Type.Array(Type.String()) }),
+  extended: Type.Object({
+    type: Type.Literal("extended"),
+    ref: Ref,
+    extended: Type.Integer(),
+    stale: Type.Array(Type.String()),
+    unchanged: Type.Optional(Type.Array(Type.String())),
+  }),
   error: Type.Object({ type: Type.Literal("error"), code: Type.String(), message: Type.String(), ref: Type.Optional(Ref) }),
 } as const;
 export type ServerFrame = Static<(typeof ServerFrames)[keyof typeof ServerFrames]>;

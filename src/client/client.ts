@@ -104,7 +104,7 @@ export class TablemqClient {
 
   /**
    * Extends leases (SQS's ChangeMessageVisibility): messages whose delivery is still current are not due
-   * again before `byMs` from now (never earlier than they were). `extended` counts them; `stale` lists the
+   * again before `byMs` from now (never earlier than they were). `extended` counts those whose due time moved, `unchanged` lists those already due later; `stale` lists the
    * receipts of messages delivered again since. A receipt in neither names an acked (or unknown) message.
    */
   async extend(table: string, receipts: readonly string[], byMs: number): Promise<ExtendResult> {
@@ -112,7 +112,7 @@ export class TablemqClient {
       receipts,
       byMs,
     });
-    return { extended: body.extended, stale: body.stale ?? [] };
+    return { extended: body.extended, stale: body.stale ?? [], unchanged: body.unchanged ?? [] };
   }
 
   /** Creates the table, or changes the given options when it exists (`created` tells which). */

@@ -54,7 +54,7 @@ export class LeaseExtender {
   /** Takes the `extended` frame answering one of our requests; false when the ref is not ours. */
   reply(frame: Extract<ServerFrame, { type: "extended" }>): boolean {
     const w = this.take(frame.ref);
-    w?.resolve(outcome(w.receipt, frame.extended, frame.stale ?? []));
+    w?.resolve(outcome(w.receipt, frame.extended, frame.stale ?? [], frame.unchanged ?? []));
     return w !== undefined;
   }
 
@@ -85,12 +85,13 @@ export class LeaseExtender {
   }
 
   private async overHttp(receipt: string, byMs: number): Promise<ExtendOutcome> {
-    const { extended, stale } = await this.deps.http([receipt], byMs);
-    return outcome(receipt, extended, stale);
+    const { extended, stale, unchanged } = await this.deps.http([receipt], byMs);
+    return outcome(receipt, extended, stale, unchanged);
   }
 }
 
-function outcome(receipt: string, extended: number, stale: readonly string[]): ExtendOutcome {
+/** A lease already longer than asked for is as good as extended: the message is still this consumer's. */
+function outcome(receipt: string, extended: number, stale: readonly string[], unchanged: readonly string[]): ExtendOutcome {
   if (stale.includes(receipt)) return "stale";
-  return extended > 0 ? "extended" : "gone";
+  return extended > 0 || unchanged.includes(receipt) ? "extended" : "gone";
 }

@@ -68,8 +68,11 @@ export interface PostponeReceiptsResult {
   stale: string[];
 }
 export interface ExtendResult {
+  /** Messages whose due time moved. */
   extended: number;
   stale: string[];
+  /** Receipts of current deliveries already due at or after now + byMs: left as they were. */
+  unchanged: string[];
 }
 
 /** Receipts the server refused because their message was delivered again since (the `stale` event). */

@@ -31,6 +31,8 @@ export interface TableDescription {
 export interface ReceiptResult {
   changed: number;
   stale: string[];
+  /** An extension's receipts whose message was already due at or after the extended time (left as it was). */
+  unchanged?: string[];
 }
 
 /**
@@ -128,8 +130,8 @@ export class TableHandle {
 
   /** A fenced write's result, its stale deliveries as receipts. */
   private async receipts(work: Promise<FencedResult>): Promise<ReceiptResult> {
-    const { changed, stale } = await this.services.onTable(work);
-    return { changed, stale: stale.map(receiptOf) };
+    const { changed, stale, unchanged } = await this.services.onTable(work);
+    return { changed, stale: stale.map(receiptOf), ...(unchanged === undefined ? {} : { unchanged: unchanged.map(receiptOf) }) };
   }
 }
 

@@ -302,7 +302,7 @@ export class MessageManager {
   /** Marks ids acked; returns how many this call acked. */
   async ack(ids: readonly string[]): Promise<number> {
     const acked = (await this.retryWrite(`ack on ${this.table}`, ids, () => this.settler.ack(ids))).value;
-    this.stats.acked += acked;
+    this.countAcked(acked);
     return acked;
   }
 
@@ -316,7 +316,7 @@ export class MessageManager {
   /** Fenced ack: acks the messages whose given delivery is still current; the others come back stale. */
   async ackDeliveries(deliveries: readonly Delivery[]): Promise<FencedResult> {
     const result = await this.fencedWrite(`ack on ${this.table}`, deliveries, () => this.settler.ackDeliveries(deliveries));
-    this.stats.acked += result.changed;
+    this.countAcked(result.changed);
     return result;
   }
 
@@ -331,6 +331,12 @@ export class MessageManager {
   /** Lease extension: current deliveries are not due again before `byMs` from now. */
   extend(deliveries: readonly Delivery[], byMs: number): Promise<FencedResult> {
     return this.fencedWrite(`extend on ${this.table}`, deliveries, () => this.settler.extend(deliveries, byMs));
+  }
+
+  /** Acks committed now: counted, and purged once they pass purgeAfter. */
+  private countAcked(n: number): void {
+    this.stats.acked += n;
+    if (n > 0) this.purger.acked(this.deps.clock.now());
   }
 
   private retryWrite<T>(what: string, ids: readonly string[], write: () => Promise<T>): Promise<Retried<T>> {

@@ -102,13 +102,14 @@ export class Settler {
 
   /**
    * Lease extension (SQS's ChangeMessageVisibility): messages whose given delivery is still current are not
-   * due before `byMs` from now. The receiver keeps its maxInFlight credit for them.
+   * due before `byMs` from now. The receiver keeps its maxInFlight credit for them. Those already due later
+   * are left as they are and come back `unchanged`.
    */
   async extend(deliveries: readonly Delivery[], byMs: number): Promise<FencedResult> {
     const result = await this.fenced(deliveries, () => ({ kind: "extend", byMs }));
     this.deps.forget(result.current, false); // a copy queued for redelivery (its lease ran out) is not due now
     if (result.changed > 0) this.deps.expectDue(result.now + byMs); // redelivered then, unless acked
-    return { changed: result.changed, stale: result.stale };
+    return { changed: result.changed, stale: result.stale, ...(result.unchanged ? { unchanged: result.unchanged } : {}) };
   }
 
   /**
@@ -133,7 +134,8 @@ export class Settler {
     const result = await store.updateDeliveries(table, live, now, change());
     const refused = new Set(result.stale.map((d) => `${d.id}:${d.epoch}`));
     const current = [...new Set(live.filter((d) => !refused.has(`${d.id}:${d.epoch}`)).map((d) => d.id))];
-    return { changed: result.changed, stale: [...stale, ...result.stale], current, now };
+    const unchanged = result.unchanged === undefined ? {} : { unchanged: result.unchanged };
+    return { changed: result.changed, stale: [...stale, ...result.stale], ...unchanged, current, now };
   }
 
   private rescheduleChange(delayMs: number | undefined): Exclude<Settlement, { kind: "ack" }> {

@@ -3,9 +3,11 @@
  *
  *   backoff = clamp(floor((minBackoff << epoch) * jitter), minBackoff, maxBackoff)   (maxBackoff 0 = unbounded)
  *
- * with jitter uniform in [0.666666, 1.333332). Our change: the shift is capped (MAX_BACKOFF_NS) so a
- * message with a high epoch cannot overflow BIGINT and wrap back to minBackoff. The store evaluates the
- * same formula in SQL per row; this module is the reference both are tested against.
+ * with jitter uniform in [0.666666, 1.333332). Our changes: the shift is capped (MAX_BACKOFF_NS) so a
+ * message with a high epoch cannot overflow BIGINT and wrap back to minBackoff; and maxBackoff 0 ("no
+ * maximum") stops the growth at one day (UNSET_MAX_BACKOFF_MS, or minBackoff if that is longer), where the
+ * doubling would otherwise park a message for decades (~73 years at epoch 36 of a 30 s minimum). The store
+ * evaluates the same formula in SQL per row; this module is the reference both are tested against.
  */
 export const JITTER_MIN = 0.666666;
 export const JITTER_SPAN = 0.666666;
@@ -14,6 +16,14 @@ export const JITTER_SPAN = 0.666666;
 export const MAX_BACKOFF_NS = 2n ** 61n;
 
 export type Random = () => number;
+
+/** The longest backoff when maxBackoffMs is 0: a day. */
+export const UNSET_MAX_BACKOFF_MS = 86_400_000;
+
+/** The backoff's maximum: maxBackoffMs, or when that is 0, a day (minBackoffMs if longer). */
+export function maxBackoffOf(minBackoffMs: number, maxBackoffMs: number): number {
+  return maxBackoffMs > 0 ? maxBackoffMs : Math.max(UNSET_MAX_BACKOFF_MS, minBackoffMs);
+}
 
 export function jitter(random: Random = Math.random): number {
   return JITTER_MIN + random() * JITTER_SPAN;
@@ -34,7 +44,7 @@ export function msToNs(ms: number): bigint {
 /** Backoff in nanoseconds for a message that has been delivered `epoch` times before this postpone. */
 export function backoffNs(minBackoffMs: number, maxBackoffMs: number, epoch: number, j: number): bigint {
   const min = msToNs(minBackoffMs);
-  const max = msToNs(maxBackoffMs);
+  const max = msToNs(maxBackoffOf(minBackoffMs, maxBackoffMs));
   const shift = Math.min(Math.max(0, epoch), maxShift(min));
   const raw = BigInt(Math.floor(Number(min << BigInt(shift)) * j));
   if (raw < min) return min;

@@ -125,8 +125,8 @@ export class SocketSubscriber implements Receiver {
   private async apply(frame: ClientFrame): Promise<ReplyFrame> {
     const handle = await this.opts.engine.table(this.opts.table);
     if (frame.type === "extend") {
-      const { changed, stale } = await handle.extend(frame.receipts ?? [], frame.byMs ?? 0);
-      return { type: "extended", extended: changed, stale };
+      const { changed, stale, unchanged } = await handle.extend(frame.receipts ?? [], frame.byMs ?? 0);
+      return { type: "extended", extended: changed, stale, ...(unchanged?.length ? { unchanged } : {}) };
     }
     const { count, stale } = await ackOrPostpone(handle, frame.type, frame);
     const withStale = stale ? { stale } : {};

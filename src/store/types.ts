@@ -52,6 +52,8 @@ export interface FencedResult {
   changed: number;
   /** Deliveries refused because the message was delivered again since: nothing was changed for them. */
   stale: Delivery[];
+  /** An extension's current deliveries already due at or after the extended time (left as they were); only when some. */
+  unchanged?: Delivery[];
 }
 
 /** A message in a table's dead-letter table. */

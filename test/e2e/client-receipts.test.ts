@@ -71,6 +71,7 @@ describeWithDatabase("client receipts end to end", () => {
     expect(await client.extend(table, [first(kept!).receipt, first(lapsed!).receipt], 4_000)).toEqual({
       extended: 1,
       stale: [first(lapsed!).receipt],
+      unchanged: [],
     });
     first(kept!).ack();
     again.ack();

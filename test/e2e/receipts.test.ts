@@ -69,6 +69,9 @@ describeWithDatabase("receipts: fenced acks and lease extension", () => {
     // Over HTTP too; the receipt is still current, so it can be extended again and acked.
     const more = await http(t.base, "POST", `/v1/tables/${table}/extend`, { receipts: [receiptOf(kept!)], byMs: 60_000 });
     expect(more).toMatchObject({ status: 200, body: { extended: 1, stale: [] } });
+    // A shorter extension moves nothing: not counted as extended, reported unchanged (issue 30).
+    const shorter = await http(t.base, "POST", `/v1/tables/${table}/extend`, { receipts: [receiptOf(kept!)], byMs: 1_000 });
+    expect(shorter.body).toEqual({ extended: 0, stale: [], unchanged: [receiptOf(kept!)] });
     expect(await http(t.base, "POST", `/v1/tables/${table}/ack`, { receipts: [receiptOf(kept!)] })).toMatchObject({
       body: { acked: 1, stale: [] },
     });

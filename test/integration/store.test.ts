@@ -493,11 +493,13 @@ describeWithDatabase("MysqlStore", () => {
     expect(rows.get("2")?.timeAcked).toBeNull();
     expect(rows.get("5")?.timeAcked).toBeNull();
 
-    // extend: at least now + byMs, never earlier than the row already was.
+    // extend: at least now + byMs, never earlier than the row already was; a row already due later is not
+    // moved, and not counted.
     await db.store.reschedule(table, ["3"], T0, 60_000);
     expect(await db.store.updateDeliveries(table, [d("2", 2), d("3", 2)], T0, { kind: "extend", byMs: 10_000 })).toEqual({
-      changed: 2,
+      changed: 1,
       stale: [],
+      unchanged: [d("3", 2)],
     });
     rows = await rawRows(table);
     expect(rows.get("2")?.timeNext).toBe(msToNs(T0) + msToNs(10_000));

@@ -224,14 +224,16 @@ export class MemoryStore implements MessageStore, WebhookStore {
     const t = this.mustTable(table);
     const current = new Set<string>();
     const stale: Delivery[] = [];
+    const unchanged: Delivery[] = [];
     for (const d of deliveries) {
       const r = t.rows.get(d.id);
       if (!r || r.timeAcked !== null) continue;
-      if (r.epoch === d.epoch + 1) current.add(d.id);
-      else stale.push(d);
+      if (r.epoch !== d.epoch + 1) stale.push(d);
+      else if (change.kind === "extend" && (r.timeNext ?? 0) >= nowMs + change.byMs) unchanged.push(d);
+      else current.add(d.id);
     }
     const changed = this.update(table, [...current], (r) => applyChange(r, change, nowMs));
-    return { changed, stale };
+    return unchanged.length === 0 ? { changed, stale } : { changed, stale, unchanged };
   }
 
   async deadLetter(table: string, ids: string[], minEpoch: number, reason: string, nowMs: number): Promise<string[]> {

@@ -156,6 +156,13 @@ export function describeStoreConformance(name: string, target: () => Conformance
       );
       expect(result).toEqual({ changed: 1, stale: [{ id: "2", epoch: 0 }] });
       expect((await store.readDue(t, T0 + 59_999, 10)).map((r) => r.id)).toEqual(["2"]);
+      // A shorter extension would not move the due time: nothing changes; it is reported unchanged.
+      expect(await store.updateDeliveries(t, [{ id: "1", epoch: 0 }], T0 + 1_000, { kind: "extend", byMs: 30_000 })).toEqual({
+        changed: 0,
+        stale: [],
+        unchanged: [{ id: "1", epoch: 0 }],
+      });
+      expect((await store.readDue(t, T0 + 59_999, 10)).map((r) => r.id)).toEqual(["2"]);
       expect(await store.updateDeliveries(t, [{ id: "1", epoch: 0 }], T0, { kind: "release" })).toEqual({ changed: 1, stale: [] });
       expect((await store.readDue(t, T0, 10)).find((r) => r.id === "1")).toMatchObject({ epoch: 0, timeNext: T0 });
     });

@@ -81,8 +81,8 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
     { schema: { params: TableParams, body: ExtendBody } },
     async (req) => {
       checkBatch("receipts", req.body.receipts.length);
-      const { changed, stale } = await (await engine.table(req.params.table)).extend(req.body.receipts, req.body.byMs);
-      return { extended: changed, stale } satisfies ExtendAnswer;
+      const { changed, stale, unchanged } = await (await engine.table(req.params.table)).extend(req.body.receipts, req.body.byMs);
+      return { extended: changed, stale, ...(unchanged?.length ? { unchanged } : {}) } satisfies ExtendAnswer;
     },
   );
 }

@@ -9,7 +9,7 @@
 import { sql, type Kysely } from "kysely";
 import type { DeliveryChange, FencedResult } from "../types.js";
 import type { Delivery } from "../../model/messages.js";
-import { assignment } from "./messages.js";
+import { assignment, extendedTo } from "./messages.js";
 import { PLAIN_FORM, type TableForm, updateByIds } from "./table-form.js";
 import { idList, tableRef, toNumber } from "./values.js";
 
@@ -26,23 +26,28 @@ export async function updateDeliveries(
   const set = assignment(change, nowMs);
   const ids = [...new Set(deliveries.map((d) => d.id))];
   return db.transaction().execute(async (trx) => {
-    const { rows } = await sql<{ id: string; epoch: string | number | null }>`
-      SELECT id, epoch FROM ${ref}
+    const { rows } = await sql<{ id: string; epoch: string | number | null; next: string | number | null }>`
+      SELECT id, epoch, time_next AS next FROM ${ref}
       WHERE id IN (${idList(ids)}) AND time_acked IS NULL
       FOR UPDATE`.execute(trx);
-    const epochs = new Map(rows.map((r) => [String(r.id), Number(r.epoch ?? 0)]));
+    const found = new Map(rows.map((r) => [String(r.id), { epoch: Number(r.epoch ?? 0), next: BigInt(r.next ?? 0) }]));
+    // An extension that would not move a row's due time later changes nothing: it is reported unchanged.
+    const extendedAt = change.kind === "extend" ? extendedTo(change.byMs, nowMs) : undefined;
     const current = new Set<string>();
     const stale: Delivery[] = [];
+    const unchanged: Delivery[] = [];
     for (const d of deliveries) {
-      const epoch = epochs.get(d.id);
-      if (epoch === undefined) continue; // acked or unknown: not an error
-      if (epoch === d.epoch + 1) current.add(d.id);
-      else stale.push(d);
+      const row = found.get(d.id);
+      if (row === undefined) continue; // acked or unknown: not an error
+      if (row.epoch !== d.epoch + 1) stale.push(d);
+      else if (extendedAt !== undefined && row.next >= extendedAt) unchanged.push(d);
+      else current.add(d.id);
     }
-    if (current.size === 0) return { changed: 0, stale };
+    const done = (changed: number): FencedResult => (unchanged.length === 0 ? { changed, stale } : { changed, stale, unchanged });
+    if (current.size === 0) return done(0);
     const result = await sql`
       ${updateByIds(table, form)} SET ${set}
       WHERE id IN (${idList([...current])}) AND time_acked IS NULL`.execute(trx);
-    return { changed: toNumber(result.numAffectedRows ?? 0n), stale };
+    return done(toNumber(result.numAffectedRows ?? 0n));
   });
 }

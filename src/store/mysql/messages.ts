@@ -8,7 +8,7 @@
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import { OutcomeUnknownError, RejectedWriteError, UnavailableError } from "../../errors.js";
 import { MAX_MESSAGE_ID } from "../../ids.js";
-import { maxShift } from "../../model/backoff.js";
+import { maxBackoffOf, maxShift } from "../../model/backoff.js";
 import { rowsWithin } from "../due-rows.js";
 import type { BackoffSpec, DeliveryChange, DueRows, InsertResult, Settlement, SettleGroup } from "../types.js";
 import type { MessageRow, NewMessage } from "../../model/messages.js";
@@ -258,8 +258,8 @@ export function payloadText(message: string | Buffer | null): string {
  */
 export function backoffExpression(spec: BackoffSpec): RawBuilder<unknown> {
   const min = nsValue(spec.minBackoffMs, "minBackoffMs");
-  const max = nsValue(spec.maxBackoffMs, "maxBackoffMs");
-  if (min < 0n || max < 0n) throw new Error("backoff bounds must be >= 0");
+  if (spec.minBackoffMs < 0 || spec.maxBackoffMs < 0) throw new Error("backoff bounds must be >= 0");
+  const max = nsValue(maxBackoffOf(spec.minBackoffMs, spec.maxBackoffMs), "maxBackoffMs");
   if (!Number.isFinite(spec.jitter) || spec.jitter < 0) throw new Error(`invalid jitter ${String(spec.jitter)}`);
   const cap = maxShift(min);
   const raw = sql`CAST(FLOOR(
@@ -326,6 +326,11 @@ function settleStatement(
   return sql`${updateByIds(table, form)} SET ${assignment(g.change, g.nowMs)} WHERE id IN (${idList(g.ids)}) AND time_acked IS NULL`;
 }
 
+/** The due time (ns) an extension by `byMs` at `nowMs` gives. */
+export function extendedTo(byMs: number, nowMs: number): bigint {
+  return nsValue(nowMs, "now") + nsValue(byMs, "byMs");
+}
+
 /** The SET clause of a change to unacked rows (settlements here, fenced updates in deliveries.ts). */
 export function assignment(change: DeliveryChange, nowMs: number): RawBuilder<unknown> {
   const now = nsValue(nowMs, "now");
@@ -337,7 +342,7 @@ export function assignment(change: DeliveryChange, nowMs: number): RawBuilder<un
     case "backoff":
       return sql`time_next = ${now + nsValue(change.spec.baseDelayMs, "baseDelayMs")} + ${backoffExpression(change.spec)}`;
     case "extend":
-      return sql`time_next = GREATEST(IFNULL(time_next, 0), ${now + nsValue(change.byMs, "byMs")})`;
+      return sql`time_next = GREATEST(IFNULL(time_next, 0), ${extendedTo(change.byMs, nowMs)})`;
     case "release":
       return sql`time_next = ${now}, epoch = epoch - 1`;
   }

@@ -114,7 +114,7 @@ describe("TablemqClient over a fake fetch", () => {
     const client = new TablemqClient({ url: "http://h", fetch: f.fn });
     expect(await client.ackReceipts("t", ["1:0", "2:0"])).toEqual({ acked: 1, stale: ["2:0"] });
     expect(await client.postponeReceipts("t", ["3:1"], 250)).toEqual({ postponed: 0, stale: ["3:1"] });
-    expect(await client.extend("t", ["4:0"], 5_000)).toEqual({ extended: 1, stale: [] });
+    expect(await client.extend("t", ["4:0"], 5_000)).toEqual({ extended: 1, stale: [], unchanged: [] });
     expect(f.calls.map((c) => [c.url, c.init.body])).toEqual([
       ["http://h/v1/tables/t/ack", '{"receipts":["1:0","2:0"]}'],
       ["http://h/v1/tables/t/postpone", '{"receipts":["3:1"],"delayMs":250}'],

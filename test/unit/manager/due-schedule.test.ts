@@ -117,4 +117,23 @@ describe("due times", () => {
     expect([first("1"), first("2")]).toEqual([4_000, 9_000]);
     await m.close();
   });
+
+  it("purges acked rows when they pass purgeAfterMs, not at the next poll", async () => {
+    const { m, clock, seed, store } = managerSetup({ ...OPTIONS, purgeAfterMs: 2_000 });
+    seed(3);
+    await clock.advance(100);
+    const t0 = clock.now();
+    expect(await m.ack(["1", "2"])).toBe(2);
+    await clock.advance(1_000);
+    expect(await m.ack(["3"])).toBe(1);
+    await clock.advance(999);
+    expect(store.row(T, "1")).toBeDefined(); // 1,999 ms after its ack
+    await clock.advance(2);
+    expect([store.row(T, "1"), store.row(T, "2")]).toEqual([undefined, undefined]);
+    expect(store.row(T, "3")).toBeDefined();
+    await clock.advance(1_000); // the purge learnt when row 3 was acked from the table
+    expect(store.row(T, "3")).toBeUndefined();
+    expect(clock.now() - t0).toBeLessThan(30_000);
+    expect(m.stats.purged).toBe(3);
+  });
 });

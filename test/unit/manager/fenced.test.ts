@@ -87,7 +87,8 @@ describe("fenced acks, postpones and lease extension", () => {
     m.subscribe(r);
     await clock.advance(10);
     const leased = store.row(T, "1")!.timeNext!;
-    expect(await m.extend([{ id: "1", epoch: 0 }], 1)).toEqual({ changed: 1, stale: [] });
+    // Current, but already due later than now + 1 ms: nothing moves; it is reported unchanged, not extended.
+    expect(await m.extend([{ id: "1", epoch: 0 }], 1)).toEqual({ changed: 0, stale: [], unchanged: [{ id: "1", epoch: 0 }] });
     expect(store.row(T, "1")?.timeNext).toBe(leased);
     await clock.advance(2_500); // redelivered: the first receipt is no longer current
     expect(await m.extend([{ id: "1", epoch: 0 }], 60_000)).toEqual({ changed: 0, stale: [{ id: "1", epoch: 0 }] });

@@ -21,12 +21,19 @@ describe("backoff", () => {
   });
 
   it("does not overflow at epoch 100: it stays at the capped maximum", () => {
-    const b = backoffNs(30_000, 0, 100, 1.333332);
+    const b = backoffNs(30_000, 365 * 86_400_000, 100, 1.333332);
     expect(b > 30n * S).toBe(true);
     expect(b <= (MAX_BACKOFF_NS * 4n) / 3n).toBe(true);
     expect(backoffNs(30_000, 0, 100, 1)).toBe(backoffNs(30_000, 0, 64, 1));
     expect((30n * S) << BigInt(maxShift(30n * S))).toBeLessThanOrEqual(MAX_BACKOFF_NS);
     expect(backoffNs(30_000, 3_600_000, 100, 1.3)).toBe(3600n * S);
+  });
+
+  it("stops growing at a day when maxBackoff is 0, instead of parking a message for decades", () => {
+    expect(backoffNs(30_000, 0, 11, 1)).toBe(30n * S * 2048n); // 17 h: still doubling
+    expect(backoffNs(30_000, 0, 12, 1)).toBe(86_400n * S);
+    expect(backoffNs(30_000, 0, 36, 1.333332)).toBe(86_400n * S);
+    expect(backoffNs(2 * 86_400_000, 0, 5, 1.2)).toBe(2n * 86_400n * S); // a minimum past a day wins
   });
 
   it("is zero when minBackoff is zero", () => {
