@@ -8,7 +8,8 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { createMysqlStore, type MysqlStore } from "../../src/store/mysql/store.js";
 import { spawnServer, type ServerProcess } from "../support/child.js";
 import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";
-import { sleep } from "../support/wait.js";
+import { TestSubscriber } from "../support/server.js";
+import { sleep, waitUntil } from "../support/wait.js";
 import { Consumer, type Delivery, recordFigures, request, tableRows } from "./support.js";
 
 const PRODUCERS = 4;
@@ -183,4 +184,43 @@ describeWithDatabase("fault: server killed (SIGKILL) under load", () => {
     second.child.kill("SIGTERM");
     expect(await second.exited).toBe(0);
   }, 60_000);
+
+  it("after a SIGKILL, dead-letters (maxAttempts 1) only a message that was sent, not those waiting for credit", async () => {
+    const env = { TABLEMQ_DATABASE_URL: database.url, TABLEMQ_DB_POOL_SIZE: "4" };
+    const first = await spawnServer(env);
+    servers.push(first);
+    const table = uniqueTableName("crash_credit");
+    const options = { ackWaitMs: 1_000, minBackoffMs: 200, maxBackoffMs: 200, maxAttempts: 1 };
+    expect((await request(first.url, "PUT", `/v1/tables/${table}`, options)).status).toBe(201);
+    const starved = new TestSubscriber(first.url, table, "?maxInFlight=1"); // takes one, never acks
+    await starved.opened;
+    const ids: string[] = [];
+    for (const payload of [1, 2, 3])
+      ids.push(...(await request(first.url, "POST", `/v1/tables/${table}/messages`, { messages: [{ payload }] })).body.ids);
+    await starved.waitForMessages(1);
+    await sleep(200);
+    const sent = starved.ids;
+    expect(sent).toHaveLength(1);
+    first.child.kill("SIGKILL");
+    expect(await first.exited).toBe("SIGKILL");
+
+    const second = await spawnServer(env);
+    servers.push(second);
+    await sleep(options.ackWaitMs + options.maxBackoffMs); // the sent message's lease has ended
+    const after = new TestSubscriber(second.url, table, "", { autoAck: true });
+    await after.opened;
+    const neverSent = ids.filter((id) => !sent.includes(id));
+    await waitUntil(() => neverSent.every((id) => after.ids.includes(id)), "the two messages never sent to be delivered");
+    let dead: Array<{ id: string }> = [];
+    await waitUntil(async () => {
+      dead = (await request(second.url, "GET", `/v1/tables/${table}/dead`)).body.messages;
+      return dead.length > 0;
+    }, "the sent message to be dead-lettered");
+    await sleep(200);
+    dead = (await request(second.url, "GET", `/v1/tables/${table}/dead`)).body.messages;
+    expect(dead.map((m) => m.id)).toEqual(sent);
+    after.close();
+    second.child.kill("SIGTERM");
+    expect(await second.exited).toBe(0);
+  }, 30_000);
 });
