@@ -20,11 +20,12 @@ import { SYSTEMS } from "./lib/systems.js";
 import { type Adapter, Unavailable } from "./lib/types.js";
 import { backlog, consumersOf, FULL, largePayload, QUICK, type RunContext, w1EndToEnd, w1Publish, w2Latency } from "./lib/workloads.js";
 import { endWorkers } from "./lib/workers.js";
+import { dueTimes } from "./lib/due-times.js";
 import { BENCH_DB_URL } from "./systems/tablemq.js";
 
 // In the order they run. large-payload comes after backlog, whose peak RSS is tablemq's VmHWM since its start
 // (large-payload resets that peak to measure its own stretch).
-const WORKLOADS = ["w1", "w1-e2e", "w2", "backlog", "large-payload", "ceiling", "pairs"] as const;
+const WORKLOADS = ["w1", "w1-e2e", "w2", "backlog", "large-payload", "due-times", "ceiling", "pairs"] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 const program = new Command()
@@ -224,6 +225,9 @@ async function runWorkload(workload: Workload, ctx: RunContext, adapter: Adapter
       return backlog(ctx, async () => adapter.serverPeakRss?.());
     case "large-payload":
       return largePayload(ctx);
+    case "due-times":
+      // tablemq's own schedule of due times; the peers' delays are plugins or other products.
+      return ctx.system === "tablemq" ? dueTimes(ctx, BENCH_DB_URL) : { skipped: "tablemq only" };
     case "ceiling":
     case "pairs":
       throw new Error("unreachable: measured apart from the systems' workloads");

@@ -19,6 +19,9 @@ export interface Sizes {
   /** large-payload: messages, and the size of each as JSON text. */
   largeMessages: number;
   largePayloadBytes: number;
+  /** due-times: messages, and the longest delay they get. */
+  dueMessages: number;
+  dueMaxDelayMs: number;
   /**
    * Rounds of the paired phase (pairs.ts): every system's w1-e2e and the ceiling, back to back. One round's
    * tablemq ÷ rabbitmq-quorum ranged 1.03–1.70 over three runs one evening (15 rounds, median 1.33), so a median
@@ -39,6 +42,8 @@ export const FULL: Sizes = {
   drainTimeoutMs: 600_000,
   largeMessages: 2_000,
   largePayloadBytes: LARGE_PAYLOAD_BYTES,
+  dueMessages: 10_000,
+  dueMaxDelayMs: 60_000,
   pairRounds: 9,
 };
 
@@ -54,6 +59,8 @@ export const QUICK: Sizes = {
   drainTimeoutMs: 60_000,
   largeMessages: 100,
   largePayloadBytes: LARGE_PAYLOAD_BYTES,
+  dueMessages: 500,
+  dueMaxDelayMs: 3_000,
   pairRounds: 1,
 };
 

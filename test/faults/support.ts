@@ -211,17 +211,8 @@ export async function tableChecksum(db: Kysely<any>, table: string): Promise<str
   return `${rows[0]?.n}:${rows[0]?.h ?? 0}`;
 }
 
-/** mulberry32: a small seeded PRNG, so generated inputs are the same on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, a small seeded PRNG (one source: the bench's). */
+export { prng } from "../../bench/lib/prng.js";
 
 /** Percentile (0..100) of a list of numbers; 0 for an empty list. */
 export function percentile(values: number[], p: number): number {
