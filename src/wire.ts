@@ -64,6 +64,10 @@ export type IdsBody = Static<typeof PostponeBody>;
 export const ExtendBody = Type.Object({ receipts: ReceiptList, byMs: PositiveDelay }, closed);
 export type ExtendBody = Static<typeof ExtendBody>;
 
+/** Release: deliveries the consumer hands back unprocessed (due at once; the delivery does not count). */
+export const ReleaseBody = Type.Object({ receipts: ReceiptList }, closed);
+export type ReleaseBody = Static<typeof ReleaseBody>;
+
 export const DeadQuery = Type.Object(
   {
     limit: Type.Optional(Type.String({ pattern: "^([1-9][0-9]{0,2}|1000)$" })),
@@ -131,6 +135,10 @@ export const ClientFrames = {
     closed,
   ),
   extend: Type.Object({ type: Type.Literal("extend"), receipts: ReceiptList, byMs: PositiveDelay, ref: Type.Optional(Ref) }, closed),
+  /** Hand deliveries back unprocessed: the HTTP release body plus `type` and `ref`. */
+  release: Type.Object({ type: Type.Literal("release"), receipts: ReceiptList, ref: Type.Optional(Ref) }, closed),
+  /** Stop sending to this socket; it stays open for acks, postpones, extensions and releases (a closing client). */
+  pause: Type.Object({ type: Type.Literal("pause"), ref: Type.Optional(Ref) }, closed),
 } as const;
 export type ClientFrame = Static<(typeof ClientFrames)[keyof typeof ClientFrames]>;
 
@@ -228,6 +236,10 @@ export type PostponeAnswer = Static<typeof PostponeAnswer>;
  * Extend: `extended` counts the messages whose due time moved; `stale`, receipts of messages delivered again
  * since; `unchanged` (only when some), receipts of current deliveries already due at or after now + byMs.
  */
+/** Release: how many deliveries were handed back; `stale`, receipts of messages delivered again since. */
+export const ReleaseAnswer = Type.Object({ released: Type.Integer(), stale: Type.Array(Type.String()) });
+export type ReleaseAnswer = Static<typeof ReleaseAnswer>;
+
 export const ExtendAnswer = Type.Object({
   extended: Type.Integer(),
   stale: Type.Array(Type.String()),
@@ -297,6 +309,9 @@ export const ServerFrames = {
     stale: Type.Array(Type.String()),
     unchanged: Type.Optional(Type.Array(Type.String())),
   }),
+  released: Type.Object({ type: Type.Literal("released"), ref: Ref, released: Type.Integer(), stale: Type.Array(Type.String()) }),
+  /** After a pause: nothing more is sent on this socket. */
+  paused: Type.Object({ type: Type.Literal("paused"), ref: Type.Optional(Ref) }),
   error: Type.Object({ type: Type.Literal("error"), code: Type.String(), message: Type.String(), ref: Type.Optional(Ref) }),
 } as const;
 export type ServerFrame = Static<(typeof ServerFrames)[keyof typeof ServerFrames]>;

@@ -11,7 +11,7 @@
 import { HttpTransport, type HttpOptions, TablemqError, tablePath } from "./http.js";
 import type { FetchLike } from "./node-fetch.js";
 import { Subscription, type SubscribeOptions } from "./subscription.js";
-import type { AckAnswer, EnqueueAnswer, ExtendAnswer, PostponeAnswer } from "../wire.js";
+import type { AckAnswer, EnqueueAnswer, ExtendAnswer, PostponeAnswer, ReleaseAnswer } from "../wire.js";
 import type {
   AckReceiptsResult,
   DeadLetterPage,
@@ -115,6 +115,14 @@ export class TablemqClient {
     return { extended: body.extended, stale: body.stale ?? [], unchanged: body.unchanged ?? [] };
   }
 
+  /**
+   * Hands deliveries back unprocessed (by receipt): those still current are due again at once, and the
+   * delivery does not count toward maxAttempts. What a closing subscription does with what it never handled.
+   */
+  async release(table: string, receipts: readonly string[]): Promise<ReleaseAnswer> {
+    return (await this.http.request<ReleaseAnswer>("POST", tablePath(table, "/release"), { receipts })).body;
+  }
+
   /** Creates the table, or changes the given options when it exists (`created` tells which). */
   async createTable(table: string, options: Partial<TableOptions> = {}): Promise<{ created: boolean; table: TableDescription }> {
     const { status, body } = await this.http.request<TableDescription>("PUT", tablePath(table), options);
@@ -201,6 +209,7 @@ export class TablemqClient {
           ackReceipts: async (receipts) => (await this.ackReceipts(table, receipts)).stale,
           postponeReceipts: async (receipts, delayMs) => (await this.postponeReceipts(table, receipts, delayMs)).stale,
           extend: (receipts, byMs) => this.extend(table, receipts, byMs),
+          release: async (receipts) => (await this.release(table, receipts)).stale,
         },
       },
       options,

@@ -4,6 +4,7 @@ export type { FetchAnswer, FetchInit, FetchLike } from "./node-fetch.js";
 export {
   Subscription,
   type AutoExtendOptions,
+  type CloseOptions,
   type ErrorContext,
   type Message,
   type ReconnectingInfo,

@@ -34,7 +34,7 @@ import { type AutoExtendOptions, checkAutoExtend, leaseTimes, startHeartbeat } f
 import { TablemqError } from "./http.js";
 import { type Message, type MessageOwner, ReceivedMessage } from "./message.js";
 import { type HttpSettler, Outbox } from "./outbox.js";
-import type { ExtendResult, ServerFrame, StaleInfo, SubscribedInfo } from "./types.js";
+import type { ExtendResult, Ref, ServerFrame, StaleInfo, SubscribedInfo } from "./types.js";
 
 export type { Message } from "./message.js";
 export type { ReconnectingInfo } from "./connection.js";
@@ -88,7 +88,25 @@ export interface SubscriptionEvents {
 /** HTTP calls of the client, for settlements once the socket is gone and extensions while it is down. */
 export interface SubscriptionHttp extends HttpSettler {
   extend(receipts: string[], byMs: number): Promise<ExtendResult>;
+  /** Resolves with the receipts refused as stale. */
+  release(receipts: string[]): Promise<string[]>;
 }
+
+/** What close() does with messages the subscription never handled, and how long it waits. */
+export interface CloseOptions {
+  /**
+   * Hand buffered messages back at once, their delivery uncounted (default true); false leaves them to be
+   * redelivered after the ack wait, counted.
+   */
+  release?: boolean;
+  /** Most time to wait for running handlers (default: as long as they take). */
+  timeoutMs?: number;
+}
+
+/** How long close() waits for the server's answer to a pause or a release before going on without it. */
+const CLOSE_STEP_MS = 5_000;
+/** Most receipts in one release frame or request (the server's default batch limit). */
+const RELEASE_PER_FRAME = 1000;
 
 export interface SubscriptionConnection {
   /** ws:// or wss:// URL of the subscribe endpoint, query included. */
@@ -112,17 +130,23 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
   private closing: Promise<void> | undefined;
   private doneWaiters: Array<{ resolve(): void; reject(e: unknown): void }> = [];
   private refs = 0;
+  /** Receipts of messages that arrived while closing: handed back, never handed out. */
+  private readonly unhandled: string[] = [];
+  /** Answers awaited by close(): a `paused` or `released` frame, by ref. */
+  private readonly replies = new Map<Ref, (frame: ServerFrame) => void>();
 
   private readonly owner: MessageOwner;
   private readonly outbox: Outbox;
   private readonly extender: LeaseExtender;
   private readonly dispatcher: Dispatcher<T>;
   private readonly connection: SocketConnection;
+  private readonly connectionHttp: SubscriptionHttp;
 
   constructor(table: string, connection: SubscriptionConnection, options: SubscribeOptions<T> = {}) {
     super();
     this.table = table;
     this.fenced = options.fenced ?? false;
+    this.connectionHttp = connection.http;
     const reconnect = options.reconnect === false ? false : resolveReconnect(options.reconnect ?? {});
     const concurrency = options.concurrency ?? 1;
     if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
@@ -223,13 +247,15 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
   }
 
   /**
-   * Ends the subscription: the iterator finishes, running handlers complete (their acks are sent),
-   * buffered messages not yet handed out are released for immediate redelivery, and the socket closes.
-   * Idempotent.
+   * Ends the subscription without a delivery more: the server is asked to send nothing more (a `pause`
+   * frame; the socket stays open), the messages never handed out are released (due again at once, their
+   * delivery uncounted, so closing uses up no attempt), the iterator finishes, running handlers complete
+   * (their acks are sent; `timeoutMs` bounds the wait), and the socket closes. Idempotent: later calls share
+   * the first one's options.
    */
-  close(): Promise<void> {
+  close(options: CloseOptions = {}): Promise<void> {
     if (this.lifecycle === "closed") return Promise.resolve();
-    this.closing ??= this.shutDown();
+    this.closing ??= this.shutDown(options);
     return this.closing;
   }
 
@@ -244,8 +270,8 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
       }
       case "messages":
         if (this.lifecycle !== "active") {
-          // Arrived while closing: hand them straight back.
-          for (const m of frame.messages) this.outbox.postpone(this.key(m), this.fenced, 0);
+          // Arrived while closing (sent before the server took our pause): handed back by close().
+          for (const m of frame.messages) this.unhandled.push(m.receipt);
           break;
         }
         this.dispatcher.add(frame.messages.map((m) => new ReceivedMessage<T>(m, generation, this.owner)));
@@ -256,6 +282,10 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
         break;
       case "extended":
         this.extender.reply(frame);
+        break;
+      case "paused":
+      case "released":
+        if (frame.ref !== undefined) this.replies.get(frame.ref)?.(frame);
         break;
       case "error":
         if (!this.extender.error(frame)) this.emit("error", new TablemqError(0, frame.code, frame.message), { fatal: false });
@@ -279,19 +309,60 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
     });
   }
 
-  private async shutDown(): Promise<void> {
+  private async shutDown(options: CloseOptions): Promise<void> {
     this.lifecycle = "closing";
     this.connection.stop();
     this.dispatcher.end();
-    // Never handed out: release them for immediate redelivery rather than after the ack wait.
-    for (const m of this.dispatcher.release()) m.postpone(0);
-    await this.dispatcher.whenIdle();
+    const release = options.release ?? true;
+    const buffered = this.dispatcher.release().map((m) => m.receipt); // handed out no more
+    // Nothing more from the server before anything goes back: a message released while it could still send
+    // would come straight back, and every round would count a delivery (30 went from epoch 0 to 5 in 62 ms).
+    this.outbox.flush(); // acks already made go first
+    if (this.connection.canSend) await this.request({ type: "pause" });
+    const unhandled = [...buffered, ...this.unhandled.splice(0)];
+    if (release) await this.release(unhandled);
+    const idle = this.dispatcher.whenIdle();
+    if (options.timeoutMs === undefined) await idle;
+    else await Promise.race([idle, new Promise((r) => setTimeout(r, options.timeoutMs).unref())]);
     this.outbox.flush();
     await this.outbox.drained();
     await this.connection.close();
     this.finish(undefined);
     this.outbox.flush(); // anything the socket could not take goes over HTTP
     await this.outbox.drained();
+  }
+
+  /**
+   * Sends a pause or release frame and waits for its answer (at most CLOSE_STEP_MS); undefined when the
+   * socket could not take it or no answer came.
+   */
+  private async request(frame: { type: "pause" } | { type: "release"; receipts: string[] }): Promise<ServerFrame | undefined> {
+    const ref = ++this.refs;
+    let timer: NodeJS.Timeout | undefined;
+    const answer = new Promise<ServerFrame | undefined>((resolve) => {
+      this.replies.set(ref, resolve);
+      timer = setTimeout(() => resolve(undefined), CLOSE_STEP_MS);
+    });
+    try {
+      const taken = await this.connection.send({ ...frame, ref });
+      return taken ? await answer : undefined;
+    } finally {
+      clearTimeout(timer);
+      this.replies.delete(ref);
+    }
+  }
+
+  /** Hands messages back: over the socket while it can carry frames, else over HTTP. */
+  private async release(receipts: readonly string[]): Promise<void> {
+    for (let at = 0; at < receipts.length; at += RELEASE_PER_FRAME) {
+      const part = receipts.slice(at, at + RELEASE_PER_FRAME);
+      if (this.connection.canSend && (await this.request({ type: "release", receipts: part }))) continue;
+      try {
+        await this.connectionHttp.release(part);
+      } catch (err) {
+        this.emit("error", err instanceof TablemqError ? err : new TablemqError(0, "unavailable", String(err)), { fatal: false });
+      }
+    }
   }
 
   private fail(error: TablemqError): void {

@@ -91,6 +91,15 @@ export class TableHandle {
     return this.receipts(this.manager.rescheduleDeliveries(deliveries, delayMs));
   }
 
+  /**
+   * Hands deliveries back unprocessed (a closing consumer's buffered messages): those still current are due
+   * at once and their delivery does not count (epoch back by one), so closing uses up no attempt.
+   */
+  releaseReceipts(receipts: readonly string[]): Promise<ReceiptResult> {
+    const deliveries = checkReceipts(receipts);
+    return this.receipts(this.manager.releaseDeliveries(deliveries));
+  }
+
   /** Lease extension by receipts: current deliveries are not due again before `byMs` from now (idempotent). */
   extend(receipts: readonly string[], byMs: number): Promise<ReceiptResult> {
     const deliveries = checkReceipts(receipts);

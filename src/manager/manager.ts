@@ -328,6 +328,11 @@ export class MessageManager {
     return result;
   }
 
+  /** Deliveries handed back unprocessed: due now, the delivery uncounted (Settler.release). */
+  releaseDeliveries(deliveries: readonly Delivery[]): Promise<FencedResult> {
+    return this.fencedWrite(`release on ${this.table}`, deliveries, () => this.settler.release(deliveries));
+  }
+
   /** Lease extension: current deliveries are not due again before `byMs` from now. */
   extend(deliveries: readonly Delivery[], byMs: number): Promise<FencedResult> {
     return this.fencedWrite(`extend on ${this.table}`, deliveries, () => this.settler.extend(deliveries, byMs));

@@ -113,6 +113,18 @@ export class Settler {
   }
 
   /**
+   * Deliveries the consumer hands back unprocessed (it is closing): still current ones are due at once with
+   * the epoch they had before this delivery, which therefore does not count toward maxAttempts. Their
+   * receivers' credit comes back.
+   */
+  async release(deliveries: readonly Delivery[]): Promise<FencedResult> {
+    const result = await this.fenced(deliveries, () => ({ kind: "release" }));
+    this.deps.forget(result.current, true);
+    if (result.changed > 0) this.deps.expectDue(result.now + 1);
+    return { changed: result.changed, stale: result.stale };
+  }
+
+  /**
    * Runs a fenced update. A delivery whose message is being delivered again right now is stale at once;
    * for the others, a delivery still being recorded is waited for (the check compares with its record).
    */

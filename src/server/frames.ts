@@ -15,6 +15,10 @@ const validators = Object.fromEntries(Object.entries(ClientFrames).map(([type, s
   ValidateFunction
 >;
 
+const FRAME_TYPES = Object.keys(ClientFrames)
+  .map((t) => JSON.stringify(t))
+  .join(", ");
+
 /** A client frame, or the error to answer it with (which counts as a bad frame). */
 export function parseFrame(text: string, maxBatch: number): ClientFrame | { error: string } {
   let v: unknown;
@@ -25,12 +29,13 @@ export function parseFrame(text: string, maxBatch: number): ClientFrame | { erro
   }
   if (typeof v !== "object" || v === null || Array.isArray(v)) return { error: "frame: must be a JSON object" };
   const type = (v as { type?: unknown }).type;
-  if (type !== "ack" && type !== "postpone" && type !== "extend") {
-    return { error: `type: must be "ack", "postpone" or "extend", got ${JSON.stringify(type) ?? "nothing"}` };
+  if (typeof type !== "string" || !Object.hasOwn(validators, type)) {
+    return { error: `type: must be one of ${FRAME_TYPES}, got ${JSON.stringify(type) ?? "nothing"}` };
   }
-  const validate = validators[type];
+  const validate = validators[type as ClientFrame["type"]];
   if (!validate(v)) return { error: schemaErrorMessage(validate.errors![0]!, "frame") };
   const frame = v as ClientFrame;
+  if (frame.type === "pause") return frame;
   try {
     checkIdsAndReceipts(frame); // what a pattern cannot say, as for an HTTP body
   } catch (err) {

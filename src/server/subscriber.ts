@@ -13,7 +13,7 @@ import { parseFrame } from "./frames.js";
 import { ackOrPostpone, idsAndReceipts } from "./ack-or-postpone.js";
 
 /** A frame answering a client's frame, before its `ref` is set. */
-type ReplyFrame = WithoutRef<Static<(typeof ServerFrames)["acked" | "postponed" | "extended"]>>;
+type ReplyFrame = WithoutRef<Static<(typeof ServerFrames)["acked" | "postponed" | "extended" | "released" | "paused"]>>;
 type WithoutRef<T> = T extends unknown ? Omit<T, "ref"> : never;
 
 /** WebSocket close codes we use. */
@@ -48,6 +48,8 @@ export class SocketSubscriber implements Receiver {
   private subscription: Subscription | undefined;
   private violations = 0;
   private closed = false;
+  /** The client asked for nothing more (a `pause` frame): it is closing. */
+  private paused = false;
 
   constructor(
     private readonly socket: WebSocket,
@@ -67,10 +69,11 @@ export class SocketSubscriber implements Receiver {
     });
     this.write({ type: "subscribed", table: opts.table, batchSize, ackWaitMs, maxInFlight: this.maxInFlight });
     this.subscription = (await opts.engine.table(opts.table)).subscribe(this);
-    if (this.closed) this.subscription.unsubscribe(); // the socket went away while we subscribed
+    if (this.closed || this.paused) this.subscription.unsubscribe(); // gone, or paused, while we subscribed
   }
 
   send(batch: MessageRow[]): Promise<void> {
+    if (this.paused) return Promise.reject(new Error("subscriber paused")); // not a receiver any more
     if (this.closed || this.socket.readyState !== this.socket.OPEN) {
       this.stop(); // closing: stop being a receiver now, not when the close handshake ends
       return Promise.reject(new Error("socket closed"));
@@ -113,8 +116,8 @@ export class SocketSubscriber implements Receiver {
     }
     try {
       const reply = await this.apply(frame);
-      this.opts.metrics.batchSize.observe({ table: this.opts.table, kind: frame.type }, idsAndReceipts(frame));
-      if (frame.ref !== undefined) this.write({ ...reply, ref: frame.ref });
+      if (frame.type !== "pause") this.opts.metrics.batchSize.observe({ table: this.opts.table, kind: frame.type }, idsAndReceipts(frame));
+      if (frame.ref !== undefined) this.write({ ...reply, ref: frame.ref } as ServerFrame);
     } catch (err) {
       const e = toApiError(err);
       this.write({ type: "error", code: e.code, message: e.message, ...(frame.ref !== undefined ? { ref: frame.ref } : {}) });
@@ -123,7 +126,18 @@ export class SocketSubscriber implements Receiver {
 
   /** Carries out a client frame; returns the reply frame (sent when the client gave a `ref`). */
   private async apply(frame: ClientFrame): Promise<ReplyFrame> {
+    if (frame.type === "pause") {
+      // A closing client: nothing more is sent here; the socket stays open for its last frames.
+      this.subscription?.unsubscribe();
+      this.subscription = undefined;
+      this.paused = true;
+      return { type: "paused" };
+    }
     const handle = await this.opts.engine.table(this.opts.table);
+    if (frame.type === "release") {
+      const { changed, stale } = await handle.releaseReceipts(frame.receipts);
+      return { type: "released", released: changed, stale };
+    }
     if (frame.type === "extend") {
       const { changed, stale, unchanged } = await handle.extend(frame.receipts ?? [], frame.byMs ?? 0);
       return { type: "extended", extended: changed, stale, ...(unchanged?.length ? { unchanged } : {}) };

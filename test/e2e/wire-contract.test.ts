@@ -11,6 +11,7 @@ import {
   ExtendAnswer,
   PostponeAnswer,
   RedriveAnswer,
+  ReleaseAnswer,
   ServerFrames,
   TableAnswer,
   WebhookAnswer,
@@ -72,8 +73,12 @@ describeWithDatabase("the wire contract", () => {
     sub.send({ type: "extend", receipts: [receipt("2")], byMs: 5_000, ref: 2 });
     sub.send({ type: "postpone", ids: ["2"], delayMs: 60_000, ref: 3 });
     sub.send({ type: "nonsense" });
-    await waitUntil(() => sub.frames.filter((f) => f.type !== "messages").length >= 6, "the answers to five frames");
-    expect(new Set(sub.frames.map((f) => f.type))).toEqual(new Set(["subscribed", "messages", "acked", "extended", "postponed", "error"]));
+    sub.send({ type: "release", receipts: ["999:0"], ref: 4 }); // unknown: nothing released, not stale
+    sub.send({ type: "pause", ref: 5 });
+    await waitUntil(() => sub.frames.filter((f) => f.type !== "messages").length >= 8, "the answers to seven frames");
+    expect(new Set(sub.frames.map((f) => f.type))).toEqual(
+      new Set(["subscribed", "messages", "acked", "extended", "postponed", "error", "released", "paused"]),
+    );
     for (const frame of sub.frames) expectShape(frameSchema(frame), frame);
 
     expectShape(AckAnswer, (await http(t.base, "POST", `/v1/tables/${table}/ack`, { receipts: [receipt("1")] })).body);
@@ -84,6 +89,7 @@ describeWithDatabase("the wire contract", () => {
       (await http(t.base, "POST", `/v1/tables/${table}/postpone`, { receipts: [receipt("2")], delayMs: 60_000 })).body,
     );
     expectShape(ExtendAnswer, (await http(t.base, "POST", `/v1/tables/${table}/extend`, { receipts: [receipt("4")], byMs: 100 })).body);
+    expectShape(ReleaseAnswer, (await http(t.base, "POST", `/v1/tables/${table}/release`, { receipts: ["999:0"] })).body);
     sub.close();
 
     // Message 4 was delivered once (maxAttempts 1) and never acked: dead once its ack wait is over.

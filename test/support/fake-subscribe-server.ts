@@ -46,7 +46,7 @@ export class FakeServer {
         ws.on("message", (data) => {
           const frame = JSON.parse(data.toString()) as Record<string, unknown>;
           peer.frames.push(frame);
-          const reply = this.answer?.(frame);
+          const reply = this.answer?.(frame) ?? closingReply(frame);
           if (reply) ws.send(JSON.stringify(reply));
         });
         this.peers.push(peer);
@@ -81,6 +81,13 @@ export class FakeServer {
     this.http.closeAllConnections();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
+}
+
+/** A closing client's pause and release are answered as the server does (every release current). */
+function closingReply(frame: Record<string, unknown>): object | undefined {
+  if (frame.type === "pause") return { type: "paused", ref: frame.ref };
+  if (frame.type === "release") return { type: "released", ref: frame.ref, released: (frame.receipts as string[]).length, stale: [] };
+  return undefined;
 }
 
 /** The next `n` messages of a subscription's iterator (fewer if it ends first). */

@@ -14,6 +14,8 @@ import {
   IdsBody,
   PostponeBody,
   type PostponeAnswer,
+  ReleaseBody,
+  type ReleaseAnswer,
   TableParams,
 } from "../../wire.js";
 import { ackOrPostpone, idsAndReceipts } from "../ack-or-postpone.js";
@@ -83,6 +85,17 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
       checkBatch("receipts", req.body.receipts.length);
       const { changed, stale, unchanged } = await (await engine.table(req.params.table)).extend(req.body.receipts, req.body.byMs);
       return { extended: changed, stale, ...(unchanged?.length ? { unchanged } : {}) } satisfies ExtendAnswer;
+    },
+  );
+
+  app.post<{ Params: TableParams; Body: ReleaseBody }>(
+    "/v1/tables/:table/release",
+    { schema: { params: TableParams, body: ReleaseBody } },
+    async (req) => {
+      checkBatch("receipts", req.body.receipts.length);
+      const { changed, stale } = await (await engine.table(req.params.table)).releaseReceipts(req.body.receipts);
+      metrics.batchSize.observe({ table: req.params.table, kind: "release" }, req.body.receipts.length);
+      return { released: changed, stale } satisfies ReleaseAnswer;
     },
   );
 }

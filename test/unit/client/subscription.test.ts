@@ -224,9 +224,11 @@ describe("Subscription (fake server)", () => {
     expect(await it.next()).toEqual({ done: true, value: undefined });
     await closed;
     await waitUntil(() => closeCode === 1000, "close frame");
+    // Nothing more is sent to it (pause), then what it never handed out goes back by receipt, uncounted.
     expect(peer.frames).toEqual([
       { type: "ack", ids: ["1"] },
-      { type: "postpone", ids: ["3"], delayMs: 0 },
+      { type: "pause", ref: 1 },
+      { type: "release", receipts: ["3:0"], ref: 2 },
     ]);
     expect(sub.closed).toBe(true);
     await expect(sub.done()).resolves.toBeUndefined();
@@ -241,7 +243,10 @@ describe("Subscription (fake server)", () => {
       break;
     }
     expect(sub.closed).toBe(true);
-    expect(server.last.frames).toEqual([{ type: "ack", ids: ["1"] }]);
+    expect(server.last.frames).toEqual([
+      { type: "ack", ids: ["1"] },
+      { type: "pause", ref: 1 },
+    ]);
   });
 
   it("after the subscription ended, ack and postpone go over HTTP", async () => {
