@@ -1,4 +1,5 @@
 /** Reconnect delays: capped exponential backoff with jitter. */
+import { invalidArgument } from "./http.js";
 
 export interface ReconnectOptions {
   /** First delay (and the smallest), default 100 ms. */
@@ -26,9 +27,9 @@ export function resolveReconnect(options: ReconnectOptions = {}): Required<Recon
   const minDelayMs = options.minDelayMs ?? DEFAULT_RECONNECT.minDelayMs;
   const maxDelayMs = options.maxDelayMs ?? Math.max(DEFAULT_RECONNECT.maxDelayMs, minDelayMs);
   if (!(Number.isFinite(minDelayMs) && minDelayMs >= 0))
-    throw new RangeError(`reconnect.minDelayMs must be a number >= 0, got ${minDelayMs}`);
+    throw invalidArgument("reconnect.minDelayMs", `must be a number >= 0, got ${minDelayMs}`);
   if (!(Number.isFinite(maxDelayMs) && maxDelayMs >= minDelayMs)) {
-    throw new RangeError(`reconnect.maxDelayMs must be a number >= minDelayMs (${minDelayMs}), got ${maxDelayMs}`);
+    throw invalidArgument("reconnect.maxDelayMs", `must be a number >= minDelayMs (${minDelayMs}), got ${maxDelayMs}`);
   }
   return { minDelayMs, maxDelayMs };
 }

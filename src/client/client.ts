@@ -8,7 +8,7 @@
  *
  * Every failure is a TablemqError (`status`, `code`, `message`) with the API's error code.
  */
-import { HttpTransport, type HttpOptions, TablemqError, tablePath } from "./http.js";
+import { HttpTransport, type HttpOptions, invalidArgument, TablemqError, tablePath } from "./http.js";
 import type { FetchLike } from "./node-fetch.js";
 import { Subscription, type SubscribeOptions } from "./subscription.js";
 import type { AckAnswer, EnqueueAnswer, ExtendAnswer, PostponeAnswer, ReleaseAnswer } from "../wire.js";
@@ -62,7 +62,7 @@ export class TablemqClient {
     const list = Array.isArray(messages) ? messages : [messages as PublishMessage<T>];
     list.forEach((m, i) => {
       if (m === null || typeof m !== "object" || m.payload === undefined) {
-        throw new TablemqError(0, "validation_failed", `messages[${i}].payload: is required (any JSON value)`);
+        throw invalidArgument(`messages[${i}].payload`, "is required (any JSON value)");
       }
     });
     const { body } = await this.http.request<EnqueueAnswer>("POST", tablePath(table, "/messages"), {
@@ -191,7 +191,7 @@ export class TablemqClient {
    */
   subscribe<T = unknown>(table: string, options: SubscribeOptions<T> = {}): Subscription<T> {
     if (options.maxInFlight !== undefined && !(Number.isInteger(options.maxInFlight) && options.maxInFlight >= 1)) {
-      throw new TablemqError(0, "validation_failed", `maxInFlight: must be an integer >= 1, got ${options.maxInFlight}`);
+      throw invalidArgument("maxInFlight", `must be an integer >= 1, got ${options.maxInFlight}`);
     }
     const url = new URL(this.http.baseUrl + tablePath(table, "/subscribe"));
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";

@@ -9,6 +9,7 @@
  * delivered again since: the `stale` hook), or when the message is gone (acked). A failed beat (server
  * unreachable) is reported and the next one is tried as usual.
  */
+import { invalidArgument } from "./http.js";
 import type { ReceivedMessage } from "./message.js";
 
 export interface AutoExtendOptions {
@@ -37,12 +38,13 @@ export function checkAutoExtend(option: boolean | AutoExtendOptions | undefined)
   for (const key of ["everyMs", "byMs"] as const) {
     const v = option[key];
     if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1)) {
-      throw new RangeError(`autoExtend.${key} must be a whole number of milliseconds >= 1, got ${v}`);
+      throw invalidArgument(`autoExtend.${key}`, `must be a whole number of milliseconds >= 1, got ${v}`);
     }
   }
   if (option.everyMs !== undefined && option.byMs !== undefined && option.everyMs >= option.byMs) {
-    throw new RangeError(
-      `autoExtend.everyMs (${option.everyMs}) must be less than autoExtend.byMs (${option.byMs}), or the lease lapses between beats`,
+    throw invalidArgument(
+      "autoExtend.everyMs",
+      `(${option.everyMs}) must be less than autoExtend.byMs (${option.byMs}), or the lease lapses between beats`,
     );
   }
   return { ...option };

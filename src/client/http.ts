@@ -79,16 +79,14 @@ export class HttpTransport {
   async request<T>(method: string, path: string, body?: unknown): Promise<HttpResponse<T>> {
     const headers: Record<string, string> = { accept: "application/json", ...this.authHeaders() };
     if (body !== undefined) headers["content-type"] = "application/json";
+    // Serialised before anything is sent: a body JSON cannot carry (a BigInt, a cycle) is the caller's
+    // error, not "cannot reach the server", which would tell retry logic the write may have happened.
+    const json = body === undefined ? undefined : serialise(body);
     const signal = AbortSignal.timeout(this.timeoutMs);
     let res: FetchAnswer;
     let text: string;
     try {
-      res = await this.fetchImpl(this.baseUrl + path, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal,
-      });
+      res = await this.fetchImpl(this.baseUrl + path, { method, headers, body: json, signal });
       text = await res.text();
     } catch (err) {
       throw networkError(method, path, err, signal.aborted, this.timeoutMs);
@@ -96,6 +94,35 @@ export class HttpTransport {
     const parsed = parseJson(text);
     if (res.status >= 200 && res.status < 300) return { status: res.status, body: parsed as T };
     throw errorFromResponse(res.status, parsed, text, res.headers.get("retry-after"));
+  }
+}
+
+/**
+ * A bad argument or option, found before anything is sent: the same error (status 0, validation_failed,
+ * the field first) wherever the client checks, as the server's 400s name their field.
+ */
+export function invalidArgument(field: string, problem: string): TablemqError {
+  return new TablemqError(0, "validation_failed", `${field}: ${problem}`);
+}
+
+/** The body as JSON text, or a validation_failed TablemqError naming the first message that cannot be. */
+function serialise(body: unknown): string {
+  try {
+    return JSON.stringify(body);
+  } catch (err) {
+    const messages = (body as { messages?: unknown[] }).messages;
+    const at = Array.isArray(messages) ? messages.findIndex((m) => !serialisable((m as { payload?: unknown })?.payload)) : -1;
+    const field = at >= 0 ? `messages[${at}].payload` : "body";
+    throw new TablemqError(0, "validation_failed", `${field}: cannot be serialised as JSON: ${(err as Error).message}`);
+  }
+}
+
+function serialisable(value: unknown): boolean {
+  try {
+    JSON.stringify(value);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -1,4 +1,5 @@
 /** A delivered message: its fields, and the ack, postpone and extend it forwards to its subscription. */
+import { invalidArgument } from "./http.js";
 import type { WireMessage } from "./types.js";
 
 /** A delivered message. `payload` is the parsed JSON value. */
@@ -67,7 +68,7 @@ export class ReceivedMessage<T> implements Message<T> {
 
   postpone(delayMs?: number): void {
     if (delayMs !== undefined && !(Number.isSafeInteger(delayMs) && delayMs >= 0)) {
-      throw new RangeError(`postpone: delayMs must be a whole number of milliseconds >= 0, got ${delayMs}`);
+      throw invalidArgument("delayMs", `must be a whole number of milliseconds >= 0, got ${delayMs}`);
     }
     if (this.settled) return;
     this.settled = true;
@@ -81,7 +82,7 @@ export class ReceivedMessage<T> implements Message<T> {
   /** As `extend`, with the reason when it was not extended (the heartbeat needs it). */
   async extendLease(byMs: number): Promise<ExtendOutcome> {
     if (!(Number.isSafeInteger(byMs) && byMs >= 1)) {
-      throw new RangeError(`extend: byMs must be a whole number of milliseconds >= 1, got ${byMs}`);
+      throw invalidArgument("byMs", `must be a whole number of milliseconds >= 1, got ${byMs}`);
     }
     if (this.settled) return "gone";
     return this.owner.extend(this, byMs);

@@ -31,7 +31,7 @@ import { Dispatcher } from "./dispatch.js";
 import { Emitter } from "./emitter.js";
 import { LeaseExtender } from "./extender.js";
 import { type AutoExtendOptions, checkAutoExtend, leaseTimes, startHeartbeat } from "./heartbeat.js";
-import { TablemqError } from "./http.js";
+import { invalidArgument, TablemqError } from "./http.js";
 import { type Message, type MessageOwner, ReceivedMessage } from "./message.js";
 import { type HttpSettler, Outbox } from "./outbox.js";
 import type { ExtendResult, Ref, ServerFrame, StaleInfo, SubscribedInfo } from "./types.js";
@@ -150,10 +150,10 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
     const reconnect = options.reconnect === false ? false : resolveReconnect(options.reconnect ?? {});
     const concurrency = options.concurrency ?? 1;
     if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
-      throw new RangeError(`concurrency must be an integer >= 1, got ${options.concurrency}`);
+      throw invalidArgument("concurrency", `must be an integer >= 1, got ${options.concurrency}`);
     }
     const autoExtend = checkAutoExtend(options.autoExtend);
-    if (autoExtend && !options.onMessage) throw new RangeError("autoExtend needs onMessage: it extends leases while a handler runs");
+    if (autoExtend && !options.onMessage) throw invalidArgument("autoExtend", "needs onMessage: it extends leases while a handler runs");
     const nextRef = () => ++this.refs;
 
     // The socket's events come later (never during construction), when every part below exists.

@@ -35,6 +35,38 @@ describe("HttpTransport", () => {
     expect(err).toMatchObject({ status: 404, code: "table_not_found", message: 'table "x" is not a message table' });
   });
 
+  it("refuses a payload JSON cannot carry as validation_failed naming it, and sends nothing", async () => {
+    const f = fakeFetch(() => json(201, { ids: ["1", "2"] }));
+    const client = new TablemqClient({ url: "http://h", fetch: f.fn });
+    const err = await client.publish<unknown>("t", [{ payload: 1 }, { payload: 10n }]).catch((e) => e);
+    expect(err).toBeInstanceOf(TablemqError);
+    expect(err).toMatchObject({ status: 0, code: "validation_failed" });
+    expect(err.message).toMatch(/^messages\[1\]\.payload: cannot be serialised as JSON/);
+    expect(f.calls).toEqual([]); // before: "unavailable", as if the write might have happened
+  });
+
+  it("refuses bad subscribe options alike: a TablemqError, validation_failed, naming the option", () => {
+    const client = new TablemqClient({ url: "http://127.0.0.1:9" });
+    const cases: Array<[object, string]> = [
+      [{ concurrency: 0 }, "concurrency"],
+      [{ maxInFlight: 0 }, "maxInFlight"],
+      [{ reconnect: { minDelayMs: -1 } }, "reconnect.minDelayMs"],
+      [{ autoExtend: true }, "autoExtend"],
+      [{ autoExtend: { everyMs: 0 }, onMessage: () => {} }, "autoExtend.everyMs"],
+    ];
+    for (const [options, field] of cases) {
+      let thrown: unknown;
+      try {
+        client.subscribe("t", options);
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown, field).toBeInstanceOf(TablemqError);
+      expect(thrown, field).toMatchObject({ status: 0, code: "validation_failed" });
+      expect((thrown as Error).message.startsWith(`${field}: `), (thrown as Error).message).toBe(true);
+    }
+  });
+
   it("reports a network failure as code unavailable with status 0", async () => {
     const f = fakeFetch(() => {
       throw new TypeError("fetch failed", { cause: { code: "ECONNREFUSED" } });

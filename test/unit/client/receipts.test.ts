@@ -4,6 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TablemqClient } from "../../../src/client/client.js";
+import { TablemqError } from "../../../src/client/http.js";
 import { checkAutoExtend, leaseTimes } from "../../../src/client/heartbeat.js";
 import type { Message, Subscription } from "../../../src/client/subscription.js";
 import type { StaleInfo } from "../../../src/client/types.js";
@@ -79,8 +80,8 @@ describe("receipts in the client (fake server)", () => {
       const [m1, m2] = await take(sub, 2);
       m1!.ack();
       expect(await m1!.extend(1_000)).toBe(false);
-      await expect(m2!.extend(0)).rejects.toThrow(RangeError);
-      await expect(m2!.extend(1.5)).rejects.toThrow(RangeError);
+      await expect(m2!.extend(0)).rejects.toMatchObject({ code: "validation_failed", message: expect.stringMatching(/^byMs: /) });
+      await expect(m2!.extend(1.5)).rejects.toThrow(TablemqError);
       await sub.flush();
       await sleep(50);
       expect(framesOf("extend")).toEqual([]);
@@ -231,7 +232,7 @@ describe("receipts in the client (fake server)", () => {
       expect(checkAutoExtend(true)).toEqual({});
       expect(checkAutoExtend(false)).toBeUndefined();
       expect(() => checkAutoExtend({ everyMs: 500, byMs: 500 })).toThrow(/less than/);
-      expect(() => checkAutoExtend({ everyMs: 0 })).toThrow(RangeError);
+      expect(() => checkAutoExtend({ everyMs: 0 })).toThrow(TablemqError);
       expect(() => client.subscribe("t", { autoExtend: true })).toThrow(/needs onMessage/);
     });
   });

@@ -4,6 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TablemqClient } from "../../../src/client/client.js";
+import { TablemqError } from "../../../src/client/http.js";
 import type { Message, Subscription } from "../../../src/client/subscription.js";
 import { FakeServer, takeMessages } from "../../support/fake-subscribe-server.js";
 import { waitUntil } from "../../support/wait.js";
@@ -70,7 +71,7 @@ describe("Subscription (fake server)", () => {
       { type: "ack", ids: ["1", "2"] },
       { type: "postpone", ids: ["3", "4"], delayMs: 500 },
     ]);
-    expect(() => a!.postpone(-1)).toThrow(RangeError);
+    expect(() => a!.postpone(-1)).toThrow(TablemqError);
   });
 
   it("callback mode: acks after the handler resolves, postpones when it throws", async () => {
