@@ -55,6 +55,12 @@ export interface SubscribeOptions<T = unknown> {
   /** Callback mode: handlers running at once; default 1. */
   concurrency?: number;
   /**
+   * Called with every error, as the "error" event. With neither this nor a listener, an error is not
+   * dropped: it becomes a process warning, and one that ends the subscription (unless an iterator or
+   * `done()` receives it) also sets the process's exit code to 1.
+   */
+  onError?: (error: Error, context: ErrorContext) => void;
+  /**
    * Callback mode: extend each message's lease while its handler runs. `true` extends by the table's ack
    * wait every half ack wait; `{ everyMs, byMs }` sets either. Default off. A stale answer (the message was
    * delivered again meanwhile) stops the heartbeat and emits "stale".
@@ -141,12 +147,14 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
   private readonly dispatcher: Dispatcher<T>;
   private readonly connection: SocketConnection;
   private readonly connectionHttp: SubscriptionHttp;
+  private readonly onError: SubscribeOptions<T>["onError"];
 
   constructor(table: string, connection: SubscriptionConnection, options: SubscribeOptions<T> = {}) {
     super();
     this.table = table;
     this.fenced = options.fenced ?? false;
     this.connectionHttp = connection.http;
+    this.onError = options.onError;
     const reconnect = options.reconnect === false ? false : resolveReconnect(options.reconnect ?? {});
     const concurrency = options.concurrency ?? 1;
     if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
@@ -162,7 +170,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
       reconnect,
       {
         frame: (frame, generation) => this.onFrame(frame, generation),
-        badFrame: (err) => this.emit("error", err, { fatal: false }),
+        badFrame: (err) => this.reportError(err, { fatal: false }),
         gone: (generation) => {
           this.extender.gone(generation);
           this.dispatcher.dropGeneration(generation);
@@ -177,7 +185,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
       http: connection.http,
       nextRef,
       stale: (info) => this.emit("stale", info),
-      error: (err) => this.emit("error", err, { fatal: false }),
+      error: (err) => this.reportError(err, { fatal: false }),
     });
     this.extender = new LeaseExtender({
       sink: this.connection,
@@ -189,7 +197,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
       onMessage: options.onMessage,
       concurrency,
       active: () => this.lifecycle === "active",
-      handlerFailed: (err, m) => this.emit("error", err, { fatal: false, messageId: m.id }),
+      handlerFailed: (err, m) => this.reportError(err, { fatal: false, messageId: m.id }),
       ...(autoExtend ? { heartbeat: (m: ReceivedMessage<T>) => this.heartbeat(m, autoExtend) } : {}),
     });
     this.owner = {
@@ -288,7 +296,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
         if (frame.ref !== undefined) this.replies.get(frame.ref)?.(frame);
         break;
       case "error":
-        if (!this.extender.error(frame)) this.emit("error", new TablemqError(0, frame.code, frame.message), { fatal: false });
+        if (!this.extender.error(frame)) this.reportError(new TablemqError(0, frame.code, frame.message), { fatal: false });
         break;
       default:
         // A newer server may add frame types (the API allows additions): ignore them.
@@ -305,7 +313,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
     const times = leaseTimes(option, this.info?.ackWaitMs ?? DEFAULT_ACK_WAIT_MS);
     return startHeartbeat(message as ReceivedMessage<unknown>, times, {
       stale: () => this.emit("stale", { kind: "extend", receipts: [message.receipt] }),
-      error: (err) => this.emit("error", err, { fatal: false, messageId: message.id }),
+      error: (err) => this.reportError(err, { fatal: false, messageId: message.id }),
     });
   }
 
@@ -360,15 +368,41 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
       try {
         await this.connectionHttp.release(part);
       } catch (err) {
-        this.emit("error", err instanceof TablemqError ? err : new TablemqError(0, "unavailable", String(err)), { fatal: false });
+        this.reportError(err instanceof TablemqError ? err : new TablemqError(0, "unavailable", String(err)), { fatal: false });
       }
     }
+  }
+
+  /**
+   * An error goes to the "error" listeners and onError. With neither, it is not dropped (a worker whose
+   * table was dropped used to exit 0, silently): a process warning, and for one that ended the
+   * subscription with nobody iterating or awaiting done(), exit code 1.
+   */
+  private reportError(error: Error, context: ErrorContext): void {
+    const listened = this.listenerCount("error") > 0;
+    if (listened) this.emit("error", error, context);
+    if (this.onError) {
+      try {
+        this.onError(error, context);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+    if (listened || this.onError) return;
+    if (context.fatal && (this.iterating || this.doneWaiters.length > 0)) return; // they receive it
+    const code = error instanceof TablemqError ? `${error.code}: ` : "";
+    process.emitWarning(`tablemq: subscription to ${this.table}: ${code}${error.message}`, {
+      code: context.fatal ? "TABLEMQ_SUBSCRIPTION_FAILED" : "TABLEMQ_SUBSCRIPTION_ERROR",
+    });
+    if (context.fatal) process.exitCode = 1;
   }
 
   private fail(error: TablemqError): void {
     this.fatalError = error;
     this.dispatcher.fail(error);
-    this.emit("error", error, { fatal: true });
+    this.reportError(error, { fatal: true });
     this.finish(error);
     this.outbox.flush();
   }
