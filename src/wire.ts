@@ -293,6 +293,8 @@ export const ServerFrames = {
     batchSize: Type.Integer(),
     ackWaitMs: Type.Integer(),
     maxInFlight: Type.Integer(),
+    /** How often the server pings the socket: a client that hears nothing for twice this reconnects. */
+    pingIntervalMs: Type.Optional(Type.Integer()),
   }),
   messages: Type.Object({ type: Type.Literal("messages"), messages: Type.Array(DeliveredMessage) }),
   acked: Type.Object({ type: Type.Literal("acked"), ref: Ref, acked: Type.Integer(), stale: Type.Optional(Type.Array(Type.String())) }),

@@ -36,6 +36,11 @@ export interface ConnectionTarget {
   url: string;
   headers: Record<string, string>;
   handshakeTimeoutMs: number;
+  /**
+   * A socket that carries nothing (no ping, no frame) for this long is dropped and reconnected: a peer that
+   * vanished, or a proxy that black-holes traffic. Default: twice the ping interval the server announces.
+   */
+  heartbeatTimeoutMs?: number;
 }
 
 export interface ConnectionHandlers {
@@ -76,6 +81,8 @@ export class SocketConnection implements FrameSink {
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Set by stop(): drops are no longer retried nor reported as failures. */
   private stopping = false;
+  private silenceTimer: NodeJS.Timeout | undefined;
+  private silenceMs: number | undefined;
 
   constructor(
     private readonly target: ConnectionTarget,
@@ -106,6 +113,7 @@ export class SocketConnection implements FrameSink {
   /** Stops and closes the socket: close handshake with code 1000, dropped after 2 s without an answer. */
   async close(): Promise<void> {
     this.stop();
+    clearTimeout(this.silenceTimer);
     const ws = this.ws;
     if (ws && ws.readyState !== WebSocket.CLOSED) {
       await new Promise<void>((resolve) => {
@@ -151,7 +159,9 @@ export class SocketConnection implements FrameSink {
     });
     ws.on("open", () => {
       opened = true;
+      this.heard(ws, generation);
     });
+    ws.on("ping", () => this.heard(ws, generation));
     ws.on("error", (err) => {
       failure ??= new TablemqError(0, "unavailable", `subscribe ${this.target.table}: ${describeSocketError(err)}`, undefined, {
         cause: err,
@@ -159,9 +169,11 @@ export class SocketConnection implements FrameSink {
     });
     ws.on("message", (data, isBinary) => {
       if (generation !== this.generation || isBinary) return;
+      this.heard(ws, generation);
       this.onFrame(generation, rawText(data));
     });
     ws.on("close", (code, reasonBuffer) => {
+      if (generation === this.generation) clearTimeout(this.silenceTimer);
       const reason = reasonBuffer.toString("utf8");
       if (opened && code === 1008) {
         failure = new TablemqError(0, "policy_violation", reason || "the server closed the subscription (policy violation)");
@@ -189,8 +201,24 @@ export class SocketConnection implements FrameSink {
       if (this.state === "connecting") this.state = "open";
       this.subscribedGeneration = generation;
       this.subscribedAt = Date.now();
+      this.silenceMs = this.target.heartbeatTimeoutMs ?? (frame.pingIntervalMs ? 2 * frame.pingIntervalMs : undefined);
+      if (this.ws) this.heard(this.ws, generation);
     }
     this.handlers.frame(frame, generation);
+  }
+
+  /** The socket carried something: its silence timer starts again (when there is one). */
+  private heard(ws: WebSocket, generation: number): void {
+    clearTimeout(this.silenceTimer);
+    const ms = this.silenceMs ?? this.target.heartbeatTimeoutMs;
+    if (ms === undefined || generation !== this.generation) return;
+    this.silenceTimer = setTimeout(() => {
+      if (generation !== this.generation || this.stopping) return;
+      // Nothing for twice the ping period: the path is dead though the socket looks open. Its close event
+      // (code 1006) starts the reconnect.
+      ws.terminate();
+    }, ms);
+    this.silenceTimer.unref();
   }
 
   private onEnd(generation: number, error: TablemqError, permanent: boolean): void {

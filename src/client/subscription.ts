@@ -55,6 +55,11 @@ export interface SubscribeOptions<T = unknown> {
   /** Callback mode: handlers running at once; default 1. */
   concurrency?: number;
   /**
+   * Reconnect when the socket carries nothing (no ping, no frame) for this long: a dead path behind a proxy
+   * that looks open. Default: twice the ping interval the server announces (30 s by default, so 60 s).
+   */
+  heartbeatTimeoutMs?: number;
+  /**
    * Called with every error, as the "error" event. With neither this nor a listener, an error is not
    * dropped: it becomes a process warning, and one that ends the subscription (unless an iterator or
    * `done()` receives it) also sets the process's exit code to 1.
@@ -160,13 +165,23 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
     if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
       throw invalidArgument("concurrency", `must be an integer >= 1, got ${options.concurrency}`);
     }
+    const heartbeatTimeoutMs = options.heartbeatTimeoutMs;
+    if (heartbeatTimeoutMs !== undefined && !(Number.isSafeInteger(heartbeatTimeoutMs) && heartbeatTimeoutMs >= 1)) {
+      throw invalidArgument("heartbeatTimeoutMs", `must be a whole number of milliseconds >= 1, got ${heartbeatTimeoutMs}`);
+    }
     const autoExtend = checkAutoExtend(options.autoExtend);
     if (autoExtend && !options.onMessage) throw invalidArgument("autoExtend", "needs onMessage: it extends leases while a handler runs");
     const nextRef = () => ++this.refs;
 
     // The socket's events come later (never during construction), when every part below exists.
     this.connection = new SocketConnection(
-      { table, url: connection.url, headers: connection.headers, handshakeTimeoutMs: connection.handshakeTimeoutMs },
+      {
+        table,
+        url: connection.url,
+        headers: connection.headers,
+        handshakeTimeoutMs: connection.handshakeTimeoutMs,
+        ...(heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs }),
+      },
       reconnect,
       {
         frame: (frame, generation) => this.onFrame(frame, generation),

@@ -30,6 +30,8 @@ export interface SubscriberOptions {
   table: string;
   maxInFlight: number;
   maxBatch: number;
+  /** The server's WebSocket ping period, told to the client in `subscribed`. */
+  pingIntervalMs?: number;
   engine: Engine;
   metrics: Metrics;
   log: Logger;
@@ -67,7 +69,8 @@ export class SocketSubscriber implements Receiver {
       opts.log.debug({ err, table: opts.table }, "subscriber socket error");
       this.stop();
     });
-    this.write({ type: "subscribed", table: opts.table, batchSize, ackWaitMs, maxInFlight: this.maxInFlight });
+    const ping = opts.pingIntervalMs === undefined ? {} : { pingIntervalMs: opts.pingIntervalMs };
+    this.write({ type: "subscribed", table: opts.table, batchSize, ackWaitMs, maxInFlight: this.maxInFlight, ...ping });
     this.subscription = (await opts.engine.table(opts.table)).subscribe(this);
     if (this.closed || this.paused) this.subscription.unsubscribe(); // gone, or paused, while we subscribed
   }

@@ -1,13 +1,16 @@
 import net from "node:net";
 
 /**
- * A TCP proxy on 127.0.0.1 between the server under test and the database, so a test can cut the
- * database off (`cut`: drop every connection and refuse new ones), make it hang (`hang`: keep connections
- * open but forward nothing) and bring it back (`restore`), without touching the real database.
+ * A TCP proxy on 127.0.0.1 between a client and a server (the server under test and the database, or a
+ * subscriber and the server), so a test can cut the target off (`cut`: drop every connection and refuse new
+ * ones), make it hang (`hang`: keep connections open but forward nothing), black-hole only the connections
+ * open now (`stall`) and bring it back (`restore`), without touching the real target.
  */
 export class TcpProxy {
   private mode: "forward" | "refuse" | "hang" = "forward";
   private readonly pairs = new Set<[net.Socket, net.Socket]>();
+  /** Sockets stall() left hanging: destroyed by close(). */
+  private readonly stalled: net.Socket[] = [];
 
   private constructor(
     private readonly server: net.Server,
@@ -39,6 +42,24 @@ export class TcpProxy {
     }
   }
 
+  /**
+   * Black-holes the connections open now: nothing is forwarded either way, and one side closing is not passed
+   * on to the other (as a dead path or a stateful firewall that forgot the flow); new connections are forwarded.
+   */
+  stall(): void {
+    for (const pair of this.pairs) {
+      for (const side of pair) {
+        side.unpipe();
+        side.pause();
+        side.removeAllListeners("close");
+        side.removeAllListeners("error");
+        side.on("error", () => {});
+        this.stalled.push(side);
+      }
+    }
+    this.pairs.clear();
+  }
+
   restore(): void {
     this.mode = "forward";
     for (const [a, b] of this.pairs) {
@@ -49,6 +70,7 @@ export class TcpProxy {
 
   async close(): Promise<void> {
     this.cut();
+    for (const side of this.stalled.splice(0)) side.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 

@@ -39,6 +39,7 @@ export function subscribeRoutes(app: FastifyInstance, ctx: ServerContext): void 
         table,
         maxInFlight,
         maxBatch: config.maxBatch,
+        pingIntervalMs: config.pingIntervalMs,
         engine,
         metrics: ctx.metrics,
         log: req.log,
