@@ -322,6 +322,20 @@ describeWithDatabase("server end to end", () => {
       expect(res.body.error).toMatchObject({ code: "validation_failed", message: expect.stringMatching(/table/) });
     });
 
+    it("takes PUT and DELETE of a table with no body, even one that says it is JSON; refuses an empty enqueue", async () => {
+      const bare = uniqueTableName("bare");
+      const json = { "content-type": "application/json" };
+      expect((await fetch(`${t.base}/v1/tables/${bare}`, { method: "PUT" })).status).toBe(201);
+      expect((await fetch(`${t.base}/v1/tables/${bare}`, { method: "PUT", headers: json, body: "" })).status).toBe(200);
+      expect((await fetch(`${t.base}/v1/tables/${bare}`, { method: "DELETE", headers: json, body: "" })).status).toBe(200);
+      const empty = await fetch(`${t.base}/v1/tables/${table}/messages`, { method: "POST", headers: json, body: "" });
+      expect(empty.status).toBe(400);
+      expect(((await empty.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+        code: "validation_failed",
+        message: expect.stringMatching(/^body/),
+      });
+    });
+
     it("rejects a wrong content type and an unknown route with the error body", async () => {
       const res = await fetch(`${t.base}/v1/tables/${table}/messages`, {
         method: "POST",

@@ -17,7 +17,13 @@ export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.put<{ Params: TableParams; Body: Partial<TableOptions> }>(
     "/v1/tables/:table",
-    { schema: { params: TableParams, body: TableOptionsBody } },
+    {
+      schema: { params: TableParams, body: TableOptionsBody },
+      // Every option is optional: no body at all means the defaults (or no change).
+      preValidation: async (req) => {
+        req.body ??= {};
+      },
+    },
     async (req, reply) => {
       const { created } = await engine.ensureTable(req.params.table, req.body ?? {});
       return reply.code(created ? 201 : 200).send(await describe(req.params.table));
