@@ -27,7 +27,7 @@ describeWithDatabase("server end to end", () => {
   it("enqueues, pushes over the socket and acks over HTTP", async () => {
     const table = await newTable();
     const sub = await subscribe(table);
-    expect(sub.frames[0]).toEqual({ type: "subscribed", table, batchSize: 10, ackWaitMs: 600, maxInFlight: 100 });
+    expect(sub.frames[0]).toEqual({ type: "subscribed", table, batchSize: 10, ackWaitMs: 600, maxInFlight: 100, pingIntervalMs: 30_000 });
     const ids = await enqueue(table, [{ payload: { order: 1 } }, { payload: "two", priority: 10 }]);
     const got = await sub.waitForMessages(2);
     expect(got.map((m) => m.id).sort()).toEqual([...ids].sort());
@@ -207,7 +207,7 @@ describeWithDatabase("server end to end", () => {
     const big = "x".repeat(300 * 1024);
     const cases: Array<[string, string, string, unknown, number, string, RegExp]> = [
       ["malformed JSON", "POST", "messages", "{nope", 400, "bad_request", /malformed JSON/],
-      ["empty body", "POST", "messages", "", 400, "bad_request", /body/],
+      ["empty body", "POST", "messages", "", 400, "validation_failed", /^body/],
       ["body not an object", "POST", "messages", [1, 2], 400, "validation_failed", /body/],
       ["messages missing", "POST", "messages", {}, 400, "validation_failed", /messages/],
       ["messages empty", "POST", "messages", { messages: [] }, 400, "validation_failed", /messages/],

@@ -19,9 +19,9 @@ export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
     "/v1/tables/:table",
     {
       schema: { params: TableParams, body: TableOptionsBody },
-      // Every option is optional: no body at all means the defaults (or no change).
+      // Every option is optional: no body at all means the defaults (or no change). A JSON null is a body.
       preValidation: async (req) => {
-        req.body ??= {};
+        if (req.body === undefined) req.body = {};
       },
     },
     async (req, reply) => {
