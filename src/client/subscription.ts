@@ -143,8 +143,8 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
   private refs = 0;
   /** Receipts of messages that arrived while closing: handed back, never handed out. */
   private readonly unhandled: string[] = [];
-  /** Answers awaited by close(): a `paused` or `released` frame, by ref. */
-  private readonly replies = new Map<Ref, (frame: ServerFrame) => void>();
+  /** Answers awaited by close(): a `paused` or `released` frame by ref (undefined: none will come). */
+  private readonly replies = new Map<Ref, (frame: ServerFrame | undefined) => void>();
 
   private readonly owner: MessageOwner;
   private readonly outbox: Outbox;
@@ -188,6 +188,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
         badFrame: (err) => this.reportError(err, { fatal: false }),
         gone: (generation) => {
           this.extender.gone(generation);
+          for (const answer of this.replies.values()) answer(undefined); // that socket will not answer
           this.dispatcher.dropGeneration(generation);
         },
         reconnecting: (info) => this.emit("reconnecting", info),
@@ -311,6 +312,11 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
         if (frame.ref !== undefined) this.replies.get(frame.ref)?.(frame);
         break;
       case "error":
+        if (frame.ref !== undefined && this.replies.has(frame.ref)) {
+          this.replies.get(frame.ref)!(undefined); // close() goes on over HTTP
+          this.reportError(new TablemqError(0, frame.code, frame.message), { fatal: false });
+          break;
+        }
         if (!this.extender.error(frame)) this.reportError(new TablemqError(0, frame.code, frame.message), { fatal: false });
         break;
       default:
