@@ -2,6 +2,7 @@
  * The tablemq CLI as a function: `run(argv, io)` parses `argv` (without "node" and the script) and returns
  * the exit code: 0 ok, 1 a server or runtime error (`error <code>: <message>`), 2 a usage or input error.
  */
+import { createRequire } from "node:module";
 import { Command, CommanderError } from "commander";
 import { TablemqError } from "../client/http.js";
 import { wholeNumber } from "./flags.js";
@@ -16,10 +17,14 @@ import { registerWebhook } from "./webhook.js";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
 
+/** The package's version (package.json is two levels up from src/cli and from dist/cli alike). */
+export const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
+
 export function buildProgram(io: CliIo): Command {
   const env = io.env ?? process.env;
   const program = new Command("tablemq")
     .description("a durable message queue on MySQL tables")
+    .version(VERSION, "-V, --version", "print the version")
     .option("--url <url>", "server URL (TABLEMQ_URL)", env.TABLEMQ_URL || DEFAULT_URL)
     // No commander default from the environment: help would print the token.
     .option("--token <token>", "bearer token (TABLEMQ_TOKEN)")

@@ -1,4 +1,5 @@
 /** The CLI against the real server and database: in-process through run(), and `serve` as a process. */
+import { readFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -49,6 +50,11 @@ describeWithDatabase("CLI end to end", () => {
     expect(res).toMatchObject({ code: 0, err: `created table ${table}\n` });
     return table;
   }
+
+  it("--version prints the package's version and exits 0", async () => {
+    const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    for (const flag of ["--version", "-V"]) expect(await cli([flag])).toEqual({ code: 0, out: `${version}\n`, err: "" });
+  });
 
   it("table create prints the description, with the options from the flags", async () => {
     const table = uniqueTableName("cli");
