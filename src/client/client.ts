@@ -35,13 +35,20 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** A fetch implementation (the global `fetch` fits); by default Node's http/https with keep-alive. */
   fetch?: FetchLike;
+  /** Most messages in one publish request (the server's TABLEMQ_MAX_BATCH, default 1000): larger publishes are split. */
+  maxBatch?: number;
 }
 
 export class TablemqClient {
   private readonly http: HttpTransport;
   private readonly timeoutMs: number;
+  private readonly maxBatch: number;
 
   constructor(options: ClientOptions) {
+    this.maxBatch = options.maxBatch ?? 1000;
+    if (!(Number.isSafeInteger(this.maxBatch) && this.maxBatch >= 1)) {
+      throw invalidArgument("maxBatch", `must be an integer >= 1, got ${options.maxBatch}`);
+    }
     const httpOptions: HttpOptions = { url: options.url, timeoutMs: options.timeoutMs ?? 30_000 };
     if (options.token !== undefined) httpOptions.token = options.token;
     if (options.fetch !== undefined) httpOptions.fetch = options.fetch;
@@ -55,8 +62,9 @@ export class TablemqClient {
   }
 
   /**
-   * Enqueues messages (1..1000 per call by default). Resolves once they are committed, with their ids in
-   * request order; ids that already existed are listed in `duplicates` and not inserted again.
+   * Enqueues messages. Resolves once they are committed, with their ids in request order; ids that already
+   * existed are listed in `duplicates` and not inserted again. More than `maxBatch` messages go in several
+   * requests, in order: if one fails, the messages before it are written (the error says how many).
    */
   async publish<T = unknown>(table: string, messages: PublishMessage<T> | ReadonlyArray<PublishMessage<T>>): Promise<PublishResult> {
     const list = Array.isArray(messages) ? messages : [messages as PublishMessage<T>];
@@ -65,10 +73,22 @@ export class TablemqClient {
         throw invalidArgument(`messages[${i}].payload`, "is required (any JSON value)");
       }
     });
-    const { body } = await this.http.request<EnqueueAnswer>("POST", tablePath(table, "/messages"), {
-      messages: list,
-    });
-    return { ids: body.ids, duplicates: body.duplicates ?? [] };
+    const result: PublishResult = { ids: [], duplicates: [] };
+    for (let at = 0; at < list.length; at += this.maxBatch) {
+      let body: EnqueueAnswer;
+      try {
+        ({ body } = await this.http.request<EnqueueAnswer>("POST", tablePath(table, "/messages"), {
+          messages: at === 0 && list.length <= this.maxBatch ? list : list.slice(at, at + this.maxBatch),
+        }));
+      } catch (err) {
+        if (at === 0 || !(err instanceof TablemqError)) throw err;
+        const written = `; the first ${at} of the ${list.length} messages were written (ids ${result.ids[0]}…)`;
+        throw new TablemqError(err.status, err.code, err.message + written, err.retryAfterMs, { cause: err.cause }, err.ids);
+      }
+      result.ids.push(...body.ids);
+      result.duplicates.push(...(body.duplicates ?? []));
+    }
+    return result;
   }
 
   /** Acks ids; returns how many this call acked (acking an acked or unknown id is not an error). */

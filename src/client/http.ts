@@ -40,6 +40,37 @@ export class TablemqError extends Error {
     super(message, options);
     this.name = "TablemqError";
   }
+
+  /**
+   * Worth sending the same request again later: no answer came (`unavailable`, `timeout`), or the server was
+   * overloaded (429), unavailable (503) or unsure of the outcome (504). With ids chosen before the first try
+   * (`newId()`), a publish sent again writes nothing twice.
+   */
+  get retryable(): boolean {
+    if (this.status === 0) return this.code === "unavailable" || this.code === "timeout";
+    return this.status === 429 || this.status === 503 || this.status === 504;
+  }
+
+  /**
+   * Whether the request's write can have happened: "unknown" when it may have reached the server with no
+   * answer back (a timeout, a dropped connection, a 504); "not_written" for every answer that says so (4xx,
+   * 429, 503) and for a request that never left (refused connection, a bad argument).
+   */
+  get outcome(): "not_written" | "unknown" {
+    if (this.status === 504) return "unknown";
+    if (this.status !== 0) return "not_written";
+    if (this.code === "timeout") return "unknown";
+    if (this.code !== "unavailable") return "not_written";
+    return NEVER_SENT.has(causeCode(this.cause) ?? "") ? "not_written" : "unknown";
+  }
+}
+
+/** Connection errors that mean the request never reached a server. */
+const NEVER_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+
+function causeCode(cause: unknown): string | undefined {
+  const { code, cause: inner } = (cause ?? {}) as { code?: string; cause?: { code?: string } };
+  return inner?.code ?? code;
 }
 
 export interface HttpOptions {

@@ -1,5 +1,6 @@
 export { TablemqClient, type ClientOptions } from "./client.js";
 export { TablemqError } from "./http.js";
+export { newId } from "./ids.js";
 export type { FetchAnswer, FetchInit, FetchLike } from "./node-fetch.js";
 export {
   Subscription,

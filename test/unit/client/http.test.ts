@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { TablemqClient } from "../../../src/client/client.js";
+import { newId } from "../../../src/client/ids.js";
+import { isMessageId } from "../../../src/ids.js";
 import { errorFromResponse, HttpTransport, normalizeBaseUrl, parseRetryAfter, TablemqError } from "../../../src/client/http.js";
 
 type Call = { url: string; init: RequestInit };
@@ -159,5 +161,74 @@ describe("TablemqClient over a fake fetch", () => {
     const client = new TablemqClient({ url: "http://h", fetch: f.fn });
     await expect(client.publish("t", [{ payload: 1 }, {} as never])).rejects.toMatchObject({ code: "validation_failed" });
     expect(f.calls).toHaveLength(0);
+  });
+});
+
+describe("reliable publish", () => {
+  it("splits a publish larger than maxBatch into requests, in order, and joins their answers", async () => {
+    let next = 0;
+    const f = fakeFetch(({ init }) => {
+      const { messages } = JSON.parse(String(init.body)) as { messages: unknown[] };
+      return json(201, { ids: messages.map(() => String(++next)), ...(next === 2 ? { duplicates: ["2"] } : {}) });
+    });
+    const client = new TablemqClient({ url: "http://h", fetch: f.fn, maxBatch: 2 });
+    const result = await client.publish(
+      "t",
+      [1, 2, 3, 4, 5].map((payload) => ({ payload })),
+    );
+    expect(
+      f.calls.map((c) => (JSON.parse(String(c.init.body)) as { messages: Array<{ payload: number }> }).messages.map((m) => m.payload)),
+    ).toEqual([[1, 2], [3, 4], [5]]);
+    expect(result).toEqual({ ids: ["1", "2", "3", "4", "5"], duplicates: ["2"] });
+  });
+
+  it("says how many messages were written when a later request fails", async () => {
+    const f = fakeFetch(({ init }) =>
+      f.calls.length === 1
+        ? json(201, { ids: (JSON.parse(String(init.body)) as { messages: unknown[] }).messages.map((_, i) => `1${i}`) })
+        : json(
+            503,
+            { error: { code: "unavailable", message: "the database is unavailable; nothing was written" } },
+            { "retry-after": "1" },
+          ),
+    );
+    const client = new TablemqClient({ url: "http://h", fetch: f.fn, maxBatch: 2 });
+    const err = await client
+      .publish(
+        "t",
+        [1, 2, 3].map((payload) => ({ payload })),
+      )
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(TablemqError);
+    expect(err).toMatchObject({ status: 503, code: "unavailable", retryable: true, outcome: "not_written", retryAfterMs: 1000 });
+    expect(err.message).toMatch(/the first 2 of the 3 messages were written/);
+  });
+
+  it("tells whether an error is worth retrying and whether its write can have happened", async () => {
+    const failing = (thrown: unknown) =>
+      new HttpTransport({ url: "http://h", timeoutMs: 30, fetch: fakeFetch(() => Promise.reject(thrown)).fn })
+        .request("POST", "/v1/tables/t/messages", {})
+        .catch((e: TablemqError) => ({ retryable: e.retryable, outcome: e.outcome }));
+    expect(await failing(new TypeError("fetch failed", { cause: { code: "ECONNREFUSED" } }))).toEqual({
+      retryable: true,
+      outcome: "not_written",
+    });
+    expect(await failing(new TypeError("fetch failed", { cause: { code: "ECONNRESET" } }))).toEqual({
+      retryable: true,
+      outcome: "unknown",
+    });
+    const answer = (status: number, code: string) => errorFromResponse(status, { error: { code, message: "m" } }, "", null);
+    expect([answer(504, "outcome_unknown").retryable, answer(504, "outcome_unknown").outcome]).toEqual([true, "unknown"]);
+    expect([answer(429, "overloaded").retryable, answer(429, "overloaded").outcome]).toEqual([true, "not_written"]);
+    expect([answer(400, "validation_failed").retryable, answer(400, "validation_failed").outcome]).toEqual([false, "not_written"]);
+    const timeout = new TablemqError(0, "timeout", "m");
+    expect([timeout.retryable, timeout.outcome]).toEqual([true, "unknown"]);
+  });
+
+  it("makes ids in the server's scheme, unique and increasing, to give messages before their first try", () => {
+    const ids = Array.from({ length: 5_000 }, () => newId());
+    expect(new Set(ids).size).toBe(5_000);
+    for (let i = 1; i < ids.length; i++) expect(BigInt(ids[i]!) > BigInt(ids[i - 1]!)).toBe(true);
+    expect(ids.every((id) => isMessageId(id))).toBe(true);
   });
 });
