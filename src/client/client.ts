@@ -11,6 +11,8 @@
 import { HttpTransport, type HttpOptions, invalidArgument, TablemqError, tablePath } from "./http.js";
 import type { FetchLike } from "./node-fetch.js";
 import { Subscription, type SubscribeOptions } from "./subscription.js";
+import { newId } from "./ids.js";
+import { reconnectDelay } from "./backoff.js";
 import type { AckAnswer, EnqueueAnswer, ExtendAnswer, PostponeAnswer, ReleaseAnswer } from "../wire.js";
 import type {
   AckReceiptsResult,
@@ -39,6 +41,18 @@ export interface ClientOptions {
   maxBatch?: number;
 }
 
+/** Per publish. */
+export interface PublishOptions {
+  /**
+   * Send a request again while its error is retryable (`attempts` tries in all, default 1), after a jittered
+   * backoff from 100 ms to 5 s or the server's retry-after. Messages without an id get one first (`newId()`),
+   * so a resend after an unknown outcome cannot write a message twice.
+   */
+  retry?: { attempts?: number };
+}
+
+const PUBLISH_RETRY_DELAYS = { minDelayMs: 100, maxDelayMs: 5_000 };
+
 export class TablemqClient {
   private readonly http: HttpTransport;
   private readonly timeoutMs: number;
@@ -66,20 +80,37 @@ export class TablemqClient {
    * existed are listed in `duplicates` and not inserted again. More than `maxBatch` messages go in several
    * requests, in order: if one fails, the messages before it are written (the error says how many).
    */
-  async publish<T = unknown>(table: string, messages: PublishMessage<T> | ReadonlyArray<PublishMessage<T>>): Promise<PublishResult> {
-    const list = Array.isArray(messages) ? messages : [messages as PublishMessage<T>];
+  async publish<T = unknown>(
+    table: string,
+    messages: PublishMessage<T> | ReadonlyArray<PublishMessage<T>>,
+    options: PublishOptions = {},
+  ): Promise<PublishResult> {
+    let list = Array.isArray(messages) ? messages : [messages as PublishMessage<T>];
     list.forEach((m, i) => {
       if (m === null || typeof m !== "object" || m.payload === undefined) {
         throw invalidArgument(`messages[${i}].payload`, "is required (any JSON value)");
       }
     });
+    const attempts = options.retry?.attempts ?? 1;
+    if (!(Number.isSafeInteger(attempts) && attempts >= 1))
+      throw invalidArgument("retry.attempts", `must be an integer >= 1, got ${attempts}`);
+    // Retried publishes carry ids made before the first try: a resend after an unknown outcome writes nothing
+    // twice, and a duplicate of an id made here is that earlier try's own write, not news for the caller.
+    const made = new Set<string>();
+    if (attempts > 1) {
+      list = list.map((m) => {
+        if (m.id !== undefined) return m;
+        const id = newId();
+        made.add(id);
+        return { ...m, id };
+      });
+    }
     const result: PublishResult = { ids: [], duplicates: [] };
     for (let at = 0; at < list.length; at += this.maxBatch) {
       let body: EnqueueAnswer;
       try {
-        ({ body } = await this.http.request<EnqueueAnswer>("POST", tablePath(table, "/messages"), {
-          messages: at === 0 && list.length <= this.maxBatch ? list : list.slice(at, at + this.maxBatch),
-        }));
+        const part = at === 0 && list.length <= this.maxBatch ? list : list.slice(at, at + this.maxBatch);
+        body = await this.sendPublish(table, part, attempts, made);
       } catch (err) {
         if (at === 0 || !(err instanceof TablemqError)) throw err;
         const written = `; the first ${at} of the ${list.length} messages were written (ids ${result.ids[0]}…)`;
@@ -89,6 +120,26 @@ export class TablemqClient {
       result.duplicates.push(...(body.duplicates ?? []));
     }
     return result;
+  }
+
+  /** One publish request, sent again (`attempts` in all) while its error is retryable. */
+  private async sendPublish(
+    table: string,
+    messages: readonly unknown[],
+    attempts: number,
+    made: ReadonlySet<string>,
+  ): Promise<EnqueueAnswer> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { body } = await this.http.request<EnqueueAnswer>("POST", tablePath(table, "/messages"), { messages });
+        if (attempt > 1 && body.duplicates) body.duplicates = body.duplicates.filter((id) => !made.has(id));
+        return body;
+      } catch (err) {
+        if (attempt >= attempts || !(err instanceof TablemqError) || !err.retryable) throw err;
+        const delayMs = Math.max(err.retryAfterMs ?? 0, reconnectDelay(attempt - 1, PUBLISH_RETRY_DELAYS));
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
   }
 
   /** Acks ids; returns how many this call acked (acking an acked or unknown id is not an error). */

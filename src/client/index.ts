@@ -1,4 +1,4 @@
-export { TablemqClient, type ClientOptions } from "./client.js";
+export { TablemqClient, type ClientOptions, type PublishOptions } from "./client.js";
 export { TablemqError } from "./http.js";
 export { newId } from "./ids.js";
 export type { FetchAnswer, FetchInit, FetchLike } from "./node-fetch.js";

@@ -232,3 +232,39 @@ describe("reliable publish", () => {
     expect(ids.every((id) => isMessageId(id))).toBe(true);
   });
 });
+
+describe("publish with retry", () => {
+  const enqueueBody = (c: Call) => JSON.parse(String(c.init.body)) as { messages: Array<{ id?: string; payload: unknown }> };
+
+  it("sends the same ids again after an unknown outcome, and does not report its own earlier write as a duplicate", async () => {
+    const f = fakeFetch((call) => {
+      if (f.calls.length === 1) throw new TypeError("fetch failed", { cause: { code: "ECONNRESET" } });
+      const ids = enqueueBody(call).messages.map((m) => m.id!);
+      return json(201, { ids, duplicates: [ids[0], "7"] }); // the first try had written ids[0]; "7" was the caller's
+    });
+    const client = new TablemqClient({ url: "http://h", fetch: f.fn });
+    const result = await client.publish("t", [{ payload: 1 }, { id: "7", payload: 2 }], { retry: { attempts: 3 } });
+    expect(f.calls).toHaveLength(2);
+    const [first, second] = f.calls.map((c) => enqueueBody(c).messages.map((m) => m.id));
+    expect(first).toEqual(second); // the same ids, made before the first try
+    expect(isMessageId(first![0])).toBe(true);
+    expect(result).toEqual({ ids: second, duplicates: ["7"] });
+  });
+
+  it("does not send again what is not retryable, and gives up after the attempts", async () => {
+    const refused = fakeFetch(() => json(400, { error: { code: "validation_failed", message: "messages[0].payload: bad" } }));
+    await expect(
+      new TablemqClient({ url: "http://h", fetch: refused.fn }).publish("t", { payload: 1 }, { retry: { attempts: 3 } }),
+    ).rejects.toMatchObject({
+      status: 400,
+    });
+    expect(refused.calls).toHaveLength(1);
+    const down = fakeFetch(() => json(503, { error: { code: "unavailable", message: "m" } }, { "retry-after": "0" }));
+    await expect(
+      new TablemqClient({ url: "http://h", fetch: down.fn }).publish("t", { payload: 1 }, { retry: { attempts: 2 } }),
+    ).rejects.toMatchObject({
+      status: 503,
+    });
+    expect(down.calls).toHaveLength(2);
+  });
+});
