@@ -8,7 +8,7 @@
  *
  * Every failure is a TablemqError (`status`, `code`, `message`) with the API's error code.
  */
-import { HttpTransport, type HttpOptions, invalidArgument, TablemqError, tablePath } from "./http.js";
+import { checkWhole, HttpTransport, type HttpOptions, invalidArgument, TablemqError, tablePath } from "./http.js";
 import type { FetchLike } from "./node-fetch.js";
 import { Subscription, type SubscribeOptions } from "./subscription.js";
 import { newId } from "./ids.js";
@@ -59,10 +59,8 @@ export class TablemqClient {
   private readonly maxBatch: number;
 
   constructor(options: ClientOptions) {
+    checkWhole("maxBatch", options.maxBatch, 1);
     this.maxBatch = options.maxBatch ?? 1000;
-    if (!(Number.isSafeInteger(this.maxBatch) && this.maxBatch >= 1)) {
-      throw invalidArgument("maxBatch", `must be an integer >= 1, got ${options.maxBatch}`);
-    }
     const httpOptions: HttpOptions = { url: options.url, timeoutMs: options.timeoutMs ?? 30_000 };
     if (options.token !== undefined) httpOptions.token = options.token;
     if (options.fetch !== undefined) httpOptions.fetch = options.fetch;
@@ -91,9 +89,8 @@ export class TablemqClient {
         throw invalidArgument(`messages[${i}].payload`, "is required (any JSON value)");
       }
     });
+    checkWhole("retry.attempts", options.retry?.attempts, 1);
     const attempts = options.retry?.attempts ?? 1;
-    if (!(Number.isSafeInteger(attempts) && attempts >= 1))
-      throw invalidArgument("retry.attempts", `must be an integer >= 1, got ${attempts}`);
     // Retried publishes carry ids made before the first try: a resend after an unknown outcome writes nothing
     // twice, and a duplicate of an id made here is that earlier try's own write, not news for the caller.
     const made = new Set<string>();
@@ -261,9 +258,7 @@ export class TablemqClient {
    * Subscription for acks, reconnects and errors.
    */
   subscribe<T = unknown>(table: string, options: SubscribeOptions<T> = {}): Subscription<T> {
-    if (options.maxInFlight !== undefined && !(Number.isInteger(options.maxInFlight) && options.maxInFlight >= 1)) {
-      throw invalidArgument("maxInFlight", `must be an integer >= 1, got ${options.maxInFlight}`);
-    }
+    checkWhole("maxInFlight", options.maxInFlight, 1);
     const url = new URL(this.http.baseUrl + tablePath(table, "/subscribe"));
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     if (options.maxInFlight !== undefined) url.searchParams.set("maxInFlight", String(options.maxInFlight));

@@ -9,7 +9,7 @@
  * delivered again since: the `stale` hook), or when the message is gone (acked). A failed beat (server
  * unreachable) is reported and the next one is tried as usual.
  */
-import { invalidArgument } from "./http.js";
+import { checkWhole, invalidArgument } from "./http.js";
 import type { ReceivedMessage } from "./message.js";
 
 export interface AutoExtendOptions {
@@ -35,12 +35,7 @@ export interface HeartbeatHooks {
 export function checkAutoExtend(option: boolean | AutoExtendOptions | undefined): AutoExtendOptions | undefined {
   if (option === undefined || option === false) return undefined;
   if (option === true) return {};
-  for (const key of ["everyMs", "byMs"] as const) {
-    const v = option[key];
-    if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1)) {
-      throw invalidArgument(`autoExtend.${key}`, `must be a whole number of milliseconds >= 1, got ${v}`);
-    }
-  }
+  for (const key of ["everyMs", "byMs"] as const) checkWhole(`autoExtend.${key}`, option[key], 1, true);
   if (option.everyMs !== undefined && option.byMs !== undefined && option.everyMs >= option.byMs) {
     throw invalidArgument(
       "autoExtend.everyMs",

@@ -136,6 +136,15 @@ export function invalidArgument(field: string, problem: string): TablemqError {
   return new TablemqError(0, "validation_failed", `${field}: ${problem}`);
 }
 
+/**
+ * Checks a whole-number argument (a count, or milliseconds when `ms`), unless it is undefined: the one rule
+ * for every such option of the client.
+ */
+export function checkWhole(field: string, value: number | undefined, min: number, ms = false): void {
+  if (value === undefined || (Number.isSafeInteger(value) && value >= min)) return;
+  throw invalidArgument(field, `must be ${ms ? "a whole number of milliseconds" : "an integer"} >= ${min}, got ${value}`);
+}
+
 /** The body as JSON text, or a validation_failed TablemqError naming the first message that cannot be. */
 function serialise(body: unknown): string {
   try {

@@ -1,5 +1,5 @@
 /** A delivered message: its fields, and the ack, postpone and extend it forwards to its subscription. */
-import { invalidArgument } from "./http.js";
+import { checkWhole } from "./http.js";
 import type { WireMessage } from "./types.js";
 
 /** A delivered message. `payload` is the parsed JSON value. */
@@ -67,9 +67,7 @@ export class ReceivedMessage<T> implements Message<T> {
   }
 
   postpone(delayMs?: number): void {
-    if (delayMs !== undefined && !(Number.isSafeInteger(delayMs) && delayMs >= 0)) {
-      throw invalidArgument("delayMs", `must be a whole number of milliseconds >= 0, got ${delayMs}`);
-    }
+    checkWhole("delayMs", delayMs, 0, true);
     if (this.settled) return;
     this.settled = true;
     this.owner.postpone(this, delayMs);
@@ -81,9 +79,7 @@ export class ReceivedMessage<T> implements Message<T> {
 
   /** As `extend`, with the reason when it was not extended (the heartbeat needs it). */
   async extendLease(byMs: number): Promise<ExtendOutcome> {
-    if (!(Number.isSafeInteger(byMs) && byMs >= 1)) {
-      throw invalidArgument("byMs", `must be a whole number of milliseconds >= 1, got ${byMs}`);
-    }
+    checkWhole("byMs", byMs ?? NaN, 1, true);
     if (this.settled) return "gone";
     return this.owner.extend(this, byMs);
   }

@@ -31,7 +31,7 @@ import { Dispatcher } from "./dispatch.js";
 import { Emitter } from "./emitter.js";
 import { LeaseExtender } from "./extender.js";
 import { type AutoExtendOptions, checkAutoExtend, leaseTimes, startHeartbeat } from "./heartbeat.js";
-import { invalidArgument, TablemqError } from "./http.js";
+import { checkWhole, invalidArgument, TablemqError } from "./http.js";
 import { type Message, type MessageOwner, ReceivedMessage } from "./message.js";
 import { type HttpSettler, Outbox } from "./outbox.js";
 import type { ExtendResult, Ref, ServerFrame, StaleInfo, SubscribedInfo } from "./types.js";
@@ -161,14 +161,10 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
     this.connectionHttp = connection.http;
     this.onError = options.onError;
     const reconnect = options.reconnect === false ? false : resolveReconnect(options.reconnect ?? {});
+    checkWhole("concurrency", options.concurrency, 1);
     const concurrency = options.concurrency ?? 1;
-    if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
-      throw invalidArgument("concurrency", `must be an integer >= 1, got ${options.concurrency}`);
-    }
+    checkWhole("heartbeatTimeoutMs", options.heartbeatTimeoutMs, 1, true);
     const heartbeatTimeoutMs = options.heartbeatTimeoutMs;
-    if (heartbeatTimeoutMs !== undefined && !(Number.isSafeInteger(heartbeatTimeoutMs) && heartbeatTimeoutMs >= 1)) {
-      throw invalidArgument("heartbeatTimeoutMs", `must be a whole number of milliseconds >= 1, got ${heartbeatTimeoutMs}`);
-    }
     const autoExtend = checkAutoExtend(options.autoExtend);
     if (autoExtend && !options.onMessage) throw invalidArgument("autoExtend", "needs onMessage: it extends leases while a handler runs");
     const nextRef = () => ++this.refs;
