@@ -285,6 +285,19 @@ export const DeliveredMessage = Type.Object({
 });
 export type DeliveredMessage = Static<typeof DeliveredMessage>;
 
+/** The body of a webhook's POST (webhooks/request.ts writes it as text around the stored payloads). */
+export const WebhookPostBody = Type.Object({
+  table: Type.String(),
+  webhook: Type.String(),
+  /** Names the batch; the same on every try of it. */
+  delivery: Type.String(),
+  attempt: Type.Integer(),
+  /** Epoch ms; covered by the signature, so a target can refuse stale replays. */
+  sentAt: Type.Integer(),
+  messages: Type.Array(DeliveredMessage),
+});
+export type WebhookPostBody = Static<typeof WebhookPostBody>;
+
 /** The frames the server sends a subscriber, by `type`. */
 export const ServerFrames = {
   subscribed: Type.Object({

@@ -6,7 +6,7 @@ import type { Receiver } from "../manager/receivers.js";
 import type { MessageRow } from "../model/messages.js";
 import { toApiError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
-import { receiptOf } from "../receipts.js";
+import { deliveredText } from "../receipts.js";
 import type { ClientFrame, ServerFrame, ServerFrames } from "../wire.js";
 import type { Static } from "typebox";
 import { parseFrame } from "./frames.js";
@@ -92,9 +92,7 @@ export class SocketSubscriber implements Receiver {
     for (const r of batch) this.opts.metrics.deliveryLagSeconds.observe({ table: this.opts.table }, Math.max(0, now - r.timeNext) / 1000);
     this.opts.metrics.batchSize.observe({ table: this.opts.table, kind: "delivery" }, batch.length);
     // Payloads are raw JSON text from the table: spliced in, not re-parsed.
-    const items = batch.map(
-      (r) => `{"id":"${r.id}","priority":${r.priority},"epoch":${r.epoch},"receipt":"${receiptOf(r)}","payload":${r.payload}}`,
-    );
+    const items = batch.map(deliveredText);
     const frame = `{"type":"messages","messages":[${items.join(",")}]}`;
     return new Promise((resolve, reject) => this.socket.send(frame, (err) => (err ? reject(err) : resolve())));
   }

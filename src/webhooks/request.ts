@@ -1,5 +1,5 @@
 /** The POST a webhook batch becomes: its body, and the gist of a failed attempt. */
-import { receiptOf } from "../receipts.js";
+import { deliveredText } from "../receipts.js";
 import type { MessageRow } from "../model/messages.js";
 import type { WebhookTarget } from "./types.js";
 
@@ -9,9 +9,7 @@ import type { WebhookTarget } from "./types.js";
  * `sentAt` is covered by the signature, so a target can refuse stale replays.
  */
 export function requestBody(t: WebhookTarget, batch: { rows: MessageRow[]; delivery: string; attempts: number }, sentAt: number): string {
-  const items = batch.rows.map(
-    (r) => `{"id":"${r.id}","priority":${r.priority},"epoch":${r.epoch},"receipt":"${receiptOf(r)}","payload":${r.payload}}`,
-  );
+  const items = batch.rows.map(deliveredText);
   return (
     `{"table":${JSON.stringify(t.table)},"webhook":${JSON.stringify(t.name)},"delivery":${JSON.stringify(batch.delivery)},` +
     `"attempt":${batch.attempts},"sentAt":${Math.floor(sentAt)},"messages":[${items.join(",")}]}`

@@ -34,6 +34,8 @@ describeWithDatabase("webhooks end to end", () => {
   });
   afterEach(async () => {
     for (const s of subscribers.splice(0)) s.close();
+    // Every POST a target got has the body wire.ts describes (it is written as text around the payloads).
+    expect(targets.flatMap((t) => t.badBodies)).toEqual([]);
   });
   afterAll(async () => {
     await server?.close();

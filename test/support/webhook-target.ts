@@ -1,6 +1,10 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Ajv } from "ajv";
+import { WebhookPostBody } from "../../src/wire.js";
 import { waitUntil } from "./wait.js";
+
+const matchesPostBody = new Ajv().compile(WebhookPostBody);
 
 export interface TargetRequest {
   /** Date.now() when the request's body had arrived. */
@@ -8,14 +12,7 @@ export interface TargetRequest {
   headers: IncomingHttpHeaders;
   /** The exact body bytes. */
   raw: Buffer;
-  json: {
-    table: string;
-    webhook: string;
-    delivery: string;
-    attempt: number;
-    sentAt: number;
-    messages: Array<{ id: string; priority: number; epoch: number; payload: unknown }>;
-  };
+  json: WebhookPostBody;
   /** The status it was answered with. */
   status: number;
 }
@@ -26,6 +23,8 @@ export interface TargetRequest {
  */
 export class WebhookTarget {
   readonly requests: TargetRequest[] = [];
+  /** Ajv's complaints about bodies that do not match wire.ts's WebhookPostBody (none expected). */
+  readonly badBodies: string[] = [];
   answer: (req: Omit<TargetRequest, "status">) => number = () => 200;
   private server: Server | undefined;
   url = "";
@@ -37,6 +36,7 @@ export class WebhookTarget {
       req.on("end", () => {
         const raw = Buffer.concat(chunks);
         const seen = { at: Date.now(), headers: req.headers, raw, json: JSON.parse(raw.toString("utf8")) };
+        if (!matchesPostBody(seen.json)) this.badBodies.push(JSON.stringify(matchesPostBody.errors));
         const status = this.answer(seen);
         this.requests.push({ ...seen, status });
         res.writeHead(status, { "content-type": "text/plain" }).end(status < 300 ? "ok" : "refused");

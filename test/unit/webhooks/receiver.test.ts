@@ -12,6 +12,7 @@ import type { WebhookRequest, WebhookResponse } from "../../../src/webhooks/tran
 import { FakeClock, settle } from "../../support/fake-clock.js";
 import { MemoryStore } from "../../support/memory-store.js";
 import { RecordingReceiver } from "../../support/receivers.js";
+import type { WebhookPostBody } from "../../../src/wire.js";
 
 const T = "orders";
 const URL_A = "http://127.0.0.1:9/hook";
@@ -21,14 +22,7 @@ interface Posted {
   url: string;
   headers: Record<string, string>;
   body: string;
-  json: {
-    table: string;
-    webhook: string;
-    delivery: string;
-    attempt: number;
-    sentAt: number;
-    messages: Array<{ id: string; epoch: number; payload: unknown }>;
-  };
+  json: WebhookPostBody;
 }
 
 /** A transport that records each request and answers as `answer` says (a status, or a promise of one). */
