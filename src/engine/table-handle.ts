@@ -113,6 +113,15 @@ export class TableHandle {
     return this.services.onTable(this.manager.extend(deliveries, byMs));
   }
 
+  /**
+   * Looks for due rows now (a poll, when someone is subscribed): for rows written into the table by someone
+   * other than this server, e.g. in the application's own transaction, or by another node, which the server
+   * would otherwise find only at its next poll (pollIntervalMs).
+   */
+  wake(): void {
+    this.manager.wake();
+  }
+
   subscribe(receiver: Receiver): Subscription {
     return this.manager.subscribe(receiver);
   }

@@ -161,6 +161,11 @@ export class InsertPath {
     );
   }
 
+  /** Delayed rows waiting here on a timer (DelayedArrivals) rather than for a poll. */
+  get scheduled(): number {
+    return this.delayed.size;
+  }
+
   /** Ids whose row changed (or that a poll brought in): no copy of them goes on from here. */
   forget(ids: readonly string[]): void {
     this.claims.supersede(ids);

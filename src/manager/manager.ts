@@ -11,7 +11,7 @@ import { PriorityCache } from "./cache.js";
 import { type ByteBudget, UNBOUNDED } from "./byte-budget.js";
 import { DeadLetters } from "./dead-letters.js";
 import { DeliveriesInProgress } from "./deliveries.js";
-import { InsertPath, type InsertTicket } from "./insert-path.js";
+import { InsertPath } from "./insert-path.js";
 import { Holdings } from "./holdings.js";
 import { Poller } from "./poller.js";
 import { Postponer } from "./postponer.js";
@@ -64,6 +64,8 @@ export interface ManagerSnapshot {
   cached: number;
   /** Delivered messages counted against some receiver's maxInFlight and not yet acked. */
   held: number;
+  /** Delayed rows enqueued here that wait on a timer (not for a poll) to enter the cache when due. */
+  scheduled: number;
   pending: boolean;
   stats: ManagerStats;
 }
@@ -280,14 +282,6 @@ export class MessageManager {
     };
   }
 
-  /**
-   * The insert path: call before an INSERT of `ids` (`due` of them due now) is sent, and `done` with the
-   * rows it committed; see InsertPath.begin.
-   */
-  beginInsert(ids: Iterable<string>, due: number): InsertTicket {
-    return this.insertPath.begin(ids, due);
-  }
-
   /*
    * The table's writes: enqueue (Inserter) and the clients' settlements (Settler), each sent again while its
    * outcome is unknown, here and only here (retryWrite; an insert retries each statement inside its
@@ -365,13 +359,17 @@ export class MessageManager {
       receivers: this.receivers.count,
       cached: this.cache.size,
       held: this.holdings.size,
+      scheduled: this.insertPath.scheduled,
       pending: this.poller.pending,
       stats: { ...this.stats },
     };
   }
 
-  /** Runs a poll now (tests and operators). */
-  pollNow(): void {
+  /**
+   * Looks for due rows now (a poll, when someone is subscribed) — for rows written into the table by
+   * someone other than this server, e.g. in the application's own transaction, or by another node.
+   */
+  wake(): void {
     this.poller.trigger();
   }
 

@@ -38,6 +38,7 @@ export const ROUTE_SCOPES: Readonly<Record<string, Requirement>> = {
   "POST /v1/tables/:table/postpone": { kind: "table", scope: "consume" },
   "POST /v1/tables/:table/extend": { kind: "table", scope: "consume" },
   "POST /v1/tables/:table/release": { kind: "table", scope: "consume" },
+  "POST /v1/tables/:table/wake": { kind: "table", scope: "publish" },
   "GET /v1/tables/:table/dead": { kind: "table", scope: "consume" },
   "POST /v1/tables/:table/redrive": { kind: "table", scope: "admin" },
   "GET /v1/tables/:table/subscribe": { kind: "table", scope: "consume" },

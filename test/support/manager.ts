@@ -3,7 +3,7 @@ import { silentLogger } from "../../src/logger.js";
 import { MessageManager } from "../../src/manager/manager.js";
 import { resolveOptions, type TableOptions } from "../../src/options.js";
 import type { MessageRow } from "../../src/model/messages.js";
-import { FakeClock } from "./fake-clock.js";
+import { FakeClock, settle } from "./fake-clock.js";
 import { MemoryStore } from "./memory-store.js";
 
 /** The table the manager unit tests use. */
@@ -12,7 +12,8 @@ const managers: MessageManager[] = [];
 
 /**
  * An open manager over a MemoryStore with a FakeClock (ack wait and poll 30 s, batches of 2, cache 100
- * unless overridden), plus helpers to seed the table and to build rows for the insert path.
+ * unless overridden), plus helpers to seed the table (rows written behind the manager's back) and to build
+ * rows to enqueue (enqueueRows).
  */
 export function managerSetup(overrides: Partial<TableOptions> = {}, permits = 4, store = new MemoryStore()) {
   const T = MANAGER_TABLE;
@@ -32,14 +33,20 @@ export function managerSetup(overrides: Partial<TableOptions> = {}, permits = 4,
   return { clock, store, m, seed, row, semaphore };
 }
 
-/** The insert path as the enqueuer drives it: `rows` begin an insert and are committed at once. */
-export function offer(m: MessageManager, rows: readonly MessageRow[]): Promise<number> {
-  return m
-    .beginInsert(
-      rows.map((r) => r.id),
-      0,
-    )
-    .done(rows);
+/**
+ * Enqueues `rows` (decimal ids, due at their timeNext) through the manager's entry point, then lets the
+ * insert path's hand-off settle: it runs after the enqueue has answered (Inserter: `void ticket.done`).
+ * Returns how many of the rows the insert path took: queued in the cache, or scheduled on a timer here.
+ */
+export async function enqueueRows(m: MessageManager, rows: readonly MessageRow[]): Promise<number> {
+  const taken = () => {
+    const s = m.snapshot();
+    return s.stats.queued + s.scheduled;
+  };
+  const before = taken();
+  await m.enqueue(rows.map((r) => ({ id: r.id, priority: r.priority, deliverAt: r.timeNext, payload: r.payload })));
+  await settle();
+  return taken() - before;
 }
 
 /** Closes every manager managerSetup made (use in afterEach). */

@@ -43,7 +43,8 @@ type Op = "readDue" | "postpone" | "reschedule" | "ack" | "purge" | "insertMessa
 /**
  * The MessageStore contract in memory, for the manager's unit tests. It evaluates the same backoff formula
  * as the SQL store, and lets a test make an operation fail or hang (`failNext`, `hold`), take effect and
- * lose its answer (`loseAnswerNext`, as a dropped connection after the statement was sent), and count calls.
+ * lose its answer (`loseAnswerNext`, as a dropped connection after the statement was sent) or answer late
+ * (`holdAnswer`), and count calls.
  */
 export class MemoryStore implements MessageStore, WebhookStore {
   readonly tables = new Map<string, StoredTable>();
@@ -66,6 +67,7 @@ export class MemoryStore implements MessageStore, WebhookStore {
   private readonly failureErrors = new Map<Op, () => Error>();
   private readonly lostAnswers = new Map<Op, number>();
   private readonly gates = new Map<Op, Promise<void>>();
+  private readonly answerGates = new Map<Op, Promise<void>>();
 
   /** The next `times` calls of `op` fail before they change anything, with `error()` if given. */
   failNext(op: Op, times = 1, error?: () => Error): void {
@@ -84,6 +86,20 @@ export class MemoryStore implements MessageStore, WebhookStore {
     this.gates.set(op, new Promise<void>((r) => (release = r)));
     return () => {
       this.gates.delete(op);
+      release();
+    };
+  }
+
+  /**
+   * Makes every `op` take effect and then wait before answering until the returned release function is
+   * called: a statement that committed while its answer is still on its way, so others (a poll, an ack)
+   * see its change before its caller learns of it. Only insertMessages waits on it so far.
+   */
+  holdAnswer(op: "insertMessages"): () => void {
+    let release!: () => void;
+    this.answerGates.set(op, new Promise<void>((r) => (release = r)));
+    return () => {
+      this.answerGates.delete(op);
       release();
     };
   }
@@ -148,6 +164,8 @@ export class MemoryStore implements MessageStore, WebhookStore {
       t.rows.set(r.id, { ...r, epoch: r.epoch ?? 0, timeAcked: null });
       result.inserted.push(r.id);
     }
+    const held = this.answerGates.get("insertMessages");
+    if (held) await held;
     return this.answer("insertMessages", result);
   }
 

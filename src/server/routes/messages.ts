@@ -98,4 +98,11 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
       return { released: changed, stale } satisfies ReleaseAnswer;
     },
   );
+
+  // Rows another writer committed (the application's own transaction, another node) are found by the next
+  // poll; a writer that cannot wait for pollIntervalMs says so here. Nothing to report: 204, no body.
+  app.post<{ Params: TableParams }>("/v1/tables/:table/wake", { schema: { params: TableParams } }, async (req, reply) => {
+    (await engine.table(req.params.table)).wake();
+    return reply.code(204).send();
+  });
 }

@@ -5,7 +5,7 @@ import { ByteBudget } from "../../../src/manager/byte-budget.js";
 import { MessageManager } from "../../../src/manager/manager.js";
 import { resolveOptions } from "../../../src/options.js";
 import { FakeClock, settle } from "../../support/fake-clock.js";
-import { closeManagers, MANAGER_TABLE, managerSetup, offer } from "../../support/manager.js";
+import { closeManagers, enqueueRows, MANAGER_TABLE, managerSetup } from "../../support/manager.js";
 import { MemoryStore } from "../../support/memory-store.js";
 import { RecordingReceiver } from "../../support/receivers.js";
 
@@ -29,7 +29,7 @@ async function budgetSetup(maxBytes: number) {
 describe("MessageManager", () => {
   it("refuses insert-path adds while nobody is subscribed", async () => {
     const { m, row } = setup();
-    expect(await offer(m, [row("1")])).toBe(0);
+    expect(await enqueueRows(m, [row("1")])).toBe(0);
     expect(m.snapshot().cached).toBe(0);
   });
 
@@ -59,7 +59,7 @@ describe("MessageManager", () => {
     m.subscribe(a);
     m.subscribe(b);
     await clock.advance(10);
-    await offer(m, [row("1"), row("2")]);
+    await enqueueRows(m, [row("1"), row("2")]);
     await settle();
     expect(a.ids).toEqual(["1"]);
     expect(b.ids).toEqual(["2"]);
@@ -67,7 +67,7 @@ describe("MessageManager", () => {
     a.release();
     b.release();
     await settle();
-    await offer(m, [row("3"), row("4"), row("5"), row("6")]);
+    await enqueueRows(m, [row("3"), row("4"), row("5"), row("6")]);
     await settle();
     expect(a.ids).toEqual(["1", "3", "5"]);
     expect(b.ids).toEqual(["2", "4", "6"]);
@@ -81,19 +81,20 @@ describe("MessageManager", () => {
     m.subscribe(b);
     await clock.advance(10);
     subA.unsubscribe();
-    await offer(m, [row("1"), row("2"), row("3")]);
+    await enqueueRows(m, [row("1"), row("2"), row("3")]);
     await settle();
     expect(a.ids).toEqual([]);
     expect(b.ids).toEqual(["1", "2", "3"]);
   });
 
   it("gives a busy receiver nothing until its batch is postponed", async () => {
-    const { m, clock, row, store } = setup({ batchSize: 1 });
+    const { m, clock, seed, store } = setup({ batchSize: 1 });
     const release = store.hold("postpone");
     const r = new RecordingReceiver();
     m.subscribe(r);
     await clock.advance(10);
-    await offer(m, [row("1"), row("2")]);
+    seed(2); // polled rows are not leased: each send is followed by its postpone
+    m.wake();
     await settle();
     expect(r.ids).toEqual(["1"]); // send done, postpone stuck: still busy
     release();
@@ -102,12 +103,13 @@ describe("MessageManager", () => {
   });
 
   it("runs one postpone at a time with the semaphore at 1, even with several receivers", async () => {
-    const { m, clock, row, store } = setup({ batchSize: 1 }, 1);
+    const { m, clock, seed, store } = setup({ batchSize: 1 }, 1);
     const release = store.hold("postpone");
     const receivers = [new RecordingReceiver(), new RecordingReceiver(), new RecordingReceiver()];
     for (const r of receivers) m.subscribe(r);
     await clock.advance(10);
-    await offer(m, [row("1"), row("2"), row("3")]);
+    seed(3); // polled rows are not leased: each send is followed by its postpone
+    m.wake();
     await settle();
     expect(receivers.map((r) => r.ids.length)).toEqual([1, 1, 1]); // all three sent...
     expect(store.activePostpones).toBe(1); // ...but only one postpone is running
@@ -163,7 +165,7 @@ describe("MessageManager", () => {
     r.holdSends = true;
     m.subscribe(r);
     await clock.advance(10);
-    await offer(m, [row("1"), row("2"), row("3")]);
+    await enqueueRows(m, [row("1"), row("2"), row("3")]);
     await settle();
     expect(r.ids).toEqual(["1"]);
     await m.ack(["2"]);
@@ -180,7 +182,7 @@ describe("MessageManager", () => {
     await clock.advance(10); // first poll: table empty
     seed(2);
     const release = store.hold("readDue");
-    m.pollNow();
+    m.wake();
     await settle(); // the poll has its snapshot (1 and 2 due) and waits
     await m.ack(["1"]);
     release();
@@ -197,7 +199,7 @@ describe("MessageManager", () => {
     await clock.advance(10);
     expect(r.ids).toEqual(["1"]); // being sent, not yet postponed
     const release = store.hold("readDue");
-    m.pollNow();
+    m.wake();
     await settle(); // the poll's snapshot has row 1 still due
     r.holdSends = false;
     r.release(); // send ends, postpone commits, the discard waits for the poll
@@ -218,7 +220,7 @@ describe("MessageManager", () => {
     await clock.advance(10);
     expect(r.ids).toEqual(["1"]);
     const release = store.hold("readDue");
-    m.pollNow();
+    m.wake();
     await settle();
     r.holdSends = false;
     r.release();
@@ -242,8 +244,7 @@ describe("MessageManager", () => {
     m.subscribe(r);
     await clock.advance(10);
     const polls = store.calls.readDue;
-    await store.insertMessages(T, [{ id: "9", priority: 50, timeNext: clock.now() + 5_000, payload: "{}" }]);
-    expect(await offer(m, [row("9", clock.now() + 5_000)])).toBe(1);
+    expect(await enqueueRows(m, [row("9", clock.now() + 5_000)])).toBe(1);
     await clock.advance(4_900);
     expect(r.ids).toEqual([]);
     await clock.advance(200);
@@ -252,10 +253,9 @@ describe("MessageManager", () => {
   });
 
   it("delivers a delayed message enqueued with nobody subscribed when it falls due, to a subscriber who came since", async () => {
-    const { m, clock, row, store } = setup({ pollIntervalMs: 30_000 });
+    const { m, clock, row } = setup({ pollIntervalMs: 30_000 });
     await clock.advance(10);
-    await store.insertMessages(T, [{ id: "9", priority: 50, timeNext: clock.now() + 2_000, payload: "{}" }]);
-    expect(await offer(m, [row("9", clock.now() + 2_000)])).toBe(0); // nobody to send to: not held
+    expect(await enqueueRows(m, [row("9", clock.now() + 2_000)])).toBe(0); // nobody to send to: not held
     await clock.advance(300);
     const r = new RecordingReceiver();
     m.subscribe(r);
@@ -266,11 +266,10 @@ describe("MessageManager", () => {
   });
 
   it("keeps the due time of a delayed message when its last subscriber leaves before it falls due", async () => {
-    const { m, clock, row, store } = setup({ pollIntervalMs: 30_000 });
+    const { m, clock, row } = setup({ pollIntervalMs: 30_000 });
     const first = m.subscribe(new RecordingReceiver());
     await clock.advance(10);
-    await store.insertMessages(T, [{ id: "9", priority: 50, timeNext: clock.now() + 2_000, payload: "{}" }]);
-    expect(await offer(m, [row("9", clock.now() + 2_000)])).toBe(1); // a timer
+    expect(await enqueueRows(m, [row("9", clock.now() + 2_000)])).toBe(1); // a timer
     first.unsubscribe();
     await clock.advance(500);
     const r = new RecordingReceiver();
@@ -282,12 +281,11 @@ describe("MessageManager", () => {
   });
 
   it("polls when a message delayed past the next poll falls due, not at the poll after it", async () => {
-    const { m, clock, row, store } = setup({ pollIntervalMs: 5_000 });
+    const { m, clock, row } = setup({ pollIntervalMs: 5_000 });
     const r = new RecordingReceiver();
     m.subscribe(r);
     await clock.advance(500);
-    await store.insertMessages(T, [{ id: "9", priority: 50, timeNext: clock.now() + 7_000, payload: "{}" }]);
-    await offer(m, [row("9", clock.now() + 7_000)]);
+    await enqueueRows(m, [row("9", clock.now() + 7_000)]);
     await clock.advance(6_900);
     expect(r.ids).toEqual([]);
     await clock.advance(200); // the periodic polls fall at 5.5 s and 10.5 s
@@ -434,7 +432,7 @@ describe("MessageManager", () => {
     const r = new RecordingReceiver(3);
     const sub = m.subscribe(r);
     await clock.advance(10);
-    await offer(
+    await enqueueRows(
       m,
       ["1", "2", "3", "4", "5"].map((id) => row(id)),
     );
@@ -448,12 +446,11 @@ describe("MessageManager", () => {
   });
 
   it("keeps a receiver that stops acking from receiving; its messages go to another after the ack wait", async () => {
-    const { m, clock, row, seed } = setup({ batchSize: 10, ackWaitMs: 1_000, minBackoffMs: 1_000, pollIntervalMs: 500 });
+    const { m, clock, row } = setup({ batchSize: 10, ackWaitMs: 1_000, minBackoffMs: 1_000, pollIntervalMs: 500 });
     const stuck = new RecordingReceiver(2);
     const sub = m.subscribe(stuck);
     await clock.advance(10);
-    seed(3);
-    await offer(m, [row("1"), row("2"), row("3")]);
+    await enqueueRows(m, [row("1"), row("2"), row("3")]);
     await settle();
     expect(stuck.ids).toEqual(["1", "2"]);
     const other = new RecordingReceiver(10);
@@ -473,7 +470,7 @@ describe("MessageManager", () => {
     const stuck = new RecordingReceiver(5);
     m.subscribe(stuck);
     seed(1);
-    m.pollNow();
+    m.wake();
     await clock.advance(10);
     expect(stuck.ids).toEqual(["1"]);
     const busy = new RecordingReceiver(5);
@@ -494,30 +491,40 @@ describe("MessageManager", () => {
   it("does not send again a message a poll delivered before its insert was over", async () => {
     // A committed row is visible before its INSERT's answer arrives: the poll's copy can be delivered,
     // recorded and let go of before the insert path offers its own.
-    const { m, store, clock, row } = setup();
-    const ticket = m.beginInsert(["m1"], 1);
-    expect(ticket.leasedUntil).toBeUndefined(); // nobody subscribed yet: written due
-    store.seed(T, [{ id: "m1", timeNext: clock.now() }]); // committed; the answer is not here yet
+    const { m, store, clock } = setup();
+    const answer = store.holdAnswer("insertMessages");
+    const enqueued = m.enqueue([{ id: "101", payload: "{}" }]);
+    await settle(); // committed; the answer is not here yet
+    expect(store.row(T, "101")).toMatchObject({ epoch: 0, timeNext: clock.now() }); // nobody subscribed yet: written due
     const r = new RecordingReceiver();
     m.subscribe(r);
     await clock.advance(10); // the first subscriber's poll finds it
-    expect(r.ids).toEqual(["m1"]);
+    expect(r.ids).toEqual(["101"]);
     expect(m.snapshot().cached).toBe(0); // recorded and discarded: the cache no longer knows the id
-    expect(await ticket.done([row("m1")])).toBe(0);
+    answer();
+    expect(await enqueued).toEqual({ ids: ["101"], duplicates: [] });
+    await settle();
+    expect(m.snapshot().stats.queued).toBe(0); // the insert path's copy went nowhere
     await clock.advance(10);
-    expect(r.ids).toEqual(["m1"]);
+    expect(r.ids).toEqual(["101"]);
   });
 
   it("does not deliver a message acked before its insert was over", async () => {
-    const { m, store, clock, row } = setup();
+    const { m, store, clock } = setup();
     const r = new RecordingReceiver();
     m.subscribe(r);
     await clock.advance(10);
-    const ticket = m.beginInsert(["m1"], 1);
-    expect(ticket.leasedUntil).toBeGreaterThan(clock.now()); // a subscriber can take it: written leased
-    store.seed(T, [{ id: "m1", timeNext: ticket.leasedUntil!, epoch: 1 }]);
-    expect(await m.ack(["m1"])).toBe(1); // the producer knew the id before the insert path had the row
-    expect(await ticket.done([{ ...row("m1"), leasedUntil: ticket.leasedUntil! }])).toBe(0);
+    const answer = store.holdAnswer("insertMessages");
+    const enqueued = m.enqueue([{ id: "101", payload: "{}" }]);
+    await settle(); // committed; the answer is not here yet
+    const written = store.row(T, "101")!;
+    expect(written.epoch).toBe(1); // a subscriber can take it: written leased
+    expect(written.timeNext).toBeGreaterThan(clock.now());
+    expect(await m.ack(["101"])).toBe(1); // the producer knew the id before the insert path had the row
+    answer();
+    await enqueued;
+    await settle();
+    expect(m.snapshot().stats.queued).toBe(0); // the insert path's copy went nowhere
     await clock.advance(10);
     expect(r.ids).toEqual([]);
   });
@@ -528,16 +535,15 @@ describe("MessageManager", () => {
     m.subscribe(r);
     await clock.advance(10);
     const releaseRead = store.hold("readDue");
-    m.pollNow(); // a slow poll holds the cache-management mutex across its read
+    m.wake(); // a slow poll holds the cache-management mutex across its read
     await settle();
-    store.seed(T, [{ id: "m1", timeNext: clock.now() }]);
-    const offered = offer(m, [row("m1")]); // committed; waits for the mutex
+    const offered = enqueueRows(m, [row("101")]); // committed; its offer waits for the mutex
     await settle();
-    expect(await m.ack(["m1"])).toBe(1);
+    expect(await m.ack(["101"])).toBe(1);
     releaseRead();
     await offered;
     await settle();
-    expect(r.ids).not.toContain("m1");
+    expect(r.ids).not.toContain("101");
   });
 
   it("does not deliver a delayed message acked while its timer's add waited behind a slow poll", async () => {
@@ -545,16 +551,15 @@ describe("MessageManager", () => {
     const r = new RecordingReceiver();
     m.subscribe(r);
     await clock.advance(10);
-    store.seed(T, [{ id: "d1", timeNext: clock.now() + 1000 }]);
-    await offer(m, [row("d1", clock.now() + 1000)]);
+    expect(await enqueueRows(m, [row("201", clock.now() + 1000)])).toBe(1); // a timer
     const releaseRead = store.hold("readDue");
-    m.pollNow();
+    m.wake();
     await settle();
     await clock.advance(1000); // the timer fires; its add waits for the mutex
-    expect(await m.ack(["d1"])).toBe(1);
+    expect(await m.ack(["201"])).toBe(1);
     releaseRead();
     await settle();
-    expect(r.ids).not.toContain("d1");
+    expect(r.ids).not.toContain("201");
   });
 
   it("does not give a long-delayed message enqueued during a poll an early timer", async () => {
@@ -563,14 +568,13 @@ describe("MessageManager", () => {
     m.subscribe(r);
     await clock.advance(10);
     const releaseRead = store.hold("readDue");
-    m.pollNow(); // while it runs, no next poll is scheduled
+    m.wake(); // while it runs, no next poll is scheduled
     await settle();
     const due = clock.now() + 30 * 86_400_000;
-    store.seed(T, [{ id: "late", timeNext: due }]);
-    expect(await offer(m, [row("late", due)])).toBe(0); // left to the poller: no timer
+    expect(await enqueueRows(m, [row("301", due)])).toBe(0); // left to the poller: no timer
     releaseRead();
     await clock.advance(60_000);
-    expect(r.ids).not.toContain("late");
+    expect(r.ids).not.toContain("301");
   });
 
   it("does not poll in a loop while every due row is already in flight", async () => {
@@ -589,7 +593,7 @@ describe("MessageManager", () => {
     r.holdSends = true; // a slow subscriber: its batch stays in flight
     m.subscribe(r);
     await settle(5);
-    m.pollNow();
+    m.wake();
     const before = store.calls.readDue;
     await settle(200); // no time passes, nothing else happens
     expect(store.calls.readDue - before).toBeLessThan(5);
