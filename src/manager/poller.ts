@@ -25,6 +25,11 @@ const LARGE_ROW_SHARE = 100;
 export const DUE_TIMES_KEPT = 10_000;
 /** Least time between two reads of a table's due times (each scans its unacked rows). */
 const REREAD_SPACING_MS = 1_000;
+/**
+ * After a failed poll the next one comes this soon, doubling with each failure up to the poll interval: the
+ * failed poll may have been the one a row's due time asked for, and its wake-up is spent.
+ */
+const FIRST_RETRY_MS = 250;
 
 export interface PollerDeps {
   clock: Clock;
@@ -75,8 +80,12 @@ export class Poller {
   private rereadAt: number | undefined;
   private lastReread = -Infinity;
   private rereading: Promise<void> | undefined;
+  /** Polls that failed in a row. */
+  private failures = 0;
+  private intervalMs: number;
 
   constructor(private readonly deps: PollerDeps) {
+    this.intervalMs = deps.intervalMs;
     this.ticker = new Ticker(deps.clock, deps.intervalMs, () => this.pollOnce().finally(() => this.armForNextDue()), deps.onFailed);
   }
 
@@ -107,6 +116,7 @@ export class Poller {
     }
     const next = this.dueTimes.next;
     if (next !== undefined) this.ticker.runBy(next);
+    if (this.failures > 0) this.ticker.runBy(now + Math.min(this.intervalMs, FIRST_RETRY_MS * 2 ** (this.failures - 1)));
   }
 
   /**
@@ -167,6 +177,7 @@ export class Poller {
   }
 
   setInterval(ms: number): void {
+    this.intervalMs = ms;
     this.ticker.setInterval(ms);
   }
 
@@ -202,6 +213,7 @@ export class Poller {
       try {
         const { limit, maxBytes } = this.readSize();
         const rows = await this.deps.store.readDue(this.deps.table, this.deps.clock.now(), limit, maxBytes);
+        this.failures = 0;
         this.deps.onPolled();
         this.pendingRows = rows.length >= limit || rows.cut === true;
         if (rows.length > 0) {
@@ -228,8 +240,9 @@ export class Poller {
         }
         if (added > 0) this.deps.onAdded();
       } catch (err) {
+        this.failures++;
         this.deps.onFailed(err);
-        this.deps.log.warn({ err, table: this.deps.table }, "poll failed");
+        this.deps.log.warn({ err, table: this.deps.table, failures: this.failures }, "poll failed; trying again soon");
       } finally {
         this.forgotten = undefined;
       }

@@ -53,6 +53,21 @@ describe("due times", () => {
     ]);
   });
 
+  it("polls again soon when the poll a due time asked for failed, backing off while the database fails", async () => {
+    const { m, clock, store } = managerSetup(OPTIONS);
+    const t0 = clock.now();
+    const { r, at } = timedReceiver(clock, m);
+    m.subscribe(r);
+    await clock.advance(10);
+    const { ids } = await m.enqueue([{ payload: "1", delayMs: 40_000 }]); // past the next poll: no timer, a due time
+    await clock.advance(39_000);
+    store.failNext("readDue", 3); // the due poll and the next two retries fail
+    await clock.advance(5_000);
+    // Retries 250, 500 and 1,000 ms after each failure: the fourth poll, 1,750 ms after the due time, delivers it.
+    expect(at.map((a) => [a.id, a.at - t0])).toEqual([[ids[0], 40_010 + 1_750]]);
+    expect(m.snapshot().stats.pollFailed).toBe(3);
+  });
+
   it("redelivers an unacked message after the ack wait plus backoff, not at the next poll", async () => {
     const { m, clock, seed } = managerSetup({ ...OPTIONS, batchSize: 1 });
     seed(1);
