@@ -69,6 +69,13 @@ export class OutcomeUnknownError extends TablemqError {
   }
 }
 
+/** No unacked message of the table has this id (unknown, acked, or dead-lettered). */
+export class MessageNotFoundError extends TablemqError {
+  constructor(table: string, id: string) {
+    super("message_not_found", `table ${JSON.stringify(table)} has no unacked message ${id}`);
+  }
+}
+
 export class WebhookNotFoundError extends TablemqError {
   constructor(table: string, name: string) {
     super("webhook_not_found", `table ${JSON.stringify(table)} has no webhook ${JSON.stringify(name)}`);

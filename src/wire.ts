@@ -7,7 +7,7 @@
  */
 import { type Static, Type } from "typebox";
 import { MESSAGE_ID_PATTERN } from "./ids.js";
-import { MAX_DELAY_MS, MAX_EPOCH_MS, PRIORITY, TABLE_NAME_PATTERN } from "./model/limits.js";
+import { MAX_DELAY_MS, MAX_EPOCH_MS, MAX_REASON_CHARS, PRIORITY, TABLE_NAME_PATTERN } from "./model/limits.js";
 import { RECEIPT_PATTERN } from "./receipts.js";
 
 const closed = { additionalProperties: false } as const;
@@ -58,8 +58,15 @@ export const PostponeBody = Type.Object(
   { ids: Type.Optional(IdList), receipts: Type.Optional(ReceiptList), delayMs: Type.Optional(Delay) },
   closed,
 );
-/** Ack and postpone share their handler: the postpone's shape covers both. */
-export type IdsBody = Static<typeof PostponeBody>;
+/** A dead letter's reason as a consumer gives it (a fail). */
+const Reason = Type.String({ maxLength: MAX_REASON_CHARS });
+/** Fail: dead-letter at once, whatever attempts are left; `reason` is kept with each dead letter. */
+export const FailBody = Type.Object(
+  { ids: Type.Optional(IdList), receipts: Type.Optional(ReceiptList), reason: Type.Optional(Reason) },
+  closed,
+);
+/** Ack, postpone and fail share their handler: this shape covers the three. */
+export type IdsBody = Static<typeof PostponeBody> & Static<typeof FailBody>;
 
 export const ExtendBody = Type.Object({ receipts: ReceiptList, byMs: PositiveDelay }, closed);
 export type ExtendBody = Static<typeof ExtendBody>;
@@ -76,6 +83,28 @@ export const DeadQuery = Type.Object(
   closed,
 );
 export type DeadQuery = Static<typeof DeadQuery>;
+
+/** An unacked message's state, as a table's stats count it. */
+const MessageState = Type.Enum(["ready", "delayed", "inFlight"]);
+
+/** GET /v1/tables/{table}/messages: browse unacked messages without delivering them. */
+export const BrowseQuery = Type.Object(
+  {
+    /** Absent: every unacked message. */
+    state: Type.Optional(MessageState),
+    /** "next" (default): soonest due first; "newest": the largest (latest) id first. */
+    order: Type.Optional(Type.Enum(["next", "newest"])),
+    /** 1..1000, default 100. */
+    limit: Type.Optional(Type.String({ pattern: "^([1-9][0-9]{0,2}|1000)$" })),
+    /** The previous page's `next`: `<due time ns>:<id>` in "next" order, `<id>` in "newest" order. */
+    cursor: Type.Optional(Type.String({ pattern: "^(-?[0-9]{1,19}:)?(0|[1-9][0-9]{0,19})$" })),
+  },
+  closed,
+);
+export type BrowseQuery = Static<typeof BrowseQuery>;
+
+export const MessageParams = Type.Object({ table: TableName, id: MessageId }, closed);
+export type MessageParams = Static<typeof MessageParams>;
 
 export const RedriveBody = Type.Object({ ids: Type.Optional(IdList), all: Type.Optional(Type.Boolean()) }, closed);
 export type RedriveBody = Static<typeof RedriveBody>;
@@ -112,13 +141,13 @@ export const WebhookBody = Type.Object(
 );
 export type WebhookBody = Static<typeof WebhookBody>;
 
-/** A frame's correlation value: when present the server answers with an acked/postponed/extended frame. */
+/** A frame's correlation value: when present the server answers with an acked/postponed/failed/extended... frame. */
 const Ref = Type.Union([
   Type.String({ maxLength: 64 }),
   Type.Integer({ minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER }),
 ]);
 
-/** The frames a subscriber sends, by `type`: the HTTP ack, postpone and extend bodies plus `type` and `ref`. */
+/** The frames a subscriber sends, by `type`: the HTTP ack, postpone, fail and extend bodies plus `type` and `ref`. */
 export const ClientFrames = {
   ack: Type.Object(
     { type: Type.Literal("ack"), ids: Type.Optional(IdList), receipts: Type.Optional(ReceiptList), ref: Type.Optional(Ref) },
@@ -130,6 +159,16 @@ export const ClientFrames = {
       ids: Type.Optional(IdList),
       receipts: Type.Optional(ReceiptList),
       delayMs: Type.Optional(Delay),
+      ref: Type.Optional(Ref),
+    },
+    closed,
+  ),
+  fail: Type.Object(
+    {
+      type: Type.Literal("fail"),
+      ids: Type.Optional(IdList),
+      receipts: Type.Optional(ReceiptList),
+      reason: Type.Optional(Reason),
       ref: Type.Optional(Ref),
     },
     closed,
@@ -232,6 +271,9 @@ export const AckAnswer = Type.Object({ acked: Type.Integer(), stale: Type.Option
 export type AckAnswer = Static<typeof AckAnswer>;
 export const PostponeAnswer = Type.Object({ postponed: Type.Integer(), stale: Type.Optional(Type.Array(Type.String())) });
 export type PostponeAnswer = Static<typeof PostponeAnswer>;
+/** Fail: how many were moved to the dead letters; `stale` as for an ack. */
+export const FailAnswer = Type.Object({ failed: Type.Integer(), stale: Type.Optional(Type.Array(Type.String())) });
+export type FailAnswer = Static<typeof FailAnswer>;
 /**
  * Extend: `extended` counts the messages whose due time moved; `stale`, receipts of messages delivered again
  * since; `unchanged` (only when some), receipts of current deliveries already due at or after now + byMs.
@@ -273,6 +315,30 @@ export const RedriveAnswer = Type.Object({
   conflicts: Type.Array(Type.String()),
 });
 export type RedriveAnswer = Static<typeof RedriveAnswer>;
+
+/**
+ * An unacked message as browsing shows it (GET /v1/tables/{table}/messages[/{id}]): read, not delivered, so
+ * it has no receipt and nothing about it changed. Its payload is the JSON text the producer sent.
+ */
+export const BrowsedMessageAnswer = Type.Object({
+  id: Type.String(),
+  priority: Type.Integer(),
+  /** Deliveries so far. */
+  epoch: Type.Integer(),
+  /** When it is (ready: was) due, epoch ms (a fraction when the due time has one). */
+  dueAt: Type.Number(),
+  state: MessageState,
+  /** Acked messages are not browsed. */
+  acked: Type.Literal(false),
+  payload: Type.Unknown(),
+});
+export type BrowsedMessageAnswer = Static<typeof BrowsedMessageAnswer>;
+export const BrowsePageAnswer = Type.Object({
+  messages: Type.Array(BrowsedMessageAnswer),
+  /** Pass back as `cursor` (with the same `order`) for the next page; absent on the last page. */
+  next: Type.Optional(Type.String()),
+});
+export type BrowsePageAnswer = Static<typeof BrowsePageAnswer>;
 
 /** A message as it arrives in a `messages` frame (and a webhook's POST). */
 export const DeliveredMessage = Type.Object({
@@ -317,6 +383,7 @@ export const ServerFrames = {
     postponed: Type.Integer(),
     stale: Type.Optional(Type.Array(Type.String())),
   }),
+  failed: Type.Object({ type: Type.Literal("failed"), ref: Ref, failed: Type.Integer(), stale: Type.Optional(Type.Array(Type.String())) }),
   extended: Type.Object({
     type: Type.Literal("extended"),
     ref: Ref,

@@ -7,7 +7,7 @@ import { ByteBudget } from "../manager/byte-budget.js";
 import { type ManagerSnapshot, MessageManager } from "../manager/manager.js";
 import { Ticker } from "../manager/ticker.js";
 import type { Random } from "../model/backoff.js";
-import { deadLetterBaseOf, deadLetterTableOf } from "../model/limits.js";
+import { deadLetterBaseOf, deadLetterTableOf, MAX_DEAD_LETTER_BASE } from "../model/limits.js";
 import { resolveOptions, type TableOptions } from "../options.js";
 import type { MessageStore } from "../store/types.js";
 import { TableHandle, type TableServices } from "./table-handle.js";
@@ -255,6 +255,9 @@ export class Engine {
 
   /** A message table named <table>_dlq (made outside tablemq) is not <table>'s dead-letter table. */
   private mustHaveDeadLetterName(table: string): void {
+    if (table.length > MAX_DEAD_LETTER_BASE) {
+      throw new ConflictError(`${table}: a name longer than ${MAX_DEAD_LETTER_BASE} characters leaves no room for a dead-letter table`);
+    }
     const dlq = deadLetterTableOf(table);
     if (this.managers.has(dlq)) {
       throw new ConflictError(`${dlq} is a message table, not ${table}'s dead-letter table: ${table} has no dead letters to show`);

@@ -1,13 +1,24 @@
 import type { Clock } from "../clock.js";
 import type { ManagerSnapshot, MessageManager, Subscription } from "../manager/manager.js";
 import type { Receiver } from "../manager/receivers.js";
-import { MAX_DELAY_MS } from "../model/limits.js";
+import { MAX_DELAY_MS, MAX_REASON_CHARS } from "../model/limits.js";
 import type { TableOptions } from "../options.js";
 import { receiptOf } from "../receipts.js";
-import type { DeadLetterPage, FencedResult, MessageStore, RedriveResult, TableStats } from "../store/types.js";
+import type {
+  BrowsedMessage,
+  BrowsePage,
+  BrowseQuery,
+  DeadLetterPage,
+  FencedResult,
+  MessageStore,
+  RedriveResult,
+  TableStats,
+} from "../store/types.js";
 import type { Delivery } from "../model/messages.js";
 import type { EnqueueMessage, EnqueueResult } from "../manager/inserter.js";
-import { checkIds, checkReceipts, ValidationError } from "../model/validate.js";
+import { badId, checkIds, checkReceipts, ValidationError } from "../model/validate.js";
+import { MessageNotFoundError } from "../errors.js";
+import { isMessageId } from "../ids.js";
 
 /** What the engine lends its table handles. */
 export interface TableServices {
@@ -100,6 +111,23 @@ export class TableHandle {
     return this.receipts(this.manager.releaseDeliveries(deliveries));
   }
 
+  /**
+   * Dead-letters ids at once, whatever attempts they have left: a consumer found they can never succeed.
+   * `reason` is kept with each dead letter. Returns how many moved.
+   */
+  async fail(ids: readonly string[], reason?: string): Promise<number> {
+    checkIds(ids);
+    this.services.mustHaveDeadLetterName(this.name);
+    return this.services.onTable(this.manager.fail(ids, failReason(reason)));
+  }
+
+  /** Fenced fail by receipts: a receipt whose delivery is no longer current is returned in `stale`. */
+  failReceipts(receipts: readonly string[], reason?: string): Promise<ReceiptResult> {
+    const deliveries = checkReceipts(receipts);
+    this.services.mustHaveDeadLetterName(this.name);
+    return this.receipts(this.manager.failDeliveries(deliveries, failReason(reason)));
+  }
+
   /** Lease extension by receipts: current deliveries are not due again before `byMs` from now (idempotent). */
   extend(receipts: readonly string[], byMs: number): Promise<ReceiptResult> {
     const deliveries = checkReceipts(receipts);
@@ -133,6 +161,27 @@ export class TableHandle {
     return { name: this.name, options: this.manager.options, stats: { ...stats, dead, receivers: snap.receivers, cached: snap.cached } };
   }
 
+  /**
+   * Unacked messages, a page at a time (MessageStore.browse), read from the table without delivering them:
+   * their epochs and due times stay as they are, and subscribers get them as if nobody had looked.
+   */
+  async browse(query: BrowseQuery): Promise<BrowsePage> {
+    if (!(Number.isInteger(query.limit) && query.limit >= 1 && query.limit <= MAX_BROWSE_LIMIT)) {
+      throw new ValidationError("limit", `must be an integer from 1 to ${MAX_BROWSE_LIMIT}, got ${query.limit}`);
+    }
+    const { store, clock, onTable } = this.services;
+    return onTable(store.browse(this.name, query, clock.now()));
+  }
+
+  /** One unacked message, as `browse` shows it; MessageNotFoundError when there is none (unknown or acked). */
+  async message(id: string): Promise<BrowsedMessage> {
+    if (!isMessageId(id)) throw badId(id, "id");
+    const { store, clock, onTable } = this.services;
+    const found = await onTable(store.getMessage(this.name, id, clock.now()));
+    if (!found) throw new MessageNotFoundError(this.name, id);
+    return found;
+  }
+
   /** The table's dead letters, newest first. */
   listDead(limit: number, cursor?: string): Promise<DeadLetterPage> {
     this.services.mustHaveDeadLetterName(this.name);
@@ -151,6 +200,19 @@ export class TableHandle {
     const { changed, stale, unchanged } = await this.services.onTable(work);
     return { changed, stale: stale.map(receiptOf), ...(unchanged === undefined ? {} : { unchanged: unchanged.map(receiptOf) }) };
   }
+}
+
+/** The most messages one browse reads (its payloads are all in memory at once). */
+export const MAX_BROWSE_LIMIT = 1_000;
+
+/** What a dead letter failed by a consumer says when the consumer gave no reason. */
+export const DEFAULT_FAIL_REASON = "failed by a consumer";
+
+function failReason(reason: string | undefined): string {
+  if (reason === undefined || reason === "") return DEFAULT_FAIL_REASON;
+  if (reason.length > MAX_REASON_CHARS)
+    throw new ValidationError("reason", `must be at most ${MAX_REASON_CHARS} characters, got ${reason.length}`);
+  return reason;
 }
 
 function checkDelay(field: string, ms: number | undefined): void {

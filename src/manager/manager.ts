@@ -332,6 +332,20 @@ export class MessageManager {
     return this.fencedWrite(`extend on ${this.table}`, deliveries, () => this.settler.extend(deliveries, byMs));
   }
 
+  /** Dead-letters ids at once, whatever attempts they have left (a consumer gave up); returns how many moved. */
+  async fail(ids: readonly string[], reason: string): Promise<number> {
+    const moved = (await this.retryWrite(`fail on ${this.table}`, ids, () => this.settler.fail(ids, reason))).value;
+    this.stats.failed += moved;
+    return moved;
+  }
+
+  /** Fenced fail: as `fail`, for the messages whose given delivery is still current. */
+  async failDeliveries(deliveries: readonly Delivery[], reason: string): Promise<FencedResult> {
+    const result = await this.fencedWrite(`fail on ${this.table}`, deliveries, () => this.settler.failDeliveries(deliveries, reason));
+    this.stats.failed += result.changed;
+    return result;
+  }
+
   /** Acks committed now: counted, and purged once they pass purgeAfter. */
   private countAcked(n: number): void {
     this.stats.acked += n;

@@ -88,14 +88,14 @@ export class Settler {
 
   /** Fenced ack: acks the messages whose given delivery is still current; the others come back stale. */
   async ackDeliveries(deliveries: readonly Delivery[]): Promise<FencedResult> {
-    const result = await this.fenced(deliveries, () => ({ kind: "ack" }));
+    const result = await this.fenced(deliveries, this.update({ kind: "ack" }));
     this.deps.forget(result.current, true);
     return { changed: result.changed, stale: result.stale };
   }
 
   /** Fenced reschedule: as `reschedule`, for the messages whose given delivery is still current. */
   async rescheduleDeliveries(deliveries: readonly Delivery[], delayMs?: number): Promise<FencedResult> {
-    const result = await this.fenced(deliveries, () => this.rescheduleChange(delayMs));
+    const result = await this.fenced(deliveries, this.update(this.rescheduleChange(delayMs)));
     this.afterReschedule(result.current, result.changed, result.now, delayMs);
     return { changed: result.changed, stale: result.stale };
   }
@@ -106,7 +106,7 @@ export class Settler {
    * are left as they are and come back `unchanged`.
    */
   async extend(deliveries: readonly Delivery[], byMs: number): Promise<FencedResult> {
-    const result = await this.fenced(deliveries, () => ({ kind: "extend", byMs }));
+    const result = await this.fenced(deliveries, this.update({ kind: "extend", byMs }));
     this.deps.forget(result.current, false); // a copy queued for redelivery (its lease ran out) is not due now
     if (result.changed > 0) this.deps.expectDue(result.now + byMs); // redelivered then, unless acked
     return { changed: result.changed, stale: result.stale, ...(result.unchanged ? { unchanged: result.unchanged } : {}) };
@@ -118,9 +118,29 @@ export class Settler {
    * receivers' credit comes back.
    */
   async release(deliveries: readonly Delivery[]): Promise<FencedResult> {
-    const result = await this.fenced(deliveries, () => ({ kind: "release" }));
+    const result = await this.fenced(deliveries, this.update({ kind: "release" }));
     this.deps.forget(result.current, true);
     if (result.changed > 0) this.deps.expectDue(result.now + 1);
+    return { changed: result.changed, stale: result.stale };
+  }
+
+  /**
+   * A consumer gives up on ids for good (its handler found the message can never succeed): they move to the
+   * dead-letter table at once, whatever attempts they have left. Returns how many moved.
+   */
+  async fail(ids: readonly string[], reason: string): Promise<number> {
+    const { forget, store, table, clock } = this.deps;
+    forget(ids, true); // on both sides of the commit, as an ack
+    const moved = await store.deadLetter(table, [...ids], 0, reason, clock.now());
+    forget(ids, true);
+    return moved.length;
+  }
+
+  /** Fenced fail: as `fail`, for the messages whose given delivery is still current. */
+  async failDeliveries(deliveries: readonly Delivery[], reason: string): Promise<FencedResult> {
+    const { store, table } = this.deps;
+    const result = await this.fenced(deliveries, (live, now) => store.deadLetterDeliveries(table, live, reason, now));
+    this.deps.forget(result.current, true);
     return { changed: result.changed, stale: result.stale };
   }
 
@@ -130,9 +150,9 @@ export class Settler {
    */
   private async fenced(
     deliveries: readonly Delivery[],
-    change: () => DeliveryChange,
+    write: (live: Delivery[], now: number) => Promise<FencedResult>,
   ): Promise<FencedResult & { current: string[]; now: number }> {
-    const { store, table, clock } = this.deps;
+    const { clock } = this.deps;
     const inProgress = this.deps.deliveries;
     const stale: Delivery[] = [];
     const live: Delivery[] = [];
@@ -143,11 +163,17 @@ export class Settler {
     if (live.length === 0) return { changed: 0, stale, current: [], now: clock.now() };
     await inProgress.settled(live.map((d) => d.id));
     const now = clock.now();
-    const result = await store.updateDeliveries(table, live, now, change());
+    const result = await write(live, now);
     const refused = new Set(result.stale.map((d) => `${d.id}:${d.epoch}`));
     const current = [...new Set(live.filter((d) => !refused.has(`${d.id}:${d.epoch}`)).map((d) => d.id))];
     const unchanged = result.unchanged === undefined ? {} : { unchanged: result.unchanged };
     return { changed: result.changed, stale: [...stale, ...result.stale], ...unchanged, current, now };
+  }
+
+  /** A fenced write that applies `change` to the current deliveries. */
+  private update(change: DeliveryChange): (live: Delivery[], now: number) => Promise<FencedResult> {
+    const { store, table } = this.deps;
+    return (live, now) => store.updateDeliveries(table, live, now, change);
   }
 
   private rescheduleChange(delayMs: number | undefined): Exclude<Settlement, { kind: "ack" }> {

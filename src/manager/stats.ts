@@ -24,6 +24,8 @@ export interface ManagerStats {
   deadLetterFailed: number;
   /** Dead letters moved back into the table. */
   redriven: number;
+  /** Messages a consumer failed for good (the fail API): moved to the dead-letter table at once. */
+  failed: number;
 }
 
 export function newStats(): ManagerStats {
@@ -42,5 +44,6 @@ export function newStats(): ManagerStats {
     deadLettered: 0,
     deadLetterFailed: 0,
     redriven: 0,
+    failed: 0,
   };
 }

@@ -19,6 +19,9 @@ export const MAX_EPOCH_MS = 9_000_000_000_000;
 /** A table's dead letters live in `<table>_dlq`. */
 export const DEAD_LETTER_SUFFIX = "_dlq";
 
+/** A dead letter's reason is kept to this many characters (its column's size). */
+export const MAX_REASON_CHARS = 1024;
+
 /** The longest table name that can have a dead-letter table (a name is at most 63 characters). */
 export const MAX_DEAD_LETTER_BASE = 63 - DEAD_LETTER_SUFFIX.length;
 

@@ -6,6 +6,7 @@ import { accessHook, Authenticator, selectProtocol } from "./auth.js";
 import { installJsonBodies } from "./body.js";
 import type { ServerContext } from "./context.js";
 import { ApiError, clientErrorHandler, errorHandler, notFoundHandler, sendError, toApiError } from "./errors.js";
+import { browseRoutes } from "./routes/browse.js";
 import { deadLetterRoutes } from "./routes/dead-letters.js";
 import { messageRoutes } from "./routes/messages.js";
 import { limitConnections, rateLimiterFor } from "./rate-limit.js";
@@ -67,6 +68,7 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
   tableRoutes(app, ctx);
   messageRoutes(app, ctx);
   deadLetterRoutes(app, ctx);
+  browseRoutes(app, ctx);
   subscribeRoutes(app, ctx);
   webhookRoutes(app, ctx);
   opsRoutes(app, ctx);

@@ -6,7 +6,7 @@ import { Ajv, type ValidateFunction } from "ajv";
 import { ValidationError } from "../model/validate.js";
 import { type ClientFrame, ClientFrames } from "../wire.js";
 import { schemaErrorMessage } from "./errors.js";
-import { checkIdsAndReceipts, idsAndReceipts } from "./ack-or-postpone.js";
+import { checkIdsAndReceipts, idsAndReceipts } from "./id-or-receipt-ops.js";
 
 /** As the app's own (app.ts): no coercion, no silent removal of unknown fields, the first error. */
 const ajv = new Ajv({ coerceTypes: false, removeAdditional: false, allErrors: false });

@@ -19,6 +19,7 @@ const COUNTERS: ReadonlyArray<[string, keyof ManagerStats, string]> = [
   ["tablemq_messages_dead_lettered_total", "deadLettered", "Messages moved to the dead-letter table after maxAttempts deliveries"],
   ["tablemq_dead_letter_failed_total", "deadLetterFailed", "Messages out of attempts that could not be moved (retried later)"],
   ["tablemq_messages_redriven_total", "redriven", "Dead letters moved back into the table"],
+  ["tablemq_messages_failed_total", "failed", "Messages failed by consumers and dead-lettered at once"],
 ];
 
 /**

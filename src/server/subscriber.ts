@@ -10,10 +10,11 @@ import { deliveredText } from "../receipts.js";
 import type { ClientFrame, ServerFrame, ServerFrames } from "../wire.js";
 import type { Static } from "typebox";
 import { parseFrame } from "./frames.js";
-import { ackOrPostpone, idsAndReceipts } from "./ack-or-postpone.js";
+import { answerOf, idsAndReceipts, runIdOrReceiptOp } from "./id-or-receipt-ops.js";
 
 /** A frame answering a client's frame, before its `ref` is set. */
-type ReplyFrame = WithoutRef<Static<(typeof ServerFrames)["acked" | "postponed" | "extended" | "released" | "paused"]>>;
+type ReplyFrame = WithoutRef<Static<(typeof ServerFrames)["acked" | "postponed" | "failed" | "extended" | "released" | "paused"]>>;
+const REPLY_OF = { ack: "acked", postpone: "postponed", fail: "failed" } as const;
 type WithoutRef<T> = T extends unknown ? Omit<T, "ref"> : never;
 
 /** WebSocket close codes we use. */
@@ -143,9 +144,8 @@ export class SocketSubscriber implements Receiver {
       const { changed, stale, unchanged } = await handle.extend(frame.receipts ?? [], frame.byMs ?? 0);
       return { type: "extended", extended: changed, stale, ...(unchanged?.length ? { unchanged } : {}) };
     }
-    const { count, stale } = await ackOrPostpone(handle, frame.type, frame);
-    const withStale = stale ? { stale } : {};
-    return frame.type === "ack" ? { type: "acked", acked: count, ...withStale } : { type: "postponed", postponed: count, ...withStale };
+    const answer = answerOf(frame.type, await runIdOrReceiptOp(handle, frame.type, frame));
+    return { type: REPLY_OF[frame.type], ...answer } as ReplyFrame;
   }
 
   private violation(message: string): void {

@@ -94,6 +94,42 @@ export interface TableStats {
   acked: number;
 }
 
+/** An unacked message's state, as TableStats counts it. */
+export type MessageState = "ready" | "delayed" | "inFlight";
+
+/** What MessageStore.browse reads: unacked messages, a page at a time, without delivering them. */
+export interface BrowseQuery {
+  /** Only messages in this state; absent: every unacked message. */
+  state?: MessageState;
+  /** "next": soonest due first (time_next, then id); "newest": the largest id first (ids are time-ordered, src/ids.ts). */
+  order: "next" | "newest";
+  /** 1..1000. */
+  limit: number;
+  /** BrowsePage.next of the previous page (of the same order). */
+  cursor?: string;
+}
+
+/** An unacked message as browsing shows it: read, not delivered (nothing about it changed). */
+export interface BrowsedMessage {
+  id: string;
+  priority: number;
+  /** Deliveries so far. */
+  epoch: number;
+  /** When it is (or was) due, epoch ms: time_next. */
+  dueAt: number;
+  state: MessageState;
+  /** Raw JSON text, as MessageRow.payload. */
+  payload: string;
+  /** Acked rows are never browsed. */
+  acked: false;
+}
+
+export interface BrowsePage {
+  messages: BrowsedMessage[];
+  /** Pass back as `cursor` for the next page; absent on the last page. */
+  next?: string;
+}
+
 export interface DiscoveredTable {
   name: string;
   options: TableOptions;
@@ -154,6 +190,11 @@ export interface MessageStore {
    * first use), in one transaction; returns the ids moved.
    */
   deadLetter(table: string, ids: string[], minEpoch: number, reason: string, nowMs: number): Promise<string[]>;
+  /**
+   * Moves the unacked messages whose given delivery is still current (as `updateDeliveries` checks it) into
+   * the dead-letter table, in one transaction: a consumer failing them for good. The others come back stale.
+   */
+  deadLetterDeliveries(table: string, deliveries: Delivery[], reason: string, nowMs: number): Promise<FencedResult>;
   /** Dead letters, newest first, `limit` per page. */
   listDead(table: string, limit: number, cursor?: string): Promise<DeadLetterPage>;
   countDead(table: string): Promise<number>;
@@ -169,6 +210,14 @@ export interface MessageStore {
    * not for every operation).
    */
   dueTimes(table: string, afterMs: number, limit: number, ids?: string[]): Promise<number[]>;
+  /**
+   * Unacked messages in `query.order`, at most `query.limit`, their state as `describeTable` tells it at
+   * `nowMs`: a read that changes nothing. A cursor that is not this store's (or not of this order) is a
+   * ValidationError (model/validate.ts) naming `cursor`.
+   */
+  browse(table: string, query: BrowseQuery, nowMs: number): Promise<BrowsePage>;
+  /** One unacked message by id, as `browse` shows it; undefined when it is unknown or acked. */
+  getMessage(table: string, id: string, nowMs: number): Promise<BrowsedMessage | undefined>;
 
   /** True when the database answers. */
   ping(): Promise<boolean>;

@@ -172,6 +172,25 @@ const ROUTES: RouteCase[] = [
     ok: [200],
   },
   {
+    name: "GET /v1/tables/{t}/messages",
+    method: "GET",
+    path: `/v1/tables/${T}/messages?limit=10`,
+    scope: "consume",
+    lacking: ["publisher", "admin", "metrics"],
+    right: ["consumer"],
+    ok: [200],
+  },
+  // 404 message_not_found: no message has id 1 (the server made the ids).
+  {
+    name: "GET /v1/tables/{t}/messages/{id}",
+    method: "GET",
+    path: `/v1/tables/${T}/messages/1`,
+    scope: "consume",
+    lacking: ["publisher", "admin", "metrics"],
+    right: ["consumer"],
+    ok: [404],
+  },
+  {
     name: "PUT /v1/tables/{t}/webhooks/{name}",
     method: "PUT",
     path: `/v1/tables/${T}/webhooks/audit`,

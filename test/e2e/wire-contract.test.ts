@@ -6,9 +6,12 @@ import { Ajv, type ValidateFunction } from "ajv";
 import { expect, it } from "vitest";
 import {
   AckAnswer,
+  BrowsedMessageAnswer,
+  BrowsePageAnswer,
   DeadLetterPageAnswer,
   EnqueueAnswer,
   ExtendAnswer,
+  FailAnswer,
   PostponeAnswer,
   RedriveAnswer,
   ReleaseAnswer,
@@ -74,10 +77,11 @@ describeWithDatabase("the wire contract", () => {
     sub.send({ type: "postpone", ids: ["2"], delayMs: 60_000, ref: 3 });
     sub.send({ type: "nonsense" });
     sub.send({ type: "release", receipts: ["999:0"], ref: 4 }); // unknown: nothing released, not stale
+    sub.send({ type: "fail", receipts: ["998:0"], reason: "unknown: nothing failed", ref: 6 });
     sub.send({ type: "pause", ref: 5 });
-    await waitUntil(() => sub.frames.filter((f) => f.type !== "messages").length >= 8, "the answers to seven frames");
+    await waitUntil(() => sub.frames.filter((f) => f.type !== "messages").length >= 9, "the answers to eight frames");
     expect(new Set(sub.frames.map((f) => f.type))).toEqual(
-      new Set(["subscribed", "messages", "acked", "extended", "postponed", "error", "released", "paused"]),
+      new Set(["subscribed", "messages", "acked", "extended", "postponed", "error", "released", "failed", "paused"]),
     );
     for (const frame of sub.frames) expectShape(frameSchema(frame), frame);
 
@@ -90,6 +94,7 @@ describeWithDatabase("the wire contract", () => {
     );
     expectShape(ExtendAnswer, (await http(t.base, "POST", `/v1/tables/${table}/extend`, { receipts: [receipt("4")], byMs: 100 })).body);
     expectShape(ReleaseAnswer, (await http(t.base, "POST", `/v1/tables/${table}/release`, { receipts: ["999:0"] })).body);
+    expectShape(FailAnswer, (await http(t.base, "POST", `/v1/tables/${table}/fail`, { ids: ["998"], reason: "unknown" })).body);
     sub.close();
 
     // Message 4 was delivered once (maxAttempts 1) and never acked: dead once its ack wait is over.
@@ -103,6 +108,15 @@ describeWithDatabase("the wire contract", () => {
     expectShape(DeadLetterPageAnswer, dead.body);
     expect(dead.body).toMatchObject({ messages: [{ id: "4", payload: null }] });
     expectShape(RedriveAnswer, (await http(t.base, "POST", `/v1/tables/${table}/redrive`, { all: true })).body);
+
+    // Browsing (built as text around stored payloads too): 4 redriven (ready), 2 postponed (in flight).
+    const browsed = await http(t.base, "GET", `/v1/tables/${table}/messages?limit=1`);
+    expectShape(BrowsePageAnswer, browsed.body);
+    expect(browsed.body).toMatchObject({ messages: [{ id: "4", payload: null }], next: expect.any(String) });
+    expectShape(BrowsePageAnswer, (await http(t.base, "GET", `/v1/tables/${table}/messages?cursor=${browsed.body.next}`)).body);
+    const one = await http(t.base, "GET", `/v1/tables/${table}/messages/2`);
+    expectShape(BrowsedMessageAnswer, one.body);
+    expect(one.body).toMatchObject({ id: "2", state: "inFlight", payload: [1, "two"] });
 
     const hook = await http(t.base, "PUT", `/v1/tables/${table}/webhooks/h1`, { url: "http://127.0.0.1:9/hook", secret: "s" });
     expect(hook.status).toBe(201);

@@ -557,6 +557,36 @@ function httpCases(seed: number): Case[] {
     else cases.push({ category: "dead letters", method: "GET", path: `/v1/tables/${TARGET}/dead?${pick(rnd, badDead)}` });
   }
 
+  // Browsing: bad queries (a valid one answers 200), and message ids that are bad or name no message.
+  const badBrowse = [
+    "state=acked",
+    "state=",
+    "state=READY",
+    "state=ready&state=delayed",
+    "order=oldest",
+    "order=",
+    "limit=0",
+    "limit=1001",
+    "limit=abc",
+    "cursor=x",
+    "cursor=1:01",
+    "cursor=:",
+    "cursor=-:1",
+    "cursor=99999999999999999999:1",
+    "cursor=9223372036854775808:1",
+    "cursor=1:99999999999999999999",
+    "order=newest&cursor=1:1000",
+    "order=next&cursor=1000",
+    "other=1",
+  ];
+  for (let i = 0; i < 80; i++) {
+    const path =
+      rnd() < 0.6
+        ? `${messages}?${pick(rnd, badBrowse)}`
+        : `${messages}/${encodeURIComponent(String(pick(rnd, [...BAD_IDS, "999", "18446744073709551615"])))}`;
+    cases.push({ category: "browse", method: "GET", path });
+  }
+
   // Table options: wrong types, out of range, unknown names, inconsistent pairs; on the target and on a new name.
   const badOptions: unknown[] = [
     { ackWaitMs: 0 },
@@ -615,13 +645,13 @@ function httpCases(seed: number): Case[] {
     ["PATCH", table],
     ["POST", table],
     ["DELETE", messages],
-    ["GET", messages],
+    ["PATCH", messages],
     ["PUT", ack],
     ["GET", "/v2/tables"],
     ["GET", "/v1"],
     ["GET", "/v1/tables/"],
     ["GET", "//v1//tables"],
-    ["GET", `/v1/tables/${TARGET}/messages/1000`],
+    ["DELETE", `/v1/tables/${TARGET}/messages/1000`],
     ["OPTIONS", table],
     ["GET", "/healthz/../v1/tables/x"],
     ["GET", `/v1/tables/${TARGET}/subscribe`],

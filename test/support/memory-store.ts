@@ -2,10 +2,15 @@ import { payloadBytes } from "../../src/payload.js";
 import { rowsWithin } from "../../src/store/due-rows.js";
 import { MAX_MESSAGE_ID } from "../../src/ids.js";
 import { OutcomeUnknownError } from "../../src/errors.js";
-import { backoffMs } from "../../src/model/backoff.js";
+import { backoffMs, msToNs } from "../../src/model/backoff.js";
+import { ValidationError } from "../../src/model/validate.js";
+import { MAX_REASON_CHARS } from "../../src/model/limits.js";
 import type { TableOptions } from "../../src/options.js";
 import type {
   BackoffSpec,
+  BrowsedMessage,
+  BrowsePage,
+  BrowseQuery,
   DeliveryChange,
   DeadLetterPage,
   DeadMessage,
@@ -13,6 +18,7 @@ import type {
   DueRows,
   FencedResult,
   InsertResult,
+  MessageState,
   MessageStore,
   RedriveResult,
   Settlement,
@@ -257,15 +263,35 @@ export class MemoryStore implements MessageStore, WebhookStore {
   async deadLetter(table: string, ids: string[], minEpoch: number, reason: string, nowMs: number): Promise<string[]> {
     await this.enter("deadLetter");
     const t = this.mustTable(table);
-    const moved: string[] = [];
-    for (const id of new Set(ids)) {
+    const moving = [...new Set(ids)].filter((id) => {
       const r = t.rows.get(id);
-      if (!r || r.timeAcked !== null || r.epoch < minEpoch) continue;
-      t.rows.delete(id);
-      t.dead.set(id, { id, priority: r.priority, epoch: r.epoch, payload: r.payload, reason, deadAt: nowMs });
-      moved.push(id);
+      return r !== undefined && r.timeAcked === null && r.epoch >= minEpoch;
+    });
+    return this.answer("deadLetter", this.bury(t, moving, reason, nowMs));
+  }
+
+  async deadLetterDeliveries(table: string, deliveries: Delivery[], reason: string, nowMs: number): Promise<FencedResult> {
+    await this.enter("deadLetter");
+    const t = this.mustTable(table);
+    const stale: Delivery[] = [];
+    const current = new Set<string>();
+    for (const d of deliveries) {
+      const r = t.rows.get(d.id);
+      if (!r || r.timeAcked !== null) continue;
+      if (r.epoch === d.epoch + 1) current.add(d.id);
+      else stale.push(d);
     }
-    return moved;
+    return this.answer("deadLetter", { changed: this.bury(t, [...current], reason, nowMs).length, stale });
+  }
+
+  private bury(t: StoredTable, ids: string[], reason: string, nowMs: number): string[] {
+    for (const id of ids) {
+      const r = t.rows.get(id)!;
+      t.rows.delete(id);
+      const kept = reason.slice(0, MAX_REASON_CHARS);
+      t.dead.set(id, { id, priority: r.priority, epoch: r.epoch, payload: r.payload, reason: kept, deadAt: nowMs });
+    }
+    return ids;
   }
 
   async listDead(table: string, limit: number, cursor?: string): Promise<DeadLetterPage> {
@@ -329,6 +355,32 @@ export class MemoryStore implements MessageStore, WebhookStore {
     const rows = ids === undefined ? [...t.rows.values()] : ids.flatMap((id) => t.rows.get(id) ?? []);
     const times = new Set(rows.filter((r) => r.timeAcked === null && (r.timeNext ?? 0) > afterMs).map((r) => r.timeNext ?? 0));
     return [...times].sort((a, b) => a - b).slice(0, limit);
+  }
+
+  /** As src/store/mysql/browse.ts: the same orders, and cursors of the same shape (`<time_next ns>:<id>`, `<id>`). */
+  async browse(table: string, query: BrowseQuery, nowMs: number): Promise<BrowsePage> {
+    const keyOf = (r: StoredRow): [bigint, bigint] => [query.order === "next" ? msToNs(r.timeNext ?? 0) : 0n, BigInt(r.id)];
+    const after = (a: [bigint, bigint], b: [bigint, bigint]) =>
+      query.order === "next" ? a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]) : a[1] < b[1];
+    let cursor: [bigint, bigint] | undefined;
+    if (query.cursor !== undefined) {
+      const m = (query.order === "next" ? /^(-?[0-9]+):([0-9]+)$/ : /^()([0-9]+)$/).exec(query.cursor);
+      if (!m) throw new ValidationError("cursor", `is not a cursor of order "${query.order}", got ${JSON.stringify(query.cursor)}`);
+      cursor = [BigInt(m[1] || 0), BigInt(m[2]!)];
+    }
+    const rows = [...this.mustTable(table).rows.values()]
+      .filter((r) => r.timeAcked === null && (query.state === undefined || stateAt(r, nowMs) === query.state))
+      .filter((r) => cursor === undefined || after(keyOf(r), cursor))
+      .sort((a, b) => (after(keyOf(a), keyOf(b)) ? 1 : -1));
+    const messages = rows.slice(0, query.limit).map((r) => browsed(r, nowMs));
+    if (rows.length <= query.limit) return { messages };
+    const [timeNext, id] = keyOf(rows[query.limit - 1]!);
+    return { messages, next: query.order === "next" ? `${timeNext}:${id}` : String(id) };
+  }
+
+  async getMessage(table: string, id: string, nowMs: number): Promise<BrowsedMessage | undefined> {
+    const r = this.mustTable(table).rows.get(id);
+    return r && r.timeAcked === null ? browsed(r, nowMs) : undefined;
   }
 
   async listWebhooks(): Promise<WebhookConfig[]> {
@@ -403,6 +455,17 @@ export class MemoryStore implements MessageStore, WebhookStore {
     if (!t) throw new Error(`no table ${table}`);
     return t;
   }
+}
+
+/** An unacked row's state at `nowMs`, as describeTable counts it. */
+function stateAt(r: StoredRow, nowMs: number): MessageState {
+  if ((r.timeNext ?? 0) <= nowMs) return "ready";
+  return r.epoch === 0 ? "delayed" : "inFlight";
+}
+
+function browsed(r: StoredRow, nowMs: number): BrowsedMessage {
+  const { id, priority, epoch, payload } = r;
+  return { id, priority, epoch, dueAt: r.timeNext ?? 0, state: stateAt(r, nowMs), payload, acked: false };
 }
 
 /** A change to an unacked row, as messages.ts `assignment` makes it in SQL. */

@@ -8,8 +8,9 @@
 import { describe, expect, it } from "vitest";
 import { MAX_MESSAGE_ID } from "../../src/ids.js";
 import { backoffMs } from "../../src/model/backoff.js";
+import { MAX_REASON_CHARS } from "../../src/model/limits.js";
 import { resolveOptions } from "../../src/options.js";
-import type { BackoffSpec, MessageStore } from "../../src/store/types.js";
+import type { BackoffSpec, BrowseQuery, MessageStore } from "../../src/store/types.js";
 import type { NewMessage } from "../../src/model/messages.js";
 
 export interface ConformanceTarget {
@@ -187,6 +188,27 @@ export function describeStoreConformance(name: string, target: () => Conformance
       expect(await store.countDead(t)).toBe(1);
     });
 
+    it("dead-letters the messages whose given delivery is current; the others are stale, acked ones neither", async () => {
+      const { store, t } = await table("conf_fail");
+      await store.insertMessages(t, [msg("1", { epoch: 1 }), msg("2", { epoch: 2 }), msg("3", { epoch: 1 }), msg("4", { epoch: 3 })]);
+      await store.ack(t, ["3"], T0);
+      const deliveries = [
+        { id: "1", epoch: 0 },
+        { id: "2", epoch: 0 },
+        { id: "3", epoch: 0 },
+        { id: "404", epoch: 0 },
+      ];
+      expect(await store.deadLetterDeliveries(t, deliveries, "bad payload", T0)).toEqual({ changed: 1, stale: [{ id: "2", epoch: 0 }] });
+      expect(await store.deadLetterDeliveries(t, [{ id: "1", epoch: 0 }], "again", T0 + 1)).toEqual({ changed: 0, stale: [] });
+      expect(await store.deadLetterDeliveries(t, [{ id: "4", epoch: 2 }], "x".repeat(2000), T0 + 2)).toEqual({ changed: 1, stale: [] });
+      const dead = (await store.listDead(t, 10)).messages;
+      expect(dead.map((m) => [m.id, m.epoch, m.reason.length])).toEqual([
+        ["4", 3, MAX_REASON_CHARS],
+        ["1", 1, "bad payload".length],
+      ]);
+      expect(await store.describeTable(t, T0)).toMatchObject({ acked: 1, inFlight: 0, ready: 1 });
+    });
+
     it("purges rows acked before the cutoff, at most `limit` at a time", async () => {
       const { store, t } = await table("conf_purge");
       await store.insertMessages(t, [msg("1"), msg("2"), msg("3"), msg("4")]);
@@ -215,6 +237,99 @@ export function describeStoreConformance(name: string, target: () => Conformance
       expect(await store.dueTimes(t, T0 + 1_000, 10)).toEqual([T0 + 3_000]); // after, not at
       expect(await store.dueTimes(t, T0, 10, ["2", "5", "404"])).toEqual([T0 + 3_000]);
       expect(await store.dueTimes(t, T0, 10, [])).toEqual([]);
+    });
+
+    it("browses unacked messages by state, soonest due or newest first, in pages, and one by id, changing nothing", async () => {
+      const { store, t } = await table("conf_browse");
+      const big = "18446744073709551615";
+      const kept = '{"x": 1.0,  "b":[ ],"a":"\\u00e9"}';
+      await store.insertMessages(t, [
+        msg("1", { timeNext: T0 - 3_000 }), // ready
+        msg("2", { timeNext: T0 - 1_000, priority: 0 }), // ready: browsing orders by due time, not priority
+        msg("3", { timeNext: T0 + 5_000 }), // delayed
+        msg("4", { timeNext: T0 + 2_000, epoch: 1 }), // in flight
+        msg("5", { timeNext: T0 - 1_000 }), // ready, due with 2: after it, by id
+        msg("6"), // acked below: never browsed
+        msg(big, { timeNext: T0 + 5_000, epoch: 2, payload: kept }), // in flight, due with 3: after it, by id
+      ]);
+      await store.ack(t, ["6"], T0);
+      const before = await store.describeTable(t, T0);
+      expect(before).toEqual({ ready: 3, delayed: 1, inFlight: 2, acked: 1 });
+      const page = (q: Partial<BrowseQuery> = {}) => store.browse(t, { order: "next", limit: 100, ...q }, T0);
+      const ids = async (q: Partial<BrowseQuery> = {}) => (await page(q)).messages.map((m) => m.id);
+
+      expect(await ids()).toEqual(["1", "2", "5", "4", "3", big]);
+      expect(await ids({ order: "newest" })).toEqual([big, "5", "4", "3", "2", "1"]);
+      expect(await ids({ state: "ready" })).toEqual(["1", "2", "5"]);
+      expect(await ids({ state: "delayed" })).toEqual(["3"]);
+      expect(await ids({ state: "inFlight" })).toEqual(["4", big]);
+      expect(await ids({ state: "inFlight", order: "newest" })).toEqual([big, "4"]);
+      const all = await page();
+      expect(all.next).toBeUndefined();
+      expect(all.messages.map((m) => m.state)).toEqual(["ready", "ready", "ready", "inFlight", "delayed", "inFlight"]);
+      expect(all.messages[5]).toEqual({
+        id: big,
+        priority: 50,
+        epoch: 2,
+        dueAt: T0 + 5_000,
+        state: "inFlight",
+        payload: kept,
+        acked: false,
+      });
+      // A state is as at the given time: 4 is ready once due again.
+      expect((await store.browse(t, { order: "next", limit: 10, state: "ready" }, T0 + 2_000)).messages.map((m) => m.id)).toEqual([
+        "1",
+        "2",
+        "5",
+        "4",
+      ]);
+
+      // Pages follow one another by cursor, each order its own; the last page has no cursor, even when full.
+      for (const [order, limit, expected] of [
+        ["next", 2, ["1 2", "5 4", `3 ${big}`]],
+        ["newest", 2, [`${big} 5`, "4 3", "2 1"]],
+        ["next", 4, ["1 2 5 4", `3 ${big}`]],
+        ["newest", 5, [`${big} 5 4 3 2`, "1"]],
+      ] as const) {
+        const pages: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const p = await page({ order, limit, ...(cursor === undefined ? {} : { cursor }) });
+          pages.push(p.messages.map((m) => m.id).join(" "));
+          cursor = p.next;
+          expect(pages.length).toBeLessThan(10);
+        } while (cursor !== undefined);
+        expect(pages, `${order} by ${limit}`).toEqual(expected);
+      }
+      const first = await page({ state: "ready", limit: 2 });
+      expect((await page({ state: "ready", limit: 2, cursor: first.next! })).messages.map((m) => m.id)).toEqual(["5"]);
+      await expect(page({ order: "newest", cursor: first.next! })).rejects.toMatchObject({ code: "validation_failed" });
+      await expect(page({ cursor: "x" })).rejects.toMatchObject({ code: "validation_failed" });
+
+      expect(await store.getMessage(t, "3", T0)).toEqual({
+        id: "3",
+        priority: 50,
+        epoch: 0,
+        dueAt: T0 + 5_000,
+        state: "delayed",
+        payload: '{"n":"3"}',
+        acked: false,
+      });
+      expect(await store.getMessage(t, big, T0)).toMatchObject({ state: "inFlight", epoch: 2, payload: kept });
+      expect(await store.getMessage(t, "3", T0 + 5_000)).toMatchObject({ state: "ready" });
+      expect(await store.getMessage(t, "6", T0)).toBeUndefined(); // acked
+      expect(await store.getMessage(t, "404", T0)).toBeUndefined();
+
+      // Only reads: every row is as it was.
+      expect(await store.describeTable(t, T0)).toEqual(before);
+      expect((await store.readDue(t, T0 + 10_000, 10)).map((r) => [r.id, r.epoch, r.timeNext])).toEqual([
+        ["2", 0, T0 - 1_000],
+        ["1", 0, T0 - 3_000],
+        ["5", 0, T0 - 1_000],
+        ["4", 1, T0 + 2_000],
+        ["3", 0, T0 + 5_000],
+        [big, 2, T0 + 5_000],
+      ]);
     });
 
     it("describes a table by state: ready, delayed (never delivered), in flight (delivered), acked", async () => {

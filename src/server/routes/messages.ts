@@ -6,21 +6,23 @@ import { payloadTexts } from "../enqueue-body.js";
 import { ApiError } from "../errors.js";
 import {
   AckBody,
-  type AckAnswer,
   EnqueueBody,
   type EnqueueAnswer,
   ExtendBody,
+  FailBody,
   type ExtendAnswer,
   IdsBody,
   PostponeBody,
-  type PostponeAnswer,
   ReleaseBody,
   type ReleaseAnswer,
   TableParams,
 } from "../../wire.js";
-import { ackOrPostpone, idsAndReceipts } from "../ack-or-postpone.js";
+import { answerOf, idsAndReceipts, runIdOrReceiptOp } from "../id-or-receipt-ops.js";
 
-/** Enqueue, ack, postpone and extend. A 2xx is sent only after the database committed the change. */
+/**
+ * Enqueue, ack, postpone, fail, extend, release and wake. A 2xx is sent only after the database committed the
+ * change (wake changes nothing: it starts a poll).
+ */
 export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { engine, metrics, config } = ctx;
 
@@ -57,25 +59,19 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  // Ack and postpone: the same request shape (ids and/or receipts) and answer, with their own count key.
-  for (const [kind, body] of [
+  // Ack, postpone and fail: the same request shape (ids and/or receipts) and answer, with their own count key.
+  for (const [op, body] of [
     ["ack", AckBody],
     ["postpone", PostponeBody],
+    ["fail", FailBody],
   ] as const) {
-    app.post<{ Params: TableParams; Body: IdsBody }>(
-      `/v1/tables/:table/${kind}`,
-      { schema: { params: TableParams, body } },
-      async (req) => {
-        const size = idsAndReceipts(req.body);
-        checkBatch("ids and receipts", size);
-        const { count, stale } = await ackOrPostpone(await engine.table(req.params.table), kind, req.body);
-        metrics.batchSize.observe({ table: req.params.table, kind }, size);
-        const withStale = stale ? { stale } : {};
-        return kind === "ack"
-          ? ({ acked: count, ...withStale } satisfies AckAnswer)
-          : ({ postponed: count, ...withStale } satisfies PostponeAnswer);
-      },
-    );
+    app.post<{ Params: TableParams; Body: IdsBody }>(`/v1/tables/:table/${op}`, { schema: { params: TableParams, body } }, async (req) => {
+      const size = idsAndReceipts(req.body);
+      checkBatch("ids and receipts", size);
+      const result = await runIdOrReceiptOp(await engine.table(req.params.table), op, req.body);
+      metrics.batchSize.observe({ table: req.params.table, kind: op }, size);
+      return answerOf(op, result);
+    });
   }
 
   app.post<{ Params: TableParams; Body: ExtendBody }>(

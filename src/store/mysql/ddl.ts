@@ -6,6 +6,7 @@
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import { formatComment, isMessageComment, parseComment, type TableOptions } from "../../options.js";
 import type { DiscoveredTable, TableStats } from "../types.js";
+import { stateRules } from "./browse.js";
 import type { TablemqDatabase } from "./schema.js";
 import { currentDatabase, nsValue, tableRef, toNumber, validateIdentifier } from "./values.js";
 
@@ -111,12 +112,12 @@ export async function dropTable(db: Kysely<any>, table: string): Promise<boolean
 
 /** Row counts by state, in one scan. (The aliases are quoted: DELAYED is a reserved word.) */
 export async function describeTable(db: Kysely<any>, table: string, nowMs: number): Promise<TableStats> {
-  const now = nsValue(nowMs, "now");
+  const rules = stateRules(nsValue(nowMs, "now")); // the states browse.ts shows
   const { rows } = await sql<Record<keyof TableStats, unknown>>`
     SELECT
-      SUM(CASE WHEN time_acked IS NULL AND time_next <= ${now} THEN 1 ELSE 0 END) AS ${sql.ref("ready")},
-      SUM(CASE WHEN time_acked IS NULL AND time_next > ${now} AND IFNULL(epoch, 0) = 0 THEN 1 ELSE 0 END) AS ${sql.ref("delayed")},
-      SUM(CASE WHEN time_acked IS NULL AND time_next > ${now} AND epoch > 0 THEN 1 ELSE 0 END) AS ${sql.ref("inFlight")},
+      SUM(CASE WHEN time_acked IS NULL AND ${rules.ready} THEN 1 ELSE 0 END) AS ${sql.ref("ready")},
+      SUM(CASE WHEN time_acked IS NULL AND ${rules.delayed} THEN 1 ELSE 0 END) AS ${sql.ref("delayed")},
+      SUM(CASE WHEN time_acked IS NULL AND ${rules.inFlight} THEN 1 ELSE 0 END) AS ${sql.ref("inFlight")},
       SUM(CASE WHEN time_acked IS NOT NULL THEN 1 ELSE 0 END) AS ${sql.ref("acked")}
     FROM ${tableRef(table)}`.execute(db);
   const row = rows[0];

@@ -7,11 +7,12 @@
  * Moves both ways lock the rows they move (SELECT ... FOR UPDATE) and copy and delete in one transaction.
  */
 import { sql, type Kysely, type Transaction } from "kysely";
-import type { DeadLetterPage, DeadMessage, RedriveResult } from "../types.js";
+import type { DeadLetterPage, DeadMessage, FencedResult, RedriveResult } from "../types.js";
+import type { Delivery } from "../../model/messages.js";
 import { errno } from "./ddl.js";
 import { payloadText } from "./messages.js";
 import { refusing } from "./refusals.js";
-import { deadLetterTableOf, MAX_DEAD_LETTER_BASE } from "../../model/limits.js";
+import { deadLetterTableOf, MAX_DEAD_LETTER_BASE, MAX_REASON_CHARS } from "../../model/limits.js";
 import { idList, nsToMs, nsValue, positiveLimit, tableRef, toNumber } from "./values.js";
 
 const COLUMNS = ["id", "priority", "epoch", "time_next", "time_acked", "message"] as const;
@@ -40,7 +41,7 @@ export async function ensureDeadLetterTable(db: Kysely<any>, table: string): Pro
   });
   await sql`CREATE TABLE IF NOT EXISTS ${tableRef(dlq)} (
     ${sql.join(defs)},
-    reason    VARCHAR(1024) NOT NULL,
+    reason    VARCHAR(${sql.raw(String(MAX_REASON_CHARS))}) NOT NULL,
     time_dead BIGINT NOT NULL,
     PRIMARY KEY (id),
     INDEX dead_idx (time_dead, id)
@@ -65,21 +66,73 @@ export async function deadLetter(
   reason: string,
   nowMs: number,
 ): Promise<string[]> {
+  return moveToDeadLetters(db, table, ids, (rows) => rows.filter((r) => r.epoch >= minEpoch).map((r) => r.id), reason, nowMs);
+}
+
+/**
+ * Moves the unacked messages whose given delivery is current (the row's epoch is the delivery's + 1, as in
+ * deliveries.ts) to the dead-letter table: a consumer failing them for good. The others come back stale;
+ * deliveries of acked or unknown messages are neither.
+ */
+export async function deadLetterDeliveries(
+  db: Kysely<any>,
+  table: string,
+  deliveries: readonly Delivery[],
+  reason: string,
+  nowMs: number,
+): Promise<FencedResult> {
+  const stale: Delivery[] = [];
+  const moved = await moveToDeadLetters(
+    db,
+    table,
+    [...new Set(deliveries.map((d) => d.id))],
+    (rows) => {
+      const epochs = new Map(rows.map((r) => [r.id, r.epoch]));
+      stale.splice(0); // a transaction tried again starts over
+      const current = new Set<string>();
+      for (const d of deliveries) {
+        const epoch = epochs.get(d.id);
+        if (epoch === undefined) continue;
+        if (epoch === d.epoch + 1) current.add(d.id);
+        else stale.push(d);
+      }
+      return [...current];
+    },
+    reason,
+    nowMs,
+  );
+  return { changed: moved.length, stale };
+}
+
+/**
+ * Locks the unacked rows of `ids`, and moves those `pick` chooses into the dead-letter table (created on
+ * the table's first dead letter) in one transaction. Returns the ids moved.
+ */
+async function moveToDeadLetters(
+  db: Kysely<any>,
+  table: string,
+  ids: readonly string[],
+  pick: (rows: Array<{ id: string; epoch: number }>) => string[],
+  reason: string,
+  nowMs: number,
+): Promise<string[]> {
   if (ids.length === 0) return [];
   const dlq = tableRef(deadLetterTableName(table));
   const ref = tableRef(table);
   const cols = sql.join(COLUMNS.map((c) => sql.ref(c)));
   const move = () =>
     db.transaction().execute(async (trx) => {
-      const { rows } = await sql<{ id: string }>`
-        SELECT id FROM ${ref}
-        WHERE id IN (${idList(ids)}) AND time_acked IS NULL AND IFNULL(epoch, 0) >= ${minEpoch}
+      const { rows } = await sql<{ id: string; epoch: string | number | null }>`
+        SELECT id, epoch FROM ${ref}
+        WHERE id IN (${idList(ids)}) AND time_acked IS NULL
         FOR UPDATE`.execute(trx);
-      const moving = rows.map((r) => String(r.id));
+      const moving = pick(rows.map((r) => ({ id: String(r.id), epoch: Number(r.epoch ?? 0) })));
       if (moving.length === 0) return [];
       await sql`
         REPLACE INTO ${dlq} (${cols}, reason, time_dead)
-        SELECT ${cols}, ${reason.slice(0, 1024)}, ${nsValue(nowMs, "now")} FROM ${ref} WHERE id IN (${idList(moving)})`.execute(trx);
+        SELECT ${cols}, ${reason.slice(0, MAX_REASON_CHARS)}, ${nsValue(nowMs, "now")} FROM ${ref} WHERE id IN (${idList(moving)})`.execute(
+        trx,
+      );
       await sql`DELETE FROM ${ref} WHERE id IN (${idList(moving)})`.execute(trx);
       return moving;
     });

@@ -7,6 +7,9 @@ import { sql, type Kysely } from "kysely";
 import type { TableOptions } from "../../options.js";
 import type {
   BackoffSpec,
+  BrowsedMessage,
+  BrowsePage,
+  BrowseQuery,
   DeliveryChange,
   DeadLetterPage,
   DiscoveredTable,
@@ -22,6 +25,7 @@ import type {
 } from "../types.js";
 import type { Delivery, NewMessage } from "../../model/messages.js";
 import { createBatchDatabase, createMysqlDatabase, type MysqlConnectOptions } from "./connect.js";
+import * as browsing from "./browse.js";
 import * as ddl from "./ddl.js";
 import * as dead from "./dead-letters.js";
 import { updateDeliveries } from "./deliveries.js";
@@ -149,6 +153,10 @@ export class MysqlStore implements MessageStore, WebhookStore {
     return onTable(table, dead.deadLetter(this.db, table, ids, minEpoch, reason, nowMs));
   }
 
+  deadLetterDeliveries(table: string, deliveries: Delivery[], reason: string, nowMs: number): Promise<FencedResult> {
+    return onTable(table, dead.deadLetterDeliveries(this.db, table, deliveries, reason, nowMs));
+  }
+
   listDead(table: string, limit: number, cursor?: string): Promise<DeadLetterPage> {
     return dead.listDead(this.db, table, limit, cursor);
   }
@@ -171,6 +179,14 @@ export class MysqlStore implements MessageStore, WebhookStore {
 
   dueTimes(table: string, afterMs: number, limit: number, ids?: string[]): Promise<number[]> {
     return onTable(table, messages.dueTimes(this.db, table, afterMs, limit, ids));
+  }
+
+  browse(table: string, query: BrowseQuery, nowMs: number): Promise<BrowsePage> {
+    return onTable(table, read(browsing.browse(this.db, table, query, nowMs)));
+  }
+
+  getMessage(table: string, id: string, nowMs: number): Promise<BrowsedMessage | undefined> {
+    return onTable(table, read(browsing.getMessage(this.db, table, id, nowMs)));
   }
 
   listWebhooks(): Promise<WebhookConfig[]> {
