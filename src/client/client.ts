@@ -12,12 +12,17 @@ import { checkWhole, HttpTransport, type HttpOptions, invalidArgument, TablemqEr
 import type { FetchLike } from "./node-fetch.js";
 import { Subscription, type SubscribeOptions } from "./subscription.js";
 import { newId } from "./ids.js";
+import { type Handler, type WorkOptions, Worker } from "./worker.js";
 import { reconnectDelay } from "./backoff.js";
-import type { AckAnswer, EnqueueAnswer, ExtendAnswer, PostponeAnswer, ReleaseAnswer } from "../wire.js";
+import type { AckAnswer, EnqueueAnswer, ExtendAnswer, FailAnswer, PostponeAnswer, ReleaseAnswer } from "../wire.js";
 import type {
   AckReceiptsResult,
+  BrowsedMessage,
+  BrowseOptions,
+  BrowsePage,
   DeadLetterPage,
   ExtendResult,
+  FailReceiptsResult,
   PostponeReceiptsResult,
   PublishMessage,
   PublishResult,
@@ -49,6 +54,10 @@ export interface PublishOptions {
    * so a resend after an unknown outcome cannot write a message twice.
    */
   retry?: { attempts?: number };
+}
+
+function withReason<B extends object>(body: B, reason: string | undefined): B & { reason?: string } {
+  return reason === undefined ? body : { ...body, reason };
 }
 
 const PUBLISH_RETRY_DELAYS = { minDelayMs: 100, maxDelayMs: 5_000 };
@@ -171,6 +180,20 @@ export class TablemqClient {
   }
 
   /**
+   * Dead-letters ids at once, whatever attempts they have left: a consumer found they can never succeed.
+   * `reason` (at most 1024 characters) is kept with each dead letter. Returns how many were moved.
+   */
+  async fail(table: string, ids: readonly string[], reason?: string): Promise<number> {
+    return (await this.http.request<FailAnswer>("POST", tablePath(table, "/fail"), withReason({ ids }, reason))).body.failed;
+  }
+
+  /** Fenced fail by receipts, as `fail`; stale receipts are returned and change nothing. */
+  async failReceipts(table: string, receipts: readonly string[], reason?: string): Promise<FailReceiptsResult> {
+    const { body } = await this.http.request<FailAnswer>("POST", tablePath(table, "/fail"), withReason({ receipts }, reason));
+    return { failed: body.failed, stale: body.stale ?? [] };
+  }
+
+  /**
    * Extends leases (SQS's ChangeMessageVisibility): messages whose delivery is still current are not due
    * again before `byMs` from now (never earlier than they were). `extended` counts those whose due time moved, `unchanged` lists those already due later; `stale` lists the
    * receipts of messages delivered again since. A receipt in neither names an acked (or unknown) message.
@@ -219,6 +242,25 @@ export class TablemqClient {
     return (await this.http.request<DeadLetterPage>("GET", tablePath(table, `/dead${qs}`))).body;
   }
 
+  /**
+   * The table's unacked messages, read without delivering them (nothing about them changes), soonest due
+   * first or newest first; pass `next` back as `cursor` for the following page.
+   */
+  async browse(table: string, options: BrowseOptions = {}): Promise<BrowsePage> {
+    const query = new URLSearchParams();
+    if (options.state !== undefined) query.set("state", options.state);
+    if (options.order !== undefined) query.set("order", options.order);
+    if (options.limit !== undefined) query.set("limit", String(options.limit));
+    if (options.cursor !== undefined) query.set("cursor", options.cursor);
+    const qs = query.size > 0 ? `?${query.toString()}` : "";
+    return (await this.http.request<BrowsePage>("GET", tablePath(table, `/messages${qs}`))).body;
+  }
+
+  /** One unacked message by id, without delivering it; a 404 `message_not_found` when it is unknown or acked. */
+  async getMessage(table: string, id: string): Promise<BrowsedMessage> {
+    return (await this.http.request<BrowsedMessage>("GET", tablePath(table, `/messages/${encodeURIComponent(id)}`))).body;
+  }
+
   /** Moves dead letters (the given ids, or all) back into the table, due now with epoch 0. */
   async redrive(table: string, which: { ids: readonly string[] } | { all: true }): Promise<RedriveResult> {
     return (await this.http.request<RedriveResult>("POST", tablePath(table, "/redrive"), which)).body;
@@ -254,6 +296,19 @@ export class TablemqClient {
   }
 
   /**
+   * Runs `handler` for the table's messages, `concurrency` at a time: acked when it resolves, retried when
+   * it throws, dead-lettered at once when it throws `Unrecoverable`; leases extended while it runs. See Worker.
+   */
+  work<T = unknown>(table: string, handler: Handler<T>, options: WorkOptions = {}): Worker<T> {
+    return new Worker<T>((subscribeOptions) => this.subscribe<T>(table, subscribeOptions), handler, options);
+  }
+
+  /** The table as a typed handle: publish, subscribe and work with payloads of type T. */
+  queue<T = unknown>(table: string): Queue<T> {
+    return new Queue<T>(this, table);
+  }
+
+  /**
    * Opens a WebSocket subscription to the table. Iterate it (`for await`), or pass `onMessage`. See
    * Subscription for acks, reconnects and errors.
    */
@@ -276,9 +331,42 @@ export class TablemqClient {
           postponeReceipts: async (receipts, delayMs) => (await this.postponeReceipts(table, receipts, delayMs)).stale,
           extend: (receipts, byMs) => this.extend(table, receipts, byMs),
           release: async (receipts) => (await this.release(table, receipts)).stale,
+          fail: async (receipts, reason) => {
+            const { failed, stale } = await this.failReceipts(table, receipts, reason);
+            return { count: failed, stale };
+          },
+          confirmAck: async (key, fenced) => {
+            if (!fenced) return { count: await this.ack(table, [key]), stale: [] };
+            const { acked, stale } = await this.ackReceipts(table, [key]);
+            return { count: acked, stale };
+          },
         },
       },
       options,
     );
+  }
+}
+
+/** One table with a payload type: `client.queue<Order>("orders")`. Each method is the client's, for this table. */
+export class Queue<T> {
+  constructor(
+    private readonly client: TablemqClient,
+    readonly name: string,
+  ) {}
+
+  publish(messages: PublishMessage<T> | ReadonlyArray<PublishMessage<T>>, options?: PublishOptions): Promise<PublishResult> {
+    return this.client.publish<T>(this.name, messages, options);
+  }
+
+  subscribe(options?: SubscribeOptions<T>): Subscription<T> {
+    return this.client.subscribe<T>(this.name, options);
+  }
+
+  work(handler: Handler<T>, options?: WorkOptions): Worker<T> {
+    return this.client.work<T>(this.name, handler, options);
+  }
+
+  describe(): Promise<TableDescription> {
+    return this.client.describeTable(this.name);
   }
 }

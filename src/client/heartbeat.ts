@@ -65,7 +65,7 @@ export function startHeartbeat(message: ReceivedMessage<unknown>, times: LeaseTi
     try {
       const outcome = await message.extendLease(times.byMs);
       if (stopped) return;
-      if (outcome === "extended") schedule(sentAt);
+      if (outcome === "done") schedule(sentAt);
       else if (outcome === "stale") hooks.stale();
       // "gone": acked, by this subscription or another; there is no lease left to keep.
     } catch (err) {

@@ -1,4 +1,5 @@
-export { TablemqClient, type ClientOptions, type PublishOptions } from "./client.js";
+export { Queue, TablemqClient, type ClientOptions, type PublishOptions } from "./client.js";
+export { Unrecoverable, Worker, type Handler, type HandlerContext, type WorkOptions } from "./worker.js";
 export { TablemqError } from "./http.js";
 export { newId } from "./ids.js";
 export type { FetchAnswer, FetchInit, FetchLike } from "./node-fetch.js";
@@ -8,6 +9,7 @@ export {
   type CloseOptions,
   type ErrorContext,
   type Message,
+  type AckOptions,
   type ReconnectingInfo,
   type SubscribeOptions,
   type SubscriptionEvents,
@@ -15,9 +17,13 @@ export {
 export { reconnectDelay, type ReconnectOptions } from "./backoff.js";
 export type {
   AckReceiptsResult,
+  BrowsedMessage,
+  BrowseOptions,
+  BrowsePage,
   DeadLetterPage,
   DeadMessage,
   ExtendResult,
+  FailReceiptsResult,
   PostponeReceiptsResult,
   PublishMessage,
   PublishResult,

@@ -1,6 +1,18 @@
-/** A delivered message: its fields, and the ack, postpone and extend it forwards to its subscription. */
-import { checkWhole } from "./http.js";
+/** A delivered message: its fields, and the ack, postpone, fail and extend it forwards to its subscription. */
+import type { Outcome } from "./answered.js";
+import { MAX_REASON_CHARS } from "../model/limits.js";
+import { checkWhole, invalidArgument } from "./http.js";
 import type { WireMessage } from "./types.js";
+
+/** Options of `msg.ack()`. */
+export interface AckOptions {
+  /**
+   * Send the ack at once and wait for the server's answer (`true` once the server committed it; `false` when
+   * it did not: the message was delivered again since, when fenced, or was already acked or dead-lettered).
+   * Default false: acks are batched per tick and not awaited.
+   */
+  confirm?: boolean;
+}
 
 /** A delivered message. `payload` is the parsed JSON value. */
 export interface Message<T = unknown> {
@@ -11,12 +23,22 @@ export interface Message<T = unknown> {
   /** Names this delivery (id and epoch); opaque. See `client.ackReceipts` and the `fenced` option. */
   readonly receipt: string;
   readonly payload: T;
-  /** True once acked or postponed through this object. */
+  /** True once acked, postponed or failed through this object. */
   readonly settled: boolean;
-  /** Acks it (batched per tick). A second ack or postpone is ignored. */
+  /** Acks it (batched per tick). A second ack, postpone or fail is ignored. */
   ack(): void;
+  /** Acks it and waits for the server's answer; see AckOptions. */
+  ack(options: AckOptions & { confirm: true }): Promise<boolean>;
+  ack(options?: AckOptions): void | Promise<boolean>;
   /** Hands it back for redelivery after `delayMs`, or after the table's backoff when absent. */
   postpone(delayMs?: number): void;
+  /**
+   * Gives up on it for good: it moves to the table's dead letters at once, whatever attempts it has left
+   * (BullMQ's UnrecoverableError, JetStream's term, AMQP's reject without requeue), with `reason` kept
+   * beside it. Fenced by this delivery's receipt. Resolves true once moved; false when the message was
+   * delivered again since, or was acked. Rejects with a TablemqError when the server cannot be reached.
+   */
+  fail(reason?: string): Promise<boolean>;
   /**
    * Extends this delivery's lease: the message is not due again before `byMs` from now (never earlier than
    * it was). Resolves true when extended; false when the receipt is stale (the message was delivered again
@@ -27,14 +49,14 @@ export interface Message<T = unknown> {
   toJSON(): WireMessage;
 }
 
-/** What a lease extension found: extended, a stale receipt, or a message acked (or unknown). */
-export type ExtendOutcome = "extended" | "stale" | "gone";
-
 /** The subscription side of a message. */
 export interface MessageOwner {
   ack(message: ReceivedMessage<unknown>): void;
+  /** An ack sent at once, its answer awaited. */
+  confirmAck(message: ReceivedMessage<unknown>): Promise<Outcome>;
   postpone(message: ReceivedMessage<unknown>, delayMs: number | undefined): void;
-  extend(message: ReceivedMessage<unknown>, byMs: number): Promise<ExtendOutcome>;
+  fail(message: ReceivedMessage<unknown>, reason: string | undefined): Promise<Outcome>;
+  extend(message: ReceivedMessage<unknown>, byMs: number): Promise<Outcome>;
 }
 
 export class ReceivedMessage<T> implements Message<T> {
@@ -60,10 +82,27 @@ export class ReceivedMessage<T> implements Message<T> {
     this.payload = wire.payload as T;
   }
 
-  ack(): void {
+  ack(): void;
+  ack(options: AckOptions & { confirm: true }): Promise<boolean>;
+  ack(options?: AckOptions): void | Promise<boolean>;
+  ack(options?: AckOptions): void | Promise<boolean> {
+    if (options?.confirm) {
+      if (this.settled) return Promise.resolve(false);
+      this.settled = true;
+      return this.owner.confirmAck(this).then((outcome) => outcome === "done");
+    }
     if (this.settled) return;
     this.settled = true;
     this.owner.ack(this);
+  }
+
+  async fail(reason?: string): Promise<boolean> {
+    if (reason !== undefined && (typeof reason !== "string" || reason.length > MAX_REASON_CHARS)) {
+      throw invalidArgument("reason", `must be a string of at most ${MAX_REASON_CHARS} characters`);
+    }
+    if (this.settled) return false;
+    this.settled = true;
+    return (await this.owner.fail(this, reason)) === "done";
   }
 
   postpone(delayMs?: number): void {
@@ -74,11 +113,11 @@ export class ReceivedMessage<T> implements Message<T> {
   }
 
   async extend(byMs: number): Promise<boolean> {
-    return (await this.extendLease(byMs)) === "extended";
+    return (await this.extendLease(byMs)) === "done";
   }
 
   /** As `extend`, with the reason when it was not extended (the heartbeat needs it). */
-  async extendLease(byMs: number): Promise<ExtendOutcome> {
+  async extendLease(byMs: number): Promise<Outcome> {
     checkWhole("byMs", byMs ?? NaN, 1, true);
     if (this.settled) return "gone";
     return this.owner.extend(this, byMs);

@@ -139,7 +139,7 @@ export class Outbox {
   }
 
   private requeue(frame: ClientFrame): void {
-    if (frame.type !== "ack" && frame.type !== "postpone") return; // not ours: the extender's or the closer's
+    if (frame.type !== "ack" && frame.type !== "postpone") return; // not ours: an answered request's (answered.ts) or the closer's
     const delayMs = frame.type === "postpone" ? frame.delayMs : undefined;
     const again = (key: string, fenced: boolean) => (frame.type === "ack" ? this.ack(key, fenced) : this.postpone(key, fenced, delayMs));
     for (const id of frame.ids ?? []) again(id, false);

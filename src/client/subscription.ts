@@ -14,7 +14,8 @@
  * socket is down they wait for the next connection; after the subscription has ended they go over HTTP
  * instead. `flush()` waits until queued frames are handed to the socket. With `fenced`, they name the
  * delivery's receipt instead of the message id, so a consumer whose delivery is stale changes nothing.
- * `msg.extend()` goes over the socket when it is up, else over HTTP (extender.ts).
+ * `msg.extend()`, `msg.fail()` and `msg.ack({ confirm: true })` go over the socket when it is up, else over
+ * HTTP, and wait for the answer (answered.ts).
  *
  * The connection is re-established after an unexpected drop (connection.ts). Permanent failures end the
  * subscription: an "error" event with `fatal: true`, then "close", the iterator rejects once, `done()`
@@ -22,21 +23,21 @@
  * dropped from the buffer: their delivery belonged to the dead connection, and the server delivers them
  * again after the ack wait. On `close()` such messages are released at once (postponed with delay 0).
  *
- * The parts: SocketConnection (socket and reconnects), Outbox (acks and postpones), LeaseExtender
- * (extensions), Dispatcher (iterator and handlers); this class owns the lifecycle and the events.
+ * The parts: SocketConnection (socket and reconnects), Outbox (acks and postpones), AnsweredRequests
+ * (extensions, fails, confirmed acks), Dispatcher (iterator and handlers); this class owns the lifecycle and the events.
  */
 import { type ReconnectOptions, resolveReconnect } from "./backoff.js";
 import { type ReconnectingInfo, SocketConnection } from "./connection.js";
 import { Dispatcher } from "./dispatch.js";
 import { Emitter } from "./emitter.js";
-import { LeaseExtender } from "./extender.js";
+import { type Answer, AnsweredRequests } from "./answered.js";
 import { type AutoExtendOptions, checkAutoExtend, leaseTimes, startHeartbeat } from "./heartbeat.js";
 import { checkWhole, invalidArgument, TablemqError } from "./http.js";
 import { type Message, type MessageOwner, ReceivedMessage } from "./message.js";
 import { type HttpSettler, Outbox } from "./outbox.js";
 import type { ExtendResult, Ref, ServerFrame, StaleInfo, SubscribedInfo } from "./types.js";
 
-export type { Message } from "./message.js";
+export type { AckOptions, Message } from "./message.js";
 export type { ReconnectingInfo } from "./connection.js";
 export type { AutoExtendOptions } from "./heartbeat.js";
 export { isPermanentStatus } from "./connection.js";
@@ -96,11 +97,17 @@ export interface SubscriptionEvents {
   close: [info: { error?: TablemqError }];
 }
 
-/** HTTP calls of the client, for settlements once the socket is gone and extensions while it is down. */
+/**
+ * HTTP calls of the client: settlements once the socket is gone, and the answered requests (extensions,
+ * fails, confirmed acks) while it is down.
+ */
 export interface SubscriptionHttp extends HttpSettler {
   extend(receipts: string[], byMs: number): Promise<ExtendResult>;
   /** Resolves with the receipts refused as stale. */
   release(receipts: string[]): Promise<string[]>;
+  fail(receipts: string[], reason: string | undefined): Promise<Answer>;
+  /** One ack, by receipt when `fenced`, else by id. */
+  confirmAck(key: string, fenced: boolean): Promise<Answer>;
 }
 
 /** What close() does with messages the subscription never handled, and how long it waits. */
@@ -148,7 +155,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
 
   private readonly owner: MessageOwner;
   private readonly outbox: Outbox;
-  private readonly extender: LeaseExtender;
+  private readonly answered: AnsweredRequests;
   private readonly dispatcher: Dispatcher<T>;
   private readonly connection: SocketConnection;
   private readonly connectionHttp: SubscriptionHttp;
@@ -183,7 +190,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
         frame: (frame, generation) => this.onFrame(frame, generation),
         badFrame: (err) => this.reportError(err, { fatal: false }),
         gone: (generation) => {
-          this.extender.gone(generation);
+          this.answered.gone(generation);
           for (const answer of this.replies.values()) answer(undefined); // that socket will not answer
           this.dispatcher.dropGeneration(generation);
         },
@@ -199,12 +206,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
       stale: (info) => this.emit("stale", info),
       error: (err) => this.reportError(err, { fatal: false }),
     });
-    this.extender = new LeaseExtender({
-      sink: this.connection,
-      http: (receipts, byMs) => connection.http.extend(receipts, byMs),
-      nextRef,
-      timeoutMs: connection.requestTimeoutMs ?? 30_000,
-    });
+    this.answered = new AnsweredRequests({ sink: this.connection, nextRef, timeoutMs: connection.requestTimeoutMs ?? 30_000 });
     this.dispatcher = new Dispatcher<T>({
       onMessage: options.onMessage,
       concurrency,
@@ -215,7 +217,27 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
     this.owner = {
       ack: (m) => this.outbox.ack(this.key(m), this.fenced),
       postpone: (m, delayMs) => this.outbox.postpone(this.key(m), this.fenced, delayMs),
-      extend: (m, byMs) => this.extender.extend(m.receipt, byMs),
+      confirmAck: (m) => {
+        const key = this.key(m);
+        const frame = this.fenced ? { type: "ack" as const, receipts: [key] } : { type: "ack" as const, ids: [key] };
+        return this.answered.send({ frame, key, http: () => connection.http.confirmAck(key, this.fenced) });
+      },
+      // Always fenced: a consumer whose lease ran out must not dead-letter the message someone else now holds.
+      fail: (m, reason) =>
+        this.answered.send({
+          frame: { type: "fail", receipts: [m.receipt], ...(reason === undefined ? {} : { reason }) },
+          key: m.receipt,
+          http: () => connection.http.fail([m.receipt], reason),
+        }),
+      extend: (m, byMs) =>
+        this.answered.send({
+          frame: { type: "extend", receipts: [m.receipt], byMs },
+          key: m.receipt,
+          http: async () => {
+            const { extended, stale, unchanged } = await connection.http.extend([m.receipt], byMs);
+            return { count: extended, stale, unchanged };
+          },
+        }),
     };
   }
 
@@ -297,11 +319,14 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
         this.dispatcher.add(frame.messages.map((m) => new ReceivedMessage<T>(m, generation, this.owner)));
         break;
       case "acked":
+        if (!this.answered.reply(frame)) this.outbox.reply(frame);
+        break;
       case "postponed":
         this.outbox.reply(frame);
         break;
       case "extended":
-        this.extender.reply(frame);
+      case "failed":
+        this.answered.reply(frame);
         break;
       case "paused":
       case "released":
@@ -313,7 +338,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
           this.reportError(new TablemqError(0, frame.code, frame.message), { fatal: false });
           break;
         }
-        if (!this.extender.error(frame)) this.reportError(new TablemqError(0, frame.code, frame.message), { fatal: false });
+        if (!this.answered.error(frame)) this.reportError(new TablemqError(0, frame.code, frame.message), { fatal: false });
         break;
       default:
         // A newer server may add frame types (the API allows additions): ignore them.

@@ -4,6 +4,8 @@
  */
 import type { Static } from "typebox";
 import type {
+  BrowsePageAnswer,
+  BrowseQuery,
   DeadLetterPageAnswer,
   DeliveredMessage,
   EnqueueBody,
@@ -67,6 +69,10 @@ export interface PostponeReceiptsResult {
   postponed: number;
   stale: string[];
 }
+export interface FailReceiptsResult {
+  failed: number;
+  stale: string[];
+}
 export interface ExtendResult {
   /** Messages whose due time moved. */
   extended: number;
@@ -87,6 +93,15 @@ export type DeadMessage = DeadLetterPage["messages"][number];
 export type DeadLetterPage = DeadLetterPageAnswer;
 
 export type RedriveResult = RedriveAnswer;
+
+/** What to browse: `state` (absent: every unacked message), `order` ("next", the default, or "newest"), `limit` 1..1000 (100), `cursor`. */
+export type BrowseOptions = Omit<BrowseQuery, "limit"> & { limit?: number };
+
+/** A page of browsed messages; pass `next` back as `cursor` (with the same `order`) for the following page. */
+export type BrowsePage = BrowsePageAnswer;
+
+/** An unacked message as browsing shows it: read, not delivered (no receipt; nothing about it changed). */
+export type BrowsedMessage = BrowsePage["messages"][number];
 
 /** What PUT /v1/tables/{table}/webhooks/{name} takes (a full replace: a secret left out is removed). */
 export type WebhookSettings = WebhookBody;

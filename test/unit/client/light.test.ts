@@ -32,7 +32,7 @@ function runtimeGraph(entry: string): { files: string[]; packages: Set<string> }
 describe("the client's run-time imports", () => {
   it("are client code and dependency-free shared modules; its packages are ws and Node's", () => {
     const { files, packages } = runtimeGraph(resolve(SRC, "client/index.ts"));
-    expect(files.filter((f) => !f.startsWith("client/"))).toEqual(["clock.ts", "ids.ts"]);
+    expect(files.filter((f) => !f.startsWith("client/"))).toEqual(["clock.ts", "ids.ts", "model/limits.ts"]);
     expect([...packages].sort()).toEqual(["node:", "ws"]);
   });
 });
