@@ -1,30 +1,46 @@
 /** `tablemq dlq list|redrive`: a table's dead letters (messages out of attempts). */
 import type { Command } from "commander";
 import { wholeNumber } from "./flags.js";
-import { CliError, type CliIo, clientFor, writeJson } from "./io.js";
+import type { DeadMessage } from "../client/types.js";
+import { CliError, type CliIo, clientFor } from "./io.js";
+import { type Column, formatTime, outputFormat, Printer } from "./output.js";
+
+const DEAD_COLUMNS: ReadonlyArray<Column<DeadMessage>> = [
+  ["ID", (m) => m.id],
+  ["EPOCH", (m) => m.epoch],
+  ["DEAD_AT", (m) => formatTime(m.deadAt)],
+  ["REASON", (m) => m.reason],
+  ["PAYLOAD", (m) => JSON.stringify(m.payload)],
+];
 
 export function registerDlq(program: Command, io: CliIo): void {
   const dlq = program.command("dlq").description("list and redrive a table's dead letters");
 
   dlq
     .command("list")
-    .description("print dead letters, newest first, one JSON object per line")
+    .description("print dead letters, newest first")
     .argument("<table>", "table name")
     .option("--limit <n>", "dead letters per page (1..1000)", wholeNumber(1, 1000), 100)
     .option("--cursor <cursor>", "continue after an earlier page (printed on stderr when there is more)")
     .option("--all", "follow every page to the end")
     .action(async (table: string, flags: { limit: number; cursor?: string; all?: boolean }, cmd: Command) => {
       const client = clientFor(cmd, io);
+      const out = new Printer(io, outputFormat(cmd, io));
+      const printed = out.stream(DEAD_COLUMNS);
       let cursor = flags.cursor;
-      for (;;) {
-        const page = await client.listDead(table, cursor === undefined ? { limit: flags.limit } : { limit: flags.limit, cursor });
-        for (const message of page.messages) writeJson(io.stdout, message, true);
-        if (page.next === undefined) return;
-        if (!flags.all) {
-          io.stderr.write(`more: --cursor ${page.next}\n`);
-          return;
+      try {
+        for (;;) {
+          const page = await client.listDead(table, cursor === undefined ? { limit: flags.limit } : { limit: flags.limit, cursor });
+          for (const message of page.messages) printed.add(message);
+          if (page.next === undefined) return;
+          if (!flags.all) {
+            out.note(`more: --cursor ${page.next}`);
+            return;
+          }
+          cursor = page.next;
         }
-        cursor = page.next;
+      } finally {
+        printed.end();
       }
     });
 
@@ -37,6 +53,11 @@ export function registerDlq(program: Command, io: CliIo): void {
     .action(async (table: string, ids: string[], flags: { all?: boolean }, cmd: Command) => {
       if (ids.length > 0 === (flags.all === true)) throw new CliError("give either ids or --all", 2);
       const result = await clientFor(cmd, io).redrive(table, flags.all ? { all: true } : { ids });
-      writeJson(io.stdout, result, true);
+      new Printer(io, outputFormat(cmd, io)).one(result);
+      const left = [
+        ...(result.missing.length > 0 ? [`not dead letters of ${table}: ${result.missing.join(", ")}`] : []),
+        ...(result.conflicts.length > 0 ? [`in use in ${table} again, left dead: ${result.conflicts.join(", ")}`] : []),
+      ];
+      if (left.length > 0) throw new CliError(`${result.redriven} redriven; ${left.join("; ")}`, 1);
     });
 }

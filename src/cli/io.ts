@@ -46,8 +46,3 @@ export function clientFor(cmd: Command, io: CliIo): TablemqClient {
     throw err;
   }
 }
-
-/** Pretty JSON by default, one compact line with `compact`. */
-export function writeJson(out: NodeJS.WritableStream, value: unknown, compact = false): void {
-  out.write((compact ? JSON.stringify(value) : JSON.stringify(value, null, 2)) + "\n");
-}

@@ -1,15 +1,19 @@
 /**
  * The tablemq CLI as a function: `run(argv, io)` parses `argv` (without "node" and the script) and returns
- * the exit code: 0 ok, 1 a server or runtime error (`error <code>: <message>`), 2 a usage or input error.
+ * the exit code: 0 ok, 1 a server or runtime error (`error <code>: <message>`), 2 a usage or input error,
+ * whoever found it: the CLI's flags, the client's checks or the server's 400.
  */
 import { createRequire } from "node:module";
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { TablemqError } from "../client/http.js";
 import { wholeNumber } from "./flags.js";
 import { CliError, type CliIo } from "./io.js";
+import { outputOption } from "./output.js";
 import { registerDlq } from "./dlq.js";
+import { registerPeek } from "./peek.js";
 import { registerSend } from "./send.js";
 import { registerServe } from "./serve.js";
+import { registerSettle } from "./settle.js";
 import { registerStats } from "./stats.js";
 import { registerTable } from "./table.js";
 import { registerTail } from "./tail.js";
@@ -29,6 +33,8 @@ export function buildProgram(io: CliIo): Command {
     // No commander default from the environment: help would print the token.
     .option("--token <token>", "bearer token (TABLEMQ_TOKEN)")
     .option("--timeout-ms <ms>", "HTTP request timeout", wholeNumber(1), 30_000)
+    .addOption(outputOption())
+    .addOption(new Option("--json", "the same as -o jsonl (kept from earlier versions)").hideHelp())
     .exitOverride()
     .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
     .showHelpAfterError("(run with --help for usage)");
@@ -36,7 +42,9 @@ export function buildProgram(io: CliIo): Command {
   registerTable(program, io);
   registerSend(program, io);
   registerTail(program, io);
+  registerPeek(program, io);
   registerStats(program, io);
+  registerSettle(program, io);
   registerWebhook(program, io);
   registerDlq(program, io);
   return program;
@@ -52,6 +60,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   }
 }
 
+/** Error codes that mean the input was wrong: a usage error (2), whether the client or the server said so. */
+const INPUT_ERRORS = new Set(["validation_failed", "bad_request", "invalid_argument"]);
+
 function report(err: unknown, io: CliIo): number {
   if (err instanceof CommanderError) {
     // commander has printed the message already; help and version are not failures.
@@ -60,7 +71,7 @@ function report(err: unknown, io: CliIo): number {
   }
   if (err instanceof TablemqError) {
     io.stderr.write(`error ${err.code}: ${err.message}\n`);
-    return 1;
+    return INPUT_ERRORS.has(err.code) ? 2 : 1;
   }
   if (err instanceof CliError) {
     io.stderr.write(`error: ${err.message}\n`);

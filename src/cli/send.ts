@@ -4,6 +4,7 @@ import { PRIORITY } from "../model/limits.js";
 import type { PublishMessage } from "../client/types.js";
 import { wholeNumber } from "./flags.js";
 import { type CliIo, clientFor } from "./io.js";
+import { outputFormat, Printer } from "./output.js";
 import { DEFAULT_SEND_BATCH, parsePayloadArgs, payloadBatches, readLines } from "./lines.js";
 
 interface SendFlags {
@@ -27,10 +28,11 @@ export function registerSend(program: Command, io: CliIo): void {
     .option("--batch <n>", "messages per request", wholeNumber(1, 1000), DEFAULT_SEND_BATCH)
     .addHelpText(
       "after",
-      "\nPrints the id of each message, one per line. A stdin line that is not JSON stops the command;\nnothing of its batch is sent (earlier batches were).",
+      '\nPrints the id of each message ({"id"} per line with -o jsonl). A stdin line that is not JSON stops the\ncommand; nothing of its batch is sent (earlier batches were).',
     )
     .action(async (table: string, args: string[], flags: SendFlags, cmd: Command) => {
       const client = clientFor(cmd, io);
+      const printed = new Printer(io, outputFormat(cmd, io)).stream<{ id: string }>([["ID", (m) => m.id]]);
       const publish = async (payloads: unknown[]) => {
         const messages = payloads.map((payload) => {
           const m: PublishMessage = { payload };
@@ -39,14 +41,18 @@ export function registerSend(program: Command, io: CliIo): void {
           return m;
         });
         const { ids } = await client.publish(table, messages);
-        io.stdout.write(ids.map((id) => `${id}\n`).join(""));
+        for (const id of ids) printed.add({ id });
       };
-      if (args.length > 0) {
-        const payloads = parsePayloadArgs(args);
-        for (let i = 0; i < payloads.length; i += flags.batch) await publish(payloads.slice(i, i + flags.batch));
-        return;
+      try {
+        if (args.length > 0) {
+          const payloads = parsePayloadArgs(args);
+          for (let i = 0; i < payloads.length; i += flags.batch) await publish(payloads.slice(i, i + flags.batch));
+          return;
+        }
+        if (io.stdin.isTTY) io.stderr.write("reading JSON payloads from stdin, one per line (end with Ctrl-D)\n");
+        for await (const batch of payloadBatches(readLines(io.stdin), flags.batch)) await publish(batch);
+      } finally {
+        printed.end(); // what was sent is listed, even when a later batch failed
       }
-      if (io.stdin.isTTY) io.stderr.write("reading JSON payloads from stdin, one per line (end with Ctrl-D)\n");
-      for await (const batch of payloadBatches(readLines(io.stdin), flags.batch)) await publish(batch);
     });
 }

@@ -1,48 +1,96 @@
-/** `tablemq table create|list|describe|drop`. */
+/** `tablemq table create|alter|list|describe|drop`. */
 import type { Command } from "commander";
+import type { TableDescription } from "../client/types.js";
 import { TABLE_NAME_PATTERN } from "../model/limits.js";
 import { tableOptionFlags, tableOptionsFromFlags } from "./flags.js";
-import { type CliIo, clientFor, writeJson } from "./io.js";
+import { CliError, type CliIo, clientFor } from "./io.js";
+import { type Column, formatDuration, outputFormat, Printer } from "./output.js";
+
+/** One table's description as `field  value` rows. */
+const DESCRIPTION_ROWS: ReadonlyArray<Column<TableDescription>> = [
+  ["name", (d) => d.name],
+  ["ready", (d) => d.stats.ready],
+  ["delayed", (d) => d.stats.delayed],
+  ["in flight", (d) => d.stats.inFlight],
+  ["acked", (d) => d.stats.acked],
+  ["dead", (d) => d.stats.dead],
+  ["receivers", (d) => d.stats.receivers],
+  ["cached", (d) => d.stats.cached],
+  ["ack wait", (d) => formatDuration(d.options.ackWaitMs)],
+  [
+    "backoff",
+    (d) => `${formatDuration(d.options.minBackoffMs)} to ${d.options.maxBackoffMs === 0 ? "1d" : formatDuration(d.options.maxBackoffMs)}`,
+  ],
+  ["max attempts", (d) => (d.options.maxAttempts === 0 ? "unlimited" : d.options.maxAttempts)],
+  ["purge after", (d) => formatDuration(d.options.purgeAfterMs)],
+  ["poll interval", (d) => formatDuration(d.options.pollIntervalMs)],
+  ["batch size", (d) => d.options.batchSize],
+  ["cache size", (d) => d.options.cacheSize],
+  ["webhooks", (d) => (d.webhooks ?? []).map((w) => `${w.name} (${w.state})`).join(", ") || "-"],
+];
+
+/** The tables as a list. */
+export const TABLE_COLUMNS: ReadonlyArray<Column<TableDescription>> = [
+  ["TABLE", (d) => d.name],
+  ["READY", (d) => d.stats.ready],
+  ["DELAYED", (d) => d.stats.delayed],
+  ["IN_FLIGHT", (d) => d.stats.inFlight],
+  ["ACKED", (d) => d.stats.acked],
+  ["DEAD", (d) => d.stats.dead],
+  ["RECEIVERS", (d) => d.stats.receivers],
+  ["CACHED", (d) => d.stats.cached],
+];
 
 export function registerTable(program: Command, io: CliIo): void {
-  const table = program.command("table").description("create, list, describe and drop message tables");
+  const table = program.command("table").description("create, alter, list, describe and drop message tables");
 
   const create = table
     .command("create")
     .description("create a message table, or change the given options of an existing one")
-    .argument("<name>", `table name: ${TABLE_NAME_PATTERN}`)
-    .option("--json", "compact JSON output");
+    .argument("<name>", `table name: ${TABLE_NAME_PATTERN}`);
   for (const option of tableOptionFlags()) create.addOption(option);
   create.action(async (name: string, flags: Record<string, unknown>, cmd: Command) => {
+    const out = new Printer(io, outputFormat(cmd, io));
     const { created, table: description } = await clientFor(cmd, io).createTable(name, tableOptionsFromFlags(flags));
-    io.stderr.write(created ? `created table ${name}\n` : `table ${name} exists; options updated where given\n`);
-    writeJson(io.stdout, description, flags.json === true);
+    out.note(created ? `created table ${name}` : `table ${name} exists; options updated where given`);
+    out.one(description, DESCRIPTION_ROWS);
+  });
+
+  const alter = table
+    .command("alter")
+    .description("change options of an existing table (a missing table is an error: nothing is created)")
+    .argument("<name>", "table name");
+  for (const option of tableOptionFlags()) alter.addOption(option);
+  alter.action(async (name: string, flags: Record<string, unknown>, cmd: Command) => {
+    const options = tableOptionsFromFlags(flags);
+    if (Object.keys(options).length === 0) throw new CliError("give at least one option to change (see --help)");
+    const client = clientFor(cmd, io);
+    await client.describeTable(name); // table_not_found (exit 1) rather than a new table from a typo
+    const { table: description } = await client.createTable(name, options);
+    new Printer(io, outputFormat(cmd, io)).one(description, DESCRIPTION_ROWS);
   });
 
   table
     .command("list")
-    .description("list the message tables with their options and stats")
-    .option("--json", "compact JSON output")
-    .action(async (flags: { json?: boolean }, cmd: Command) => {
-      writeJson(io.stdout, await clientFor(cmd, io).listTables(), flags.json);
+    .description("list the message tables with their stats")
+    .action(async (_flags: unknown, cmd: Command) => {
+      new Printer(io, outputFormat(cmd, io)).many(await clientFor(cmd, io).listTables(), TABLE_COLUMNS);
     });
 
   table
     .command("describe")
     .description("show a table's options and stats")
     .argument("<name>", "table name")
-    .option("--json", "compact JSON output")
-    .action(async (name: string, flags: { json?: boolean }, cmd: Command) => {
-      writeJson(io.stdout, await clientFor(cmd, io).describeTable(name), flags.json);
+    .action(async (name: string, _flags: unknown, cmd: Command) => {
+      new Printer(io, outputFormat(cmd, io)).one(await clientFor(cmd, io).describeTable(name), DESCRIPTION_ROWS);
     });
 
   table
     .command("drop")
     .description("drop a table and every message in it")
     .argument("<name>", "table name")
-    .option("--json", "compact JSON output")
-    .action(async (name: string, flags: { json?: boolean }, cmd: Command) => {
+    .action(async (name: string, _flags: unknown, cmd: Command) => {
       await clientFor(cmd, io).dropTable(name);
-      writeJson(io.stdout, { name, dropped: true }, flags.json);
+      new Printer(io, outputFormat(cmd, io)).one({ name, dropped: true });
     });
 }

@@ -1,11 +1,37 @@
 /** `tablemq webhook put|list|delete`: a table's webhook subscribers. */
 import type { Command } from "commander";
-import type { WebhookSettings } from "../client/types.js";
+import type { Webhook, WebhookSettings } from "../client/types.js";
 import { wholeNumber } from "./flags.js";
-import { CliError, type CliIo, clientFor, writeJson } from "./io.js";
+import { CliError, type CliIo, clientFor } from "./io.js";
+import { type Column, formatDuration, formatTime, outputFormat, Printer } from "./output.js";
+
+const WEBHOOK_COLUMNS: ReadonlyArray<Column<Webhook>> = [
+  ["NAME", (w) => w.name],
+  ["STATE", (w) => w.state],
+  ["HELD", (w) => w.held],
+  ["FAILURES", (w) => w.failures],
+  ["LAST_DELIVERED", (w) => formatTime(w.lastDeliveredAt)],
+  ["URL", (w) => w.url],
+];
+
+const WEBHOOK_ROWS: ReadonlyArray<Column<Webhook>> = [
+  ["name", (w) => w.name],
+  ["url", (w) => w.url],
+  ["state", (w) => w.state],
+  ["held", (w) => w.held],
+  ["batch size", (w) => w.batchSize],
+  ["timeout", (w) => formatDuration(w.timeoutMs)],
+  ["signed", (w) => (w.hasSecret ? "yes" : "no")],
+  ["failures", (w) => w.failures],
+  ["last error", (w) => (w.lastError === null ? "-" : `${w.lastError} (${formatTime(w.lastErrorAt)})`)],
+  ["next retry", (w) => formatTime(w.nextRetryAt)],
+  ["last delivered", (w) => formatTime(w.lastDeliveredAt)],
+  ["created", (w) => formatTime(w.createdAt)],
+  ["updated", (w) => formatTime(w.updatedAt)],
+];
 
 export function registerWebhook(program: Command, io: CliIo): void {
-  const webhook = program.command("webhook").description("add, list and delete a table's webhook subscribers (HTTP push)");
+  const webhook = program.command("webhook").description("add, show, list and delete a table's webhook subscribers (HTTP push)");
 
   webhook
     .command("put")
@@ -18,13 +44,12 @@ export function registerWebhook(program: Command, io: CliIo): void {
     // Not --timeout-ms: that global flag is the CLI's own HTTP timeout.
     .option("--post-timeout-ms <ms>", "how long a POST may take (100..120000, default 10000)", wholeNumber(100, 120_000))
     .option("--secret-env <var>", "sign requests with the secret in this environment variable (x-tablemq-signature)")
-    .option("--json", "compact JSON output")
     .action(
       async (
         table: string,
         name: string,
         url: string,
-        flags: { batchSize?: number; postTimeoutMs?: number; secretEnv?: string; json?: boolean },
+        flags: { batchSize?: number; postTimeoutMs?: number; secretEnv?: string },
         cmd: Command,
       ) => {
         const settings: WebhookSettings = { url };
@@ -35,9 +60,10 @@ export function registerWebhook(program: Command, io: CliIo): void {
           if (!secret) throw new CliError(`--secret-env: ${flags.secretEnv} is not set or empty`);
           settings.secret = secret;
         }
+        const out = new Printer(io, outputFormat(cmd, io));
         const { created, webhook: shown } = await clientFor(cmd, io).putWebhook(table, name, settings);
-        io.stderr.write(created ? `created webhook ${name} on ${table}\n` : `replaced webhook ${name} on ${table}\n`);
-        writeJson(io.stdout, shown, flags.json === true);
+        out.note(created ? `created webhook ${name} on ${table}` : `replaced webhook ${name} on ${table}`);
+        out.one(shown, WEBHOOK_ROWS);
       },
     );
 
@@ -45,9 +71,17 @@ export function registerWebhook(program: Command, io: CliIo): void {
     .command("list")
     .description("list a table's webhooks with their state (secrets are never shown)")
     .argument("<table>", "table name")
-    .option("--json", "compact JSON output")
-    .action(async (table: string, flags: { json?: boolean }, cmd: Command) => {
-      writeJson(io.stdout, await clientFor(cmd, io).listWebhooks(table), flags.json);
+    .action(async (table: string, _flags: unknown, cmd: Command) => {
+      new Printer(io, outputFormat(cmd, io)).many(await clientFor(cmd, io).listWebhooks(table), WEBHOOK_COLUMNS);
+    });
+
+  webhook
+    .command("get")
+    .description("show one webhook: its settings (never the secret) and its health")
+    .argument("<table>", "table name")
+    .argument("<name>", "webhook name")
+    .action(async (table: string, name: string, _flags: unknown, cmd: Command) => {
+      new Printer(io, outputFormat(cmd, io)).one(await clientFor(cmd, io).getWebhook(table, name), WEBHOOK_ROWS);
     });
 
   webhook
@@ -55,9 +89,8 @@ export function registerWebhook(program: Command, io: CliIo): void {
     .description("delete a webhook; the messages it holds go back to the table")
     .argument("<table>", "table name")
     .argument("<name>", "webhook name")
-    .option("--json", "compact JSON output")
-    .action(async (table: string, name: string, flags: { json?: boolean }, cmd: Command) => {
+    .action(async (table: string, name: string, _flags: unknown, cmd: Command) => {
       await clientFor(cmd, io).deleteWebhook(table, name);
-      writeJson(io.stdout, { table, name, deleted: true }, flags.json);
+      new Printer(io, outputFormat(cmd, io)).one({ table, name, deleted: true });
     });
 }

@@ -58,9 +58,21 @@ describeWithDatabase("CLI end to end", () => {
 
   it("table create prints the description, with the options from the flags", async () => {
     const table = uniqueTableName("cli");
-    const res = await cli(["table", "create", table, "--ack-wait-ms", "900", "--batch-size", "3", "--max-backoff-ms", "5000"]);
+    const res = await cli([
+      "table",
+      "create",
+      table,
+      "--ack-wait-ms",
+      "900",
+      "--batch-size",
+      "3",
+      "--max-backoff-ms",
+      "5000",
+      "-o",
+      "json",
+    ]);
     expect(res.code).toBe(0);
-    expect(res.out).toContain("\n  "); // pretty by default
+    expect(res.out).toContain("\n  "); // pretty with -o json
     expect(JSON.parse(res.out)).toMatchObject({
       name: table,
       options: { ackWaitMs: 900, minBackoffMs: 900, batchSize: 3, maxBackoffMs: 5000 },
@@ -69,10 +81,10 @@ describeWithDatabase("CLI end to end", () => {
     const again = await cli(["table", "create", table, "--batch-size", "4", "--json"]);
     expect(again.code).toBe(0);
     expect(again.err).toContain("exists");
-    expect(lines(again.out)).toHaveLength(1); // compact
+    expect(lines(again.out)).toHaveLength(1); // compact: --json is -o jsonl
     expect(JSON.parse(again.out).options).toMatchObject({ ackWaitMs: 900, batchSize: 4 });
 
-    const list = await cli(["table", "list", "--json"]);
+    const list = await cli(["table", "list", "-o", "json"]);
     expect((JSON.parse(list.out) as Array<{ name: string }>).map((t) => t.name)).toContain(table);
     const described = await cli(["table", "describe", table]);
     expect(JSON.parse(described.out)).toMatchObject({ name: table, stats: { ready: 0 } });
@@ -90,7 +102,8 @@ describeWithDatabase("CLI end to end", () => {
     expect(lines(fromArgs.out)).toHaveLength(3);
     const fromStdin = await cli(["send", table, "--priority", "10"], '{"n":4}\n\n  \n[5]\n');
     expect(fromStdin.code).toBe(0);
-    const ids = [...lines(fromArgs.out), ...lines(fromStdin.out)];
+    // Not a terminal: JSON lines, {"id"} each.
+    const ids = [...lines(fromArgs.out), ...lines(fromStdin.out)].map((l) => (JSON.parse(l) as { id: string }).id);
     expect(ids).toHaveLength(5);
     for (const id of ids) expect(id).toMatch(/^\d+$/);
 
@@ -111,7 +124,7 @@ describeWithDatabase("CLI end to end", () => {
     await waitUntil(acked, "the acks of tail --ack to be committed");
     const stats = await cli(["stats", table, "--json"]);
     expect(JSON.parse(stats.out).stats).toMatchObject({ ready: 0, acked: 5 });
-    const text = await cli(["stats"]);
+    const text = await cli(["stats", "-o", "table"]);
     expect(text.out).toMatch(/^TABLE\s+READY\s+DELAYED\s+IN_FLIGHT\s+ACKED\s+DEAD\s+RECEIVERS\s+CACHED\n/);
     expect(text.out).toMatch(new RegExp(`\\n${table}\\s+0\\s+0\\s+0\\s+5\\s+0\\s`));
   });
@@ -174,12 +187,12 @@ describeWithDatabase("CLI end to end", () => {
       timeoutMs: 2500,
       hasSecret: true,
     });
-    const list = await cli(["webhook", "list", table]);
+    const list = await cli(["webhook", "list", table, "-o", "json"]);
     expect(list.code).toBe(0);
     expect((JSON.parse(list.out) as Array<{ name: string }>).map((w) => w.name)).toEqual(["audit"]);
     for (const text of [t.out(), list.out]) expect(text).not.toContain(secret);
     expect(await cli(["webhook", "put", table, "audit", "ftp://x/"])).toMatchObject({
-      code: 1,
+      code: 2, // bad input, whoever finds it
       err: expect.stringMatching(/^error validation_failed: url: /),
     });
     expect(await cli(["webhook", "put", table, "audit", "http://x/", "--secret-env", "NOT_SET"])).toMatchObject({
@@ -196,7 +209,7 @@ describeWithDatabase("CLI end to end", () => {
     });
   });
 
-  it("server errors print `error <code>: <message>` and exit 1", async () => {
+  it("server errors print `error <code>: <message>` and exit 1; bad input exits 2 whoever finds it", async () => {
     const missing = uniqueTableName("missing");
     expect(await cli(["send", missing, "1"])).toMatchObject({
       code: 1,
@@ -206,7 +219,7 @@ describeWithDatabase("CLI end to end", () => {
     expect(tail.code).toBe(1);
     expect(tail.err).toMatch(/^error table_not_found: /);
     const bad = await cli(["table", "create", "Bad-Name"]);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2); // bad input: the server found it, the code is the CLI's own
     expect(bad.err).toMatch(/^error validation_failed: /);
   });
 

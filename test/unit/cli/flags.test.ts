@@ -5,7 +5,8 @@ import { TABLE_OPTION_FLAGS, tableOptionsFromFlags, wholeNumber } from "../../..
 import { CliError } from "../../../src/cli/io.js";
 import { run } from "../../../src/cli/program.js";
 import { configFromFlags } from "../../../src/cli/serve.js";
-import { formatStatsTable } from "../../../src/cli/stats.js";
+import { formatDuration, formatTable, formatTime } from "../../../src/cli/output.js";
+import { TABLE_COLUMNS } from "../../../src/cli/table.js";
 import { DEFAULT_OPTIONS } from "../../../src/options.js";
 import { SETTINGS } from "../../../src/server/config.js";
 import { captureIo } from "../../support/cli-io.js";
@@ -124,14 +125,14 @@ describe("the token", () => {
   });
 });
 
-describe("formatStatsTable", () => {
+describe("table output", () => {
   it("aligns names left and counts right", () => {
     const d = (name: string, ready: number) => ({
       name,
       options: { ...DEFAULT_OPTIONS },
       stats: { ready, delayed: 0, inFlight: 2, acked: 10, dead: 3, receivers: 1, cached: 0 },
     });
-    expect(formatStatsTable([d("orders", 5), d("a", 1234)])).toBe(
+    expect(formatTable(TABLE_COLUMNS, [d("orders", 5), d("a", 1234)])).toBe(
       [
         "TABLE   READY  DELAYED  IN_FLIGHT  ACKED  DEAD  RECEIVERS  CACHED",
         "orders      5        0          2     10     3          1       0",
@@ -139,6 +140,21 @@ describe("formatStatsTable", () => {
         "",
       ].join("\n"),
     );
-    expect(formatStatsTable([])).toBe("(no tables)\n");
+    expect(formatTable(TABLE_COLUMNS, [])).toBe("(none)\n");
+  });
+
+  it("shows durations with their two largest units, and times in UTC with their age", () => {
+    expect([250, 30_000, 90_000, 3_600_000, 7_500_000, 86_400_000 + 4 * 3_600_000].map(formatDuration)).toEqual([
+      "250ms",
+      "30s",
+      "1m30s",
+      "1h",
+      "2h5m",
+      "1d4h",
+    ]);
+    const at = Date.UTC(2026, 11, 7, 8, 41, 2);
+    expect(formatTime(at, at + 180_000)).toBe("2026-12-07 08:41:02Z (3m ago)");
+    expect(formatTime(at, at - 30_000)).toBe("2026-12-07 08:41:02Z (in 30s)");
+    expect(formatTime(null)).toBe("-");
   });
 });
