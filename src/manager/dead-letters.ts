@@ -1,26 +1,17 @@
-import type { Clock } from "../clock.js";
 import { RejectedWriteError } from "../errors.js";
-import type { Logger } from "../logger.js";
-import type { TableOptions } from "../options.js";
-import type { MessageStore, RedriveResult } from "../store/types.js";
+import type { RedriveResult } from "../store/types.js";
 import type { MessageRow } from "../model/messages.js";
+import type { TableEnv, TableState } from "./table-state.js";
 
 /** Dead letters moved back per statement when redriving all of them. */
 export const REDRIVE_CHUNK = 1000;
 
 export interface DeadLettersDeps {
-  table: string;
-  store: MessageStore;
-  clock: Clock;
-  log: Logger;
-  /** Counts rows moved to the dead-letter table, and rows that could not be (left due, tried again later). */
-  onMoved: (n: number) => void;
-  onMoveFailed: (n: number) => void;
-  options: () => TableOptions;
+  env: TableEnv;
+  /** Its options (maxAttempts, ack wait), counters, and the holdings that end when a row moves out. */
+  state: TableState;
   /** The rows' delivery is over (moved, or left for later): drop them from the cache's sending set. */
   discard: (ids: readonly string[]) => Promise<void>;
-  /** Ids moved out of the table: their maxInFlight credit ends. */
-  release: (ids: readonly string[]) => void;
   /** Rows came back into the table: look for them. */
   poll: () => void;
 }
@@ -34,7 +25,7 @@ export class DeadLetters {
 
   /** Splits a popped batch: rows with attempts left (returned, to send) and rows out of them (buried). */
   sort(rows: MessageRow[]): { send: MessageRow[]; bury?: Promise<void> } {
-    const max = this.deps.options().maxAttempts;
+    const max = this.deps.state.options.maxAttempts;
     if (max <= 0 || rows.every((r) => r.epoch < max)) return { send: rows };
     const bury = this.bury(
       rows.filter((r) => r.epoch >= max),
@@ -48,7 +39,7 @@ export class DeadLetters {
    * statements of REDRIVE_CHUNK). Conflicts (the id is in use again) stay dead.
    */
   async redrive(ids?: readonly string[]): Promise<RedriveResult> {
-    const { store, table, clock } = this.deps;
+    const { store, table, clock } = this.deps.env;
     const total: RedriveResult = { redriven: [], missing: [], conflicts: [] };
     for (;;) {
       const r = await store.redrive(table, ids === undefined ? undefined : [...ids], clock.now(), REDRIVE_CHUNK);
@@ -72,12 +63,13 @@ export class DeadLetters {
    * ids are split in halves until the one it refuses fails alone, so one row cannot hold the others back.
    */
   private async move(ids: readonly string[], maxAttempts: number): Promise<void> {
-    const { store, table, clock, log } = this.deps;
+    const { store, table, clock, log } = this.deps.env;
+    const { state } = this.deps;
     try {
       const reason = `delivered ${maxAttempts} time${maxAttempts === 1 ? "" : "s"} without an ack (maxAttempts ${maxAttempts})`;
       const moved = await store.deadLetter(table, [...ids], maxAttempts, reason, clock.now());
-      this.deps.onMoved(moved.length);
-      this.deps.release(moved);
+      state.count("deadLettered", moved.length);
+      state.holdings.release(moved); // out of the table: their maxInFlight credit ends
     } catch (err) {
       if (err instanceof RejectedWriteError && ids.length > 1) {
         const half = ids.length >> 1;
@@ -85,10 +77,10 @@ export class DeadLetters {
         await this.move(ids.slice(half), maxAttempts);
         return;
       }
-      this.deps.onMoveFailed(ids.length);
+      state.count("deadLetterFailed", ids.length);
       log.warn({ err, table, count: ids.length }, "could not dead-letter messages; retrying after the ack wait");
       // Left due in the table: try again after an ack wait, not at every poll.
-      await store.reschedule(table, [...ids], clock.now(), this.deps.options().ackWaitMs).catch(() => {});
+      await store.reschedule(table, [...ids], clock.now(), state.options.ackWaitMs).catch(() => {});
     }
   }
 }

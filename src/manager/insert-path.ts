@@ -1,32 +1,18 @@
 import type { Mutex } from "async-mutex";
-import type { Clock } from "../clock.js";
-import type { Logger } from "../logger.js";
-import type { TableOptions } from "../options.js";
-import type { MessageStore } from "../store/types.js";
 import type { MessageRow } from "../model/messages.js";
-import { backoffMs, jitter, type Random } from "../model/backoff.js";
-import type { PriorityCache } from "./cache.js";
+import { backoffMs, jitter } from "../model/backoff.js";
 import { DelayedArrivals } from "./delayed.js";
 import { InsertClaims } from "./insert-claims.js";
 import type { Poller } from "./poller.js";
+import type { TableEnv, TableState } from "./table-state.js";
 
 export interface InsertPathDeps {
-  table: string;
-  store: MessageStore;
-  clock: Clock;
-  random: Random;
-  log: Logger;
-  /** Counts rows this path put into the cache. */
-  onQueued: (n: number) => void;
-  options: () => TableOptions;
-  cache: PriorityCache;
+  env: TableEnv;
+  /** The cache rows go into, the receivers (and their free credit) they go to, the options and counters. */
+  state: TableState;
   /** The manager's cache-management mutex: rows enter the cache under it, as a poll's do. */
   mutex: Mutex;
   poller: Poller;
-  /** Open, with at least one receiver. */
-  live: () => boolean;
-  /** Messages the receivers can take before they run out of maxInFlight credit (ReceiverSet.freeCredit). */
-  freeCredit: () => number;
   schedulePump: () => void;
   track: (task: Promise<void>) => void;
 }
@@ -63,8 +49,8 @@ export class InsertPath {
 
   constructor(private readonly deps: InsertPathDeps) {
     this.delayed = new DelayedArrivals(
-      deps.clock,
-      () => deps.options().cacheSize,
+      deps.env.clock,
+      () => deps.state.options.cacheSize,
       (row) => void this.offerDue([row]),
     );
   }
@@ -98,16 +84,16 @@ export class InsertPath {
    * many were cached or scheduled.
    */
   private async offer(rows: readonly MessageRow[]): Promise<number> {
-    const { poller, clock } = this.deps;
-    const now = clock.now();
-    if (!this.deps.live()) {
+    const { poller, state } = this.deps;
+    const now = this.deps.env.clock.now();
+    if (!state.live) {
       this.unleash(rows);
       // Nobody to send to now: the poller looks when they fall due, for a subscriber who comes by then.
       for (const row of rows) if (row.timeNext > now) poller.expectDue(row.timeNext);
       return 0;
     }
     // While a poll runs the next one is not scheduled yet: count on one interval from now.
-    const nextPoll = Math.min(poller.nextPollAt, now + this.deps.options().pollIntervalMs);
+    const nextPoll = Math.min(poller.nextPollAt, now + state.options.pollIntervalMs);
     const due: MessageRow[] = [];
     let scheduled = 0;
     for (const row of rows) {
@@ -134,14 +120,15 @@ export class InsertPath {
    * 30: 3 enqueued for a subscriber with maxInFlight 1 counted 3 in flight).
    */
   private leaseForInsert(count: number): number | undefined {
-    if (count === 0 || !this.deps.live()) return undefined;
-    const o = this.deps.options();
+    const { state, env } = this.deps;
+    if (count === 0 || !state.live) return undefined;
+    const o = state.options;
     if (o.maxAttempts > 0) return undefined;
-    const { cache } = this.deps;
+    const { cache } = state;
     if (cache.size + this.offered.size + count > o.cacheSize) return undefined;
     const queued = cache.size - cache.sendingCount + this.offered.size + this.leasing;
-    if (this.deps.freeCredit() - queued < count) return undefined;
-    return this.deps.clock.now() + o.ackWaitMs + backoffMs(o.minBackoffMs, o.maxBackoffMs, 0, jitter(this.deps.random));
+    if (state.receivers.freeCredit() - queued < count) return undefined;
+    return env.clock.now() + o.ackWaitMs + backoffMs(o.minBackoffMs, o.maxBackoffMs, 0, jitter(env.random));
   }
 
   /**
@@ -152,7 +139,8 @@ export class InsertPath {
   unleash(rows: readonly MessageRow[]): void {
     const deliveries = rows.filter((r) => r.leasedUntil !== undefined).map((r) => ({ id: r.id, epoch: r.epoch }));
     if (deliveries.length === 0) return;
-    const { store, table, clock, log, poller } = this.deps;
+    const { store, table, clock, log } = this.deps.env;
+    const { poller } = this.deps;
     this.deps.track(
       store.updateDeliveries(table, deliveries, clock.now(), { kind: "release" }).then(
         () => poller.trigger(),
@@ -180,25 +168,26 @@ export class InsertPath {
 
   private async offerDue(rows: readonly MessageRow[]): Promise<number> {
     if (rows.length === 0) return 0;
-    const { cache, poller } = this.deps;
+    const { state } = this.deps;
+    const { cache } = state;
     let added = 0;
     const unleash: MessageRow[] = [];
     for (const row of rows) this.offered.add(row.id);
     await this.deps.mutex.runExclusive(() => {
-      const live = this.deps.live();
+      const live = state.live;
       let full = false;
       for (const row of rows) {
         if (!this.offered.delete(row.id)) continue; // acked or rescheduled while it waited
         const result = live && !full ? cache.add(row) : "full";
         if (result === "full") {
           full = true;
-          poller.markPending(); // the poller will find the rest
+          state.markPending(); // the poller will find the rest
           if (row.leasedUntil !== undefined) unleash.push(row);
         } else if (result === "added") added++;
       }
     });
     this.unleash(unleash);
-    this.deps.onQueued(added);
+    state.count("queued", added);
     if (added > 0) this.deps.schedulePump();
     return added;
   }

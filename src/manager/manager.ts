@@ -7,20 +7,19 @@ import type { TableOptions } from "../options.js";
 import type { FencedResult, MessageStore, RedriveResult } from "../store/types.js";
 import type { Delivery, MessageRow } from "../model/messages.js";
 import type { Random } from "../model/backoff.js";
-import { PriorityCache } from "./cache.js";
 import { type ByteBudget, UNBOUNDED } from "./byte-budget.js";
 import { DeadLetters } from "./dead-letters.js";
 import { DeliveriesInProgress } from "./deliveries.js";
 import { InsertPath } from "./insert-path.js";
-import { Holdings } from "./holdings.js";
 import { Poller } from "./poller.js";
 import { Postponer } from "./postponer.js";
 import { Purger } from "./purger.js";
-import { type Receiver, ReceiverSet, type ReceiverSlot } from "./receivers.js";
+import type { Receiver, ReceiverSlot } from "./receivers.js";
 import { type EnqueueMessage, type EnqueueResult, Inserter } from "./inserter.js";
 import { type Retried, retryWrite } from "./retry.js";
 import { Settler } from "./settler.js";
-import { type ManagerStats, newStats } from "./stats.js";
+import type { ManagerStats } from "./stats.js";
+import { type TableEnv, TableState } from "./table-state.js";
 
 /**
  * Most payload bytes one poll reads, whatever the cache budget has free: a poll's result is held twice while
@@ -77,9 +76,13 @@ export interface ManagerSnapshot {
  * cursor; the send loop (`pump`) pops up to batchSize rows for the next idle receiver; the Postponer
  * records each delivery in the database; the Poller refills the cache from the table; the Purger deletes
  * old acked rows. Our additions: the InsertPath (rows committed here go straight into the cache, delayed
- * ones get timers, due ones may be written already leased), Holdings (what each receiver holds: its maxInFlight credit), the Settler
- * (client acks, postpones and extensions, by id or fenced by receipt), DeliveriesInProgress (what those
- * wait for) and DeadLetters (maxAttempts, redrive).
+ * ones get timers, due ones may be written already leased), Holdings (what each receiver holds: its
+ * maxInFlight credit), the Settler (client acks, postpones, fails and extensions, by id or fenced by
+ * receipt), DeliveriesInProgress (what those wait for) and DeadLetters (maxAttempts, redrive).
+ *
+ * The state the parts share (cache, receivers, holdings, the pending flag, options, counters) is one
+ * TableState, which each part is given with the TableEnv (table, store, clock, random, log); what a part
+ * needs from another part (a poll, a pump, a forget) is one of the few functions the constructor passes.
  *
  * Concurrency. JavaScript runs one piece of code at a time, so Vitess's main mutex (`mu`) becomes "no
  * await while touching the cache or the receivers": every such section below is synchronous. What remains
@@ -103,13 +106,9 @@ export interface ManagerSnapshot {
  * progress and waits for the postpones that follow them.
  */
 export class MessageManager {
-  readonly stats: ManagerStats = newStats();
-  private opts: TableOptions;
-  private isOpen = false;
+  /** Cache, receivers, holdings, pending flag, options and counters: what the parts below share. */
+  private readonly state: TableState;
   private closing: Promise<void> | undefined;
-  private readonly cache: PriorityCache;
-  private readonly receivers = new ReceiverSet();
-  private readonly holdings: Holdings;
   private readonly mutex = new Mutex();
   private readonly poller: Poller;
   private readonly purger: Purger;
@@ -130,114 +129,75 @@ export class MessageManager {
     options: TableOptions,
     private readonly deps: ManagerDeps,
   ) {
-    this.opts = options;
-    const { store, clock, log } = deps;
+    const { store, clock, log, random } = deps;
+    const env: TableEnv = { table, store, clock, random, log };
     const budget = deps.budget ?? UNBOUNDED();
-    this.cache = new PriorityCache(options.cacheSize, budget);
-    this.holdings = new Holdings(() => this.schedulePump());
+    const state = (this.state = new TableState(options, budget, () => this.schedulePump()));
     this.poller = new Poller({
-      clock,
-      store,
-      table,
+      env,
+      state,
       mutex: this.mutex,
-      log,
-      intervalMs: options.pollIntervalMs,
-      limit: () => this.opts.cacheSize,
       maxBytes: () => Math.min(budget.freeBytes, POLL_MAX_BYTES),
-      hasReceivers: () => this.receivers.count > 0,
       add: (row) => {
         this.insertPath.forget([row.id]); // the poll has it: a copy on its way from the insert path is redundant
-        return this.cache.add(row);
+        return state.cache.add(row);
       },
       onAdded: () => this.schedulePump(),
-      onPolled: () => this.stats.polls++,
-      onFailed: () => this.stats.pollFailed++,
     });
-    this.purger = new Purger({
-      clock,
-      store,
-      table,
-      log,
-      intervalMs: options.pollIntervalMs,
-      purgeAfterMs: () => this.opts.purgeAfterMs,
-      onPurged: (n) => (this.stats.purged += n),
-      onFailed: () => this.stats.purgeFailed++,
-    });
-    this.postponer = new Postponer({
-      clock,
-      store,
-      table,
-      log,
-      random: deps.random,
-      semaphore: deps.semaphore,
-      options: () => this.opts,
-      onFailed: () => this.stats.postponeFailed++,
-    });
-    const currentOptions = () => this.opts;
+    this.purger = new Purger({ env, state });
+    this.postponer = new Postponer({ env, state, semaphore: deps.semaphore });
     this.insertPath = new InsertPath({
-      table,
-      store,
-      clock,
-      random: deps.random,
-      log,
-      onQueued: (n) => (this.stats.queued += n),
-      options: currentOptions,
-      cache: this.cache,
+      env,
+      state,
       mutex: this.mutex,
       poller: this.poller,
-      live: () => this.isOpen && this.receivers.count > 0,
-      freeCredit: () => this.receivers.freeCredit(),
       schedulePump: () => this.schedulePump(),
       track: (task) => this.track(task),
     });
+    const writeTimeoutMs = deps.writeTimeoutMs ?? 10_000;
     this.settler = new Settler({
-      table,
-      store,
-      clock,
-      random: deps.random,
-      options: currentOptions,
+      env,
+      state,
       deliveries: this.deliveries,
       forget: (ids, release) => this.forget(ids, release),
       expectDue: (at: number) => this.poller.expectDue(at),
-      log,
-      writeTimeoutMs: deps.writeTimeoutMs ?? 10_000,
+      writeTimeoutMs,
     });
     this.inserter = new Inserter({
       table,
       store,
       clock,
-      ids: deps.ids ?? new IdGenerator(clock, deps.random),
+      ids: deps.ids ?? new IdGenerator(clock, random),
       maxQueuedInserts: deps.maxQueuedInserts ?? 50_000,
       budget: deps.enqueueBudget ?? UNBOUNDED(),
-      writeTimeoutMs: deps.writeTimeoutMs ?? 10_000,
+      writeTimeoutMs,
       retry: (what, ids, write) => this.retryWrite(what, ids, write),
       begin: (ids, due) => this.insertPath.begin(ids, due),
     });
     this.deadLetters = new DeadLetters({
-      table,
-      store,
-      clock,
-      log,
-      onMoved: (n) => (this.stats.deadLettered += n),
-      onMoveFailed: (n) => (this.stats.deadLetterFailed += n),
-      options: currentOptions,
+      env,
+      state,
       discard: (ids) => this.discard(ids),
-      release: (ids) => this.holdings.release(ids),
       poll: () => {
-        if (this.receivers.count > 0) this.poller.trigger();
+        if (state.receivers.count > 0) this.poller.trigger();
       },
     });
   }
 
   get options(): TableOptions {
-    return this.opts;
+    return this.state.options;
+  }
+
+  /** The table's counters (Vitess's MessageStats), live. */
+  get stats(): ManagerStats {
+    return this.state.stats;
   }
 
   open(): void {
-    if (this.isOpen) return;
-    this.isOpen = true;
+    if (this.state.open) return;
+    this.state.open = true;
     if (this.closeSignal.signal.aborted) this.closeSignal = new AbortController();
-    this.poller.markPending();
+    this.state.markPending();
     this.poller.start();
     this.purger.start();
   }
@@ -245,17 +205,17 @@ export class MessageManager {
   /** Idempotent; concurrent calls share one close. */
   close(reason = "table manager closed"): Promise<void> {
     if (this.closing) return this.closing;
-    if (!this.isOpen) return Promise.resolve();
-    this.isOpen = false;
+    if (!this.state.open) return Promise.resolve();
+    this.state.open = false;
     this.closing = (async () => {
       this.closeSignal.abort();
-      this.insertPath.unleash(this.cache.queuedRows());
+      this.insertPath.unleash(this.state.cache.queuedRows());
       // Rows still on their way in (offered, waiting for the mutex) find the manager closed and are
       // unleashed there.
       this.insertPath.clearScheduled();
-      this.holdings.clear();
-      for (const slot of this.receivers.clear()) this.notifyClosed(slot, reason);
-      this.cache.clear();
+      this.state.holdings.clear();
+      for (const slot of this.state.receivers.clear()) this.notifyClosed(slot, reason);
+      this.state.cache.clear();
       await Promise.all([this.poller.stop(), this.purger.stop(), Promise.allSettled([...this.tasks])]);
     })().finally(() => (this.closing = undefined));
     return this.closing;
@@ -263,16 +223,15 @@ export class MessageManager {
 
   /** Applies changed options (the engine saw the table COMMENT change). */
   configure(options: TableOptions): void {
-    this.opts = options;
-    this.cache.resize(options.cacheSize);
+    this.state.configure(options);
     this.poller.setInterval(options.pollIntervalMs);
     this.purger.setInterval(options.pollIntervalMs);
   }
 
   subscribe(receiver: Receiver): Subscription {
-    if (!this.isOpen) throw new ClosedError(`table ${this.table}`);
-    const slot = this.receivers.add(receiver);
-    if (this.receivers.count === 1) this.poller.trigger(); // the first subscriber looks for due rows
+    if (!this.state.open) throw new ClosedError(`table ${this.table}`);
+    const slot = this.state.receivers.add(receiver);
+    if (this.state.receivers.count === 1) this.poller.trigger(); // the first subscriber looks for due rows
     this.schedulePump();
     return {
       get held() {
@@ -303,7 +262,7 @@ export class MessageManager {
   /** A client's postpone: after `delayMs`, or the table's backoff when absent; see Settler. */
   async reschedule(ids: readonly string[], delayMs?: number): Promise<number> {
     const moved = (await this.retryWrite(`postpone on ${this.table}`, ids, () => this.settler.reschedule(ids, delayMs))).value;
-    this.stats.postponed += moved;
+    this.state.count("postponed", moved);
     return moved;
   }
 
@@ -318,7 +277,7 @@ export class MessageManager {
   async rescheduleDeliveries(deliveries: readonly Delivery[], delayMs?: number): Promise<FencedResult> {
     const write = () => this.settler.rescheduleDeliveries(deliveries, delayMs);
     const result = await this.fencedWrite(`postpone on ${this.table}`, deliveries, write);
-    this.stats.postponed += result.changed;
+    this.state.count("postponed", result.changed);
     return result;
   }
 
@@ -335,20 +294,20 @@ export class MessageManager {
   /** Dead-letters ids at once, whatever attempts they have left (a consumer gave up); returns how many moved. */
   async fail(ids: readonly string[], reason: string): Promise<number> {
     const moved = (await this.retryWrite(`fail on ${this.table}`, ids, () => this.settler.fail(ids, reason))).value;
-    this.stats.failed += moved;
+    this.state.count("failed", moved);
     return moved;
   }
 
   /** Fenced fail: as `fail`, for the messages whose given delivery is still current. */
   async failDeliveries(deliveries: readonly Delivery[], reason: string): Promise<FencedResult> {
     const result = await this.fencedWrite(`fail on ${this.table}`, deliveries, () => this.settler.failDeliveries(deliveries, reason));
-    this.stats.failed += result.changed;
+    this.state.count("failed", result.changed);
     return result;
   }
 
   /** Acks committed now: counted, and purged once they pass purgeAfter. */
   private countAcked(n: number): void {
-    this.stats.acked += n;
+    this.state.count("acked", n);
     if (n > 0) this.purger.acked(this.deps.clock.now());
   }
 
@@ -364,17 +323,17 @@ export class MessageManager {
   /** Moves dead letters (the given ids, or all) back into the table, due now with epoch 0. */
   async redrive(ids?: readonly string[]): Promise<RedriveResult> {
     const result = await this.deadLetters.redrive(ids);
-    this.stats.redriven += result.redriven.length;
+    this.state.count("redriven", result.redriven.length);
     return result;
   }
 
   snapshot(): ManagerSnapshot {
     return {
-      receivers: this.receivers.count,
-      cached: this.cache.size,
-      held: this.holdings.size,
+      receivers: this.state.receivers.count,
+      cached: this.state.cache.size,
+      held: this.state.holdings.size,
       scheduled: this.insertPath.scheduled,
-      pending: this.poller.pending,
+      pending: this.state.pending,
       stats: { ...this.stats },
     };
   }
@@ -393,22 +352,22 @@ export class MessageManager {
    */
   private forget(ids: readonly string[], release: boolean): void {
     this.insertPath.forget(ids);
-    this.cache.evict(ids);
+    this.state.cache.evict(ids);
     this.poller.forget(ids);
-    if (release) this.holdings.release(ids);
+    if (release) this.state.holdings.release(ids);
   }
 
   private unsubscribe(slot: ReceiverSlot): void {
-    if (!this.receivers.remove(slot)) return;
-    this.holdings.forgetReceiver(slot);
-    if (this.receivers.count === 0) {
+    if (!this.state.receivers.remove(slot)) return;
+    this.state.holdings.forgetReceiver(slot);
+    if (this.state.receivers.count === 0) {
       // Nobody to send to: forget what is queued (it stays due in the table) and look again on the next
       // subscribe. In-flight ids stay until their discard so a poll cannot re-add them meanwhile.
-      const queued = this.cache.queuedRows();
-      this.cache.evict(queued.map((r) => r.id));
+      const queued = this.state.cache.queuedRows();
+      this.state.cache.evict(queued.map((r) => r.id));
       this.insertPath.unleash(queued);
       this.insertPath.clearScheduled();
-      this.poller.markPending();
+      this.state.markPending();
     }
     this.schedulePump();
   }
@@ -422,7 +381,7 @@ export class MessageManager {
   }
 
   private schedulePump(): void {
-    if (this.pumpScheduled || !this.isOpen) return;
+    if (this.pumpScheduled || !this.state.open) return;
     this.pumpScheduled = true;
     // A microtask, so rows added in one synchronous burst go out as full batches.
     queueMicrotask(() => {
@@ -433,8 +392,8 @@ export class MessageManager {
 
   /** The send loop: hands batches to idle receivers while there is something to send. */
   private pump(): void {
-    while (this.isOpen) {
-      if (this.cache.isEmpty()) {
+    while (this.state.open) {
+      if (this.state.cache.isEmpty()) {
         this.requestPollIfPending();
         return;
       }
@@ -449,11 +408,11 @@ export class MessageManager {
    * take anything now.
    */
   private sendNextBatch(): boolean {
-    for (let tries = this.receivers.count; tries > 0; tries--) {
-      const slot = this.receivers.nextIdle();
+    for (let tries = this.state.receivers.count; tries > 0; tries--) {
+      const slot = this.state.receivers.nextIdle();
       if (!slot) return false;
       const credit = slot.maxInFlight > 0 ? slot.maxInFlight - slot.held : Infinity;
-      const popped = this.cache.popBatch(Math.min(this.opts.batchSize, credit), this.redeliveryFilter(slot));
+      const popped = this.state.cache.popBatch(Math.min(this.state.options.batchSize, credit), this.redeliveryFilter(slot));
       if (popped.length > 0) {
         const { send, bury } = this.deadLetters.sort(popped);
         if (bury) this.track(bury);
@@ -465,30 +424,30 @@ export class MessageManager {
   }
 
   private redeliveryFilter(slot: ReceiverSlot): ((row: MessageRow) => boolean) | undefined {
-    if (this.holdings.size === 0) return undefined;
-    const others = this.receivers.all().filter((r) => r !== slot && r.hasCredit);
+    if (this.state.holdings.size === 0) return undefined;
+    const others = this.state.receivers.all().filter((r) => r !== slot && r.hasCredit);
     if (others.length === 0) return undefined;
-    return (row) => !this.holdings.holds(slot, row.id) || others.every((r) => this.holdings.holds(r, row.id));
+    return (row) => !this.state.holdings.holds(slot, row.id) || others.every((r) => this.state.holdings.holds(r, row.id));
   }
 
   private requestPollIfPending(): void {
-    if (this.poller.pending && this.receivers.count > 0) this.poller.trigger();
+    if (this.state.pending && this.state.receivers.count > 0) this.poller.trigger();
   }
 
   private async deliver(slot: ReceiverSlot, batch: MessageRow[]): Promise<void> {
     const ids = batch.map((r) => r.id);
     const recorded = this.deliveries.begin(batch);
     slot.sending = true;
-    this.stats.sent += batch.length;
-    this.stats.delayed += batch.filter((r) => r.epoch >= 1).length;
-    this.holdings.hold(slot, ids);
+    this.state.count("sent", batch.length);
+    this.state.count("delayed", batch.filter((r) => r.epoch >= 1).length);
+    this.state.holdings.hold(slot, ids);
     try {
       await this.send(slot, batch);
       // Rows leased at insert with at least an ack wait of lease left are already recorded: due when it ends.
       const now = this.deps.clock.now();
       const unrecorded: MessageRow[] = [];
       for (const r of batch) {
-        if (r.leasedUntil === undefined || r.leasedUntil - now < this.opts.ackWaitMs) unrecorded.push(r);
+        if (r.leasedUntil === undefined || r.leasedUntil - now < this.state.options.ackWaitMs) unrecorded.push(r);
         else this.poller.expectDue(r.leasedUntil);
       }
       if (unrecorded.length > 0) {
@@ -506,8 +465,8 @@ export class MessageManager {
   /** A delivery (or burial) is over: the ids leave the cache's sending set, under the mutex. */
   private async discard(ids: readonly string[]): Promise<void> {
     this.schedulePump();
-    await this.mutex.runExclusive(() => this.cache.discard([...ids]));
-    if (this.cache.isEmpty()) this.requestPollIfPending();
+    await this.mutex.runExclusive(() => this.state.cache.discard([...ids]));
+    if (this.state.cache.isEmpty()) this.requestPollIfPending();
   }
 
   /**
@@ -516,12 +475,12 @@ export class MessageManager {
    */
   private async send(slot: ReceiverSlot, batch: MessageRow[]): Promise<void> {
     const tooSlow = new AbortController();
-    const timer = this.deps.clock.setTimeout(() => tooSlow.abort(), this.opts.ackWaitMs);
+    const timer = this.deps.clock.setTimeout(() => tooSlow.abort(), this.state.options.ackWaitMs);
     try {
       await slot.send(batch, this.closeSignal.signal, tooSlow.signal);
     } catch (err) {
-      this.stats.sendFailed += batch.length;
-      this.holdings.release(
+      this.state.count("sendFailed", batch.length);
+      this.state.holdings.release(
         batch.map((r) => r.id),
         slot,
       );

@@ -1,11 +1,9 @@
 import type { Mutex } from "async-mutex";
-import type { Clock } from "../clock.js";
-import type { Logger } from "../logger.js";
-import type { MessageStore } from "../store/types.js";
 import type { MessageRow } from "../model/messages.js";
 import type { AddResult } from "./cache.js";
 import { payloadBytes } from "../payload.js";
 import { DueTimes } from "./due-times.js";
+import type { TableEnv, TableState } from "./table-state.js";
 import { Ticker } from "./ticker.js";
 
 /** The fewest rows a bounded poll asks for, however large the payloads it read last. */
@@ -32,24 +30,17 @@ const REREAD_SPACING_MS = 1_000;
 const FIRST_RETRY_MS = 250;
 
 export interface PollerDeps {
-  clock: Clock;
-  store: MessageStore;
-  table: string;
+  env: TableEnv;
+  /** Its pending flag, receivers (nobody subscribed: no poll), options (cacheSize: rows a poll may read) and counters. */
+  state: TableState;
   /** Vitess's cacheManagementMu: held for a whole poll (read and add) and by post-send discards. */
   mutex: Mutex;
-  intervalMs: number;
-  /** How many rows a poll may read: the cache capacity. */
-  limit: () => number;
   /** How many payload bytes a poll may read: what the cache budget has free. */
   maxBytes: () => number;
-  hasReceivers: () => boolean;
   /** Adds one polled row to the cache. */
   add: (row: MessageRow) => AddResult;
   /** Called after a poll that added rows. */
   onAdded: () => void;
-  onPolled: () => void;
-  onFailed: (err: unknown) => void;
-  log: Logger;
 }
 
 /**
@@ -65,8 +56,6 @@ export interface PollerDeps {
  * poll in progress skips those rows of its snapshot.
  */
 export class Poller {
-  /** Vitess starts in pending mode: the first poll must look. */
-  private pendingRows = true;
   private forgotten: Set<string> | undefined;
   private readonly ticker: Ticker;
   /** Payload bytes per row in the last read, on average and at most; undefined before any. */
@@ -85,8 +74,13 @@ export class Poller {
   private intervalMs: number;
 
   constructor(private readonly deps: PollerDeps) {
-    this.intervalMs = deps.intervalMs;
-    this.ticker = new Ticker(deps.clock, deps.intervalMs, () => this.pollOnce().finally(() => this.armForNextDue()), deps.onFailed);
+    this.intervalMs = deps.state.options.pollIntervalMs;
+    this.ticker = new Ticker(
+      deps.env.clock,
+      this.intervalMs,
+      () => this.pollOnce().finally(() => this.armForNextDue()),
+      () => deps.state.count("pollFailed"),
+    );
   }
 
   /**
@@ -95,7 +89,7 @@ export class Poller {
    * subscribed the poll does nothing, and the first subscriber's poll finds the row).
    */
   expectDue(at: number): void {
-    if (at <= this.deps.clock.now()) return;
+    if (at <= this.deps.env.clock.now()) return;
     if (!this.dueTimes.add(at)) {
       // Not kept: read back from the table when the clock gets there.
       this.rereadAt = Math.min(this.rereadAt ?? Infinity, at);
@@ -108,7 +102,7 @@ export class Poller {
 
   /** After a poll: the next time a known row falls due starts the next poll, if it comes first. */
   private armForNextDue(): void {
-    const now = this.deps.clock.now();
+    const now = this.deps.env.clock.now();
     this.dueTimes.dropUntil(now);
     if (this.rereadAt !== undefined && now >= this.rereadAt && !this.rereading) {
       if (now - this.lastReread >= REREAD_SPACING_MS) this.rereading = this.rereadDueTimes().finally(() => (this.rereading = undefined));
@@ -124,7 +118,7 @@ export class Poller {
    * another; later: times DueTimes had no room for) and keeps as many as it holds.
    */
   private async rereadDueTimes(): Promise<void> {
-    const { store, table, clock, log } = this.deps;
+    const { store, table, clock, log } = this.deps.env;
     const now = clock.now();
     this.lastReread = now;
     this.rereadAt = undefined;
@@ -138,16 +132,6 @@ export class Poller {
       log.warn({ err, table }, "could not read when the table's messages fall due; trying again after the next poll");
     }
     if (this.rereadAt !== undefined) this.ticker.runBy(Math.max(this.rereadAt, now + REREAD_SPACING_MS));
-  }
-
-  /** Due rows may be waiting in the table that the cache did not take: poll again as soon as it drains. */
-  get pending(): boolean {
-    return this.pendingRows;
-  }
-
-  /** Rows were left in the table (a full cache, a subscriber gone): the next poll must look. */
-  markPending(): void {
-    this.pendingRows = true;
   }
 
   get nextPollAt(): number {
@@ -195,7 +179,7 @@ export class Poller {
    * at most 100 rows, so even rows larger than any seen before stay within a few times the bound.
    */
   private readSize(): { limit: number; maxBytes: number } {
-    const rows = this.deps.limit();
+    const rows = this.deps.state.options.cacheSize;
     const maxBytes = this.deps.maxBytes();
     if (maxBytes === Infinity) return { limit: rows, maxBytes };
     const seen = this.rowBytes;
@@ -206,16 +190,17 @@ export class Poller {
   }
 
   private async pollOnce(): Promise<void> {
-    if (!this.deps.hasReceivers()) return;
+    const { env, state } = this.deps;
+    if (state.receivers.count === 0) return;
     await this.deps.mutex.runExclusive(async () => {
-      if (!this.deps.hasReceivers()) return;
+      if (state.receivers.count === 0) return;
       const forgotten = (this.forgotten = new Set());
       try {
         const { limit, maxBytes } = this.readSize();
-        const rows = await this.deps.store.readDue(this.deps.table, this.deps.clock.now(), limit, maxBytes);
+        const rows = await env.store.readDue(env.table, env.clock.now(), limit, maxBytes);
         this.failures = 0;
-        this.deps.onPolled();
-        this.pendingRows = rows.length >= limit || rows.cut === true;
+        state.count("polls");
+        state.polled(rows.length >= limit || rows.cut === true);
         if (rows.length > 0) {
           let bytes = 0;
           let max = 0;
@@ -231,7 +216,7 @@ export class Poller {
           if (forgotten.has(row.id)) continue;
           const result = this.deps.add(row);
           if (result === "full") {
-            this.pendingRows = true;
+            state.markPending();
             break;
           }
           // Rows already cached (sending, not yet postponed) are no news: only real additions wake the
@@ -241,8 +226,8 @@ export class Poller {
         if (added > 0) this.deps.onAdded();
       } catch (err) {
         this.failures++;
-        this.deps.onFailed(err);
-        this.deps.log.warn({ err, table: this.deps.table, failures: this.failures }, "poll failed; trying again soon");
+        state.count("pollFailed");
+        env.log.warn({ err, table: env.table, failures: this.failures }, "poll failed; trying again soon");
       } finally {
         this.forgotten = undefined;
       }

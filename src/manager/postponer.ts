@@ -1,20 +1,14 @@
 import type { SemaphoreInterface } from "async-mutex";
-import type { Clock } from "../clock.js";
-import type { Logger } from "../logger.js";
-import type { MessageStore } from "../store/types.js";
-import { backoffMs, jitter, type Random } from "../model/backoff.js";
+import { backoffMs, jitter } from "../model/backoff.js";
 import type { MessageRow } from "../model/messages.js";
+import type { TableEnv, TableState } from "./table-state.js";
 
 export interface PostponerDeps {
-  clock: Clock;
-  random: Random;
-  store: MessageStore;
-  table: string;
+  env: TableEnv;
+  /** Its options (ack wait, backoff) and counters. */
+  state: TableState;
   /** Shared by every table of the engine: bounds the postpones running at once. */
   semaphore: SemaphoreInterface;
-  options: () => { ackWaitMs: number; minBackoffMs: number; maxBackoffMs: number };
-  onFailed: (err: unknown) => void;
-  log: Logger;
 }
 
 /**
@@ -34,9 +28,10 @@ export class Postponer {
    * lowest epoch's), or undefined when the postpone failed (the rows stay due).
    */
   async afterSend(rows: readonly MessageRow[], leased: ReadonlySet<string> = new Set()): Promise<number | undefined> {
-    const { store, table, clock, semaphore, random } = this.deps;
+    const { store, table, clock, random, log } = this.deps.env;
+    const { state, semaphore } = this.deps;
     return semaphore.runExclusive(async () => {
-      const o = this.deps.options();
+      const o = state.options;
       const now = clock.now();
       const fresh = rows.filter((r) => !leased.has(r.id));
       const renew = rows.filter((r) => leased.has(r.id)).map((r) => r.id);
@@ -68,8 +63,8 @@ export class Postponer {
         }
         return earliest === Infinity ? undefined : earliest;
       } catch (err) {
-        this.deps.onFailed(err);
-        this.deps.log.warn({ err, table, count: rows.length }, "postpone after send failed");
+        state.count("postponeFailed");
+        log.warn({ err, table, count: rows.length }, "postpone after send failed");
         return undefined;
       }
     });

@@ -1,6 +1,4 @@
-import type { Clock } from "../clock.js";
-import type { Logger } from "../logger.js";
-import type { MessageStore } from "../store/types.js";
+import type { TableEnv, TableState } from "./table-state.js";
 import { Ticker } from "./ticker.js";
 
 export const PURGE_CHUNK = 500;
@@ -8,14 +6,9 @@ export const PURGE_CHUNK = 500;
 export const PURGE_SPACING_MS = 500;
 
 export interface PurgerDeps {
-  clock: Clock;
-  store: MessageStore;
-  table: string;
-  intervalMs: number;
-  purgeAfterMs: () => number;
-  onPurged: (n: number) => void;
-  onFailed: (err: unknown) => void;
-  log: Logger;
+  env: TableEnv;
+  /** Its options (purgeAfterMs, pollIntervalMs) and counters. */
+  state: TableState;
 }
 
 /**
@@ -29,7 +22,12 @@ export class Purger {
   private lastRun = -Infinity;
 
   constructor(private readonly deps: PurgerDeps) {
-    this.ticker = new Ticker(deps.clock, deps.intervalMs, () => this.purgeOnce(), deps.onFailed);
+    this.ticker = new Ticker(
+      deps.env.clock,
+      deps.state.options.pollIntervalMs,
+      () => this.purgeOnce(),
+      () => deps.state.count("purgeFailed"),
+    );
   }
 
   start(): void {
@@ -40,7 +38,7 @@ export class Purger {
   /** Rows were acked at `at` (epoch ms): purge them when they pass purgeAfter. */
   acked(at: number): void {
     // A purge at t deletes the rows acked before t - purgeAfter: run just after at + purgeAfter.
-    const due = Math.floor(at + this.deps.purgeAfterMs()) + 1;
+    const due = Math.floor(at + this.deps.state.options.purgeAfterMs) + 1;
     this.ticker.runBy(Math.max(due, this.lastRun + PURGE_SPACING_MS));
   }
 
@@ -57,20 +55,21 @@ export class Purger {
   }
 
   private async purgeOnce(): Promise<void> {
-    const { store, table, clock } = this.deps;
+    const { store, table, clock, log } = this.deps.env;
+    const { state } = this.deps;
     this.lastRun = clock.now();
-    const cutoff = this.lastRun - this.deps.purgeAfterMs();
+    const cutoff = this.lastRun - state.options.purgeAfterMs;
     try {
       for (;;) {
         const n = await store.purge(table, cutoff, PURGE_CHUNK);
-        this.deps.onPurged(n);
+        state.count("purged", n);
         if (n < PURGE_CHUNK) break;
       }
       const oldest = await store.oldestAck(table);
       if (oldest !== undefined) this.acked(oldest);
     } catch (err) {
-      this.deps.onFailed(err);
-      this.deps.log.warn({ err, table }, "purge failed");
+      state.count("purgeFailed");
+      log.warn({ err, table }, "purge failed");
     }
   }
 }

@@ -1,25 +1,20 @@
-import type { Clock } from "../clock.js";
 import { Coalescer } from "../coalescer.js";
 import { UnavailableError } from "../errors.js";
-import type { TableOptions } from "../options.js";
-import type { DeliveryChange, FencedResult, MessageStore, Settlement, SettleGroup } from "../store/types.js";
+import type { DeliveryChange, FencedResult, Settlement, SettleGroup } from "../store/types.js";
 import type { Delivery } from "../model/messages.js";
-import { jitter, type Random } from "../model/backoff.js";
+import { jitter } from "../model/backoff.js";
 import type { DeliveriesInProgress } from "./deliveries.js";
-import type { Logger } from "../logger.js";
+import type { TableEnv, TableState } from "./table-state.js";
 
 export interface SettlerDeps {
-  table: string;
-  store: MessageStore;
-  clock: Clock;
-  random: Random;
-  options: () => TableOptions;
+  env: TableEnv;
+  /** Its options (the backoff of a postpone without a delay). */
+  state: TableState;
   deliveries: DeliveriesInProgress;
   /** Ids whose rows changed: no stale copy of them may be sent. `release` also returns maxInFlight credit. */
   forget: (ids: readonly string[], release: boolean) => void;
   /** Rows fall due at `at` unless acked first: the poller looks then (Poller.expectDue). */
   expectDue: (at: number) => void;
-  log: Logger;
   /** How long an ack may wait for a writer before it is refused (it was then never sent). */
   writeTimeoutMs: number;
 }
@@ -45,7 +40,8 @@ export class Settler {
   private readonly settlements: Coalescer<SettleGroup, number>;
 
   constructor(private readonly deps: SettlerDeps) {
-    const { store, table, clock, writeTimeoutMs } = deps;
+    const { store, table, clock } = deps.env;
+    const { writeTimeoutMs } = deps;
     this.settlements = new Coalescer<SettleGroup, number>({
       maxItems: GROUPS_PER_BATCH,
       maxQueued: MAX_QUEUED,
@@ -63,7 +59,8 @@ export class Settler {
 
   /** Marks ids acked; returns how many this call acked. */
   async ack(ids: readonly string[]): Promise<number> {
-    const { forget, clock } = this.deps;
+    const { forget } = this.deps;
+    const { clock } = this.deps.env;
     // Forgotten on both sides of the commit: before, so no cached copy goes out while it commits; after,
     // for a copy a poll added meanwhile from a snapshot read before the commit.
     forget(ids, true);
@@ -80,7 +77,7 @@ export class Settler {
     this.deps.forget(ids, true);
     // A delivery of these ids still being recorded would overwrite this reschedule: wait for it.
     await this.deps.deliveries.settled(ids);
-    const now = this.deps.clock.now();
+    const now = this.deps.env.clock.now();
     const n = await this.settle(ids, this.rescheduleChange(delayMs), now);
     this.afterReschedule(ids, n, now, delayMs);
     return n;
@@ -129,7 +126,8 @@ export class Settler {
    * dead-letter table at once, whatever attempts they have left. Returns how many moved.
    */
   async fail(ids: readonly string[], reason: string): Promise<number> {
-    const { forget, store, table, clock } = this.deps;
+    const { forget } = this.deps;
+    const { store, table, clock } = this.deps.env;
     forget(ids, true); // on both sides of the commit, as an ack
     const moved = await store.deadLetter(table, [...ids], 0, reason, clock.now());
     forget(ids, true);
@@ -138,7 +136,7 @@ export class Settler {
 
   /** Fenced fail: as `fail`, for the messages whose given delivery is still current. */
   async failDeliveries(deliveries: readonly Delivery[], reason: string): Promise<FencedResult> {
-    const { store, table } = this.deps;
+    const { store, table } = this.deps.env;
     const result = await this.fenced(deliveries, (live, now) => store.deadLetterDeliveries(table, live, reason, now));
     this.deps.forget(result.current, true);
     return { changed: result.changed, stale: result.stale };
@@ -152,7 +150,7 @@ export class Settler {
     deliveries: readonly Delivery[],
     write: (live: Delivery[], now: number) => Promise<FencedResult>,
   ): Promise<FencedResult & { current: string[]; now: number }> {
-    const { clock } = this.deps;
+    const { clock } = this.deps.env;
     const inProgress = this.deps.deliveries;
     const stale: Delivery[] = [];
     const live: Delivery[] = [];
@@ -172,18 +170,18 @@ export class Settler {
 
   /** A fenced write that applies `change` to the current deliveries. */
   private update(change: DeliveryChange): (live: Delivery[], now: number) => Promise<FencedResult> {
-    const { store, table } = this.deps;
+    const { store, table } = this.deps.env;
     return (live, now) => store.updateDeliveries(table, live, now, change);
   }
 
   private rescheduleChange(delayMs: number | undefined): Exclude<Settlement, { kind: "ack" }> {
     if (delayMs !== undefined) return { kind: "reschedule", delayMs };
-    const o = this.deps.options();
+    const o = this.deps.state.options;
     const spec = {
       baseDelayMs: 0,
       minBackoffMs: o.minBackoffMs,
       maxBackoffMs: o.maxBackoffMs,
-      jitter: jitter(this.deps.random),
+      jitter: jitter(this.deps.env.random),
       incrementEpoch: false,
     };
     return { kind: "backoff", spec };
@@ -200,7 +198,7 @@ export class Settler {
       this.deps.expectDue(now + delayMs);
       return;
     }
-    const { store, table, log } = this.deps;
+    const { store, table, log } = this.deps.env;
     void store.dueTimes(table, now, ids.length, [...ids]).then(
       (times) => {
         for (const at of times) this.deps.expectDue(at);
