@@ -3,20 +3,30 @@
  * and knows which of its acks the server confirmed, a bounded HTTP producer, figures written for
  * RELIABILITY.md, a seeded PRNG, and direct database checks.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql, type Kysely } from "kysely";
+import { inject } from "vitest";
 import WebSocket from "ws";
 import { sleep } from "../support/wait.js";
 
-/** Where each scenario writes its figures: $TMPDIR/tablemq-faults/<scenario>.json. */
-export const RESULTS_DIR = join(tmpdir(), "tablemq-faults");
+let resultsDir: string | undefined;
 
-/** Writes the scenario's figures as JSON and prints them as one line (quoted by RELIABILITY.md). */
+/**
+ * Where each scenario writes its figures: a directory of the run's own, $TMPDIR/tablemq-faults-XXXXXX/
+ * (made by test/support/global-setup.ts, kept after the run when a scenario wrote to it).
+ */
+export function resultsDirectory(): string {
+  resultsDir ??= inject("faultsDir") || mkdtempSync(join(tmpdir(), "tablemq-faults-"));
+  return resultsDir;
+}
+
+/** Writes the scenario's figures as JSON and prints them as one line, with the file (quoted by RELIABILITY.md). */
 export function recordFigures(scenario: string, figures: Record<string, unknown>): string {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const file = join(RESULTS_DIR, `${scenario}.json`);
+  const dir = resultsDirectory();
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${scenario}.json`);
   const record = { scenario, at: new Date().toISOString(), ...figures };
   writeFileSync(file, JSON.stringify(record, null, 2) + "\n");
   console.log(`[faults] ${scenario} ${JSON.stringify(figures)} -> ${file}`);

@@ -11,19 +11,26 @@
  */
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
+import { createConnection } from "mysql2/promise";
 import { afterAll, afterEach, beforeAll, describe, inject } from "vitest";
+import { parseMysqlUrl } from "../../src/store/mysql/connect.js";
 import { createMysqlStore, type MysqlStore } from "../../src/store/mysql/store.js";
+import { runDatabaseName } from "./run-id.js";
+// The `inject` keys (mysqlUrl, testRunId, faultsDir) are declared in ./global-setup.ts.
 
-declare module "vitest" {
-  export interface ProvidedContext {
-    /** URL of the integration database; "" when there is none (integration tests skip). */
-    mysqlUrl: string;
-  }
-}
-
-/** The database URL chosen by the global setup, or "" when there is none. */
+/**
+ * The URL of this run's own database (`tablemq_<run id>`, made by the global setup), or "" when there is
+ * no database.
+ */
 export function testDatabaseUrl(): string {
   return inject("mysqlUrl") ?? "";
+}
+
+/** This run's id (see ./run-id.ts), made once per `vitest run` by the global setup. */
+export function testRunId(): string {
+  const id = inject("testRunId");
+  if (!id) throw new Error("no test run id: run the tests through vitest.config.ts (its globalSetup makes it)");
+  return id;
 }
 
 export function hasDatabase(): boolean {
@@ -96,17 +103,22 @@ export function useTestStore(): TestStore {
 }
 
 /**
- * A database of its own for one test file, emptied first: an Engine serves every message table of its
- * database, so engine tests must not see (or purge) the tables of store tests running in parallel.
- * Returns its URL (only valid inside tests / hooks).
+ * A database of its own for one test file (or describe block), `tablemq_<run id>_<name>`: an Engine serves
+ * every message table of its database, so engine tests must not see (or purge) the tables of store tests
+ * running in parallel. Made empty before the block's tests and dropped after them (the block's other
+ * afterAll hooks, registered later, run first: servers and pools are closed by then); the global teardown
+ * drops whatever is left. `name` is a-z, 0-9 and _, at most 38 characters. Returns its URL (only valid inside
+ * tests / hooks).
  */
 export function useOwnDatabase(name: string): { readonly url: string } {
   let url = "";
+  let dbName = "";
   beforeAll(async () => {
     const base = new URL(testDatabaseUrl());
-    const dbName = `tablemq_${name}`;
+    dbName = runDatabaseName(testRunId(), name);
     const admin = createMysqlStore(testDatabaseUrl(), { connectionLimit: 1 });
     try {
+      // Only there if this file ran before in this run (watch mode).
       await sql`DROP DATABASE IF EXISTS ${sql.id(dbName)}`.execute(admin.db);
       await sql`CREATE DATABASE ${sql.id(dbName)}`.execute(admin.db);
     } finally {
@@ -114,6 +126,22 @@ export function useOwnDatabase(name: string): { readonly url: string } {
     }
     base.pathname = `/${dbName}`;
     url = base.toString();
+  });
+  afterAll(async () => {
+    if (!dbName) return;
+    try {
+      const { host, port, user, password, database } = parseMysqlUrl(testDatabaseUrl());
+      const admin = await createConnection({ host, port, user, password, database });
+      try {
+        // Bounded: should something still hold a lock in it, the global teardown drops it at the end.
+        await admin.query("SET SESSION lock_wait_timeout = 10");
+        await admin.query(`DROP DATABASE IF EXISTS \`${dbName}\``);
+      } finally {
+        await admin.end();
+      }
+    } catch (err) {
+      process.stderr.write(`[tablemq tests] ${dbName} not dropped yet (the run's teardown will): ${String(err)}\n`);
+    }
   });
   return {
     get url() {

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,15 +42,19 @@ describe("auth settings", () => {
 
   it("read the token table from TABLEMQ_AUTH_TOKENS_FILE", () => {
     const dir = mkdtempSync(join(tmpdir(), "tablemq-auth-"));
-    const file = join(dir, "tokens.json");
-    writeFileSync(file, JSON.stringify({ [SECRET]: { "*": ["consume"] } }));
-    expect(loadConfig({ TABLEMQ_AUTH_TOKENS_FILE: file }).authTokens).toEqual({ [SECRET]: { "*": ["consume"] } });
-    expect(configError({ TABLEMQ_AUTH_TOKENS_FILE: join(dir, "missing.json") }).message).toMatch(
-      /^TABLEMQ_AUTH_TOKENS_FILE: cannot read .*ENOENT/,
-    );
-    writeFileSync(file, `{"${SECRET}": {"*": ["consume"]}`);
-    expect(configError({ TABLEMQ_AUTH_TOKENS_FILE: file }).message).toMatch(/^TABLEMQ_AUTH_TOKENS_FILE \(.*tokens.json\) must be JSON/);
-    expect(configError({ TABLEMQ_AUTH_TOKENS_FILE: file, TABLEMQ_AUTH_TOKENS: "{}" }).message).toContain("both set");
+    try {
+      const file = join(dir, "tokens.json");
+      writeFileSync(file, JSON.stringify({ [SECRET]: { "*": ["consume"] } }));
+      expect(loadConfig({ TABLEMQ_AUTH_TOKENS_FILE: file }).authTokens).toEqual({ [SECRET]: { "*": ["consume"] } });
+      expect(configError({ TABLEMQ_AUTH_TOKENS_FILE: join(dir, "missing.json") }).message).toMatch(
+        /^TABLEMQ_AUTH_TOKENS_FILE: cannot read .*ENOENT/,
+      );
+      writeFileSync(file, `{"${SECRET}": {"*": ["consume"]}`);
+      expect(configError({ TABLEMQ_AUTH_TOKENS_FILE: file }).message).toMatch(/^TABLEMQ_AUTH_TOKENS_FILE \(.*tokens.json\) must be JSON/);
+      expect(configError({ TABLEMQ_AUTH_TOKENS_FILE: file, TABLEMQ_AUTH_TOKENS: "{}" }).message).toContain("both set");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("refuse a bad token table with a message naming the variable and never the token", () => {
