@@ -7,23 +7,26 @@ export interface ServerProcess {
 }
 
 /**
- * A server the run starts (`node <args>`), in a process of its own; resolves with the URL it prints first
- * on stdout; `env` is added to this process's environment. TABLEMQ_BENCH_SERVER_STDOUT names a file for the
- * rest of its stdout (V8's --trace-gc* print there).
+ * A server the run starts (`node <args>`, `tablemq serve`), in a process of its own; resolves with the URL
+ * of its "tablemq listening on <url>" line on stderr (stdout carries its JSON logs); `env` is added to this
+ * process's environment. Its stderr is passed on to ours. TABLEMQ_BENCH_SERVER_STDOUT names a file for its
+ * stdout (V8's --trace-gc* print there).
  */
 export async function startServerProcess(args: string[], what: string, env?: Record<string, string>): Promise<ServerProcess> {
   const child = spawn(process.execPath, args, {
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["ignore", "pipe", "pipe"],
     ...(env ? { env: { ...process.env, ...env } } : {}),
   });
   const copy = process.env.TABLEMQ_BENCH_SERVER_STDOUT;
   if (copy) child.stdout!.pipe(createWriteStream(copy));
+  else child.stdout!.resume();
+  child.stderr!.pipe(process.stderr);
   const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (d) => {
-      out += d.toString();
-      const line = out.split("\n").find((l) => l.startsWith("http"));
-      if (line) resolve(line.trim());
+    let err = "";
+    child.stderr!.on("data", (d) => {
+      err += d.toString();
+      const m = /listening on (http\S+)/.exec(err);
+      if (m) resolve(m[1]!);
     });
     child.once("exit", (code) => reject(new Error(`${what} exited with ${code}`)));
   });

@@ -22,8 +22,9 @@ export function registerServe(program: Command, io: CliIo): void {
         1,
       );
     }
-    io.stdout.write(`${server.url}\n`);
-    if (io.handleSignals) installSignalHandlers(server, { info: (o, m) => io.stderr.write(`${m ?? ""} ${JSON.stringify(o)}\n`) });
+    // stdout carries the JSON log lines alone; this line is for the person (or script) that started it.
+    io.stderr.write(`tablemq listening on ${server.url}\n`);
+    if (io.handleSignals) installSignalHandlers(server, server.app.log);
     else io.onServerStarted?.(server);
   });
 }

@@ -6,6 +6,7 @@ import { accessHook, Authenticator, selectProtocol } from "./auth.js";
 import { installJsonBodies } from "./body.js";
 import type { ServerContext } from "./context.js";
 import { ApiError, clientErrorHandler, errorHandler, notFoundHandler, sendError, toApiError } from "./errors.js";
+import { RequestLogs } from "./request-logs.js";
 import { browseRoutes } from "./routes/browse.js";
 import { deadLetterRoutes } from "./routes/dead-letters.js";
 import { messageRoutes } from "./routes/messages.js";
@@ -23,6 +24,7 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
   const auth = new Authenticator(ctx.config); // throws ConfigError for a bad token table
   const app = Fastify({
     loggerInstance: logger,
+    logController: new RequestLogs(),
     bodyLimit: ctx.config.bodyLimitBytes,
     forceCloseConnections: "idle",
     return503OnClosing: true,

@@ -7,6 +7,7 @@ import type { MessageStore, WebhookStore } from "../store/types.js";
 import { WebhookRegistry } from "../webhooks/registry.js";
 import { buildApp } from "./app.js";
 import type { ServerConfig } from "./config.js";
+import type { Logger } from "../logger.js";
 import { ConnectionTracker } from "./connections.js";
 import type { ServerContext } from "./context.js";
 import { Metrics } from "./metrics.js";
@@ -112,7 +113,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
 /**
  * SIGTERM/SIGINT: graceful shutdown, then exit 0. A second signal exits at once with 1.
  */
-export function installSignalHandlers(server: RunningServer, log: { info(o: object, m?: string): void } = console as never): void {
+export function installSignalHandlers(server: RunningServer, log: Logger = server.app.log): void {
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) {
@@ -124,7 +125,7 @@ export function installSignalHandlers(server: RunningServer, log: { info(o: obje
     server.close().then(
       () => process.exit(0),
       (err: unknown) => {
-        log.info({ err: err instanceof Error ? err.stack : String(err) }, "shutdown failed");
+        log.error({ err }, "shutdown failed");
         process.exit(1);
       },
     );

@@ -1,7 +1,6 @@
 /** The CLI against the real server and database: in-process through run(), and `serve` as a process. */
 import { readFileSync } from "node:fs";
 import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { run } from "../../src/cli/main.js";
 import { loadConfig } from "../../src/server/config.js";
@@ -223,18 +222,23 @@ describeWithDatabase("CLI end to end", () => {
     expect(bad.err).toMatch(/^error validation_failed: /);
   });
 
-  it("serve runs as a process, prints its URL, and stops cleanly on SIGTERM", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--port", "0", "--log-level", "silent"], {
+  it("serve runs as a process: its URL on stderr, only JSON log lines on stdout, a clean stop on SIGTERM", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--port", "0", "--log-level", "info"], {
       env: { ...process.env, TABLEMQ_DATABASE_URL: database.url },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let err = "";
-    child.stderr.on("data", (c) => (err += c));
+    let out = "";
+    child.stdout.on("data", (c) => (out += c));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     try {
       const url = await within(
         new Promise<string>((resolve, reject) => {
-          createInterface({ input: child.stdout }).on("line", (line) => /^http:\/\//.test(line) && resolve(line));
+          child.stderr.on("data", (c) => {
+            err += c;
+            const m = /^tablemq listening on (http:\/\/\S+)$/m.exec(err);
+            if (m) resolve(m[1]!);
+          });
           void exited.then((code) => reject(new Error(`serve exited with ${code}: ${err}`)));
         }),
         15_000,
@@ -244,6 +248,11 @@ describeWithDatabase("CLI end to end", () => {
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
       child.kill("SIGTERM");
       expect(await within(exited, 10_000, "serve to exit")).toBe(0);
+      const logs = lines(out).map((l) => JSON.parse(l) as { msg?: string; signal?: string });
+      expect(logs.map((l) => l.msg)).toEqual(expect.arrayContaining(["tablemq listening", "shutting down", "tablemq stopped"]));
+      expect(logs.find((l) => l.msg === "shutting down")?.signal).toBe("SIGTERM");
+      expect(logs.map((l) => l.msg)).not.toContain("request completed"); // at info a request logs nothing
+      expect(err).toBe(`tablemq listening on ${url}\n`); // the one human line; nothing else on stderr
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
     }

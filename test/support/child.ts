@@ -24,8 +24,11 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
     let out = "";
     child.stdout!.on("data", (d) => {
       out += d.toString();
-      const line = out.split("\n").find((l) => l.startsWith("{"));
-      if (line) resolve(JSON.parse(line).url);
+      // The first JSON line with a url and a pid is serve-process's; log lines (JSON too) may come before it.
+      for (const line of out.split("\n").filter((l) => l.startsWith("{") && l.endsWith("}"))) {
+        const o = JSON.parse(line) as { url?: string; pid?: number };
+        if (o.url !== undefined && o.pid !== undefined) return resolve(o.url);
+      }
     });
     void exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${err}`)));
     setTimeout(() => reject(new Error(`server did not start in 20 s: ${err}`)), 20_000).unref();

@@ -7,5 +7,5 @@ import { loadConfig } from "../../src/server/config.js";
 import { installSignalHandlers, startServer } from "../../src/server/server.js";
 
 const server = await startServer(loadConfig(process.env));
-installSignalHandlers(server, { info: (o, m) => process.stderr.write(`${m ?? ""} ${JSON.stringify(o)}\n`) });
+installSignalHandlers(server);
 process.stdout.write(`${JSON.stringify({ url: server.url, pid: process.pid })}\n`);
