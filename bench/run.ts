@@ -21,7 +21,7 @@ import { type Adapter, Unavailable } from "./lib/types.js";
 import { backlog, consumersOf, FULL, largePayload, QUICK, type RunContext, w1EndToEnd, w1Publish, w2Latency } from "./lib/workloads.js";
 import { endWorkers } from "./lib/workers.js";
 import { dueTimes } from "./lib/due-times.js";
-import { BENCH_DB_URL } from "./systems/tablemq.js";
+import { BENCH_DB_URL, ensureBenchDatabase } from "./systems/tablemq.js";
 
 // In the order they run. large-payload comes after backlog, whose peak RSS is tablemq's VmHWM since its start
 // (large-payload resets that peak to measure its own stretch).
@@ -92,6 +92,7 @@ async function measureCeiling(when: string): Promise<void> {
   if (!workloads.includes("ceiling")) return;
   log(`ceiling (${when}) …`);
   try {
+    await ensureBenchDatabase(); // on a fresh machine the ceiling runs before tablemq has made it
     const c = await ceiling(BENCH_DB_URL, sizes.ceilingMessages);
     ceilingRuns.push({ when, perSec: c.perSec });
     ceilingVersion = c.version;

@@ -1,5 +1,6 @@
 /** Renders a run's results as Markdown, with tablemq's ratios to each peer and to the MySQL ceiling. */
 import { CEILING, median, medianRatio, type PairedRounds } from "./pairs.js";
+import { BENCH_LOG_LEVEL } from "./server-flags.js";
 import { YARDSTICKS } from "./systems.js";
 
 export interface SystemResults {
@@ -49,7 +50,7 @@ export function renderMarkdown(r: RunResults): string {
     "",
   );
   out.push(
-    `Before its workloads every system gets the same untimed warm-up (${warmupText(r)}), and each system's server runs for the whole run, as a deployed one would: tablemq's \`tablemq serve\` is started once, like the peers' servers, which run as system services. tablemq's producers use its own client (\`TablemqClient.publish\`: Node's http with a keep-alive connection); its consumers use a WebSocket (\`ws\`) and ack each batch with one frame. Each client gets the ~200-byte JSON payload in the form its docs use: the object for tablemq, BullMQ and pg-boss (their clients encode it), JSON text for RabbitMQ and NATS (theirs carry bytes).`,
+    `Before its workloads every system gets the same untimed warm-up (${warmupText(r)}), and each system's server runs for the whole run, as a deployed one would: tablemq's \`tablemq serve\` is started once (with the Node flags of \`npm start\` and \`--log-level ${BENCH_LOG_LEVEL}\`; at the default \`info\` a request logs nothing either), like the peers' servers, which run as system services. tablemq's producers use its own client (\`TablemqClient.publish\`: Node's http with a keep-alive connection); its consumers use a WebSocket (\`ws\`) and ack each batch with one frame. Each client gets the ~200-byte JSON payload in the form its docs use: the object for tablemq, BullMQ and pg-boss (their clients encode it), JSON text for RabbitMQ and NATS (theirs carry bytes).`,
     "",
   );
 

@@ -16,3 +16,9 @@ export function serverNodeFlags(startScript: string): string[] {
 
 /** Space-separated words, e.g. Node flags from an environment variable ("" or unset: none). */
 export const words = (text: string | undefined): string[] => (text ?? "").split(" ").filter(Boolean);
+
+/**
+ * The log level the bench runs tablemq's server at (README: at the default `info` a request logs nothing
+ * either; `warn` also leaves out the start and stop lines).
+ */
+export const BENCH_LOG_LEVEL = "warn";

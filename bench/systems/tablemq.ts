@@ -4,7 +4,7 @@ import { createConnection } from "mysql2/promise";
 import WebSocket from "ws";
 import { TablemqClient } from "../../src/client/index.js";
 import { peakRss, type ServerProcesses } from "../lib/cpu.js";
-import { serverNodeFlags, words } from "../lib/server-flags.js";
+import { BENCH_LOG_LEVEL, serverNodeFlags, words } from "../lib/server-flags.js";
 import type { BenchPayload } from "../lib/payload.js";
 import { type ServerProcess, startServerProcess, stopServerProcess } from "../lib/server-process.js";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
@@ -173,7 +173,7 @@ export async function startServer({
     "--port",
     "0",
     "--log-level",
-    "warn",
+    BENCH_LOG_LEVEL,
     "--database-url",
     BENCH_DB_URL,
   ];
@@ -184,7 +184,7 @@ const factory: AdapterFactory = (opts) => new TablemqAdapter(opts);
 export default factory;
 
 /**
- * A consumer on tablemq's WebSocket protocol (API.md): each "messages" frame's payloads go to `onMessage`,
+ * A consumer on tablemq's WebSocket protocol (docs/API.md): each "messages" frame's payloads go to `onMessage`,
  * then one ack frame acks them all. node-floor's server speaks the same frames.
  */
 export async function ackingConsumer(url: string, onMessage: (payload: BenchPayload) => void): Promise<Consumer> {
