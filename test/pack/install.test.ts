@@ -1,0 +1,79 @@
+/**
+ * Issue 24: the package as a user gets it. `npm pack` on this checkout (prepack builds dist/), the tarball
+ * installed in a scratch project, and its `tablemq` command run there: --help, a send and a tail against a
+ * real server. Also: the files a user needs are in the tarball (LICENSE, dist, the sources its source maps
+ * name), and a map's sources resolve inside the installed package. Slow (a build and an install), so it
+ * runs as `npm run test:pack` (and in .ci/run), not in `npm test`.
+ */
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { loadConfig } from "../../src/server/config.js";
+import { type RunningServer, startServer } from "../../src/server/server.js";
+import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+describeWithDatabase("the packed package", () => {
+  const database = useOwnDatabase("pack");
+  const scratch = mkdtempSync(join(tmpdir(), "tablemq-pack-"));
+  let server: RunningServer;
+  let tarball: string;
+  let installed: string;
+
+  beforeAll(async () => {
+    server = await startServer(loadConfig({}, { port: 0, databaseUrl: database.url, logLevel: "silent" }));
+    const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", scratch], { cwd: ROOT, maxBuffer: 64 << 20 });
+    tarball = join(scratch, (JSON.parse(stdout) as Array<{ filename: string }>)[0]!.filename);
+    const project = join(scratch, "app");
+    await run("mkdir", ["-p", project]);
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", private: true, type: "module" }));
+    await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", tarball], { cwd: project, maxBuffer: 64 << 20 });
+    installed = join(project, "node_modules", "tablemq");
+  }, 300_000);
+  afterAll(async () => {
+    await server?.close();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  const tablemq = (args: string[]) =>
+    run(join(installed, "..", ".bin", "tablemq"), [...args, "--url", server.url], { env: { ...process.env, TABLEMQ_URL: "" } });
+
+  it("ships LICENSE, the build, and the sources its source maps name", async () => {
+    const { stdout } = await run("tar", ["-tzf", tarball]);
+    const files = stdout.split("\n");
+    for (const f of [
+      "package/LICENSE",
+      "package/README.md",
+      "package/dist/index.js",
+      "package/dist/cli/main.js",
+      "package/src/cli/main.ts",
+    ]) {
+      expect(files, f).toContain(f);
+    }
+    const map = join(installed, "dist/cli/main.js.map");
+    const { sources } = JSON.parse(readFileSync(map, "utf8")) as { sources: string[] };
+    expect(sources.length).toBeGreaterThan(0);
+    for (const s of sources) expect(existsSync(resolve(dirname(map), s)), s).toBe(true);
+    expect(JSON.parse(readFileSync(join(installed, "package.json"), "utf8")).license).toBe("Apache-2.0");
+  });
+
+  it("runs its tablemq command: --help, then a send and a tail against a server", async () => {
+    const help = await run(join(installed, "..", ".bin", "tablemq"), ["--help"]);
+    expect(help.stdout).toMatch(/^Usage: tablemq/);
+    const table = uniqueTableName("pack");
+    await tablemq(["table", "create", table]);
+    const sent = await tablemq(["send", table, '{"from":"the tarball"}']);
+    const [id] = sent.stdout
+      .trim()
+      .split("\n")
+      .map((l) => (JSON.parse(l) as { id: string }).id);
+    const tail = await tablemq(["tail", table, "--count", "1", "--ack"]);
+    expect(JSON.parse(tail.stdout)).toMatchObject({ id, payload: { from: "the tarball" }, epoch: 0 });
+  });
+});
