@@ -186,6 +186,13 @@ export type ClientFrame = Static<(typeof ClientFrames)[keyof typeof ClientFrames
  * on one side fails the typecheck of the other); the client's types are these.
  */
 
+/** Every non-2xx answer (server/errors.ts). `ids`: with a 504 `outcome_unknown`, the messages concerned. */
+export const ErrorAnswer = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String() }),
+  ids: Type.Optional(Type.Array(Type.String())),
+});
+export type ErrorAnswer = Static<typeof ErrorAnswer>;
+
 /**
  * A table's options as the server reports them, every one filled in, in milliseconds. Numbers, not integers:
  * a table made by Vitess may carry fractional seconds in its COMMENT. The TableOptions type (options.ts).
@@ -253,6 +260,14 @@ export const WebhookAnswer = Type.Intersect([
 ]);
 export type WebhookAnswer = Static<typeof WebhookAnswer>;
 
+/** GET /v1/tables/{table}/webhooks: by name. */
+export const WebhookListAnswer = Type.Object({ webhooks: Type.Array(WebhookAnswer) });
+export type WebhookListAnswer = Static<typeof WebhookListAnswer>;
+
+/** DELETE /v1/tables/{table}/webhooks/{name}. */
+export const WebhookDeletedAnswer = Type.Object({ table: Type.String(), name: Type.String(), deleted: Type.Literal(true) });
+export type WebhookDeletedAnswer = Static<typeof WebhookDeletedAnswer>;
+
 export const TableAnswer = Type.Object({
   name: Type.String(),
   options: TableOptionsAnswer,
@@ -261,6 +276,14 @@ export const TableAnswer = Type.Object({
   webhooks: Type.Optional(Type.Array(WebhookHealthAnswer)),
 });
 export type TableAnswer = Static<typeof TableAnswer>;
+
+/** GET /v1/tables: the tables the token may see, each as GET /v1/tables/{table} describes it. */
+export const TableListAnswer = Type.Object({ tables: Type.Array(TableAnswer) });
+export type TableListAnswer = Static<typeof TableListAnswer>;
+
+/** DELETE /v1/tables/{table}. */
+export const TableDroppedAnswer = Type.Object({ name: Type.String(), dropped: Type.Literal(true) });
+export type TableDroppedAnswer = Static<typeof TableDroppedAnswer>;
 
 /** POST /messages: ids in request order; `duplicates` (ids that existed and were not inserted) only when some. */
 export const EnqueueAnswer = Type.Object({ ids: Type.Array(Type.String()), duplicates: Type.Optional(Type.Array(Type.String())) });

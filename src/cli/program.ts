@@ -3,9 +3,9 @@
  * the exit code: 0 ok, 1 a server or runtime error (`error <code>: <message>`), 2 a usage or input error,
  * whoever found it: the CLI's flags, the client's checks or the server's 400.
  */
-import { createRequire } from "node:module";
 import { Command, CommanderError, Option } from "commander";
 import { TablemqError } from "../client/http.js";
+import { VERSION } from "../version.js";
 import { wholeNumber } from "./flags.js";
 import { CliError, type CliIo } from "./io.js";
 import { outputOption } from "./output.js";
@@ -20,9 +20,6 @@ import { registerTail } from "./tail.js";
 import { registerWebhook } from "./webhook.js";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
-
-/** The package's version (package.json is two levels up from src/cli and from dist/cli alike). */
-export const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
 
 export function buildProgram(io: CliIo): Command {
   const env = io.env ?? process.env;

@@ -6,6 +6,7 @@ import { accessHook, Authenticator, selectProtocol } from "./auth.js";
 import { installJsonBodies } from "./body.js";
 import type { ServerContext } from "./context.js";
 import { ApiError, clientErrorHandler, errorHandler, notFoundHandler, sendError, toApiError } from "./errors.js";
+import { registerOpenApi } from "./openapi.js";
 import { RequestLogs } from "./request-logs.js";
 import { browseRoutes } from "./routes/browse.js";
 import { deadLetterRoutes } from "./routes/dead-letters.js";
@@ -46,6 +47,9 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
       server.close(() => done());
     },
   });
+
+  // Before every route: swagger collects them as they are added (GET /openapi.json).
+  await registerOpenApi(app);
 
   installJsonBodies(app);
   app.setErrorHandler(errorHandler);

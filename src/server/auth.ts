@@ -5,7 +5,7 @@
  *
  * Tokens come from the configuration (TABLEMQ_AUTH_TOKENS): `{"<token>": {"<table>" | "*": [scopes]}}`.
  * Without tokens authentication is off and every route is open, as before. With tokens, every route
- * needs a valid one except /healthz, /readyz and (unless TABLEMQ_METRICS_AUTH=token) /metrics; the scope
+ * needs a valid one except /healthz, /readyz, /openapi.json and (unless TABLEMQ_METRICS_AUTH=token) /metrics; the scope
  * a route needs is in ROUTE_SCOPES. Tokens are compared in constant time (SHA-256 digests of the presented
  * and each configured token, all compared with timingSafeEqual) and never logged: fastify's request
  * serializer logs the method and URL, not headers, and the server's logger redacts the headers anyway.
@@ -24,10 +24,13 @@ export type Requirement = { kind: "open" } | { kind: "token" } | { kind: "table"
 /**
  * The scope each route needs, by method (HEAD as GET) and route pattern. A route that is not listed
  * needs admin on "*" (fail closed); a request that matches no route needs a valid token (then 404s).
+ * Every route is listed (test/e2e/openapi.test.ts checks it against the routes the server has); the
+ * OpenAPI document (openapi.ts) shows each one's requirement.
  */
-export const ROUTE_SCOPES: Readonly<Record<string, Requirement>> = {
+export const ROUTE_SCOPES = {
   "GET /healthz": { kind: "open" },
   "GET /readyz": { kind: "open" },
+  "GET /openapi.json": { kind: "open" }, // the API's description: nothing in it is secret
   "GET /metrics": { kind: "server", scope: "metrics" }, // open unless metricsAuth is "token"
   "GET /v1/tables": { kind: "token" }, // lists only the tables the token has a scope on
   "GET /v1/tables/:table": { kind: "table", scope: "any" },
@@ -50,7 +53,12 @@ export const ROUTE_SCOPES: Readonly<Record<string, Requirement>> = {
   "GET /v1/tables/:table/webhooks/:name": { kind: "table", scope: "admin" },
   "PUT /v1/tables/:table/webhooks/:name": { kind: "table", scope: "admin" },
   "DELETE /v1/tables/:table/webhooks/:name": { kind: "table", scope: "admin" },
-};
+} as const satisfies Readonly<Record<string, Requirement>>;
+
+/** A route, as ROUTE_SCOPES names it: `<METHOD> <fastify pattern>`. */
+export type RouteKey = keyof typeof ROUTE_SCOPES;
+
+const SCOPES: Readonly<Record<string, Requirement>> = ROUTE_SCOPES;
 
 const UNLISTED: Requirement = { kind: "server", scope: "admin" };
 const NO_ROUTE: Requirement = { kind: "token" };
@@ -111,7 +119,7 @@ export class Authenticator {
     const pattern = req.routeOptions.url;
     if (pattern === undefined) return NO_ROUTE;
     const method = req.method === "HEAD" ? "GET" : req.method;
-    const found = ROUTE_SCOPES[`${method} ${pattern}`] ?? UNLISTED;
+    const found = SCOPES[`${method} ${pattern}`] ?? UNLISTED;
     if (found.kind === "server" && found.scope === "metrics" && this.metricsOpen) return OPEN;
     return found;
   }
@@ -169,7 +177,7 @@ const BEARER_CHALLENGE = 'Bearer realm="tablemq"';
 /**
  * The onRequest hook: identifies the token, applies the rate limit (per token, or per client address
  * without a valid one, so guessing tokens is limited too), then answers 401 without a valid token and 403
- * without the route's scope. Open routes (/healthz, /readyz, an open /metrics) skip all of it.
+ * without the route's scope. Open routes (/healthz, /readyz, /openapi.json, an open /metrics) skip all of it.
  */
 export function accessHook(auth: Authenticator, limiter: RateLimiter | undefined, registry?: Registry) {
   const rejected = new Counter({

@@ -3,6 +3,7 @@ import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { OutcomeUnknownError, TablemqError, UnavailableError } from "../errors.js";
 import { OptionsError } from "../options.js";
+import type { ErrorAnswer } from "../wire.js";
 
 /**
  * An error that becomes the API's error body: `{"error": {"code", "message"}}` with `status`, plus `extra`
@@ -21,11 +22,8 @@ export class ApiError extends Error {
   }
 }
 
-export interface ErrorBody {
-  error: { code: string; message: string };
-  /** With `outcome_unknown`: the ids of the messages concerned. */
-  ids?: string[];
-}
+/** The error body (wire.ts ErrorAnswer): `ids` with `outcome_unknown`, the ids of the messages concerned. */
+export type ErrorBody = ErrorAnswer;
 
 /**
  * Errors the database answered that mean "busy or going away, try again": the statement was refused or

@@ -1,7 +1,7 @@
 /**
  * Issue 22's defects, each as seen from outside: one bad message fails only its own request, payloads are
  * stored and delivered byte for byte, delays are kept without a subscriber, and bad input of every kind is
- * answered in API.md's error body.
+ * answered in docs/API.md's error body.
  */
 import { connect } from "node:net";
 import { gzipSync } from "node:zlib";
@@ -173,7 +173,7 @@ describeWithDatabase("hardening: a short delay is kept without a subscriber", ()
   });
 });
 
-describeWithDatabase("hardening: every refusal in API.md's error body", () => {
+describeWithDatabase("hardening: every refusal in docs/API.md's error body", () => {
   const t = useTestServer("refusals_e2e");
 
   const expectError = (res: { status: number; body: any }, status: number, code: string, message: RegExp) => {
@@ -214,7 +214,7 @@ describeWithDatabase("hardening: every refusal in API.md's error body", () => {
     expectError({ status: res.status, body: await res.json() }, 415, "unsupported_encoding", /content-encoding "gzip" is not supported/);
   });
 
-  it("headers over 16 KiB: 431 in API.md's error body", async () => {
+  it("headers over 16 KiB: 431 in docs/API.md's error body", async () => {
     const answer = await new Promise<string>((resolve, reject) => {
       const url = new URL(t.base);
       const socket = connect(Number(url.port), url.hostname, () => {

@@ -2,7 +2,7 @@
  * Bad input at scale against one server: ~2000 generated malformed HTTP requests and ~1000 bad WebSocket
  * frames, from a seeded PRNG (FUZZ_SEED, default 20251123) so a run can be repeated exactly.
  *
- * Every HTTP answer must be one API.md allows for a bad request, with API.md's error body
+ * Every HTTP answer must be one docs/API.md allows for a bad request, with docs/API.md's error body
  * `{"error": {"code", "message"}}`: 400 (`bad_request` / `validation_failed`), 404 (`table_not_found` /
  * `message_not_found`, and the README's `not_found` for an unknown route), 413 (`payload_too_large`) or
  * 429 (`overloaded`). Not 401/403 (no auth is configured here), not 409 (no request names a non-message
@@ -35,7 +35,7 @@ const CONTROL = "fuzz_control";
 /** Ids of the target's rows (all delayed by an hour, so nothing is delivered or changed by a poll). */
 const SEEDED = Array.from({ length: 20 }, (_, i) => String(1000 + i));
 
-/** Statuses API.md allows for a malformed request (see the file comment), with the codes each may carry. */
+/** Statuses docs/API.md allows for a malformed request (see the file comment), with the codes each may carry. */
 const ALLOWED: Record<number, string[]> = {
   400: ["bad_request", "validation_failed"],
   404: ["table_not_found", "message_not_found", "not_found"],
@@ -809,7 +809,7 @@ describeWithDatabase("fault: bad input at scale (fuzz)", () => {
     await store?.close();
   });
 
-  it(`HTTP: ~2000 malformed requests (seed ${SEED}) get API.md 4xx errors; nothing changes; the server keeps serving`, async () => {
+  it(`HTTP: ~2000 malformed requests (seed ${SEED}) get docs/API.md 4xx errors; nothing changes; the server keeps serving`, async () => {
     const cases = httpCases(SEED);
     const before = await state();
     const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });

@@ -227,7 +227,7 @@ describeWithDatabase("fault: database outage under load", () => {
     recordFigures("outage-cut", r.figures);
 
     expect(r.figures.enqueued2xx, "load ran").toBeGreaterThan(0);
-    // While cut: every enqueue is refused with API.md's 503, fast, and never accepted. (One sent in the
+    // While cut: every enqueue is refused with docs/API.md's 503, fast, and never accepted. (One sent in the
     // first moments may go out on a connection the server has not yet seen close: then its outcome is
     // unknown, 504.)
     expect(r.during.length).toBeGreaterThan(0);

@@ -4,7 +4,7 @@ import type { TableOptions } from "../../options.js";
 import { canSeeTable } from "../auth.js";
 import type { ServerContext } from "../context.js";
 import { ApiError } from "../errors.js";
-import { type TableAnswer, TableOptionsBody, TableParams } from "../../wire.js";
+import { type TableAnswer, type TableDroppedAnswer, type TableListAnswer, TableOptionsBody, TableParams } from "../../wire.js";
 
 /** Table admin: PUT (create or change options), GET one or all, DELETE. */
 export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -37,7 +37,7 @@ export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const failed = described.find((d) => d.status === "rejected" && !(d.reason instanceof TableNotFoundError));
     if (failed) throw (failed as PromiseRejectedResult).reason;
     // A table dropped since the last refresh is left out rather than failing the whole list.
-    return { tables: described.flatMap((d) => (d.status === "fulfilled" ? [d.value] : [])) };
+    return { tables: described.flatMap((d) => (d.status === "fulfilled" ? [d.value] : [])) } satisfies TableListAnswer;
   });
 
   app.get<{ Params: TableParams }>("/v1/tables/:table", { schema: { params: TableParams } }, async (req) => describe(req.params.table));
@@ -46,6 +46,6 @@ export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
     if (!(await engine.dropTable(req.params.table))) {
       throw new ApiError(404, "table_not_found", `table ${JSON.stringify(req.params.table)} is not a message table`);
     }
-    return { name: req.params.table, dropped: true };
+    return { name: req.params.table, dropped: true } satisfies TableDroppedAnswer;
   });
 }

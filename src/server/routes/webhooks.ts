@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { ServerContext } from "../context.js";
 import { ApiError } from "../errors.js";
-import { TableParams, WebhookBody, WebhookParams } from "../../wire.js";
+import { TableParams, WebhookBody, type WebhookDeletedAnswer, type WebhookListAnswer, WebhookParams } from "../../wire.js";
 
 /**
  * A table's webhook subscribers (admin scope): PUT creates or replaces one (a full replace: a secret left
@@ -21,9 +21,11 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.get<{ Params: TableParams }>("/v1/tables/:table/webhooks", { schema: { params: TableParams } }, async (req) => ({
-    webhooks: await webhooks.list(req.params.table),
-  }));
+  app.get<{ Params: TableParams }>(
+    "/v1/tables/:table/webhooks",
+    { schema: { params: TableParams } },
+    async (req) => ({ webhooks: await webhooks.list(req.params.table) }) satisfies WebhookListAnswer,
+  );
 
   app.get<{ Params: WebhookParams }>("/v1/tables/:table/webhooks/:name", { schema: { params: WebhookParams } }, async (req) =>
     webhooks.get(req.params.table, req.params.name),
@@ -31,7 +33,7 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.delete<{ Params: WebhookParams }>("/v1/tables/:table/webhooks/:name", { schema: { params: WebhookParams } }, async (req) => {
     await webhooks.remove(req.params.table, req.params.name);
-    return { table: req.params.table, name: req.params.name, deleted: true };
+    return { table: req.params.table, name: req.params.name, deleted: true } satisfies WebhookDeletedAnswer;
   });
 }
 
