@@ -12,6 +12,7 @@ import { sql, type Kysely, type RawBuilder } from "kysely";
 import { isMessageId } from "../../ids.js";
 import { ValidationError } from "../../model/validate.js";
 import type { BrowsedMessage, BrowsePage, BrowseQuery, MessageState } from "../types.js";
+import { stateRules } from "./states.js";
 import { payloadText } from "./messages.js";
 import { idList, nsToMs, nsValue, positiveLimit, tableRef } from "./values.js";
 
@@ -20,18 +21,6 @@ const NEXT_CURSOR = /^(-?(?:0|[1-9][0-9]{0,18})):(0|[1-9][0-9]{0,19})$/;
 const NEWEST_CURSOR = /^(0|[1-9][0-9]{0,19})$/;
 const MIN_BIGINT = -(2n ** 63n);
 const MAX_BIGINT = 2n ** 63n - 1n;
-
-/**
- * Each state's rule for an unacked row at `now` (ns), as describeTable (ddl.ts) counts them: the one
- * definition of ready, delayed and in flight. A row whose time_next is NULL is in none.
- */
-export function stateRules(now: bigint): Record<MessageState, RawBuilder<unknown>> {
-  return {
-    ready: sql`time_next <= ${now}`,
-    delayed: sql`time_next > ${now} AND IFNULL(epoch, 0) = 0`,
-    inFlight: sql`time_next > ${now} AND epoch > 0`,
-  };
-}
 
 interface BrowseRow {
   id: string;
