@@ -58,7 +58,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
 }
 
 /** Error codes that mean the input was wrong: a usage error (2), whether the client or the server said so. */
-const INPUT_ERRORS = new Set(["validation_failed", "bad_request", "invalid_argument"]);
+const INPUT_ERRORS = new Set(["validation_failed", "bad_request"]);
 
 function report(err: unknown, io: CliIo): number {
   if (err instanceof CommanderError) {

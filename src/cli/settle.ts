@@ -4,7 +4,6 @@
  * changes the message only while that delivery is current. Stale receipts are printed and exit 1.
  */
 import type { Command } from "commander";
-import type { TablemqClient } from "../client/client.js";
 import { wholeNumber } from "./flags.js";
 import { CliError, type CliIo, clientFor } from "./io.js";
 import { outputFormat, Printer } from "./output.js";
@@ -64,7 +63,7 @@ export function registerSettle(program: Command, io: CliIo): void {
   command("postpone", "make messages due again after a delay (default: the table's backoff)")
     .option("--delay-ms <ms>", "due again after this long", wholeNumber(0))
     .action(async (table: string, keys: string[], flags: { delayMs?: number }, cmd: Command) => {
-      const client: TablemqClient = clientFor(cmd, io);
+      const client = clientFor(cmd, io);
       const { count, stale } = await both(
         split(keys),
         (ids) => client.postpone(table, ids, flags.delayMs),

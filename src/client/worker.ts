@@ -61,7 +61,8 @@ export interface WorkOptions extends Pick<SubscribeOptions, "reconnect" | "heart
 export class Worker<T = unknown> {
   /** The subscription under the worker: its events ("error", "stale", "reconnecting"...) and state. */
   readonly subscription: Subscription<T>;
-  private readonly running = new Map<string, { receipt: string; abort: AbortController }>();
+  /** The handlers running now, by their message's receipt. */
+  private readonly running = new Map<string, AbortController>();
   private closing: Promise<void> | undefined;
 
   constructor(subscribe: (options: SubscribeOptions<T>) => Subscription<T>, handler: Handler<T>, options: WorkOptions = {}) {
@@ -83,8 +84,7 @@ export class Worker<T = unknown> {
     // A heartbeat that finds the message delivered again: the handler is working for nothing.
     this.subscription.on("stale", (info) => {
       if (info.kind !== "extend") return;
-      for (const run of this.running.values())
-        if (info.receipts.includes(run.receipt)) run.abort.abort(new Error("the message was delivered again"));
+      for (const receipt of info.receipts) this.running.get(receipt)?.abort(new Error("the message was delivered again"));
     });
     if (signal) {
       if (signal.aborted) void this.close();
@@ -112,7 +112,7 @@ export class Worker<T = unknown> {
       let timer: NodeJS.Timeout | undefined;
       if (options.timeoutMs !== undefined) {
         timer = setTimeout(() => {
-          for (const run of this.running.values()) run.abort.abort(new Error("the worker closed"));
+          for (const abort of this.running.values()) abort.abort(new Error("the worker closed"));
         }, options.timeoutMs);
       }
       try {
@@ -126,8 +126,7 @@ export class Worker<T = unknown> {
 
   private async run(handler: Handler<T>, msg: Message<T>, retry: WorkOptions["retry"]): Promise<void> {
     const abort = new AbortController();
-    const key = msg.receipt;
-    this.running.set(key, { receipt: msg.receipt, abort });
+    this.running.set(msg.receipt, abort);
     try {
       await handler(msg, { signal: abort.signal });
     } catch (err) {
@@ -143,7 +142,7 @@ export class Worker<T = unknown> {
       msg.postpone(retry?.(msg.epoch, error));
       throw error; // reported by the subscription (onError / "error")
     } finally {
-      this.running.delete(key);
+      this.running.delete(msg.receipt);
     }
   }
 }
