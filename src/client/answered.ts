@@ -1,11 +1,11 @@
 /**
  * Requests of a subscription that wait for the server's answer, one message each: lease extensions,
- * fails, and acks the application awaits (`msg.ack({ confirm: true })`).
+ * fails, releases (`msg.release()`), and acks the application awaits (`msg.ack({ confirm: true })`).
  *
  * Over the socket when it can carry frames: the frame carries a `ref`, answered by the server's frame with
- * the same ref (`extended`, `failed`, `acked`) or by an `error` frame. Over HTTP otherwise. Each of these
- * is safe to send twice (an extension keeps the later due time; a second fail or ack of a message already
- * moved or acked changes nothing and is not stale), so a request the socket failed to take, or whose socket
+ * the same ref (`extended`, `failed`, `released`, `acked`) or by an `error` frame. Over HTTP otherwise. Each of these
+ * is safe to send twice (an extension keeps the later due time; a second fail, release or ack of a message
+ * already moved, released or acked changes nothing: a release is fenced by its receipt), so a request the socket failed to take, or whose socket
  * went away before the answer, is sent again over HTTP rather than failed.
  */
 import type { FrameSink } from "./connection.js";
@@ -72,10 +72,10 @@ export class AnsweredRequests {
   }
 
   /** Takes a frame answering one of our requests; false when its ref is not ours. */
-  reply(frame: Extract<ServerFrame, { type: "extended" | "failed" | "acked" }>): boolean {
+  reply(frame: Extract<ServerFrame, { type: "extended" | "failed" | "released" | "acked" }>): boolean {
     const w = this.take(frame.ref);
     if (!w) return false;
-    const count = frame.type === "extended" ? frame.extended : frame.type === "failed" ? frame.failed : frame.acked;
+    const count = frameCount(frame);
     const unchanged = frame.type === "extended" ? frame.unchanged : undefined;
     w.resolve(outcome(w.request.key, { count, stale: frame.stale ?? [], ...(unchanged ? { unchanged } : {}) }));
     return true;
@@ -110,6 +110,13 @@ export class AnsweredRequests {
   private async overHttp(request: AnsweredRequest): Promise<Outcome> {
     return outcome(request.key, await request.http());
   }
+}
+
+function frameCount(frame: Extract<ServerFrame, { type: "extended" | "failed" | "released" | "acked" }>): number {
+  if (frame.type === "extended") return frame.extended;
+  if (frame.type === "failed") return frame.failed;
+  if (frame.type === "released") return frame.released;
+  return frame.acked;
 }
 
 /** A lease already longer than asked for is as good as extended: the message is still this consumer's. */

@@ -330,7 +330,10 @@ export class TablemqClient {
           ackReceipts: async (receipts) => (await this.ackReceipts(table, receipts)).stale,
           postponeReceipts: async (receipts, delayMs) => (await this.postponeReceipts(table, receipts, delayMs)).stale,
           extend: (receipts, byMs) => this.extend(table, receipts, byMs),
-          release: async (receipts) => (await this.release(table, receipts)).stale,
+          release: async (receipts) => {
+            const { released, stale } = await this.release(table, receipts);
+            return { count: released, stale };
+          },
           fail: async (receipts, reason) => {
             const { failed, stale } = await this.failReceipts(table, receipts, reason);
             return { count: failed, stale };

@@ -40,6 +40,12 @@ export interface Message<T = unknown> {
    */
   fail(reason?: string): Promise<boolean>;
   /**
+   * Hands it back unprocessed: due again at once, and this delivery does not count toward maxAttempts.
+   * Fenced by the receipt: when the message was delivered again since (someone else has it now), nothing
+   * changes. Resolves true once released; false when stale, acked, or settled through this object.
+   */
+  release(): Promise<boolean>;
+  /**
    * Extends this delivery's lease: the message is not due again before `byMs` from now (never earlier than
    * it was). Resolves true when extended; false when the receipt is stale (the message was delivered again
    * since), when the message was acked, or when it was settled through this object. Rejects with a
@@ -56,6 +62,7 @@ export interface MessageOwner {
   confirmAck(message: ReceivedMessage<unknown>): Promise<Outcome>;
   postpone(message: ReceivedMessage<unknown>, delayMs: number | undefined): void;
   fail(message: ReceivedMessage<unknown>, reason: string | undefined): Promise<Outcome>;
+  release(message: ReceivedMessage<unknown>): Promise<Outcome>;
   extend(message: ReceivedMessage<unknown>, byMs: number): Promise<Outcome>;
 }
 
@@ -103,6 +110,12 @@ export class ReceivedMessage<T> implements Message<T> {
     if (this.settled) return false;
     this.settled = true;
     return (await this.owner.fail(this, reason)) === "done";
+  }
+
+  async release(): Promise<boolean> {
+    if (this.settled) return false;
+    this.settled = true;
+    return (await this.owner.release(this)) === "done";
   }
 
   postpone(delayMs?: number): void {

@@ -103,8 +103,7 @@ export interface SubscriptionEvents {
  */
 export interface SubscriptionHttp extends HttpSettler {
   extend(receipts: string[], byMs: number): Promise<ExtendResult>;
-  /** Resolves with the receipts refused as stale. */
-  release(receipts: string[]): Promise<string[]>;
+  release(receipts: string[]): Promise<Answer>;
   fail(receipts: string[], reason: string | undefined): Promise<Answer>;
   /** One ack, by receipt when `fenced`, else by id. */
   confirmAck(key: string, fenced: boolean): Promise<Answer>;
@@ -229,6 +228,12 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
           key: m.receipt,
           http: () => connection.http.fail([m.receipt], reason),
         }),
+      release: (m) =>
+        this.answered.send({
+          frame: { type: "release", receipts: [m.receipt] },
+          key: m.receipt,
+          http: () => connection.http.release([m.receipt]),
+        }),
       extend: (m, byMs) =>
         this.answered.send({
           frame: { type: "extend", receipts: [m.receipt], byMs },
@@ -328,8 +333,10 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
       case "failed":
         this.answered.reply(frame);
         break;
-      case "paused":
       case "released":
+        if (!this.answered.reply(frame)) this.replies.get(frame.ref)?.(frame); // msg.release(), or close()'s
+        break;
+      case "paused":
         if (frame.ref !== undefined) this.replies.get(frame.ref)?.(frame);
         break;
       case "error":

@@ -16,13 +16,17 @@
  *   the table's ack wait.
  * - A handler's `signal` aborts when its message is no longer its own (a lease extension found it delivered
  *   again), or when `close({ timeoutMs })` gives up waiting for it. A handler that fails after its signal
- *   aborted hands its message back (due at once, no retry policy, no error reported).
+ *   aborted releases its message (`msg.release()`: due at once, the delivery uncounted; no retry policy, no
+ *   error reported).
  * - `options.signal` closes the worker when it aborts.
  */
 import { MAX_REASON_CHARS } from "../model/limits.js";
 import { checkWhole, invalidArgument } from "./http.js";
 import type { Message } from "./message.js";
 import type { AutoExtendOptions, CloseOptions, SubscribeOptions, Subscription } from "./subscription.js";
+
+/** How long close({ timeoutMs }) waits, after aborting the handlers still running, for them to release their messages. */
+const ABORT_GRACE_MS = 5_000;
 
 /** Thrown by a handler: the message can never succeed, so it is dead-lettered at once instead of retried. */
 export class Unrecoverable extends Error {
@@ -104,7 +108,8 @@ export class Worker<T = unknown> {
 
   /**
    * Stops taking messages, hands back those not started, and waits for running handlers (their acks are
-   * sent). With `timeoutMs`, handlers still running then have their signal aborted and are not waited for.
+   * sent). With `timeoutMs`, handlers still running then have their signal aborted, and are waited for at
+   * most ABORT_GRACE_MS more (time to release their messages); later they are not waited for.
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.closing ??= (async () => {
@@ -116,7 +121,8 @@ export class Worker<T = unknown> {
         }, options.timeoutMs);
       }
       try {
-        await this.subscription.close(options);
+        const timeoutMs = options.timeoutMs === undefined ? undefined : options.timeoutMs + ABORT_GRACE_MS;
+        await this.subscription.close({ ...options, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
       } finally {
         clearTimeout(timer);
       }
@@ -136,7 +142,10 @@ export class Worker<T = unknown> {
         return;
       }
       if (abort.signal.aborted) {
-        msg.postpone(0); // given up on, not failed: due again at once
+        // Given up on, not failed. Released by its receipt: due again at once, this delivery uncounted; and
+        // when the abort came because the message went to someone else, their delivery is left alone (a
+        // postpone by id would make it due again under them).
+        await msg.release();
         return;
       }
       msg.postpone(retry?.(msg.epoch, error));

@@ -216,10 +216,11 @@ describeWithDatabase("fail and the worker API", () => {
     await worker.close({ timeoutMs: 200 });
     expect(aborted).toBe(true);
     await worker.done();
-    // Handed back: due now, not after the 30 s ack wait.
+    // Released: due now, not after the 30 s ack wait, and the delivery the aborted handler had is uncounted.
     const again = await t.subscribe(name);
     await again.waitForMessages(1, 3_000);
     expect(again.ids).toEqual([ids[0]]);
+    expect(again.messages[0]!.epoch).toBe(0);
 
     const stop = new AbortController();
     const second = client().work(name, () => undefined, { signal: stop.signal });
