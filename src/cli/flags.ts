@@ -1,4 +1,4 @@
-/** Flag parsing shared by the commands: whole numbers, and table options from their flags. */
+/** Flag parsing shared by the commands: whole numbers, server URLs, and table options from their flags. */
 import { InvalidArgumentError, Option } from "commander";
 import type { TableOptions } from "../client/types.js";
 
@@ -14,6 +14,18 @@ export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER): (raw: s
     }
     return n;
   };
+}
+
+/**
+ * `--url` (and TABLEMQ_URL): one server URL, or several nodes' separated by commas
+ * (`http://mq-1:8080,http://mq-2:8080`), for the client's `url` option; blanks around each are dropped.
+ * An empty list is left for the client to refuse, naming the flag (clientFor).
+ */
+export function serverUrls(raw: string): string[] {
+  return raw
+    .split(",")
+    .map((url) => url.trim())
+    .filter((url) => url !== "");
 }
 
 /** Every table option as a flag: `ackWaitMs` is `--ack-wait-ms <ms>`. */

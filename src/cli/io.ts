@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { TablemqClient } from "../client/client.js";
 import { TablemqError } from "../client/http.js";
+import { serverUrls } from "./flags.js";
 import type { RunningServer } from "../server/server.js";
 
 export interface CliIo {
@@ -40,7 +41,7 @@ export function clientFor(cmd: Command, io: CliIo): TablemqClient {
   const g = cmd.optsWithGlobals() as GlobalOptions;
   const token = g.token || (io.env ?? process.env).TABLEMQ_TOKEN || undefined;
   try {
-    return new TablemqClient({ url: g.url, timeoutMs: g.timeoutMs, ...(token ? { token } : {}) });
+    return new TablemqClient({ url: serverUrls(g.url), timeoutMs: g.timeoutMs, ...(token ? { token } : {}) });
   } catch (err) {
     if (err instanceof TablemqError) throw new CliError(`--url: ${err.message}`);
     throw err;

@@ -26,7 +26,7 @@ export function buildProgram(io: CliIo): Command {
   const program = new Command("tablemq")
     .description("a durable message queue on MySQL tables")
     .version(VERSION, "-V, --version", "print the version")
-    .option("--url <url>", "server URL (TABLEMQ_URL)", env.TABLEMQ_URL || DEFAULT_URL)
+    .option("--url <url>", "server URL, or several separated by commas (TABLEMQ_URL)", env.TABLEMQ_URL || DEFAULT_URL)
     // No commander default from the environment: help would print the token.
     .option("--token <token>", "bearer token (TABLEMQ_TOKEN)")
     .option("--timeout-ms <ms>", "HTTP request timeout", wholeNumber(1), 30_000)

@@ -1,7 +1,7 @@
 /**
  * The tablemq client: tables, publish, ack, postpone and extend over HTTP, subscriptions over WebSocket.
  *
- *   const client = new TablemqClient({ url: "http://127.0.0.1:8080" });
+ *   const client = new TablemqClient({ url: "http://127.0.0.1:8080" }); // or several nodes: ["http://mq-1:8080", ...]
  *   await client.createTable("orders", { ackWaitMs: 10_000 });
  *   await client.publish("orders", [{ payload: { order: 1 } }]);
  *   for await (const msg of client.subscribe("orders")) { handle(msg.payload); msg.ack(); }
@@ -10,6 +10,7 @@
  */
 import { checkWhole, HttpTransport, type HttpOptions, invalidArgument, TablemqError, tablePath } from "./http.js";
 import type { FetchLike } from "./node-fetch.js";
+import type { ServerUrls } from "./servers.js";
 import { Subscription, type SubscribeOptions } from "./subscription.js";
 import { newId } from "./ids.js";
 import { type Handler, type WorkOptions, Worker } from "./worker.js";
@@ -34,8 +35,19 @@ import type {
 } from "./types.js";
 
 export interface ClientOptions {
-  /** Base URL of the server, e.g. http://127.0.0.1:8080. */
-  url: string;
+  /**
+   * Base URL of the server, e.g. `http://127.0.0.1:8080`; or a list of them, for several tablemq nodes on one
+   * database (`["http://mq-1:8080", "http://mq-2:8080"]`). With a list, the client starts at a random entry
+   * (clients spread over the nodes) and goes round robin from there:
+   * - HTTP requests go to one server until it gives no answer; then to the next. A request that cannot have
+   *   written anything (the connection was refused, the name did not resolve: nothing was sent; or a GET)
+   *   is sent to the next server at once, each server tried once; a write that may have reached the dead
+   *   server (reset after sending, timeout) is not sent again: it fails with outcome `unknown`, as with one
+   *   server, and publish's `retry` resends it, with the same ids, to the next server.
+   * - A subscription starts on the client's current server and moves to the next one at every reconnect,
+   *   with the usual backoff: the subscribers of a node that died go to the others.
+   */
+  url: ServerUrls;
   /** Sent as `authorization: Bearer <token>` on every request and on the WebSocket upgrade. */
   token?: string;
   /** Per HTTP request (and for the WebSocket handshake); default 30 s. */
@@ -77,7 +89,7 @@ export class TablemqClient {
     this.timeoutMs = httpOptions.timeoutMs!;
   }
 
-  /** The server's base URL, normalized. */
+  /** The base URL requests go to now, normalized (with several servers: the one the client is on). */
   get url(): string {
     return this.http.baseUrl;
   }
@@ -314,13 +326,12 @@ export class TablemqClient {
    */
   subscribe<T = unknown>(table: string, options: SubscribeOptions<T> = {}): Subscription<T> {
     checkWhole("maxInFlight", options.maxInFlight, 1);
-    const url = new URL(this.http.baseUrl + tablePath(table, "/subscribe"));
-    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    if (options.maxInFlight !== undefined) url.searchParams.set("maxInFlight", String(options.maxInFlight));
+    const query = options.maxInFlight === undefined ? "" : `?maxInFlight=${options.maxInFlight}`;
     return new Subscription<T>(
       table,
       {
-        url: url.toString(),
+        servers: this.http.servers.fork(),
+        path: tablePath(table, "/subscribe") + query,
         headers: this.http.authHeaders(),
         handshakeTimeoutMs: this.timeoutMs,
         requestTimeoutMs: this.timeoutMs,

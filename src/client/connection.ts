@@ -6,11 +6,13 @@
  * drop the connection is re-established with capped, jittered exponential backoff; the backoff starts over
  * once a connection has stayed up for a few seconds, and honours a `retry-after` on a refused upgrade (429
  * overloaded, 503 unavailable). Permanent failures are not retried: an upgrade answered with a 4xx (404
- * table_not_found, 401/403, 400) other than 408/429, or close code 1008 (policy violation).
+ * table_not_found, 401/403, 400) other than 408/429, or close code 1008 (policy violation). Given several
+ * servers, every reconnect goes to the next one of the list (servers.ts), whatever ended the connection.
  */
 import WebSocket from "ws";
 import { type ReconnectOptions, reconnectDelay } from "./backoff.js";
 import { errorFromResponse, TablemqError } from "./http.js";
+import type { ServerList } from "./servers.js";
 import type { ClientFrame, ServerFrame } from "./types.js";
 
 /** How long close() waits for the server to answer the close handshake before dropping the socket. */
@@ -28,12 +30,16 @@ export interface ReconnectingInfo {
   delayMs: number;
   /** Why the connection ended or could not be made. */
   error: TablemqError;
+  /** The base URL of the server the next attempt goes to (the next of the list, given several). */
+  url: string;
 }
 
 export interface ConnectionTarget {
   table: string;
-  /** ws:// or wss:// URL of the subscribe endpoint, query included. */
-  url: string;
+  /** The servers' base URLs (http or https); the current one is connected to, the next after a drop. */
+  servers: ServerList;
+  /** The subscribe endpoint's path, query included, after a server's base URL. */
+  path: string;
   headers: Record<string, string>;
   handshakeTimeoutMs: number;
   /**
@@ -92,6 +98,11 @@ export class SocketConnection implements FrameSink {
     this.connect();
   }
 
+  /** The base URL of the server connected to, or of the next attempt's while there is no socket. */
+  get server(): string {
+    return this.target.servers.current;
+  }
+
   /** A socket is open and its `subscribed` frame has arrived (also after stop()). */
   get canSend(): boolean {
     return this.ws !== undefined && this.ws.readyState === WebSocket.OPEN && this.subscribedGeneration === this.generation;
@@ -136,7 +147,10 @@ export class SocketConnection implements FrameSink {
     let failure: TablemqError | undefined;
     let permanent = false;
     let opened = false;
-    const ws = new WebSocket(this.target.url, { headers: this.target.headers, handshakeTimeout: this.target.handshakeTimeoutMs });
+    const ws = new WebSocket(socketUrl(this.target.servers.current, this.target.path), {
+      headers: this.target.headers,
+      handshakeTimeout: this.target.handshakeTimeoutMs,
+    });
     this.ws = ws;
 
     ws.on("unexpected-response", (_req, res) => {
@@ -234,17 +248,28 @@ export class SocketConnection implements FrameSink {
     }
     if (this.subscribedAt > 0 && Date.now() - this.subscribedAt >= STABLE_CONNECTION_MS) this.attempt = 0;
     this.subscribedAt = 0;
-    // A 429 or 503 may say when to come back; never sooner than the backoff, never later than its cap.
-    const retryAfter = Math.min(error.retryAfterMs ?? 0, this.reconnect.maxDelayMs);
+    const { servers } = this.target;
+    const left = servers.current;
+    servers.moveOn(left);
+    // A 429 or 503 may say when to come back; never sooner than the backoff, never later than its cap. It
+    // speaks for its own server only: the next attempt on another server waits for the backoff alone.
+    const retryAfter = servers.current === left ? Math.min(error.retryAfterMs ?? 0, this.reconnect.maxDelayMs) : 0;
     const delayMs = Math.max(reconnectDelay(this.attempt, this.reconnect), retryAfter);
     this.attempt++;
     this.state = "backoff";
-    this.handlers.reconnecting({ attempt: this.attempt, delayMs, error });
+    this.handlers.reconnecting({ attempt: this.attempt, delayMs, error, url: servers.current });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.state === "backoff" && !this.stopping) this.connect();
     }, delayMs);
   }
+}
+
+/** The ws:// or wss:// URL of `path` on the server at `base` (http:// or https://). */
+export function socketUrl(base: string, path: string): string {
+  const url = new URL(base + path);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return url.toString();
 }
 
 /** An upgrade refused with a 4xx will be refused again (except timeouts and overload): do not retry. */

@@ -4,6 +4,7 @@
  * through Node's http/https with keep-alive (node-fetch.ts) unless a fetch is given.
  */
 import { type FetchAnswer, type FetchLike, nodeFetch } from "./node-fetch.js";
+import { afterFailure, ServerList, type ServerUrls } from "./servers.js";
 
 /** Codes used when the server's error body cannot be read (a proxy's HTML page, an empty 502...). */
 const CODE_BY_STATUS: Record<number, string> = {
@@ -74,8 +75,8 @@ function causeCode(cause: unknown): string | undefined {
 }
 
 export interface HttpOptions {
-  /** The server's base URL, e.g. http://127.0.0.1:8080 (a path prefix is kept). */
-  url: string;
+  /** The server's base URL, or several nodes' (servers.ts: which one a request goes to, and when another). */
+  url: ServerUrls;
   token?: string;
   /** Per request; default 30 s. */
   timeoutMs?: number;
@@ -89,16 +90,21 @@ export interface HttpResponse<T> {
 }
 
 export class HttpTransport {
-  readonly baseUrl: string;
+  readonly servers: ServerList;
   readonly token: string | undefined;
   private readonly timeoutMs: number;
   private readonly fetchImpl: FetchLike;
 
   constructor(options: HttpOptions) {
-    this.baseUrl = normalizeBaseUrl(options.url);
+    this.servers = new ServerList(normalizeServerUrls(options.url));
     this.token = options.token;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.fetchImpl = options.fetch ?? nodeFetch();
+  }
+
+  /** The base URL requests go to now. */
+  get baseUrl(): string {
+    return this.servers.current;
   }
 
   /** Headers every request carries (and the WebSocket upgrade too). */
@@ -106,21 +112,49 @@ export class HttpTransport {
     return this.token ? { authorization: `Bearer ${this.token}` } : {};
   }
 
-  /** Sends one request; resolves with a 2xx answer's status and parsed body, else throws TablemqError. */
+  /**
+   * Sends one request; resolves with a 2xx answer's status and parsed body, else throws TablemqError. With
+   * several servers, one that gives no answer is passed over as `afterFailure` says: the request goes to
+   * the next server at once when that cannot write anything twice (each server is tried once at most).
+   */
   async request<T>(method: string, path: string, body?: unknown): Promise<HttpResponse<T>> {
     const headers: Record<string, string> = { accept: "application/json", ...this.authHeaders() };
     if (body !== undefined) headers["content-type"] = "application/json";
     // Serialised before anything is sent: a body JSON cannot carry (a BigInt, a cycle) is the caller's
     // error, not "cannot reach the server", which would tell retry logic the write may have happened.
     const json = body === undefined ? undefined : serialise(body);
+    const order = this.servers.order();
+    const unreachable: Array<{ base: string; error: TablemqError }> = [];
+    for (const base of order) {
+      try {
+        return await this.send<T>(base, method, path, headers, json);
+      } catch (err) {
+        const next = err instanceof TablemqError && order.length > 1 ? afterFailure(err, method) : "stay";
+        if (next === "stay") throw err;
+        this.servers.moveOn(base);
+        if (next === "move") throw err;
+        unreachable.push({ base, error: err as TablemqError });
+      }
+    }
+    throw noServerAnswered(method, path, unreachable);
+  }
+
+  private async send<T>(
+    base: string,
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    json: string | undefined,
+  ): Promise<HttpResponse<T>> {
     const signal = AbortSignal.timeout(this.timeoutMs);
     let res: FetchAnswer;
     let text: string;
     try {
-      res = await this.fetchImpl(this.baseUrl + path, { method, headers, body: json, signal });
+      res = await this.fetchImpl(base + path, { method, headers, body: json, signal });
       text = await res.text();
     } catch (err) {
-      throw networkError(method, path, err, signal.aborted, this.timeoutMs);
+      const where = this.servers.urls.length > 1 ? base : undefined;
+      throw networkError(method, path, err, signal.aborted, this.timeoutMs, where);
     }
     const parsed = parseJson(text);
     if (res.status >= 200 && res.status < 300) return { status: res.status, body: parsed as T };
@@ -166,6 +200,16 @@ function serialisable(value: unknown): boolean {
   }
 }
 
+/**
+ * The `url` option as a list of distinct base URLs (normalizeBaseUrl), in the order given. Throws a
+ * TablemqError for an empty list or a URL that is not http(s).
+ */
+export function normalizeServerUrls(url: ServerUrls): string[] {
+  const list: readonly unknown[] = typeof url === "string" ? [url] : Array.isArray(url) ? url : [url];
+  if (list.length === 0) throw new TablemqError(0, "bad_request", "no server URL: give one, or a list of at least one");
+  return [...new Set(list.map((u) => normalizeBaseUrl(u as string)))];
+}
+
 /** Strips trailing slashes so paths can be appended. Throws a TablemqError for a URL that is not http(s). */
 export function normalizeBaseUrl(url: string): string {
   let parsed: URL;
@@ -199,12 +243,44 @@ export function errorFromResponse(status: number, body: unknown, text: string, r
   return new TablemqError(status, code, `HTTP ${status}${snippet ? `: ${snippet}` : ""}`, retryAfterMs);
 }
 
-function networkError(method: string, path: string, err: unknown, timedOut: boolean, timeoutMs: number): TablemqError {
-  if (timedOut) return new TablemqError(0, "timeout", `${method} ${path} timed out after ${timeoutMs} ms`, undefined, { cause: err });
-  // Node's http puts the useful part (ECONNREFUSED...) in `code`; undici's fetch in `cause`.
+/**
+ * The error for a request that got no answer; `where` names the server when the client has several (a
+ * single server's message is as before).
+ */
+function networkError(
+  method: string,
+  path: string,
+  err: unknown,
+  timedOut: boolean,
+  timeoutMs: number,
+  where: string | undefined,
+): TablemqError {
+  if (timedOut) {
+    const at = where === undefined ? "" : ` at ${where}`;
+    return new TablemqError(0, "timeout", `${method} ${path} timed out after ${timeoutMs} ms${at}`, undefined, { cause: err });
+  }
+  const detail = networkDetail(err);
+  return new TablemqError(0, "unavailable", `${method} ${path}: cannot reach ${where ?? "the server"} (${detail})`, undefined, {
+    cause: err,
+  });
+}
+
+/** Why a request got no answer: Node's http puts the useful part (ECONNREFUSED...) in `code`; undici's fetch in `cause`. */
+function networkDetail(err: unknown): string {
   const { code, cause } = err as { code?: string; cause?: { code?: string; message?: string } };
-  const detail = cause?.code ?? cause?.message ?? code ?? (err instanceof Error ? err.message : String(err));
-  return new TablemqError(0, "unavailable", `${method} ${path}: cannot reach the server (${detail})`, undefined, { cause: err });
+  return cause?.code ?? cause?.message ?? code ?? (err instanceof Error ? err.message : String(err));
+}
+
+/**
+ * Every server was tried and none answered. The error's cause is the last try's: whether the write can have
+ * happened (`outcome`) is that of a request that was sent again, so none of the tries before it wrote.
+ */
+function noServerAnswered(method: string, path: string, tries: ReadonlyArray<{ base: string; error: TablemqError }>): TablemqError {
+  const details = tries.map(({ base, error }) => `${base}: ${networkDetail(error.cause)}`).join("; ");
+  const last = tries[tries.length - 1]!.error;
+  return new TablemqError(0, last.code, `${method} ${path}: cannot reach any of the ${tries.length} servers (${details})`, undefined, {
+    cause: last.cause,
+  });
 }
 
 function parseJson(text: string): unknown {

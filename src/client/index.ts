@@ -15,6 +15,7 @@ export {
   type SubscriptionEvents,
 } from "./subscription.js";
 export { reconnectDelay, type ReconnectOptions } from "./backoff.js";
+export type { ServerUrls } from "./servers.js";
 export type {
   AckReceiptsResult,
   BrowsedMessage,

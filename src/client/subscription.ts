@@ -17,11 +17,12 @@
  * `msg.extend()`, `msg.fail()` and `msg.ack({ confirm: true })` go over the socket when it is up, else over
  * HTTP, and wait for the answer (answered.ts).
  *
- * The connection is re-established after an unexpected drop (connection.ts). Permanent failures end the
- * subscription: an "error" event with `fatal: true`, then "close", the iterator rejects once, `done()`
- * rejects. Messages that arrived but were not yet handed to the application when the socket dropped are
- * dropped from the buffer: their delivery belonged to the dead connection, and the server delivers them
- * again after the ack wait. On `close()` such messages are released at once (postponed with delay 0).
+ * The connection is re-established after an unexpected drop (connection.ts), on the next server when the
+ * client was given several (servers.ts); acks still queued then go to the new server. Permanent failures
+ * end the subscription: an "error" event with `fatal: true`, then "close", the iterator rejects once,
+ * `done()` rejects. Messages that arrived but were not yet handed to the application when the socket
+ * dropped are dropped from the buffer: their delivery belonged to the dead connection, and the server
+ * delivers them again after the ack wait. On `close()` such messages are released at once (postponed with delay 0).
  *
  * The parts: SocketConnection (socket and reconnects), Outbox (acks and postpones), AnsweredRequests
  * (extensions, fails, confirmed acks), Dispatcher (iterator and handlers); this class owns the lifecycle and the events.
@@ -35,6 +36,7 @@ import { type AutoExtendOptions, checkAutoExtend, leaseTimes, startHeartbeat } f
 import { checkWhole, invalidArgument, TablemqError } from "./http.js";
 import { type Message, type MessageOwner, ReceivedMessage } from "./message.js";
 import { type HttpSettler, Outbox } from "./outbox.js";
+import type { ServerList } from "./servers.js";
 import type { ExtendResult, Ref, ServerFrame, StaleInfo, SubscribedInfo } from "./types.js";
 
 export type { AckOptions, Message } from "./message.js";
@@ -126,8 +128,10 @@ const CLOSE_STEP_MS = 5_000;
 const RELEASE_PER_FRAME = 1000;
 
 export interface SubscriptionConnection {
-  /** ws:// or wss:// URL of the subscribe endpoint, query included. */
-  url: string;
+  /** The servers' base URLs: the subscription starts on the current one and moves on at each reconnect. */
+  servers: ServerList;
+  /** The subscribe endpoint's path, query included. */
+  path: string;
   headers: Record<string, string>;
   handshakeTimeoutMs: number;
   /** How long an extension over the socket waits for its answer; default 30 s. */
@@ -179,7 +183,8 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
     this.connection = new SocketConnection(
       {
         table,
-        url: connection.url,
+        servers: connection.servers,
+        path: connection.path,
         headers: connection.headers,
         handshakeTimeoutMs: connection.handshakeTimeoutMs,
         ...(heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs }),
@@ -249,6 +254,14 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
   /** The last `subscribed` frame, once one arrived. */
   get subscribedInfo(): SubscribedInfo | undefined {
     return this.info;
+  }
+
+  /**
+   * The base URL of the server the subscription is connected to, or will connect to next while it is
+   * down (with several servers, it moves to the next at every reconnect).
+   */
+  get url(): string {
+    return this.connection.server;
   }
 
   /** True while a socket is open and subscribed. */

@@ -1,7 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { TABLE_OPTION_FLAGS, tableOptionsFromFlags, wholeNumber } from "../../../src/cli/flags.js";
+import { serverUrls, TABLE_OPTION_FLAGS, tableOptionsFromFlags, wholeNumber } from "../../../src/cli/flags.js";
 import { CliError } from "../../../src/cli/io.js";
 import { run } from "../../../src/cli/program.js";
 import { configFromFlags } from "../../../src/cli/serve.js";
@@ -19,6 +19,14 @@ describe("wholeNumber", () => {
     expect(p("0")).toBe(0);
     expect(p(" 255 ")).toBe(255);
     for (const bad of ["256", "-1", "1.5", "abc", "", "1e3"]) expect(() => p(bad)).toThrow(/whole number from 0 to 255/);
+  });
+});
+
+describe("serverUrls", () => {
+  it("reads one URL, or several separated by commas, blanks around them dropped", () => {
+    expect(serverUrls("http://127.0.0.1:8080")).toEqual(["http://127.0.0.1:8080"]);
+    expect(serverUrls(" http://mq-1:8080 , http://mq-2:8080/,")).toEqual(["http://mq-1:8080", "http://mq-2:8080/"]);
+    expect(serverUrls(" , ")).toEqual([]);
   });
 });
 
