@@ -243,6 +243,12 @@ export const WebhookHealthAnswer = Type.Object({
   nextRetryAt: NullableTime,
   /** Messages it holds: sent to it and not yet acked. */
   held: Type.Integer(),
+  /**
+   * Several nodes on one database: whether "this" node drives the webhook (its figures above are the
+   * webhook's) or an "other" one (or none for a moment: its lease ran out), whose figures this node does not
+   * have (they show it idle). Absent on a server that runs alone.
+   */
+  driver: Type.Optional(Type.Union([Type.Literal("this"), Type.Literal("other")])),
 });
 export type WebhookHealthAnswer = Static<typeof WebhookHealthAnswer>;
 
@@ -420,3 +426,54 @@ export const ServerFrames = {
   error: Type.Object({ type: Type.Literal("error"), code: Type.String(), message: Type.String(), ref: Type.Optional(Ref) }),
 } as const;
 export type ServerFrame = Static<(typeof ServerFrames)[keyof typeof ServerFrames]>;
+
+/** A node of those on the server's database, as GET /v1/nodes shows it (times epoch ms). */
+export const NodeAnswer = Type.Object({
+  id: Type.String(),
+  /** Where it is reached (TABLEMQ_NODE_URL, or the address it listens on); null until it said. */
+  url: Type.Union([Type.String(), Type.Null()]),
+  version: Type.String(),
+  startedAt: Type.Integer(),
+  /** Its last heartbeat in tablemq_nodes. */
+  heartbeatAt: Type.Integer(),
+  /** The node that answered. */
+  self: Type.Boolean(),
+  /** Connected to the Redis bus. */
+  redis: Type.Boolean(),
+});
+export type NodeAnswer = Static<typeof NodeAnswer>;
+
+/** GET /v1/nodes: the live nodes on this database, the answering one first. */
+export const NodesAnswer = Type.Object({ nodes: Type.Array(NodeAnswer) });
+export type NodesAnswer = Static<typeof NodesAnswer>;
+
+/** GET /readyz when ready. */
+export const ReadyAnswer = Type.Object({
+  status: Type.Literal("ready"),
+  /** How this node stands among the others on its database (absent when it keeps no membership). */
+  cluster: Type.Optional(
+    Type.Object({
+      id: Type.String(),
+      /** The live nodes, this one included. */
+      nodes: Type.Integer(),
+      /** The Redis bus: "off" without TABLEMQ_REDIS_URL. */
+      bus: Type.Object({
+        state: Type.Union([
+          Type.Literal("off"),
+          Type.Literal("connecting"),
+          Type.Literal("up"),
+          Type.Literal("down"),
+          Type.Literal("closed"),
+        ]),
+        since: Type.Optional(Type.Integer()),
+        lastError: Type.Optional(Type.String()),
+      }),
+      /**
+       * How rows committed on other nodes reach this one: "bus" (at once), "poll" (other nodes are live and
+       * the bus is off or down: every TABLEMQ_PEER_POLL_MS), "alone" (no other live node).
+       */
+      wakeups: Type.Union([Type.Literal("bus"), Type.Literal("poll"), Type.Literal("alone")]),
+    }),
+  ),
+});
+export type ReadyAnswer = Static<typeof ReadyAnswer>;

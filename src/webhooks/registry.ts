@@ -4,7 +4,10 @@ import type { Engine } from "../engine/engine.js";
 import { ConflictError, TableNotFoundError, WebhookNotFoundError } from "../errors.js";
 import { type Logger, silentLogger } from "../logger.js";
 import type { TableHandle } from "../engine/table-handle.js";
+import { type WebhookRef, webhookLeaseKey } from "../store/cluster-types.js";
 import type { WebhookConfig, WebhookStore } from "../store/types.js";
+import { WebhookConfigs } from "./configs.js";
+import { type WebhookLeaseOptions, WebhookLeases } from "./leases.js";
 import { WebhookReceiver } from "./receiver.js";
 import { DEFAULT_RETRY, type RetryPolicy } from "./recoverer.js";
 import { fetchTransport, type Transport } from "./transport.js";
@@ -18,6 +21,8 @@ import {
   type WebhookSummary,
   type WebhookView,
 } from "./types.js";
+
+const key = webhookLeaseKey;
 
 export const DEFAULT_WEBHOOK_BATCH_SIZE = 10;
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000;
@@ -34,6 +39,11 @@ export interface WebhookRegistryConfig {
   newDeliveryId?: () => string;
   /** How soon to try again to load the configurations when the database did not answer (default 5 s). */
   reloadMs?: number;
+  /**
+   * Several nodes on one database: each webhook is driven by the node holding its lease (leases.ts).
+   * Without, this registry drives every webhook (a single node).
+   */
+  leases?: WebhookLeaseOptions;
 }
 
 const IDLE_STATUS: WebhookStatus = Object.freeze({
@@ -54,6 +64,11 @@ const IDLE_STATUS: WebhookStatus = Object.freeze({
  * The configurations are loaded at open(); if the database does not answer, loading is retried every
  * reloadMs, and the webhook routes try it again first (503 while it fails). At load, webhooks of tables
  * that no longer exist (dropped while the server was down) are deleted.
+ *
+ * With `leases` (several nodes on one database), a webhook gets a receiver only on the node holding its
+ * lease: every lease round (every ttl / 3) reads the configurations again, so changes other nodes made
+ * apply here within a round (reloadConfigs() applies them at once), then renews and takes leases and starts
+ * or stops receivers to match. Every node shows every webhook; `driver` says whether this node drives it.
  */
 export class WebhookRegistry {
   private readonly engine: Engine;
@@ -64,8 +79,7 @@ export class WebhookRegistry {
   private readonly transport: Transport;
   private readonly newDeliveryId: () => string;
   private readonly reloadMs: number;
-  /** table → name → configuration. */
-  private readonly configs = new Map<string, Map<string, WebhookConfig>>();
+  private readonly configs = new WebhookConfigs();
   /** table → name → receiver, for tables the engine serves. */
   private readonly receivers = new Map<string, Map<string, WebhookReceiver>>();
   private readonly counters = new Map<string, WebhookCounters>();
@@ -74,6 +88,7 @@ export class WebhookRegistry {
   private reloadTimer: TimerHandle | undefined;
   private unwatch: (() => void) | undefined;
   private closed = false;
+  private readonly leases: WebhookLeases | undefined;
 
   constructor(config: WebhookRegistryConfig) {
     this.engine = config.engine;
@@ -84,12 +99,24 @@ export class WebhookRegistry {
     this.transport = config.transport ?? fetchTransport;
     this.newDeliveryId = config.newDeliveryId ?? randomUUID;
     this.reloadMs = config.reloadMs ?? 5_000;
+    if (config.leases) {
+      this.leases = new WebhookLeases(config.leases, {
+        clock: this.clock,
+        log: this.log,
+        refresh: () => (this.loaded ? this.syncConfigs() : this.ensureLoaded()),
+        wanted: () => this.servedWebhooks(),
+        changed: (held) => this.applyLeases(held),
+      });
+    }
   }
 
   /** Follows the engine's tables and loads the configurations (retrying in the background if it cannot). */
   async open(): Promise<void> {
     this.unwatch ??= this.engine.watchTables({
-      opened: (table) => this.startTable(table),
+      opened: (table) => {
+        this.startTable(table);
+        void this.leases?.renewNow(); // take the leases of its webhooks now
+      },
       closed: (table, dropped) => void this.tableClosed(table, dropped),
     });
     try {
@@ -98,24 +125,43 @@ export class WebhookRegistry {
       this.log.warn({ err }, "could not load the webhooks; retrying");
       this.scheduleReload();
     }
+    await this.leases?.renewNow(); // the first round (never rejects); then every ttl / 3
   }
 
-  /** Stops every receiver: POSTs in flight may finish (and are acked), held messages go back to their tables. */
-  async close(): Promise<void> {
+  /**
+   * Stops every receiver: POSTs in flight may finish (and are acked), held messages go back to their tables.
+   * Then the webhook leases are released, so other nodes take the webhooks at once; `releaseLeases: false`
+   * leaves them to run out as a crashed node's would (for tests).
+   */
+  async close(options: { releaseLeases?: boolean } = {}): Promise<void> {
     this.closed = true;
     this.unwatch?.();
     if (this.reloadTimer !== undefined) this.clock.clearTimeout(this.reloadTimer);
+    this.leases?.stop();
     const all = [...this.receivers.values()].flatMap((byName) => [...byName.values()]);
     this.receivers.clear();
     await Promise.all(all.map((r) => r.stop(true)));
+    await this.leases?.close(options.releaseLeases ?? true);
+  }
+
+  /**
+   * Reads the configurations again and applies them at once: webhooks another node created, changed or
+   * deleted (when the bus says one did). With leases a lease round follows, so a new webhook may be driven
+   * here. Rejects when the configurations cannot be read.
+   */
+  async reloadConfigs(): Promise<void> {
+    if (this.closed) return;
+    if (this.loaded) await this.syncConfigs();
+    else await this.ensureLoaded(); // a first load reads everything anyway
+    await this.leases?.renewNow();
   }
 
   /** Creates or replaces a webhook; `created` tells which. */
   async put(table: string, name: string, input: WebhookInput): Promise<{ created: boolean; webhook: WebhookView }> {
     await this.engine.table(table); // 404 for an unknown table
     await this.ensureLoaded();
-    const existing = this.configs.get(table)?.get(name);
-    if (!existing && (this.configs.get(table)?.size ?? 0) >= MAX_WEBHOOKS_PER_TABLE) {
+    const existing = this.configs.get(table, name);
+    if (!existing && this.configs.count(table) >= MAX_WEBHOOKS_PER_TABLE) {
       throw new ConflictError(`table ${table} has ${MAX_WEBHOOKS_PER_TABLE} webhooks already`);
     }
     const now = this.clock.now();
@@ -135,10 +181,11 @@ export class WebhookRegistry {
       await this.store.deleteWebhooksOfMissingTables(table);
       throw new TableNotFoundError(table);
     }
-    this.remember(config);
+    this.configs.remember(config);
     const receiver = this.receivers.get(table)?.get(name);
     if (receiver) receiver.configure(config);
-    else this.startReceiver(config);
+    else if (this.drives(table, name)) this.startReceiver(config);
+    else if (this.leases) await this.leases.renewNow(); // a new webhook: its lease is free (so the answer says who drives it)
     return { created, webhook: this.view(config) };
   }
 
@@ -147,41 +194,34 @@ export class WebhookRegistry {
     await this.engine.table(table);
     await this.ensureLoaded();
     const deleted = await this.store.deleteWebhook(table, name);
-    const known = this.configs.get(table)?.delete(name) ?? false;
-    this.counters.delete(key(table, name));
-    const receiver = this.receivers.get(table)?.get(name);
-    if (receiver) {
-      this.receivers.get(table)!.delete(name);
-      await receiver.stop(false);
-    }
+    const known = await this.forget(table, name);
     if (!deleted && !known) throw new WebhookNotFoundError(table, name);
   }
 
   async list(table: string): Promise<WebhookView[]> {
     await this.engine.table(table);
     await this.ensureLoaded();
-    return [...(this.configs.get(table)?.values() ?? [])].sort(byName).map((c) => this.view(c));
+    return this.configs.of(table).map((c) => this.view(c));
   }
 
   async get(table: string, name: string): Promise<WebhookView> {
     await this.engine.table(table);
     await this.ensureLoaded();
-    const config = this.configs.get(table)?.get(name);
+    const config = this.configs.get(table, name);
     if (!config) throw new WebhookNotFoundError(table, name);
     return this.view(config);
   }
 
   /** The webhooks' health for a table's description (as loaded; empty before the first load). */
   summaries(table: string): WebhookSummary[] {
-    return [...(this.configs.get(table)?.values() ?? [])].sort(byName).map((c) => ({ name: c.name, ...this.statusOf(c) }));
+    return this.configs.of(table).map((c) => ({ name: c.name, ...this.statusOf(c) }));
   }
 
   reports(): WebhookReport[] {
     const out: WebhookReport[] = [];
-    for (const [table, byName] of this.configs) {
-      for (const config of byName.values()) {
-        out.push({ table, name: config.name, counters: this.countersOf(table, config.name), status: this.statusOf(config) });
-      }
+    for (const config of this.configs.all()) {
+      const { table, name } = config;
+      out.push({ table, name, counters: this.countersOf(table, name), status: this.statusOf(config) });
     }
     return out;
   }
@@ -198,14 +238,11 @@ export class WebhookRegistry {
     if (pruned > 0) this.log.info({ count: pruned }, "deleted the webhooks of tables that no longer exist");
     const stored = await this.store.listWebhooks();
     if (this.closed) return;
-    for (const config of stored) {
-      const known = this.configs.get(config.table)?.get(config.name);
-      if (!known || known.updatedAt < config.updatedAt) this.remember(config);
-    }
+    this.configs.merge(stored);
     this.loaded = true;
     if (this.reloadTimer !== undefined) this.clock.clearTimeout(this.reloadTimer);
     this.reloadTimer = undefined;
-    for (const table of this.configs.keys()) if (this.engine.has(table)) this.startTable(table);
+    for (const table of this.configs.tables()) if (this.engine.has(table)) this.startTable(table);
   }
 
   private scheduleReload(): void {
@@ -220,17 +257,11 @@ export class WebhookRegistry {
     }, this.reloadMs);
   }
 
-  private remember(config: WebhookConfig): void {
-    let byName = this.configs.get(config.table);
-    if (!byName) this.configs.set(config.table, (byName = new Map()));
-    byName.set(config.name, config);
-  }
-
   /** Receivers for every webhook of a table the engine serves (those it lacks). */
   private startTable(table: string): void {
     if (!this.loaded || this.closed) return;
-    for (const config of this.configs.get(table)?.values() ?? []) {
-      if (!this.receivers.get(table)?.has(config.name)) this.startReceiver(config);
+    for (const config of this.configs.of(table)) {
+      if (!this.receivers.get(table)?.has(config.name) && this.drives(table, config.name)) this.startReceiver(config);
     }
   }
 
@@ -278,7 +309,7 @@ export class WebhookRegistry {
   /** The manager has ended the receivers' subscriptions; a dropped table's webhooks are deleted too. */
   private async tableClosed(table: string, dropped: boolean): Promise<void> {
     this.receivers.delete(table);
-    if (!dropped || !this.configs.has(table)) return;
+    if (!dropped || !this.configs.hasTable(table)) return;
     try {
       // Deleted only if the table is really gone (one statement checks), so a table the engine lost sight
       // of for a moment keeps its webhooks and gets them back when it reappears.
@@ -295,9 +326,77 @@ export class WebhookRegistry {
     return (await this.store.listWebhooks()).some((c) => c.table === table);
   }
 
+  /** Whether this node drives the webhook: always on a single node, else when it holds its lease. */
+  private drives(table: string, name: string): boolean {
+    return !this.leases || this.leases.holds(table, name);
+  }
+
+  /** The webhooks of the tables the engine serves: those this node asks leases for. */
+  private servedWebhooks(): WebhookRef[] {
+    return [...this.configs.all()].filter((c) => this.engine.has(c.table)).map(({ table, name }) => ({ table, name }));
+  }
+
+  /** A lease round ended: receivers for the webhooks held, none for the others (stopped as at close). */
+  private applyLeases(held: ReadonlySet<string>): void {
+    if (this.closed || !this.loaded) return;
+    for (const [table, byName] of this.receivers) {
+      for (const [name, receiver] of byName) {
+        if (held.has(key(table, name))) continue;
+        this.log.info({ table, webhook: name }, "webhook lease lost; another node drives it");
+        this.dropReceiver(table, name, receiver);
+        void receiver.stop(true);
+      }
+    }
+    for (const config of this.configs.all()) {
+      const { table, name } = config;
+      if (!this.engine.has(table) || !held.has(key(table, name)) || this.receivers.get(table)?.has(name)) continue;
+      this.log.info({ table, webhook: name }, "webhook lease taken; driving it");
+      this.startReceiver(config);
+    }
+  }
+
+  /**
+   * Reads the configurations and applies them: new and changed ones are remembered (a running receiver
+   * takes the change), those gone are forgotten (their receivers stopped, held messages back at once). Read
+   * again if this registry changed one meanwhile (its own put/remove is newer than what was read).
+   */
+  private async syncConfigs(): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const generation = this.configs.generation;
+      const stored = await this.store.listWebhooks();
+      if (this.closed) return;
+      if (generation !== this.configs.generation) continue;
+      const { changed, gone } = this.configs.replaceWith(stored);
+      for (const config of changed) this.receivers.get(config.table)?.get(config.name)?.configure(config);
+      if (!this.leases) for (const table of this.configs.tables()) if (this.engine.has(table)) this.startTable(table);
+      await Promise.all(gone.map((w) => this.stopForgotten(w.table, w.name)));
+      return;
+    }
+  }
+
+  /**
+   * Forgets a webhook's configuration and counters at once, and stops its receiver (held messages go back
+   * at once); false when it was not known.
+   */
+  private async forget(table: string, name: string): Promise<boolean> {
+    const known = this.configs.delete(table, name);
+    await this.stopForgotten(table, name);
+    return known;
+  }
+
+  /** A webhook that is no more: no counters, no receiver (held messages go back at once), no lease. */
+  private async stopForgotten(table: string, name: string): Promise<void> {
+    this.counters.delete(key(table, name));
+    const receiver = this.receivers.get(table)?.get(name);
+    if (receiver) {
+      this.dropReceiver(table, name, receiver);
+      await receiver.stop(false);
+    }
+    await this.leases?.release(table, name);
+  }
+
   private forgetTable(table: string): void {
-    for (const name of this.configs.get(table)?.keys() ?? []) this.counters.delete(key(table, name));
-    this.configs.delete(table);
+    for (const name of this.configs.forgetTable(table)) this.counters.delete(key(table, name));
   }
 
   private countersOf(table: string, name: string): WebhookCounters {
@@ -307,7 +406,9 @@ export class WebhookRegistry {
   }
 
   private statusOf(config: WebhookConfig): WebhookStatus {
-    return this.receivers.get(config.table)?.get(config.name)?.status() ?? { ...IDLE_STATUS };
+    const status = this.receivers.get(config.table)?.get(config.name)?.status() ?? { ...IDLE_STATUS };
+    if (this.leases) status.driver = this.leases.holds(config.table, config.name) ? "this" : "other";
+    return status;
   }
 
   private view(c: WebhookConfig): WebhookView {
@@ -322,12 +423,4 @@ export class WebhookRegistry {
       ...this.statusOf(c),
     };
   }
-}
-
-function key(table: string, name: string): string {
-  return `${table}\u0000${name}`;
-}
-
-function byName(a: WebhookConfig, b: WebhookConfig): number {
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
