@@ -20,21 +20,29 @@ export function isMessageId(id: unknown): id is string {
 
 /**
  * Unique, time-ordered 64-bit message ids (snowflake layout: 41 bits ms | 10 bits node | 12 bits sequence),
- * as decimal strings. The node bits are drawn at random per process, so two servers on one table are very
- * unlikely to collide; a collision would surface as a reported duplicate, never an overwrite. If more than
+ * as decimal strings. The node bits are the server's slot among the live nodes on its database (cluster
+ * membership: unique while they heartbeat), or drawn at random when there is none (a store without
+ * membership, as in unit tests); a collision would surface as a reported duplicate, never an overwrite. If more than
  * 4096 ids are asked for within one millisecond, or the clock goes back, the generator runs ahead of the
  * clock instead of repeating itself.
  */
 export class IdGenerator {
-  private readonly node: bigint;
+  private node: bigint;
   private lastMs = 0n;
   private seq = 0n;
 
   constructor(
     private readonly clock: Clock,
     random: Random = Math.random,
+    /** 0..1023; random when absent. */
+    node?: number,
   ) {
-    this.node = BigInt(Math.floor(random() * 1024)) & ((1n << NODE_BITS) - 1n);
+    this.node = checkedNode(node ?? Math.floor(random() * 1024));
+  }
+
+  /** Another node number from now on (this node joined again and got another slot). */
+  setNode(node: number): void {
+    this.node = checkedNode(node);
   }
 
   next(): string {
@@ -52,4 +60,9 @@ export class IdGenerator {
     this.lastMs = ms;
     return ((ms << (NODE_BITS + SEQ_BITS)) | (this.node << SEQ_BITS) | this.seq).toString();
   }
+}
+
+function checkedNode(node: number): bigint {
+  if (!(Number.isInteger(node) && node >= 0 && node < 1 << Number(NODE_BITS))) throw new Error(`invalid id node ${node}`);
+  return BigInt(node);
 }

@@ -10,6 +10,7 @@ import type { Random } from "../model/backoff.js";
 import { deadLetterBaseOf, deadLetterTableOf, MAX_DEAD_LETTER_BASE } from "../model/limits.js";
 import { resolveOptions, type TableOptions } from "../options.js";
 import type { MessageStore } from "../store/types.js";
+import type { BusEvent } from "../cluster/bus-events.js";
 import { TableHandle, type TableServices } from "./table-handle.js";
 import { checkDeadLetterName, checkTableName } from "../model/validate.js";
 
@@ -36,6 +37,13 @@ export interface EngineConfig {
    * Default 10 s; the server passes its statement timeout.
    */
   writeTimeoutMs?: number;
+  /** Node bits of the message ids (0..1023): this node's slot among the live nodes (cluster membership). */
+  idNode?: number;
+  /**
+   * Told of what other nodes on the database should know at once (issue 25): rows due, tables changed. Each
+   * event is a hint (a node that misses one finds the same by polling). Absent on a single node.
+   */
+  signal?: (event: BusEvent) => void;
 }
 
 /**
@@ -78,6 +86,9 @@ export class Engine {
   private readonly defaults: Partial<TableOptions>;
   private readonly listeners = new Set<TableListener>();
   private state: "new" | "open" | "closed" = "new";
+  private readonly signal: ((event: BusEvent) => void) | undefined;
+  /** Applied to every table's poller (setPollCap). */
+  private pollCapMs: number | undefined;
   private refreshing: Promise<void> | undefined;
   private nextRefresh: Promise<void> | undefined;
   /** Counts this engine's own table changes (create, alter, drop), in order. */
@@ -98,7 +109,8 @@ export class Engine {
     this.enqueueBudget = new ByteBudget(config.enqueueMaxBytes ?? Infinity);
     this.defaults = config.defaultOptions ?? {};
     this.writeTimeoutMs = config.writeTimeoutMs ?? 10_000;
-    this.ids = new IdGenerator(this.clock, this.random);
+    this.ids = new IdGenerator(this.clock, this.random, config.idNode);
+    this.signal = config.signal;
     this.maxQueuedInserts = config.maxQueuedInserts ?? 50_000;
     this.services = {
       store: this.store,
@@ -218,6 +230,7 @@ export class Engine {
       if (await this.store.createTable(table, options)) {
         this.changed(table);
         this.follow(table, options);
+        this.signal?.({ kind: "table", table, change: "created" });
         return { created: true, options };
       }
       await this.refresh(); // it was there (made elsewhere): pick it up and alter it below
@@ -234,6 +247,7 @@ export class Engine {
     // Drop first, then forget: forgetting first would let a request in between bring the manager back.
     const dropped = await this.store.dropTable(table);
     this.changed(table);
+    this.signal?.({ kind: "table", table, change: "dropped" });
     await this.stopServing(table, "table dropped");
     return dropped;
   }
@@ -262,6 +276,45 @@ export class Engine {
     if (this.managers.has(dlq)) {
       throw new ConflictError(`${dlq} is a message table, not ${table}'s dead-letter table: ${table} has no dead letters to show`);
     }
+  }
+
+  /*
+   * Other nodes (issue 25; src/cluster/): what their events and their comings and goings mean here.
+   */
+
+  /** Events from other nodes: rows due (look now, or then), tables changed (read the schema again). */
+  applyPeerEvents(events: readonly BusEvent[]): void {
+    if (this.state !== "open") return;
+    let refresh = false;
+    for (const event of events) {
+      if (event.kind === "due") this.managers.get(event.table)?.peerDue(event.at);
+      else if (event.kind === "table") refresh = true;
+    }
+    if (refresh) void this.refresh().catch((err: unknown) => this.log.warn({ err }, "schema refresh after a peer's table change failed"));
+  }
+
+  /** Looks for due rows in every table, and reads the schema again: bus events may have been missed. */
+  resync(): void {
+    if (this.state !== "open") return;
+    for (const m of this.managers.values()) m.peerDue();
+    void this.refresh().catch((err: unknown) => this.log.warn({ err }, "schema refresh failed"));
+  }
+
+  /** Every table polls at least every `ms` (undefined: at its own interval again). See MessageManager.setPollCap. */
+  setPollCap(ms: number | undefined): void {
+    if (ms === this.pollCapMs) return;
+    this.pollCapMs = ms;
+    for (const m of this.managers.values()) m.setPollCap(ms);
+  }
+
+  /** This node's slot among the nodes changed (it joined again): the node bits of the ids it makes from now on. */
+  setIdNode(node: number): void {
+    this.ids.setNode(node);
+  }
+
+  /** A node stopped heartbeating: every table looks for its deliveries when they fall due. */
+  peerLost(): void {
+    for (const m of this.managers.values()) m.expectPeerRedeliveries();
   }
 
   /** A table's counters and sizes, read without waiting (metrics); undefined for a table not served. */
@@ -299,6 +352,7 @@ export class Engine {
       await this.store.alterTableOptions(table, options);
       this.changed(table);
       m.configure(options);
+      this.signal?.({ kind: "table", table, change: "altered" });
     }
     return options;
   }
@@ -320,8 +374,12 @@ export class Engine {
       writeTimeoutMs: this.writeTimeoutMs,
       ids: this.ids,
       maxQueuedInserts: this.maxQueuedInserts,
+      ...(this.signal
+        ? { signalDue: (at?: number) => this.signal!(at === undefined ? { kind: "due", table } : { kind: "due", table, at }) }
+        : {}),
     });
     this.managers.set(table, created);
+    if (this.pollCapMs !== undefined) created.setPollCap(this.pollCapMs);
     created.open();
     this.tell((l) => l.opened(table));
   }

@@ -6,7 +6,7 @@ import type { Logger } from "../logger.js";
 import type { TableOptions } from "../options.js";
 import type { FencedResult, MessageStore, RedriveResult } from "../store/types.js";
 import type { Delivery, MessageRow } from "../model/messages.js";
-import type { Random } from "../model/backoff.js";
+import { backoffMs, JITTER_MIN, JITTER_SPAN, type Random } from "../model/backoff.js";
 import { type ByteBudget, UNBOUNDED } from "./byte-budget.js";
 import { DeadLetters } from "./dead-letters.js";
 import { DeliveriesInProgress } from "./deliveries.js";
@@ -29,6 +29,20 @@ import { type TableEnv, TableState } from "./table-state.js";
  */
 export const POLL_MAX_BYTES = 8 * 1024 * 1024;
 
+/**
+ * After a batch's claim left rows unsent (claimed by another node, changed, or the claim failed), the poller
+ * looks again this soon at the latest: rows another node won are leased, but a failed claim's are due.
+ */
+const CLAIM_RETRY_MS = 250;
+
+/**
+ * A send that took longer than this (or failed) has its batch's lease renewed after it: the claim before the
+ * send started the ack wait, which is the client's time to process, not the server's to write.
+ */
+function slowSendMs(ackWaitMs: number): number {
+  return Math.min(1_000, ackWaitMs / 10);
+}
+
 export interface ManagerDeps {
   store: MessageStore;
   clock: Clock;
@@ -49,6 +63,11 @@ export interface ManagerDeps {
   ids?: IdGenerator;
   /** Rows waiting for an INSERT before enqueues get 429 (default 50,000). */
   maxQueuedInserts?: number;
+  /**
+   * Told when rows of the table are due now (no `at`) or at `at` and this manager may not be the one to
+   * deliver them (committed without a lease, made due again, handed back): other nodes look (issue 25).
+   */
+  signalDue?: (at?: number) => void;
 }
 
 export interface Subscription {
@@ -74,7 +93,7 @@ export interface ManagerSnapshot {
  *
  * Parts: the PriorityCache is the send queue; the ReceiverSet holds subscribers with a round-robin
  * cursor; the send loop (`pump`) pops up to batchSize rows for the next idle receiver; the Postponer
- * records each delivery in the database; the Poller refills the cache from the table; the Purger deletes
+ * records each delivery in the database, before its send (a claim); the Poller refills the cache from the table; the Purger deletes
  * old acked rows. Our additions: the InsertPath (rows committed here go straight into the cache, delayed
  * ones get timers, due ones may be written already leased), Holdings (what each receiver holds: its
  * maxInFlight credit), the Settler (client acks, postpones, fails and extensions, by id or fenced by
@@ -95,15 +114,24 @@ export interface ManagerSnapshot {
  * over Vitess, whose poller held the main lock across the read). Acks and reschedules must take effect at
  * once, so they do not wait either: they evict queued copies and tell a poll in progress to skip the ids.
  *
- * Delivery cycle of a batch: pop (ids move to sending) → receiver busy → send → postpone (under the
- * engine-wide semaphore, even if the send failed) → receiver idle → discard under the mutex.
+ * Delivery cycle of a batch: pop (ids move to sending) → receiver busy → claim (under the engine-wide
+ * semaphore; see postponer.ts) → send the rows the claim won → (a failed or slow send: its lease renewed)
+ * → receiver idle → discard under the mutex.
+ *
+ * Several nodes (issue 25). Vitess postpones a batch after sending it, which is safe while one process
+ * serves a table. Several tablemq nodes on one database read the same due rows, so the postpone became a
+ * claim before the send: a row is sent only by the node whose UPDATE changed it (same statement count on
+ * one node; the choice over one owner per table is explained in postponer.ts and the README). What other
+ * nodes should know at once (rows due that this node may not deliver, table changes) goes out through
+ * `signalDue` and the engine to the Redis bus (src/cluster/); what they say comes back as `peerDue`; and
+ * while peers live without a bus, `setPollCap` makes the poller look at least every peer poll interval.
  *
  * Modes (as in Vitess): idle with no receivers (the poller does nothing, the cache is empty); steady; and
  * pending, when a poll filled the cache or an add found it full: then the loop asks for a poll as soon as
  * the cache drains, and again after each discard while it stays drained.
  *
  * open() starts the poller and purger; close() stops them, ends every subscription, abandons sends in
- * progress and waits for the postpones that follow them.
+ * progress (their batches stay claimed: due after the ack wait) and waits for what follows them.
  */
 export class MessageManager {
   /** Cache, receivers, holdings, pending flag, options and counters: what the parts below share. */
@@ -121,6 +149,8 @@ export class MessageManager {
   private readonly inserter: Inserter;
   private readonly deadLetters: DeadLetters;
   private pumpScheduled = false;
+  /** At most this long between polls (setPollCap), whatever the table's interval. */
+  private pollCapMs: number | undefined;
   /** Aborted by close(): sends in progress are abandoned rather than waited for. */
   private closeSignal = new AbortController();
 
@@ -161,6 +191,10 @@ export class MessageManager {
       deliveries: this.deliveries,
       forget: (ids, release) => this.forget(ids, release),
       expectDue: (at: number) => this.poller.expectDue(at),
+      dueAgain: (at: number) => {
+        this.poller.expectDue(at);
+        this.signalDue(at);
+      },
       writeTimeoutMs,
     });
     this.inserter = new Inserter({
@@ -172,7 +206,16 @@ export class MessageManager {
       budget: deps.enqueueBudget ?? UNBOUNDED(),
       writeTimeoutMs,
       retry: (what, ids, write) => this.retryWrite(what, ids, write),
-      begin: (ids, due) => this.insertPath.begin(ids, due),
+      begin: (ids, due) => {
+        const ticket = this.insertPath.begin(ids, due);
+        return {
+          leasedUntil: ticket.leasedUntil,
+          done: (committed) => {
+            this.announce(committed);
+            return ticket.done(committed);
+          },
+        };
+      },
     });
     this.deadLetters = new DeadLetters({
       env,
@@ -180,6 +223,7 @@ export class MessageManager {
       discard: (ids) => this.discard(ids),
       poll: () => {
         if (state.receivers.count > 0) this.poller.trigger();
+        this.signalDue();
       },
     });
   }
@@ -209,7 +253,9 @@ export class MessageManager {
     this.state.open = false;
     this.closing = (async () => {
       this.closeSignal.abort();
-      this.insertPath.unleash(this.state.cache.queuedRows());
+      const queued = this.state.cache.queuedRows();
+      if (queued.length > 0) this.signalDue(); // other nodes take over what was waiting here
+      this.insertPath.unleash(queued);
       // Rows still on their way in (offered, waiting for the mutex) find the manager closed and are
       // unleashed there.
       this.insertPath.clearScheduled();
@@ -224,7 +270,7 @@ export class MessageManager {
   /** Applies changed options (the engine saw the table COMMENT change). */
   configure(options: TableOptions): void {
     this.state.configure(options);
-    this.poller.setInterval(options.pollIntervalMs);
+    this.poller.setInterval(this.pollIntervalMs());
     this.purger.setInterval(options.pollIntervalMs);
   }
 
@@ -347,6 +393,63 @@ export class MessageManager {
   }
 
   /**
+   * Another node says rows are due now (no `at`) or at `at`: look then, if anyone here could take them. A
+   * node with nobody subscribed has nothing to do (its first subscriber's poll finds them).
+   */
+  peerDue(at?: number): void {
+    if (this.state.receivers.count === 0) return;
+    if (at === undefined || at <= this.deps.clock.now()) this.poller.trigger();
+    else this.poller.expectDue(at);
+  }
+
+  /**
+   * Polls at least every `ms` (other nodes exist and no bus wakes us), or (undefined) at the table's own
+   * poll interval again.
+   */
+  setPollCap(ms: number | undefined): void {
+    this.pollCapMs = ms;
+    this.poller.setInterval(this.pollIntervalMs());
+  }
+
+  /**
+   * A node stopped without handing back what it was sending: its deliveries fall due within an ack wait and
+   * a first backoff from now (later ones with more backoff are found by the periodic poll). Look then.
+   */
+  expectPeerRedeliveries(): void {
+    const o = this.state.options;
+    this.poller.expectDue(this.deps.clock.now() + o.ackWaitMs + backoffMs(o.minBackoffMs, o.maxBackoffMs, 0, JITTER_MIN + JITTER_SPAN));
+  }
+
+  private pollIntervalMs(): number {
+    const own = this.state.options.pollIntervalMs;
+    return this.pollCapMs === undefined ? own : Math.min(own, this.pollCapMs);
+  }
+
+  private signalDue(at?: number): void {
+    const signal = this.deps.signalDue;
+    if (!signal) return;
+    if (at === undefined || at <= this.deps.clock.now()) signal();
+    else signal(at);
+  }
+
+  /**
+   * Rows an insert committed: those due now that it did not lease for a receiver here, and delayed ones, may
+   * be someone else's to deliver: other nodes are told (the earliest delayed time is enough of a hint).
+   */
+  private announce(committed: readonly MessageRow[]): void {
+    if (!this.deps.signalDue || committed.length === 0) return;
+    const now = this.deps.clock.now();
+    let dueNow = false;
+    let next = Infinity;
+    for (const r of committed) {
+      if (r.timeNext <= now) dueNow ||= r.leasedUntil === undefined;
+      else next = Math.min(next, r.timeNext);
+    }
+    if (dueNow) this.signalDue();
+    if (next !== Infinity) this.signalDue(next);
+  }
+
+  /**
    * Ids whose rows changed (acked, rescheduled, extended): copies queued, offered, scheduled or being polled
    * are dropped, so no stale copy is sent; `release` also returns the receivers' credit for them.
    */
@@ -368,6 +471,7 @@ export class MessageManager {
       this.insertPath.unleash(queued);
       this.insertPath.clearScheduled();
       this.state.markPending();
+      if (queued.length > 0) this.signalDue(); // due and nobody's here: perhaps someone's elsewhere
     }
     this.schedulePump();
   }
@@ -434,32 +538,34 @@ export class MessageManager {
     if (this.state.pending && this.state.receivers.count > 0) this.poller.trigger();
   }
 
-  private async deliver(slot: ReceiverSlot, batch: MessageRow[]): Promise<void> {
-    const ids = batch.map((r) => r.id);
-    const recorded = this.deliveries.begin(batch);
+  private async deliver(slot: ReceiverSlot, popped: MessageRow[]): Promise<void> {
     slot.sending = true;
-    this.state.count("sent", batch.length);
-    this.state.count("delayed", batch.filter((r) => r.epoch >= 1).length);
-    this.state.holdings.hold(slot, ids);
+    const recorded = this.deliveries.begin(popped);
+    let batch: MessageRow[];
     try {
-      await this.send(slot, batch);
-      // Rows leased at insert with at least an ack wait of lease left are already recorded: due when it ends.
-      const now = this.deps.clock.now();
-      const unrecorded: MessageRow[] = [];
-      for (const r of batch) {
-        if (r.leasedUntil === undefined || r.leasedUntil - now < this.state.options.ackWaitMs) unrecorded.push(r);
-        else this.poller.expectDue(r.leasedUntil);
-      }
-      if (unrecorded.length > 0) {
-        const leased = new Set(unrecorded.filter((r) => r.leasedUntil !== undefined).map((r) => r.id));
-        const due = await this.postponer.afterSend(unrecorded, leased);
-        if (due !== undefined) this.poller.expectDue(due); // redelivered then, unless acked
-      }
+      const claimed = await this.postponer.claim(popped);
+      batch = claimed.rows;
+      if (claimed.dueAt !== undefined) this.poller.expectDue(claimed.dueAt); // redelivered then, unless acked
     } finally {
       recorded();
     }
+    if (batch.length < popped.length) this.poller.expectDue(this.deps.clock.now() + CLAIM_RETRY_MS);
+    if (batch.length > 0) {
+      this.state.count("sent", batch.length);
+      this.state.count("delayed", batch.filter((r) => r.epoch >= 1).length);
+      this.state.holdings.hold(
+        slot,
+        batch.map((r) => r.id),
+      );
+      const started = this.deps.clock.now();
+      const sent = await this.send(slot, batch);
+      if (!sent || this.deps.clock.now() - started > slowSendMs(this.state.options.ackWaitMs)) {
+        const due = await this.postponer.afterSlowSend(batch);
+        if (due !== undefined) this.poller.expectDue(due);
+      }
+    }
     slot.sending = false;
-    await this.discard(ids);
+    await this.discard(popped.map((r) => r.id));
   }
 
   /** A delivery (or burial) is over: the ids leave the cache's sending set, under the mutex. */
@@ -471,20 +577,22 @@ export class MessageManager {
 
   /**
    * Sends a batch. A send that does not finish within the ack wait (a subscriber that stopped reading its
-   * socket) is given up as failed: the batch is recorded and goes to others after the ack wait plus backoff.
+   * socket) is given up as failed: false, and the batch goes to others after the ack wait plus backoff.
    */
-  private async send(slot: ReceiverSlot, batch: MessageRow[]): Promise<void> {
+  private async send(slot: ReceiverSlot, batch: MessageRow[]): Promise<boolean> {
     const tooSlow = new AbortController();
     const timer = this.deps.clock.setTimeout(() => tooSlow.abort(), this.state.options.ackWaitMs);
     try {
       await slot.send(batch, this.closeSignal.signal, tooSlow.signal);
+      return true;
     } catch (err) {
       this.state.count("sendFailed", batch.length);
       this.state.holdings.release(
         batch.map((r) => r.id),
         slot,
       );
-      this.deps.log.debug({ err, table: this.table, count: batch.length }, "send failed; postponing anyway");
+      this.deps.log.debug({ err, table: this.table, count: batch.length }, "send failed; due again after an ack wait and backoff");
+      return false;
     } finally {
       this.deps.clock.clearTimeout(timer);
     }

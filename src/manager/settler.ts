@@ -15,6 +15,8 @@ export interface SettlerDeps {
   forget: (ids: readonly string[], release: boolean) => void;
   /** Rows fall due at `at` unless acked first: the poller looks then (Poller.expectDue). */
   expectDue: (at: number) => void;
+  /** Rows were made due again at `at` (a release or a client's postpone): the poller, and other nodes, look then. */
+  dueAgain: (at: number) => void;
   /** How long an ack may wait for a writer before it is refused (it was then never sent). */
   writeTimeoutMs: number;
 }
@@ -117,7 +119,7 @@ export class Settler {
   async release(deliveries: readonly Delivery[]): Promise<FencedResult> {
     const result = await this.fenced(deliveries, this.update({ kind: "release" }));
     this.deps.forget(result.current, true);
-    if (result.changed > 0) this.deps.expectDue(result.now + 1);
+    if (result.changed > 0) this.deps.dueAgain(result.now + 1);
     return { changed: result.changed, stale: result.stale };
   }
 
@@ -195,13 +197,13 @@ export class Settler {
     this.deps.forget(ids, true);
     if (n === 0) return;
     if (delayMs !== undefined) {
-      this.deps.expectDue(now + delayMs);
+      this.deps.dueAgain(now + delayMs);
       return;
     }
     const { store, table, log } = this.deps.env;
     void store.dueTimes(table, now, ids.length, [...ids]).then(
       (times) => {
-        for (const at of times) this.deps.expectDue(at);
+        for (const at of times) this.deps.dueAgain(at);
       },
       (err: unknown) => log.warn({ err, table }, "could not read when postponed messages fall due; the periodic poll finds them"),
     );

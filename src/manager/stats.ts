@@ -10,11 +10,14 @@ export interface ManagerStats {
   /** Of those, redeliveries (epoch >= 1), Vitess's "Delayed". */
   delayed: number;
   acked: number;
-  /** Messages rescheduled by a client (postpone API), not the automatic post-send postpone. */
+  /** Messages rescheduled by a client (postpone API), not the claim that records each delivery. */
   postponed: number;
   purged: number;
   sendFailed: number;
-  postponeFailed: number;
+  /** Messages not sent because their claim before the send failed (Postponer). */
+  claimFailed: number;
+  /** Messages read due here but claimed first by another node (or changed since the read): not sent from here. */
+  claimsLost: number;
   pollFailed: number;
   purgeFailed: number;
   polls: number;
@@ -37,7 +40,8 @@ export function newStats(): ManagerStats {
     postponed: 0,
     purged: 0,
     sendFailed: 0,
-    postponeFailed: 0,
+    claimFailed: 0,
+    claimsLost: 0,
     pollFailed: 0,
     purgeFailed: 0,
     polls: 0,

@@ -12,7 +12,9 @@ import { browseRoutes } from "./routes/browse.js";
 import { deadLetterRoutes } from "./routes/dead-letters.js";
 import { messageRoutes } from "./routes/messages.js";
 import { limitConnections, rateLimiterFor } from "./rate-limit.js";
+import { nodeRoutes } from "./routes/nodes.js";
 import { opsRoutes } from "./routes/ops.js";
+import { VERSION } from "../version.js";
 import { subscribeRoutes } from "./routes/subscribe.js";
 import { tableRoutes } from "./routes/tables.js";
 import { webhookRoutes } from "./routes/webhooks.js";
@@ -78,6 +80,11 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
   subscribeRoutes(app, ctx);
   webhookRoutes(app, ctx);
   opsRoutes(app, ctx);
+  nodeRoutes(app, {
+    membership: () => ctx.cluster?.nodes(),
+    self: () =>
+      ctx.cluster?.self() ?? { id: "this", url: null, version: VERSION, startedAt: ctx.startedAt, heartbeatAt: ctx.clock(), redis: false },
+  });
 
   startHeartbeat(app, ctx.config.pingIntervalMs);
   return app;

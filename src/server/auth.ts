@@ -32,6 +32,7 @@ export const ROUTE_SCOPES = {
   "GET /readyz": { kind: "open" },
   "GET /openapi.json": { kind: "open" }, // the API's description: nothing in it is secret
   "GET /metrics": { kind: "server", scope: "metrics" }, // open unless metricsAuth is "token"
+  "GET /v1/nodes": { kind: "token" }, // which nodes serve this database: any valid token
   "GET /v1/tables": { kind: "token" }, // lists only the tables the token has a scope on
   "GET /v1/tables/:table": { kind: "table", scope: "any" },
   "PUT /v1/tables/:table": { kind: "table", scope: "admin" },

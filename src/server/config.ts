@@ -56,6 +56,16 @@ export interface ServerConfig {
   webhookRetryMinMs: number;
   /** Longest wait between tries of a failed webhook destination. */
   webhookRetryMaxMs: number;
+  /** redis://… of the bus that wakes the other nodes on this database at once; "" = none (README: several nodes). */
+  redisUrl: string;
+  /** Longest time between polls of a table while other nodes are live and no bus wakes this one. */
+  peerPollMs: number;
+  /** Between this node's heartbeats in tablemq_nodes; a node silent for 3 of them is taken for dead. */
+  nodeHeartbeatMs: number;
+  /** How long a node's lease on a webhook lasts unless renewed: a dead node's webhooks move after it. */
+  webhookLeaseMs: number;
+  /** The URL other nodes and operators reach this node at, listed in GET /v1/nodes; "" = the one it listens on. */
+  nodeUrl: string;
 }
 
 /** What a token may do on a table: publish (enqueue), consume (subscribe, ack, postpone), admin (create, change, drop). */
@@ -94,6 +104,11 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   maxConnections: 0,
   webhookRetryMinMs: 1_000,
   webhookRetryMaxMs: 512_000,
+  redisUrl: "",
+  peerPollMs: 1_000,
+  nodeHeartbeatMs: 2_000,
+  webhookLeaseMs: 10_000,
+  nodeUrl: "",
 });
 
 type Kind = "string" | "int" | "level" | "json-options" | "json-tokens" | "metrics-auth";
@@ -269,6 +284,44 @@ export const SETTINGS: ReadonlyArray<{ key: keyof ServerConfig; env: string; fla
     kind: "int",
     min: 1,
     help: "longest wait between webhook retries",
+  },
+  {
+    key: "redisUrl",
+    env: "TABLEMQ_REDIS_URL",
+    flag: "--redis-url",
+    kind: "string",
+    help: "redis://host:port of the bus between nodes on one database (unset = none: nodes poll)",
+  },
+  {
+    key: "peerPollMs",
+    env: "TABLEMQ_PEER_POLL_MS",
+    flag: "--peer-poll-ms",
+    kind: "int",
+    min: 50,
+    help: "poll at least this often while other nodes are live and the bus is off or down",
+  },
+  {
+    key: "nodeHeartbeatMs",
+    env: "TABLEMQ_NODE_HEARTBEAT_MS",
+    flag: "--node-heartbeat-ms",
+    kind: "int",
+    min: 100,
+    help: "between heartbeats in tablemq_nodes (a node is dead after 3 missed)",
+  },
+  {
+    key: "webhookLeaseMs",
+    env: "TABLEMQ_WEBHOOK_LEASE_MS",
+    flag: "--webhook-lease-ms",
+    kind: "int",
+    min: 300,
+    help: "how long a node's lease on a webhook lasts unless renewed",
+  },
+  {
+    key: "nodeUrl",
+    env: "TABLEMQ_NODE_URL",
+    flag: "--node-url",
+    kind: "string",
+    help: "this node's URL as GET /v1/nodes lists it (default: the address it listens on)",
   },
 ];
 

@@ -1,3 +1,4 @@
+import type { ClusterNode } from "../cluster/node.js";
 import type { Engine } from "../engine/engine.js";
 import type { MessageStore } from "../store/types.js";
 import type { WebhookRegistry } from "../webhooks/registry.js";
@@ -11,6 +12,10 @@ export interface ServerContext {
   store: MessageStore;
   metrics: Metrics;
   webhooks: WebhookRegistry;
+  /** This node among the others on its database (absent when the store has no membership). */
+  cluster?: ClusterNode;
   clock: () => number;
+  /** When the server started (epoch ms). */
+  startedAt: number;
   state: { shuttingDown: boolean };
 }

@@ -1,4 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { ClusterNode } from "../cluster/node.js";
+import type { BusStats } from "../cluster/redis-bus.js";
 import type { Engine } from "../engine/engine.js";
 import type { ManagerStats } from "../manager/stats.js";
 import type { WebhookCounters, WebhookReport } from "../webhooks/types.js";
@@ -12,7 +14,8 @@ const COUNTERS: ReadonlyArray<[string, keyof ManagerStats, string]> = [
   ["tablemq_messages_postponed_total", "postponed", "Messages postponed by clients"],
   ["tablemq_messages_purged_total", "purged", "Acked rows purged"],
   ["tablemq_messages_send_failed_total", "sendFailed", "Messages whose send failed"],
-  ["tablemq_postpone_failed_total", "postponeFailed", "Messages whose post-send postpone failed"],
+  ["tablemq_claim_failed_total", "claimFailed", "Messages not sent because their claim before the send failed"],
+  ["tablemq_claims_lost_total", "claimsLost", "Messages read due here but claimed first by another node (or changed since): not sent"],
   ["tablemq_poll_failed_total", "pollFailed", "Polls that failed"],
   ["tablemq_purge_failed_total", "purgeFailed", "Purges that failed"],
   ["tablemq_polls_total", "polls", "Polls of the table"],
@@ -33,7 +36,7 @@ export class Metrics {
   readonly deliveryLagSeconds: Histogram<"table">;
   readonly batchSize: Histogram<"table" | "kind">;
 
-  constructor(engine: Engine, webhooks?: { reports(): WebhookReport[] }) {
+  constructor(engine: Engine, webhooks?: { reports(): WebhookReport[] }, cluster?: ClusterNode) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     const seen = new Map<string, number>();
@@ -141,7 +144,54 @@ export class Metrics {
         for (const kind of ["enqueue", "ack", "postpone", "extend", "delivery"]) batchSize.remove({ table, kind });
       },
     });
-    if (webhooks) webhookMetrics(registers, () => webhooks.reports());
+    // A webhook another node drives has its figures there: each node reports only the webhooks it drives.
+    if (webhooks) webhookMetrics(registers, () => webhooks.reports().filter((r) => r.status.driver !== "other"));
+    if (cluster) clusterMetrics(registers, cluster);
+  }
+}
+
+/** Bus traffic counters mirrored from RedisBus.stats (name → field). */
+const BUS_COUNTERS: ReadonlyArray<[string, keyof BusStats, string]> = [
+  ["tablemq_bus_messages_published_total", "published", "Bus messages this node published (each may carry several events)"],
+  ["tablemq_bus_events_published_total", "publishedEvents", "Events this node published to the other nodes"],
+  ["tablemq_bus_messages_received_total", "received", "Bus messages received from other nodes"],
+  ["tablemq_bus_events_dropped_total", "dropped", "Events not published (the bus was down): the other nodes poll"],
+  ["tablemq_bus_overflows_total", "overflows", "Times received events overflowed their queue and every table polled instead"],
+  ["tablemq_bus_reconnects_total", "reconnects", "Times a bus connection came back after it was lost"],
+];
+
+/** This node among the others: live nodes, the bus's state and traffic. */
+function clusterMetrics(registers: Registry[], cluster: ClusterNode): void {
+  new Gauge({
+    name: "tablemq_nodes",
+    help: "Live tablemq nodes on this database, this one included",
+    registers,
+    collect() {
+      this.set(cluster.view().nodes);
+    },
+  });
+  new Gauge({
+    name: "tablemq_bus_up",
+    help: "1 while the Redis bus is up, 0 while it is down or connecting, absent without TABLEMQ_REDIS_URL",
+    registers,
+    collect() {
+      const { bus } = cluster.view();
+      this.reset();
+      if (bus.state !== "off") this.set(bus.state === "up" ? 1 : 0);
+    },
+  });
+  for (const [name, field, help] of BUS_COUNTERS) {
+    let last = 0;
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        const value = cluster.busStats?.[field] ?? 0;
+        if (value > last) this.inc(value - last);
+        last = value;
+      },
+    });
   }
 }
 

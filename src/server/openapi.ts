@@ -25,7 +25,9 @@ import {
   ErrorAnswer,
   ExtendAnswer,
   FailAnswer,
+  NodesAnswer,
   PostponeAnswer,
+  ReadyAnswer,
   RedriveAnswer,
   ReleaseAnswer,
   ServerFrames,
@@ -88,9 +90,10 @@ export const ROUTE_DOCS: Readonly<Record<RouteKey, RouteDoc>> = {
     tag: "operations",
     operationId: "ready",
     summary: "Readiness",
-    description: "200 when the database answers within 2 s and the engine is open; else 503 `unavailable` with the reason.",
+    description:
+      "200 when the database answers within 2 s and the engine is open; else 503 `unavailable` with the reason. With other nodes on the database, `cluster` says how this one hears of their rows (README: several nodes).",
     answers: {
-      200: json("Ready.", Type.Object({ status: Type.Literal("ready") })),
+      200: json("Ready.", ReadyAnswer),
       503: json("Not ready: shutting down, engine not open, or database unreachable.", ErrorAnswer),
     },
   },
@@ -108,6 +111,14 @@ export const ROUTE_DOCS: Readonly<Record<RouteKey, RouteDoc>> = {
     summary: "Prometheus metrics",
     description: "The server's metrics in Prometheus's text format (see the README's list).",
     answers: { 200: { description: "Prometheus text format.", contentType: "text/plain; version=0.0.4; charset=utf-8" } },
+  },
+  "GET /v1/nodes": {
+    tag: "operations",
+    operationId: "listNodes",
+    summary: "List the nodes",
+    description:
+      "The tablemq nodes serving this database (those whose heartbeat in `tablemq_nodes` is fresh), the answering one first (`self`).",
+    answers: { 200: json("The live nodes.", NodesAnswer) },
   },
   "GET /v1/tables": {
     tag: "tables",

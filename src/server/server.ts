@@ -1,8 +1,15 @@
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { type DestinationStream, pino, type Logger as PinoLogger } from "pino";
+import type { BusEvent } from "../cluster/bus-events.js";
+import { systemClock } from "../clock.js";
 import { Engine } from "../engine/engine.js";
-import { createMysqlStore } from "../store/mysql/store.js";
+import { ClusterNode } from "../cluster/node.js";
+import type { NodeStore, WebhookLeaseStore } from "../store/cluster-types.js";
+import { MysqlClusterStore } from "../store/mysql/cluster.js";
+import { parseMysqlUrl } from "../store/mysql/connect.js";
+import { createMysqlStore, MysqlStore } from "../store/mysql/store.js";
+import { VERSION } from "../version.js";
 import type { MessageStore, WebhookStore } from "../store/types.js";
 import { WebhookRegistry } from "../webhooks/registry.js";
 import { buildApp } from "./app.js";
@@ -25,6 +32,11 @@ export interface RunningServer {
 export interface ServerDeps {
   /** A store to use instead of one made from config.databaseUrl (the caller then closes it); it keeps the webhooks too. */
   store?: MessageStore & WebhookStore;
+  /**
+   * Where the nodes on the store's database register and lease webhooks; by default the store's own database
+   * when it is a MysqlStore. Without one, the server runs alone: no membership, no bus, every webhook driven here.
+   */
+  clusterStore?: NodeStore & WebhookLeaseStore;
   logger?: PinoLogger;
 }
 
@@ -49,9 +61,33 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
   const store =
     deps.store ??
     createMysqlStore(config.databaseUrl, { connectionLimit: config.dbPoolSize, statementTimeoutMs: config.dbStatementTimeoutMs });
+  const clusterStore = deps.clusterStore ?? (store instanceof MysqlStore ? new MysqlClusterStore(store.db) : undefined);
+  let webhooks: WebhookRegistry | undefined; // eslint-disable-line prefer-const -- read by a callback made before it
+  const cluster = clusterStore
+    ? new ClusterNode({
+        store: clusterStore,
+        clock: systemClock,
+        log: logger,
+        version: VERSION,
+        ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+        database: parseMysqlUrl(config.databaseUrl).database,
+        peerPollMs: config.peerPollMs,
+        heartbeatMs: config.nodeHeartbeatMs,
+        onWebhooksChanged: () => void webhooks?.reloadConfigs().catch(() => {}),
+      })
+    : undefined;
+  let idNode: number | undefined;
+  try {
+    idNode = await cluster?.start();
+  } catch (err) {
+    if (ownsStore) await store.close();
+    throw err;
+  }
   const engine = new Engine({
     store,
     log: logger,
+    ...(idNode === undefined ? {} : { idNode }),
+    ...(cluster ? { signal: (event: BusEvent) => cluster.publish(event) } : {}),
     postponeConcurrency: config.postponeConcurrency,
     cacheMaxBytes: config.cacheMaxBytes,
     enqueueMaxBytes: config.enqueueMaxBytes,
@@ -60,11 +96,13 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     writeTimeoutMs: config.dbStatementTimeoutMs,
   });
   await engine.open();
-  const webhooks = new WebhookRegistry({
+  cluster?.attach(engine);
+  webhooks = new WebhookRegistry({
     engine,
     store,
     log: logger,
     retry: { minDelayMs: config.webhookRetryMinMs, maxDelayMs: config.webhookRetryMaxMs },
+    ...(cluster && clusterStore ? { leases: { store: clusterStore, owner: cluster.id, ttlMs: config.webhookLeaseMs } } : {}),
   });
   await webhooks.open();
   const ctx: ServerContext = {
@@ -72,8 +110,10 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     engine,
     store,
     webhooks,
-    metrics: new Metrics(engine, webhooks),
+    ...(cluster ? { cluster } : {}),
+    metrics: new Metrics(engine, webhooks, cluster),
     clock: () => Date.now(),
+    startedAt: Date.now(),
     state: { shuttingDown: false },
   };
   let app: FastifyInstance;
@@ -85,6 +125,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
   } catch (err) {
     await webhooks.close();
     await engine.close();
+    await cluster?.close();
     if (ownsStore) await store.close();
     throw err;
   }
@@ -92,6 +133,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
   logger.info({ url }, "tablemq listening");
+  cluster?.setUrl(config.nodeUrl || url);
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -104,6 +146,10 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       // Webhook POSTs in flight finish (each within its timeout) and are acked; held messages go back to their tables.
       await withDeadline(webhooks.close(), config.shutdownTimeoutMs, () => logger.warn("webhook close deadline passed; closing anyway"));
       await withDeadline(engine.close(), config.shutdownTimeoutMs, () => logger.warn("engine close deadline passed; closing the pool"));
+      // Last: the other nodes stop counting on this one (and learn of its queued rows) once it is gone.
+      await withDeadline(cluster?.close() ?? Promise.resolve(), config.shutdownTimeoutMs, () =>
+        logger.warn("cluster close deadline passed"),
+      );
       if (ownsStore) await store.close();
       logger.info("tablemq stopped");
     })());

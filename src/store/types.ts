@@ -167,8 +167,14 @@ export interface MessageStore {
    * size). When `maxBytes` cut the read short of rows that are due, the result says so (`cut`).
    */
   readDue(table: string, nowMs: number, limit: number, maxBytes?: number): Promise<DueRows>;
-  /** Sets time_next = now + base + backoff(epoch) for unacked ids; returns rows changed. */
-  postpone(table: string, ids: string[], nowMs: number, spec: BackoffSpec): Promise<number>;
+  /**
+   * Records a delivery before it is sent: each row still unacked, due at `nowMs` and at the epoch it was read
+   * with gets time_next = now + base + `nonceNs` + backoff(epoch) and epoch + 1 (the post-send postpone of
+   * Vitess, moved before the send). Returns the ids this call claimed, in the given order: the others were
+   * claimed by someone else (another node), acked or rescheduled since they were read, and must not be sent.
+   * `nonceNs` (an integer in [0, 1e6)) makes this claim's lease its own (store/mysql/claims.ts).
+   */
+  claim(table: string, rows: Delivery[], nowMs: number, spec: BackoffSpec, nonceNs: number): Promise<string[]>;
   /** Sets time_next = now + delay for unacked ids without counting a delivery; returns rows changed. */
   reschedule(table: string, ids: string[], nowMs: number, delayMs: number): Promise<number>;
   /** Marks unacked ids acked; returns how many this call acked. */

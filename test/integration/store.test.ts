@@ -36,6 +36,13 @@ describeWithDatabase("MysqlStore", () => {
     );
   }
 
+  /** Every row due (time_next 0) as it was, for a claim at any time. */
+  async function makeDue(table: string) {
+    await sql`UPDATE ${sql.table(table)} SET time_next = 0 WHERE time_acked IS NULL`.execute(db.store.db);
+  }
+
+  const asRead = (rows: Map<string, { epoch: number }>, ids: string[]) => ids.map((id) => ({ id, epoch: rows.get(id)!.epoch }));
+
   async function setEpoch(table: string, id: string, epoch: number) {
     await sql`UPDATE ${sql.table(table)} SET epoch = ${epoch} WHERE id = ${BigInt(id)}`.execute(db.store.db);
   }
@@ -107,7 +114,7 @@ describeWithDatabase("MysqlStore", () => {
     await expect(db.store.ack(table, ["1 OR 1=1"], T0)).rejects.toThrow(/invalid message id/);
     await expect(db.store.ack(table, ["18446744073709551616"], T0)).rejects.toThrow(/invalid message id/);
     expect(await db.store.ack(table, [], T0)).toBe(0);
-    expect(await db.store.postpone(table, [], T0, spec())).toBe(0);
+    expect(await db.store.claim(table, [], T0, spec(), 0)).toEqual([]);
     expect(await db.store.reschedule(table, [], T0, 5)).toBe(0);
     expect(await db.store.insertMessages(table, [])).toEqual({ inserted: [], duplicates: [] });
     // Inserted values are written into the statement's text: anything but a checked integer is refused.
@@ -330,8 +337,8 @@ describeWithDatabase("MysqlStore", () => {
     return msToNs(nowMs) + msToNs(s.baseDelayMs) + backoffNs(s.minBackoffMs, s.maxBackoffMs, epoch, s.jitter);
   }
 
-  it("postpones with the backoff of backoff.ts, bit for bit, and counts the delivery", async () => {
-    const table = await newTable("postpone");
+  it("claims with the backoff of backoff.ts, bit for bit, plus the nonce, and counts the delivery", async () => {
+    const table = await newTable("claim");
     const ids = ["1", "2", "3", "4", "5", "6"];
     await db.store.insertMessages(
       table,
@@ -347,16 +354,20 @@ describeWithDatabase("MysqlStore", () => {
       spec({ minBackoffMs: 0.001, maxBackoffMs: 0 }),
     ];
     let now = T0 + 0.25;
+    let nonce = 0;
     for (const s0 of specs) {
       for (const jitter of jitters) {
         const s = { ...s0, jitter };
+        await makeDue(table);
         const before = await rawRows(table);
         now += 1;
-        expect(await db.store.postpone(table, ids, now, s)).toBe(ids.length);
+        nonce = (nonce + 123_457) % 1_000_000;
+        expect(await db.store.claim(table, asRead(before, ids), now, s, nonce)).toEqual(ids);
         const after = await rawRows(table);
         for (const id of ids) {
           const epoch = before.get(id)!.epoch;
-          expect({ id, epoch, timeNext: after.get(id)!.timeNext }).toEqual({ id, epoch, timeNext: expected(now, s, epoch) });
+          const timeNext = expected(now, s, epoch) + BigInt(nonce);
+          expect({ id, epoch, timeNext: after.get(id)!.timeNext }).toEqual({ id, epoch, timeNext });
           expect(after.get(id)!.epoch).toBe(epoch + 1);
         }
       }
@@ -369,20 +380,42 @@ describeWithDatabase("MysqlStore", () => {
     await db.store.insertMessages(table, [msg("1"), msg("2")]);
     await setEpoch(table, "2", 4);
     const s = spec({ minBackoffMs: 1_000, maxBackoffMs: 5_000, jitter: 0.666666 });
-    await db.store.postpone(table, ["1", "2"], T0, s);
+    await db.store.claim(table, asRead(await rawRows(table), ["1", "2"]), T0, s, 0);
     const rows = await rawRows(table);
     expect(rows.get("1")!.timeNext).toBe(msToNs(T0 + 30_000 + 1_000)); // 1000 * 0.67 < min
     expect(rows.get("2")!.timeNext).toBe(msToNs(T0 + 30_000 + 5_000)); // 16000 * 0.67 > max
   });
 
-  it("does not postpone acked rows, and a nack does not count a delivery", async () => {
-    const table = await newTable("nack");
-    await db.store.insertMessages(table, [msg("1"), msg("2")]);
+  it("claims only rows still unacked, due and at the epoch read, and leaves the others as they were", async () => {
+    const table = await newTable("claimfence");
+    const ids = ["1", "2", "3", "4", "5"];
+    await db.store.insertMessages(table, [...ids.map((id) => msg(id)), msg("6", { timeNext: T0 + 1 })]);
     await db.store.ack(table, ["2"], T0);
-    expect(await db.store.postpone(table, ["1", "2"], T0, spec({ incrementEpoch: false, baseDelayMs: 0 }))).toBe(1);
+    await setEpoch(table, "3", 1); // delivered since it was read at epoch 0
+    const before = await rawRows(table);
+    const read = [...ids, "6", "404"].map((id) => ({ id, epoch: 0 }));
+    expect(await db.store.claim(table, read, T0, spec(), 42)).toEqual(["1", "4", "5"]);
+    const after = await rawRows(table);
+    for (const id of ["1", "4", "5"]) expect(after.get(id)).toEqual({ epoch: 1, timeNext: expected(T0, spec(), 0) + 42n, timeAcked: null });
+    for (const id of ["2", "3", "6"]) expect(after.get(id)).toEqual(before.get(id)); // acked, stale epoch, not due yet
+  });
+
+  it("tells a contested claim's rows apart: each of two claims of the same read gets only the rows it changed", async () => {
+    const table = await newTable("contest");
+    const ids = Array.from({ length: 20 }, (_, i) => String(i + 1));
+    await db.store.insertMessages(
+      table,
+      ids.map((id) => msg(id)),
+    );
+    const read = ids.map((id) => ({ id, epoch: 0 }));
+    // Another node claimed the odd rows first, at the same time, with the same jitter: only the nonce differs.
+    const odd = read.filter((r) => Number(r.id) % 2 === 1);
+    expect(await db.store.claim(table, odd, T0, spec(), 7)).toEqual(odd.map((r) => r.id));
+    expect(await db.store.claim(table, read, T0, spec(), 8)).toEqual(ids.filter((id) => Number(id) % 2 === 0));
+    // And a claim of rows that all changed since the read claims none.
+    expect(await db.store.claim(table, read, T0 + 1, spec(), 9)).toEqual([]);
     const rows = await rawRows(table);
-    expect(rows.get("1")).toEqual({ epoch: 0, timeNext: msToNs(T0 + 1_000), timeAcked: null });
-    expect(rows.get("2")).toEqual({ epoch: 0, timeNext: null, timeAcked: msToNs(T0) });
+    for (const id of ids) expect(rows.get(id)!.epoch).toBe(1);
   });
 
   it("does not overflow at a high epoch", async () => {
@@ -391,7 +424,7 @@ describeWithDatabase("MysqlStore", () => {
     await setEpoch(table, "1", 100);
     await setEpoch(table, "2", 1_000_000);
     const s = spec({ minBackoffMs: 30_000, jitter: 1.333332 });
-    expect(await db.store.postpone(table, ["1", "2"], T0, s)).toBe(2);
+    expect(await db.store.claim(table, asRead(await rawRows(table), ["1", "2"]), T0, s, 0)).toEqual(["1", "2"]);
     const rows = await rawRows(table);
     const floor = msToNs(T0 + s.baseDelayMs + s.minBackoffMs);
     for (const id of ["1", "2"]) {
@@ -422,7 +455,7 @@ describeWithDatabase("MysqlStore", () => {
     expect(await db.store.ack(table, ["2", "3", "99"], T0)).toBe(1);
     expect(await db.store.ack(table, ["1", "2", "3"], T0)).toBe(0);
     expect(await db.store.readDue(table, T0 + 60_000, 10)).toEqual([expect.objectContaining({ id: "4" })]);
-    await db.store.postpone(table, ["4"], T0, spec({ baseDelayMs: 0, minBackoffMs: 1 }));
+    await db.store.claim(table, [{ id: "4", epoch: 0 }], T0 + 60_000, spec({ baseDelayMs: 0, minBackoffMs: 1 }), 0);
     expect(await db.store.describeTable(table, T0)).toEqual({ ready: 0, delayed: 0, inFlight: 1, acked: 3 });
   });
 

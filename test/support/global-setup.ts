@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { createConnection } from "mysql2/promise";
 import type { TestProject } from "vitest/node";
 import { parseMysqlUrl, redact } from "../../src/store/mysql/connect.js";
+import { hasRedisServer, REDIS_URL, redisAnswers } from "./redis.js";
 import { newRunId } from "./run-id.js";
 import { dropRunDatabases, dropRunDatabasesLater, startRun, type Run } from "./run-databases.js";
 
@@ -60,6 +61,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     }
   };
   const stopWatching = onInterrupt(keepOrRemoveFaultsDir);
+
+  // The several-nodes tests need a Redis (and redis-server, to start their own); without them they skip,
+  // which CI must not let pass quietly.
+  if (process.env.CI) {
+    if (!(await redisAnswers())) throw new Error(`no Redis answers at ${REDIS_URL} for the several-nodes tests (CI is set)`);
+    if (!hasRedisServer()) throw new Error("no redis-server binary for the several-nodes fault tests (CI is set)");
+  }
 
   const failures: string[] = [];
   const db = await chooseDatabase(failures);

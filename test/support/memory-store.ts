@@ -44,7 +44,7 @@ interface StoredTable {
   dead: Map<string, DeadMessage>;
 }
 
-type Op = "readDue" | "postpone" | "reschedule" | "ack" | "purge" | "insertMessages" | "updateDeliveries" | "deadLetter";
+type Op = "readDue" | "claim" | "postpone" | "reschedule" | "ack" | "purge" | "insertMessages" | "updateDeliveries" | "deadLetter";
 
 /**
  * The MessageStore contract in memory, for the manager's unit tests. It evaluates the same backoff formula
@@ -58,6 +58,7 @@ export class MemoryStore implements MessageStore, WebhookStore {
   readonly webhooks = new Map<string, WebhookConfig>();
   readonly calls: Record<Op, number> = {
     readDue: 0,
+    claim: 0,
     postpone: 0,
     reschedule: 0,
     ack: 0,
@@ -66,9 +67,9 @@ export class MemoryStore implements MessageStore, WebhookStore {
     updateDeliveries: 0,
     deadLetter: 0,
   };
-  /** Postpones running right now, and the most seen at once. */
-  activePostpones = 0;
-  maxActivePostpones = 0;
+  /** Claims running right now, and the most seen at once. */
+  activeClaims = 0;
+  maxActiveClaims = 0;
   private readonly failures = new Map<Op, number>();
   private readonly failureErrors = new Map<Op, () => Error>();
   private readonly lostAnswers = new Map<Op, number>();
@@ -200,17 +201,27 @@ export class MemoryStore implements MessageStore, WebhookStore {
     return snapshot;
   }
 
-  async postpone(table: string, ids: string[], nowMs: number, spec: BackoffSpec): Promise<number> {
-    this.activePostpones++;
-    this.maxActivePostpones = Math.max(this.maxActivePostpones, this.activePostpones);
+  /**
+   * As the SQL store's claim: rows still unacked, due and at the epoch read are leased; the others are left.
+   * The nonce is left out of the lease (claims here cannot interleave), so tests can expect exact times.
+   */
+  async claim(table: string, rows: Delivery[], nowMs: number, spec: BackoffSpec, _nonceNs: number): Promise<string[]> {
+    this.activeClaims++;
+    this.maxActiveClaims = Math.max(this.maxActiveClaims, this.activeClaims);
     try {
-      await this.enter("postpone");
-      return this.update(table, ids, (r) => {
+      await this.enter("claim");
+      const t = this.mustTable(table);
+      const claimed: string[] = [];
+      for (const d of rows) {
+        const r = t.rows.get(d.id);
+        if (!r || r.timeAcked !== null || (r.timeNext ?? 0) > nowMs || r.epoch !== d.epoch) continue;
         r.timeNext = nowMs + spec.baseDelayMs + backoffMs(spec.minBackoffMs, spec.maxBackoffMs, r.epoch, spec.jitter);
-        if (spec.incrementEpoch) r.epoch++;
-      });
+        r.epoch++;
+        claimed.push(d.id);
+      }
+      return this.answer("claim", claimed);
     } finally {
-      this.activePostpones--;
+      this.activeClaims--;
     }
   }
 

@@ -104,16 +104,26 @@ export function describeStoreConformance(name: string, target: () => Conformance
       expect(all.cut).toBeUndefined();
     });
 
-    it("postpones unacked rows by the ack wait plus the backoff of their epoch, and counts the delivery", async () => {
-      const { store, t } = await table("conf_postpone");
-      await store.insertMessages(t, [msg("1"), msg("2", { epoch: 3 }), msg("3")]);
+    it("claims unacked due rows at the epoch read: ack wait plus the backoff of their epoch, and the delivery counted", async () => {
+      const { store, t } = await table("conf_claim");
+      await store.insertMessages(t, [msg("1"), msg("2", { epoch: 3 }), msg("3"), msg("4"), msg("5", { timeNext: T0 + 1 })]);
       await store.ack(t, ["3"], T0);
-      expect(await store.postpone(t, ["1", "2", "3", "404"], T0, spec({ jitter: 1.2 }))).toBe(2);
+      const read = [
+        { id: "1", epoch: 0 },
+        { id: "2", epoch: 3 },
+        { id: "3", epoch: 0 },
+        { id: "4", epoch: 1 }, // read before a delivery that is not in this read: stale
+        { id: "5", epoch: 0 }, // not due yet
+        { id: "404", epoch: 0 },
+      ];
+      expect(await store.claim(t, read, T0, spec({ jitter: 1.2 }), 0)).toEqual(["1", "2"]);
       const rows = await store.readDue(t, T0 + 10_000_000, 10);
       expect(rows.find((r) => r.id === "1")).toMatchObject({ epoch: 1, timeNext: T0 + 30_000 + backoffMs(1_000, 0, 0, 1.2) });
       expect(rows.find((r) => r.id === "2")).toMatchObject({ epoch: 4, timeNext: T0 + 30_000 + backoffMs(1_000, 0, 3, 1.2) });
-      expect(await store.postpone(t, ["1"], T0, spec({ incrementEpoch: false, baseDelayMs: 0, maxBackoffMs: 1_500, jitter: 1.3 }))).toBe(1);
-      expect((await store.readDue(t, T0 + 10_000_000, 10)).find((r) => r.id === "1")).toMatchObject({ epoch: 1, timeNext: T0 + 1_500 });
+      expect(rows.find((r) => r.id === "4")).toMatchObject({ epoch: 0, timeNext: T0 - 1_000 });
+      expect(rows.find((r) => r.id === "5")).toMatchObject({ epoch: 0, timeNext: T0 + 1 });
+      // Claimed rows are not due: a second claim of the same read gets none of them.
+      expect(await store.claim(t, read, T0 + 1, spec(), 0)).toEqual(["5"]);
     });
 
     it("reschedules without counting a delivery, and acks once: an acked row is counted once and never due again", async () => {

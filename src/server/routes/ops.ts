@@ -14,7 +14,8 @@ export function opsRoutes(app: FastifyInstance, ctx: ServerContext): void {
           ? "database unreachable"
           : undefined;
     if (reason) return reply.code(503).send({ error: { code: "unavailable", message: reason } });
-    return { status: "ready" };
+    // Several nodes: how this one hears of the others' rows (bus, or polling while the bus is off or down).
+    return ctx.cluster ? { status: "ready", cluster: ctx.cluster.view() } : { status: "ready" };
   });
 
   app.get("/metrics", async (_req, reply) => {

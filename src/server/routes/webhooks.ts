@@ -9,6 +9,8 @@ import { TableParams, WebhookBody, type WebhookDeletedAnswer, type WebhookListAn
  */
 export function webhookRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { webhooks } = ctx;
+  /** The other nodes read the table's webhooks again now, not at their next round. */
+  const tellPeers = (table: string) => ctx.cluster?.publish({ kind: "webhooks", table });
 
   app.put<{ Params: WebhookParams; Body: WebhookBody }>(
     "/v1/tables/:table/webhooks/:name",
@@ -17,6 +19,7 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServerContext): void {
       checkUrl(req.body.url);
       const { table, name } = req.params;
       const { created, webhook } = await webhooks.put(table, name, req.body);
+      tellPeers(table);
       return reply.code(created ? 201 : 200).send(webhook);
     },
   );
@@ -33,6 +36,7 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.delete<{ Params: WebhookParams }>("/v1/tables/:table/webhooks/:name", { schema: { params: WebhookParams } }, async (req) => {
     await webhooks.remove(req.params.table, req.params.name);
+    tellPeers(req.params.table);
     return { table: req.params.table, name: req.params.name, deleted: true } satisfies WebhookDeletedAnswer;
   });
 }

@@ -268,27 +268,6 @@ export function backoffExpression(spec: BackoffSpec): RawBuilder<unknown> {
   return sql`IF(${raw} < ${min}, ${min}, IF(${max} > 0 AND ${raw} > ${max}, ${max}, ${raw}))`;
 }
 
-/** time_next = now + base + backoff(epoch), then (optionally) epoch + 1, for unacked ids. */
-export async function postpone(
-  db: Kysely<any>,
-  table: string,
-  ids: readonly string[],
-  nowMs: number,
-  spec: BackoffSpec,
-  form: TableForm = PLAIN_FORM,
-): Promise<number> {
-  if (ids.length === 0) return 0;
-  const start = nsValue(nowMs, "now") + nsValue(spec.baseDelayMs, "baseDelayMs");
-  // SET is evaluated left to right: time_next must be computed from the epoch *before* the increment.
-  // IFNULL: Vitess's own schema lets epoch be NULL (it writes ifnull(epoch, 0) + 1 too).
-  const epoch = spec.incrementEpoch ? sql`, epoch = IFNULL(epoch, 0) + 1` : sql``;
-  const result = await sql`
-    ${updateByIds(table, form)}
-    SET time_next = ${start} + ${backoffExpression(spec)}${epoch}
-    WHERE id IN (${idList(ids)}) AND time_acked IS NULL`.execute(db);
-  return affected(result);
-}
-
 /** time_next = now + delay for unacked ids; the epoch is unchanged. */
 export function reschedule(
   db: Kysely<any>,

@@ -26,6 +26,7 @@ import type {
 import type { Delivery, NewMessage } from "../../model/messages.js";
 import { createBatchDatabase, createMysqlDatabase, type MysqlConnectOptions } from "./connect.js";
 import * as browsing from "./browse.js";
+import { claim } from "./claims.js";
 import * as ddl from "./ddl.js";
 import * as dead from "./dead-letters.js";
 import { updateDeliveries } from "./deliveries.js";
@@ -129,8 +130,8 @@ export class MysqlStore implements MessageStore, WebhookStore {
     return onTable(table, read(messages.readDue(this.db, table, nowMs, limit, maxBytes)));
   }
 
-  postpone(table: string, ids: string[], nowMs: number, spec: BackoffSpec): Promise<number> {
-    return onTable(table, messages.postpone(this.db, table, ids, nowMs, spec, this.formOf(table)));
+  claim(table: string, rows: Delivery[], nowMs: number, spec: BackoffSpec, nonceNs: number): Promise<string[]> {
+    return onTable(table, claim(this.db, table, rows, nowMs, spec, nonceNs, this.formOf(table)));
   }
 
   reschedule(table: string, ids: string[], nowMs: number, delayMs: number): Promise<number> {

@@ -235,7 +235,7 @@ describe("Engine: rows leased at insert", () => {
     await settle();
     expect(r.batches.flat().map((m) => [m.id, m.epoch])).toEqual([[ids[0], 0]]);
     expect(store.row("orders", ids[0]!)).toMatchObject({ epoch: 1, timeNext: clock.now() + 20_000 });
-    expect(store.calls.postpone).toBe(0);
+    expect(store.calls.claim).toBe(0);
   });
 
   it("redelivers an unacked leased message when its lease ends, with epoch 1", async () => {
@@ -259,22 +259,24 @@ describe("Engine: rows leased at insert", () => {
     expect(store.row("orders", later.ids[0]!)).toMatchObject({ epoch: 0, timeNext: clock.now() + 5_000 });
   });
 
-  it("postpones leased messages as usual when their sends ended with less than an ack wait of lease left", async () => {
-    // Lease = ack wait 10 s + backoff 1 s: a send that ends 2 s after the insert leaves 9 s < 10 s.
+  it("renews a leased message's lease, fenced, before a send that comes with less than an ack wait of it left", async () => {
+    // Lease = ack wait 10 s + backoff 1 s: a send 2 s after the insert would leave 9 s < 10 s.
     const { store, clock, r, orders } = await subscribed({ batchSize: 1, minBackoffMs: 1_000 });
     r.holdSends = true;
+    const inserted = clock.now();
     const { ids } = await orders.enqueue([{ payload: "1" }, { payload: "2" }]);
     await settle();
-    expect(r.ids).toEqual([ids[0]]); // the second waits in the cache behind a busy receiver
+    expect(r.ids).toEqual([ids[0]]); // sent on its insert lease; the second waits behind a busy receiver
     await clock.advance(2_000);
     r.holdSends = false;
     r.release();
     await clock.advance(10);
     expect(r.ids).toEqual(ids);
-    // Their epoch already counted this delivery: the lease is renewed as a first delivery's, epoch 1.
-    expect(store.calls.reschedule).toBe(2);
-    expect(store.calls.postpone).toBe(0);
-    expect(store.row("orders", ids[1]!)).toMatchObject({ epoch: 1, timeNext: clock.now() - 10 + 11_000 });
+    // Their epoch already counted this delivery: the second's lease is renewed as a first delivery's, epoch 1,
+    // before its send; the first's after its send, which took 2 s (a slow send renews its batch's lease).
+    expect(store.calls.updateDeliveries).toBe(2);
+    expect(store.calls.claim).toBe(0);
+    for (const id of ids) expect(store.row("orders", id)).toMatchObject({ epoch: 1, timeNext: inserted + 2_000 + 11_000 });
   });
 
   it("makes queued leased messages due again at once when the last subscriber leaves", async () => {

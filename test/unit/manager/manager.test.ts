@@ -87,39 +87,41 @@ describe("MessageManager", () => {
     expect(b.ids).toEqual(["1", "2", "3"]);
   });
 
-  it("gives a busy receiver nothing until its batch is postponed", async () => {
+  it("sends a batch only once it is claimed, and gives its receiver nothing else meanwhile", async () => {
     const { m, clock, seed, store } = setup({ batchSize: 1 });
-    const release = store.hold("postpone");
+    const release = store.hold("claim");
     const r = new RecordingReceiver();
     m.subscribe(r);
     await clock.advance(10);
-    seed(2); // polled rows are not leased: each send is followed by its postpone
+    seed(2); // polled rows are not leased: each send waits for its claim
     m.wake();
     await settle();
-    expect(r.ids).toEqual(["1"]); // send done, postpone stuck: still busy
+    expect(r.ids).toEqual([]); // claim stuck: nothing sent, the receiver busy
+    expect(store.calls.claim).toBe(1);
     release();
     await settle();
     expect(r.ids).toEqual(["1", "2"]);
   });
 
-  it("runs one postpone at a time with the semaphore at 1, even with several receivers", async () => {
+  it("runs one claim at a time with the semaphore at 1, even with several receivers", async () => {
     const { m, clock, seed, store } = setup({ batchSize: 1 }, 1);
-    const release = store.hold("postpone");
+    const release = store.hold("claim");
     const receivers = [new RecordingReceiver(), new RecordingReceiver(), new RecordingReceiver()];
     for (const r of receivers) m.subscribe(r);
     await clock.advance(10);
-    seed(3); // polled rows are not leased: each send is followed by its postpone
+    seed(3); // polled rows are not leased: each send waits for its claim
     m.wake();
     await settle();
-    expect(receivers.map((r) => r.ids.length)).toEqual([1, 1, 1]); // all three sent...
-    expect(store.activePostpones).toBe(1); // ...but only one postpone is running
+    expect(receivers.map((r) => r.ids.length)).toEqual([0, 0, 0]); // three batches popped, none claimed yet...
+    expect(store.activeClaims).toBe(1); // ...and only one claim is running
     release();
     await settle();
-    expect(store.maxActivePostpones).toBe(1);
-    expect(store.calls.postpone).toBe(3);
+    expect(receivers.map((r) => r.ids.length)).toEqual([1, 1, 1]);
+    expect(store.maxActiveClaims).toBe(1);
+    expect(store.calls.claim).toBe(3);
   });
 
-  it("postpones a batch whose send failed", async () => {
+  it("leaves a batch whose send failed claimed: due after the ack wait plus backoff", async () => {
     const { m, clock, seed, store } = setup();
     seed(1);
     const r = new RecordingReceiver();
@@ -342,8 +344,8 @@ describe("MessageManager", () => {
     const { ids } = await m.enqueue([{ payload: "1" }, { payload: "2" }]);
     await settle();
     expect(r.ids).toEqual(ids);
-    for (const id of ids) expect(store.row(T, id)?.epoch).toBe(1); // recorded by the post-send postpone
-    expect(store.calls.postpone).toBeGreaterThan(0);
+    for (const id of ids) expect(store.row(T, id)?.epoch).toBe(1); // recorded by the claim before the send
+    expect(store.calls.claim).toBeGreaterThan(0);
   });
 
   it("refuses an enqueue whose payloads do not fit the enqueue budget with 429, until the writes ahead of it commit", async () => {
@@ -600,18 +602,19 @@ describe("MessageManager", () => {
     r.release();
   });
 
-  it("applies a client postpone made while the delivery's own postpone was still running", async () => {
+  it("applies a client postpone made while the delivery's claim was still running, after the claim", async () => {
     const { m, store, clock, seed } = setup();
     seed(1);
-    const releasePostpone = store.hold("postpone");
+    const releaseClaim = store.hold("claim");
     const r = new RecordingReceiver();
     m.subscribe(r);
     await clock.advance(10);
-    expect(r.ids).toEqual(["1"]);
-    const rescheduled = m.reschedule(["1"], 3_600_000); // "retry in an hour", while the auto postpone waits
+    expect(r.ids).toEqual([]);
+    const rescheduled = m.reschedule(["1"], 3_600_000); // "retry in an hour", while the claim waits
     await settle();
-    releasePostpone();
+    releaseClaim();
     expect(await rescheduled).toBe(1);
+    expect(r.ids).toEqual(["1"]);
     expect(store.row(T, "1")!.timeNext).toBe(clock.now() + 3_600_000);
     expect(store.row(T, "1")!.epoch).toBe(1); // the delivery is still counted
   });
@@ -655,16 +658,17 @@ describe("MessageManager", () => {
     expect([...store.tables.get(T)!.rows.keys()].sort()).toEqual(["fresh", "open"]);
   });
 
-  it("counts a failed postpone and leaves the row due for the poller", async () => {
-    const { m, clock, seed, store } = setup({ pollIntervalMs: 1_000 });
+  it("sends nothing when the claim fails, counts it, and polls the row again soon", async () => {
+    const { m, clock, seed, store } = setup({ pollIntervalMs: 30_000 });
     seed(1);
-    store.failNext("postpone");
+    store.failNext("claim");
     const r = new RecordingReceiver();
     m.subscribe(r);
     await clock.advance(10);
-    expect(m.stats.postponeFailed).toBe(1);
-    await clock.advance(1_000);
-    expect(r.ids).toEqual(["1", "1"]);
+    expect(m.stats.claimFailed).toBe(1);
+    await clock.advance(300); // polled again long before the next periodic poll
+    expect(r.ids).toEqual(["1"]); // sent once: after the claim that worked
+    expect(store.row(T, "1")?.epoch).toBe(1);
   });
 
   it("opens and closes twice safely, and can be reopened", async () => {
