@@ -7,25 +7,28 @@
  * measure every system's w1-e2e and the ceiling back to back, for ratios that hold while the machine drifts;
  * each system's server and load generators are kept until they are done. large-payload (2,000 × 100 KiB
  * enqueued with no subscriber, then drained by one; 100 with --quick) reports the drain's MB/s and the
- * server processes' peak RSS. Results go to bench/results/<time>.json; --write-results also rewrites
- * bench/RESULTS.md.
+ * server processes' peak RSS. multi-node (tablemq only, multi-node.ts) starts servers of its own: w1-e2e on
+ * one node and on two nodes of one database in paired rounds, and cross-node w2 latency with and without the
+ * Redis bus. Results go to bench/results/<time>.json; --write-results also rewrites bench/RESULTS.md.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { Command } from "commander";
 import { ceiling, commitLatency } from "./lib/ceiling.js";
 import { type PairedSystem, pairedRounds } from "./lib/pairs.js";
+import { checkFailures } from "./lib/check.js";
 import { renderMarkdown, type RunResults, type SystemResults } from "./lib/report.js";
 import { SYSTEMS } from "./lib/systems.js";
 import { type Adapter, Unavailable } from "./lib/types.js";
 import { backlog, consumersOf, FULL, largePayload, QUICK, type RunContext, w1EndToEnd, w1Publish, w2Latency } from "./lib/workloads.js";
 import { endWorkers } from "./lib/workers.js";
 import { dueTimes } from "./lib/due-times.js";
+import { multiNode } from "./lib/multi-node.js";
 import { BENCH_DB_URL, ensureBenchDatabase } from "./systems/tablemq.js";
 
 // In the order they run. large-payload comes after backlog, whose peak RSS is tablemq's VmHWM since its start
 // (large-payload resets that peak to measure its own stretch).
-const WORKLOADS = ["w1", "w1-e2e", "w2", "backlog", "large-payload", "due-times", "ceiling", "pairs"] as const;
+const WORKLOADS = ["w1", "w1-e2e", "w2", "backlog", "large-payload", "due-times", "multi-node", "ceiling", "pairs"] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 const program = new Command()
@@ -35,7 +38,7 @@ const program = new Command()
   .option("--write-results", "rewrite bench/RESULTS.md with this run")
   .option("--backlog <n>", "messages in the backlog workload (default 1,000,000; 20,000 with --quick)")
   .option("--large <n>", "messages in the large-payload workload, 100 KiB each (default 2,000; 100 with --quick)")
-  .option("--check", "exit 1 if a tablemq workload failed or lost a message (peers may be unavailable)")
+  .option("--check", "exit 1 if a tablemq workload failed or lost a message, or multi-node delivered one twice (peers may be unavailable)")
   .parse();
 const flags = program.opts<{
   only?: string;
@@ -202,15 +205,12 @@ await writeFile(file, JSON.stringify(results, null, 2));
 log(`results: ${file.pathname}`);
 if (flags.writeResults) await writeFile(new URL("./RESULTS.md", import.meta.url), markdown + "\n");
 if (flags.check) {
-  const t = results.systems["tablemq"];
-  const bad = t
-    ? Object.entries(t.workloads).filter(([, w]) => (w as { error?: string }).error || (w as { missing?: number }).missing)
-    : [];
-  if (!t || t.unavailable || bad.length > 0) {
-    log(`check failed: tablemq ${t?.unavailable ?? JSON.stringify(bad)}`);
+  const failures = checkFailures(results);
+  if (failures.length > 0) {
+    log(`check failed: tablemq ${failures.join("; ")}`);
     process.exitCode = 1;
   } else {
-    log("check passed: every tablemq workload ran and lost nothing");
+    log("check passed: every tablemq workload ran and lost nothing (multi-node: and delivered nothing twice)");
   }
 }
 
@@ -229,6 +229,8 @@ async function runWorkload(workload: Workload, ctx: RunContext, adapter: Adapter
     case "due-times":
       // tablemq's own schedule of due times; the peers' delays are plugins or other products.
       return ctx.system === "tablemq" ? dueTimes(ctx, BENCH_DB_URL) : { skipped: "tablemq only" };
+    case "multi-node":
+      return ctx.system === "tablemq" ? multiNode(ctx, log) : { skipped: "tablemq only" };
     case "ceiling":
     case "pairs":
       throw new Error("unreachable: measured apart from the systems' workloads");

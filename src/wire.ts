@@ -470,7 +470,7 @@ export const ReadyAnswer = Type.Object({
       }),
       /**
        * How rows committed on other nodes reach this one: "bus" (at once), "poll" (other nodes are live and
-       * the bus is off or down: every TABLEMQ_PEER_POLL_MS), "alone" (no other live node).
+       * the bus, here or on one of them, is off or down: every TABLEMQ_PEER_POLL_MS), "alone" (no other live node).
        */
       wakeups: Type.Union([Type.Literal("bus"), Type.Literal("poll"), Type.Literal("alone")]),
     }),

@@ -1,5 +1,6 @@
 /** Renders a run's results as Markdown, with tablemq's ratios to each peer and to the MySQL ceiling. */
 import { CEILING, median, medianRatio, type PairedRounds } from "./pairs.js";
+import { renderMultiNode } from "./report-multi-node.js";
 import { BENCH_LOG_LEVEL } from "./server-flags.js";
 import { YARDSTICKS } from "./systems.js";
 
@@ -129,6 +130,7 @@ export function renderMarkdown(r: RunResults): string {
 
   out.push(...renderLargePayload(r));
   out.push(...renderDueTimes(r));
+  out.push(...renderMultiNode(r));
 
   const t = r.systems["tablemq"];
   if (t && !t.unavailable) {

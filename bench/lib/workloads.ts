@@ -28,6 +28,8 @@ export interface Sizes {
    * of 5 still moved by ±0.15 from run to run; 9 narrow it, for a few more minutes per run.
    */
   pairRounds: number;
+  /** Rounds of the multi-node workload (multi-node.ts): w1-e2e on one node and on two, back to back. */
+  multiNodeRounds: number;
 }
 
 export const FULL: Sizes = {
@@ -45,6 +47,7 @@ export const FULL: Sizes = {
   dueMessages: 10_000,
   dueMaxDelayMs: 60_000,
   pairRounds: 9,
+  multiNodeRounds: 9,
 };
 
 export const QUICK: Sizes = {
@@ -62,6 +65,7 @@ export const QUICK: Sizes = {
   dueMessages: 500,
   dueMaxDelayMs: 3_000,
   pairRounds: 1,
+  multiNodeRounds: 2,
 };
 
 export interface RunContext {
@@ -71,6 +75,23 @@ export interface RunContext {
   sizes: Sizes;
   /** The system's server processes (known once the adapter is prepared), for CPU accounting. */
   servers?: () => Record<string, ServerProcesses> | undefined;
+  /** Servers of several nodes: which one each producer and consumer talks to (else all use opts.endpoint). */
+  placement?: Placement;
+}
+
+/**
+ * The endpoint of each producer and of each consumer, by its index modulo the list's length: with two nodes,
+ * `{ producers: [a, b], consumers: [a, b] }` puts half of each on either node.
+ */
+export interface Placement {
+  producers: readonly string[];
+  consumers: readonly string[];
+}
+
+/** The options worker `index` of `role` gets: the run's, with its node's endpoint when the run has several. */
+function optsOf(ctx: RunContext, role: keyof Placement, index: number): AdapterOptions {
+  const endpoints = ctx.placement?.[role];
+  return endpoints?.length ? { ...ctx.opts, endpoint: endpoints[index % endpoints.length]! } : ctx.opts;
 }
 
 /**
@@ -114,7 +135,7 @@ async function serverCpu(ctx: RunContext): Promise<{ finish(): Promise<Record<st
   };
 }
 
-const PRODUCERS = 4;
+export const PRODUCERS = 4;
 const CONSUMERS = 4;
 const W2_CONSUMERS = 2;
 /** large-payload: one subscriber drains; producers publish 10 messages (~1 MB) per request or confirm window. */
@@ -143,7 +164,7 @@ async function produceAll(
     w.send({
       cmd: "produce",
       system: ctx.system,
-      opts: ctx.opts,
+      opts: optsOf(ctx, "producers", i),
       producer: i,
       count: counts[i]!,
       batch,
@@ -155,7 +176,7 @@ async function produceAll(
 }
 
 function startConsumers(ctx: RunContext, consumers: Worker[], latencies = false): Worker[] {
-  for (const w of consumers) w.send({ cmd: "consume", system: ctx.system, opts: ctx.opts, latencies });
+  consumers.forEach((w, i) => w.send({ cmd: "consume", system: ctx.system, opts: optsOf(ctx, "consumers", i), latencies }));
   return consumers;
 }
 
@@ -278,9 +299,12 @@ export interface W2Result extends Delivery {
   enqueueMs: ReturnType<typeof summarize>;
 }
 
-/** w2-latency: one producer at a fixed rate, one message per request, 2 consumers; warm-up excluded. */
-export function w2Latency(ctx: RunContext): Promise<W2Result> {
-  return withLoad(ctx, 1, W2_CONSUMERS, ([producer], consumers) => w2LatencyWith(ctx, producer!, consumers));
+/**
+ * w2-latency: one producer at a fixed rate, one message per request, 2 consumers (or `consumers`); warm-up
+ * excluded.
+ */
+export function w2Latency(ctx: RunContext, consumers = W2_CONSUMERS): Promise<W2Result> {
+  return withLoad(ctx, 1, consumers, ([producer], subscribed) => w2LatencyWith(ctx, producer!, subscribed));
 }
 
 async function w2LatencyWith(ctx: RunContext, producer: Worker, consumers: Worker[]): Promise<W2Result> {

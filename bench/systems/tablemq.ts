@@ -138,6 +138,37 @@ export async function dropTable(url: string, queue: string): Promise<void> {
   await fetch(`${url}/v1/tables/${queue}`, { method: "DELETE" }).catch(() => {});
 }
 
+/** BENCH_DB_URL's server with the database `name` instead (a run's own, e.g. the multi-node workload's). */
+export function benchDatabaseUrl(name: string): string {
+  const u = new URL(BENCH_DB_URL);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/** Creates the database `name` on the bench's MariaDB; it must not exist yet (each run names its own). */
+export async function createDatabase(name: string): Promise<void> {
+  await adminQuery(`CREATE DATABASE \`${checkedDatabaseName(name)}\``);
+}
+
+/** Drops the database `name` on the bench's MariaDB, if it is there. */
+export async function dropDatabase(name: string): Promise<void> {
+  await adminQuery(`DROP DATABASE IF EXISTS \`${checkedDatabaseName(name)}\``);
+}
+
+const checkedDatabaseName = (name: string): string => {
+  if (!/^[a-z0-9_]{1,64}$/.test(name)) throw new Error(`not a bench database name: ${JSON.stringify(name)}`);
+  return name;
+};
+
+async function adminQuery(statement: string): Promise<void> {
+  const conn = await createConnection(adminUrl());
+  try {
+    await conn.query(statement);
+  } finally {
+    await conn.end();
+  }
+}
+
 function adminUrl(): string {
   const u = new URL(BENCH_DB_URL);
   u.pathname = "/";
@@ -155,13 +186,15 @@ async function readPackage(): Promise<{ version: string; scripts: { start: strin
  * `tablemq serve` in a process of its own; resolves with its URL. With the Node flags `npm start` gives it
  * (README, "Running it"); then `nodeArgs`, by default TABLEMQ_BENCH_NODE_ARGS, e.g. "--cpu-prof
  * --cpu-prof-dir=/tmp/prof" to profile the server (a later flag wins over an earlier one). `cli` runs another
- * checkout's server (bench/tools/ab.ts); `env` is added to its environment.
+ * checkout's server (bench/tools/ab.ts); `env` is added to its environment (a variable set to "" counts as
+ * unset); `databaseUrl` is the database it serves (default BENCH_DB_URL).
  */
 export async function startServer({
   nodeArgs = words(process.env.TABLEMQ_BENCH_NODE_ARGS),
   cli = CLI,
   env,
-}: { nodeArgs?: string[]; cli?: string; env?: Record<string, string> } = {}): Promise<ServerProcess> {
+  databaseUrl = BENCH_DB_URL,
+}: { nodeArgs?: string[]; cli?: string; env?: Record<string, string>; databaseUrl?: string } = {}): Promise<ServerProcess> {
   const pkg = await readPackage();
   const args = [
     ...serverNodeFlags(pkg.scripts.start),
@@ -175,7 +208,7 @@ export async function startServer({
     "--log-level",
     BENCH_LOG_LEVEL,
     "--database-url",
-    BENCH_DB_URL,
+    databaseUrl,
   ];
   return startServerProcess(args, "tablemq serve", env);
 }

@@ -74,7 +74,7 @@ export interface RedisBusOptions {
   pingTimeoutMs?: number;
   /** open() resolves after this long even when Redis is not reachable (default 2 s). */
   openWaitMs?: number;
-  /** Reconnect delays (default 100 ms doubling up to 5 s). */
+  /** Reconnect delays (default 100 ms doubling up to 1 s: an attempt a second costs little, and wake-ups come back within a second of Redis). */
   backoff?: Backoff;
   /** Jitter of the reconnect delays (default Math.random). */
   random?: () => number;
@@ -82,7 +82,7 @@ export interface RedisBusOptions {
   connect?: (url: string, role: BusRole) => RedisLike;
 }
 
-export const DEFAULT_BACKOFF: Backoff = { minMs: 100, maxMs: 5_000 };
+export const DEFAULT_BACKOFF: Backoff = { minMs: 100, maxMs: 1_000 };
 /** A reconnect delay is shortened by up to this share at random, so nodes do not reconnect in step. */
 const RECONNECT_JITTER = 0.2;
 const CONNECT_TIMEOUT_MS = 2_000;

@@ -89,6 +89,8 @@ export class Engine {
   private readonly signal: ((event: BusEvent) => void) | undefined;
   /** Applied to every table's poller (setPollCap). */
   private pollCapMs: number | undefined;
+  /** Applied to every table (setShared). */
+  private shared = false;
   private refreshing: Promise<void> | undefined;
   private nextRefresh: Promise<void> | undefined;
   /** Counts this engine's own table changes (create, alter, drop), in order. */
@@ -300,6 +302,13 @@ export class Engine {
     void this.refresh().catch((err: unknown) => this.log.warn({ err }, "schema refresh failed"));
   }
 
+  /** Other nodes serve this database too (or no longer): see MessageManager.setShared. */
+  setShared(shared: boolean): void {
+    if (shared === this.shared) return;
+    this.shared = shared;
+    for (const m of this.managers.values()) m.setShared(shared);
+  }
+
   /** Every table polls at least every `ms` (undefined: at its own interval again). See MessageManager.setPollCap. */
   setPollCap(ms: number | undefined): void {
     if (ms === this.pollCapMs) return;
@@ -380,6 +389,7 @@ export class Engine {
     });
     this.managers.set(table, created);
     if (this.pollCapMs !== undefined) created.setPollCap(this.pollCapMs);
+    if (this.shared) created.setShared(true);
     created.open();
     this.tell((l) => l.opened(table));
   }

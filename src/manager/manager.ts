@@ -151,6 +151,8 @@ export class MessageManager {
   private pumpScheduled = false;
   /** At most this long between polls (setPollCap), whatever the table's interval. */
   private pollCapMs: number | undefined;
+  /** Other nodes serve this table too (setShared): a poll reads only what the receivers here can take. */
+  private shared = false;
   /** Aborted by close(): sends in progress are abandoned rather than waited for. */
   private closeSignal = new AbortController();
 
@@ -168,6 +170,7 @@ export class MessageManager {
       state,
       mutex: this.mutex,
       maxBytes: () => Math.min(budget.freeBytes, POLL_MAX_BYTES),
+      maxRows: () => this.pollRows(),
       add: (row) => {
         this.insertPath.forget([row.id]); // the poll has it: a copy on its way from the insert path is redundant
         return state.cache.add(row);
@@ -393,13 +396,26 @@ export class MessageManager {
   }
 
   /**
-   * Another node says rows are due now (no `at`) or at `at`: look then, if anyone here could take them. A
-   * node with nobody subscribed has nothing to do (its first subscriber's poll finds them).
+   * Another node says rows are due now (no `at`) or at `at`: look then, if the receivers here are starved
+   * for work (half their credit free, nothing queued for it). Receivers kept busy by this node's own
+   * messages do not reach for another node's: the rows they would read sit in that node's cache, and each
+   * read here would cost that node a claim lost (bench multi-node: balanced nodes stealing each other's rows
+   * ran at ~0.7 of one node). The other node says so again with its next rows; and a node with nobody
+   * subscribed has nothing to do (its first subscriber's poll finds them).
    */
   peerDue(at?: number): void {
     if (this.state.receivers.count === 0) return;
-    if (at === undefined || at <= this.deps.clock.now()) this.poller.trigger();
-    else this.poller.expectDue(at);
+    if (at !== undefined && at > this.deps.clock.now()) this.poller.expectDue(at);
+    else if (this.starved()) this.poller.trigger();
+  }
+
+  /** The receivers have at least half their credit free beyond what is queued for them (all of it when unbounded). */
+  private starved(): boolean {
+    const { receivers, cache } = this.state;
+    const queued = cache.size - cache.sendingCount;
+    const total = receivers.totalCredit();
+    if (total === Infinity) return queued === 0;
+    return 2 * (receivers.freeCredit() - queued) >= total;
   }
 
   /**
@@ -418,6 +434,24 @@ export class MessageManager {
   expectPeerRedeliveries(): void {
     const o = this.state.options;
     this.poller.expectDue(this.deps.clock.now() + o.ackWaitMs + backoffMs(o.minBackoffMs, o.maxBackoffMs, 0, JITTER_MIN + JITTER_SPAN));
+  }
+
+  /**
+   * Other nodes on the database serve this table too (or no longer). Then a poll reads only what this
+   * node's receivers have credit for (at least a batch), not a whole cache: due rows read here sit in this
+   * cache, where the other nodes' polls read them too, and every row two nodes hold costs one of them a claim
+   * lost. On one node the cache is filled, as in Vitess. (Bench multi-node: full-cache reads woken by the
+   * other node made each message read ~10 times, and two nodes ran at half the throughput of one.)
+   */
+  setShared(shared: boolean): void {
+    this.shared = shared;
+  }
+
+  /** Rows a poll may read (the cache size caps it). */
+  private pollRows(): number {
+    const { options, receivers, cache } = this.state;
+    if (!this.shared) return options.cacheSize;
+    return Math.max(options.batchSize, receivers.freeCredit() - (cache.size - cache.sendingCount));
   }
 
   private pollIntervalMs(): number {
@@ -534,8 +568,13 @@ export class MessageManager {
     return (row) => !this.state.holdings.holds(slot, row.id) || others.every((r) => this.state.holdings.holds(r, row.id));
   }
 
+  /**
+   * Shared with other nodes, rows left in the table after a read that filled what the receivers could take
+   * are, as often as not, rows another node has queued for its own receivers: this node reads on only when
+   * its receivers are starved (the periodic poll still comes).
+   */
   private requestPollIfPending(): void {
-    if (this.state.pending && this.state.receivers.count > 0) this.poller.trigger();
+    if (this.state.pending && this.state.receivers.count > 0 && (!this.shared || this.starved())) this.poller.trigger();
   }
 
   private async deliver(slot: ReceiverSlot, popped: MessageRow[]): Promise<void> {

@@ -37,6 +37,8 @@ export interface PollerDeps {
   mutex: Mutex;
   /** How many payload bytes a poll may read: what the cache budget has free. */
   maxBytes: () => number;
+  /** How many rows a poll may read: the cache size, or less (the manager's `pollRows`). */
+  maxRows: () => number;
   /** Adds one polled row to the cache. */
   add: (row: MessageRow) => AddResult;
   /** Called after a poll that added rows. */
@@ -179,7 +181,7 @@ export class Poller {
    * at most 100 rows, so even rows larger than any seen before stay within a few times the bound.
    */
   private readSize(): { limit: number; maxBytes: number } {
-    const rows = this.deps.state.options.cacheSize;
+    const rows = Math.max(1, Math.min(this.deps.state.options.cacheSize, this.deps.maxRows()));
     const maxBytes = this.deps.maxBytes();
     if (maxBytes === Infinity) return { limit: rows, maxBytes };
     const seen = this.rowBytes;

@@ -74,6 +74,13 @@ export class ReceiverSet {
     return free;
   }
 
+  /** The sum of the receivers' maxInFlight (Infinity when one has none). */
+  totalCredit(): number {
+    let total = 0;
+    for (const slot of this.slots) total += slot.maxInFlight <= 0 ? Infinity : slot.maxInFlight;
+    return total;
+  }
+
   all(): readonly ReceiverSlot[] {
     return this.slots;
   }

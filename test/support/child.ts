@@ -31,7 +31,10 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
       }
     });
     void exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${err}`)));
-    setTimeout(() => reject(new Error(`server did not start in 20 s: ${err}`)), 20_000).unref();
+    setTimeout(() => {
+      child.kill("SIGKILL"); // nobody gets a handle on it: it must not outlive the test
+      reject(new Error(`server did not start in 20 s: ${err}`));
+    }, 20_000).unref();
   });
   return { url, child, exited, stderr: () => err };
 }

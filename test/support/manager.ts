@@ -1,6 +1,6 @@
 import { Semaphore } from "async-mutex";
 import { silentLogger } from "../../src/logger.js";
-import { MessageManager } from "../../src/manager/manager.js";
+import { type ManagerDeps, MessageManager } from "../../src/manager/manager.js";
 import { resolveOptions, type TableOptions } from "../../src/options.js";
 import type { MessageRow } from "../../src/model/messages.js";
 import { FakeClock, settle } from "./fake-clock.js";
@@ -15,13 +15,18 @@ const managers: MessageManager[] = [];
  * unless overridden), plus helpers to seed the table (rows written behind the manager's back) and to build
  * rows to enqueue (enqueueRows).
  */
-export function managerSetup(overrides: Partial<TableOptions> = {}, permits = 4, store = new MemoryStore()) {
+export function managerSetup(
+  overrides: Partial<TableOptions> = {},
+  permits = 4,
+  store = new MemoryStore(),
+  deps: Pick<ManagerDeps, "signalDue"> = {},
+) {
   const T = MANAGER_TABLE;
   const clock = new FakeClock();
   const options = resolveOptions({ ackWaitMs: 30_000, pollIntervalMs: 30_000, batchSize: 2, cacheSize: 100, ...overrides });
   void store.createTable(T, options);
   const semaphore = new Semaphore(permits);
-  const m = new MessageManager(T, options, { store, clock, random: () => 0.5, semaphore, log: silentLogger });
+  const m = new MessageManager(T, options, { store, clock, random: () => 0.5, semaphore, log: silentLogger, ...deps });
   managers.push(m);
   m.open();
   const seed = (n: number, extra: Partial<MessageRow> = {}) =>

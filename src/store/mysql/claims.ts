@@ -5,9 +5,10 @@
  * One UPDATE, by primary key, records the delivery of every row that is still what the caller read: unacked,
  * due, and at the epoch it was read with. Its SET is Vitess's post-send postpone (time_next = now + ack wait
  * + backoff(epoch), epoch + 1). When every row changed, all are this call's: one statement per batch, as
- * many as the postpone it replaces. When fewer changed (another node claimed some first, or they were
- * acked or rescheduled since the read), the rows are read back by primary key, and a row is this call's
- * when it holds exactly the lease this call wrote: its epoch and its time_next to the nanosecond. Each
+ * many as the postpone it replaces; when none did, none are. When only some did (another node claimed the
+ * others first, or they were acked or rescheduled since the read), the rows are read back by primary key,
+ * and a row is this call's when it holds exactly the lease this call wrote: its epoch and its time_next to
+ * the nanosecond. Each
  * claim writes its own lease: the caller adds a random nonce below a millisecond (`nonceNs`) to the start,
  * so two claims of one row write equal leases only if they drew the same nonce and jitter in the same
  * millisecond.
@@ -44,7 +45,9 @@ export async function claim(
     SET time_next = ${start} + ${backoffExpression(spec)}, epoch = IFNULL(epoch, 0) + 1
     WHERE id IN (${idList(ids)}) AND time_acked IS NULL AND time_next <= ${now}
       AND (id, IFNULL(epoch, 0)) IN (${asRead})`.execute(db);
-  if (toNumber(result.numAffectedRows ?? 0n) === rows.length) return ids;
+  const changed = toNumber(result.numAffectedRows ?? 0n);
+  if (changed === rows.length) return ids;
+  if (changed === 0) return [];
   // Short: learn which rows hold this call's lease.
   const { rows: found } = await sql<{ id: string; epoch: string | number | null; next: string | number | null }>`
     SELECT id, epoch, time_next AS next FROM ${tableRef(table)} FORCE INDEX (PRIMARY)

@@ -510,3 +510,39 @@ describe("Engine: writes whose answer was lost", () => {
     expect(await postpone).toMatchObject({ code: "outcome_unknown", ids: ["3"] });
   });
 });
+
+describe("Engine among several nodes", () => {
+  it("tells the other nodes of its table changes and of rows due, and follows theirs at once", async () => {
+    const clock = new FakeClock();
+    const store = new MemoryStore();
+    const events: unknown[] = [];
+    const a = new Engine({ store, clock, random: () => 0.5, schemaRefreshMs: 60_000, signal: (e) => events.push(e), idNode: 7 });
+    const b = new Engine({ store, clock, random: () => 0.5, schemaRefreshMs: 60_000 });
+    engines.push(a, b);
+    await Promise.all([a.open(), b.open()]);
+    await a.ensureTable("orders", { ackWaitMs: 10_000 });
+    await a.ensureTable("orders", { ackWaitMs: 20_000 });
+    const { ids } = await (await a.table("orders")).enqueue([{ payload: "1" }]); // nobody subscribed on A
+    await settle();
+    expect(events).toEqual([
+      { kind: "table", table: "orders", change: "created" },
+      { kind: "table", table: "orders", change: "altered" },
+      { kind: "due", table: "orders" },
+    ]);
+    // The id's node bits are the slot it was given.
+    expect((BigInt(ids[0]!) >> 12n) & 1023n).toBe(7n);
+
+    // B hears of the table at once (not at its 60 s refresh), and of the row.
+    expect(b.has("orders")).toBe(false);
+    b.applyPeerEvents([events[0] as never]);
+    await settle();
+    expect(b.has("orders")).toBe(true);
+    const r = new RecordingReceiver();
+    (await b.table("orders")).subscribe(r);
+    await clock.advance(10);
+    expect(r.ids).toEqual(ids);
+
+    await a.dropTable("orders");
+    expect(events.at(-1)).toEqual({ kind: "table", table: "orders", change: "dropped" });
+  });
+});
