@@ -126,7 +126,7 @@ export class InsertPath {
     if (o.maxAttempts > 0) return undefined;
     const { cache } = state;
     if (cache.size + this.offered.size + count > o.cacheSize) return undefined;
-    const queued = cache.size - cache.sendingCount + this.offered.size + this.leasing;
+    const queued = cache.queuedCount + this.offered.size + this.leasing;
     if (state.receivers.freeCredit() - queued < count) return undefined;
     return env.clock.now() + o.ackWaitMs + backoffMs(o.minBackoffMs, o.maxBackoffMs, 0, jitter(env.random));
   }

@@ -412,7 +412,7 @@ export class MessageManager {
   /** The receivers have at least half their credit free beyond what is queued for them (all of it when unbounded). */
   private starved(): boolean {
     const { receivers, cache } = this.state;
-    const queued = cache.size - cache.sendingCount;
+    const queued = cache.queuedCount;
     const total = receivers.totalCredit();
     if (total === Infinity) return queued === 0;
     return 2 * (receivers.freeCredit() - queued) >= total;
@@ -451,7 +451,7 @@ export class MessageManager {
   private pollRows(): number {
     const { options, receivers, cache } = this.state;
     if (!this.shared) return options.cacheSize;
-    return Math.max(options.batchSize, receivers.freeCredit() - (cache.size - cache.sendingCount));
+    return Math.max(options.batchSize, receivers.freeCredit() - cache.queuedCount);
   }
 
   private pollIntervalMs(): number {
