@@ -36,6 +36,8 @@ interface ProduceFigures {
   accepted: number;
   refused: number;
   noAnswer: number;
+  /** What each unanswered request failed with (fetch's cause code, or the error's name), and how long it took. */
+  noAnswerErrors: string[];
 }
 
 /**
@@ -57,8 +59,10 @@ async function produce(
     if (res.status === 201) {
       figures.accepted++;
       for (const id of res.body.ids as string[]) accepted.set(id, { sentAt: res.sentAt, doneAt: res.doneAt });
-    } else if (res.status === 0) figures.noAnswer++;
-    else figures.refused++;
+    } else if (res.status === 0) {
+      figures.noAnswer++;
+      figures.noAnswerErrors.push(`${res.error ?? "?"} after ${res.doneAt - res.sentAt} ms`);
+    } else figures.refused++;
     await sleep(opts.everyMs);
   }
 }
@@ -187,7 +191,7 @@ describeWithDatabase("fault: Redis killed under load, three nodes on one databas
     }
 
     const accepted = new Map<string, Enqueued>();
-    const figures: ProduceFigures = { requests: 0, accepted: 0, refused: 0, noAnswer: 0 };
+    const figures: ProduceFigures = { requests: 0, accepted: 0, refused: 0, noAnswer: 0, noAnswerErrors: [] };
     let producing = true;
     const producers = [0, 1].map((i) =>
       produce(
@@ -253,6 +257,7 @@ describeWithDatabase("fault: Redis killed under load, three nodes on one databas
       enqueueRequests: figures.requests,
       enqueueRefused: figures.refused,
       enqueueNoAnswer: figures.noAnswer,
+      enqueueNoAnswerErrors: figures.noAnswerErrors,
       enqueueP99Ms: percentile(enqueueMs, 99),
       delivered: new Set(log.map((d) => d.id)).size,
       deliveries: log.length,
@@ -441,7 +446,7 @@ describeWithDatabase("fault: one node of three killed (SIGKILL) under load", () 
     expect(sub.url).toBe(victim.url);
 
     const accepted = new Map<string, Enqueued>();
-    const figures: ProduceFigures = { requests: 0, accepted: 0, refused: 0, noAnswer: 0 };
+    const figures: ProduceFigures = { requests: 0, accepted: 0, refused: 0, noAnswer: 0, noAnswerErrors: [] };
     let producing = true;
     const producers = survivors.map((n, i) =>
       produce(
