@@ -2,6 +2,7 @@ import type { Mutex } from "async-mutex";
 import type { MessageRow } from "../model/messages.js";
 import { backoffMs, jitter } from "../model/backoff.js";
 import { DelayedArrivals } from "./delayed.js";
+import { HOLD_MS } from "./holds.js";
 import { InsertClaims } from "./insert-claims.js";
 import type { Poller } from "./poller.js";
 import type { TableEnv, TableState } from "./table-state.js";
@@ -15,6 +16,12 @@ export interface InsertPathDeps {
   poller: Poller;
   schedulePump: () => void;
   track: (task: Promise<void>) => void;
+  /** Other nodes serve this table too (MessageManager.setShared). */
+  shared: () => boolean;
+  /** Tells the other nodes that rows fall due at `at` (MessageManager.signalDue). */
+  signalDue: (at: number) => void;
+  /** Rows held until `at` went into the cache (HoldWatch.watch). */
+  watchHold: (at: number) => void;
 }
 
 /**
@@ -23,6 +30,8 @@ export interface InsertPathDeps {
 export interface InsertTicket {
   /** Set when the due rows are to be written leased until then (see InsertPath.leaseForInsert). */
   readonly leasedUntil: number | undefined;
+  /** Set when the due rows are to be written held until then (see InsertPath.holdForInsert). */
+  readonly heldUntil: number | undefined;
   /**
    * The insert is over; `committed` are the rows it wrote (leased ones with `leasedUntil` set), none if it
    * failed. Rows of which no newer copy turned up meanwhile are offered (InsertPath.offer); returns how
@@ -46,6 +55,8 @@ export class InsertPath {
   private readonly delayed: DelayedArrivals;
   /** Rows of inserts under way that are being written leased: they will take receivers' credit. */
   private leasing = 0;
+  /** Rows of inserts under way that are being written held: they will take room in the cache. */
+  private holding = 0;
 
   constructor(private readonly deps: InsertPathDeps) {
     this.delayed = new DelayedArrivals(
@@ -61,16 +72,21 @@ export class InsertPath {
    */
   begin(ids: Iterable<string>, due: number): InsertTicket {
     const leasedUntil = this.leaseForInsert(due);
+    const heldUntil = leasedUntil === undefined ? this.holdForInsert(due) : undefined;
     const leasing = leasedUntil === undefined ? 0 : due;
     this.leasing += leasing;
+    const holding = heldUntil === undefined ? 0 : due;
+    this.holding += holding;
     const mine = this.claims.begin(ids);
     let over = false;
     return {
       leasedUntil,
+      heldUntil,
       done: (committed) => {
         if (over) throw new Error("InsertTicket.done called twice");
         over = true;
         this.leasing -= leasing;
+        this.holding -= holding;
         const standing = this.claims.end(mine);
         // The others were acked, rescheduled or cached by a poll meanwhile: this copy is older than that.
         return this.offer(committed.filter((r) => standing.has(r.id)));
@@ -132,11 +148,40 @@ export class InsertPath {
   }
 
   /**
-   * Leased rows that will not be sent from here after all: due again now, so nobody waits for the lease,
-   * and with the epoch they had (the delivery their lease recorded never happened, so it must not count
-   * toward maxAttempts). Fenced, so a row delivered meanwhile (by a poll elsewhere) is left alone.
+   * When other nodes serve the table and `count` fresh due rows will go into this node's cache but not at once
+   * to a receiver (no credit for them now), they may be written held: epoch 0 and time_next = now + HOLD_MS.
+   * Other nodes' polls pass them by meanwhile, so they do not read and try to claim rows that wait in this
+   * cache (each such read cost one node a claim lost); this node claims them from its cache as usual (the
+   * claim accepts a row that still holds its hold). A row still here when its hold ends is due for everyone,
+   * as any row, and the other nodes are told (HoldWatch): a slow receiver here does not starve another
+   * node's for longer than that; a crash here delays them by at most HOLD_MS. Only a round of the receivers'
+   * credit is held. Returns the hold's end, or undefined to insert normally.
+   */
+  private holdForInsert(count: number): number | undefined {
+    const { state, env } = this.deps;
+    if (count === 0 || !state.live || !this.deps.shared()) return undefined;
+    const { cache, receivers } = state;
+    if (cache.size + this.offered.size + this.holding + this.leasing + count > state.options.cacheSize) return undefined;
+    // At most a round of the receivers' credit waits here: rows beyond it are due for the other nodes at once.
+    const waiting = cache.queuedCount + this.offered.size + this.holding + this.leasing;
+    if (waiting + count > receivers.totalCredit()) return undefined;
+    return env.clock.now() + HOLD_MS;
+  }
+
+  /**
+   * Leased or held rows that will not be sent from here after all. Leased ones are due again now, so nobody
+   * waits for the lease, and with the epoch they had (the delivery their lease recorded never happened, so it
+   * must not count toward maxAttempts); fenced, so a row delivered meanwhile (by a poll elsewhere) is left
+   * alone. Held ones fall due when their hold ends (at most HOLD_MS): the poller here and the other nodes
+   * (signalDue) look then.
    */
   unleash(rows: readonly MessageRow[]): void {
+    let heldUntil = -Infinity;
+    for (const r of rows) if (r.heldUntil !== undefined) heldUntil = Math.max(heldUntil, r.heldUntil);
+    if (heldUntil !== -Infinity) {
+      this.deps.poller.expectDue(heldUntil);
+      this.deps.signalDue(heldUntil);
+    }
     const deliveries = rows.filter((r) => r.leasedUntil !== undefined).map((r) => ({ id: r.id, epoch: r.epoch }));
     if (deliveries.length === 0) return;
     const { store, table, clock, log } = this.deps.env;
@@ -172,6 +217,7 @@ export class InsertPath {
     const { cache } = state;
     let added = 0;
     const unleash: MessageRow[] = [];
+    let heldUntil = -Infinity;
     for (const row of rows) this.offered.add(row.id);
     await this.deps.mutex.runExclusive(() => {
       const live = state.live;
@@ -182,10 +228,14 @@ export class InsertPath {
         if (result === "full") {
           full = true;
           state.markPending(); // the poller will find the rest
-          if (row.leasedUntil !== undefined) unleash.push(row);
-        } else if (result === "added") added++;
+          if (row.leasedUntil !== undefined || row.heldUntil !== undefined) unleash.push(row);
+        } else if (result === "added") {
+          added++;
+          if (row.heldUntil !== undefined) heldUntil = Math.max(heldUntil, row.heldUntil);
+        }
       }
     });
+    if (heldUntil !== -Infinity) this.deps.watchHold(heldUntil);
     this.unleash(unleash);
     state.count("queued", added);
     if (added > 0) this.deps.schedulePump();

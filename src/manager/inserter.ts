@@ -107,15 +107,16 @@ export class Inserter {
       rows.map((r) => r.id),
       due,
     );
-    const { leasedUntil } = ticket;
-    // When the manager grants it, the due rows are written leased (InsertPath.leaseForInsert). Both kinds of
-    // row have one shape (every field, in one order), as each of them is read on the way to the database.
+    const { leasedUntil, heldUntil } = ticket;
+    // When the manager grants it, the due rows are written leased (InsertPath.leaseForInsert) or held
+    // (holdForInsert). Every kind of row has one shape (every field, in one order), as each of them is read
+    // on the way to the database.
     const written =
-      leasedUntil === undefined
-        ? rows
-        : rows.map((r) =>
-            r.timeNext <= now ? { id: r.id, priority: r.priority, timeNext: leasedUntil, epoch: 1, payload: r.payload } : r,
-          );
+      leasedUntil !== undefined
+        ? rows.map((r) => (r.timeNext <= now ? { id: r.id, priority: r.priority, timeNext: leasedUntil, epoch: 1, payload: r.payload } : r))
+        : heldUntil !== undefined
+          ? rows.map((r) => (r.timeNext <= now ? { id: r.id, priority: r.priority, timeNext: heldUntil, epoch: 0, payload: r.payload } : r))
+          : rows;
     const outcomes = await this.coalescer.submit(written).catch((err: unknown) => {
       void ticket.done([]);
       if (err instanceof RejectedWriteError) throw refusedMessage(err, rows);
@@ -142,7 +143,10 @@ export class Inserter {
       // delivers it when it is due, not the cache.
       if (outcome === "found") return;
       const row: MessageRow = { id: r.id, priority: r.priority, timeNext: r.timeNext, epoch: 0, payload: r.payload };
-      if (written[i] !== r) row.leasedUntil = leasedUntil;
+      if (written[i] !== r) {
+        if (leasedUntil !== undefined) row.leasedUntil = leasedUntil;
+        else row.heldUntil = heldUntil;
+      }
       fresh.push(row);
     });
     void ticket.done(fresh); // committed: hand to the cache without making the producer wait for it

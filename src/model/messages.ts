@@ -20,6 +20,11 @@ export interface MessageRow {
    * time_next its row holds, i.e. its delivery is recorded up to then and needs no post-send postpone.
    */
   leasedUntil?: number;
+  /**
+   * Set on a row written held by the insert path (see InsertPath.holdForInsert): the time_next its row
+   * holds, epoch 0, so other nodes' polls pass it by while it waits in this node's cache.
+   */
+  heldUntil?: number;
 }
 
 /** A row to insert. `timeNext` is when it is due (epoch ms); `epoch` defaults to 0. */
@@ -35,4 +40,10 @@ export interface NewMessage {
 export interface Delivery {
   id: string;
   epoch: number;
+}
+
+/** A delivery a claim may record (MessageStore.claim): one read due, or one held by this node (`heldUntil`). */
+export interface ClaimRow extends Delivery {
+  /** The time_next the insert path wrote for the row (MessageRow.heldUntil): it is claimable while it holds that. */
+  heldUntil?: number;
 }

@@ -1,4 +1,4 @@
-import type { Delivery, MessageRow, NewMessage } from "../model/messages.js";
+import type { ClaimRow, Delivery, MessageRow, NewMessage } from "../model/messages.js";
 import type { TableOptions } from "../options.js";
 
 /** A poll's read (MessageStore.readDue): `cut` when the byte bound left due rows unread. */
@@ -169,12 +169,12 @@ export interface MessageStore {
   readDue(table: string, nowMs: number, limit: number, maxBytes?: number): Promise<DueRows>;
   /**
    * Records a delivery before it is sent: each row still unacked, due at `nowMs` and at the epoch it was read
-   * with gets time_next = now + base + `nonceNs` + backoff(epoch) and epoch + 1 (the post-send postpone of
-   * Vitess, moved before the send). Returns the ids this call claimed, in the given order: the others were
+   * with (or, for a row with `heldUntil`, still holding exactly that time_next) gets time_next = now + base
+   * + `nonceNs` + backoff(epoch) and epoch + 1 (the post-send postpone of Vitess, moved before the send). Returns the ids this call claimed, in the given order: the others were
    * claimed by someone else (another node), acked or rescheduled since they were read, and must not be sent.
    * `nonceNs` (an integer in [0, 1e6)) makes this claim's lease its own (store/mysql/claims.ts).
    */
-  claim(table: string, rows: Delivery[], nowMs: number, spec: BackoffSpec, nonceNs: number): Promise<string[]>;
+  claim(table: string, rows: ClaimRow[], nowMs: number, spec: BackoffSpec, nonceNs: number): Promise<string[]>;
   /** Sets time_next = now + delay for unacked ids without counting a delivery; returns rows changed. */
   reschedule(table: string, ids: string[], nowMs: number, delayMs: number): Promise<number>;
   /** Marks unacked ids acked; returns how many this call acked. */

@@ -27,7 +27,7 @@ import type {
   WebhookConfig,
   WebhookStore,
 } from "../../src/store/types.js";
-import type { Delivery, MessageRow, NewMessage } from "../../src/model/messages.js";
+import type { ClaimRow, Delivery, MessageRow, NewMessage } from "../../src/model/messages.js";
 
 interface StoredRow {
   id: string;
@@ -205,7 +205,7 @@ export class MemoryStore implements MessageStore, WebhookStore {
    * As the SQL store's claim: rows still unacked, due and at the epoch read are leased; the others are left.
    * The nonce is left out of the lease (claims here cannot interleave), so tests can expect exact times.
    */
-  async claim(table: string, rows: Delivery[], nowMs: number, spec: BackoffSpec, _nonceNs: number): Promise<string[]> {
+  async claim(table: string, rows: ClaimRow[], nowMs: number, spec: BackoffSpec, _nonceNs: number): Promise<string[]> {
     this.activeClaims++;
     this.maxActiveClaims = Math.max(this.maxActiveClaims, this.activeClaims);
     try {
@@ -214,7 +214,8 @@ export class MemoryStore implements MessageStore, WebhookStore {
       const claimed: string[] = [];
       for (const d of rows) {
         const r = t.rows.get(d.id);
-        if (!r || r.timeAcked !== null || (r.timeNext ?? 0) > nowMs || r.epoch !== d.epoch) continue;
+        if (!r || r.timeAcked !== null || r.epoch !== d.epoch) continue;
+        if ((r.timeNext ?? 0) > nowMs && (d.heldUntil === undefined || r.timeNext !== d.heldUntil)) continue;
         r.timeNext = nowMs + spec.baseDelayMs + backoffMs(spec.minBackoffMs, spec.maxBackoffMs, r.epoch, spec.jitter);
         r.epoch++;
         claimed.push(d.id);

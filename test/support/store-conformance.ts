@@ -126,6 +126,22 @@ export function describeStoreConformance(name: string, target: () => Conformance
       expect(await store.claim(t, read, T0 + 1, spec(), 0)).toEqual(["5"]);
     });
 
+    it("claims a held row (not due, epoch 0) only while it still holds the time_next it was written with", async () => {
+      const { store, t } = await table("conf_claim_held");
+      const held = T0 + 1_000;
+      await store.insertMessages(t, [msg("1", { timeNext: held }), msg("2", { timeNext: held }), msg("3", { timeNext: held })]);
+      await store.reschedule(t, ["2"], T0, 500); // changed since it was written: not this holder's to send
+      const read = [
+        { id: "1", epoch: 0, heldUntil: held },
+        { id: "2", epoch: 0, heldUntil: held },
+        { id: "3", epoch: 0 }, // not due, and no hold given
+      ];
+      expect(await store.claim(t, read, T0, spec(), 0)).toEqual(["1"]);
+      expect((await store.readDue(t, T0 + 10_000_000, 10)).find((r) => r.id === "1")).toMatchObject({ epoch: 1 });
+      // Claimed: a second claim with the same hold gets nothing.
+      expect(await store.claim(t, read.slice(0, 1), T0, spec(), 0)).toEqual([]);
+    });
+
     it("reschedules without counting a delivery, and acks once: an acked row is counted once and never due again", async () => {
       const { store, t } = await table("conf_ack");
       await store.insertMessages(t, [msg("1"), msg("2")]);

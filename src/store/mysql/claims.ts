@@ -15,7 +15,7 @@
  */
 import { sql, type Kysely } from "kysely";
 import { backoffNs } from "../../model/backoff.js";
-import type { Delivery } from "../../model/messages.js";
+import type { ClaimRow } from "../../model/messages.js";
 import type { BackoffSpec } from "../types.js";
 import { backoffExpression } from "./messages.js";
 import { PLAIN_FORM, type TableForm, updateByIds } from "./table-form.js";
@@ -27,7 +27,7 @@ export const CLAIM_NONCE_LIMIT = 1_000_000;
 export async function claim(
   db: Kysely<any>,
   table: string,
-  rows: readonly Delivery[],
+  rows: readonly ClaimRow[],
   nowMs: number,
   spec: BackoffSpec,
   nonceNs: number,
@@ -39,11 +39,17 @@ export async function claim(
   const now = nsValue(nowMs, "now");
   const start = now + nsValue(spec.baseDelayMs, "baseDelayMs") + BigInt(nonceNs);
   const asRead = sql.raw(rows.map((r) => `(${checkedId(r.id)},${epochValue(r.epoch)})`).join(","));
+  // A held row (written by this node's insert path, see InsertPath) is claimable while it holds its hold.
+  const held = rows.filter((r) => r.heldUntil !== undefined);
+  const due =
+    held.length === 0
+      ? sql`time_next <= ${now}`
+      : sql`(time_next <= ${now} OR (id, time_next) IN (${sql.raw(held.map((r) => `(${checkedId(r.id)},${nsValue(r.heldUntil!, "heldUntil")})`).join(","))}))`;
   // SET is evaluated left to right: time_next is computed from the epoch *before* the increment.
   const result = await sql`
     ${updateByIds(table, form)}
     SET time_next = ${start} + ${backoffExpression(spec)}, epoch = IFNULL(epoch, 0) + 1
-    WHERE id IN (${idList(ids)}) AND time_acked IS NULL AND time_next <= ${now}
+    WHERE id IN (${idList(ids)}) AND time_acked IS NULL AND ${due}
       AND (id, IFNULL(epoch, 0)) IN (${asRead})`.execute(db);
   const changed = toNumber(result.numAffectedRows ?? 0n);
   if (changed === rows.length) return ids;

@@ -23,7 +23,7 @@ import type {
   WebhookConfig,
   WebhookStore,
 } from "../types.js";
-import type { Delivery, NewMessage } from "../../model/messages.js";
+import type { ClaimRow, Delivery, NewMessage } from "../../model/messages.js";
 import { createBatchDatabase, createMysqlDatabase, type MysqlConnectOptions } from "./connect.js";
 import * as browsing from "./browse.js";
 import { claim } from "./claims.js";
@@ -130,7 +130,7 @@ export class MysqlStore implements MessageStore, WebhookStore {
     return onTable(table, read(messages.readDue(this.db, table, nowMs, limit, maxBytes)));
   }
 
-  claim(table: string, rows: Delivery[], nowMs: number, spec: BackoffSpec, nonceNs: number): Promise<string[]> {
+  claim(table: string, rows: ClaimRow[], nowMs: number, spec: BackoffSpec, nonceNs: number): Promise<string[]> {
     return onTable(table, claim(this.db, table, rows, nowMs, spec, nonceNs, this.formOf(table)));
   }
 

@@ -6,6 +6,7 @@
 import { Semaphore } from "async-mutex";
 import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../../../src/logger.js";
+import { HOLD_MS } from "../../../src/manager/holds.js";
 import { MessageManager } from "../../../src/manager/manager.js";
 import { resolveOptions } from "../../../src/options.js";
 import { FakeClock, settle } from "../../support/fake-clock.js";
@@ -158,5 +159,92 @@ describe("a manager among several nodes", () => {
     m.wake();
     await settle();
     expect(limits.at(-1)).toBe(100); // alone: the whole cache, as Vitess reads
+  });
+
+  it("shared, a round of credit's rows queued here are written held: other nodes pass them by until the hold ends", async () => {
+    const store = new MemoryStore();
+    const clock = new FakeClock();
+    const options = resolveOptions({ ...OPTIONS, ackWaitMs: 30_000, pollIntervalMs: 30_000, cacheSize: 100 });
+    await store.createTable(T, options);
+    const peers: MessageManager[] = [];
+    const node = (credit: number) => {
+      const m = new MessageManager(T, options, {
+        store,
+        clock,
+        random: () => 0.5,
+        semaphore: new Semaphore(4),
+        log: silentLogger,
+        signalDue: (at) => peers.filter((p) => p !== m).forEach((p) => p.peerDue(at)),
+      });
+      peers.push(m);
+      m.open();
+      m.setShared(true);
+      const r = new RecordingReceiver(credit);
+      m.subscribe(r);
+      return { m, r };
+    };
+    const a = node(3);
+    const b = node(10);
+    await clock.advance(10);
+    const enqueue = (...ids: string[]) => a.m.enqueue(ids.map((id) => ({ id, payload: "{}" })));
+    await enqueue("1", "2", "3"); // credit for them: leased to A's receiver
+    await settle(20);
+    await enqueue("4", "5", "6"); // no credit left, a round of it: held for A's cache
+    await settle(20);
+    expect(a.r.ids).toEqual(["1", "2", "3"]);
+    expect(store.row(T, "4")).toMatchObject({ epoch: 0, timeNext: clock.now() + HOLD_MS });
+    // B polls meanwhile (its receiver is starved) and passes the held rows by.
+    b.m.peerDue();
+    await clock.advance(500);
+    expect(b.r.ids).toEqual([]);
+    // A's receiver acks: A claims the held rows from its cache.
+    await a.m.ack(["1", "2", "3"]);
+    await settle(20);
+    expect(a.r.ids).toEqual(["1", "2", "3", "4", "5", "6"]);
+    expect(a.m.stats.claimsLost + b.m.stats.claimsLost).toBe(0);
+    // More than a round of credit waiting here: not held, due for B at once.
+    await enqueue("7", "8", "9", "10");
+    await settle(20);
+    expect(store.row(T, "7")).toMatchObject({ epoch: 1 }); // B claimed it
+    expect(b.r.ids).toEqual(["7", "8", "9", "10"]);
+    // A's stale copies of them lose their claims once its receiver has credit again.
+    await a.m.ack(["4", "5", "6"]);
+    await settle(20);
+    expect(a.m.stats.claimsLost).toBe(4);
+    // Held rows still waiting here when their hold ends (A's receiver stays full): B is told, and takes them.
+    await enqueue("11", "12", "13");
+    await settle(20);
+    await enqueue("14");
+    await settle(20);
+    expect(store.row(T, "14")).toMatchObject({ epoch: 0, timeNext: clock.now() + HOLD_MS });
+    await clock.advance(HOLD_MS);
+    await settle(20);
+    expect(b.r.ids).toContain("14");
+    expect(a.r.ids).not.toContain("14");
+  });
+
+  it("held rows whose node's subscribers leave fall due when their hold ends: this node and the others look then", async () => {
+    const signals: Array<number | undefined> = [];
+    const { m, clock, store } = managerSetup({ ...OPTIONS, cacheSize: 100 }, 4, new MemoryStore(), { signalDue: (at) => signals.push(at) });
+    m.setShared(true);
+    const r = new RecordingReceiver(1);
+    const sub = m.subscribe(r);
+    await clock.advance(10);
+    await m.enqueue([{ id: "1", payload: "{}" }]);
+    await settle(20);
+    await m.enqueue([{ id: "2", payload: "{}" }]);
+    await settle(20);
+    expect(r.ids).toEqual(["1"]);
+    const heldUntil = clock.now() + HOLD_MS;
+    expect(store.row(T, "2")).toMatchObject({ epoch: 0, timeNext: heldUntil });
+    expect(signals).toEqual([]); // leased and held for this node's receiver: nobody else is told
+    sub.unsubscribe();
+    expect(signals).toContain(heldUntil);
+    // A subscriber who comes meanwhile gets it when the hold ends, not at the next poll (30 s).
+    const r2 = new RecordingReceiver();
+    m.subscribe(r2);
+    await clock.advance(HOLD_MS);
+    await settle(20);
+    expect(r2.ids).toEqual(["2"]);
   });
 });
