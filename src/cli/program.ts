@@ -10,6 +10,7 @@ import { wholeNumber } from "./flags.js";
 import { CliError, type CliIo } from "./io.js";
 import { outputOption } from "./output.js";
 import { registerDlq } from "./dlq.js";
+import { registerMigrate } from "./migrate.js";
 import { registerPeek } from "./peek.js";
 import { registerSend } from "./send.js";
 import { registerServe } from "./serve.js";
@@ -44,6 +45,7 @@ export function buildProgram(io: CliIo): Command {
   registerSettle(program, io);
   registerWebhook(program, io);
   registerDlq(program, io);
+  registerMigrate(program, io);
   return program;
 }
 

@@ -41,6 +41,18 @@ export function msToNs(ms: number): bigint {
   return BigInt(Math.round(ms * 1e6));
 }
 
+/**
+ * A ns value as read from a BIGINT column (a decimal string, or a bigint) → epoch ms with microsecond precision,
+ * rounded to the nearest microsecond rather than truncated: msToNs() of a current-era time is only
+ * exact to ~±128 ns (a double's granule at 1.7e18 is 256), so rounding gives back exactly the
+ * microsecond-precise ms value that was stored, where truncation could lose 1 µs.
+ */
+export function nsToMs(ns: string | number | bigint): number {
+  const n = BigInt(ns);
+  const us = n >= 0n ? (n + 500n) / 1000n : -((-n + 500n) / 1000n);
+  return Number(us) / 1000;
+}
+
 /** Backoff in nanoseconds for a message that has been delivered `epoch` times before this postpone. */
 export function backoffNs(minBackoffMs: number, maxBackoffMs: number, epoch: number, j: number): bigint {
   const min = msToNs(minBackoffMs);

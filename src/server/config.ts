@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { OptionsError, resolveOptions, type TableOptions } from "../options.js";
 import { TABLE_NAME, TABLE_NAME_PATTERN } from "../model/limits.js";
+import { DATABASE_URL } from "../store/urls.js";
 
 /** Everything `tablemq serve` can be told, with its environment variable and default (see README). */
 export interface ServerConfig {
@@ -77,7 +78,7 @@ export type Scope = (typeof TABLE_SCOPES)[number] | (typeof SERVER_SCOPES)[numbe
 export type TokenTable = Record<string, Record<string, Scope[]>>;
 
 export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
-  databaseUrl: "mysql://root@127.0.0.1:3306/test",
+  databaseUrl: "sqlite:./data/tablemq.db",
   host: "127.0.0.1",
   port: 8080,
   logLevel: "info",
@@ -115,7 +116,13 @@ type Kind = "string" | "int" | "level" | "json-options" | "json-tokens" | "metri
 
 /** Each setting: its config key, environment variable, CLI flag and kind. */
 export const SETTINGS: ReadonlyArray<{ key: keyof ServerConfig; env: string; flag: string; kind: Kind; min?: number; help: string }> = [
-  { key: "databaseUrl", env: "TABLEMQ_DATABASE_URL", flag: "--database-url", kind: "string", help: "mysql://user:pass@host:port/db" },
+  {
+    key: "databaseUrl",
+    env: "TABLEMQ_DATABASE_URL",
+    flag: "--database-url",
+    kind: "string",
+    help: "mysql://user:pass@host:port/db, or sqlite:<path> (the default: sqlite:./data/tablemq.db)",
+  },
   { key: "host", env: "TABLEMQ_HOST", flag: "--host", kind: "string", help: "address to listen on" },
   { key: "port", env: "TABLEMQ_PORT", flag: "--port", kind: "int", min: 0, help: "port to listen on (0 = any free port)" },
   { key: "logLevel", env: "TABLEMQ_LOG_LEVEL", flag: "--log-level", kind: "level", help: "fatal|error|warn|info|debug|trace|silent" },
@@ -389,8 +396,12 @@ export function loadConfig(
       `TABLEMQ_WEBHOOK_RETRY_MIN_MS (${config.webhookRetryMinMs}) must not exceed TABLEMQ_WEBHOOK_RETRY_MAX_MS (${config.webhookRetryMaxMs})`,
     );
   }
-  if (!/^mysql:\/\//.test(config.databaseUrl))
-    throw new ConfigError(`TABLEMQ_DATABASE_URL must start with mysql://, got ${JSON.stringify(redactUrl(config.databaseUrl))}`);
+  if (!DATABASE_URL.test(config.databaseUrl))
+    throw new ConfigError(
+      `TABLEMQ_DATABASE_URL must start with mysql:// or sqlite: (then a file path), got ${JSON.stringify(redactUrl(config.databaseUrl))}`,
+    );
+  if (config.redisUrl && !config.databaseUrl.startsWith("mysql://"))
+    throw new ConfigError("TABLEMQ_REDIS_URL is for several nodes on one MySQL database; the embedded SQLite store serves one node");
   return config;
 }
 

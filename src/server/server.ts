@@ -8,7 +8,8 @@ import { ClusterNode } from "../cluster/node.js";
 import type { NodeStore, WebhookLeaseStore } from "../store/cluster-types.js";
 import { MysqlClusterStore } from "../store/mysql/cluster.js";
 import { parseMysqlUrl } from "../store/mysql/connect.js";
-import { createMysqlStore, MysqlStore } from "../store/mysql/store.js";
+import { MysqlStore } from "../store/mysql/store.js";
+import { openStore } from "../store/open.js";
 import { VERSION } from "../version.js";
 import type { MessageStore, WebhookStore } from "../store/types.js";
 import { WebhookRegistry } from "../webhooks/registry.js";
@@ -54,13 +55,23 @@ export function createLogger(level: ServerConfig["logLevel"], destination?: Dest
   return destination ? pino(options, destination) : pino(options);
 }
 
+/** The store TABLEMQ_DATABASE_URL names; the embedded one says where it is and how to move to MySQL. */
+function openConfiguredStore(config: ServerConfig, logger: PinoLogger): MessageStore & WebhookStore {
+  const opened = openStore(config.databaseUrl, { connectionLimit: config.dbPoolSize, statementTimeoutMs: config.dbStatementTimeoutMs });
+  if (opened.kind === "sqlite") {
+    logger.info(
+      { path: opened.path },
+      `embedded SQLite store at ${opened.path} (one node); for production set TABLEMQ_DATABASE_URL=mysql://user:pass@host:3306/db`,
+    );
+  }
+  return opened.store;
+}
+
 /** Opens the engine on the database and listens. */
 export async function startServer(config: ServerConfig, deps: ServerDeps = {}): Promise<RunningServer> {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const ownsStore = !deps.store;
-  const store =
-    deps.store ??
-    createMysqlStore(config.databaseUrl, { connectionLimit: config.dbPoolSize, statementTimeoutMs: config.dbStatementTimeoutMs });
+  const store = deps.store ?? openConfiguredStore(config, logger);
   const clusterStore = deps.clusterStore ?? (store instanceof MysqlStore ? new MysqlClusterStore(store.db) : undefined);
   let webhooks: WebhookRegistry | undefined; // eslint-disable-line prefer-const -- read by a callback made before it
   const cluster = clusterStore

@@ -6,7 +6,7 @@ import { run } from "../../src/cli/main.js";
 import { loadConfig } from "../../src/server/config.js";
 import { type RunningServer, startServer } from "../../src/server/server.js";
 import { captureIo } from "../support/cli-io.js";
-import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";
+import { describeEachStore, uniqueTableName, useOwnStoreDatabase } from "../support/database.js";
 import { waitUntil } from "../support/wait.js";
 
 interface CliResult {
@@ -23,8 +23,8 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-describeWithDatabase("CLI end to end", () => {
-  const database = useOwnDatabase("cli_e2e");
+describeEachStore("CLI end to end", (kind) => {
+  const database = useOwnStoreDatabase(kind, "cli_e2e");
   let server: RunningServer;
 
   beforeAll(async () => {
@@ -224,7 +224,7 @@ describeWithDatabase("CLI end to end", () => {
 
   it("serve runs as a process: its URL on stderr, only JSON log lines on stdout, a clean stop on SIGTERM", async () => {
     const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--port", "0", "--log-level", "info"], {
-      env: { ...process.env, TABLEMQ_DATABASE_URL: database.url },
+      env: { ...process.env, TABLEMQ_DATABASE_URL: database.apart("serve") },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let err = "";

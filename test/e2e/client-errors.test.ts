@@ -7,14 +7,14 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
-import { describeWithDatabase, uniqueTableName } from "../support/database.js";
+import { describeEachStore, uniqueTableName } from "../support/database.js";
 import { http, useTestServer } from "../support/server.js";
 import { waitUntil } from "../support/wait.js";
 
 const WORKER = fileURLToPath(new URL("../support/worker-process.ts", import.meta.url));
 
-describeWithDatabase("client errors without listeners", () => {
-  const t = useTestServer("client_errors");
+describeEachStore("client errors without listeners", (kind) => {
+  const t = useTestServer("client_errors", {}, kind);
 
   it("a worker whose handler fails and whose table is dropped says so and exits 1", async () => {
     const table = uniqueTableName("errs");

@@ -4,15 +4,15 @@ import { TablemqClient } from "../../src/client/client.js";
 import type { Message, Subscription } from "../../src/client/subscription.js";
 import type { StaleInfo } from "../../src/client/types.js";
 import type { RunningServer } from "../../src/server/server.js";
-import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";
+import { describeEachStore, uniqueTableName, useOwnStoreDatabase } from "../support/database.js";
 import { startTestServer } from "../support/server.js";
 import { sleep, waitUntil } from "../support/wait.js";
 
 /** A message not acked within 600 ms is due again after about 600 ms of backoff, found by a 200 ms poll. */
 const FAST = { ackWaitMs: 600, minBackoffMs: 600, pollIntervalMs: 200, batchSize: 10 };
 
-describeWithDatabase("client receipts end to end", () => {
-  const database = useOwnDatabase("client_rcpt_e2e");
+describeEachStore("client receipts end to end", (kind) => {
+  const database = useOwnStoreDatabase(kind, "client_rcpt_e2e");
   let server: RunningServer;
   let client: TablemqClient;
   const subs: Array<Subscription<unknown>> = [];

@@ -5,7 +5,7 @@ import { TablemqError } from "../../src/client/http.js";
 import type { Message, Subscription } from "../../src/client/subscription.js";
 import { loadConfig } from "../../src/server/config.js";
 import { type RunningServer, startServer } from "../../src/server/server.js";
-import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";
+import { describeEachStore, uniqueTableName, useOwnStoreDatabase } from "../support/database.js";
 import { sleep, waitUntil } from "../support/wait.js";
 
 const FAST = { ackWaitMs: 600, minBackoffMs: 600, pollIntervalMs: 200 };
@@ -29,12 +29,12 @@ async function take<T>(it: AsyncIterator<Message<T>>, n: number, ms = 5_000): Pr
   return out;
 }
 
-describeWithDatabase("client end to end", () => {
-  const database = useOwnDatabase("client_e2e");
+describeEachStore("client end to end", (kind) => {
+  const database = useOwnStoreDatabase(kind, "client_e2e");
   let server: RunningServer;
   let client: TablemqClient;
   const subs: Array<{ close(): Promise<void> }> = [];
-  const config = (port = 0) => loadConfig({}, { port, databaseUrl: database.url, logLevel: "silent" });
+  const config = (port = 0, databaseUrl = database.url) => loadConfig({}, { port, databaseUrl, logLevel: "silent" });
 
   beforeAll(async () => {
     server = await startServer(config());
@@ -202,7 +202,8 @@ describeWithDatabase("client end to end", () => {
   });
 
   it("reconnects when the server restarts on the same port and keeps receiving", async () => {
-    const first = await startServer(config());
+    const apart = database.apart("restart");
+    const first = await startServer(config(0, apart));
     let second: RunningServer | undefined;
     try {
       const c = new TablemqClient({ url: first.url, timeoutMs: 5_000 });
@@ -221,7 +222,7 @@ describeWithDatabase("client end to end", () => {
 
       await first.close();
       await waitUntil(() => events.includes("reconnecting"), "the drop to be noticed", 3_000);
-      second = await startServer(config(first.port));
+      second = await startServer(config(first.port, apart));
       await waitUntil(() => sub.connected, "the reconnect", 8_000);
       await c.publish(table, { payload: "after" });
       const [after] = await take(it, 1);

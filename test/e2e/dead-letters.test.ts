@@ -1,14 +1,14 @@
 import { expect, it } from "vitest";
 import { run } from "../../src/cli/main.js";
 import { captureIo } from "../support/cli-io.js";
-import { describeWithDatabase, uniqueTableName } from "../support/database.js";
+import { describeEachStore, uniqueTableName } from "../support/database.js";
 import { http, useTestServer } from "../support/server.js";
 import { waitUntil } from "../support/wait.js";
 
 const FAST = { ackWaitMs: 600, minBackoffMs: 600, pollIntervalMs: 200, batchSize: 10 };
 
-describeWithDatabase("dead letters end to end", () => {
-  const t = useTestServer("dead_e2e");
+describeEachStore("dead letters end to end", (kind) => {
+  const t = useTestServer("dead_e2e", {}, kind);
 
   /** A consumer whose handler always fails: it postpones every message it gets, to come back at once. */
   const failingConsumer = async (table: string) => {

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, expect, it } from "vitest";
 import { TablemqClient } from "../../src/client/client.js";
-import { describeWithDatabase } from "../support/database.js";
+import { describeEachStore } from "../support/database.js";
 import { useTestServer } from "../support/server.js";
 import { waitUntil } from "../support/wait.js";
 
@@ -26,8 +26,8 @@ function exampleAfter(heading: string): string {
   return block[1]!;
 }
 
-describeWithDatabase("the README's worker example", () => {
-  const t = useTestServer("readme_worker");
+describeEachStore("the README's worker example", (kind) => {
+  const t = useTestServer("readme_worker", {}, kind);
   const dir = mkdtempSync(join(tmpdir(), "tablemq-readme-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

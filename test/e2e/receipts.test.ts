@@ -1,12 +1,12 @@
 import { expect, it } from "vitest";
-import { describeWithDatabase, uniqueTableName } from "../support/database.js";
+import { describeEachStore, uniqueTableName } from "../support/database.js";
 import { http, useTestServer } from "../support/server.js";
 import { sleep, waitUntil } from "../support/wait.js";
 
 const FAST = { ackWaitMs: 600, minBackoffMs: 600, pollIntervalMs: 200, batchSize: 10 };
 
-describeWithDatabase("receipts: fenced acks and lease extension", () => {
-  const t = useTestServer("receipts_e2e");
+describeEachStore("receipts: fenced acks and lease extension", (kind) => {
+  const t = useTestServer("receipts_e2e", {}, kind);
   const subscribe = (table: string, query = "") => t.subscribe(table, query);
 
   const newTable = async () => {

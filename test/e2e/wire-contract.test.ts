@@ -19,7 +19,7 @@ import {
   TableAnswer,
   WebhookAnswer,
 } from "../../src/wire.js";
-import { describeWithDatabase, uniqueTableName } from "../support/database.js";
+import { describeEachStore, uniqueTableName } from "../support/database.js";
 import { http, useTestServer } from "../support/server.js";
 import { waitUntil } from "../support/wait.js";
 
@@ -39,8 +39,8 @@ const frameSchema = (frame: { type: string }): object => {
   return schema;
 };
 
-describeWithDatabase("the wire contract", () => {
-  const t = useTestServer("wire_contract");
+describeEachStore("the wire contract", (kind) => {
+  const t = useTestServer("wire_contract", {}, kind);
 
   it("every HTTP answer and WebSocket frame matches its schema", async () => {
     const table = uniqueTableName("wire");

@@ -5,12 +5,11 @@
  * duplicates allowed are the messages that were delivered and not yet acknowledged when the process died.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createMysqlStore, type MysqlStore } from "../../src/store/mysql/store.js";
 import { spawnServer, type ServerProcess } from "../support/child.js";
-import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";
+import { describeEachStore, uniqueTableName, useOwnStoreDatabase } from "../support/database.js";
 import { TestSubscriber } from "../support/server.js";
 import { sleep, waitUntil } from "../support/wait.js";
-import { Consumer, type Delivery, recordFigures, request, tableRows } from "./support.js";
+import { Consumer, type Delivery, openRowsReader, recordFigures, request, type RowsReader } from "./support.js";
 
 const PRODUCERS = 4;
 const BATCH = 10;
@@ -21,13 +20,13 @@ const TABLE_OPTIONS = { ackWaitMs: 1_000, minBackoffMs: 500, maxBackoffMs: 2_000
 const LOAD_BEFORE_MS = 1_500;
 const LOAD_AFTER_MS = 1_000;
 
-describeWithDatabase("fault: server killed (SIGKILL) under load", () => {
-  const database = useOwnDatabase("faults_crash");
-  let store: MysqlStore;
+describeEachStore("fault: server killed (SIGKILL) under load", (kind) => {
+  const database = useOwnStoreDatabase(kind, "faults_crash");
+  let store: RowsReader;
   const servers: ServerProcess[] = [];
 
   beforeAll(() => {
-    store = createMysqlStore(database.url, { connectionLimit: 2 });
+    store = openRowsReader(database.url);
   });
   afterAll(async () => {
     for (const s of servers) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill("SIGKILL");
@@ -107,7 +106,7 @@ describeWithDatabase("fault: server killed (SIGKILL) under load", () => {
     const deliveredIds = new Set<string>();
     const allAcked = async (ids: readonly string[]) => {
       for (const d of log) deliveredIds.add(d.id);
-      const rows = await tableRows(store.db, table);
+      const rows = await store.rows(table);
       return ids.every((id) => deliveredIds.has(id) && rows.get(id)?.acked === true);
     };
     // An array, not an iterator: each check reads all of them (a spent iterator would pass at once).
@@ -122,7 +121,7 @@ describeWithDatabase("fault: server killed (SIGKILL) under load", () => {
     const firstAfter = log.find((d) => d.by.startsWith("after"));
     const firstDeliveryAfterRestartMs = firstAfter ? firstAfter.at - killedAt : -1;
 
-    const rows = await tableRows(store.db, table);
+    const rows = await store.rows(table);
     const lost = [...committed.values()].filter((id) => !rows.has(id) || !deliveredIds.has(id));
     const unacked = [...committed.values()].filter((id) => rows.get(id)?.acked !== true);
     const ackedUnconfirmed = [...unconfirmedAtKill].filter(
@@ -164,7 +163,7 @@ describeWithDatabase("fault: server killed (SIGKILL) under load", () => {
       firstDeliveryAfterRestartMs,
       recoveryMs,
     };
-    recordFigures("crash", result);
+    recordFigures(kind === "mysql" ? "crash" : `crash-${kind}`, result);
 
     expect(committedAtKill.size, "the load ran before the kill").toBeGreaterThan(0);
     expect(committed.size, "enqueue worked again after the restart").toBeGreaterThan(committedAtKill.size);

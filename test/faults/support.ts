@@ -6,7 +6,11 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { sql, type Kysely } from "kysely";
+import { createMysqlStore } from "../../src/store/mysql/store.js";
+import { idOf } from "../../src/store/sqlite/keys.js";
+import { sqlitePath } from "../../src/store/urls.js";
 import { inject } from "vitest";
 import WebSocket from "ws";
 import { sleep } from "../support/wait.js";
@@ -203,6 +207,35 @@ export async function tableRows(db: Kysely<any>, table: string): Promise<Map<str
   const { rows } = await sql<{ id: string; acked: number }>`
     SELECT id, time_acked IS NOT NULL AS acked FROM ${sql.table(table)}`.execute(db);
   return new Map(rows.map((r) => [String(r.id), { acked: Number(r.acked) === 1 }]));
+}
+
+/**
+ * Reads a message table's rows (id → acked) from outside the server, on either store: a small pool on
+ * MySQL; on SQLite the file opened read-only beside the server (WAL lets a reader in while it writes).
+ */
+export interface RowsReader {
+  rows(table: string): Promise<Map<string, { acked: boolean }>>;
+  close(): Promise<void>;
+}
+
+export function openRowsReader(url: string): RowsReader {
+  const file = sqlitePath(url);
+  if (file === undefined) {
+    const store = createMysqlStore(url, { connectionLimit: 2 });
+    return { rows: (table) => tableRows(store.db, table), close: () => store.close() };
+  }
+  let db: Database.Database | undefined;
+  return {
+    async rows(table) {
+      db ??= new Database(file, { readonly: true });
+      db.defaultSafeIntegers(true);
+      const rows = db.prepare(`SELECT id, time_acked IS NOT NULL AS acked FROM "${table}"`).all() as Array<{ id: bigint; acked: bigint }>;
+      return new Map(rows.map((r) => [idOf(r.id), { acked: r.acked === 1n }]));
+    },
+    async close() {
+      db?.close();
+    },
+  };
 }
 
 /** The payload field `k` of every row (the producers' message keys). */

@@ -10,6 +10,9 @@
  *   });
  */
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { sql } from "kysely";
 import { createConnection } from "mysql2/promise";
 import { afterAll, afterEach, beforeAll, describe, inject } from "vitest";
@@ -43,6 +46,60 @@ export function hasDatabase(): boolean {
  */
 export function describeWithDatabase(name: string, fn: () => void): void {
   describe.skipIf(!hasDatabase())(name, fn);
+}
+
+/** The stores a suite can run on: MySQL/MariaDB (the production store) and the embedded SQLite store. */
+export type StoreKind = "mysql" | "sqlite";
+export const STORE_KINDS: readonly StoreKind[] = ["mysql", "sqlite"];
+
+/**
+ * `describe` once per store, `name (mysql)` and `name (sqlite)`: the MySQL one skips when there is no
+ * database (as describeWithDatabase); the SQLite one needs nothing but a temp directory.
+ */
+export function describeEachStore(name: string, fn: (kind: StoreKind) => void): void {
+  for (const kind of STORE_KINDS) describe.skipIf(kind === "mysql" && !hasDatabase())(`${name} (${kind})`, () => fn(kind));
+}
+
+/**
+ * A database of its own for a describe block on `kind`'s store: useOwnDatabase's on MySQL, or a SQLite file
+ * `<name>.db` in a temp directory of its own, removed after the block. Returns its URL.
+ */
+export function useOwnStoreDatabase(kind: StoreKind, name: string): OwnStoreDatabase {
+  if (kind === "mysql") {
+    const own = useOwnDatabase(name);
+    return {
+      get url() {
+        return own.url;
+      },
+      apart: () => own.url,
+    };
+  }
+  let dir = "";
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), `tablemq-${name}-`));
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get url() {
+      if (!dir) throw new Error("useOwnStoreDatabase: only available inside tests");
+      return `sqlite:${join(dir, `${name}.db`)}`;
+    },
+    apart(suffix) {
+      if (!dir) throw new Error("useOwnStoreDatabase: only available inside tests");
+      return `sqlite:${join(dir, `${name}_${suffix}.db`)}`;
+    },
+  };
+}
+
+export interface OwnStoreDatabase {
+  readonly url: string;
+  /**
+   * The URL for a server beside the block's own: on MySQL the same database (servers may share one); on
+   * SQLite a file of its own, `suffix` naming it (a SQLite file serves one server at a time).
+   */
+  apart(suffix: string): string;
 }
 
 /** A fresh valid table name, `t_<prefix>_<12 hex>`, at most 63 characters. */

@@ -4,7 +4,7 @@ import { afterAll, beforeAll } from "vitest";
 import WebSocket from "ws";
 import { loadConfig, type ServerConfig } from "../../src/server/config.js";
 import { startServer, type RunningServer } from "../../src/server/server.js";
-import { useOwnDatabase } from "./database.js";
+import { type StoreKind, useOwnStoreDatabase } from "./database.js";
 import { waitUntil } from "./wait.js";
 
 /** Starts the real server on 127.0.0.1, port 0, against `databaseUrl`. */
@@ -124,9 +124,9 @@ export interface TestServer {
   subscribe(table: string, query?: string, autoAck?: boolean): Promise<TestSubscriber>;
 }
 
-/** For a describe block: a real server on a database of its own, started before and closed after it. */
-export function useTestServer(databaseName: string, overrides: Partial<ServerConfig> = {}): TestServer {
-  const database = useOwnDatabase(databaseName);
+/** For a describe block: a real server on a database of its own (MySQL unless `kind` says), started before and closed after it. */
+export function useTestServer(databaseName: string, overrides: Partial<ServerConfig> = {}, kind: StoreKind = "mysql"): TestServer {
+  const database = useOwnStoreDatabase(kind, databaseName);
   const subscribers: TestSubscriber[] = [];
   let running: RunningServer | undefined;
   beforeAll(async () => {

@@ -6,7 +6,7 @@
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import { formatComment, isMessageComment, parseComment, type TableOptions } from "../../options.js";
 import type { DiscoveredTable, TableStats } from "../types.js";
-import { stateRules } from "./states.js";
+import { stateRules } from "../states.js";
 import type { TablemqDatabase } from "./schema.js";
 import { currentDatabase, nsValue, tableRef, toNumber, validateIdentifier } from "./values.js";
 

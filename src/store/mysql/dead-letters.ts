@@ -9,6 +9,7 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { DeadLetterPage, DeadMessage, FencedResult, RedriveResult } from "../types.js";
 import type { Delivery } from "../../model/messages.js";
+import { currentDeliveries } from "../deliveries.js";
 import { errno } from "./ddl.js";
 import { payloadText } from "./messages.js";
 import { refusing } from "./refusals.js";
@@ -87,16 +88,9 @@ export async function deadLetterDeliveries(
     table,
     [...new Set(deliveries.map((d) => d.id))],
     (rows) => {
-      const epochs = new Map(rows.map((r) => [r.id, r.epoch]));
-      stale.splice(0); // a transaction tried again starts over
-      const current = new Set<string>();
-      for (const d of deliveries) {
-        const epoch = epochs.get(d.id);
-        if (epoch === undefined) continue;
-        if (epoch === d.epoch + 1) current.add(d.id);
-        else stale.push(d);
-      }
-      return [...current];
+      const split = currentDeliveries(deliveries, new Map(rows.map((r) => [r.id, r.epoch])));
+      stale.splice(0, stale.length, ...split.stale); // a transaction tried again starts over
+      return split.current;
     },
     reason,
     nowMs,

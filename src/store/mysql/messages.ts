@@ -9,6 +9,7 @@ import { sql, type Kysely, type RawBuilder } from "kysely";
 import { OutcomeUnknownError, RejectedWriteError, UnavailableError } from "../../errors.js";
 import { MAX_MESSAGE_ID } from "../../ids.js";
 import { maxBackoffOf, maxShift } from "../../model/backoff.js";
+import { insertResult } from "../deliveries.js";
 import { rowsWithin } from "../due-rows.js";
 import type { BackoffSpec, DeliveryChange, DueRows, InsertResult, Settlement, SettleGroup } from "../types.js";
 import type { MessageRow, NewMessage } from "../../model/messages.js";
@@ -57,7 +58,7 @@ export async function insertMessages(
     await sql`
       INSERT INTO ${ref} (id, priority, epoch, time_next, time_acked, message)
       VALUES ${valuesRows(all, form)}`.execute(db);
-    return classify(rows, new Set(firsts.keys()));
+    return insertResult(rows, new Set(firsts.keys()));
   } catch (err) {
     if (errno(err) !== ER_DUP_ENTRY) throw asRejection(err, all);
   }
@@ -72,18 +73,7 @@ export async function insertMessages(
       ON DUPLICATE KEY UPDATE id = id`.execute(db);
     await refusing(insert, fresh);
   }
-  return classify(rows, new Set(fresh.map((row) => row.id)));
-}
-
-/** One entry per request row, in request order: the first occurrence of a fresh id is inserted. */
-function classify(rows: readonly NewMessage[], fresh: Set<string>): InsertResult {
-  const result: InsertResult = { inserted: [], duplicates: [] };
-  const seen = new Set<string>();
-  for (const { id } of rows) {
-    (fresh.has(id) && !seen.has(id) ? result.inserted : result.duplicates).push(id);
-    seen.add(id);
-  }
-  return result;
+  return insertResult(rows, new Set(fresh.map((row) => row.id)));
 }
 
 function validateNewMessage(row: NewMessage): void {

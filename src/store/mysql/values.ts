@@ -91,17 +91,8 @@ export function nsValue(ms: number, what = "time"): bigint {
   return msToNs(msValue(ms, what));
 }
 
-/**
- * A ns value as read from a BIGINT column (a decimal string) → epoch ms with microsecond precision,
- * rounded to the nearest microsecond rather than truncated: msToNs() of a current-era time is only
- * exact to ~±128 ns (a double's granule at 1.7e18 is 256), so rounding gives back exactly the
- * microsecond-precise ms value that was stored, where truncation could lose 1 µs.
- */
-export function nsToMs(ns: string | number | bigint): number {
-  const n = BigInt(ns);
-  const us = n >= 0n ? (n + 500n) / 1000n : -((-n + 500n) / 1000n);
-  return Number(us) / 1000;
-}
+/** A ns value as read from a BIGINT column (a decimal string) → epoch ms (model/backoff.ts). */
+export { nsToMs } from "../../model/backoff.js";
 
 /** A count or aggregate as returned by mysql2 (number, or decimal string for BIGINT/DECIMAL). */
 export function toNumber(v: unknown): number {

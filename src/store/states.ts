@@ -1,9 +1,9 @@
-/** The message states as SQL, shared by describeTable (ddl.ts) and browsing (browse.ts). */
+/** The message states as SQL, shared by every SQL store's describeTable and browsing. */
 import { sql, type RawBuilder } from "kysely";
-import type { MessageState } from "../types.js";
+import type { MessageState } from "./types.js";
 
 /**
- * Each state's rule for an unacked row at `now` (ns), as describeTable (ddl.ts) counts them: the one
+ * Each state's rule for an unacked row at `now` (ns), as each store's describeTable counts them: the one
  * definition of ready, delayed and in flight. A row whose time_next is NULL is in none.
  */
 export function stateRules(now: bigint): Record<MessageState, RawBuilder<unknown>> {

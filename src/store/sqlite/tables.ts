@@ -1,0 +1,87 @@
+/**
+ * The embedded store's tables: message tables, their options, and discovery.
+ *
+ * SQLite has no table COMMENT, so each message table's options (the same `vitess_message,...` text a MySQL
+ * table's COMMENT holds) are kept in `tablemq_tables`, written in the transaction that creates, alters or
+ * drops the table: a table is a message table exactly when it has a row there. A message table has
+ * Vitess's six columns; `id` holds the id's key (keys.ts), and the poller's index is Vitess's
+ * (time_acked, priority, time_next), to which SQLite adds the rowid (the key): ties come out oldest first.
+ */
+import { sql, type Kysely } from "kysely";
+import { formatComment, parseComment, type TableOptions } from "../../options.js";
+import { deadLetterTableOf } from "../../model/limits.js";
+import { stateRules } from "../states.js";
+import type { DiscoveredTable, TableStats } from "../types.js";
+import { ns, num, tableRef } from "./keys.js";
+
+export const TABLES_TABLE = "tablemq_tables";
+
+/** Made once per store (IF NOT EXISTS): the options of each message table. */
+export const createTablesTable = sql`CREATE TABLE IF NOT EXISTS ${sql.table(TABLES_TABLE)} (
+  name    TEXT PRIMARY KEY,
+  options TEXT NOT NULL
+) WITHOUT ROWID`;
+
+export async function discoverTables(db: Kysely<any>): Promise<DiscoveredTable[]> {
+  const { rows } = await sql<{ name: string; options: string }>`
+    SELECT m.name, m.options FROM ${sql.table(TABLES_TABLE)} AS m
+    JOIN sqlite_schema AS s ON s.type = 'table' AND s.name = m.name
+    ORDER BY m.name`.execute(db);
+  return rows.map((r) => ({ name: r.name, options: parseComment(r.options) }));
+}
+
+/** Creates the table and its options row; false (and no change) if a table of that name exists. */
+export function createTable(db: Kysely<any>, table: string, options: TableOptions): Promise<boolean> {
+  const ref = tableRef(table);
+  return db.transaction().execute(async (trx) => {
+    if (await exists(trx, table)) return false;
+    await sql`CREATE TABLE ${ref} (
+      id         INTEGER PRIMARY KEY,
+      priority   INTEGER NOT NULL DEFAULT 50,
+      epoch      INTEGER NOT NULL DEFAULT 0,
+      time_next  INTEGER DEFAULT 0,
+      time_acked INTEGER DEFAULT NULL,
+      message    TEXT CHECK (message IS NULL OR json_valid(message))
+    )`.execute(trx);
+    await sql`CREATE INDEX ${sql.id(`${table}_poller_idx`)} ON ${ref} (time_acked, priority, time_next)`.execute(trx);
+    await sql`INSERT INTO ${sql.table(TABLES_TABLE)} (name, options) VALUES (${table}, ${formatComment(options)})`.execute(trx);
+    return true;
+  });
+}
+
+/** Any table (a message table, a dead-letter table, one of tablemq's own) of that name. */
+async function exists(db: Kysely<any>, table: string): Promise<boolean> {
+  const { rows } = await sql`SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ${table}`.execute(db);
+  return rows.length > 0;
+}
+
+/** New options; false when it is not a message table. */
+export async function alterTableOptions(db: Kysely<any>, table: string, options: TableOptions): Promise<boolean> {
+  const result = await sql`UPDATE ${sql.table(TABLES_TABLE)} SET options = ${formatComment(options)} WHERE name = ${table}`.execute(db);
+  return Number(result.numAffectedRows ?? 0n) > 0;
+}
+
+/** Drops the message table, its options and its dead letters; false if it was not a message table. */
+export function dropTable(db: Kysely<any>, table: string): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const result = await sql`DELETE FROM ${sql.table(TABLES_TABLE)} WHERE name = ${table}`.execute(trx);
+    if (Number(result.numAffectedRows ?? 0n) === 0) return false;
+    await sql`DROP TABLE IF EXISTS ${tableRef(table)}`.execute(trx);
+    await sql`DROP TABLE IF EXISTS ${sql.table(deadLetterTableOf(table))}`.execute(trx);
+    return true;
+  });
+}
+
+/** Row counts by state, in one scan (the rules of ../states.ts, as on MySQL). */
+export async function describeTable(db: Kysely<any>, table: string, nowMs: number): Promise<TableStats> {
+  const rules = stateRules(ns(nowMs, "now"));
+  const { rows } = await sql<Record<keyof TableStats, unknown>>`
+    SELECT
+      SUM(CASE WHEN time_acked IS NULL AND ${rules.ready} THEN 1 ELSE 0 END) AS ready,
+      SUM(CASE WHEN time_acked IS NULL AND ${rules.delayed} THEN 1 ELSE 0 END) AS delayed,
+      SUM(CASE WHEN time_acked IS NULL AND ${rules.inFlight} THEN 1 ELSE 0 END) AS "inFlight",
+      SUM(CASE WHEN time_acked IS NOT NULL THEN 1 ELSE 0 END) AS acked
+    FROM ${tableRef(table)}`.execute(db);
+  const row = rows[0];
+  return { ready: num(row?.ready), delayed: num(row?.delayed), inFlight: num(row?.inFlight), acked: num(row?.acked) };
+}
