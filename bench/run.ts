@@ -18,7 +18,7 @@ import { ceiling, commitLatency } from "./lib/ceiling.js";
 import { type PairedSystem, pairedRounds } from "./lib/pairs.js";
 import { checkFailures } from "./lib/check.js";
 import { renderMarkdown, type RunResults, type SystemResults } from "./lib/report.js";
-import { SYSTEMS } from "./lib/systems.js";
+import { SYSTEM_WORKLOADS, SYSTEMS } from "./lib/systems.js";
 import { type Adapter, Unavailable } from "./lib/types.js";
 import { backlog, consumersOf, FULL, largePayload, QUICK, type RunContext, w1EndToEnd, w1Publish, w2Latency } from "./lib/workloads.js";
 import { endWorkers } from "./lib/workers.js";
@@ -127,7 +127,8 @@ for (const system of systems) {
     continue;
   }
   let last: Adapter | undefined;
-  for (const workload of ["warmup" as const, ...workloads.filter((w) => w !== "ceiling" && w !== "pairs")]) {
+  const own = SYSTEM_WORKLOADS[system];
+  for (const workload of ["warmup" as const, ...workloads.filter((w) => w !== "ceiling" && w !== "pairs" && (!own || own.includes(w)))]) {
     const opts = {
       queue: `bench_${workload.replace("-", "_")}_${Date.now().toString(36)}`,
       prefetch: 100,
@@ -159,7 +160,9 @@ for (const system of systems) {
         paired.push({ name: system, factory });
         continue;
       }
+      const around = await adapter.aroundWorkload?.();
       entry.workloads[workload] = await runWorkload(workload, ctx, adapter);
+      if (around) Object.assign(entry.workloads[workload], await around());
       log(
         `${system} ${workload}: ${JSON.stringify(entry.workloads[workload], (k, v) => (Array.isArray(v) && v.length > 12 ? `[${v.length}]` : v))}`,
       );

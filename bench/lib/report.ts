@@ -2,7 +2,8 @@
 import { CEILING, median, medianRatio, type PairedRounds } from "./pairs.js";
 import { renderMultiNode } from "./report-multi-node.js";
 import { BENCH_LOG_LEVEL } from "./server-flags.js";
-import { YARDSTICKS } from "./systems.js";
+import { renderSqlite } from "./report-sqlite.js";
+import { VARIANTS, YARDSTICKS } from "./systems.js";
 
 export interface SystemResults {
   version?: string;
@@ -131,6 +132,7 @@ export function renderMarkdown(r: RunResults): string {
   out.push(...renderLargePayload(r));
   out.push(...renderDueTimes(r));
   out.push(...renderMultiNode(r));
+  out.push(...renderSqlite(r));
 
   const t = r.systems["tablemq"];
   if (t && !t.unavailable) {
@@ -138,7 +140,7 @@ export function renderMarkdown(r: RunResults): string {
     out.push("| peer | w1 publish | w1 drain | w1-e2e | w2 p99 latency | large-payload drain MB/s |");
     out.push("|---|---:|---:|---:|---:|---:|");
     for (const [name, s] of rows) {
-      if (name === "tablemq" || s.unavailable || YARDSTICKS.has(name)) continue;
+      if (name === "tablemq" || s.unavailable || YARDSTICKS.has(name) || VARIANTS.has(name)) continue;
       const tw1 = t.workloads["w1"];
       const pw1 = s.workloads["w1"];
       out.push(
@@ -294,7 +296,7 @@ function renderPairs(p: PairedRounds): string[] {
       const { median, ratios } = medianRatio(t, p.perSec[name]!);
       const cell = (v: number | null) => (v === null ? "–" : ratioText(name, v));
       out.push(
-        `| ${name}${YARDSTICKS.has(name) ? " (yardstick)" : ""} | ${ratios.map(cell).join(" | ")} | **${Number.isNaN(median) ? "–" : cell(median)}** |`,
+        `| ${name}${YARDSTICKS.has(name) ? " (yardstick)" : VARIANTS.has(name) ? " (tablemq's own)" : ""} | ${ratios.map(cell).join(" | ")} | **${Number.isNaN(median) ? "–" : cell(median)}** |`,
       );
     }
     out.push("");

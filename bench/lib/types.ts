@@ -57,6 +57,11 @@ export interface Adapter {
   serverProcesses?(): Record<string, ServerProcesses>;
   /** Runner process: peak resident memory (bytes) of a server the run started, if any. */
   serverPeakRss?(): Promise<number | undefined>;
+  /**
+   * Runner process: called before a workload; what the function it returns gives after the workload is added
+   * to the workload's figures (e.g. how long the server's event loop was held meanwhile).
+   */
+  aroundWorkload?(): Promise<() => Promise<object>>;
 }
 
 export type AdapterFactory = (opts: AdapterOptions) => Adapter;

@@ -1,11 +1,16 @@
+import { mkdtempSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
 import { createConnection } from "mysql2/promise";
 import WebSocket from "ws";
 import { TablemqClient } from "../../src/client/index.js";
 import { peakRss, type ServerProcesses } from "../lib/cpu.js";
 import { BENCH_LOG_LEVEL, serverNodeFlags, words } from "../lib/server-flags.js";
 import type { BenchPayload } from "../lib/payload.js";
+import { metricSum, scrape } from "../lib/prometheus.js";
 import { type ServerProcess, startServerProcess, stopServerProcess } from "../lib/server-process.js";
 import type { Adapter, AdapterFactory, AdapterOptions, Consumer, Producer } from "../lib/types.js";
 import { Unavailable } from "../lib/types.js";
@@ -13,8 +18,18 @@ import { Unavailable } from "../lib/types.js";
 const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 export const BENCH_DB_URL = process.env.TABLEMQ_BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306/tablemq_bench";
 
-/** The `tablemq serve` process of this run (in the runner process), shared by every workload. */
-let running: ServerProcess | undefined;
+/** The store a tablemq system runs on: "tablemq" is MySQL (MariaDB here), "tablemq-sqlite" the embedded store. */
+type Store = "mysql" | "sqlite";
+
+/** The `tablemq serve` process of this run per store (in the runner process), shared by every workload. */
+const running = new Map<Store, ServerProcess>();
+
+/** The embedded store's file lives in a directory of this run's own, removed when its server stops. */
+let sqliteDir: string | undefined;
+function sqliteUrl(): string {
+  sqliteDir ??= mkdtempSync(join(tmpdir(), "tablemq-bench-sqlite-"));
+  return `sqlite:${join(sqliteDir, "bench.db")}`;
+}
 
 /** Table options for the benchmark: deliveries of up to 100, a 30 s ack wait, polls every second. */
 export const BENCH_TABLE_OPTIONS = { ackWaitMs: 30_000, batchSize: 100, cacheSize: 10_000, pollIntervalMs: 1_000 };
@@ -25,13 +40,27 @@ export const BENCH_TABLE_OPTIONS = { ackWaitMs: 30_000, batchSize: 100, cacheSiz
  * batch with one ack frame.
  */
 class TablemqAdapter implements Adapter {
-  readonly name = "tablemq";
+  readonly name: string;
   durability = "MariaDB/InnoDB (settings read at run time)";
 
-  constructor(private readonly opts: AdapterOptions) {}
+  constructor(
+    private readonly opts: AdapterOptions,
+    private readonly store: Store = "mysql",
+  ) {
+    this.name = store === "mysql" ? "tablemq" : "tablemq-sqlite";
+    if (store === "sqlite") this.durability = SQLITE_DURABILITY;
+  }
 
   async version(): Promise<string> {
     const pkg = await readPackage();
+    if (this.store === "sqlite") {
+      const db = new Database(":memory:");
+      try {
+        return `tablemq ${pkg.version}, SQLite ${(db.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v} (better-sqlite3)`;
+      } finally {
+        db.close();
+      }
+    }
     const conn = await createConnection(adminUrl());
     try {
       const [rows] = await conn.query(
@@ -46,11 +75,17 @@ class TablemqAdapter implements Adapter {
   }
 
   async prepare(): Promise<void> {
-    await ensureBenchDatabase();
+    if (this.store === "mysql") await ensureBenchDatabase();
     // One server for the whole run, as the peers' servers are: started by the first workload, warm for the rest.
-    if (!running || running.child.exitCode !== null) running = await startServer();
-    this.opts.endpoint = running.url;
-    await freshTable(running.url, this.opts.queue);
+    let server = running.get(this.store);
+    if (!server || server.child.exitCode !== null) {
+      // TABLEMQ_BENCH_SQLITE_THREAD=main|worker measures one against the other (unset: the server's default).
+      const thread = process.env.TABLEMQ_BENCH_SQLITE_THREAD ?? "";
+      server = await startServer(this.store === "sqlite" ? { databaseUrl: sqliteUrl(), env: { TABLEMQ_SQLITE_THREAD: thread } } : {});
+      running.set(this.store, server);
+    }
+    this.opts.endpoint = server.url;
+    await freshTable(server.url, this.opts.queue);
   }
 
   async cleanup(): Promise<void> {
@@ -58,18 +93,50 @@ class TablemqAdapter implements Adapter {
   }
 
   async shutdown(): Promise<void> {
-    const server = running;
-    running = undefined;
+    const server = running.get(this.store);
+    running.delete(this.store);
     await stopServerProcess(server);
+    if (this.store === "sqlite" && sqliteDir) {
+      rmSync(sqliteDir, { recursive: true, force: true });
+      sqliteDir = undefined;
+    }
   }
 
-  /** The tablemq server and MariaDB: their CPU time is read around each workload. */
+  /** The tablemq server, and MariaDB when it is the store: their CPU time is read around each workload. */
   serverProcesses(): Record<string, ServerProcesses> {
-    return serverSide(running?.child.pid);
+    const pid = running.get(this.store)?.child.pid;
+    return this.store === "mysql" ? serverSide(pid) : { tablemq: { pids: pid ? [pid] : [] } };
   }
 
   serverPeakRss(): Promise<number | undefined> {
-    return peakRss(running?.child.pid);
+    return peakRss(running.get(this.store)?.child.pid);
+  }
+
+  /**
+   * How long the server's event loop was held during a workload (prom-client's nodejs_eventloop_lag_max_seconds,
+   * a window per scrape) and, on SQLite, by its statements (tablemq_sqlite_*: every statement runs on the event
+   * loop, a commit with its fsync). Scraped before the workload (which starts the windows) and after it.
+   */
+  async aroundWorkload(): Promise<() => Promise<object>> {
+    const url = running.get(this.store)?.url;
+    if (!url) return async () => ({});
+    const before = await scrape(url);
+    return async () => {
+      const after = await scrape(url);
+      const delta = (name: string, labels: Record<string, string> = {}) => metricSum(after, name, labels) - metricSum(before, name, labels);
+      const figures: Record<string, number> = { eventLoopMaxMs: metricSum(after, "nodejs_eventloop_lag_max_seconds") * 1000 };
+      if (this.store === "sqlite") {
+        const statements = delta("tablemq_sqlite_statements_total");
+        Object.assign(figures, {
+          sqliteStatements: statements,
+          sqliteStatementMeanMs: statements > 0 ? (delta("tablemq_sqlite_statement_seconds_total") * 1000) / statements : 0,
+          sqliteStatementMaxMs: metricSum(after, "tablemq_sqlite_statement_max_seconds") * 1000,
+          sqliteStatementsOver1Ms: delta("tablemq_sqlite_statements_slower_total", { than: "0.001" }),
+          sqliteStatementsOver5Ms: delta("tablemq_sqlite_statements_slower_total", { than: "0.005" }),
+        });
+      }
+      return figures;
+    };
   }
 
   async producer(): Promise<Producer> {
@@ -215,6 +282,13 @@ export async function startServer({
 
 const factory: AdapterFactory = (opts) => new TablemqAdapter(opts);
 export default factory;
+
+/** tablemq on its embedded SQLite store (issue 28), the same server, client and table options. */
+export const sqlite: AdapterFactory = (opts) => new TablemqAdapter(opts, "sqlite");
+
+/** What a 2xx means on the embedded store (src/store/sqlite/connect.ts). */
+export const SQLITE_DURABILITY =
+  "SQLite (embedded), WAL, synchronous=FULL: the WAL fsynced before each commit returns; 2xx only after COMMIT";
 
 /**
  * A consumer on tablemq's WebSocket protocol (docs/API.md): each "messages" frame's payloads go to `onMessage`,

@@ -33,9 +33,9 @@ export function registerMigrate(program: Command, io: CliIo): void {
       if (flags.from === flags.to || (sqlitePath(flags.from) !== undefined && sqlitePath(flags.from) === sqlitePath(flags.to))) {
         throw new CliError("--from and --to name the same database");
       }
-      const from = open(flags.from, "--from");
+      const from = await open(flags.from, "--from");
       try {
-        const to = open(flags.to, "--to");
+        const to = await open(flags.to, "--to");
         try {
           const report = await migrate(from, to, {
             nowMs: () => Date.now(),
@@ -59,9 +59,9 @@ export function registerMigrate(program: Command, io: CliIo): void {
     });
 }
 
-function open(url: string, flag: string) {
+async function open(url: string, flag: string) {
   try {
-    return openStore(url, { connectionLimit: 2 }).store;
+    return (await openStore(url, { mysql: { connectionLimit: 2 }, sqliteThread: "main" })).store;
   } catch (err) {
     throw new CliError(`${flag} ${redactUrl(url)}: ${(err as Error).message}`, 1);
   }

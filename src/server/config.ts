@@ -59,6 +59,8 @@ export interface ServerConfig {
   webhookRetryMaxMs: number;
   /** redis://… of the bus that wakes the other nodes on this database at once; "" = none (README: several nodes). */
   redisUrl: string;
+  /** Where the embedded store's statements run: a worker thread of its own, or the server's event loop. */
+  sqliteThread: SqliteThread;
   /** Longest time between polls of a table while other nodes are live and no bus wakes this one. */
   peerPollMs: number;
   /** Between this node's heartbeats in tablemq_nodes; a node silent for 3 of them is taken for dead. */
@@ -110,9 +112,13 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   nodeHeartbeatMs: 2_000,
   webhookLeaseMs: 10_000,
   nodeUrl: "",
+  sqliteThread: "worker",
 });
 
-type Kind = "string" | "int" | "level" | "json-options" | "json-tokens" | "metrics-auth";
+type Kind = "string" | "int" | "level" | "thread" | "json-options" | "json-tokens" | "metrics-auth";
+
+export type SqliteThread = "worker" | "main";
+const THREADS: readonly SqliteThread[] = ["worker", "main"];
 
 /** Each setting: its config key, environment variable, CLI flag and kind. */
 export const SETTINGS: ReadonlyArray<{ key: keyof ServerConfig; env: string; flag: string; kind: Kind; min?: number; help: string }> = [
@@ -122,6 +128,13 @@ export const SETTINGS: ReadonlyArray<{ key: keyof ServerConfig; env: string; fla
     flag: "--database-url",
     kind: "string",
     help: "mysql://user:pass@host:port/db, or sqlite:<path> (the default: sqlite:./data/tablemq.db)",
+  },
+  {
+    key: "sqliteThread",
+    env: "TABLEMQ_SQLITE_THREAD",
+    flag: "--sqlite-thread",
+    kind: "thread",
+    help: "worker|main: where the embedded SQLite store's statements run (a worker thread keeps fsyncs off the event loop)",
   },
   { key: "host", env: "TABLEMQ_HOST", flag: "--host", kind: "string", help: "address to listen on" },
   { key: "port", env: "TABLEMQ_PORT", flag: "--port", kind: "int", min: 0, help: "port to listen on (0 = any free port)" },
@@ -408,6 +421,10 @@ export function loadConfig(
 function parse(s: (typeof SETTINGS)[number], raw: string, name: string): unknown {
   switch (s.kind) {
     case "string":
+      return raw;
+    case "thread":
+      if (!(THREADS as readonly string[]).includes(raw))
+        throw new ConfigError(`${name} must be one of ${THREADS.join("|")}, got ${JSON.stringify(raw)}`);
       return raw;
     case "level":
       if (!LEVELS.includes(raw)) throw new ConfigError(`${name} must be one of ${LEVELS.join("|")}, got ${JSON.stringify(raw)}`);

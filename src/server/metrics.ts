@@ -3,6 +3,7 @@ import type { ClusterNode } from "../cluster/node.js";
 import type { BusStats } from "../cluster/redis-bus.js";
 import type { Engine } from "../engine/engine.js";
 import type { ManagerStats } from "../manager/stats.js";
+import { SLOW_MS, type StatementTimes } from "../store/sqlite/timing.js";
 import type { WebhookCounters, WebhookReport } from "../webhooks/types.js";
 
 /** Counters mirrored from each manager's stats (Vitess's MessageStats), name → stats field. */
@@ -36,7 +37,7 @@ export class Metrics {
   readonly deliveryLagSeconds: Histogram<"table">;
   readonly batchSize: Histogram<"table" | "kind">;
 
-  constructor(engine: Engine, webhooks?: { reports(): WebhookReport[] }, cluster?: ClusterNode) {
+  constructor(engine: Engine, webhooks?: { reports(): WebhookReport[] }, cluster?: ClusterNode, sqlite?: () => Promise<StatementTimes>) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     const seen = new Map<string, number>();
@@ -147,6 +148,7 @@ export class Metrics {
     // A webhook another node drives has its figures there: each node reports only the webhooks it drives.
     if (webhooks) webhookMetrics(registers, () => webhooks.reports().filter((r) => r.status.driver !== "other"));
     if (cluster) clusterMetrics(registers, cluster);
+    if (sqlite) sqliteMetrics(registers, sqlite);
   }
 }
 
@@ -262,4 +264,58 @@ function webhookMetrics(registers: Registry[], reports: () => WebhookReport[]): 
     r.status.state === "up" ? 1 : 0,
   );
   gauge("tablemq_webhook_held_messages", "Messages a webhook holds: sent to it and not yet acked", (r) => r.status.held);
+}
+
+/**
+ * The embedded store's statements, read at scrape time (store/sqlite/timing.ts): each runs synchronously on
+ * the thread that holds SQLite (the server's event loop, or the store's worker thread), so their longest time
+ * is how long SQLite held that thread. `take` gives the figures and starts a new window for the longest; one
+ * take serves every metric of a scrape.
+ */
+function sqliteMetrics(registers: Registry[], take: () => Promise<StatementTimes>): void {
+  let taken: { at: number; times: Promise<StatementTimes> } | undefined;
+  const read = () => {
+    if (!taken || Date.now() - taken.at > 1_000) taken = { at: Date.now(), times: take() };
+    return taken.times;
+  };
+  const mirror = (name: string, help: string, value: (t: StatementTimes) => number) => {
+    let last = 0;
+    new Counter({
+      name,
+      help,
+      registers,
+      async collect() {
+        const v = value(await read());
+        if (v > last) this.inc(v - last);
+        last = v;
+      },
+    });
+  };
+  // The gauge first: the take it makes is the scrape's (the counters read the same one).
+  new Gauge({
+    name: "tablemq_sqlite_statement_max_seconds",
+    help: "The longest SQLite statement since the previous scrape (a commit includes its fsync)",
+    registers,
+    async collect() {
+      taken = undefined;
+      this.set((await read()).maxMs / 1000);
+    },
+  });
+  mirror("tablemq_sqlite_statements_total", "SQLite statements run", (t) => t.count);
+  mirror("tablemq_sqlite_statement_seconds_total", "Time SQLite statements held their thread", (t) => t.totalMs / 1000);
+  const seen = SLOW_MS.map(() => 0);
+  new Counter({
+    name: "tablemq_sqlite_statements_slower_total",
+    help: "SQLite statements that took longer than `than` seconds",
+    labelNames: ["than"],
+    registers,
+    async collect() {
+      const t = await read();
+      SLOW_MS.forEach((ms, i) => {
+        const value = t.slower[i]!;
+        if (value > seen[i]!) this.inc({ than: String(ms / 1000) }, value - seen[i]!);
+        seen[i] = value;
+      });
+    },
+  });
 }

@@ -10,6 +10,9 @@ import { MysqlClusterStore } from "../store/mysql/cluster.js";
 import { parseMysqlUrl } from "../store/mysql/connect.js";
 import { MysqlStore } from "../store/mysql/store.js";
 import { openStore } from "../store/open.js";
+import { SqliteStore } from "../store/sqlite/store.js";
+import { SqliteThreadStore } from "../store/sqlite/thread-store.js";
+import type { StatementTimes } from "../store/sqlite/timing.js";
 import { VERSION } from "../version.js";
 import type { MessageStore, WebhookStore } from "../store/types.js";
 import { WebhookRegistry } from "../webhooks/registry.js";
@@ -56,22 +59,30 @@ export function createLogger(level: ServerConfig["logLevel"], destination?: Dest
 }
 
 /** The store TABLEMQ_DATABASE_URL names; the embedded one says where it is and how to move to MySQL. */
-function openConfiguredStore(config: ServerConfig, logger: PinoLogger): MessageStore & WebhookStore {
-  const opened = openStore(config.databaseUrl, { connectionLimit: config.dbPoolSize, statementTimeoutMs: config.dbStatementTimeoutMs });
+async function openConfiguredStore(config: ServerConfig, logger: PinoLogger): Promise<MessageStore & WebhookStore> {
+  const opened = await openStore(config.databaseUrl, {
+    mysql: { connectionLimit: config.dbPoolSize, statementTimeoutMs: config.dbStatementTimeoutMs },
+    sqliteThread: config.sqliteThread,
+  });
   if (opened.kind === "sqlite") {
     logger.info(
-      { path: opened.path },
+      { path: opened.path, thread: config.sqliteThread },
       `embedded SQLite store at ${opened.path} (one node); for production set TABLEMQ_DATABASE_URL=mysql://user:pass@host:3306/db`,
     );
   }
   return opened.store;
 }
 
+/** The embedded store's statement times, for the metrics; none for MySQL. */
+function statementTimesOf(store: MessageStore): (() => Promise<StatementTimes>) | undefined {
+  return store instanceof SqliteStore || store instanceof SqliteThreadStore ? () => store.takeStatementTimes() : undefined;
+}
+
 /** Opens the engine on the database and listens. */
 export async function startServer(config: ServerConfig, deps: ServerDeps = {}): Promise<RunningServer> {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const ownsStore = !deps.store;
-  const store = deps.store ?? openConfiguredStore(config, logger);
+  const store = deps.store ?? (await openConfiguredStore(config, logger));
   const clusterStore = deps.clusterStore ?? (store instanceof MysqlStore ? new MysqlClusterStore(store.db) : undefined);
   let webhooks: WebhookRegistry | undefined; // eslint-disable-line prefer-const -- read by a callback made before it
   const cluster = clusterStore
@@ -122,7 +133,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     store,
     webhooks,
     ...(cluster ? { cluster } : {}),
-    metrics: new Metrics(engine, webhooks, cluster),
+    metrics: new Metrics(engine, webhooks, cluster, statementTimesOf(store)),
     clock: () => Date.now(),
     startedAt: Date.now(),
     state: { shuttingDown: false },

@@ -12,6 +12,7 @@ import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
+import { newStatementTimes, type StatementTimes, timeStatements } from "./timing.js";
 
 export interface OpenedSqlite {
   db: Kysely<any>;
@@ -19,6 +20,8 @@ export interface OpenedSqlite {
   path: string;
   /** Lets go of the file's lock (after the database is closed). */
   unlock(): void;
+  /** How long its statements held this thread (timing.ts). */
+  times: StatementTimes;
 }
 
 /** Opens (creating it and its directory if missing) the SQLite file at `path`, for this process alone. */
@@ -27,18 +30,20 @@ export function openSqlite(path: string): OpenedSqlite {
   mkdirSync(dirname(file), { recursive: true });
   const lock = lockFile(file);
   let database: Database.Database | undefined;
+  const times = newStatementTimes();
   try {
     database = new Database(file);
     database.pragma("journal_mode = WAL");
     database.pragma("synchronous = FULL");
     // Integers come back as BigInt: nanosecond times and ids do not fit a double.
     database.defaultSafeIntegers(true);
+    timeStatements(database, times);
   } catch (err) {
     database?.close();
     lock.close();
     throw err;
   }
-  return { db: new Kysely<any>({ dialect: new SqliteDialect({ database }) }), path: file, unlock: () => lock.close() };
+  return { db: new Kysely<any>({ dialect: new SqliteDialect({ database }) }), path: file, unlock: () => lock.close(), times };
 }
 
 /** Takes `<file>.lock` for this process, or throws why not. */

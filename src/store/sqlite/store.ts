@@ -29,6 +29,7 @@ import type {
 } from "../types.js";
 import * as browsing from "./browse.js";
 import { openSqlite } from "./connect.js";
+import { newStatementTimes, type StatementTimes } from "./timing.js";
 import * as dead from "./dead-letters.js";
 import * as messages from "./messages.js";
 import * as tables from "./tables.js";
@@ -43,6 +44,8 @@ export class SqliteStore implements MessageStore, WebhookStore {
     /** The file, resolved. */
     readonly path: string,
     private readonly unlock: () => void = () => {},
+    /** How long its statements held the event loop (timing.ts). */
+    readonly statementTimes: StatementTimes = newStatementTimes(),
   ) {}
 
   /** tablemq's own tables, made once (IF NOT EXISTS). */
@@ -91,6 +94,19 @@ export class SqliteStore implements MessageStore, WebhookStore {
 
   readDue(table: string, nowMs: number, limit: number, maxBytes?: number): Promise<DueRows> {
     return onTable(table, messages.readDue(this.db, table, nowMs, limit, maxBytes));
+  }
+
+  /** readDue for another thread: `cut`, a property of the array, would not survive the clone. */
+  async readDueCrossing(table: string, nowMs: number, limit: number, maxBytes?: number): Promise<{ rows: DueRows; cut?: boolean }> {
+    const rows = await this.readDue(table, nowMs, limit, maxBytes);
+    return rows.cut ? { rows: [...rows], cut: true } : { rows: [...rows] };
+  }
+
+  /** The statement times since the last take, its longest reset (a window per take: the metrics' scrape). */
+  async takeStatementTimes(): Promise<StatementTimes> {
+    const taken = { ...this.statementTimes, slower: [...this.statementTimes.slower] };
+    this.statementTimes.maxMs = 0;
+    return taken;
   }
 
   claim(table: string, rows: ClaimRow[], nowMs: number, spec: BackoffSpec, nonceNs: number): Promise<string[]> {
@@ -199,6 +215,6 @@ async function onTable<T>(table: string, work: Promise<T>): Promise<T> {
 
 /** The embedded store on the file at `path` (created with its directory if missing), locked for this process. */
 export function createSqliteStore(path: string): SqliteStore {
-  const { db, path: file, unlock } = openSqlite(path);
-  return new SqliteStore(db, file, unlock);
+  const { db, path: file, unlock, times } = openSqlite(path);
+  return new SqliteStore(db, file, unlock, times);
 }
