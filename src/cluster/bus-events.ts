@@ -27,7 +27,15 @@ export interface WebhooksEvent {
   table: string;
 }
 
-export type BusEvent = DueEvent | TableEvent | WebhooksEvent;
+/**
+ * The sender's bus is up: sent when it comes up (and after each reconnect). Any message from a node says as
+ * much; this one says it at once, so peers switch to wake-ups without waiting for its heartbeat row.
+ */
+export interface HelloEvent {
+  kind: "hello";
+}
+
+export type BusEvent = DueEvent | TableEvent | WebhooksEvent | HelloEvent;
 
 export const BUS_ENVELOPE_VERSION = 1;
 
@@ -66,6 +74,10 @@ export function parseEnvelope(text: string): BusEnvelope | undefined {
   const events: BusEvent[] = [];
   for (const item of raw.events) {
     if (!isRecord(item) || typeof item.kind !== "string") return undefined;
+    if (item.kind === "hello") {
+      events.push({ kind: "hello" });
+      continue;
+    }
     if (item.kind !== "due" && item.kind !== "table" && item.kind !== "webhooks") continue;
     if (!isName(item.table)) return undefined;
     const table = item.table;
@@ -119,6 +131,8 @@ function eventKey(event: BusEvent): string {
       return `table\0${event.table}\0${event.change}`;
     case "webhooks":
       return `webhooks\0${event.table}`;
+    case "hello":
+      return "hello";
   }
 }
 

@@ -53,6 +53,8 @@ export class Membership {
   private slotValue: number | undefined;
   private heartbeatAt = 0;
   private live: NodeRecord[] = [];
+  /** When each peer was last heard on the bus (which says its bus is up), this node's clock. */
+  private readonly heard = new Map<string, number>();
   private liveSignature = "[]";
   private joined = false;
   private timer: TimerHandle | undefined;
@@ -96,9 +98,25 @@ export class Membership {
     return this.slotValue;
   }
 
-  /** The other live nodes, by slot, as last read. */
+  /**
+   * The other live nodes, by slot, as last read; a peer heard on the bus since its row was written has its
+   * bus up, whatever the row says (the row catches up with its next heartbeat).
+   */
   peers(): NodeRecord[] {
-    return this.live.map((n) => ({ ...n }));
+    return this.live.map((n) => ({ ...n, redis: this.busUp(n) }));
+  }
+
+  private busUp(n: NodeRecord): boolean {
+    return n.redis || (this.heard.get(n.id) ?? -Infinity) >= n.heartbeatAt;
+  }
+
+  /** A message came from peer `id` over the bus: its bus is up. Tells onPeersChanged when that is news. */
+  heardFrom(id: string): void {
+    const peer = this.live.find((n) => n.id === id);
+    if (!peer) return;
+    const before = this.busUp(peer);
+    this.heard.set(id, this.clock.now());
+    if (!before) this.notify(() => this.options.onPeersChanged?.(this.peers()));
   }
 
   get hasPeers(): boolean {
@@ -117,11 +135,24 @@ export class Membership {
     return { ...this.record(), slot: this.slotValue, heartbeatAt: this.heartbeatAt };
   }
 
-  /** Changes this node's url or redis flag; written with the next heartbeat. */
+  /** Changes this node's url or redis flag; written with the next heartbeat, at once for a new redis flag. */
   update(fields: NodeUpdate): void {
     if (fields.url !== undefined) this.url = fields.url;
+    const redisChanged = fields.redis !== undefined && fields.redis !== this.redis;
     if (fields.redis !== undefined) this.redis = fields.redis;
     this.pending = { ...this.pending, ...fields };
+    if (redisChanged) this.beatSoon();
+  }
+
+  /** The next heartbeat now rather than at its time (peers learn of a change to this node's bus sooner). */
+  private beatSoon(): void {
+    if (this.closed || this.timer === undefined) return; // not joined yet, or a heartbeat is running (it writes pending)
+    this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.beating = this.beat().finally(() => {
+      this.beating = undefined;
+      this.schedule();
+    });
   }
 
   /** Stops heartbeating and deletes this node's row (its slot is free at once). */

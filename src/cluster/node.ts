@@ -98,7 +98,7 @@ export class ClusterNode {
         channelPrefix: `tablemq:${options.database}`,
         clock,
         log,
-        onEvents: (events) => this.onEvents(events),
+        onEvents: (events, from) => this.onEvents(events, from),
         onResync: (why) => {
           log.debug({ why }, "bus resync: every table polls once");
           this.target?.resync();
@@ -204,13 +204,16 @@ export class ClusterNode {
     return this.bus?.status().state === "up" && peers.every((p) => p.redis) ? "bus" : "poll";
   }
 
-  private onEvents(events: readonly BusEvent[]): void {
+  private onEvents(events: readonly BusEvent[], from: string): void {
+    this.membership.heardFrom(from); // the sender's bus is up
     this.target?.applyPeerEvents(events);
     if (events.some((e) => e.kind === "webhooks")) this.options.onWebhooksChanged?.();
   }
 
   private busStatus(status: BusStatus): void {
     this.membership.update({ redis: status.state === "up" });
+    // The peers hear at once that this node's bus is up (its heartbeat row says so a moment later).
+    if (status.state === "up") this.bus?.publish({ kind: "hello" });
     this.options.onBusStatus?.(status);
     this.applyPollCap();
   }

@@ -7,10 +7,10 @@ import { sql } from "kysely";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/server/config.js";
 import { createLogger, type RunningServer, startServer } from "../../src/server/server.js";
-import { createMysqlStore, type MysqlStore } from "../../src/store/mysql/store.js";
 import { WEBHOOKS_TABLE } from "../../src/store/mysql/webhooks.js";
 import { SIGNATURE_HEADER, verify } from "../../src/webhooks/signature.js";
-import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";
+import { describeEachStore, uniqueTableName, useOwnStoreDatabase } from "../support/database.js";
+import { openRowsReader, type RowsReader } from "../faults/support.js";
 import { http, startTestServer, TestSubscriber } from "../support/server.js";
 import { sleep, waitUntil } from "../support/wait.js";
 import { WebhookTarget } from "../support/webhook-target.js";
@@ -19,18 +19,18 @@ import { WebhookTarget } from "../support/webhook-target.js";
 const RETRY_MIN_MS = 200;
 const FAST = { ackWaitMs: 500, minBackoffMs: 500, pollIntervalMs: 200 };
 
-describeWithDatabase("webhooks end to end", () => {
-  const database = useOwnDatabase("webhooks_e2e");
+describeEachStore("webhooks end to end", (kind) => {
+  const database = useOwnStoreDatabase(kind, "webhooks_e2e");
   let server: RunningServer;
   let base: string;
-  let store: MysqlStore;
+  let store: RowsReader;
   const targets: WebhookTarget[] = [];
   const subscribers: TestSubscriber[] = [];
 
   beforeAll(async () => {
     server = await startTestServer(database.url, { webhookRetryMinMs: RETRY_MIN_MS });
     base = server.url;
-    store = createMysqlStore(database.url, { connectionLimit: 2 });
+    store = openRowsReader(database.url);
   });
   afterEach(async () => {
     for (const s of subscribers.splice(0)) s.close();
@@ -286,7 +286,7 @@ describeWithDatabase("webhooks end to end", () => {
   });
 
   describe("across a restart", () => {
-    const ownDatabase = useOwnDatabase("webhooks_restart");
+    const ownDatabase = useOwnStoreDatabase(kind, "webhooks_restart");
 
     it("keeps the webhooks in the database, delivers after the restart, and never logs a secret", async () => {
       let log = "";

@@ -6,11 +6,10 @@
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { RunningServer } from "../../src/server/server.js";
-import { createMysqlStore, type MysqlStore } from "../../src/store/mysql/store.js";
-import { describeWithDatabase, uniqueTableName, useOwnDatabase } from "../support/database.js";
+import { describeEachStore, uniqueTableName, useOwnStoreDatabase } from "../support/database.js";
 import { startTestServer } from "../support/server.js";
 import { sleep, waitUntil } from "../support/wait.js";
-import { Consumer, type Delivery, recordFigures, request, tableRows } from "./support.js";
+import { Consumer, type Delivery, openRowsReader, recordFigures, request, type RowsReader } from "./support.js";
 
 const OPTIONS = { ackWaitMs: 1_000, minBackoffMs: 500, maxBackoffMs: 1_000, pollIntervalMs: 200, batchSize: 10, cacheSize: 2_000 };
 /** A delivery cycle: an unacked message is due again after the ack wait plus at most maxBackoff. */
@@ -29,14 +28,14 @@ const MARGIN_MS = SLOW_PAUSE_MS + 1_000;
 /** Longest wait allowed across `cycles` deliveries (some deliveries, to sockets that vanished, go unseen). */
 const allowedWait = (cycles: number) => Math.max(1, cycles) * (CYCLE_MS + OPTIONS.pollIntervalMs) + MARGIN_MS;
 
-describeWithDatabase("fault: misbehaving consumers", () => {
-  const database = useOwnDatabase("faults_consumers");
+describeEachStore("fault: misbehaving consumers", (kind) => {
+  const database = useOwnStoreDatabase(kind, "faults_consumers");
   let server: RunningServer;
-  let store: MysqlStore;
+  let store: RowsReader;
 
   beforeAll(async () => {
     server = await startTestServer(database.url);
-    store = createMysqlStore(database.url, { connectionLimit: 2 });
+    store = openRowsReader(database.url);
   });
   afterAll(async () => {
     await server?.close();
@@ -138,7 +137,7 @@ describeWithDatabase("fault: misbehaving consumers", () => {
     // Every message is delivered to a consumer that acks, and acked (in the database), in time.
     const ids = [...enqueuedAt.keys()];
     for (const deadline = Date.now() + 15_000; ; await sleep(100)) {
-      const rows = await tableRows(store.db, table);
+      const rows = await store.rows(table);
       if (ids.every((id) => rows.get(id)?.acked === true)) break;
       if (Date.now() > deadline) {
         const missing = ids.filter((id) => rows.get(id)?.acked !== true);
@@ -209,7 +208,7 @@ describeWithDatabase("fault: misbehaving consumers", () => {
       leasedAfter: after.held,
       cachedAfter: after.cached,
     };
-    recordFigures("consumers", figures);
+    recordFigures(kind === "mysql" ? "consumers" : `consumers-${kind}`, figures);
 
     expect(good.received.length).toBeGreaterThanOrEqual(MESSAGES / 2);
     expect(neverAcks.received.length).toBeGreaterThan(0);
@@ -262,8 +261,7 @@ describeWithDatabase("fault: misbehaving consumers", () => {
     const loadEndedAt = Date.now();
 
     // Everything but the batch stuck in the write to the stalled socket reaches the good consumer.
-    const unacked = async () =>
-      (await tableRows(store.db, table)).size - [...(await tableRows(store.db, table)).values()].filter((r) => r.acked).length;
+    const unacked = async () => (await store.rows(table)).size - [...(await store.rows(table)).values()].filter((r) => r.acked).length;
     for (const deadline = Date.now() + 15_000; (await unacked()) > OPTIONS.batchSize; await sleep(100)) {
       maxBuffered = Math.max(maxBuffered, stalledSocket());
       if (Date.now() > deadline) throw new Error(`still unacked: ${await unacked()}`);
@@ -279,7 +277,7 @@ describeWithDatabase("fault: misbehaving consumers", () => {
       if (Date.now() > deadline) throw new Error(`still unacked after the resume: ${await unacked()}`);
     }
     const heldBackAckedAfterResumeMs = Date.now() - resumedAt;
-    recordFigures("consumers-stalled", {
+    recordFigures(kind === "mysql" ? "consumers-stalled" : `consumers-stalled-${kind}`, {
       messages: enqueued,
       payloadBytes: PAYLOAD_BYTES,
       toGood: good.received.length,
@@ -321,7 +319,7 @@ describeWithDatabase("fault: misbehaving consumers", () => {
     }
     // Ack wait + largest backoff + a generous margin.
     await sleep(options.ackWaitMs + options.maxBackoffMs + 5_000);
-    const rows = await tableRows(store.db, table);
+    const rows = await store.rows(table);
     const unacked = [...rows.values()].filter((r) => !r.acked).length;
     // The server gives up a send to the stalled socket after the ack wait, so its batch goes to the good one.
     expect(unacked, JSON.stringify(server.engine.snapshot(table))).toBe(0);

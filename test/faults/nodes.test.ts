@@ -223,7 +223,12 @@ describeWithDatabase("fault: Redis killed under load, three nodes on one databas
     redises.push(await startRedis(port));
     const restartedAt = Date.now();
     let back: Array<Cluster | undefined> = [];
-    await waitUntil(async () => (back = await views()).every((v) => v?.wakeups === "bus"), "every node on the bus again", 10_000);
+    await waitUntil(async () => (back = await views()).every((v) => v?.wakeups === "bus"), "every node on the bus again", 10_000).catch(
+      (err: Error) => {
+        // What each node said last: its bus, and whether it counted its peers' buses up.
+        throw new Error(`${err.message}; the nodes said ${JSON.stringify(back)}`, { cause: err });
+      },
+    );
     const busBackAt = Date.now();
     // When each node's bus came up (its own clock: the same machine), producer's first.
     const nodeBusUpMs = back.map((v) => (v?.bus.since ?? NaN) - restartedAt);

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { sql, type Kysely } from "kysely";
+import { Kysely, sql, SqliteDialect } from "kysely";
 import { createMysqlStore } from "../../src/store/mysql/store.js";
 import { idOf } from "../../src/store/sqlite/keys.js";
 import { sqlitePath } from "../../src/store/urls.js";
@@ -210,10 +210,12 @@ export async function tableRows(db: Kysely<any>, table: string): Promise<Map<str
 }
 
 /**
- * Reads a message table's rows (id → acked) from outside the server, on either store: a small pool on
- * MySQL; on SQLite the file opened read-only beside the server (WAL lets a reader in while it writes).
+ * A look at a server's database from outside it, on either store: `db` for statements of one's own (the
+ * simple SQL both dialects share), `rows` for a message table's rows (id → acked). A small pool on MySQL; on
+ * SQLite a connection to the file beside the server's (WAL lets it in while the server writes).
  */
 export interface RowsReader {
+  readonly db: Kysely<any>;
   rows(table: string): Promise<Map<string, { acked: boolean }>>;
   close(): Promise<void>;
 }
@@ -222,18 +224,28 @@ export function openRowsReader(url: string): RowsReader {
   const file = sqlitePath(url);
   if (file === undefined) {
     const store = createMysqlStore(url, { connectionLimit: 2 });
-    return { rows: (table) => tableRows(store.db, table), close: () => store.close() };
+    return { db: store.db, rows: (table) => tableRows(store.db, table), close: () => store.close() };
   }
-  let db: Database.Database | undefined;
+  let db: Kysely<any> | undefined;
+  const open = () => {
+    if (!db) {
+      const database = new Database(file);
+      database.defaultSafeIntegers(true);
+      db = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
+    }
+    return db;
+  };
   return {
+    get db() {
+      return open();
+    },
     async rows(table) {
-      db ??= new Database(file, { readonly: true });
-      db.defaultSafeIntegers(true);
-      const rows = db.prepare(`SELECT id, time_acked IS NOT NULL AS acked FROM "${table}"`).all() as Array<{ id: bigint; acked: bigint }>;
+      const { rows } = await sql<{ id: bigint; acked: bigint }>`
+        SELECT id, time_acked IS NOT NULL AS acked FROM ${sql.table(table)}`.execute(open());
       return new Map(rows.map((r) => [idOf(r.id), { acked: r.acked === 1n }]));
     },
     async close() {
-      db?.close();
+      await db?.destroy();
     },
   };
 }

@@ -41,7 +41,7 @@ function node(url: string, serverId: string, channelPrefix: string): Node {
 }
 
 const uniquePrefix = () => `tablemq-test:${randomBytes(6).toString("hex")}`;
-const tables = (n: Node) => n.received.flatMap((r) => r.events.map((e) => e.table));
+const tables = (n: Node) => n.received.flatMap((r) => r.events.flatMap((e) => ("table" in e ? [e.table] : [])));
 
 afterAll(async () => {
   await Promise.all(buses.map((b) => b.close()));

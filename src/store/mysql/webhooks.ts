@@ -10,7 +10,9 @@ import type { TablemqDatabase } from "./schema.js";
 import { errno } from "./ddl.js";
 import { toNumber } from "./values.js";
 
-export const WEBHOOKS_TABLE = "tablemq_webhooks";
+import { WEBHOOKS_TABLE } from "../names.js";
+
+export { WEBHOOKS_TABLE };
 
 /** The store's connection pool, typed for the tables tablemq owns. */
 const typed = (db: Kysely<any>) => db as Kysely<TablemqDatabase>;

@@ -44,7 +44,8 @@ export function createTable(db: Kysely<any>, table: string, options: TableOption
       message    TEXT CHECK (message IS NULL OR json_valid(message))
     )`.execute(trx);
     await sql`CREATE INDEX ${sql.id(`${table}_poller_idx`)} ON ${ref} (time_acked, priority, time_next)`.execute(trx);
-    await sql`INSERT INTO ${sql.table(TABLES_TABLE)} (name, options) VALUES (${table}, ${formatComment(options)})`.execute(trx);
+    // REPLACE: a table dropped behind the server's back left its options row.
+    await sql`INSERT OR REPLACE INTO ${sql.table(TABLES_TABLE)} (name, options) VALUES (${table}, ${formatComment(options)})`.execute(trx);
     return true;
   });
 }

@@ -7,7 +7,7 @@ import type { WebhookConfig } from "../types.js";
 import { num } from "./keys.js";
 import { TABLES_TABLE } from "./tables.js";
 
-export const WEBHOOKS_TABLE = "tablemq_webhooks";
+import { WEBHOOKS_TABLE } from "../names.js";
 
 export const createWebhooksTable = sql`CREATE TABLE IF NOT EXISTS ${sql.table(WEBHOOKS_TABLE)} (
   table_name TEXT    NOT NULL,
@@ -71,11 +71,13 @@ export async function deleteWebhook(db: Kysely<any>, table: string, name: string
   return Number(result.numAffectedRows ?? 0n) > 0;
 }
 
-/** Webhooks of tables that are not message tables (any more); one statement. */
+/** Webhooks of tables that are not message tables (any more, also when dropped behind the server's back); one statement. */
 export async function deleteWebhooksOfMissingTables(db: Kysely<any>, table?: string): Promise<number> {
   const result = await sql`
     DELETE FROM ${sql.table(WEBHOOKS_TABLE)}
     WHERE ${table === undefined ? sql`1 = 1` : sql`table_name = ${table}`}
-      AND table_name NOT IN (SELECT name FROM ${sql.table(TABLES_TABLE)})`.execute(db);
+      AND table_name NOT IN (
+        SELECT m.name FROM ${sql.table(TABLES_TABLE)} AS m JOIN sqlite_schema AS s ON s.type = 'table' AND s.name = m.name
+      )`.execute(db);
   return Number(result.numAffectedRows ?? 0n);
 }

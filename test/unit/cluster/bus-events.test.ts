@@ -10,6 +10,7 @@ describe("bus envelope", () => {
       { kind: "table", table: "orders", change: "altered" },
       { kind: "table", table: "orders", change: "dropped" },
       { kind: "webhooks", table: "orders" },
+      { kind: "hello" },
     ];
     const text = encodeEnvelope("node-1", events);
     expect(JSON.parse(text)).toEqual({ v: 1, from: "node-1", events });
@@ -47,6 +48,17 @@ describe("bus envelope", () => {
 });
 
 describe("PendingEvents", () => {
+  it("keeps a node's hello once, without a table, and nothing but its kind", () => {
+    const pending = new PendingEvents();
+    pending.add({ kind: "hello" });
+    pending.add({ kind: "due", table: "t" });
+    pending.add({ kind: "hello" });
+    expect(pending.take()).toEqual([{ kind: "due", table: "t" }, { kind: "hello" }]);
+    expect(parseEnvelope(JSON.stringify({ v: 1, from: "b", events: [{ kind: "hello", table: "x", extra: 1 }] }))?.events).toEqual([
+      { kind: "hello" },
+    ]);
+  });
+
   it("keeps identical events once", () => {
     const p = new PendingEvents();
     p.add({ kind: "webhooks", table: "a" });

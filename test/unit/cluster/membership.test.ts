@@ -90,11 +90,48 @@ describe("Membership", () => {
     await clock.advance(HEARTBEAT * 3);
     expect(connection.calls.get("heartbeat")).toBe(3);
     expect(store.nodes.get("a")!.heartbeatAt).toBe(clock.now());
-    membership.update({ redis: true });
-    expect(store.nodes.get("a")!.redis).toBe(false);
+    membership.update({ url: "http://a2.test:8080" });
+    expect(store.nodes.get("a")!.url).toBe("http://a.test:8080");
     await clock.advance(HEARTBEAT);
+    expect(store.nodes.get("a")!.url).toBe("http://a2.test:8080");
+  });
+
+  it("writes a new redis flag at once, not at the next heartbeat, and keeps its heartbeat cadence", async () => {
+    const { clock, store, node } = cluster();
+    const { membership, connection } = node("a");
+    await membership.join();
+    await clock.advance(HEARTBEAT / 2);
+    membership.update({ redis: true });
+    await clock.advance(1);
     expect(store.nodes.get("a")!.redis).toBe(true);
     expect(membership.self()!.redis).toBe(true);
+    const beats = connection.calls.get("heartbeat");
+    membership.update({ redis: true }); // no change: no extra heartbeat
+    await clock.advance(HEARTBEAT - 2);
+    expect(connection.calls.get("heartbeat")).toBe(beats);
+    await clock.advance(2);
+    expect(connection.calls.get("heartbeat")).toBe(beats! + 1);
+  });
+
+  it("takes a peer heard on the bus for one whose bus is up until a later heartbeat row says otherwise", async () => {
+    const { clock, node } = cluster();
+    const a = node("a");
+    const b = node("b");
+    await a.membership.join();
+    await b.membership.join();
+    await clock.advance(HEARTBEAT);
+    expect(a.membership.peers().map((p) => [p.id, p.redis])).toEqual([["b", false]]);
+    const changes = a.peerChanges.length;
+    a.membership.heardFrom("b");
+    expect(a.membership.peers().map((p) => [p.id, p.redis])).toEqual([["b", true]]);
+    expect(a.peerChanges.length).toBe(changes + 1); // news: told
+    a.membership.heardFrom("b");
+    a.membership.heardFrom("nobody");
+    expect(a.peerChanges.length).toBe(changes + 1); // not news, or not a peer
+    // b's next row, written after a heard it, says its bus is not up: the row wins.
+    await clock.advance(10);
+    await clock.advance(HEARTBEAT * 2); // b's next row, then a's read of it
+    expect(a.membership.peers().map((p) => [p.id, p.redis])).toEqual([["b", false]]);
   });
 
   it("tells of peers joining and leaving, not of their heartbeats", async () => {
@@ -186,7 +223,7 @@ describe("Membership", () => {
     a.membership.update({ redis: true });
     await clock.advance(HEARTBEAT * 10);
     expect(a.lines.filter((l) => l.level === "warn")).toHaveLength(1);
-    expect(a.connection.calls.get("heartbeat")).toBe(11);
+    expect(a.connection.calls.get("heartbeat")).toBe(12); // one per heartbeat, and one at once for the new redis flag
     expect(ids(a.membership.peers())).toEqual(["b"]); // as last read
     a.connection.down = false;
     await clock.advance(HEARTBEAT);
