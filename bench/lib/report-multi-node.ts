@@ -1,4 +1,5 @@
 /** The multi-node section of the report (multi-node.ts): two nodes ÷ one, and cross-node latency. */
+import { n, verdict } from "./format.js";
 import { median } from "./pairs.js";
 import type { CrossNodeLatency, MultiNodeResult, NodesRun } from "./multi-node.js";
 import type { RunResults } from "./report.js";
@@ -6,12 +7,6 @@ import type { RunResults } from "./report.js";
 /** The issue's targets (issue 25): two nodes ÷ one in w1-e2e, and cross-node w2 p99 with the bus. */
 export const MULTI_NODE_RATIO_TARGET = 0.9;
 export const CROSS_NODE_P99_TARGET_MS = 10;
-
-const n = (v: unknown, digits = 0) =>
-  typeof v === "number" && Number.isFinite(v)
-    ? v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
-    : "–";
-const verdict = (quick: boolean, met: boolean) => (quick ? "not judged in a quick run" : met ? "met" : "**not met**");
 
 /** The section, from tablemq's multi-node result (none when it did not run; "Did not run" when it failed). */
 export function renderMultiNode(r: Pick<RunResults, "quick" | "machine" | "systems">): string[] {

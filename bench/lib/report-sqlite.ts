@@ -1,16 +1,11 @@
 /** The embedded store's section of the report (issue 28): tablemq on SQLite beside the peers, and its stalls. */
+import { n, verdict } from "./format.js";
 import { medianRatio } from "./pairs.js";
 import type { RunResults } from "./report.js";
 
 /** The issue's targets: w1-e2e ≥ 1.0 × RabbitMQ quorum in the paired rounds; w2 p99 ≤ 5 ms. */
 export const SQLITE_QUORUM_TARGET = 1.0;
 export const SQLITE_W2_P99_TARGET_MS = 5;
-
-const n = (v: unknown, digits = 0) =>
-  typeof v === "number" && Number.isFinite(v)
-    ? v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
-    : "–";
-const verdict = (quick: boolean, met: boolean) => (quick ? "not judged in a quick run" : met ? "met" : "**not met**");
 
 type Figures = Record<string, any> | undefined;
 

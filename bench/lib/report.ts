@@ -1,4 +1,5 @@
 /** Renders a run's results as Markdown, with tablemq's ratios to each peer and to the MySQL ceiling. */
+import { n } from "./format.js";
 import { CEILING, median, medianRatio, type PairedRounds } from "./pairs.js";
 import { renderMultiNode } from "./report-multi-node.js";
 import { BENCH_LOG_LEVEL } from "./server-flags.js";
@@ -33,10 +34,6 @@ export interface RunResults {
   pairs?: PairedRounds;
 }
 
-const n = (v: unknown, digits = 0) =>
-  typeof v === "number" && Number.isFinite(v)
-    ? v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
-    : "–";
 const ratio = (a: unknown, b: unknown) => (typeof a === "number" && typeof b === "number" && b > 0 ? `${(a / b).toFixed(2)}×` : "–");
 const ok = (w: any) => w && !w.error;
 const deliveryCell = (w: any) => (ok(w) ? `${w.missing}${w.stopped ? ` (${w.stopped})` : ""} / ${w.duplicates}` : "–");
