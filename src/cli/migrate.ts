@@ -1,8 +1,6 @@
 /** `tablemq migrate --from <url> --to <url>`: copies the queues of one database to another (store/migrate.ts). */
 import type { Command } from "commander";
 import { redactUrl } from "../server/config.js";
-import { migrate } from "../store/migrate.js";
-import { openStore } from "../store/open.js";
 import { DATABASE_URL, sqlitePath } from "../store/urls.js";
 import { CliError, type CliIo } from "./io.js";
 
@@ -33,6 +31,8 @@ export function registerMigrate(program: Command, io: CliIo): void {
       if (flags.from === flags.to || (sqlitePath(flags.from) !== undefined && sqlitePath(flags.from) === sqlitePath(flags.to))) {
         throw new CliError("--from and --to name the same database");
       }
+      // Loaded here, not at the top: the other commands need neither store (nor SQLite's native module).
+      const { migrate } = await import("../store/migrate.js");
       const from = await open(flags.from, "--from");
       try {
         const to = await open(flags.to, "--to");
@@ -60,6 +60,7 @@ export function registerMigrate(program: Command, io: CliIo): void {
 }
 
 async function open(url: string, flag: string) {
+  const { openStore } = await import("../store/open.js");
   try {
     return (await openStore(url, { mysql: { connectionLimit: 2 }, sqliteThread: "main" })).store;
   } catch (err) {
