@@ -37,6 +37,10 @@ export function renderSqlite(r: Pick<RunResults, "quick" | "systems" | "pairs">)
     notes.push(
       `w2 p99 publish→receive **${n(p99, 2)} ms** (target ≤ ${SQLITE_W2_P99_TARGET_MS} ms: ${verdict(r.quick, p99 <= SQLITE_W2_P99_TARGET_MS)}).`,
     );
+    const floor = (r.systems["node-floor"]?.workloads["w2"] as Figures)?.publishToReceiveMs?.p99 as number | undefined;
+    if (typeof floor === "number") {
+      notes.push(`node-floor (a bare Node HTTP + WebSocket server, no store) had w2 p99 ${n(floor, 2)} ms in the same run.`);
+    }
   }
   const pairs = r.pairs;
   const mine = pairs?.perSec["tablemq-sqlite"];

@@ -8,7 +8,7 @@ import { deadLetterTableOf, MAX_REASON_CHARS } from "../../model/limits.js";
 import type { Delivery } from "../../model/messages.js";
 import { currentDeliveries } from "../deliveries.js";
 import type { DeadLetterPage, FencedResult, RedriveResult } from "../types.js";
-import { idOf, keyList, keyOf, limitOf, ns, nsToMs, num, tableRef } from "./keys.js";
+import { idOf, keyList, keyOf, limitOf, ns, nsToMs, num, tableRef, UNACKED_BY_ID } from "./keys.js";
 
 const CURSOR = /^(-?[0-9]{1,19}):(0|[1-9][0-9]{0,19})$/;
 
@@ -84,7 +84,7 @@ function move(
   const ref = tableRef(table);
   return db.transaction().execute(async (trx) => {
     const { rows } = await sql<{ id: bigint; epoch: bigint }>`
-      SELECT id, epoch FROM ${ref} WHERE id IN (${keyList(ids)}) AND time_acked IS NULL`.execute(trx);
+      SELECT id, epoch FROM ${ref} WHERE id IN (${keyList(ids)}) AND ${UNACKED_BY_ID}`.execute(trx);
     const moving = pick(rows.map((r) => ({ id: idOf(r.id), epoch: num(r.epoch) })));
     if (moving.length === 0) return [];
     await ensureDeadLetterTable(trx, table);

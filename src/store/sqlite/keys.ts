@@ -29,6 +29,14 @@ export function keyList(ids: readonly string[]): RawBuilder<unknown> {
   return sql.raw(ids.map((id) => String(keyOf(id))).join(","));
 }
 
+/**
+ * "Unacked", for statements that look rows up by id (`id IN (...) AND ${UNACKED_BY_ID}`). The unary `+`
+ * keeps the term off the poller index: given `time_acked IS NULL` as is, SQLite's planner takes that index
+ * (time_acked = NULL) over the primary key and scans every unacked row, O(backlog) per claim or ack
+ * (110 ms per claim of 100 rows at 1,000,000 unacked rows, against 1 ms by key).
+ */
+export const UNACKED_BY_ID = sql`+time_acked IS NULL`;
+
 /** A validated, quoted table name. */
 export function tableRef(name: string): RawBuilder<unknown> {
   if (typeof name !== "string" || !TABLE_NAME.test(name))

@@ -14,7 +14,7 @@ import { PRIORITY } from "../../model/limits.js";
 import { insertResult } from "../deliveries.js";
 import { rowsWithin } from "../due-rows.js";
 import type { BackoffSpec, DeliveryChange, DueRows, FencedResult, InsertResult, SettleGroup } from "../types.js";
-import { idOf, keyList, keyOf, limitOf, ns, nsToMs, num, tableRef } from "./keys.js";
+import { idOf, keyList, keyOf, limitOf, ns, nsToMs, num, tableRef, UNACKED_BY_ID } from "./keys.js";
 
 // ---------------------------------------------------------------------------------------------------
 // Insert
@@ -121,7 +121,7 @@ interface Current {
 async function unacked(trx: Transaction<any>, table: string, ids: readonly string[]): Promise<Map<string, Current>> {
   if (ids.length === 0) return new Map();
   const { rows } = await sql<{ id: bigint; epoch: bigint; time_next: bigint | null }>`
-    SELECT id, epoch, time_next FROM ${tableRef(table)} WHERE id IN (${keyList(ids)}) AND time_acked IS NULL`.execute(trx);
+    SELECT id, epoch, time_next FROM ${tableRef(table)} WHERE id IN (${keyList(ids)}) AND ${UNACKED_BY_ID}`.execute(trx);
   return new Map(rows.map((r) => [idOf(r.id), { key: r.id, epoch: num(r.epoch), next: r.time_next }]));
 }
 
@@ -294,10 +294,10 @@ export async function oldestAck(db: Kysely<any>, table: string): Promise<number 
 
 export async function dueTimes(db: Kysely<any>, table: string, afterMs: number, limit: number, ids?: string[]): Promise<number[]> {
   if (ids !== undefined && ids.length === 0) return [];
-  const which: RawBuilder<unknown> = ids === undefined ? sql`` : sql`AND id IN (${keyList(ids)})`;
+  const which: RawBuilder<unknown> = ids === undefined ? sql`time_acked IS NULL` : sql`id IN (${keyList(ids)}) AND ${UNACKED_BY_ID}`;
   const { rows } = await sql<{ t: bigint }>`
     SELECT DISTINCT time_next AS t FROM ${tableRef(table)}
-    WHERE time_acked IS NULL AND time_next > ${ns(afterMs, "after")} ${which}
+    WHERE ${which} AND time_next > ${ns(afterMs, "after")}
     ORDER BY time_next LIMIT ${limitOf(limit)}`.execute(db);
   return rows.map((r) => nsToMs(r.t));
 }
