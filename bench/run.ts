@@ -14,21 +14,32 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { Command } from "commander";
-import { ceiling, commitLatency } from "./lib/ceiling.js";
+import { autocommitInsertCeiling, ceiling, commitLatency, insertCeiling } from "./lib/ceiling.js";
 import { type PairedSystem, pairedRounds } from "./lib/pairs.js";
 import { checkFailures } from "./lib/check.js";
 import { renderMarkdown, type RunResults, type SystemResults } from "./lib/report.js";
 import { SYSTEM_WORKLOADS, SYSTEMS } from "./lib/systems.js";
 import { type Adapter, Unavailable } from "./lib/types.js";
-import { backlog, consumersOf, FULL, largePayload, QUICK, type RunContext, w1EndToEnd, w1Publish, w2Latency } from "./lib/workloads.js";
+import {
+  backlog,
+  consumersOf,
+  FULL,
+  largePayload,
+  QUICK,
+  type RunContext,
+  txnInsert,
+  w1EndToEnd,
+  w1Publish,
+  w2Latency,
+} from "./lib/workloads.js";
 import { endWorkers } from "./lib/workers.js";
 import { dueTimes } from "./lib/due-times.js";
 import { multiNode } from "./lib/multi-node.js";
-import { BENCH_DB_URL, ensureBenchDatabase } from "./systems/tablemq.js";
+import { BENCH_DB_URL, ensureBenchDatabase, freshTable } from "./systems/tablemq.js";
 
 // In the order they run. large-payload comes after backlog, whose peak RSS is tablemq's VmHWM since its start
 // (large-payload resets that peak to measure its own stretch).
-const WORKLOADS = ["w1", "w1-e2e", "w2", "backlog", "large-payload", "due-times", "multi-node", "ceiling", "pairs"] as const;
+const WORKLOADS = ["w1", "w1-e2e", "w2", "backlog", "large-payload", "due-times", "multi-node", "txn-insert", "ceiling", "pairs"] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 const program = new Command()
@@ -234,6 +245,14 @@ async function runWorkload(workload: Workload, ctx: RunContext, adapter: Adapter
       return ctx.system === "tablemq" ? dueTimes(ctx, BENCH_DB_URL) : { skipped: "tablemq only" };
     case "multi-node":
       return ctx.system === "tablemq" ? multiNode(ctx, log) : { skipped: "tablemq only" };
+    case "txn-insert":
+      if (ctx.system !== "tablemq-txn") return { skipped: "tablemq-txn only" };
+      return txnInsert(
+        ctx,
+        () => freshTable(ctx.opts.endpoint!, ctx.opts.queue),
+        async (total) => (await insertCeiling(BENCH_DB_URL, total)).perSec,
+        async (total) => (await autocommitInsertCeiling(BENCH_DB_URL, total)).perSec,
+      );
     case "ceiling":
     case "pairs":
       throw new Error("unreachable: measured apart from the systems' workloads");

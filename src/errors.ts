@@ -25,6 +25,13 @@ export class ClosedError extends TablemqError {
   }
 }
 
+/** A request larger than a limit allows (too many messages or ids, a payload too large). */
+export class PayloadTooLargeError extends TablemqError {
+  constructor(message: string) {
+    super("payload_too_large", message);
+  }
+}
+
 export class InvalidTableNameError extends TablemqError {
   constructor(readonly table: string) {
     super("validation_failed", `table name ${JSON.stringify(table)} must match ${TABLE_NAME_PATTERN}`);

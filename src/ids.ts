@@ -4,6 +4,15 @@ import type { Random } from "./model/backoff.js";
 /** 2024-01-01T00:00:00Z: 41 bits of milliseconds from here last until the 2090s. */
 const ID_EPOCH_MS = 1_704_067_200_000n;
 const NODE_BITS = 10n;
+/**
+ * The id nodes servers use (0..SERVER_ID_NODES-1: cluster slots, or one drawn at random without membership).
+ * The others are for ids made outside a server (`tablemq/sql`, in the application's transaction), so a
+ * server's id never collides with one of those; two applications' ids may, and `tablemq/sql` makes a new id
+ * for a generated one its INSERT finds taken.
+ */
+export const SERVER_ID_NODES = 512;
+/** The node bits of ids made outside a server: SERVER_ID_NODES..APP_ID_NODES_END-1. */
+export const APP_ID_NODES_END = 1024;
 const SEQ_BITS = 12n;
 const MAX_SEQ = (1n << SEQ_BITS) - 1n;
 
@@ -34,10 +43,10 @@ export class IdGenerator {
   constructor(
     private readonly clock: Clock,
     random: Random = Math.random,
-    /** 0..1023; random when absent. */
+    /** 0..1023; random among the servers' (0..SERVER_ID_NODES-1) when absent. */
     node?: number,
   ) {
-    this.node = checkedNode(node ?? Math.floor(random() * 1024));
+    this.node = checkedNode(node ?? Math.floor(random() * SERVER_ID_NODES));
   }
 
   /** Another node number from now on (this node joined again and got another slot). */
@@ -63,6 +72,6 @@ export class IdGenerator {
 }
 
 function checkedNode(node: number): bigint {
-  if (!(Number.isInteger(node) && node >= 0 && node < 1 << Number(NODE_BITS))) throw new Error(`invalid id node ${node}`);
+  if (!(Number.isInteger(node) && node >= 0 && node < APP_ID_NODES_END)) throw new Error(`invalid id node ${node}`);
   return BigInt(node);
 }

@@ -8,6 +8,7 @@
 import { type Static, Type } from "typebox";
 import { MESSAGE_ID_PATTERN } from "./ids.js";
 import { MAX_DELAY_MS, MAX_EPOCH_MS, MAX_REASON_CHARS, PRIORITY, TABLE_NAME_PATTERN } from "./model/limits.js";
+import { MAX_WAKE_ITEMS } from "./model/wake.js";
 import { RECEIPT_PATTERN } from "./receipts.js";
 
 const closed = { additionalProperties: false } as const;
@@ -74,6 +75,16 @@ export type ExtendBody = Static<typeof ExtendBody>;
 /** Release: deliveries the consumer hands back unprocessed (due at once; the delivery does not count). */
 export const ReleaseBody = Type.Object({ receipts: ReceiptList }, closed);
 export type ReleaseBody = Static<typeof ReleaseBody>;
+
+/** `POST .../wake`'s optional body (model/wake.ts): due times of rows written, ids acked or postponed. */
+export const WakeBody = Type.Object(
+  {
+    dueAt: Type.Optional(Type.Array(Type.Number({ minimum: 0, maximum: MAX_EPOCH_MS }), { maxItems: MAX_WAKE_ITEMS })),
+    forget: Type.Optional(Type.Array(MessageId, { maxItems: MAX_WAKE_ITEMS })),
+  },
+  closed,
+);
+export type WakeBody = Static<typeof WakeBody>;
 
 export const DeadQuery = Type.Object(
   {

@@ -19,7 +19,28 @@ const BATCH = 100;
  * UPDATEing them acked, as fast as the database allows. Same table shape and payload as tablemq's.
  */
 export async function ceiling(databaseUrl: string, total: number): Promise<{ perSec: number; version: string }> {
-  const table = "bench_ceiling";
+  return bareMessages(databaseUrl, total, "acks");
+}
+
+/**
+ * The ceiling's INSERT half, in the application's shape: the same 4 connections, each writing 100 message
+ * rows per transaction (BEGIN, one INSERT, COMMIT), without acks. What tablemq/sql's enqueue in those same
+ * transactions is measured against (the txn-insert workload): the difference is the helper's own cost.
+ */
+export async function insertCeiling(databaseUrl: string, total: number): Promise<{ perSec: number; version: string }> {
+  return bareMessages(databaseUrl, total, "transactions");
+}
+
+/** The ceiling's INSERT half as the ceiling runs it: each INSERT of 100 rows autocommitted (one round trip, no BEGIN). */
+export async function autocommitInsertCeiling(databaseUrl: string, total: number): Promise<{ perSec: number; version: string }> {
+  return bareMessages(databaseUrl, total, "autocommit");
+}
+
+/** How bareMessages writes: INSERT then UPDATE acked (the ceiling), or INSERTs alone, in transactions or autocommitted. */
+type BareShape = "acks" | "transactions" | "autocommit";
+
+async function bareMessages(databaseUrl: string, total: number, shape: BareShape = "acks"): Promise<{ perSec: number; version: string }> {
+  const table = shape === "acks" ? "bench_ceiling" : "bench_insert_ceiling";
   const admin = await createConnection(databaseUrl);
   await freshMessageTable(admin, table);
   const [rows] = await admin.query("SELECT VERSION() AS v");
@@ -36,8 +57,15 @@ export async function ceiling(databaseUrl: string, total: number): Promise<{ per
         const ids = Array.from({ length: BATCH }, (_, i) => base + i + 1);
         const now = BigInt(Date.now()) * 1_000_000n;
         const values = ids.map((id) => [id, 50, 0, now, payloadText(makePayload(c, id))]);
-        await conn.query(`INSERT INTO ${table} (id, priority, epoch, time_next, message) VALUES ?`, [values]);
-        await conn.query(`UPDATE ${table} SET time_acked = ?, time_next = NULL WHERE id IN (?)`, [now, ids]);
+        const insert = () => conn.query(`INSERT INTO ${table} (id, priority, epoch, time_next, message) VALUES ?`, [values]);
+        if (shape === "transactions") {
+          await conn.beginTransaction();
+          await insert();
+          await conn.commit();
+        } else {
+          await insert();
+          if (shape === "acks") await conn.query(`UPDATE ${table} SET time_acked = ?, time_next = NULL WHERE id IN (?)`, [now, ids]);
+        }
       }
     }),
   );

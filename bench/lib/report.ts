@@ -4,6 +4,7 @@ import { CEILING, median, medianRatio, type PairedRounds } from "./pairs.js";
 import { renderMultiNode } from "./report-multi-node.js";
 import { BENCH_LOG_LEVEL } from "./server-flags.js";
 import { renderSqlite } from "./report-sqlite.js";
+import { renderTxn } from "./report-txn.js";
 import { VARIANTS, YARDSTICKS } from "./systems.js";
 
 export interface SystemResults {
@@ -130,6 +131,7 @@ export function renderMarkdown(r: RunResults): string {
   out.push(...renderDueTimes(r));
   out.push(...renderMultiNode(r));
   out.push(...renderSqlite(r));
+  out.push(...renderTxn(r));
 
   const t = r.systems["tablemq"];
   if (t && !t.unavailable) {

@@ -1,5 +1,6 @@
 import type { AdapterFactory, AdapterOptions } from "./types.js";
 import { checkDelivery, type Delivery, rate, summarize } from "./stats.js";
+import { median } from "./pairs.js";
 import { cpuMsBetween, type ServerProcesses, snapshot, watchRss } from "./cpu.js";
 import { LARGE_PAYLOAD_BYTES } from "./payload.js";
 import type { WorkerReport } from "../worker.js";
@@ -30,6 +31,8 @@ export interface Sizes {
   pairRounds: number;
   /** Rounds of the multi-node workload (multi-node.ts): w1-e2e on one node and on two, back to back. */
   multiNodeRounds: number;
+  /** Rounds of the txn-insert workload: tablemq/sql's producers and the INSERT-only ceiling, back to back. */
+  txnRounds: number;
 }
 
 export const FULL: Sizes = {
@@ -48,6 +51,7 @@ export const FULL: Sizes = {
   dueMaxDelayMs: 60_000,
   pairRounds: 9,
   multiNodeRounds: 9,
+  txnRounds: 7,
 };
 
 export const QUICK: Sizes = {
@@ -66,6 +70,7 @@ export const QUICK: Sizes = {
   dueMaxDelayMs: 3_000,
   pairRounds: 1,
   multiNodeRounds: 2,
+  txnRounds: 1,
 };
 
 export interface RunContext {
@@ -454,4 +459,54 @@ async function largePayloadWith(ctx: RunContext, producers: Worker[], consumers:
     cpu: cpuPerMessage(Math.max(1, delivery.unique), done, drained.results, serverMs),
     ...delivery,
   };
+}
+
+/** AdapterOptions.variant for tablemq-txn's producers that commit without sending a wake. */
+export const NO_WAKE = "no-wake";
+
+export interface TxnInsertResult {
+  /**
+   * Per round: the producers' msg/s (w1's publish: enqueue in their own transactions and commit), the INSERT-only
+   * ceiling's in the same transactions, and the ceiling's INSERT half as the ceiling runs it (autocommitted).
+   */
+  rounds: Array<{ txnPerSec: number; insertCeilingPerSec: number; autocommitPerSec: number }>;
+  /** Median over the rounds of txnPerSec ÷ insertCeilingPerSec. */
+  medianRatio: number;
+  /** Median over the rounds of txnPerSec ÷ autocommitPerSec. */
+  medianRatioAutocommit: number;
+}
+
+/**
+ * txn-insert (issue 26): tablemq/sql's INSERT path against the database's. Each round, w1's producers publish
+ * w1Messages into a fresh table (4 connections, 100 messages per transaction, nobody subscribed, no wake),
+ * then the ceiling's INSERT half writes as many rows in the same transactions without the helper (ceiling.ts),
+ * back to back so the machine's drift cancels out in the ratio.
+ */
+export function txnInsert(
+  ctx: RunContext,
+  freshTable: () => Promise<void>,
+  insertCeiling: (total: number) => Promise<number>,
+  autocommitCeiling: (total: number) => Promise<number>,
+): Promise<TxnInsertResult> {
+  // The INSERT path alone: these producers send no wake (nobody is subscribed; w1-e2e measures the wake's cost).
+  const quiet: RunContext = { ...ctx, opts: { ...ctx.opts, variant: NO_WAKE } };
+  return withLoad(ctx, PRODUCERS, 0, async (producers) => {
+    const rounds: TxnInsertResult["rounds"] = [];
+    for (let round = 0; round < ctx.sizes.txnRounds; round++) {
+      await freshTable();
+      const done = await produceAll(quiet, producers, shares(ctx.sizes.w1Messages, PRODUCERS), BATCH);
+      const [p0, p1] = span(
+        done.map((d) => BigInt(d.startNs)),
+        done.map((d) => BigInt(d.endNs)),
+      );
+      const txnPerSec = rate(ctx.sizes.w1Messages, p0, p1);
+      const insertCeilingPerSec = await insertCeiling(ctx.sizes.w1Messages);
+      rounds.push({ txnPerSec, insertCeilingPerSec, autocommitPerSec: await autocommitCeiling(ctx.sizes.w1Messages) });
+    }
+    return {
+      rounds,
+      medianRatio: median(rounds.map((r) => r.txnPerSec / r.insertCeilingPerSec)),
+      medianRatioAutocommit: median(rounds.map((r) => r.txnPerSec / r.autocommitPerSec)),
+    };
+  });
 }

@@ -8,6 +8,7 @@
  *
  * Every failure is a TablemqError (`status`, `code`, `message`) with the API's error code.
  */
+import type { WakeNote } from "../model/wake.js";
 import { checkWhole, HttpTransport, type HttpOptions, invalidArgument, TablemqError, tablePath } from "./http.js";
 import type { FetchLike } from "./node-fetch.js";
 import type { ServerUrls } from "./servers.js";
@@ -158,6 +159,16 @@ export class TablemqClient {
         await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
     }
+  }
+
+  /**
+   * Tells the server that rows of `table` were written or changed outside it (in the application's own
+   * transaction, `tablemq/sql`): it looks for due rows now, again at each `dueAt`, and drops the `forget`
+   * ids from its cache; the other nodes hear it over their bus. Send it after the commit. Without it the
+   * server finds the rows at its next poll.
+   */
+  async wake(table: string, note: WakeNote = {}): Promise<void> {
+    await this.http.request<unknown>("POST", tablePath(table, "/wake"), note);
   }
 
   /** Acks ids; returns how many this call acked (acking an acked or unknown id is not an error). */

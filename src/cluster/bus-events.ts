@@ -6,12 +6,23 @@
  *
  * On the wire one Redis message is a JSON envelope `{ v: 1, from: <serverId>, events: BusEvent[] }`.
  */
+import { mergeWakeNotes, type WakeNote, wakeNoteOf } from "../model/wake.js";
 
 /** Rows of `table` are due now (no `at`) or at epoch-ms `at`: peers look for them. */
 export interface DueEvent {
   kind: "due";
   table: string;
   at?: number;
+}
+
+/**
+ * Rows of `table` were written or changed outside every node (the application's transaction, `tablemq/sql`):
+ * each node polls now, looks again at each `dueAt`, and drops the `forget` ids (acked or postponed there)
+ * from its cache. Sent by an application to the bus, or by the node a `POST .../wake` reached.
+ */
+export interface WakeEvent extends WakeNote {
+  kind: "wake";
+  table: string;
 }
 
 /** A table was created, altered (options) or dropped. */
@@ -35,9 +46,14 @@ export interface HelloEvent {
   kind: "hello";
 }
 
-export type BusEvent = DueEvent | TableEvent | WebhooksEvent | HelloEvent;
+export type BusEvent = DueEvent | WakeEvent | TableEvent | WebhooksEvent | HelloEvent;
 
 export const BUS_ENVELOPE_VERSION = 1;
+
+/** The Redis channel of the nodes on `database` (and of applications that wake them: `tablemq/sql`). */
+export function busChannelOf(database: string): string {
+  return `tablemq:${database}:events`;
+}
 
 export interface BusEnvelope {
   v: typeof BUS_ENVELOPE_VERSION;
@@ -50,6 +66,7 @@ export const MAX_ENVELOPE_CHARS = 1024 * 1024;
 /** Longer table names or server ids are not ours (MySQL names have at most 64 characters). */
 const MAX_NAME_CHARS = 256;
 const TABLE_CHANGES: ReadonlySet<string> = new Set(["created", "altered", "dropped"]);
+const KINDS: ReadonlySet<string> = new Set(["due", "wake", "table", "webhooks"]);
 
 export function encodeEnvelope(from: string, events: readonly BusEvent[]): string {
   const envelope: BusEnvelope = { v: BUS_ENVELOPE_VERSION, from, events: [...events] };
@@ -78,10 +95,14 @@ export function parseEnvelope(text: string): BusEnvelope | undefined {
       events.push({ kind: "hello" });
       continue;
     }
-    if (item.kind !== "due" && item.kind !== "table" && item.kind !== "webhooks") continue;
+    if (!KINDS.has(item.kind)) continue;
     if (!isName(item.table)) return undefined;
     const table = item.table;
-    if (item.kind === "due") {
+    if (item.kind === "wake") {
+      const note = wakeNoteOf(item);
+      if (note === undefined) return undefined;
+      events.push({ kind: "wake", table, ...note });
+    } else if (item.kind === "due") {
       if (item.at === undefined) events.push({ kind: "due", table });
       else if (typeof item.at === "number" && Number.isFinite(item.at)) events.push({ kind: "due", table, at: item.at });
       else return undefined;
@@ -112,7 +133,7 @@ export class PendingEvents {
     const key = eventKey(event);
     const before = this.events.get(key);
     this.events.delete(key);
-    this.events.set(key, before?.kind === "due" && event.kind === "due" ? earlierDue(before, event) : event);
+    this.events.set(key, merged(before, event));
   }
 
   /** The merged events, oldest first; empties the set. */
@@ -127,6 +148,8 @@ function eventKey(event: BusEvent): string {
   switch (event.kind) {
     case "due":
       return `due\0${event.table}`;
+    case "wake":
+      return `wake\0${event.table}`;
     case "table":
       return `table\0${event.table}\0${event.change}`;
     case "webhooks":
@@ -134,6 +157,12 @@ function eventKey(event: BusEvent): string {
     case "hello":
       return "hello";
   }
+}
+
+function merged(before: BusEvent | undefined, event: BusEvent): BusEvent {
+  if (before?.kind === "due" && event.kind === "due") return earlierDue(before, event);
+  if (before?.kind === "wake" && event.kind === "wake") return { kind: "wake", table: event.table, ...mergeWakeNotes(before, event) };
+  return event;
 }
 
 function earlierDue(a: DueEvent, b: DueEvent): DueEvent {

@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import type { Clock, TimerHandle } from "../clock.js";
 import type { Logger } from "../logger.js";
 import type { NodeRecord, NodeStore } from "../store/cluster-types.js";
-import type { BusEvent } from "./bus-events.js";
+import { type BusEvent, busChannelOf } from "./bus-events.js";
 import { Membership } from "./membership.js";
 import { type BusStats, type BusStatus, RedisBus } from "./redis-bus.js";
 
@@ -95,7 +95,7 @@ export class ClusterNode {
       this.bus = new RedisBus({
         url: redisUrl,
         serverId: this.id,
-        channelPrefix: `tablemq:${options.database}`,
+        channel: busChannelOf(options.database),
         clock,
         log,
         onEvents: (events, from) => this.onEvents(events, from),

@@ -55,8 +55,8 @@ export interface RedisLike {
 export interface RedisBusOptions {
   url: string;
   serverId: string;
-  /** The channel is `${channelPrefix}:events`: one per database (e.g. `tablemq:<database>`). */
-  channelPrefix: string;
+  /** One per database: busChannelOf(database) (bus-events.ts). */
+  channel: string;
   clock: Clock;
   log: Logger;
   /** Events from a peer, in the order they came; called from a later turn of the event loop, never inline. */
@@ -211,7 +211,7 @@ export class RedisBus {
   private latePings = 0;
 
   constructor(private readonly opts: RedisBusOptions) {
-    this.channel = `${opts.channelPrefix}:events`;
+    this.channel = opts.channel;
     this.clock = opts.clock;
     this.log = opts.log;
     this.maxQueued = opts.maxQueued ?? 1_000;

@@ -1,3 +1,4 @@
+import type { WakeNote } from "../model/wake.js";
 import { Semaphore } from "async-mutex";
 import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, ConflictError, TableNotFoundError } from "../errors.js";
@@ -120,6 +121,7 @@ export class Engine {
       onTable: (work) => this.onTable(work),
       countDead: (table) => this.countDead(table),
       mustHaveDeadLetterName: (table) => this.mustHaveDeadLetterName(table),
+      wake: (table, note) => this.wake(table, note),
     };
     this.refresher = new Ticker(
       this.clock,
@@ -290,9 +292,19 @@ export class Engine {
     let refresh = false;
     for (const event of events) {
       if (event.kind === "due") this.managers.get(event.table)?.peerDue(event.at);
+      else if (event.kind === "wake") this.managers.get(event.table)?.wake(event);
       else if (event.kind === "table") refresh = true;
     }
     if (refresh) void this.refresh().catch((err: unknown) => this.log.warn({ err }, "schema refresh after a peer's table change failed"));
+  }
+
+  /**
+   * Rows of `table` were written or changed outside the server (TableHandle.wake): its manager here looks,
+   * and so do the other nodes (a bus event; they apply it as applyPeerEvents does, without passing it on).
+   */
+  private wake(table: string, note: WakeNote): void {
+    this.managers.get(table)?.wake(note);
+    this.signal?.({ kind: "wake", table, ...note });
   }
 
   /** Looks for due rows in every table, and reads the schema again: bus events may have been missed. */

@@ -1,7 +1,7 @@
 import type { Clock } from "../clock.js";
 import type { ManagerSnapshot, MessageManager, Subscription } from "../manager/manager.js";
 import type { Receiver } from "../manager/receivers.js";
-import { MAX_DELAY_MS, MAX_REASON_CHARS } from "../model/limits.js";
+import { MAX_REASON_CHARS } from "../model/limits.js";
 import type { TableOptions } from "../options.js";
 import { receiptOf } from "../receipts.js";
 import type {
@@ -16,9 +16,10 @@ import type {
 } from "../store/types.js";
 import type { Delivery } from "../model/messages.js";
 import type { EnqueueMessage, EnqueueResult } from "../manager/inserter.js";
-import { badId, checkIds, checkReceipts, ValidationError } from "../model/validate.js";
+import { badId, checkDelay, checkIds, checkReceipts, ValidationError } from "../model/validate.js";
 import { MessageNotFoundError } from "../errors.js";
 import { isMessageId } from "../ids.js";
+import type { WakeNote } from "../model/wake.js";
 
 /** What the engine lends its table handles. */
 export interface TableServices {
@@ -29,6 +30,8 @@ export interface TableServices {
   countDead(table: string): Promise<number>;
   /** Throws ConflictError when `<table>_dlq` is a message table of its own. */
   mustHaveDeadLetterName(table: string): void;
+  /** Engine.wake. */
+  wake(table: string, note: WakeNote): void;
 }
 
 export interface TableDescription {
@@ -144,10 +147,10 @@ export class TableHandle {
   /**
    * Looks for due rows now (a poll, when someone is subscribed): for rows written into the table by someone
    * other than this server, e.g. in the application's own transaction, or by another node, which the server
-   * would otherwise find only at its next poll (pollIntervalMs).
+   * would otherwise find only at its next poll (pollIntervalMs). The other nodes hear it over the bus.
    */
-  wake(): void {
-    this.manager.wake();
+  wake(note: WakeNote = {}): void {
+    this.services.wake(this.name, note);
   }
 
   subscribe(receiver: Receiver): Subscription {
@@ -213,10 +216,4 @@ function failReason(reason: string | undefined): string {
   if (reason.length > MAX_REASON_CHARS)
     throw new ValidationError("reason", `must be at most ${MAX_REASON_CHARS} characters, got ${reason.length}`);
   return reason;
-}
-
-function checkDelay(field: string, ms: number | undefined): void {
-  if (ms !== undefined && !(Number.isFinite(ms) && ms >= 0 && ms <= MAX_DELAY_MS)) {
-    throw new ValidationError(field, `must be a number from 0 to ${MAX_DELAY_MS}, got ${ms}`);
-  }
 }

@@ -1,15 +1,17 @@
 import type { Clock } from "../clock.js";
 import { OutcomeUnknownError, OverloadedError, RejectedWriteError, UnavailableError } from "../errors.js";
-import { type IdGenerator, isMessageId, MAX_MESSAGE_ID } from "../ids.js";
+import type { IdGenerator } from "../ids.js";
 import type { InsertTicket } from "./insert-path.js";
 import type { MessageStore } from "../store/types.js";
 import type { MessageRow, NewMessage } from "../model/messages.js";
 import { Coalescer } from "../coalescer.js";
 import type { ByteBudget } from "./byte-budget.js";
-import { MAX_EPOCH_MS, PRIORITY } from "../model/limits.js";
+import { type EnqueueMessage, refusedMessage, toNewMessage } from "../model/enqueue.js";
 import { payloadBytes } from "../payload.js";
 import type { Retried } from "./retry.js";
-import { badId, ValidationError } from "../model/validate.js";
+import { ValidationError } from "../model/validate.js";
+
+export type { EnqueueMessage };
 
 /**
  * Most rows in one coalesced INSERT, and INSERTs per table running at once. Two, not one per producer:
@@ -27,16 +29,6 @@ export const INSERTS_AT_ONCE = 2;
  * max_allowed_packet (16 MiB) a failed statement.
  */
 const INSERT_STATEMENT_PAYLOAD_BYTES = 4 * 1024 * 1024;
-
-export interface EnqueueMessage {
-  id?: string;
-  priority?: number;
-  delayMs?: number;
-  /** Epoch ms; not with delayMs. */
-  deliverAt?: number;
-  /** Raw JSON text. */
-  payload: string;
-}
 
 export interface EnqueueResult {
   /** In request order. */
@@ -85,7 +77,8 @@ export class Inserter {
     if (messages.length === 0) throw new ValidationError("messages", "must not be empty");
     const now = this.deps.clock.now();
     const maxId = this.deps.store.maxMessageId(this.deps.table);
-    const rows = messages.map((msg, i) => this.toNewMessage(msg, i, now, maxId));
+    const nextId = () => this.deps.ids.next();
+    const rows = messages.map((msg, i) => toNewMessage(msg, i, now, maxId, nextId));
     let bytes = 0;
     for (const r of rows) bytes += payloadBytes(r.payload);
     const { budget } = this.deps;
@@ -176,45 +169,4 @@ export class Inserter {
       },
     });
   }
-
-  private toNewMessage(msg: EnqueueMessage, i: number, now: number, maxId: bigint): NewMessage {
-    // Field names (fieldOf) are made only for an error: this runs for every message.
-    if (msg.id !== undefined && !isMessageId(msg.id)) throw badId(msg.id, fieldOf(i, "id"));
-    if (msg.id !== undefined && maxId < MAX_MESSAGE_ID && msg.id.length >= String(maxId).length && BigInt(msg.id) > maxId) {
-      throw new ValidationError(fieldOf(i, "id"), `must be at most ${maxId} (the largest the table's id column holds), got "${msg.id}"`);
-    }
-    const priority = msg.priority ?? PRIORITY.default;
-    if (!Number.isInteger(priority) || priority < PRIORITY.min || priority > PRIORITY.max) {
-      throw new ValidationError(fieldOf(i, "priority"), `must be an integer from ${PRIORITY.min} to ${PRIORITY.max}, got ${priority}`);
-    }
-    if (msg.delayMs !== undefined && msg.deliverAt !== undefined) {
-      throw new ValidationError(`${fieldOf(i, "delayMs")} and ${fieldOf(i, "deliverAt")}`, "give one or the other, not both");
-    }
-    if (msg.delayMs !== undefined && !(Number.isFinite(msg.delayMs) && msg.delayMs >= 0)) {
-      throw new ValidationError(fieldOf(i, "delayMs"), `must be a number >= 0, got ${msg.delayMs}`);
-    }
-    if (msg.deliverAt !== undefined && !(Number.isFinite(msg.deliverAt) && msg.deliverAt >= 0 && msg.deliverAt <= MAX_EPOCH_MS)) {
-      throw new ValidationError(fieldOf(i, "deliverAt"), `must be epoch milliseconds from 0 to ${MAX_EPOCH_MS}, got ${msg.deliverAt}`);
-    }
-    const timeNext = msg.deliverAt ?? now + (msg.delayMs ?? 0);
-    return { id: msg.id ?? this.deps.ids.next(), priority, timeNext, epoch: 0, payload: msg.payload };
-  }
-}
-
-/** The API's name of a message's field for a column the database named in a refusal. */
-const FIELD_OF_COLUMN: Record<string, string> = { id: "id", priority: "priority", time_next: "deliverAt", message: "payload" };
-
-/**
- * The enqueue request the database refused a row of, alone (the coalescer split it from the others): a
- * 400 that names the message, and its field when the database named the column.
- */
-function refusedMessage(err: RejectedWriteError, rows: readonly NewMessage[]): ValidationError {
-  const i = err.id === undefined ? -1 : rows.findIndex((r) => r.id === err.id);
-  const field = err.column === undefined ? undefined : FIELD_OF_COLUMN[err.column];
-  const where = i < 0 ? "messages" : field ? fieldOf(i, field) : `messages[${i}]`;
-  return new ValidationError(where, err.message);
-}
-
-function fieldOf(i: number, name: string): string {
-  return `messages[${i}].${name}`;
 }

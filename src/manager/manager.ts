@@ -1,3 +1,4 @@
+import type { WakeNote } from "../model/wake.js";
 import { Mutex, type SemaphoreInterface } from "async-mutex";
 import type { Clock } from "../clock.js";
 import { ClosedError } from "../errors.js";
@@ -402,9 +403,12 @@ export class MessageManager {
 
   /**
    * Looks for due rows now (a poll, when someone is subscribed) — for rows written into the table by
-   * someone other than this server, e.g. in the application's own transaction, or by another node.
+   * someone other than this server, e.g. in the application's own transaction, or by another node — and
+   * again at each of `note.dueAt`; drops copies of `note.forget` (acked or postponed there) from the cache.
    */
-  wake(): void {
+  wake(note: WakeNote = {}): void {
+    if (note.forget) this.forget(note.forget, false);
+    for (const at of note.dueAt ?? []) this.poller.expectDue(at);
     this.poller.trigger();
   }
 

@@ -16,6 +16,12 @@ export const MAX_DELAY_MS = 3_155_760_000_000;
 /** The latest due time accepted (`deliverAt`), epoch ms: its nanoseconds fit a signed BIGINT with room for backoff (year 2255). */
 export const MAX_EPOCH_MS = 9_000_000_000_000;
 
+/** Most messages (or ids, receipts) in one request, by default (TABLEMQ_MAX_BATCH; `tablemq/sql`'s limits). */
+export const DEFAULT_MAX_BATCH = 1000;
+
+/** Largest payload, UTF-8 bytes of its JSON text, by default (TABLEMQ_MAX_PAYLOAD_BYTES; `tablemq/sql`'s limits). */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
+
 /** A table's dead letters live in `<table>_dlq`. */
 export const DEAD_LETTER_SUFFIX = "_dlq";
 

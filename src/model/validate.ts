@@ -1,7 +1,7 @@
 import { TablemqError, InvalidTableNameError } from "../errors.js";
 import { isMessageId, MAX_MESSAGE_ID } from "../ids.js";
 import { parseReceipt } from "../receipts.js";
-import { deadLetterTableOf, MAX_DEAD_LETTER_BASE, TABLE_NAME } from "./limits.js";
+import { deadLetterTableOf, MAX_DEAD_LETTER_BASE, MAX_DELAY_MS, TABLE_NAME } from "./limits.js";
 import type { Delivery } from "./messages.js";
 
 export class ValidationError extends TablemqError {
@@ -10,6 +10,18 @@ export class ValidationError extends TablemqError {
     message: string,
   ) {
     super("validation_failed", `${field}: ${message}`);
+  }
+
+  /** "`field` is required", as the request schemas say it. */
+  static required(field: string): ValidationError {
+    return ValidationError.saying(field, `${field} is required`);
+  }
+
+  /** An error about `field` whose whole message is `message` (a schema's, which names the field itself). */
+  static saying(field: string, message: string): ValidationError {
+    const err = new ValidationError(field, message);
+    err.message = message;
+    return err;
   }
 }
 
@@ -47,4 +59,23 @@ export function checkDeadLetterName(table: string, maxAttempts: number | undefin
       `table names longer than ${MAX_DEAD_LETTER_BASE} characters cannot have a dead-letter table (${deadLetterTableOf(table)}), so maxAttempts must be 0`,
     );
   }
+}
+
+/** A delay (ms) in 0..MAX_DELAY_MS, when given. */
+export function checkDelay(field: string, ms: number | undefined): void {
+  if (ms !== undefined && !(Number.isFinite(ms) && ms >= 0 && ms <= MAX_DELAY_MS)) {
+    throw new ValidationError(field, `must be a number from 0 to ${MAX_DELAY_MS}, got ${ms}`);
+  }
+}
+
+/**
+ * What a request's schema cannot say: one of ids or receipts is given, every id fits 64 bits, every receipt
+ * parses. HTTP bodies and socket frames alike (frames.ts); throws ValidationError naming the field.
+ */
+export function checkIdsAndReceipts(req: { ids?: readonly string[]; receipts?: readonly string[] }): void {
+  if (req.ids === undefined && req.receipts === undefined) {
+    throw new ValidationError("ids", "one of ids or receipts is required");
+  }
+  if (req.ids !== undefined) checkIds(req.ids);
+  if (req.receipts !== undefined) checkReceipts(req.receipts);
 }

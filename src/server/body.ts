@@ -71,3 +71,11 @@ function parseJsonBody(req: FastifyRequest, bytes: Buffer): unknown {
   }
   return value;
 }
+
+/**
+ * A route's preValidation for a body that may be left out: no body at all is `{}` (every field optional),
+ * so the schema checks an object. A JSON null is a body, and the schema refuses it.
+ */
+export async function noBodyIsEmpty(req: FastifyRequest): Promise<void> {
+  if (req.body === undefined) req.body = {};
+}

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { OptionsError, resolveOptions, type TableOptions } from "../options.js";
-import { TABLE_NAME, TABLE_NAME_PATTERN } from "../model/limits.js";
+import { DEFAULT_MAX_BATCH, DEFAULT_MAX_PAYLOAD_BYTES, TABLE_NAME, TABLE_NAME_PATTERN } from "../model/limits.js";
 import { DATABASE_URL } from "../store/urls.js";
 
 /** Everything `tablemq serve` can be told, with its environment variable and default (see README). */
@@ -85,8 +85,8 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   port: 8080,
   logLevel: "info",
   bodyLimitBytes: 8 * 1024 * 1024,
-  maxBatch: 1000,
-  maxPayloadBytes: 256 * 1024,
+  maxBatch: DEFAULT_MAX_BATCH,
+  maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
   maxSubscribersPerTable: 1000,
   defaultMaxInFlight: 100,
   maxMaxInFlight: 10_000,

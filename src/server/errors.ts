@@ -4,6 +4,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { OutcomeUnknownError, TablemqError, UnavailableError } from "../errors.js";
 import { OptionsError } from "../options.js";
 import type { ErrorAnswer } from "../wire.js";
+import { schemaErrorMessage } from "../wire-check.js";
 
 /**
  * An error that becomes the API's error body: `{"error": {"code", "message"}}` with `status`, plus `extra`
@@ -46,6 +47,7 @@ const CORE_STATUS: Record<string, number> = {
   message_not_found: 404,
   webhook_not_found: 404,
   validation_failed: 400,
+  payload_too_large: 413,
   unavailable: 503,
   conflict: 409,
   overloaded: 429,
@@ -98,37 +100,6 @@ function validationMessage(err: FastifyError): string {
   const first = err.validation?.[0];
   if (!first) return err.message;
   return schemaErrorMessage(first, err.validationContext ?? "body");
-}
-
-/** What a schema validator (Ajv) reports of one error. */
-export interface SchemaError {
-  instancePath: string;
-  keyword: string;
-  params: Record<string, unknown> | object;
-  message?: string;
-}
-
-/**
- * One schema error as a message that names the field: `messages[0].priority must be <= 255`, `body: unknown
- * field "colour"`. `where` is the part of the request ("body", "querystring", "params") or "frame"; a body's
- * or a frame's fields are named without it.
- */
-export function schemaErrorMessage(first: SchemaError, where: string): string {
-  const path = first.instancePath
-    .split("/")
-    .filter(Boolean)
-    .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`))
-    .join("")
-    .replace(/^\./, "");
-  const params = first.params as Record<string, unknown>;
-  let field = path;
-  if (first.keyword === "required") field = [path, String(params.missingProperty)].filter(Boolean).join(".");
-  if (first.keyword === "additionalProperties") {
-    return `${where}${field ? "." + field : ""}: unknown field ${JSON.stringify(params.additionalProperty)}`;
-  }
-  const bare = where === "body" || where === "frame";
-  const subject = field ? `${bare ? "" : where + "."}${field}` : where;
-  return first.keyword === "required" ? `${subject} is required` : `${subject} ${first.message ?? "is invalid"}`;
 }
 
 export function sendError(reply: FastifyReply, err: ApiError): FastifyReply {

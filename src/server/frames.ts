@@ -2,17 +2,15 @@
  * A subscriber's frames, validated by the same schemas as the HTTP bodies (wire.ts), compiled by Ajv with
  * the options the routes use; the error names the field as a route's 400 does.
  */
-import { Ajv, type ValidateFunction } from "ajv";
 import { ValidationError } from "../model/validate.js";
 import { type ClientFrame, ClientFrames } from "../wire.js";
-import { schemaErrorMessage } from "./errors.js";
-import { checkIdsAndReceipts, idsAndReceipts } from "./id-or-receipt-ops.js";
+import { schemaErrorMessage, validatorOf } from "../wire-check.js";
+import { idsAndReceipts } from "./id-or-receipt-ops.js";
+import { checkIdsAndReceipts } from "../model/validate.js";
 
-/** As the app's own (app.ts): no coercion, no silent removal of unknown fields, the first error. */
-const ajv = new Ajv({ coerceTypes: false, removeAdditional: false, allErrors: false });
-const validators = Object.fromEntries(Object.entries(ClientFrames).map(([type, schema]) => [type, ajv.compile(schema)])) as Record<
+const validators = Object.fromEntries(Object.entries(ClientFrames).map(([type, schema]) => [type, validatorOf(schema)])) as Record<
   ClientFrame["type"],
-  ValidateFunction
+  ReturnType<typeof validatorOf>
 >;
 
 const FRAME_TYPES = Object.keys(ClientFrames)

@@ -1,5 +1,5 @@
 import type { TableHandle } from "../engine/table-handle.js";
-import { checkIds, checkReceipts, ValidationError } from "../model/validate.js";
+import { checkIdsAndReceipts } from "../model/validate.js";
 import type { AckAnswer, FailAnswer, PostponeAnswer } from "../wire.js";
 
 /** The operations that name messages by plain ids, receipts (fenced), or both: over HTTP and in socket frames. */
@@ -20,18 +20,6 @@ export interface IdOrReceiptResult {
   count: number;
   /** Receipts refused because their message was delivered again since; present when receipts were given. */
   stale?: string[];
-}
-
-/**
- * What a request's schema cannot say: one of ids or receipts is given, every id fits 64 bits, every receipt
- * parses. HTTP bodies and socket frames alike (frames.ts); throws ValidationError naming the field.
- */
-export function checkIdsAndReceipts(req: Pick<IdOrReceiptRequest, "ids" | "receipts">): void {
-  if (req.ids === undefined && req.receipts === undefined) {
-    throw new ValidationError("ids", "one of ids or receipts is required");
-  }
-  if (req.ids !== undefined) checkIds(req.ids);
-  if (req.receipts !== undefined) checkReceipts(req.receipts);
 }
 
 /** Runs an ack, postpone or fail; the one place HTTP and WebSocket share this logic. */

@@ -200,8 +200,11 @@ export const ROUTE_DOCS: Readonly<Record<RouteKey, RouteDoc>> = {
     tag: "messages",
     operationId: "wake",
     summary: "Poll now",
-    description: "Looks for due rows now, for rows written into the table by someone other than this server. Changes nothing.",
+    description:
+      "Looks for due rows now, for rows written into the table by someone other than this server (the application's own transaction: tablemq/sql). " +
+      "The body may be left out; `dueAt` adds a poll at each due time, `forget` drops those ids from the cache. Changes nothing in the table; the other nodes hear it over the bus.",
     answers: { 204: { description: "A poll was started (when someone is subscribed). No body." } },
+    optionalBody: true,
   },
   "GET /v1/tables/:table/dead": {
     tag: "dead letters",

@@ -4,8 +4,10 @@
  * nodes' clocks must agree (NTP) to well within a heartbeat's staleness and a lease's TTL.
  */
 
-/** Node slots: the 10 node bits of message ids (ids.ts), unique among live nodes. */
-export const NODE_SLOTS = 1024;
+import { SERVER_ID_NODES } from "../ids.js";
+
+/** Node slots: the node bits of the message ids servers make (ids.ts), unique among live nodes. */
+export const NODE_SLOTS = SERVER_ID_NODES;
 
 /** A node as it registered itself (tablemq_nodes). */
 export interface NodeRecord {

@@ -49,6 +49,33 @@ describeWithDatabase("wake", () => {
     expect((await http(t.base, "POST", `/v1/tables/${table}/wake`)).status).toBe(204);
   });
 
+  it.each([
+    ["a due time that is not a number", { dueAt: ["soon"] }, /^dueAt\[0\] must be number/],
+    ["an id that is not a message id", { forget: ["x"] }, /^forget\[0\] must match pattern/],
+    ["an id past 2^64 - 1", { forget: ["18446744073709551616"] }, /^forget\[0\]: must be a decimal string/],
+    ["more than 1000 ids", { forget: Array(1001).fill("1") }, /^forget must NOT have more than 1000 items/],
+    ["an unknown field", { ids: ["1"] }, /^body: unknown field "ids"/],
+  ])("refuses a body with %s: 400 naming the field", async (_what, body, message) => {
+    const table = uniqueTableName("wake");
+    expect((await http(t.base, "PUT", `/v1/tables/${table}`, OPTIONS)).status).toBe(201);
+    const res = await http(t.base, "POST", `/v1/tables/${table}/wake`, body);
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe("validation_failed");
+    expect(res.body.error.message).toMatch(message);
+  });
+
+  it("takes the due times of delayed rows written elsewhere: each is delivered then, not at the next poll", async () => {
+    const table = uniqueTableName("wake");
+    expect((await http(t.base, "PUT", `/v1/tables/${table}`, OPTIONS)).status).toBe(201);
+    const sub = await t.subscribe(table);
+    const dueAt = Date.now() + 1_500;
+    await conn.pool.query(`INSERT INTO ${table} (id, time_next, message) VALUES (43, ?, '"later"')`, [String(BigInt(dueAt) * 1_000_000n)]);
+    expect((await http(t.base, "POST", `/v1/tables/${table}/wake`, { dueAt: [dueAt] })).status).toBe(204);
+    const [m] = await sub.waitForMessages(1, 1_500 + ON_TIME_MS);
+    expect(Date.now()).toBeGreaterThanOrEqual(dueAt);
+    expect(m).toMatchObject({ id: "43", payload: "later" });
+  });
+
   it("answers 404 table_not_found for an unknown table", async () => {
     const res = await http(t.base, "POST", `/v1/tables/${uniqueTableName("missing")}/wake`);
     expect(res.status).toBe(404);

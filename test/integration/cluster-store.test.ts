@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
 import { resolveOptions } from "../../src/options.js";
-import { webhookLeaseKey } from "../../src/store/cluster-types.js";
+import { NODE_SLOTS, webhookLeaseKey } from "../../src/store/cluster-types.js";
 import { MysqlClusterStore, NODES_TABLE, WEBHOOK_LEASES_TABLE } from "../../src/store/mysql/cluster.js";
 import { createMysqlStore, type MysqlStore } from "../../src/store/mysql/store.js";
 import { describeWithDatabase, useOwnDatabase } from "../support/database.js";
@@ -109,11 +109,11 @@ describeWithDatabase("MysqlClusterStore", () => {
 
   it("refuses a join when every slot is held by a live node", async () => {
     await cluster.listNodes(); // makes the table
-    const values = Array.from({ length: 1024 }, (_, slot) => sql`(${`n${slot}`}, ${slot}, NULL, '1', ${NOW}, ${NOW}, 0)`);
+    const values = Array.from({ length: NODE_SLOTS }, (_, slot) => sql`(${`n${slot}`}, ${slot}, NULL, '1', ${NOW}, ${NOW}, 0)`);
     await sql`INSERT INTO ${sql.table(NODES_TABLE)} (id, slot, url, version, started_at, heartbeat_at, redis) VALUES ${sql.join(values)}`.execute(
       store.db,
     );
-    await expect(cluster.joinNode(node("late"), NOW, NOW - STALE)).rejects.toThrow(/all 1024 node slots/);
+    await expect(cluster.joinNode(node("late"), NOW, NOW - STALE)).rejects.toThrow(new RegExp(`all ${NODE_SLOTS} node slots`));
     expect(await cluster.joinNode(node("late"), NOW + STALE + 1, NOW + 1)).toBe(0); // once they went stale
   });
 

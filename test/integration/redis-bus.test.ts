@@ -24,12 +24,12 @@ interface Node {
 
 const buses: RedisBus[] = [];
 
-function node(url: string, serverId: string, channelPrefix: string): Node {
+function node(url: string, serverId: string, channel: string): Node {
   const n: Node = { bus: undefined as unknown as RedisBus, received: [], resyncs: [], states: [] };
   n.bus = new RedisBus({
     url,
     serverId,
-    channelPrefix,
+    channel,
     clock: systemClock,
     log: silentLogger,
     onEvents: (events, from) => n.received.push({ events, from }),

@@ -69,6 +69,39 @@ describeWithDatabase("the packed package", () => {
     expect(JSON.parse(readFileSync(join(installed, "package.json"), "utf8")).license).toBe("Apache-2.0");
   });
 
+  it("exports tablemq/sql: a message enqueued with it in a transaction of the installed mysql2, delivered after the wake", async () => {
+    const table = uniqueTableName("pack_sql");
+    await tablemq(["table", "create", table]);
+    const script = join(installed, "..", "..", "sql-check.mjs");
+    writeFileSync(
+      script,
+      `import { createConnection } from "mysql2/promise";
+import { enqueue, HttpNotifier } from "tablemq/sql";
+import { TablemqClient } from "tablemq/client";
+const conn = await createConnection(process.env.DATABASE_URL);
+await conn.beginTransaction();
+const sent = await enqueue(conn, process.env.TABLE, [{ payload: { from: "tablemq/sql" } }]);
+await conn.commit();
+await conn.end();
+const client = new TablemqClient({ url: process.env.TABLEMQ_URL });
+const sub = client.subscribe(process.env.TABLE);
+console.log(await new HttpNotifier(client).notify(sent));
+for await (const msg of sub) {
+  msg.ack();
+  console.log(JSON.stringify(msg.payload));
+  break;
+}
+await sub.close();
+`,
+    );
+    const { stdout } = await run(process.execPath, [script], {
+      cwd: dirname(script),
+      timeout: 30_000,
+      env: { ...process.env, DATABASE_URL: database.url, TABLE: table, TABLEMQ_URL: server.url },
+    });
+    expect(stdout.trim().split("\n")).toEqual(["true", '{"from":"tablemq/sql"}']);
+  });
+
   it("runs its tablemq command: --help, then a send and a tail against a server", async () => {
     const help = await run(join(installed, "..", ".bin", "tablemq"), ["--help"]);
     expect(help.stdout).toMatch(/^Usage: tablemq/);

@@ -20,6 +20,7 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
   let err = "";
   child.stderr!.on("data", (d) => (err += d.toString()));
   const exited = new Promise<number | string>((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  let startTimer: NodeJS.Timeout | undefined;
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";
     child.stdout!.on("data", (d) => {
@@ -31,10 +32,10 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
       }
     });
     void exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${err}`)));
-    setTimeout(() => {
+    startTimer = setTimeout(() => {
       child.kill("SIGKILL"); // nobody gets a handle on it: it must not outlive the test
       reject(new Error(`server did not start in 20 s: ${err}`));
     }, 20_000).unref();
-  });
+  }).finally(() => clearTimeout(startTimer)); // once listening, it is the caller's to stop
   return { url, child, exited, stderr: () => err };
 }

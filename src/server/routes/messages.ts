@@ -1,9 +1,9 @@
+import { noBodyIsEmpty } from "../body.js";
 import type { FastifyInstance } from "fastify";
 import type { EnqueueMessage } from "../../engine/engine.js";
 import type { ServerContext } from "../context.js";
-import { payloadProblem } from "../../payload.js";
+import { checkBatchSize, checkPayload } from "../../model/enqueue.js";
 import { payloadTexts } from "../enqueue-body.js";
-import { ApiError } from "../errors.js";
 import {
   AckBody,
   EnqueueBody,
@@ -16,7 +16,9 @@ import {
   ReleaseBody,
   type ReleaseAnswer,
   TableParams,
+  WakeBody,
 } from "../../wire.js";
+import { checkIds } from "../../model/validate.js";
 import { answerOf, idsAndReceipts, runIdOrReceiptOp } from "../id-or-receipt-ops.js";
 
 /**
@@ -26,9 +28,7 @@ import { answerOf, idsAndReceipts, runIdOrReceiptOp } from "../id-or-receipt-ops
 export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { engine, metrics, config } = ctx;
 
-  const checkBatch = (field: string, n: number) => {
-    if (n > config.maxBatch) throw new ApiError(413, "payload_too_large", `${field}: at most ${config.maxBatch} per request, got ${n}`);
-  };
+  const checkBatch = (field: string, n: number) => checkBatchSize(field, n, config.maxBatch);
 
   app.post<{ Params: TableParams; Body: EnqueueBody }>(
     "/v1/tables/:table/messages",
@@ -40,16 +40,8 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
       // Each payload as the producer wrote it: stored and delivered byte for byte (payload.ts).
       const texts = payloadTexts(req.jsonText ?? "");
       const messages: EnqueueMessage[] = req.body.messages.map((m, i) => {
-        const payload = texts[i];
-        if (payload === undefined) throw new ApiError(400, "validation_failed", `messages[${i}].payload is required`);
-        const problem = payloadProblem(payload.scanned, payload.text);
-        if (problem !== undefined) throw new ApiError(400, "validation_failed", `messages[${i}].payload: ${problem}`);
-        // A UTF-16 code unit is at most 3 bytes of UTF-8: most payloads are under the limit without counting.
-        const text = payload.text;
-        if (text.length * 3 > config.maxPayloadBytes && Buffer.byteLength(text) > config.maxPayloadBytes) {
-          throw new ApiError(413, "payload_too_large", `messages[${i}].payload: larger than ${config.maxPayloadBytes} bytes`);
-        }
-        return { id: m.id, priority: m.priority, delayMs: m.delayMs, deliverAt: m.deliverAt, payload: text };
+        const payload = checkPayload(i, texts[i], config.maxPayloadBytes);
+        return { id: m.id, priority: m.priority, delayMs: m.delayMs, deliverAt: m.deliverAt, payload };
       });
       const result = await (await engine.table(table)).enqueue(messages);
       metrics.enqueueSeconds.observe({ table }, Number(process.hrtime.bigint() - started) / 1e9);
@@ -97,8 +89,16 @@ export function messageRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   // Rows another writer committed (the application's own transaction, another node) are found by the next
   // poll; a writer that cannot wait for pollIntervalMs says so here. Nothing to report: 204, no body.
-  app.post<{ Params: TableParams }>("/v1/tables/:table/wake", { schema: { params: TableParams } }, async (req, reply) => {
-    (await engine.table(req.params.table)).wake();
-    return reply.code(204).send();
-  });
+  // Delayed rows come with their due times, and ids acked or postponed there with `forget` (WakeBody).
+  app.post<{ Params: TableParams; Body: WakeBody }>(
+    "/v1/tables/:table/wake",
+    { schema: { params: TableParams, body: WakeBody }, preValidation: noBodyIsEmpty },
+    async (req, reply) => {
+      const forget = req.body.forget;
+      // The schema checks each id's digits; the 64-bit range is checked here, as for acks.
+      if (forget !== undefined && forget.length > 0) checkIds(forget, "forget");
+      (await engine.table(req.params.table)).wake(req.body);
+      return reply.code(204).send();
+    },
+  );
 }

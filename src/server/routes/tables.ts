@@ -1,3 +1,4 @@
+import { noBodyIsEmpty } from "../body.js";
 import type { FastifyInstance } from "fastify";
 import { TableNotFoundError } from "../../errors.js";
 import type { TableOptions } from "../../options.js";
@@ -19,10 +20,8 @@ export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
     "/v1/tables/:table",
     {
       schema: { params: TableParams, body: TableOptionsBody },
-      // Every option is optional: no body at all means the defaults (or no change). A JSON null is a body.
-      preValidation: async (req) => {
-        if (req.body === undefined) req.body = {};
-      },
+      // Every option is optional: no body at all means the defaults (or no change).
+      preValidation: noBodyIsEmpty,
     },
     async (req, reply) => {
       const { created } = await engine.ensureTable(req.params.table, req.body ?? {});

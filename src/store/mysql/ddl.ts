@@ -8,10 +8,12 @@ import { formatComment, isMessageComment, parseComment, type TableOptions } from
 import type { DiscoveredTable, TableStats } from "../types.js";
 import { stateRules } from "../states.js";
 import type { TablemqDatabase } from "./schema.js";
+import { TableNotFoundError } from "../../errors.js";
 import { currentDatabase, nsValue, tableRef, toNumber, validateIdentifier } from "./values.js";
 
 /** MySQL/MariaDB error numbers we turn into return values. */
 const ER_TABLE_EXISTS_ERROR = 1050;
+export const ER_NO_SUCH_TABLE = 1146;
 const ER_BAD_TABLE_ERROR = 1051;
 
 /** A message table whose comment says vitess_message but which tablemq cannot serve. */
@@ -132,4 +134,26 @@ export async function describeTable(db: Kysely<any>, table: string, nowMs: numbe
 
 export function errno(err: unknown): number | undefined {
   return typeof err === "object" && err !== null && "errno" in err ? Number((err as { errno: unknown }).errno) : undefined;
+}
+
+/** A statement on a table that was dropped behind our back (or never made) fails as TableNotFoundError, not a SQL error. */
+export async function onTable<T>(table: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (errno(err) === ER_NO_SUCH_TABLE) throw new TableNotFoundError(table);
+    throw err;
+  }
+}
+
+/** The options of message table `table` of the current database; TableNotFoundError when it is not one. */
+export async function readTableOptions(db: Kysely<any>, table: string): Promise<TableOptions> {
+  const row = await (db as Kysely<TablemqDatabase>)
+    .selectFrom("information_schema.tables")
+    .select("table_comment as comment")
+    .where("table_schema", "=", currentDatabase)
+    .where("table_name", "=", table)
+    .executeTakeFirst();
+  if (!isMessageComment(row?.comment)) throw new TableNotFoundError(table);
+  return parseComment(row!.comment!);
 }

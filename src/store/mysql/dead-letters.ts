@@ -10,7 +10,7 @@ import { sql, type Kysely, type Transaction } from "kysely";
 import type { DeadLetterPage, DeadMessage, FencedResult, RedriveResult } from "../types.js";
 import type { Delivery } from "../../model/messages.js";
 import { currentDeliveries } from "../deliveries.js";
-import { errno } from "./ddl.js";
+import { ER_NO_SUCH_TABLE, errno } from "./ddl.js";
 import { payloadText } from "./messages.js";
 import { refusing } from "./refusals.js";
 import { deadLetterTableOf, MAX_DEAD_LETTER_BASE, MAX_REASON_CHARS } from "../../model/limits.js";
@@ -18,7 +18,6 @@ import { idList, nsToMs, nsValue, positiveLimit, tableRef, toNumber } from "./va
 
 const COLUMNS = ["id", "priority", "epoch", "time_next", "time_acked", "message"] as const;
 const COLUMN_TYPE = /^[a-z]+( ?\([0-9]+(,[0-9]+)?\))?( unsigned)?$/;
-const ER_NO_SUCH_TABLE = 1146;
 const CURSOR = /^([0-9]{1,20}):(0|[1-9][0-9]{0,19})$/;
 
 export function deadLetterTableName(table: string): string {

@@ -134,7 +134,10 @@ function hexLiterals(rows: readonly NewMessage[]): string[] {
 }
 
 async function existingIds(db: Kysely<any>, table: string, ids: string[]): Promise<Set<string>> {
-  const { rows } = await sql<{ id: string }>`SELECT id FROM ${tableRef(table)} WHERE id IN (${idList(ids)})`.execute(db);
+  // As text: a connection that is not the server's (tablemq/sql) may read BIGINTs as doubles.
+  const { rows } = await sql<{ id: string }>`SELECT CAST(id AS CHAR) AS id FROM ${tableRef(table)} WHERE id IN (${idList(ids)})`.execute(
+    db,
+  );
   return new Set(rows.map((r) => String(r.id)));
 }
 
@@ -275,7 +278,7 @@ export function ack(db: Kysely<any>, table: string, ids: readonly string[], nowM
   return changeUnacked(db, table, ids, { kind: "ack" }, nowMs, form);
 }
 
-async function changeUnacked(
+export async function changeUnacked(
   db: Kysely<any>,
   table: string,
   ids: readonly string[],

@@ -2,7 +2,7 @@
  * MessageStore on MySQL 8.0+ / MariaDB 10.6+. Times cross the interface as epoch milliseconds and are
  * stored as Vitess's nanoseconds; ids are decimal strings (BIGINT UNSIGNED).
  */
-import { OutcomeUnknownError, TableNotFoundError, UnavailableError } from "../../errors.js";
+import { OutcomeUnknownError, UnavailableError } from "../../errors.js";
 import { sql, type Kysely } from "kysely";
 import type { TableOptions } from "../../options.js";
 import type {
@@ -28,6 +28,7 @@ import { createBatchDatabase, createMysqlDatabase, type MysqlConnectOptions } fr
 import * as browsing from "./browse.js";
 import { claim } from "./claims.js";
 import * as ddl from "./ddl.js";
+import { onTable } from "./ddl.js";
 import * as dead from "./dead-letters.js";
 import { updateDeliveries } from "./deliveries.js";
 import * as messages from "./messages.js";
@@ -223,7 +224,7 @@ export class MysqlStore implements MessageStore, WebhookStore {
       try {
         return await work();
       } catch (err) {
-        if (attempt > 0 || ddl.errno(err) !== ER_NO_SUCH_TABLE) throw err;
+        if (attempt > 0 || ddl.errno(err) !== ddl.ER_NO_SUCH_TABLE) throw err;
         this.webhooksTable = undefined;
       }
     }
@@ -247,24 +248,12 @@ export class MysqlStore implements MessageStore, WebhookStore {
   }
 }
 
-const ER_NO_SUCH_TABLE = 1146;
-
 /** A read writes nothing: when its connection is lost or it times out, it simply failed (unavailable). */
 async function read<T>(work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (err) {
     if (err instanceof OutcomeUnknownError) throw new UnavailableError(err.message, { cause: err });
-    throw err;
-  }
-}
-
-/** A statement on a table that was dropped behind our back fails as TableNotFoundError, not a SQL error. */
-async function onTable<T>(table: string, work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (err) {
-    if (ddl.errno(err) === ER_NO_SUCH_TABLE) throw new TableNotFoundError(table);
     throw err;
   }
 }

@@ -1,11 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { type BusEvent, encodeEnvelope, MAX_ENVELOPE_CHARS, parseEnvelope, PendingEvents } from "../../../src/cluster/bus-events.js";
+import { MAX_WAKE_ITEMS } from "../../../src/model/wake.js";
 
 describe("bus envelope", () => {
   it("round-trips every kind of event", () => {
     const events: BusEvent[] = [
       { kind: "due", table: "orders" },
       { kind: "due", table: "orders", at: 1_700_000_000_123 },
+      { kind: "wake", table: "orders" },
+      { kind: "wake", table: "orders", dueAt: [1_700_000_000_123], forget: ["18446744073709551615"] },
       { kind: "table", table: "orders", change: "created" },
       { kind: "table", table: "orders", change: "altered" },
       { kind: "table", table: "orders", change: "dropped" },
@@ -27,6 +30,18 @@ describe("bus envelope", () => {
     ["an event that is not an object", JSON.stringify({ v: 1, from: "b", events: ["due"] })],
     ["an event without a table", JSON.stringify({ v: 1, from: "b", events: [{ kind: "due" }] })],
     ["a due time that is not a number", JSON.stringify({ v: 1, from: "b", events: [{ kind: "due", table: "t", at: "soon" }] })],
+    [
+      "a wake with a due time that is not a number",
+      JSON.stringify({ v: 1, from: "b", events: [{ kind: "wake", table: "t", dueAt: ["soon"] }] }),
+    ],
+    [
+      "a wake with ids that are not message ids",
+      JSON.stringify({ v: 1, from: "b", events: [{ kind: "wake", table: "t", forget: ["18446744073709551616"] }] }),
+    ],
+    [
+      "a wake with too many ids",
+      JSON.stringify({ v: 1, from: "b", events: [{ kind: "wake", table: "t", forget: Array(MAX_WAKE_ITEMS + 1).fill("1") }] }),
+    ],
     ["an unknown table change", JSON.stringify({ v: 1, from: "b", events: [{ kind: "table", table: "t", change: "renamed" }] })],
     ["a huge message", JSON.stringify({ v: 1, from: "b", events: [], pad: "x".repeat(MAX_ENVELOPE_CHARS) })],
   ])("refuses %s", (_what, text) => {
@@ -105,5 +120,24 @@ describe("PendingEvents", () => {
       { kind: "due", table: "a" },
       { kind: "due", table: "b" },
     ]);
+  });
+});
+
+describe("PendingEvents with wakes", () => {
+  it("merges the wakes of a table: due times sorted, ids once, each within MAX_WAKE_ITEMS", () => {
+    const pending = new PendingEvents();
+    pending.add({ kind: "wake", table: "t", dueAt: [300, 100], forget: ["1", "2"] });
+    pending.add({ kind: "wake", table: "u" });
+    pending.add({ kind: "wake", table: "t", dueAt: [200, 100], forget: ["2", "3"] });
+    expect(pending.take()).toEqual([
+      { kind: "wake", table: "u" },
+      { kind: "wake", table: "t", dueAt: [100, 200, 300], forget: ["1", "2", "3"] },
+    ]);
+    const many = Array.from({ length: MAX_WAKE_ITEMS }, (_, i) => String(i));
+    pending.add({ kind: "wake", table: "t", dueAt: [5], forget: many });
+    pending.add({ kind: "wake", table: "t", dueAt: [1], forget: ["extra"] });
+    const [merged] = pending.take() as Array<Extract<BusEvent, { kind: "wake" }>>;
+    expect(merged!.dueAt).toEqual([1, 5]);
+    expect(merged!.forget).toHaveLength(MAX_WAKE_ITEMS);
   });
 });

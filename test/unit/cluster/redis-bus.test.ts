@@ -96,7 +96,7 @@ function setup(options: Partial<RedisBusOptions> & { reachable?: boolean } = {})
   const bus = new RedisBus({
     url: "redis://fake",
     serverId: "A",
-    channelPrefix: "tablemq:test",
+    channel: CHANNEL,
     clock,
     log: silentLogger,
     onEvents: (events, from) => received.push({ events, from }),

@@ -545,4 +545,26 @@ describe("Engine among several nodes", () => {
     await a.dropTable("orders");
     expect(events.at(-1)).toEqual({ kind: "table", table: "orders", change: "dropped" });
   });
+  it("passes a wake on to the other nodes, who poll for the rows and drop the ids it names", async () => {
+    const clock = new FakeClock();
+    const store = new MemoryStore();
+    const events: unknown[] = [];
+    const a = new Engine({ store, clock, random: () => 0.5, schemaRefreshMs: 60_000, signal: (e) => events.push(e) });
+    const b = new Engine({ store, clock, random: () => 0.5, schemaRefreshMs: 60_000 });
+    engines.push(a, b);
+    await Promise.all([a.open(), b.open()]);
+    await a.ensureTable("events", { pollIntervalMs: 60_000 });
+    b.applyPeerEvents([events[0] as never]);
+    await settle();
+    const r = new RecordingReceiver();
+    (await b.table("events")).subscribe(r);
+    await clock.advance(10);
+    store.seed("events", [{ id: "5", timeNext: clock.now() - 1 }]); // committed by the application
+    events.length = 0;
+    (await a.table("events")).wake({ dueAt: [clock.now() + 1_000], forget: ["4"] });
+    expect(events).toEqual([{ kind: "wake", table: "events", dueAt: [clock.now() + 1_000], forget: ["4"] }]);
+    b.applyPeerEvents(events as never);
+    await clock.advance(10);
+    expect(r.ids).toEqual(["5"]); // at once, not at B's poll 60 s away
+  });
 });

@@ -103,6 +103,40 @@ describe("MessageManager", () => {
     expect(r.ids).toEqual(["1", "2"]);
   });
 
+  it("wake({forget}) drops those ids from the cache: rows acked elsewhere are not even claimed", async () => {
+    const { m, clock, seed, store } = setup({ batchSize: 1 });
+    const release = store.hold("claim");
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    seed(3);
+    m.wake();
+    await settle();
+    expect(m.snapshot().cached).toBe(3); // 1 being claimed, 2 and 3 queued
+    await store.ack(T, ["2", "3"], clock.now()); // acked in the application's transaction
+    m.wake({ forget: ["2", "3"] });
+    await settle();
+    expect(m.snapshot().cached).toBe(1);
+    release();
+    await settle();
+    expect(r.ids).toEqual(["1"]);
+    expect(store.calls.claim).toBe(1); // without the forget: three, two of them lost
+  });
+
+  it("wake({dueAt}) polls again at each due time given", async () => {
+    const { m, clock, store } = setup({ pollIntervalMs: 60_000 });
+    const r = new RecordingReceiver();
+    m.subscribe(r);
+    await clock.advance(10);
+    const later = clock.now() + 5_000;
+    store.seed(T, [{ id: "9", timeNext: later }]); // delayed, written elsewhere
+    m.wake({ dueAt: [later] });
+    await clock.advance(4_900);
+    expect(r.ids).toEqual([]);
+    await clock.advance(200);
+    expect(r.ids).toEqual(["9"]);
+  });
+
   it("runs one claim at a time with the semaphore at 1, even with several receivers", async () => {
     const { m, clock, seed, store } = setup({ batchSize: 1 }, 1);
     const release = store.hold("claim");
