@@ -13,6 +13,11 @@ const NODE_BITS = 10n;
 export const SERVER_ID_NODES = 512;
 /** The node bits of ids made outside a server: SERVER_ID_NODES..APP_ID_NODES_END-1. */
 export const APP_ID_NODES_END = 1024;
+
+/** An id node for ids made outside a server (the client's, `tablemq/sql`'s), drawn at random from theirs. */
+export function drawAppIdNode(random: Random = Math.random): number {
+  return SERVER_ID_NODES + Math.floor(random() * (APP_ID_NODES_END - SERVER_ID_NODES));
+}
 const SEQ_BITS = 12n;
 const MAX_SEQ = (1n << SEQ_BITS) - 1n;
 

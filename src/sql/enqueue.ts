@@ -5,7 +5,7 @@
  */
 import { systemClock, type Clock } from "../clock.js";
 import { RejectedWriteError } from "../errors.js";
-import { APP_ID_NODES_END, IdGenerator, MAX_MESSAGE_ID, SERVER_ID_NODES } from "../ids.js";
+import { drawAppIdNode, IdGenerator, MAX_MESSAGE_ID } from "../ids.js";
 import { checkBatchSize, checkPayload, fieldOf, refusedMessage, toNewMessage } from "../model/enqueue.js";
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_PAYLOAD_BYTES } from "../model/limits.js";
 import type { NewMessage } from "../model/messages.js";
@@ -39,7 +39,7 @@ export interface SqlLimits {
 }
 
 export interface SqlOptions extends SqlLimits {
-  /** Now, for due times and acks (tests); the system clock by default. */
+  /** Now, for due times and acks (tests); the system clock by default. Ids are made on the system clock. */
   clock?: Clock;
 }
 
@@ -59,16 +59,8 @@ export interface Enqueued extends Change {
 /** Attempts at a generated id another application made first (each with a newly drawn id node). */
 const ID_ATTEMPTS = 3;
 
-/** This process's ids: in the applications' range of id nodes, which no server uses (ids.ts). */
-let ids: IdGenerator | undefined;
-function idGenerator(clock: Clock): IdGenerator {
-  ids ??= new IdGenerator(clock, Math.random, drawNode());
-  return ids;
-}
-
-function drawNode(): number {
-  return SERVER_ID_NODES + Math.floor(Math.random() * (APP_ID_NODES_END - SERVER_ID_NODES));
-}
+/** This process's ids, on the system clock: in the applications' range of id nodes, which no server uses (ids.ts). */
+const ids = new IdGenerator(systemClock, Math.random, drawAppIdNode());
 
 /**
  * Inserts `messages` into message table `table` on `executor` (in its transaction, if one is open). Checks
@@ -88,9 +80,8 @@ export async function enqueue<T>(
   checkBatchSize("messages", messages.length, options.maxBatch ?? DEFAULT_MAX_BATCH);
   const clock = options.clock ?? systemClock;
   const maxBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
-  const generator = idGenerator(clock);
   const now = clock.now();
-  const nextId = () => generator.next();
+  const nextId = () => ids.next();
   const given = new Set<string>();
   const rows = messages.map((m, i) => {
     const payload = checkPayload(i, payloadText(m.payload, i), maxBytes);
@@ -114,8 +105,8 @@ export async function enqueue<T>(
     pending = pending.filter((r) => taken.has(r.id) && !given.has(r.id));
     if (pending.length === 0) break;
     if (attempt >= ID_ATTEMPTS) throw new Error(`tablemq/sql: ${pending.length} generated ids were taken ${ID_ATTEMPTS} times`);
-    generator.setNode(drawNode());
-    for (const r of pending) r.id = generator.next();
+    ids.setNode(drawAppIdNode());
+    for (const r of pending) r.id = ids.next();
   }
   const dueAt = [...new Set(rows.filter((r) => r.timeNext > now).map((r) => r.timeNext))];
   return { table, ids: rows.map((r) => r.id), duplicates: [...new Set(duplicates)], wake: dueAt.length > 0 ? { dueAt } : {} };

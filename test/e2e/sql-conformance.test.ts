@@ -174,4 +174,21 @@ describeWithDatabase("enqueue, ack and postpone: HTTP and tablemq/sql alike", ()
     }
     expect((await rowsOf(table)).find((r) => r.id === ids[2])).toMatchObject({ epoch: 0, time_acked: null });
   });
+
+  it("gives a generated id another application already took a new one, instead of reporting it as a duplicate", async () => {
+    const table = await newTable();
+    // This process's id node, from an id it made; then every id it could make in the next half second taken.
+    const { ids: first } = (await send("sql", table, [{ payload: "first" }])) as { ids: string[] };
+    const node = (BigInt(first[0]!) >> 12n) & 1023n;
+    const ms = BigInt(first[0]!) >> 22n;
+    const taken: string[] = [];
+    for (let m = ms; m < ms + 500n; m++) for (let seq = 0n; seq < 4n; seq++) taken.push(String((m << 22n) | (node << 12n) | seq));
+    await pool.query(`INSERT IGNORE INTO ${table} (id, message) VALUES ${taken.map((id) => `(${id}, '"theirs"')`).join(",")}`);
+    const outcome = await send("sql", table, [{ payload: "mine" }, { payload: "mine too" }]);
+    expect(outcome).toMatchObject({ duplicates: [] });
+    const ids = (outcome as { ids: string[] }).ids;
+    const byId = new Map((await rowsOf(table)).map((r) => [r.id, r.message]));
+    expect(ids.map((id) => byId.get(id))).toEqual(['"mine"', '"mine too"']);
+    expect(ids.map((id) => (BigInt(id) >> 12n) & 1023n)).not.toContain(node); // drawn again
+  });
 });

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { Engine, type TableHandle } from "../../../src/engine/engine.js";
 import { INSERTS_AT_ONCE } from "../../../src/manager/inserter.js";
 import { ClosedError, OutcomeUnknownError, TableNotFoundError, UnavailableError } from "../../../src/errors.js";
-import { IdGenerator } from "../../../src/ids.js";
+import { APP_ID_NODES_END, drawAppIdNode, IdGenerator, SERVER_ID_NODES } from "../../../src/ids.js";
+import { newId } from "../../../src/client/ids.js";
 import { BATCHES_AT_ONCE } from "../../../src/manager/settler.js";
 import { resolveOptions } from "../../../src/options.js";
 import { FakeClock, settle } from "../../support/fake-clock.js";
@@ -214,6 +215,23 @@ describe("IdGenerator", () => {
     void clock.advance(1);
     expect(BigInt(gen.next()) > before).toBe(true);
     expect(BigInt(gen.next()) < 2n ** 63n).toBe(true);
+  });
+
+  it("draws a server's id node from 0..SERVER_ID_NODES-1, and an application's from the rest", () => {
+    const node = (id: string) => Number((BigInt(id) >> 12n) & 1023n);
+    for (const r of [0, 0.5, 0.999999]) {
+      expect(node(new IdGenerator(new FakeClock(), () => r).next())).toBeLessThan(SERVER_ID_NODES);
+      const app = node(
+        new IdGenerator(
+          new FakeClock(),
+          () => 0.3,
+          drawAppIdNode(() => r),
+        ).next(),
+      );
+      expect(app).toBeGreaterThanOrEqual(SERVER_ID_NODES);
+      expect(app).toBeLessThan(APP_ID_NODES_END);
+    }
+    expect(node(newId())).toBeGreaterThanOrEqual(SERVER_ID_NODES); // the client's ids
   });
 });
 
