@@ -2,7 +2,7 @@ import { Coalescer } from "../coalescer.js";
 import { UnavailableError } from "../errors.js";
 import type { DeliveryChange, FencedResult, Settlement, SettleGroup } from "../store/types.js";
 import type { Delivery } from "../model/messages.js";
-import { jitter } from "../model/backoff.js";
+import { postponeChange, type PostponeChange } from "../store/postpone.js";
 import type { DeliveriesInProgress } from "./deliveries.js";
 import type { TableEnv, TableState } from "./table-state.js";
 
@@ -176,17 +176,8 @@ export class Settler {
     return (live, now) => store.updateDeliveries(table, live, now, change);
   }
 
-  private rescheduleChange(delayMs: number | undefined): Exclude<Settlement, { kind: "ack" }> {
-    if (delayMs !== undefined) return { kind: "reschedule", delayMs };
-    const o = this.deps.state.options;
-    const spec = {
-      baseDelayMs: 0,
-      minBackoffMs: o.minBackoffMs,
-      maxBackoffMs: o.maxBackoffMs,
-      jitter: jitter(this.deps.env.random),
-      incrementEpoch: false,
-    };
-    return { kind: "backoff", spec };
+  private rescheduleChange(delayMs: number | undefined): PostponeChange {
+    return postponeChange(delayMs, this.deps.state.options, this.deps.env.random);
   }
 
   /**

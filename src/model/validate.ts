@@ -70,12 +70,13 @@ export function checkDelay(field: string, ms: number | undefined): void {
 
 /**
  * What a request's schema cannot say: one of ids or receipts is given, every id fits 64 bits, every receipt
- * parses. HTTP bodies and socket frames alike (frames.ts); throws ValidationError naming the field.
+ * parses. HTTP bodies and socket frames alike (frames.ts); throws ValidationError naming the field. Returns
+ * the receipts' deliveries (none when no receipts were given).
  */
-export function checkIdsAndReceipts(req: { ids?: readonly string[]; receipts?: readonly string[] }): void {
+export function checkIdsAndReceipts(req: { ids?: readonly string[]; receipts?: readonly string[] }): Delivery[] {
   if (req.ids === undefined && req.receipts === undefined) {
     throw new ValidationError("ids", "one of ids or receipts is required");
   }
   if (req.ids !== undefined) checkIds(req.ids);
-  if (req.receipts !== undefined) checkReceipts(req.receipts);
+  return req.receipts === undefined ? [] : checkReceipts(req.receipts);
 }

@@ -98,7 +98,7 @@ export async function enqueue<T>(
   const duplicates: string[] = [];
   let pending: NewMessage[] = rows;
   for (let attempt = 1; pending.length > 0; attempt++) {
-    const result = await write(db, table, pending);
+    const result = await write(db, table, pending, rows);
     const taken = new Set(result.duplicates);
     duplicates.push(...result.duplicates.filter((id) => given.has(id)));
     // An id this process made, already in the table: another application's; the message gets a new id.
@@ -112,11 +112,12 @@ export async function enqueue<T>(
   return { table, ids: rows.map((r) => r.id), duplicates: [...new Set(duplicates)], wake: dueAt.length > 0 ? { dueAt } : {} };
 }
 
-async function write(db: Parameters<typeof insertMessages>[0], table: string, rows: NewMessage[]) {
+/** Inserts `pending`, some of `all` (the call's messages, whose positions a refusal names). */
+async function write(db: Parameters<typeof insertMessages>[0], table: string, pending: NewMessage[], all: NewMessage[]) {
   try {
-    return await onTable(table, insertMessages(db, table, rows));
+    return await onTable(table, insertMessages(db, table, pending));
   } catch (err) {
-    throw err instanceof RejectedWriteError ? refusedMessage(err, rows) : err;
+    throw err instanceof RejectedWriteError ? refusedMessage(err, all) : err;
   }
 }
 

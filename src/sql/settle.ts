@@ -5,11 +5,10 @@
  * transaction commits; after a rollback the message is as it was (and is delivered again when due).
  */
 import { systemClock } from "../clock.js";
-import { jitter } from "../model/backoff.js";
+import { postponeChange } from "../store/postpone.js";
 import { DEFAULT_MAX_BATCH } from "../model/limits.js";
-import type { Delivery } from "../model/messages.js";
 import { checkBatchSize } from "../model/enqueue.js";
-import { checkIdsAndReceipts, checkReceipts, checkTableName } from "../model/validate.js";
+import { checkIdsAndReceipts, checkTableName } from "../model/validate.js";
 import { AckBody, PostponeBody } from "../wire.js";
 import { checkWire } from "../wire-check.js";
 import { onTable, readTableOptions } from "../store/mysql/ddl.js";
@@ -20,6 +19,9 @@ import { changeUnacked, dueTimes } from "../store/mysql/messages.js";
 import type { DeliveryChange, Settlement } from "../store/types.js";
 import type { Change, SqlOptions } from "./enqueue.js";
 import { kyselyOf, type SqlExecutor } from "./executor.js";
+
+/** Stands in for the table's backoff options when a delay is given (postponeChange does not read them then). */
+const NO_BACKOFF = { minBackoffMs: 0, maxBackoffMs: 0 };
 
 /** Which messages: ids (whatever their delivery), receipts (fenced), or both. */
 export interface Which {
@@ -56,10 +58,8 @@ export async function postpone(
   options: SqlOptions = {},
 ): Promise<Postponed> {
   const { count, stale, wake } = await settle(executor, table, PostponeBody, which, options, async (db) => {
-    if (which.delayMs !== undefined) return { kind: "reschedule", delayMs: which.delayMs };
-    const o = await readTableOptions(db, table);
-    const spec = { baseDelayMs: 0, minBackoffMs: o.minBackoffMs, maxBackoffMs: o.maxBackoffMs, jitter: jitter(), incrementEpoch: false };
-    return { kind: "backoff", spec };
+    // The table's backoff is read only when it is needed.
+    return postponeChange(which.delayMs, which.delayMs === undefined ? await readTableOptions(db, table) : NO_BACKOFF);
   });
   return { table, postponed: count, ...(stale ? { stale } : {}), wake };
 }
@@ -77,8 +77,7 @@ async function settle(
   // In the HTTP route's order: its body schema, the batch size, then ids and receipts.
   checkWire(schema, which, "body");
   checkBatchSize("ids and receipts", (which.ids?.length ?? 0) + (which.receipts?.length ?? 0), options.maxBatch ?? DEFAULT_MAX_BATCH);
-  checkIdsAndReceipts(which);
-  const deliveries: Delivery[] = which.receipts === undefined ? [] : checkReceipts(which.receipts);
+  const deliveries = checkIdsAndReceipts(which);
   const db = kyselyOf(executor);
   const now = (options.clock ?? systemClock).now();
   return onTable(

@@ -13,16 +13,13 @@ import { assignment, extendedTo } from "./messages.js";
 import { PLAIN_FORM, type TableForm, updateByIds } from "./table-form.js";
 import { checkedId, idList, tableRef, toNumber } from "./values.js";
 
-export async function updateDeliveries(
-  db: Kysely<any>,
-  table: string,
-  deliveries: readonly Delivery[],
-  nowMs: number,
-  change: DeliveryChange,
-  form: TableForm = PLAIN_FORM,
-): Promise<FencedResult> {
-  if (deliveries.length === 0) return { changed: 0, stale: [] };
-  return db.transaction().execute((trx) => updateDeliveriesIn(trx, table, deliveries, nowMs, change, form));
+/** updateDeliveriesIn's arguments after the connection. */
+type FencedUpdate = Parameters<typeof updateDeliveriesIn> extends [Kysely<any>, ...infer Rest] ? Rest : never;
+
+/** updateDeliveriesIn in a transaction of its own. */
+export async function updateDeliveries(db: Kysely<any>, ...update: FencedUpdate): Promise<FencedResult> {
+  if (update[1].length === 0) return { changed: 0, stale: [] };
+  return db.transaction().execute((trx) => updateDeliveriesIn(trx, ...update));
 }
 
 /**
