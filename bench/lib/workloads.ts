@@ -301,6 +301,11 @@ async function w1EndToEndWith(ctx: RunContext, producers: Worker[], consumers: W
 
 export interface W2Result extends Delivery {
   publishToReceiveMs: ReturnType<typeof summarize>;
+  /**
+   * From the end of each message's publish (its request answered; for tablemq-txn its COMMIT returned) to
+   * its receipt: publish→receive less that message's own request time.
+   */
+  answerToReceiveMs: ReturnType<typeof summarize>;
   enqueueMs: ReturnType<typeof summarize>;
 }
 
@@ -322,13 +327,20 @@ async function w2LatencyWith(ctx: RunContext, producer: Worker, consumers: Worke
   const drained = await drain(consumers, total, ctx.sizes.drainTimeoutMs);
   const [done] = await producing;
   const latencies: number[] = [];
+  const afterAnswer: number[] = [];
   for (const r of drained.results) {
     r.keys.forEach((k, i) => {
-      if (Number(k.split("-")[1]) >= warmup) latencies.push(r.latencyUs[i]! / 1000);
+      const seq = Number(k.split("-")[1]);
+      if (seq < warmup) return;
+      const ms = r.latencyUs[i]! / 1000;
+      latencies.push(ms);
+      // One message per request: request `seq` carried message `seq`.
+      afterAnswer.push(ms - done!.requestMs[seq]!);
     });
   }
   return {
     publishToReceiveMs: summarize(latencies),
+    answerToReceiveMs: summarize(afterAnswer),
     enqueueMs: summarize(done!.requestMs.slice(warmup)),
     ...delivered([{ producer: 0, count: total }], drained),
   };
