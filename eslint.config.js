@@ -52,4 +52,27 @@ export default tseslint.config(
       globals: { process: "readonly", console: "readonly", URL: "readonly", Buffer: "readonly" },
     },
   },
+  // The dashboard's modules run in the browser (served as they are, no build step).
+  {
+    files: ["ui/**/*.js"],
+    languageOptions: {
+      globals: Object.fromEntries(
+        [
+          "window",
+          "document",
+          "location",
+          "addEventListener",
+          "removeEventListener",
+          "sessionStorage",
+          "fetch",
+          "AbortController",
+          "ResizeObserver",
+          "URLSearchParams",
+          "TextDecoderStream",
+          "setTimeout",
+          "console",
+        ].map((name) => [name, "readonly"]),
+      ),
+    },
+  },
 );

@@ -10,6 +10,7 @@ import type { TableOptionsAnswer } from "./wire.js";
 
 /** Options in milliseconds, as the API reports them (their schema: wire.ts). */
 export type TableOptions = Static<typeof TableOptionsAnswer>;
+type NumericOption = Exclude<keyof TableOptions, "paused">;
 
 export const DEFAULT_OPTIONS: Readonly<TableOptions> = Object.freeze({
   ackWaitMs: 30_000,
@@ -20,10 +21,14 @@ export const DEFAULT_OPTIONS: Readonly<TableOptions> = Object.freeze({
   cacheSize: 10_000,
   pollIntervalMs: 30_000,
   maxAttempts: 0,
+  paused: false,
 });
 
+/** The comment key of `paused`, written only while the table is paused (a Vitess table's comment stays pure). */
+const PAUSED_KEY = "vt_paused";
+
 /** Comment keys, in the order Vitess documents them. */
-const KEYS: ReadonlyArray<[keyof TableOptions, string, "seconds" | "count"]> = [
+const KEYS: ReadonlyArray<[NumericOption, string, "seconds" | "count"]> = [
   ["ackWaitMs", "vt_ack_wait", "seconds"],
   ["purgeAfterMs", "vt_purge_after", "seconds"],
   ["batchSize", "vt_batch_size", "count"],
@@ -53,6 +58,7 @@ export function resolveOptions(partial: Partial<TableOptions> = {}): TableOption
     ackWaitMs,
     minBackoffMs: partial.minBackoffMs ?? ackWaitMs,
   };
+  if (typeof opts.paused !== "boolean") throw new OptionsError("paused", `paused must be true or false, got ${String(opts.paused)}`);
   const positive: Array<keyof TableOptions> = ["ackWaitMs", "batchSize", "cacheSize", "pollIntervalMs"];
   for (const [key] of KEYS) {
     const v = opts[key];
@@ -85,6 +91,7 @@ export function formatComment(opts: TableOptions): string {
     const v = unit === "seconds" ? opts[key] / 1000 : opts[key];
     parts.push(`${name}=${formatNumber(v)}`);
   }
+  if (opts.paused) parts.push(`${PAUSED_KEY}=1`);
   return parts.join(",");
 }
 
@@ -111,6 +118,10 @@ export function parseComment(comment: string): TableOptions {
     const eq = item.indexOf("=");
     if (eq < 0) continue;
     const name = item.slice(0, eq).trim();
+    if (name === PAUSED_KEY) {
+      partial.paused = item.slice(eq + 1).trim() !== "0";
+      continue;
+    }
     const spec = byName.get(name);
     if (!spec) continue;
     const text = item.slice(eq + 1).trim();

@@ -34,6 +34,8 @@ export const TableOptionsBody = Type.Object(
     cacheSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
     pollIntervalMs: Type.Optional(PositiveDelay),
     maxAttempts: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+    /** Delivery stopped (POST /pause, /resume): enqueues go on, subscribers stay connected and get nothing. */
+    paused: Type.Optional(Type.Boolean()),
   },
   closed,
 );
@@ -220,6 +222,8 @@ export const TableOptionsAnswer = Type.Object({
   pollIntervalMs: Type.Number(),
   /** 0 means unlimited. Stored as an extra vt_ key that Vitess ignores. */
   maxAttempts: Type.Integer(),
+  /** Delivery stopped on every node (enqueues go on). Stored as `vt_paused=1`, another key Vitess ignores. */
+  paused: Type.Boolean(),
 });
 
 export const TableStatsAnswer = Type.Object({
@@ -346,6 +350,43 @@ export const DeadLetterPageAnswer = Type.Object({
   next: Type.Optional(Type.String()),
 });
 export type DeadLetterPageAnswer = Static<typeof DeadLetterPageAnswer>;
+
+/** GET /v1/tables/{table}/history: per-second rates on this node and, while the dashboard watched, depth. */
+export const HistoryAnswer = Type.Object({
+  table: Type.String(),
+  /** Between two rate points. */
+  stepMs: Type.Integer(),
+  /** Messages per second this node enqueued, delivered and saw acked, oldest first (15 minutes at most). */
+  rates: Type.Array(Type.Object({ t: Type.Integer(), enqueued: Type.Number(), delivered: Type.Number(), acked: Type.Number() })),
+  /** The table's counts, recorded while someone listened to GET /v1/events (every 2 s), oldest first. */
+  depth: Type.Array(
+    Type.Object({ t: Type.Integer(), ready: Type.Integer(), delayed: Type.Integer(), inFlight: Type.Integer(), dead: Type.Integer() }),
+  ),
+});
+export type HistoryAnswer = Static<typeof HistoryAnswer>;
+
+/** GET /v1/whoami: what the presented token may do (the dashboard hides what it may not). */
+export const WhoamiAnswer = Type.Object({
+  /** False when the server has no tokens: then everything is open, and `scopes` says so. */
+  authentication: Type.Boolean(),
+  /** Scopes by table name, or "*" for every table. */
+  scopes: Type.Record(Type.String(), Type.Array(Type.String())),
+  /** Whether the server serves the dashboard (TABLEMQ_UI). */
+  ui: Type.Boolean(),
+});
+export type WhoamiAnswer = Static<typeof WhoamiAnswer>;
+
+/** POST /v1/tables/{table}/messages/{id}/deliver: the message is due now. */
+export const DeliverNowAnswer = Type.Object({ id: Type.String(), dueNow: Type.Literal(true) });
+export type DeliverNowAnswer = Static<typeof DeliverNowAnswer>;
+
+/** DELETE /v1/tables/{table}/messages/{id}. */
+export const MessageDeletedAnswer = Type.Object({ id: Type.String(), deleted: Type.Literal(true) });
+export type MessageDeletedAnswer = Static<typeof MessageDeletedAnswer>;
+
+/** POST /v1/tables/{table}/purge: how many unacked messages were deleted. */
+export const PurgeAnswer = Type.Object({ purged: Type.Integer() });
+export type PurgeAnswer = Static<typeof PurgeAnswer>;
 
 export const RedriveAnswer = Type.Object({
   redriven: Type.Integer(),

@@ -29,7 +29,7 @@ export function serverUrls(raw: string): string[] {
 }
 
 /** Every table option as a flag: `ackWaitMs` is `--ack-wait-ms <ms>`. */
-export const TABLE_OPTION_FLAGS: ReadonlyArray<{ key: keyof TableOptions; flag: string; min: number; help: string }> = [
+export const TABLE_OPTION_FLAGS: ReadonlyArray<{ key: Exclude<keyof TableOptions, "paused">; flag: string; min: number; help: string }> = [
   { key: "ackWaitMs", flag: "--ack-wait-ms", min: 1, help: "how long a delivered message waits for its ack (default 30000)" },
   { key: "minBackoffMs", flag: "--min-backoff-ms", min: 0, help: "smallest redelivery backoff (default: ack wait)" },
   { key: "maxBackoffMs", flag: "--max-backoff-ms", min: 0, help: "largest redelivery backoff, 0 = unbounded (default 0)" },

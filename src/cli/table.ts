@@ -1,4 +1,4 @@
-/** `tablemq table create|alter|list|describe|drop`. */
+/** `tablemq table create|alter|list|describe|pause|resume|purge|drop`. */
 import type { Command } from "commander";
 import type { TableDescription } from "../client/types.js";
 import { TABLE_NAME_PATTERN } from "../model/limits.js";
@@ -9,6 +9,7 @@ import { type Column, formatDuration, outputFormat, Printer } from "./output.js"
 /** One table's description as `field  value` rows. */
 const DESCRIPTION_ROWS: ReadonlyArray<Column<TableDescription>> = [
   ["name", (d) => d.name],
+  ["delivery", (d) => (d.options.paused ? "paused" : "on")],
   ["ready", (d) => d.stats.ready],
   ["delayed", (d) => d.stats.delayed],
   ["in flight", (d) => d.stats.inFlight],
@@ -83,6 +84,37 @@ export function registerTable(program: Command, io: CliIo): void {
     .argument("<name>", "table name")
     .action(async (name: string, _flags: unknown, cmd: Command) => {
       new Printer(io, outputFormat(cmd, io)).one(await clientFor(cmd, io).describeTable(name), DESCRIPTION_ROWS);
+    });
+
+  for (const [op, what] of [
+    ["pause", "stop delivery from a table on every node (enqueues go on; subscribers stay connected)"],
+    ["resume", "start delivery from a paused table again"],
+  ] as const) {
+    table
+      .command(op)
+      .description(what)
+      .argument("<name>", "table name")
+      .action(async (name: string, _flags: unknown, cmd: Command) => {
+        const client = clientFor(cmd, io);
+        const description = op === "pause" ? await client.pauseTable(name) : await client.resumeTable(name);
+        new Printer(io, outputFormat(cmd, io)).one(description, DESCRIPTION_ROWS);
+      });
+  }
+
+  table
+    .command("purge")
+    .description("delete every unacked message of a table (ready, delayed, in flight); dead letters stay")
+    .argument("<name>", "table name")
+    .option("--yes", "do it: without this flag only the count that would be deleted is shown")
+    .action(async (name: string, flags: { yes?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd, io);
+      if (!flags.yes) {
+        const { stats } = await client.describeTable(name);
+        throw new CliError(
+          `${stats.ready + stats.delayed + stats.inFlight} unacked messages of ${name} would be deleted: add --yes to purge`,
+        );
+      }
+      new Printer(io, outputFormat(cmd, io)).one({ name, purged: await client.purgeTable(name) });
     });
 
   table

@@ -284,6 +284,31 @@ export class TablemqClient {
     return (await this.http.request<BrowsedMessage>("GET", tablePath(table, `/messages/${encodeURIComponent(id)}`))).body;
   }
 
+  /** Stops delivery from the table on every node (enqueues go on); returns its description. */
+  async pauseTable(table: string): Promise<TableDescription> {
+    return (await this.http.request<TableDescription>("POST", tablePath(table, "/pause"))).body;
+  }
+
+  /** Starts delivery again after pauseTable; returns its description. */
+  async resumeTable(table: string): Promise<TableDescription> {
+    return (await this.http.request<TableDescription>("POST", tablePath(table, "/resume"))).body;
+  }
+
+  /** Makes an unacked message due now; a 404 `message_not_found` when it is unknown or acked. */
+  async deliverNow(table: string, id: string): Promise<void> {
+    await this.http.request<unknown>("POST", tablePath(table, `/messages/${encodeURIComponent(id)}/deliver`));
+  }
+
+  /** Deletes an unacked message outright; a 404 `message_not_found` when it is unknown or acked. */
+  async deleteMessage(table: string, id: string): Promise<void> {
+    await this.http.request<unknown>("DELETE", tablePath(table, `/messages/${encodeURIComponent(id)}`));
+  }
+
+  /** Deletes every unacked message of the table; returns how many. */
+  async purgeTable(table: string): Promise<number> {
+    return (await this.http.request<{ purged: number }>("POST", tablePath(table, "/purge"))).body.purged;
+  }
+
   /** Moves dead letters (the given ids, or all) back into the table, due now with epoch 0. */
   async redrive(table: string, which: { ids: readonly string[] } | { all: true }): Promise<RedriveResult> {
     return (await this.http.request<RedriveResult>("POST", tablePath(table, "/redrive"), which)).body;

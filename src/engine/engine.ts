@@ -243,6 +243,16 @@ export class Engine {
     return { created: false, options: await this.alter(table, partial) };
   }
 
+  /**
+   * Stops (or starts again) delivery from a table: kept in the table's options, so it holds across restarts
+   * and on every node (the others hear it as any option change: at once over the bus, else at their next
+   * schema refresh). Enqueues go on. TableNotFoundError for a table that is not a message table.
+   */
+  async setPaused(table: string, paused: boolean): Promise<TableOptions> {
+    await this.manager(table);
+    return this.alter(table, { paused });
+  }
+
   async dropTable(table: string): Promise<boolean> {
     this.mustBeOpen();
     checkTableName(table);

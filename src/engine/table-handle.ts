@@ -185,6 +185,26 @@ export class TableHandle {
     return found;
   }
 
+  /**
+   * Makes an unacked message due now (a delayed or backed-off one; one in flight is delivered again, as
+   * when its lease runs out), its epoch kept. MessageNotFoundError when there is none (unknown or acked).
+   */
+  async deliverNow(id: string): Promise<void> {
+    if (!isMessageId(id)) throw badId(id, "id");
+    if ((await this.services.onTable(this.manager.reschedule([id], 0))) === 0) throw new MessageNotFoundError(this.name, id);
+  }
+
+  /** Deletes an unacked message outright; MessageNotFoundError when there is none (unknown or acked). */
+  async deleteMessage(id: string): Promise<void> {
+    if (!isMessageId(id)) throw badId(id, "id");
+    if ((await this.services.onTable(this.manager.deleteUnacked([id]))) === 0) throw new MessageNotFoundError(this.name, id);
+  }
+
+  /** Deletes every unacked message of the table (ready, delayed and in flight); returns how many. Dead letters stay. */
+  purge(): Promise<number> {
+    return this.services.onTable(this.manager.deleteUnacked());
+  }
+
   /** The table's dead letters, newest first. */
   listDead(limit: number, cursor?: string): Promise<DeadLetterPage> {
     this.services.mustHaveDeadLetterName(this.name);

@@ -72,6 +72,11 @@ export class Holdings {
     for (const slot of touched) if (!slot.removed) this.onRelease(slot);
   }
 
+  /** Ends every hold (the messages are gone), as `release` of every held id. */
+  releaseAll(): void {
+    this.release([...this.holders.keys()]);
+  }
+
   /** Forgets everything a receiver that went away held. */
   forgetReceiver(slot: ReceiverSlot): void {
     for (const [id, held] of this.holders) {

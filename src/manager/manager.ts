@@ -36,6 +36,8 @@ export const POLL_MAX_BYTES = 8 * 1024 * 1024;
  * looks again this soon at the latest: rows another node won are leased, but a failed claim's are due.
  */
 const CLAIM_RETRY_MS = 250;
+/** Rows one statement of a purge deletes: a bounded transaction, however large the table. */
+export const PURGE_CHUNK = 10_000;
 
 /**
  * A send that took longer than this (or failed) has its batch's lease renewed after it: the claim before the
@@ -87,6 +89,8 @@ export interface ManagerSnapshot {
   /** Delayed rows enqueued here that wait on a timer (not for a poll) to enter the cache when due. */
   scheduled: number;
   pending: boolean;
+  /** Delivery is stopped (options.paused). */
+  paused: boolean;
   stats: ManagerStats;
 }
 
@@ -238,7 +242,7 @@ export class MessageManager {
       state,
       discard: (ids) => this.discard(ids),
       poll: () => {
-        if (state.receivers.count > 0) this.poller.trigger();
+        if (state.live) this.poller.trigger();
         this.signalDue();
       },
     });
@@ -286,15 +290,27 @@ export class MessageManager {
 
   /** Applies changed options (the engine saw the table COMMENT change). */
   configure(options: TableOptions): void {
+    const wasPaused = this.state.options.paused;
     this.state.configure(options);
     this.poller.setInterval(this.pollIntervalMs());
     this.purger.setInterval(options.pollIntervalMs);
+    if (options.paused && !wasPaused) this.dropQueued();
+    if (!options.paused && wasPaused) {
+      this.state.markPending();
+      if (this.state.live) this.poller.trigger();
+      this.schedulePump();
+    }
+  }
+
+  /** Whether delivery is stopped (options.paused). */
+  get paused(): boolean {
+    return this.state.options.paused;
   }
 
   subscribe(receiver: Receiver): Subscription {
     if (!this.state.open) throw new ClosedError(`table ${this.table}`);
     const slot = this.state.receivers.add(receiver);
-    if (this.state.receivers.count === 1) this.poller.trigger(); // the first subscriber looks for due rows
+    if (this.state.receivers.count === 1 && this.state.live) this.poller.trigger(); // the first subscriber looks for due rows
     this.schedulePump();
     return {
       get held() {
@@ -311,8 +327,36 @@ export class MessageManager {
    */
 
   /** Validates, gives ids, writes and offers messages to the cache; see Inserter. */
-  enqueue(messages: readonly EnqueueMessage[]): Promise<EnqueueResult> {
-    return this.inserter.enqueue(messages);
+  async enqueue(messages: readonly EnqueueMessage[]): Promise<EnqueueResult> {
+    const result = await this.inserter.enqueue(messages);
+    this.state.count("enqueued", result.ids.length - result.duplicates.length);
+    return result;
+  }
+
+  /**
+   * An operator deletes unacked messages outright: `ids`, or (undefined) every unacked message of the table
+   * (a purge, PURGE_CHUNK rows per statement). No copy held here is sent afterwards, and the receivers that
+   * hold them get their credit back (their acks then find nothing). Another node's copies fail their claim
+   * (the row is gone) and are not sent either. Returns how many were deleted (a delete sent again after an
+   * unknown outcome does not count what the lost attempt deleted).
+   */
+  async deleteUnacked(ids?: readonly string[]): Promise<number> {
+    const { store } = this.deps;
+    let deleted = 0;
+    if (ids !== undefined) {
+      this.forget(ids, true);
+      deleted = (await this.retryWrite(`delete on ${this.table}`, ids, () => store.deleteUnacked(this.table, [...ids], ids.length))).value;
+      this.forget(ids, true);
+    } else {
+      let n: number;
+      do {
+        n = (await this.retryWrite(`purge of ${this.table}`, [], () => store.deleteUnacked(this.table, undefined, PURGE_CHUNK))).value;
+        deleted += n;
+      } while (n === PURGE_CHUNK);
+      this.forgetEverything();
+    }
+    this.state.count("deleted", deleted);
+    return deleted;
   }
 
   /** Marks ids acked; returns how many this call acked. */
@@ -397,6 +441,7 @@ export class MessageManager {
       held: this.state.holdings.size,
       scheduled: this.insertPath.scheduled,
       pending: this.state.pending,
+      paused: this.state.options.paused,
       stats: { ...this.stats },
     };
   }
@@ -421,7 +466,7 @@ export class MessageManager {
    * subscribed has nothing to do (its first subscriber's poll finds them).
    */
   peerDue(at?: number): void {
-    if (this.state.receivers.count === 0) return;
+    if (!this.state.live) return;
     if (at !== undefined && at > this.deps.clock.now()) this.poller.expectDue(at);
     else if (this.starved()) this.poller.trigger();
   }
@@ -511,20 +556,34 @@ export class MessageManager {
     if (release) this.state.holdings.release(ids);
   }
 
+  /** Every message's copies are dropped (the table was purged): queued, scheduled, and what receivers hold. */
+  private forgetEverything(): void {
+    const queued = this.state.cache.queuedRows().map((r) => r.id);
+    this.forget(queued, false);
+    this.insertPath.clearScheduled();
+    this.state.holdings.releaseAll();
+    this.state.markPending(); // rows enqueued meanwhile are in the table
+  }
+
   private unsubscribe(slot: ReceiverSlot): void {
     if (!this.state.receivers.remove(slot)) return;
     this.state.holdings.forgetReceiver(slot);
-    if (this.state.receivers.count === 0) {
-      // Nobody to send to: forget what is queued (it stays due in the table) and look again on the next
-      // subscribe. In-flight ids stay until their discard so a poll cannot re-add them meanwhile.
-      const queued = this.state.cache.queuedRows();
-      this.state.cache.evict(queued.map((r) => r.id));
-      this.insertPath.unleash(queued);
-      this.insertPath.clearScheduled();
-      this.state.markPending();
-      if (queued.length > 0) this.signalDue(); // due and nobody's here: perhaps someone's elsewhere
-    }
+    if (this.state.receivers.count === 0) this.dropQueued();
     this.schedulePump();
+  }
+
+  /**
+   * Nobody to send to (the last receiver left, or the table was paused): forget what is queued (it stays due
+   * in the table) and look again when there is. In-flight ids stay until their discard so a poll cannot
+   * re-add them meanwhile.
+   */
+  private dropQueued(): void {
+    const queued = this.state.cache.queuedRows();
+    this.state.cache.evict(queued.map((r) => r.id));
+    this.insertPath.unleash(queued);
+    this.insertPath.clearScheduled();
+    this.state.markPending();
+    if (queued.length > 0 && !this.state.options.paused) this.signalDue(); // due and nobody's here: perhaps someone's elsewhere
   }
 
   private notifyClosed(slot: ReceiverSlot, reason: string): void {
@@ -547,7 +606,7 @@ export class MessageManager {
 
   /** The send loop: hands batches to idle receivers while there is something to send. */
   private pump(): void {
-    while (this.state.open) {
+    while (this.state.live) {
       if (this.state.cache.isEmpty()) {
         this.requestPollIfPending();
         return;
@@ -591,7 +650,7 @@ export class MessageManager {
    * its receivers are starved (the periodic poll still comes).
    */
   private requestPollIfPending(): void {
-    if (this.state.pending && this.state.receivers.count > 0 && (!this.shared || this.starved())) this.poller.trigger();
+    if (this.state.pending && this.state.live && (!this.shared || this.starved())) this.poller.trigger();
   }
 
   private async deliver(slot: ReceiverSlot, popped: MessageRow[]): Promise<void> {

@@ -46,9 +46,9 @@ export interface PollerDeps {
 }
 
 /**
- * Fills the cache from the table: every interval, and at once on `trigger()` (first subscriber, cache
- * drained while rows are pending, a delayed message falling due). Reads due rows in priority order, up to
- * the cache size; a full read (or a full cache) sets `pending`, so the send loop asks for another poll as
+ * Fills the cache from the table while it is live (open, not paused, someone subscribed): every interval,
+ * and at once on `trigger()` (first subscriber, cache drained while rows are pending, a delayed message
+ * falling due). Reads due rows in priority order, up to the cache size; a full read (or a full cache) sets `pending`, so the send loop asks for another poll as
  * soon as it drains the cache.
  *
  * The poll holds the cache-management mutex across its read and its adds, so a post-send discard cannot
@@ -193,9 +193,9 @@ export class Poller {
 
   private async pollOnce(): Promise<void> {
     const { env, state } = this.deps;
-    if (state.receivers.count === 0) return;
+    if (!state.live) return;
     await this.deps.mutex.runExclusive(async () => {
-      if (state.receivers.count === 0) return;
+      if (!state.live) return;
       const forgotten = (this.forgotten = new Set());
       try {
         const { limit, maxBytes } = this.readSize();

@@ -3,6 +3,8 @@
  * plain numbers here so the manager has no metrics dependency.
  */
 export interface ManagerStats {
+  /** Messages enqueued through this server (written; duplicates of existing ids are not counted). */
+  enqueued: number;
   /** Messages put in the cache by the insert path (enqueued through this server). */
   queued: number;
   /** Messages handed to receivers. */
@@ -29,10 +31,13 @@ export interface ManagerStats {
   redriven: number;
   /** Messages a consumer failed for good (the fail API): moved to the dead-letter table at once. */
   failed: number;
+  /** Unacked messages an operator deleted (one by id, or a purge of the table). */
+  deleted: number;
 }
 
 export function newStats(): ManagerStats {
   return {
+    enqueued: 0,
     queued: 0,
     sent: 0,
     delayed: 0,
@@ -49,5 +54,6 @@ export function newStats(): ManagerStats {
     deadLetterFailed: 0,
     redriven: 0,
     failed: 0,
+    deleted: 0,
   };
 }

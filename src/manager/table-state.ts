@@ -51,9 +51,12 @@ export class TableState {
     this.cache.resize(options.cacheSize);
   }
 
-  /** Open, with someone to send to. */
+  /**
+   * Open, not paused, with someone to send to. A paused table (options.paused) delivers nothing: its
+   * receivers stay subscribed, and it neither polls nor takes enqueued rows into its cache.
+   */
   get live(): boolean {
-    return this.open && this.receivers.count > 0;
+    return this.open && !this.opts.paused && this.receivers.count > 0;
   }
 
   /** Due rows may be waiting in the table that the cache did not take: poll again as soon as it drains. */

@@ -9,6 +9,8 @@ import { ApiError, clientErrorHandler, errorHandler, notFoundHandler, sendError,
 import { registerOpenApi } from "./openapi.js";
 import { RequestLogs } from "./request-logs.js";
 import { browseRoutes } from "./routes/browse.js";
+import { actionRoutes } from "./routes/actions.js";
+import { dashboardRoutes } from "./routes/dashboard.js";
 import { deadLetterRoutes } from "./routes/dead-letters.js";
 import { messageRoutes } from "./routes/messages.js";
 import { limitConnections, rateLimiterFor } from "./rate-limit.js";
@@ -77,9 +79,11 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
   messageRoutes(app, ctx);
   deadLetterRoutes(app, ctx);
   browseRoutes(app, ctx);
+  actionRoutes(app, ctx);
   subscribeRoutes(app, ctx);
   webhookRoutes(app, ctx);
   opsRoutes(app, ctx);
+  await dashboardRoutes(app, ctx);
   nodeRoutes(app, {
     membership: () => ctx.cluster?.nodes(),
     self: () =>

@@ -14,12 +14,22 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { Counter, type Registry } from "prom-client";
-import { checkMetricsAuth, parseTokenTable, type Scope, type ServerConfig } from "./config.js";
+import { checkMetricsAuth, parseTokenTable, type Scope, type ServerConfig, TABLE_SCOPES } from "./config.js";
 import { ApiError, sendError } from "./errors.js";
 import type { RateLimiter } from "./rate-limit.js";
 
-/** What a route needs: nothing, a valid token, a scope on the route's table (or any of the table scopes), or a server scope. */
-export type Requirement = { kind: "open" } | { kind: "token" } | { kind: "table"; scope: Scope | "any" } | { kind: "server"; scope: Scope };
+/**
+ * What a route needs: nothing, a valid token, a scope on the route's table (one of a list of them, or any
+ * table scope), or a server scope.
+ */
+export type Requirement =
+  | { kind: "open" }
+  | { kind: "token" }
+  | { kind: "table"; scope: Scope | "any" | readonly Scope[] }
+  | { kind: "server"; scope: Scope };
+
+/** Views that consumers have always had, and a read-only token has too. */
+const LOOK = ["consume", "read"] as const;
 
 /**
  * The scope each route needs, by method (HEAD as GET) and route pattern. A route that is not listed
@@ -44,12 +54,23 @@ export const ROUTE_SCOPES = {
   "POST /v1/tables/:table/extend": { kind: "table", scope: "consume" },
   "POST /v1/tables/:table/release": { kind: "table", scope: "consume" },
   "POST /v1/tables/:table/wake": { kind: "table", scope: "publish" },
-  "GET /v1/tables/:table/dead": { kind: "table", scope: "consume" },
+  "GET /v1/tables/:table/dead": { kind: "table", scope: LOOK },
   // Browsing shows payloads, which consumers may read anyway; it changes nothing.
-  "GET /v1/tables/:table/messages": { kind: "table", scope: "consume" },
-  "GET /v1/tables/:table/messages/:id": { kind: "table", scope: "consume" },
+  "GET /v1/tables/:table/messages": { kind: "table", scope: LOOK },
+  "GET /v1/tables/:table/messages/:id": { kind: "table", scope: LOOK },
+  "POST /v1/tables/:table/messages/:id/deliver": { kind: "table", scope: "admin" },
+  "DELETE /v1/tables/:table/messages/:id": { kind: "table", scope: "admin" },
+  "POST /v1/tables/:table/purge": { kind: "table", scope: "admin" },
+  "POST /v1/tables/:table/pause": { kind: "table", scope: "admin" },
+  "POST /v1/tables/:table/resume": { kind: "table", scope: "admin" },
   "POST /v1/tables/:table/redrive": { kind: "table", scope: "admin" },
   "GET /v1/tables/:table/subscribe": { kind: "table", scope: "consume" },
+  "GET /v1/tables/:table/history": { kind: "table", scope: "any" },
+  "GET /v1/events": { kind: "token" }, // shows only the tables the token has a scope on
+  "GET /v1/whoami": { kind: "token" },
+  // The dashboard's files: no data in them (the page asks for a token and reads the API with it).
+  "GET /ui": { kind: "open" },
+  "GET /ui/*": { kind: "open" },
   "GET /v1/tables/:table/webhooks": { kind: "table", scope: "admin" },
   "GET /v1/tables/:table/webhooks/:name": { kind: "table", scope: "admin" },
   "PUT /v1/tables/:table/webhooks/:name": { kind: "table", scope: "admin" },
@@ -81,9 +102,14 @@ export class Principal {
     return this.grants.get(table)?.has(scope) === true || this.grants.get("*")?.has(scope) === true;
   }
 
-  /** Any table scope (publish, consume, admin) on this table: it may describe and list it. */
+  /** Any table scope (publish, consume, admin, read) on this table: it may describe and list it. */
   seesTable(table: string): boolean {
-    return this.has("publish", table) || this.has("consume", table) || this.has("admin", table);
+    return TABLE_SCOPES.some((scope) => this.has(scope, table));
+  }
+
+  /** The scopes granted, by table name or "*" (GET /v1/whoami). */
+  scopes(): Record<string, Scope[]> {
+    return Object.fromEntries([...this.grants].map(([table, scopes]) => [table, [...scopes]]));
   }
 }
 
@@ -166,6 +192,11 @@ export function selectProtocol(protocols: Set<string>): string | false {
 
 /** Principals of authenticated requests, for handlers that filter by what the token may see. */
 const principals = new WeakMap<IncomingMessage, Principal>();
+
+/** The scopes of this request's token by table, or undefined when authentication is off (everything is open). */
+export function scopesOf(req: FastifyRequest): Record<string, Scope[]> | undefined {
+  return principals.get(req.raw)?.scopes();
+}
 
 /** Whether this request may see the table (always, when authentication is off). */
 export function canSeeTable(req: FastifyRequest, table: string): boolean {
@@ -260,7 +291,10 @@ function deny(needs: Requirement, principal: Principal, req: FastifyRequest): st
       if (needs.scope === "any") {
         return principal.seesTable(name) ? undefined : `the token has no scope on table ${JSON.stringify(name)}`;
       }
-      return principal.has(needs.scope, name) ? undefined : `the token lacks the ${needs.scope} scope on table ${JSON.stringify(name)}`;
+      const anyOf: readonly Scope[] = typeof needs.scope === "string" ? [needs.scope] : needs.scope;
+      return anyOf.some((scope) => principal.has(scope, name))
+        ? undefined
+        : `the token lacks the ${anyOf.join(" or ")} scope on table ${JSON.stringify(name)}`;
     }
   }
 }

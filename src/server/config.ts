@@ -69,10 +69,16 @@ export interface ServerConfig {
   webhookLeaseMs: number;
   /** The URL other nodes and operators reach this node at, listed in GET /v1/nodes; "" = the one it listens on. */
   nodeUrl: string;
+  /** "on": the dashboard is served at /ui/; "off": it is not (the API is the same either way). */
+  ui: "on" | "off";
 }
 
-/** What a token may do on a table: publish (enqueue), consume (subscribe, ack, postpone), admin (create, change, drop). */
-export const TABLE_SCOPES = ["publish", "consume", "admin"] as const;
+/**
+ * What a token may do on a table: publish (enqueue), consume (subscribe, ack, postpone), admin (create,
+ * change, drop, pause, delete and purge messages), read (look: describe, browse, dead letters, rates; the
+ * dashboard's read-only token).
+ */
+export const TABLE_SCOPES = ["publish", "consume", "admin", "read"] as const;
 /** Server-wide scopes, granted under "*" only. */
 export const SERVER_SCOPES = ["metrics"] as const;
 export type Scope = (typeof TABLE_SCOPES)[number] | (typeof SERVER_SCOPES)[number];
@@ -113,9 +119,10 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   webhookLeaseMs: 10_000,
   nodeUrl: "",
   sqliteThread: "worker",
+  ui: "on",
 });
 
-type Kind = "string" | "int" | "level" | "thread" | "json-options" | "json-tokens" | "metrics-auth";
+type Kind = "string" | "int" | "level" | "thread" | "json-options" | "json-tokens" | "metrics-auth" | "on-off";
 
 export type SqliteThread = "worker" | "main";
 const THREADS: readonly SqliteThread[] = ["worker", "main"];
@@ -249,7 +256,7 @@ export const SETTINGS: ReadonlyArray<{ key: keyof ServerConfig; env: string; fla
     env: "TABLEMQ_AUTH_TOKENS",
     flag: "--auth-tokens",
     kind: "json-tokens",
-    help: 'bearer tokens, JSON {"<token>": {"<table>|*": ["publish","consume","admin","metrics"]}}',
+    help: 'bearer tokens, JSON {"<token>": {"<table>|*": ["publish","consume","admin","read","metrics"]}}',
   },
   {
     key: "authTokensFile",
@@ -264,6 +271,13 @@ export const SETTINGS: ReadonlyArray<{ key: keyof ServerConfig; env: string; fla
     flag: "--metrics-auth",
     kind: "metrics-auth",
     help: "open|token: whether /metrics needs a token with the metrics scope",
+  },
+  {
+    key: "ui",
+    env: "TABLEMQ_UI",
+    flag: "--ui",
+    kind: "on-off",
+    help: "on|off: whether the dashboard is served at /ui/",
   },
   {
     key: "rateLimitPerSec",
@@ -421,6 +435,9 @@ export function loadConfig(
 function parse(s: (typeof SETTINGS)[number], raw: string, name: string): unknown {
   switch (s.kind) {
     case "string":
+      return raw;
+    case "on-off":
+      if (raw !== "on" && raw !== "off") throw new ConfigError(`${name} must be on or off, got ${JSON.stringify(raw)}`);
       return raw;
     case "thread":
       if (!(THREADS as readonly string[]).includes(raw))

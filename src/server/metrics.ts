@@ -8,6 +8,7 @@ import type { WebhookCounters, WebhookReport } from "../webhooks/types.js";
 
 /** Counters mirrored from each manager's stats (Vitess's MessageStats), name → stats field. */
 const COUNTERS: ReadonlyArray<[string, keyof ManagerStats, string]> = [
+  ["tablemq_messages_enqueued_total", "enqueued", "Messages enqueued through this server (duplicates not counted)"],
   ["tablemq_messages_queued_total", "queued", "Messages put in the cache by the insert path"],
   ["tablemq_messages_sent_total", "sent", "Messages sent to subscribers"],
   ["tablemq_messages_delayed_total", "delayed", "Messages sent again (epoch >= 1)"],
@@ -24,6 +25,7 @@ const COUNTERS: ReadonlyArray<[string, keyof ManagerStats, string]> = [
   ["tablemq_dead_letter_failed_total", "deadLetterFailed", "Messages out of attempts that could not be moved (retried later)"],
   ["tablemq_messages_redriven_total", "redriven", "Dead letters moved back into the table"],
   ["tablemq_messages_failed_total", "failed", "Messages failed by consumers and dead-lettered at once"],
+  ["tablemq_messages_deleted_total", "deleted", "Unacked messages deleted by an operator (one by id, or a purge)"],
 ];
 
 /**
@@ -81,6 +83,9 @@ export class Metrics {
     gauge("tablemq_cache_size", "Messages in the cache (queued or being sent)", (s) => s.cached);
     gauge("tablemq_receivers", "Subscribers", (s) => s.receivers);
     gauge("tablemq_in_flight", "Messages delivered and awaiting their ack", (s) => s.held);
+    gauge("tablemq_table_paused", "1 while the table's delivery is paused (POST /v1/tables/{table}/pause), else 0", (s) =>
+      s.paused ? 1 : 0,
+    );
     perTable.push(
       new Gauge({
         name: "tablemq_dead_letters",

@@ -34,20 +34,27 @@ import {
   TableAnswer,
   TableDroppedAnswer,
   TableListAnswer,
+  DeliverNowAnswer,
+  HistoryAnswer,
+  WhoamiAnswer,
+  MessageDeletedAnswer,
+  PurgeAnswer,
   WebhookAnswer,
   WebhookDeletedAnswer,
   WebhookListAnswer,
 } from "../wire.js";
 import { type Requirement, ROUTE_SCOPES, type RouteKey, WS_PROTOCOL } from "./auth.js";
+import { TABLE_SCOPES } from "./config.js";
 
 const TAGS = {
   tables: "Message tables: create or change, describe, list, drop.",
   messages: "Enqueue, and settle deliveries over HTTP: ack, postpone, fail, extend, release; wake the poller.",
   subscribe: "Deliveries pushed over a WebSocket.",
-  browse: "A table's unacked messages, read without delivering them.",
+  browse: "A table's unacked messages: read without delivering them, made due now, deleted, purged.",
   "dead letters": "Messages out of attempts (or failed by a consumer): list and redrive.",
   webhooks: "A table's webhook subscribers: HTTP endpoints its messages are POSTed to.",
   operations: "Liveness, readiness, metrics and this document.",
+  dashboard: "The web dashboard at /ui/ and what it reads: rates, a live feed, the token's scopes.",
 } as const;
 type Tag = keyof typeof TAGS;
 
@@ -144,6 +151,23 @@ export const ROUTE_DOCS: Readonly<Record<RouteKey, RouteDoc>> = {
     answers: { 200: json("Changed (or unchanged): its description.", TableAnswer), 201: json("Created: its description.", TableAnswer) },
     optionalBody: true,
   },
+  "POST /v1/tables/:table/pause": {
+    tag: "tables",
+    operationId: "pauseTable",
+    summary: "Pause delivery",
+    description:
+      "Stops delivery from the table on every node: subscribers stay connected and get nothing, webhooks hold what they have, " +
+      "enqueues go on. Kept in the table's options (`paused`), so it holds across restarts; other nodes hear it at once over " +
+      "their bus, else at their next schema refresh. Acks and postpones of messages already delivered still work.",
+    answers: { 200: json("Paused (or already paused): the table's description.", TableAnswer) },
+  },
+  "POST /v1/tables/:table/resume": {
+    tag: "tables",
+    operationId: "resumeTable",
+    summary: "Resume delivery",
+    description: "Starts delivery again after a pause: due messages go to the subscribers at once.",
+    answers: { 200: json("Resumed (or not paused): the table's description.", TableAnswer) },
+  },
   "DELETE /v1/tables/:table": {
     tag: "tables",
     operationId: "dropTable",
@@ -235,6 +259,75 @@ export const ROUTE_DOCS: Readonly<Record<RouteKey, RouteDoc>> = {
     description: "Without delivering it; 404 `message_not_found` when it is unknown or acked.",
     answers: { 200: json("The message.", BrowsedMessageAnswer) },
   },
+  "POST /v1/tables/:table/messages/:id/deliver": {
+    tag: "browse",
+    operationId: "deliverNow",
+    summary: "Make a message due now",
+    description:
+      "A delayed or backed-off message becomes due now (its epoch kept), and is delivered at once to a subscriber; one in flight " +
+      "is delivered again, as when its lease runs out. 404 `message_not_found` when it is unknown or acked.",
+    answers: { 200: json("Due now.", DeliverNowAnswer) },
+  },
+  "DELETE /v1/tables/:table/messages/:id": {
+    tag: "browse",
+    operationId: "deleteMessage",
+    summary: "Delete a message",
+    description:
+      "Deletes an unacked message outright (whatever its state); it is not delivered again, and a subscriber holding it gets its " +
+      "credit back (its ack then counts nothing). 404 `message_not_found` when it is unknown or acked.",
+    answers: { 200: json("Deleted.", MessageDeletedAnswer) },
+  },
+  "POST /v1/tables/:table/purge": {
+    tag: "browse",
+    operationId: "purgeTable",
+    summary: "Purge a table's unacked messages",
+    description:
+      "Deletes every unacked message of the table (ready, delayed and in flight), 10,000 rows per statement; acked rows and " +
+      "dead letters stay. Messages enqueued while it runs may be deleted too. Answers how many were deleted.",
+    answers: { 200: json("Purged.", PurgeAnswer) },
+  },
+  "GET /v1/tables/:table/history": {
+    tag: "dashboard",
+    operationId: "tableHistory",
+    summary: "A table's recent rates and depth",
+    description:
+      "Per second over the last 15 minutes, the messages this node enqueued, delivered and saw acked (`rates`); and the table's " +
+      "counts, recorded every 2 s while someone listens to `GET /v1/events` (`depth`). In memory: a restarted node starts empty.",
+    answers: { 200: json("The history, oldest first.", HistoryAnswer) },
+  },
+  "GET /v1/events": {
+    tag: "dashboard",
+    operationId: "events",
+    summary: "Live feed (server-sent events)",
+    description:
+      "A `text/event-stream` that stays open: each second a `rates` event (`{t, tables: {<name>: {enqueued, delivered, acked}}}`, " +
+      "messages per second on this node), and every 2 s a `tables` event (`{tables}` as `GET /v1/tables` answers). Only the tables " +
+      "the token has a scope on. A browser reads it with fetch (EventSource cannot send the authorization header).",
+    answers: { 200: { description: "The event stream.", contentType: "text/event-stream; charset=utf-8" } },
+  },
+  "GET /v1/whoami": {
+    tag: "dashboard",
+    operationId: "whoami",
+    summary: "What this token may do",
+    description:
+      'The presented token\'s scopes by table (`"*"` for every table); with authentication off, every scope on `"*"`. The dashboard shows only what they allow.',
+    answers: { 200: json("The scopes.", WhoamiAnswer) },
+  },
+  "GET /ui": {
+    tag: "dashboard",
+    operationId: "dashboardRedirect",
+    summary: "The dashboard",
+    description: "Redirects to `/ui/`. Absent with TABLEMQ_UI=off.",
+    answers: { 302: { description: "To /ui/." } },
+  },
+  "GET /ui/*": {
+    tag: "dashboard",
+    operationId: "dashboardFiles",
+    summary: "The dashboard's files",
+    description:
+      "The web dashboard (`/ui/`) and the modules it loads, with the libraries it uses under `/ui/vendor/`: served from the package, no internet needed. Absent with TABLEMQ_UI=off.",
+    answers: { 200: { description: "A file of the dashboard.", contentType: "text/html; charset=utf-8" } },
+  },
   "GET /v1/tables/:table/subscribe": {
     tag: "subscribe",
     operationId: "subscribe",
@@ -302,9 +395,9 @@ function needs(r: Requirement): string {
         ? 'nothing unless TABLEMQ_METRICS_AUTH=token; then the `metrics` scope on `"*"`'
         : `the \`${r.scope}\` scope on \`"*"\``;
     case "table":
-      return r.scope === "any"
-        ? "any of the `publish`, `consume` and `admin` scopes on the table"
-        : `the \`${r.scope}\` scope on the table`;
+      if (r.scope === "any") return `any of the ${TABLE_SCOPES.map((s) => `\`${s}\``).join(", ")} scopes on the table`;
+      if (typeof r.scope === "string") return `the \`${r.scope}\` scope on the table`;
+      return `the ${r.scope.map((s) => `\`${s}\``).join(" or ")} scope on the table`;
   }
 }
 
@@ -329,9 +422,9 @@ function responses(doc: RouteDoc): Record<string, unknown> {
   return out;
 }
 
-/** `:param` → `{param}`. */
+/** `:param` → `{param}`, and a wildcard `*` → `{*}` (as swagger writes it). */
 export function openApiPath(pattern: string): string {
-  return pattern.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
+  return pattern.replace(/:([A-Za-z0-9_]+)/g, "{$1}").replace(/\*$/, "{*}");
 }
 
 type Operation = { requestBody?: { required?: boolean }; responses?: Record<string, unknown> };

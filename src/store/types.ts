@@ -206,6 +206,11 @@ export interface MessageStore {
   countDead(table: string): Promise<number>;
   /** Moves the given dead ids (or the `limit` oldest when `ids` is undefined) back, epoch 0, due now. */
   redrive(table: string, ids: string[] | undefined, nowMs: number, limit: number): Promise<RedriveResult>;
+  /**
+   * Deletes unacked messages outright (an operator's delete or purge): the given `ids`, or when `ids` is
+   * undefined up to `limit` of the table's unacked rows (call again until fewer come back). Returns rows deleted.
+   */
+  deleteUnacked(table: string, ids: string[] | undefined, limit: number): Promise<number>;
   /** Deletes up to `limit` rows acked before `cutoffMs`; returns rows deleted. */
   purge(table: string, cutoffMs: number, limit: number): Promise<number>;
   /** When the oldest acked row was acked (epoch ms), or undefined when none is: the next purge is due then. */

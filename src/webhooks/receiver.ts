@@ -1,4 +1,4 @@
-import type { Clock } from "../clock.js";
+import type { Clock, TimerHandle } from "../clock.js";
 import type { Logger } from "../logger.js";
 import type { Subscription } from "../manager/manager.js";
 import type { Receiver } from "../manager/receivers.js";
@@ -9,6 +9,9 @@ import { describeError, requestBody } from "./request.js";
 import { SIGNATURE_HEADER, sign } from "./signature.js";
 import { ERROR_TEXT_CHARS, type Transport } from "./transport.js";
 import type { TableAccess, WebhookCounters, WebhookState, WebhookStatus, WebhookTarget } from "./types.js";
+
+/** How often a receiver of a paused table looks whether it was resumed. */
+export const PAUSE_RECHECK_MS = 1_000;
 
 export interface WebhookReceiverDeps {
   clock: Clock;
@@ -67,6 +70,8 @@ export class WebhookReceiver implements Receiver {
   private lastError: string | null = null;
   private lastErrorAt: number | null = null;
   private lastDeliveredAt: number | null = null;
+  /** Set while the table is paused and a batch waits: the timer that looks again. */
+  private pauseCheck: TimerHandle | undefined;
 
   constructor(
     target: WebhookTarget,
@@ -176,14 +181,19 @@ export class WebhookReceiver implements Receiver {
 
   private halt(): void {
     this.phase = "stopped";
+    if (this.pauseCheck !== undefined) this.deps.clock.clearTimeout(this.pauseCheck);
+    this.pauseCheck = undefined;
     this.recoverer.cancel();
     this.keeper.stop();
     this.posting?.abort(new Error("webhook stopped"));
   }
 
-  /** Starts the drain loop unless it runs, a retry is scheduled (the recoverer owns the next try) or it stopped. */
+  /**
+   * Starts the drain loop unless it runs, a retry is scheduled (the recoverer owns the next try), it
+   * stopped, or it waits for its paused table to be resumed.
+   */
   private kick(): void {
-    if (this.draining || this.phase !== "open" || this.recoverer.scheduled) return;
+    if (this.draining || this.phase !== "open" || this.recoverer.scheduled || this.pauseCheck !== undefined) return;
     this.draining = true;
     this.drained = this.drain();
   }
@@ -204,6 +214,14 @@ export class WebhookReceiver implements Receiver {
   /** POSTs the head batch (unless only its ack is left) and acks it; false when it stays at the head. */
   private async deliverHead(): Promise<boolean> {
     const head = this.queue[0]!;
+    if (!head.posted && this.deps.table.paused()) {
+      // Paused: hold the batch (its lease is kept) and look again in a while.
+      this.pauseCheck = this.deps.clock.setTimeout(() => {
+        this.pauseCheck = undefined;
+        this.kick();
+      }, PAUSE_RECHECK_MS);
+      return false;
+    }
     if (!head.posted) {
       const error = await this.post(head);
       if (this.phase === "stopped") return false;

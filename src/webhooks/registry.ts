@@ -274,6 +274,7 @@ export class WebhookRegistry {
       release: (ids) => handle!.postpone(ids, 0),
       extend: (deliveries, byMs) => handle!.extendDeliveries(deliveries, byMs),
       ackWaitMs: () => handle?.options.ackWaitMs ?? 30_000,
+      paused: () => handle?.options.paused === true,
     };
     const receiver = new WebhookReceiver(config, {
       clock: this.clock,

@@ -19,6 +19,8 @@ export interface TableAccess {
   extend(deliveries: Delivery[], byMs: number): Promise<FencedResult>;
   /** The table's ack wait now: how far ahead leases are kept. */
   ackWaitMs(): number;
+  /** The table is paused: batches held are not POSTed until it is resumed. */
+  paused(): boolean;
 }
 
 /** Counts kept per webhook across its receivers' lifetimes (the registry owns them; metrics read them). */

@@ -189,6 +189,23 @@ describeWithDatabase("CLI operations", () => {
     });
   });
 
+  it("table pause and resume stop and start delivery; table purge asks for --yes and names the count", async () => {
+    const { table } = await tableWith(3);
+    const paused = await cli(["table", "pause", table]);
+    expect(paused.code).toBe(0);
+    expect(JSON.parse(paused.out).options.paused).toBe(true);
+    expect((await cli(["table", "describe", table, "-o", "table"])).out).toMatch(/^delivery\s+paused$/m);
+    expect(JSON.parse((await cli(["table", "resume", table])).out).options.paused).toBe(false);
+    const unsure = await cli(["table", "purge", table]);
+    expect(unsure.code).toBe(2); // as any other missing flag
+    expect(unsure.err).toMatch(/3 unacked messages of \S+ would be deleted: add --yes to purge/);
+    expect((await client.describeTable(table)).stats.ready).toBe(3);
+    const purged = await cli(["table", "purge", table, "--yes"]);
+    expect(purged.code).toBe(0);
+    expect(JSON.parse(purged.out)).toEqual({ name: table, purged: 3 });
+    expect((await cli(["table", "pause", `${table}x`])).code).toBe(1);
+  });
+
   it("webhook get shows one webhook, never its secret", async () => {
     const { table } = await tableWith(0);
     await client.putWebhook(table, "audit", { url: "http://127.0.0.1:9/hook", secret: "s3cr3t-value" });

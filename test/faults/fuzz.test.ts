@@ -587,6 +587,16 @@ function httpCases(seed: number): Case[] {
     cases.push({ category: "browse", method: "GET", path });
   }
 
+  // An operator's actions on one message, by ids that are bad or name no message: a 400 or a 404, nothing changes.
+  for (let i = 0; i < 40; i++) {
+    const id = encodeURIComponent(String(pick(rnd, [...BAD_IDS, "999", "18446744073709551615"])));
+    cases.push(
+      rnd() < 0.5
+        ? { category: "message actions", method: "DELETE", path: `${messages}/${id}` }
+        : { category: "message actions", method: "POST", path: `${messages}/${id}/deliver` },
+    );
+  }
+
   // Table options: wrong types, out of range, unknown names, inconsistent pairs; on the target and on a new name.
   const badOptions: unknown[] = [
     { ackWaitMs: 0 },
@@ -651,7 +661,9 @@ function httpCases(seed: number): Case[] {
     ["GET", "/v1"],
     ["GET", "/v1/tables/"],
     ["GET", "//v1//tables"],
-    ["DELETE", `/v1/tables/${TARGET}/messages/1000`],
+    ["PATCH", `/v1/tables/${TARGET}/messages/1000`],
+    ["GET", `/v1/tables/${TARGET}/messages/1000/deliver`],
+    ["PUT", `/v1/tables/${TARGET}/purge`],
     ["OPTIONS", table],
     ["GET", "/healthz/../v1/tables/x"],
     ["GET", `/v1/tables/${TARGET}/subscribe`],

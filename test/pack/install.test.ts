@@ -5,7 +5,7 @@
  * name), and a map's sources resolve inside the installed package. Slow (a build and an install), so it
  * runs as `npm run test:pack` (and in .ci/run), not in `npm test`.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -100,6 +100,40 @@ await sub.close();
       env: { ...process.env, DATABASE_URL: database.url, TABLE: table, TABLEMQ_URL: server.url },
     });
     expect(stdout.trim().split("\n")).toEqual(["true", '{"from":"tablemq/sql"}']);
+  });
+
+  it("serves the dashboard from the installed package: the page and the libraries it imports", async () => {
+    const child = spawn(
+      join(installed, "..", ".bin", "tablemq"),
+      ["serve", "--port", "0", "--database-url", database.url, "--log-level", "warn"],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    try {
+      const url = await new Promise<string>((found, failed) => {
+        let out = "";
+        // Its URL on stderr ("tablemq listening on ..."); its log lines on stdout.
+        const read = (chunk: Buffer) => {
+          out += chunk.toString();
+          const m = /listening on (http:\/\/\S+)/.exec(out);
+          if (m) found(m[1]!);
+        };
+        child.stdout.on("data", read);
+        child.stderr.on("data", read);
+        child.once("exit", (code) => failed(new Error(`tablemq serve exited (${code}) before listening: ${out}`)));
+        setTimeout(() => failed(new Error(`tablemq serve did not listen within 30 s: ${out}`)), 30_000).unref();
+      });
+      const page = await fetch(`${url}/ui/`);
+      expect(page.status).toBe(200);
+      const html = await page.text();
+      const vendored = [...html.matchAll(/"\.\/(vendor\/[^"]+)"/g)].map((m) => m[1]!);
+      expect(vendored.length).toBeGreaterThanOrEqual(4);
+      for (const path of [...vendored, "app.js", "style.css"]) expect((await fetch(`${url}/ui/${path}`)).status, path).toBe(200);
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+    }
   });
 
   it("runs its tablemq command: --help, then a send and a tail against a server", async () => {

@@ -44,7 +44,17 @@ interface StoredTable {
   dead: Map<string, DeadMessage>;
 }
 
-type Op = "readDue" | "claim" | "postpone" | "reschedule" | "ack" | "purge" | "insertMessages" | "updateDeliveries" | "deadLetter";
+type Op =
+  | "readDue"
+  | "claim"
+  | "postpone"
+  | "reschedule"
+  | "ack"
+  | "purge"
+  | "deleteUnacked"
+  | "insertMessages"
+  | "updateDeliveries"
+  | "deadLetter";
 
 /**
  * The MessageStore contract in memory, for the manager's unit tests. It evaluates the same backoff formula
@@ -57,6 +67,7 @@ export class MemoryStore implements MessageStore, WebhookStore {
   /** Webhook configurations by "table name". */
   readonly webhooks = new Map<string, WebhookConfig>();
   readonly calls: Record<Op, number> = {
+    deleteUnacked: 0,
     readDue: 0,
     claim: 0,
     postpone: 0,
@@ -338,6 +349,21 @@ export class MemoryStore implements MessageStore, WebhookStore {
       }
     }
     return result;
+  }
+
+  async deleteUnacked(table: string, ids: string[] | undefined, limit: number): Promise<number> {
+    await this.enter("deleteUnacked");
+    const t = this.mustTable(table);
+    const wanted = ids === undefined ? undefined : new Set(ids);
+    let n = 0;
+    for (const [id, r] of t.rows) {
+      if (n >= limit) break;
+      if (r.timeAcked === null && (wanted === undefined || wanted.has(id))) {
+        t.rows.delete(id);
+        n++;
+      }
+    }
+    return n;
   }
 
   async purge(table: string, cutoffMs: number, limit: number): Promise<number> {

@@ -63,9 +63,10 @@ export class TestSubscriber {
   /** Set to ack every batch over the socket as it arrives. */
   autoAck = false;
 
-  constructor(base: string, table: string, query = "", opts: { autoAck?: boolean } = {}) {
+  constructor(base: string, table: string, query = "", opts: { autoAck?: boolean; token?: string } = {}) {
     this.autoAck = opts.autoAck ?? false;
-    this.socket = new WebSocket(`${base.replace(/^http/, "ws")}/v1/tables/${table}/subscribe${query}`);
+    const headers = opts.token === undefined ? {} : { authorization: `Bearer ${opts.token}` };
+    this.socket = new WebSocket(`${base.replace(/^http/, "ws")}/v1/tables/${table}/subscribe${query}`, { headers });
     this.opened = new Promise((resolve, reject) => {
       this.socket.once("open", () => resolve());
       this.socket.once("unexpected-response", (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
@@ -120,8 +121,8 @@ export interface TestServer {
   readonly base: string;
   /** The server's own database. */
   readonly databaseUrl: string;
-  /** A WebSocket subscriber that got its `subscribed` frame; closed when the block ends. */
-  subscribe(table: string, query?: string, autoAck?: boolean): Promise<TestSubscriber>;
+  /** A WebSocket subscriber that got its `subscribed` frame (with `token` as its bearer); closed when the block ends. */
+  subscribe(table: string, query?: string, autoAck?: boolean, token?: string): Promise<TestSubscriber>;
 }
 
 /** For a describe block: a real server on a database of its own (MySQL unless `kind` says), started before and closed after it. */
@@ -147,8 +148,8 @@ export function useTestServer(databaseName: string, overrides: Partial<ServerCon
     get databaseUrl() {
       return database.url;
     },
-    async subscribe(table, query = "", autoAck = false) {
-      const s = new TestSubscriber(this.base, table, query, { autoAck });
+    async subscribe(table, query = "", autoAck = false, token) {
+      const s = new TestSubscriber(this.base, table, query, { autoAck, ...(token === undefined ? {} : { token }) });
       subscribers.push(s);
       await s.opened;
       await waitUntil(() => s.frames.some((f) => f.type === "subscribed"), "the subscribed frame");

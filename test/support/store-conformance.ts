@@ -245,6 +245,19 @@ export function describeStoreConformance(name: string, target: () => Conformance
       expect(await store.describeTable(t, T0)).toEqual({ ready: 1, delayed: 0, inFlight: 0, acked: 0 });
     });
 
+    it("deletes unacked messages by id, or any unacked ones at most `limit` at a time; acked rows stay", async () => {
+      const { store, t } = await table("conf_delete");
+      await store.insertMessages(t, [msg("1"), msg("2"), msg("3"), msg("4"), msg("5")]);
+      await store.ack(t, ["1"], T0);
+      expect(await store.deleteUnacked(t, ["1", "2", "404"], 100)).toBe(1); // 1 is acked, 404 unknown
+      expect(await store.getMessage(t, "2", T0)).toBeUndefined();
+      expect(await store.deleteUnacked(t, [], 100)).toBe(0);
+      expect(await store.deleteUnacked(t, undefined, 2)).toBe(2);
+      expect(await store.deleteUnacked(t, undefined, 2)).toBe(1);
+      expect(await store.deleteUnacked(t, undefined, 2)).toBe(0);
+      expect(await store.describeTable(t, T0)).toEqual({ ready: 0, delayed: 0, inFlight: 0, acked: 1 });
+    });
+
     it("tells when the oldest acked row was acked, and when unacked rows fall due", async () => {
       const { store, t } = await table("conf_due");
       expect(await store.oldestAck(t)).toBeUndefined();

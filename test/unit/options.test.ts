@@ -21,6 +21,15 @@ describe("table options", () => {
     expect(parseComment(formatComment(resolveOptions({ maxAttempts: 5 }))).maxAttempts).toBe(5);
   });
 
+  it("keeps paused out of the comment unless the table is paused, and reads it back", () => {
+    expect(formatComment(resolveOptions({}))).not.toContain("vt_paused");
+    const comment = formatComment(resolveOptions({ paused: true }));
+    expect(comment).toMatch(/,vt_paused=1$/);
+    expect(parseComment(comment).paused).toBe(true);
+    expect(parseComment("vitess_message,vt_paused=0").paused).toBe(false);
+    expect(() => resolveOptions({ paused: "yes" as never })).toThrow(/paused/);
+  });
+
   it("reads hand-written comments with spaces and unknown keys", () => {
     expect(isMessageComment(" vitess_message , vt_ack_wait=30")).toBe(true);
     expect(isMessageComment("vitess_messages")).toBe(false);

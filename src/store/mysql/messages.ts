@@ -364,6 +364,15 @@ export async function settleGroups(
 }
 
 /** Deletes up to `limit` rows acked before the cutoff (a range on poller_idx's first column). */
+export async function deleteUnacked(db: Kysely<any>, table: string, ids: string[] | undefined, limit: number): Promise<number> {
+  if (ids !== undefined && ids.length === 0) return 0;
+  const which = ids === undefined ? sql`` : sql`AND id IN (${idList(ids)})`;
+  const result = await sql`
+    DELETE FROM ${tableRef(table)} WHERE time_acked IS NULL ${which}
+    LIMIT ${positiveLimit(limit)}`.execute(db);
+  return affected(result);
+}
+
 export async function purge(db: Kysely<any>, table: string, cutoffMs: number, limit: number): Promise<number> {
   const result = await sql`
     DELETE FROM ${tableRef(table)} WHERE time_acked < ${nsValue(cutoffMs, "cutoff")}

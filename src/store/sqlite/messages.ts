@@ -277,6 +277,14 @@ export function updateDeliveries(
 // ---------------------------------------------------------------------------------------------------
 // Purge, oldest ack, due times
 
+export async function deleteUnacked(db: Kysely<any>, table: string, ids: string[] | undefined, limit: number): Promise<number> {
+  if (ids !== undefined && ids.length === 0) return 0;
+  const ref = tableRef(table);
+  const which: RawBuilder<unknown> = ids === undefined ? sql`time_acked IS NULL` : sql`id IN (${keyList(ids)}) AND ${UNACKED_BY_ID}`;
+  const result = await sql`DELETE FROM ${ref} WHERE id IN (SELECT id FROM ${ref} WHERE ${which} LIMIT ${limitOf(limit)})`.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
+}
+
 export async function purge(db: Kysely<any>, table: string, cutoffMs: number, limit: number): Promise<number> {
   const ref = tableRef(table);
   const result = await sql`DELETE FROM ${ref} WHERE id IN (

@@ -149,6 +149,9 @@ export class SqliteStore implements MessageStore, WebhookStore {
     return onTable(table, dead.redrive(this.db, table, ids, nowMs, limit));
   }
 
+  deleteUnacked(table: string, ids: string[] | undefined, limit: number): Promise<number> {
+    return onTable(table, messages.deleteUnacked(this.db, table, ids, limit));
+  }
   purge(table: string, cutoffMs: number, limit: number): Promise<number> {
     return onTable(table, messages.purge(this.db, table, cutoffMs, limit));
   }

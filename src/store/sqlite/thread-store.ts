@@ -159,6 +159,9 @@ export class SqliteThreadStore implements MessageStore, WebhookStore {
   redrive(table: string, ids: string[] | undefined, nowMs: number, limit: number): Promise<RedriveResult> {
     return this.call("redrive", table, ids, nowMs, limit);
   }
+  deleteUnacked(table: string, ids: string[] | undefined, limit: number): Promise<number> {
+    return this.call("deleteUnacked", table, ids, limit);
+  }
   purge(table: string, cutoffMs: number, limit: number): Promise<number> {
     return this.call("purge", table, cutoffMs, limit);
   }

@@ -31,8 +31,9 @@ describe("serverUrls", () => {
 });
 
 describe("table option flags", () => {
-  it("cover every table option", () => {
-    expect(TABLE_OPTION_FLAGS.map((f) => f.key).sort()).toEqual(Object.keys(DEFAULT_OPTIONS).sort());
+  it("cover every table option but paused (tablemq table pause / resume)", () => {
+    const numeric = Object.keys(DEFAULT_OPTIONS).filter((k) => k !== "paused");
+    expect(TABLE_OPTION_FLAGS.map((f) => f.key).sort()).toEqual(numeric.sort());
   });
 
   it("map flags to options, leaving out the ones not given", () => {

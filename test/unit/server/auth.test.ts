@@ -64,7 +64,7 @@ describe("auth settings", () => {
       [{ "": { "*": ["consume"] } }, /^TABLEMQ_AUTH_TOKENS: token #1 is empty/],
       [{ a: { "*": ["consume"] }, [`${SECRET} x`]: { "*": ["consume"] } }, /^TABLEMQ_AUTH_TOKENS: token #2 has a character/],
       [{ [SECRET]: ["consume"] }, /^TABLEMQ_AUTH_TOKENS: token #1: its grants must be an object/],
-      [{ [SECRET]: { orders: ["publish", "read"] } }, /^TABLEMQ_AUTH_TOKENS: token #1: unknown scope "read" on "orders"/],
+      [{ [SECRET]: { orders: ["publish", "peek"] } }, /^TABLEMQ_AUTH_TOKENS: token #1: unknown scope "peek" on "orders"/],
       [{ [SECRET]: { orders: "publish" } }, /^TABLEMQ_AUTH_TOKENS: token #1: the scopes of "orders" must be an array/],
       [{ [SECRET]: { Orders: ["publish"] } }, /^TABLEMQ_AUTH_TOKENS: token #1: "Orders" is not a table name/],
       [{ [SECRET]: { orders: ["metrics"] } }, /^TABLEMQ_AUTH_TOKENS: token #1: the metrics scope is server-wide: grant it under "\*"/],
