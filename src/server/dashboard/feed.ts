@@ -63,7 +63,8 @@ export class LiveFeed {
       }
       this.deliver(listener, "rates", JSON.stringify({ t: t || this.deps.now(), tables }));
     }
-    if (this.deps.now() - this.lastTables >= FEED_TABLES_MS) void this.refreshTables([...this.listeners]);
+    // Not while the last describing runs (a slow database): the next tick after it asks again.
+    if (!this.describing && this.deps.now() - this.lastTables >= FEED_TABLES_MS) void this.refreshTables([...this.listeners]);
   }
 
   /** Ends every listener's stream (the server is closing). */

@@ -81,6 +81,36 @@ describe("LiveFeed", () => {
     expect(all.ended()).toBe(false); // removed before the close
   });
 
+  it("describes the tables once at a time, however slow the database", async () => {
+    let now = 0;
+    let describes = 0;
+    let finish: (() => void) | undefined;
+    const feed = new LiveFeed({
+      history: new RateHistory(),
+      now: () => now,
+      log: silentLogger,
+      describeAll: () => {
+        describes++;
+        return new Promise((resolve) => (finish = () => resolve([])));
+      },
+    });
+    feed.add(listener(() => true).l);
+    for (let i = 0; i < 10; i++) {
+      now += FEED_TABLES_MS;
+      feed.tick();
+    }
+    expect(describes).toBe(1);
+    // The ticks that came meanwhile left nothing queued behind it.
+    for (let i = 0; i < 5; i++) {
+      finish!();
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    expect(describes).toBe(1);
+    now += FEED_TABLES_MS;
+    feed.tick();
+    expect(describes).toBe(2);
+  });
+
   it("cuts off a listener that does not keep up", async () => {
     const feed = new LiveFeed({ history: new RateHistory(), now: () => 0, log: silentLogger, describeAll: async () => [] });
     const slow = listener(() => true, 2 * 1024 * 1024);
