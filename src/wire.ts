@@ -298,8 +298,27 @@ export const TableAnswer = Type.Object({
 });
 export type TableAnswer = Static<typeof TableAnswer>;
 
-/** GET /v1/tables: the tables the token may see, each as GET /v1/tables/{table} describes it. */
-export const TableListAnswer = Type.Object({ tables: Type.Array(TableAnswer) });
+/** GET /v1/tables: a page of tables by name; `stats=false` leaves out their counts (nothing is read from the database). */
+export const TableListQuery = Type.Object(
+  {
+    /** 1..1000, default 100. */
+    limit: Type.Optional(Type.String({ pattern: "^([1-9][0-9]{0,2}|1000)$" })),
+    /** The previous page's `next`: the last table name it had. */
+    cursor: Type.Optional(TableName),
+    stats: Type.Optional(Type.Enum(["true", "false"])),
+  },
+  closed,
+);
+export type TableListQuery = Static<typeof TableListQuery>;
+
+/**
+ * GET /v1/tables: the tables the token may see, by name, each as GET /v1/tables/{table} describes it
+ * (without `stats` when asked `stats=false`); `next` when there are more.
+ */
+export const TableListAnswer = Type.Object({
+  tables: Type.Array(Type.Intersect([Type.Omit(TableAnswer, ["stats"]), Type.Object({ stats: Type.Optional(TableStatsAnswer) })])),
+  next: Type.Optional(Type.String()),
+});
 export type TableListAnswer = Static<typeof TableListAnswer>;
 
 /** DELETE /v1/tables/{table}. */

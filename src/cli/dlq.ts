@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { wholeNumber } from "./flags.js";
 import type { DeadMessage } from "../client/types.js";
 import { CliError, type CliIo, clientFor } from "./io.js";
+import { printPages } from "./pages.js";
 import { type Column, formatTime, outputFormat, Printer } from "./output.js";
 
 const DEAD_COLUMNS: ReadonlyArray<Column<DeadMessage>> = [
@@ -25,23 +26,10 @@ export function registerDlq(program: Command, io: CliIo): void {
     .option("--all", "follow every page to the end")
     .action(async (table: string, flags: { limit: number; cursor?: string; all?: boolean }, cmd: Command) => {
       const client = clientFor(cmd, io);
-      const out = new Printer(io, outputFormat(cmd, io));
-      const printed = out.stream(DEAD_COLUMNS);
-      let cursor = flags.cursor;
-      try {
-        for (;;) {
-          const page = await client.listDead(table, cursor === undefined ? { limit: flags.limit } : { limit: flags.limit, cursor });
-          for (const message of page.messages) printed.add(message);
-          if (page.next === undefined) return;
-          if (!flags.all) {
-            out.note(`more: --cursor ${page.next}`);
-            return;
-          }
-          cursor = page.next;
-        }
-      } finally {
-        printed.end();
-      }
+      await printPages(new Printer(io, outputFormat(cmd, io)), DEAD_COLUMNS, flags, async (cursor) => {
+        const page = await client.listDead(table, cursor === undefined ? { limit: flags.limit } : { limit: flags.limit, cursor });
+        return { items: page.messages, next: page.next };
+      });
     });
 
   dlq

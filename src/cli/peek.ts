@@ -3,6 +3,7 @@ import { Option, type Command } from "commander";
 import type { BrowsedMessage } from "../client/types.js";
 import { wholeNumber } from "./flags.js";
 import { type CliIo, clientFor } from "./io.js";
+import { printPages } from "./pages.js";
 import { type Column, formatTime, outputFormat, Printer } from "./output.js";
 
 const COLUMNS: ReadonlyArray<Column<BrowsedMessage>> = [
@@ -43,23 +44,14 @@ export function registerPeek(program: Command, io: CliIo): void {
         );
         return;
       }
-      const printed = out.stream(COLUMNS);
-      let cursor = flags.cursor;
-      try {
-        for (;;) {
-          const page = await client.browse(table, {
-            order: flags.order,
-            limit: flags.limit,
-            ...(flags.state ? { state: flags.state } : {}),
-            ...(cursor ? { cursor } : {}),
-          });
-          for (const m of page.messages) printed.add(m);
-          if (page.next === undefined) return;
-          if (!flags.all) return out.note(`more: --cursor ${page.next}`);
-          cursor = page.next;
-        }
-      } finally {
-        printed.end();
-      }
+      await printPages(out, COLUMNS, flags, async (cursor) => {
+        const page = await client.browse(table, {
+          order: flags.order,
+          limit: flags.limit,
+          ...(flags.state ? { state: flags.state } : {}),
+          ...(cursor ? { cursor } : {}),
+        });
+        return { items: page.messages, next: page.next };
+      });
     });
 }

@@ -2,8 +2,9 @@
 import type { Command } from "commander";
 import type { TableDescription } from "../client/types.js";
 import { TABLE_NAME_PATTERN } from "../model/limits.js";
-import { tableOptionFlags, tableOptionsFromFlags } from "./flags.js";
+import { tableOptionFlags, tableOptionsFromFlags, wholeNumber } from "./flags.js";
 import { CliError, type CliIo, clientFor } from "./io.js";
+import { printPages } from "./pages.js";
 import { type Column, formatDuration, outputFormat, Printer } from "./output.js";
 
 /** One table's description as `field  value` rows. */
@@ -73,9 +74,16 @@ export function registerTable(program: Command, io: CliIo): void {
 
   table
     .command("list")
-    .description("list the message tables with their stats")
-    .action(async (_flags: unknown, cmd: Command) => {
-      new Printer(io, outputFormat(cmd, io)).many(await clientFor(cmd, io).listTables(), TABLE_COLUMNS);
+    .description("list the message tables with their stats, by name, a page at a time")
+    .option("--limit <n>", "tables per page (1..1000)", wholeNumber(1, 1000), 100)
+    .option("--cursor <cursor>", "continue after an earlier page (printed on stderr when there is more)")
+    .option("--all", "follow every page to the end")
+    .action(async (flags: { limit: number; cursor?: string; all?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd, io);
+      await printPages(new Printer(io, outputFormat(cmd, io)), TABLE_COLUMNS, flags, async (cursor) => {
+        const page = await client.listTablesPage({ limit: flags.limit, ...(cursor === undefined ? {} : { cursor }) });
+        return { items: page.tables as TableDescription[], next: page.next }; // with stats: every table has them
+      });
     });
 
   table

@@ -30,6 +30,7 @@ import type {
   PublishResult,
   RedriveResult,
   TableDescription,
+  TablePage,
   TableOptions,
   Webhook,
   WebhookSettings,
@@ -243,9 +244,29 @@ export class TablemqClient {
     return { created: status === 201, table: body };
   }
 
+  /** Every table the token may see, with its stats: listTablesPage followed to the end, 1000 a page. */
   async listTables(): Promise<TableDescription[]> {
-    const { body } = await this.http.request<{ tables: TableDescription[] }>("GET", "/v1/tables");
-    return body.tables;
+    const all: TableDescription[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.listTablesPage({ limit: 1000, ...(cursor === undefined ? {} : { cursor }) });
+      all.push(...(page.tables as TableDescription[])); // asked with stats: every table has them
+      cursor = page.next;
+    } while (cursor !== undefined);
+    return all;
+  }
+
+  /**
+   * One page of the tables, by name: `limit` 1..1000 (default 100), `cursor` the previous page's `next`;
+   * `stats: false` leaves out the counts (then the server reads nothing from the database).
+   */
+  async listTablesPage(options: { limit?: number; cursor?: string; stats?: boolean } = {}): Promise<TablePage> {
+    const query = new URLSearchParams();
+    if (options.limit !== undefined) query.set("limit", String(options.limit));
+    if (options.cursor !== undefined) query.set("cursor", options.cursor);
+    if (options.stats === false) query.set("stats", "false");
+    const qs = query.size > 0 ? `?${query.toString()}` : "";
+    return (await this.http.request<TablePage>("GET", `/v1/tables${qs}`)).body;
   }
 
   async describeTable(table: string): Promise<TableDescription> {

@@ -32,6 +32,7 @@ export type {
   StaleInfo,
   SubscribedInfo,
   TableDescription,
+  TablePage,
   TableOptions,
   TableStats,
   Webhook,

@@ -13,6 +13,7 @@ import type {
   ServerFrame,
   ServerFrames,
   TableAnswer,
+  TableListAnswer,
   TableStatsAnswer,
   WebhookAnswer,
   WebhookBody,
@@ -28,6 +29,9 @@ export type TableStats = TableStatsAnswer;
 
 /** A table's name, options and stats; `webhooks`, the health of its webhook subscribers (absent from servers without webhooks). */
 export type TableDescription = TableAnswer;
+
+/** A page of the tables (listTablesPage): `stats` absent when asked without; `next` when there are more. */
+export type TablePage = TableListAnswer;
 
 /**
  * A message to publish (the enqueue body's item, wire.ts): `id` a decimal string (the server makes one when

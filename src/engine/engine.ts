@@ -12,7 +12,7 @@ import { deadLetterBaseOf, deadLetterTableOf, MAX_DEAD_LETTER_BASE } from "../mo
 import { resolveOptions, type TableOptions } from "../options.js";
 import type { MessageStore } from "../store/types.js";
 import type { BusEvent } from "../cluster/bus-events.js";
-import { TableHandle, type TableServices } from "./table-handle.js";
+import { type TableDescription, TableHandle, type TableServices } from "./table-handle.js";
 import { checkDeadLetterName, checkTableName } from "../model/validate.js";
 
 export interface EngineConfig {
@@ -209,6 +209,37 @@ export class Engine {
 
   tableNames(): string[] {
     return [...this.managers.keys()].sort();
+  }
+
+  /**
+   * Tables described as TableHandle.describe does, in one statement for all of them (a page of a listing),
+   * in the order given; a name this engine does not serve is left out. TableNotFoundError when one of them
+   * was dropped behind the engine's back (a refresh follows, as for any table found missing).
+   */
+  async describeTables(names: readonly string[]): Promise<TableDescription[]> {
+    this.mustBeOpen();
+    const served = names.filter((n) => this.managers.has(n));
+    let stats;
+    try {
+      stats = await this.store.describeTables(served, this.clock.now());
+    } catch (err) {
+      if (err instanceof TableNotFoundError) void this.refresh().catch(() => {});
+      throw err;
+    }
+    return served.flatMap((name) => {
+      const m = this.managers.get(name);
+      const s = stats.get(name);
+      if (!m || !s) return [];
+      const snap = m.snapshot();
+      // A message table under <name>_dlq (made outside tablemq) holds no dead letters of this one.
+      const dead = this.managers.has(deadLetterTableOf(name)) ? 0 : s.dead;
+      return [{ name, options: m.options, stats: { ...s, dead, receivers: snap.receivers, cached: snap.cached } }];
+    });
+  }
+
+  /** A served table's options, or undefined (no statement: the listing's `stats=false`). */
+  optionsOf(table: string): TableOptions | undefined {
+    return this.managers.get(table)?.options;
   }
 
   has(table: string): boolean {

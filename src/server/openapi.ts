@@ -131,8 +131,11 @@ export const ROUTE_DOCS: Readonly<Record<RouteKey, RouteDoc>> = {
     tag: "tables",
     operationId: "listTables",
     summary: "List tables",
-    description: "Every message table, described; with authentication on, only those the token has a scope on.",
-    answers: { 200: json("The tables.", TableListAnswer) },
+    description:
+      "The message tables by name, a page at a time (`limit` 1..1000, default 100; pass `next` back as `cursor`), each " +
+      "described, its counts read in one statement per 100 tables; `stats=false` leaves the counts out and reads nothing " +
+      "from the database. With authentication on, only the tables the token has a scope on.",
+    answers: { 200: json("A page of tables.", TableListAnswer) },
   },
   "GET /v1/tables/:table": {
     tag: "tables",

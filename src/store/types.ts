@@ -149,6 +149,11 @@ export interface MessageStore {
   /** Drops the table and its dead-letter table; returns false if there was nothing to drop. */
   dropTable(table: string): Promise<boolean>;
   describeTable(table: string, nowMs: number): Promise<TableStats>;
+  /**
+   * Several tables' stats and dead-letter counts in one statement (a page of a listing), by name. A table
+   * that is not there (dropped meanwhile) is a TableNotFoundError, as for describeTable.
+   */
+  describeTables(tables: readonly string[], nowMs: number): Promise<Map<string, TableStats & { dead: number }>>;
 
   /**
    * The largest id the table's id column holds, as the store last read the table (MAX_MESSAGE_ID when it

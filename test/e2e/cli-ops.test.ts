@@ -206,6 +206,23 @@ describeWithDatabase("CLI operations", () => {
     expect((await cli(["table", "pause", `${table}x`])).code).toBe(1);
   });
 
+  it("table list shows a page, says where the next begins, and follows every page with --all", async () => {
+    const made = [uniqueTableName("ls"), uniqueTableName("ls"), uniqueTableName("ls")].sort();
+    for (const name of made) await client.createTable(name);
+    const ours = (out: string) =>
+      lines(out)
+        .map((l) => (JSON.parse(l) as { name: string }).name)
+        .filter((n) => made.includes(n));
+    const before = made[0]!.slice(0, -1); // sorts just before the three
+    const page = await cli(["table", "list", "--limit", "2", "--cursor", before]);
+    expect(page.code).toBe(0);
+    expect(ours(page.out)).toEqual(made.slice(0, 2));
+    expect(page.err).toBe(`more: --cursor ${made[1]}\n`);
+    const all = await cli(["table", "list", "--limit", "2", "--cursor", before, "--all"]);
+    expect(ours(all.out)).toEqual(made);
+    expect(all.err).toBe("");
+  });
+
   it("webhook get shows one webhook, never its secret", async () => {
     const { table } = await tableWith(0);
     await client.putWebhook(table, "audit", { url: "http://127.0.0.1:9/hook", secret: "s3cr3t-value" });

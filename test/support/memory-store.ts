@@ -1,3 +1,4 @@
+import { TableNotFoundError } from "../../src/errors.js";
 import { payloadBytes } from "../../src/payload.js";
 import { rowsWithin } from "../../src/store/due-rows.js";
 import { MAX_MESSAGE_ID } from "../../src/ids.js";
@@ -157,6 +158,15 @@ export class MemoryStore implements MessageStore, WebhookStore {
 
   async dropTable(table: string): Promise<boolean> {
     return this.tables.delete(table);
+  }
+
+  async describeTables(tables: readonly string[], nowMs: number): Promise<Map<string, TableStats & { dead: number }>> {
+    const out = new Map<string, TableStats & { dead: number }>();
+    for (const t of tables) {
+      if (!this.tables.has(t)) throw new TableNotFoundError(t); // as the SQL stores say it
+      out.set(t, { ...(await this.describeTable(t, nowMs)), dead: await this.countDead(t) });
+    }
+    return out;
   }
 
   async describeTable(table: string, nowMs: number): Promise<TableStats> {

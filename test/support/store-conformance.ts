@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { MAX_MESSAGE_ID } from "../../src/ids.js";
 import { backoffMs } from "../../src/model/backoff.js";
 import { MAX_REASON_CHARS } from "../../src/model/limits.js";
+import { TableNotFoundError } from "../../src/errors.js";
 import { resolveOptions } from "../../src/options.js";
 import type { BackoffSpec, BrowseQuery, MessageStore } from "../../src/store/types.js";
 import type { NewMessage } from "../../src/model/messages.js";
@@ -243,6 +244,27 @@ export function describeStoreConformance(name: string, target: () => Conformance
       expect(await store.purge(t, T0 + 1, 2)).toBe(2);
       expect(await store.purge(t, T0 + 1, 2)).toBe(1);
       expect(await store.describeTable(t, T0)).toEqual({ ready: 1, delayed: 0, inFlight: 0, acked: 0 });
+    });
+
+    it("describes several tables in one call, as each alone, with their dead letters; a missing one is named", async () => {
+      const { store, newTable } = target(); // both tables in one store
+      const a = { store, t: newTable("conf_many_a") };
+      const b = { store, t: newTable("conf_many_b") };
+      for (const x of [a, b]) expect(await store.createTable(x.t, resolveOptions({}))).toBe(true);
+      await a.store.insertMessages(a.t, [msg("1"), msg("2"), { ...msg("3"), timeNext: T0 + 60_000 }]);
+      await a.store.ack(a.t, ["2"], T0);
+      await b.store.insertMessages(b.t, [msg("7")]);
+      await b.store.deadLetter(b.t, ["7"], 0, "bad", T0);
+      const both = await a.store.describeTables([a.t, b.t], T0);
+      expect([...both.keys()]).toEqual([a.t, b.t]);
+      expect(both.get(a.t)).toEqual({ ...(await a.store.describeTable(a.t, T0)), dead: 0 });
+      expect(both.get(a.t)).toEqual({ ready: 1, delayed: 1, inFlight: 0, acked: 1, dead: 0 });
+      expect(both.get(b.t)).toEqual({ ready: 0, delayed: 0, inFlight: 0, acked: 0, dead: 1 });
+      expect(await a.store.describeTables([], T0)).toEqual(new Map());
+      const missing = `${a.t}_gone`;
+      const err = await a.store.describeTables([a.t, missing], T0).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TableNotFoundError);
+      expect((err as TableNotFoundError).table).toBe(missing);
     });
 
     it("deletes unacked messages by id, or any unacked ones at most `limit` at a time; acked rows stay", async () => {

@@ -5,11 +5,21 @@ import { canSeeTable } from "../auth.js";
 import type { ServerContext } from "../context.js";
 import { describeTable, describeTables } from "../describe.js";
 import { ApiError } from "../errors.js";
-import { type TableAnswer, type TableDroppedAnswer, type TableListAnswer, TableOptionsBody, TableParams } from "../../wire.js";
+import {
+  type TableAnswer,
+  type TableDroppedAnswer,
+  type TableListAnswer,
+  TableListQuery,
+  TableOptionsBody,
+  TableParams,
+} from "../../wire.js";
+
+/** Tables on a page of GET /v1/tables when the request does not say. */
+export const DEFAULT_LIST_LIMIT = 100;
 
 /** Table admin: PUT (create or change options), GET one or all, DELETE. */
 export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  const { engine } = ctx;
+  const { engine, webhooks } = ctx;
   const describe = (table: string): Promise<TableAnswer> => describeTable(ctx, table);
 
   app.put<{ Params: TableParams; Body: Partial<TableOptions> }>(
@@ -25,10 +35,22 @@ export function tableRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.get("/v1/tables", async (req) => {
+  // A page at a time, by name: with thousands of tables one answer (and one statement per table) would not do.
+  app.get<{ Querystring: TableListQuery }>("/v1/tables", { schema: { querystring: TableListQuery } }, async (req) => {
+    const limit = req.query.limit === undefined ? DEFAULT_LIST_LIMIT : Number(req.query.limit);
+    const { cursor } = req.query;
     // With authentication on, only the tables the token has a scope on.
-    const names = engine.tableNames().filter((t) => canSeeTable(req, t));
-    return { tables: await describeTables(ctx, names) } satisfies TableListAnswer;
+    const visible = engine.tableNames().filter((t) => (cursor === undefined || t > cursor) && canSeeTable(req, t));
+    const names = visible.slice(0, limit);
+    const next = visible.length > limit ? { next: names.at(-1)! } : {};
+    if (req.query.stats === "false") {
+      const tables = names.flatMap((name) => {
+        const options = engine.optionsOf(name);
+        return options ? [{ name, options, webhooks: webhooks.summaries(name) }] : [];
+      });
+      return { tables, ...next } satisfies TableListAnswer;
+    }
+    return { tables: await describeTables(ctx, names), ...next } satisfies TableListAnswer;
   });
 
   app.get<{ Params: TableParams }>("/v1/tables/:table", { schema: { params: TableParams } }, async (req) => describe(req.params.table));

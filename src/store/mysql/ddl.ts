@@ -6,7 +6,8 @@
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import { formatComment, isMessageComment, parseComment, type TableOptions } from "../../options.js";
 import type { DiscoveredTable, TableStats } from "../types.js";
-import { stateRules } from "../states.js";
+import { deadLetterTableOf, MAX_DEAD_LETTER_BASE } from "../../model/limits.js";
+import { countTables, stateCounts, statsOf } from "../states.js";
 import type { TablemqDatabase } from "./schema.js";
 import { TableNotFoundError } from "../../errors.js";
 import { currentDatabase, nsValue, tableRef, toNumber, validateIdentifier } from "./values.js";
@@ -114,26 +115,49 @@ export async function dropTable(db: Kysely<any>, table: string): Promise<boolean
 
 /** Row counts by state, in one scan. (The aliases are quoted: DELAYED is a reserved word.) */
 export async function describeTable(db: Kysely<any>, table: string, nowMs: number): Promise<TableStats> {
-  const rules = stateRules(nsValue(nowMs, "now")); // the states browse.ts shows
-  const { rows } = await sql<Record<keyof TableStats, unknown>>`
-    SELECT
-      SUM(CASE WHEN time_acked IS NULL AND ${rules.ready} THEN 1 ELSE 0 END) AS ${sql.ref("ready")},
-      SUM(CASE WHEN time_acked IS NULL AND ${rules.delayed} THEN 1 ELSE 0 END) AS ${sql.ref("delayed")},
-      SUM(CASE WHEN time_acked IS NULL AND ${rules.inFlight} THEN 1 ELSE 0 END) AS ${sql.ref("inFlight")},
-      SUM(CASE WHEN time_acked IS NOT NULL THEN 1 ELSE 0 END) AS ${sql.ref("acked")}
-    FROM ${tableRef(table)}`.execute(db);
-  const row = rows[0];
-  // SUM over an empty table is NULL, hence toNumber's 0 for null.
-  return {
-    ready: toNumber(row?.ready),
-    delayed: toNumber(row?.delayed),
-    inFlight: toNumber(row?.inFlight),
-    acked: toNumber(row?.acked),
+  // The states browse.ts shows.
+  const { rows } = await sql<Record<string, unknown>>`SELECT ${stateCounts(nsValue(nowMs, "now"))} FROM ${tableRef(table)}`.execute(db);
+  return statsOf(rows[0], toNumber);
+}
+
+/**
+ * describeTable for several tables in one UNION ALL, with each one's dead letters (when its `<table>_dlq`
+ * exists: one look at information_schema first).
+ */
+export async function describeTables(
+  db: Kysely<any>,
+  tables: readonly string[],
+  nowMs: number,
+): Promise<Map<string, TableStats & { dead: number }>> {
+  if (tables.length === 0) return new Map();
+  const dlqs = tables.filter((t) => t.length <= MAX_DEAD_LETTER_BASE).map(deadLetterTableOf);
+  const existing = new Set<string>();
+  if (dlqs.length > 0) {
+    const { rows } = await sql<{ n: unknown }>`
+      SELECT TABLE_NAME AS n FROM information_schema.TABLES
+      WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${sql.join(dlqs)})`.execute(db);
+    for (const r of rows) existing.add(String(r.n));
+  }
+  const deadLetters = (t: string) => {
+    const dlq = t.length <= MAX_DEAD_LETTER_BASE ? deadLetterTableOf(t) : undefined;
+    return dlq !== undefined && existing.has(dlq) ? tableRef(dlq) : undefined;
   };
+  return countTables(db, tables, nsValue(nowMs, "now"), { table: tableRef, deadLetters }, toNumber);
 }
 
 export function errno(err: unknown): number | undefined {
   return typeof err === "object" && err !== null && "errno" in err ? Number((err as { errno: unknown }).errno) : undefined;
+}
+
+/** onTable for a statement on several tables: the error names the one MySQL said is missing. */
+export async function onTables<T>(tables: readonly string[], work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (errno(err) !== ER_NO_SUCH_TABLE) throw err;
+    const named = /Table '[^'.]*\.([^']+)' doesn't exist/.exec(String((err as Error).message))?.[1];
+    throw new TableNotFoundError(named !== undefined && tables.includes(named) ? named : (tables[0] ?? ""));
+  }
 }
 
 /** A statement on a table that was dropped behind our back (or never made) fails as TableNotFoundError, not a SQL error. */

@@ -119,6 +119,10 @@ export class MysqlStore implements MessageStore, WebhookStore {
     return onTable(table, read(ddl.describeTable(this.db, table, nowMs)));
   }
 
+  describeTables(tables: readonly string[], nowMs: number): Promise<Map<string, TableStats & { dead: number }>> {
+    return ddl.onTables(tables, read(ddl.describeTables(this.db, tables, nowMs)));
+  }
+
   maxMessageId(table: string): bigint {
     return this.formOf(table).maxId;
   }

@@ -84,6 +84,16 @@ export class SqliteStore implements MessageStore, WebhookStore {
     return onTable(table, tables.describeTable(this.db, table, nowMs));
   }
 
+  async describeTables(names: readonly string[], nowMs: number): Promise<Map<string, TableStats & { dead: number }>> {
+    try {
+      return await tables.describeTables(this.db, names, nowMs);
+    } catch (err) {
+      const missing = /^no such table: (\S+)$/.exec(String((err as Error).message))?.[1];
+      if (missing !== undefined && names.includes(missing)) throw new TableNotFoundError(missing);
+      throw err;
+    }
+  }
+
   maxMessageId(): bigint {
     return MAX_MESSAGE_ID;
   }

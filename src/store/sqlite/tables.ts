@@ -10,7 +10,7 @@
 import { sql, type Kysely } from "kysely";
 import { formatComment, parseComment, type TableOptions } from "../../options.js";
 import { deadLetterTableOf } from "../../model/limits.js";
-import { stateRules } from "../states.js";
+import { countTables, stateCounts, statsOf } from "../states.js";
 import type { DiscoveredTable, TableStats } from "../types.js";
 import { ns, num, tableRef } from "./keys.js";
 
@@ -73,16 +73,23 @@ export function dropTable(db: Kysely<any>, table: string): Promise<boolean> {
   });
 }
 
+/** describeTable for several tables in one UNION ALL, with each one's dead letters when its `<table>_dlq` exists. */
+export async function describeTables(
+  db: Kysely<any>,
+  tables: readonly string[],
+  nowMs: number,
+): Promise<Map<string, TableStats & { dead: number }>> {
+  if (tables.length === 0) return new Map();
+  const dlqs = tables.map(deadLetterTableOf);
+  const { rows: found } = await sql<{ name: string }>`
+    SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN (${sql.join(dlqs)})`.execute(db);
+  const existing = new Set(found.map((r) => r.name));
+  const deadLetters = (t: string) => (existing.has(deadLetterTableOf(t)) ? sql.table(deadLetterTableOf(t)) : undefined);
+  return countTables(db, tables, ns(nowMs, "now"), { table: tableRef, deadLetters }, num);
+}
+
 /** Row counts by state, in one scan (the rules of ../states.ts, as on MySQL). */
 export async function describeTable(db: Kysely<any>, table: string, nowMs: number): Promise<TableStats> {
-  const rules = stateRules(ns(nowMs, "now"));
-  const { rows } = await sql<Record<keyof TableStats, unknown>>`
-    SELECT
-      SUM(CASE WHEN time_acked IS NULL AND ${rules.ready} THEN 1 ELSE 0 END) AS ready,
-      SUM(CASE WHEN time_acked IS NULL AND ${rules.delayed} THEN 1 ELSE 0 END) AS delayed,
-      SUM(CASE WHEN time_acked IS NULL AND ${rules.inFlight} THEN 1 ELSE 0 END) AS "inFlight",
-      SUM(CASE WHEN time_acked IS NOT NULL THEN 1 ELSE 0 END) AS acked
-    FROM ${tableRef(table)}`.execute(db);
-  const row = rows[0];
-  return { ready: num(row?.ready), delayed: num(row?.delayed), inFlight: num(row?.inFlight), acked: num(row?.acked) };
+  const { rows } = await sql<Record<string, unknown>>`SELECT ${stateCounts(ns(nowMs, "now"))} FROM ${tableRef(table)}`.execute(db);
+  return statsOf(rows[0], num);
 }

@@ -117,6 +117,9 @@ export class SqliteThreadStore implements MessageStore, WebhookStore {
   describeTable(table: string, nowMs: number): Promise<TableStats> {
     return this.call("describeTable", table, nowMs);
   }
+  describeTables(tables: readonly string[], nowMs: number): Promise<Map<string, TableStats & { dead: number }>> {
+    return this.call("describeTables", tables, nowMs);
+  }
   maxMessageId(): bigint {
     return MAX_MESSAGE_ID;
   }

@@ -52,6 +52,7 @@ const CALLABLE = new Set([
   "countDead",
   "redrive",
   "purge",
+  "describeTables",
   "deleteUnacked",
   "oldestAck",
   "dueTimes",

@@ -123,7 +123,7 @@ describe("HTTP requests over several servers", () => {
     const client = clientStartingAtFirst([A, B], { fetch: f.fn, timeoutMs: 30 });
     const err = await client.listTables().catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 0, code: "timeout", outcome: "unknown" });
-    expect((err as Error).message).toBe("GET /v1/tables timed out after 30 ms at http://a:1");
+    expect((err as Error).message).toBe("GET /v1/tables?limit=1000 timed out after 30 ms at http://a:1");
     expect(f.servers()).toEqual([A]);
     expect(await client.listTables()).toEqual([]);
     expect(f.servers()).toEqual([A, B]);
@@ -143,7 +143,7 @@ describe("HTTP requests over several servers", () => {
     });
     const err = await new TablemqClient({ url: A, fetch: f.fn }).listTables().catch((e: unknown) => e);
     expect(f.calls).toHaveLength(1);
-    expect((err as Error).message).toBe("GET /v1/tables: cannot reach the server (ECONNREFUSED)");
+    expect((err as Error).message).toBe("GET /v1/tables?limit=1000: cannot reach the server (ECONNREFUSED)");
   });
 });
 
