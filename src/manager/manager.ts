@@ -36,8 +36,8 @@ export const POLL_MAX_BYTES = 8 * 1024 * 1024;
  * looks again this soon at the latest: rows another node won are leased, but a failed claim's are due.
  */
 const CLAIM_RETRY_MS = 250;
-/** Rows one statement of a purge deletes: a bounded transaction, however large the table. */
-export const PURGE_CHUNK = 10_000;
+/** Rows one statement of an operator's purge deletes (deleteUnacked): a bounded transaction, however large the table. Not the acked-row purge (purger.ts). */
+export const DELETE_CHUNK = 10_000;
 
 /**
  * A send that took longer than this (or failed) has its batch's lease renewed after it: the claim before the
@@ -335,7 +335,7 @@ export class MessageManager {
 
   /**
    * An operator deletes unacked messages outright: `ids`, or (undefined) every unacked message of the table
-   * (a purge, PURGE_CHUNK rows per statement). No copy held here is sent afterwards, and the receivers that
+   * (a purge, DELETE_CHUNK rows per statement). No copy held here is sent afterwards, and the receivers that
    * hold them get their credit back (their acks then find nothing). Another node's copies fail their claim
    * (the row is gone) and are not sent either. Returns how many were deleted (a delete sent again after an
    * unknown outcome does not count what the lost attempt deleted).
@@ -350,9 +350,9 @@ export class MessageManager {
     } else {
       let n: number;
       do {
-        n = (await this.retryWrite(`purge of ${this.table}`, [], () => store.deleteUnacked(this.table, undefined, PURGE_CHUNK))).value;
+        n = (await this.retryWrite(`purge of ${this.table}`, [], () => store.deleteUnacked(this.table, undefined, DELETE_CHUNK))).value;
         deleted += n;
-      } while (n === PURGE_CHUNK);
+      } while (n === DELETE_CHUNK);
       this.forgetEverything();
     }
     this.state.count("deleted", deleted);

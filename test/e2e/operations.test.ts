@@ -375,6 +375,7 @@ describeWithDatabase("dashboard files", () => {
     const page = await fetch(`${t.base}/ui/`);
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(page.headers.get("cache-control")).toBe("no-cache"); // a new server version brings its own page
     const html = await page.text();
     for (const [, path] of html.matchAll(/"\.\/(vendor\/[^"]+)"/g)) {
       expect((await fetch(`${t.base}/ui/${path}`)).status, path).toBe(200);

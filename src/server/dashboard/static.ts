@@ -39,9 +39,7 @@ export async function serveUi(app: FastifyInstance): Promise<void> {
       return reply.callNotFound();
     }
     // The page itself is never cached: a new version of the server brings its own.
-    return reply.sendFile(path === "" ? "index.html" : path, UI_DIR, {
-      cacheControl: false,
-      headers: { "cache-control": "no-cache" },
-    } as never);
+    void reply.header("cache-control", "no-cache");
+    return reply.sendFile(path === "" ? "index.html" : path, UI_DIR, { cacheControl: false });
   });
 }
