@@ -12,7 +12,7 @@ import { deadLetterBaseOf, deadLetterTableOf, MAX_DEAD_LETTER_BASE } from "../mo
 import { resolveOptions, type TableOptions } from "../options.js";
 import type { MessageStore } from "../store/types.js";
 import type { BusEvent } from "../cluster/bus-events.js";
-import { type TableDescription, TableHandle, type TableServices } from "./table-handle.js";
+import { descriptionOf, type TableDescription, TableHandle, type TableServices } from "./table-handle.js";
 import { checkDeadLetterName, checkTableName } from "../model/validate.js";
 
 export interface EngineConfig {
@@ -230,10 +230,7 @@ export class Engine {
       const m = this.managers.get(name);
       const s = stats.get(name);
       if (!m || !s) return [];
-      const snap = m.snapshot();
-      // A message table under <name>_dlq (made outside tablemq) holds no dead letters of this one.
-      const dead = this.managers.has(deadLetterTableOf(name)) ? 0 : s.dead;
-      return [{ name, options: m.options, stats: { ...s, dead, receivers: snap.receivers, cached: snap.cached } }];
+      return [descriptionOf(name, m, { ...s, dead: this.hasOwnDeadLetters(name) ? s.dead : 0 })];
     });
   }
 
@@ -307,9 +304,12 @@ export class Engine {
 
   /** Dead letters in the table's dead-letter table (0 when it has none). */
   countDead(table: string): Promise<number> {
-    // A message table under that name (made outside tablemq) holds no dead letters of this one.
-    if (this.managers.has(deadLetterTableOf(table))) return Promise.resolve(0);
-    return this.store.countDead(table);
+    return this.hasOwnDeadLetters(table) ? this.store.countDead(table) : Promise.resolve(0);
+  }
+
+  /** False when <table>_dlq is a message table of its own (made outside tablemq): it holds no dead letters of <table>. */
+  private hasOwnDeadLetters(table: string): boolean {
+    return !this.managers.has(deadLetterTableOf(table));
   }
 
   /** A message table named <table>_dlq (made outside tablemq) is not <table>'s dead-letter table. */
@@ -317,8 +317,8 @@ export class Engine {
     if (table.length > MAX_DEAD_LETTER_BASE) {
       throw new ConflictError(`${table}: a name longer than ${MAX_DEAD_LETTER_BASE} characters leaves no room for a dead-letter table`);
     }
-    const dlq = deadLetterTableOf(table);
-    if (this.managers.has(dlq)) {
+    if (!this.hasOwnDeadLetters(table)) {
+      const dlq = deadLetterTableOf(table);
       throw new ConflictError(`${dlq} is a message table, not ${table}'s dead-letter table: ${table} has no dead letters to show`);
     }
   }

@@ -41,6 +41,12 @@ export interface TableDescription {
   stats: TableStats & { dead: number; receivers: number; cached: number };
 }
 
+/** A table's description: the store's counts (dead letters included) with its manager's options, receivers and cache. */
+export function descriptionOf(name: string, manager: MessageManager, stats: TableStats & { dead: number }): TableDescription {
+  const snap = manager.snapshot();
+  return { name, options: manager.options, stats: { ...stats, receivers: snap.receivers, cached: snap.cached } };
+}
+
 /** The answer to a fenced operation: how many messages changed, and the receipts refused as stale. */
 export interface ReceiptResult {
   changed: number;
@@ -160,8 +166,7 @@ export class TableHandle {
   async describe(): Promise<TableDescription> {
     const { store, clock, onTable, countDead } = this.services;
     const [stats, dead] = await Promise.all([onTable(store.describeTable(this.name, clock.now())), countDead(this.name)]);
-    const snap = this.manager.snapshot();
-    return { name: this.name, options: this.manager.options, stats: { ...stats, dead, receivers: snap.receivers, cached: snap.cached } };
+    return descriptionOf(this.name, this.manager, { ...stats, dead });
   }
 
   /**

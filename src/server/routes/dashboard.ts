@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import type { ManagerStats } from "../../manager/stats.js";
 import { canSeeTable, scopesOf } from "../auth.js";
 import { SERVER_SCOPES, TABLE_SCOPES } from "../config.js";
 import type { ServerContext } from "../context.js";
@@ -23,7 +24,7 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: ServerContext):
     log: app.log,
   });
   const step = () => {
-    const stats = new Map<string, { enqueued: number; sent: number; acked: number }>();
+    const stats = new Map<string, ManagerStats>();
     for (const table of engine.tableNames()) {
       const snapshot = engine.snapshot(table);
       if (snapshot) stats.set(table, snapshot.stats);
