@@ -13,6 +13,8 @@ import { resolveOptions, type TableOptions } from "../options.js";
 import type { MessageStore } from "../store/types.js";
 import type { BusEvent } from "../cluster/bus-events.js";
 import { descriptionOf, type TableDescription, TableHandle, type TableServices } from "./table-handle.js";
+import { Sweeper } from "./sweeper.js";
+import { TableEntry } from "./table-entry.js";
 import { checkDeadLetterName, checkTableName } from "../model/validate.js";
 
 export interface EngineConfig {
@@ -45,7 +47,12 @@ export interface EngineConfig {
    * event is a hint (a node that misses one finds the same by polling). Absent on a single node.
    */
   signal?: (event: BusEvent) => void;
+  /** How long a table's manager may sit idle before it is released (default 60 s; table-entry.ts). */
+  releaseIdleAfterMs?: number;
 }
+
+/** How often the engine looks for idle managers to release. */
+const RELEASE_CHECK_MS = 5_000;
 
 /**
  * Told when the engine starts serving a table (created here, or discovered) and when it stops (`dropped`:
@@ -62,10 +69,13 @@ export { type EnqueueMessage, type EnqueueResult } from "../manager/inserter.js"
 export { type ReceiptResult, type TableDescription, TableHandle } from "./table-handle.js";
 
 /**
- * The Engine owns one MessageManager per message table (Vitess's messager engine). It discovers tables
- * by their COMMENT, follows creates, option changes and drops (its own at once, others' at the next
- * schema refresh), and hands out each table's TableHandle (table-handle.ts): the only way the server's
- * routes, its subscribers and the webhooks reach a table. Managers never leave the engine.
+ * The Engine serves the message tables (Vitess's messager engine). It discovers tables by their COMMENT,
+ * follows creates, option changes and drops (its own at once, others' at the next schema refresh), and hands
+ * out each table's TableHandle (table-handle.ts): the only way the server's routes, its subscribers and the
+ * webhooks reach a table. Each table has a TableEntry (table-entry.ts), which runs a MessageManager only
+ * while the table is in use and releases it when idle; the Sweeper (sweeper.ts) looks at every table's due
+ * rows and acks a hundred tables a statement, in place of a poll and purge timer per table. Managers never
+ * leave the engine.
  */
 export class Engine {
   private readonly store: MessageStore;
@@ -76,7 +86,10 @@ export class Engine {
   /** Shared by every table's cache. */
   readonly cacheBudget: ByteBudget;
   private readonly enqueueBudget: ByteBudget;
-  private readonly managers = new Map<string, MessageManager>();
+  private readonly tables = new Map<string, TableEntry>();
+  private readonly sweeper: Sweeper;
+  private readonly releaser: Ticker;
+  private readonly releaseIdleAfterMs: number | undefined;
   /** One id generator for all tables: its node bits are this process's. */
   private readonly ids: IdGenerator;
   private readonly maxQueuedInserts: number;
@@ -123,6 +136,14 @@ export class Engine {
       mustHaveDeadLetterName: (table) => this.mustHaveDeadLetterName(table),
       wake: (table, note) => this.wake(table, note),
     };
+    this.releaseIdleAfterMs = config.releaseIdleAfterMs;
+    this.sweeper = new Sweeper({
+      store: this.store,
+      clock: this.clock,
+      log: this.log,
+      missing: () => void this.refresh().catch(() => {}),
+    });
+    this.releaser = new Ticker(this.clock, RELEASE_CHECK_MS, () => this.releaseIdle());
     this.refresher = new Ticker(
       this.clock,
       config.schemaRefreshMs ?? 10_000,
@@ -136,13 +157,15 @@ export class Engine {
   }
 
   /**
-   * Discovers the message tables and starts their managers. Idempotent. If the database cannot be read
+   * Discovers the message tables and starts serving them. Idempotent. If the database cannot be read
    * now, the engine opens anyway (logging the error) and the periodic refresh keeps trying.
    */
   async open(): Promise<void> {
     if (this.state === "open") return;
     this.state = "open";
     this.refresher.start();
+    this.sweeper.start();
+    this.releaser.start();
     try {
       await this.refresh();
     } catch (err) {
@@ -157,14 +180,32 @@ export class Engine {
       return;
     }
     this.state = "closed";
-    await this.refresher.stop();
-    const managers = [...this.managers.values()];
-    this.managers.clear();
-    await Promise.all(managers.map((m) => m.close("server shutting down")));
-    for (const m of managers) this.tell((l) => l.closed(m.table, false));
+    await Promise.all([this.refresher.stop(), this.sweeper.stop(), this.releaser.stop()]);
+    const entries = [...this.tables.values()];
+    this.tables.clear();
+    await Promise.all(entries.map((e) => e.close("server shutting down")));
+    for (const e of entries) this.tell((l) => l.closed(e.name, false));
   }
 
-  /** Brings the managers in line with the tables in the database. Concurrent calls share one read. */
+  /** Releases the managers that have been idle long enough (TableEntry.releaseIfIdle). */
+  private async releaseIdle(): Promise<void> {
+    const now = this.clock.now();
+    await Promise.all([...this.tables.values()].map((e) => e.releaseIfIdle(now)));
+  }
+
+  /** Looks now at the tables the sweep would look at on its next tick (tests). */
+  sweepNow(): Promise<void> {
+    return this.sweeper.sweepNow();
+  }
+
+  /** How many tables run a manager now (the others are idle: lazy managers). */
+  get activeManagers(): number {
+    let n = 0;
+    for (const e of this.tables.values()) if (e.manager) n++;
+    return n;
+  }
+
+  /** Brings the served tables in line with the database. Concurrent calls share one read. */
   refresh(): Promise<void> {
     if (!this.refreshing) {
       this.refreshing = this.refreshOnce().finally(() => (this.refreshing = undefined));
@@ -192,7 +233,7 @@ export class Engine {
       names.add(name);
       if (!newer(name)) this.follow(name, options);
     }
-    for (const name of [...this.managers.keys()]) if (!names.has(name) && !newer(name)) await this.stopServing(name, "table dropped");
+    for (const name of [...this.tables.keys()]) if (!names.has(name) && !newer(name)) await this.stopServing(name, "table dropped");
     for (const [name, at] of this.changedAt) if (at <= readAfter) this.changedAt.delete(name); // refreshes run one at a time
   }
 
@@ -208,7 +249,7 @@ export class Engine {
   }
 
   tableNames(): string[] {
-    return [...this.managers.keys()].sort();
+    return [...this.tables.keys()].sort();
   }
 
   /**
@@ -218,7 +259,7 @@ export class Engine {
    */
   async describeTables(names: readonly string[]): Promise<TableDescription[]> {
     this.mustBeOpen();
-    const served = names.filter((n) => this.managers.has(n));
+    const served = names.filter((n) => this.tables.has(n));
     let stats;
     try {
       stats = await this.store.describeTables(served, this.clock.now());
@@ -227,37 +268,37 @@ export class Engine {
       throw err;
     }
     return served.flatMap((name) => {
-      const m = this.managers.get(name);
+      const entry = this.tables.get(name);
       const s = stats.get(name);
-      if (!m || !s) return [];
-      return [descriptionOf(name, m, { ...s, dead: this.hasOwnDeadLetters(name) ? s.dead : 0 })];
+      if (!entry || !s) return [];
+      return [descriptionOf(name, entry, { ...s, dead: this.hasOwnDeadLetters(name) ? s.dead : 0 })];
     });
   }
 
   /** A served table's options, or undefined (no statement: the listing's `stats=false`). */
   optionsOf(table: string): TableOptions | undefined {
-    return this.managers.get(table)?.options;
+    return this.tables.get(table)?.options;
   }
 
   has(table: string): boolean {
-    return this.managers.has(table);
+    return this.tables.has(table);
   }
 
   /** Creates the table, or changes its options when it exists. */
   async ensureTable(table: string, partial: Partial<TableOptions> = {}): Promise<{ created: boolean; options: TableOptions }> {
     this.mustBeOpen();
     checkTableName(table);
-    checkDeadLetterName(table, partial.maxAttempts ?? (this.managers.has(table) ? undefined : this.defaults.maxAttempts));
+    checkDeadLetterName(table, partial.maxAttempts ?? (this.tables.has(table) ? undefined : this.defaults.maxAttempts));
     // <name>_dlq is <name>'s dead-letter table: the two names never both belong to message tables.
     const base = deadLetterBaseOf(table);
-    if (!this.managers.has(table) && base !== undefined && this.managers.has(base)) {
+    if (!this.tables.has(table) && base !== undefined && this.tables.has(base)) {
       throw new ConflictError(`${table} is the name of ${base}'s dead-letter table: it cannot be a message table while ${base} is one`);
     }
     const dlq = deadLetterTableOf(table);
-    if ((!this.managers.has(table) || (partial.maxAttempts ?? 0) > 0) && this.managers.has(dlq)) {
+    if ((!this.tables.has(table) || (partial.maxAttempts ?? 0) > 0) && this.tables.has(dlq)) {
       throw new ConflictError(`${dlq} is a message table: ${table} cannot be a message table with it as its dead-letter table`);
     }
-    if (!this.managers.has(table)) {
+    if (!this.tables.has(table)) {
       const options = resolveOptions({ ...this.defaults, ...partial });
       if (await this.store.createTable(table, options)) {
         this.changed(table);
@@ -266,7 +307,7 @@ export class Engine {
         return { created: true, options };
       }
       await this.refresh(); // it was there (made elsewhere): pick it up and alter it below
-      if (!this.managers.has(table)) throw new ConflictError(`table ${table} exists and is not a message table`);
+      if (!this.tables.has(table)) throw new ConflictError(`table ${table} exists and is not a message table`);
     }
     return { created: false, options: await this.alter(table, partial) };
   }
@@ -277,15 +318,15 @@ export class Engine {
    * schema refresh). Enqueues go on. TableNotFoundError for a table that is not a message table.
    */
   async setPaused(table: string, paused: boolean): Promise<TableOptions> {
-    await this.manager(table);
+    await this.entry(table);
     return this.alter(table, { paused });
   }
 
   async dropTable(table: string): Promise<boolean> {
     this.mustBeOpen();
     checkTableName(table);
-    if (!this.managers.has(table)) await this.refresh();
-    if (!this.managers.has(table)) return false;
+    if (!this.tables.has(table)) await this.refresh();
+    if (!this.tables.has(table)) return false;
     // Drop first, then forget: forgetting first would let a request in between bring the manager back.
     const dropped = await this.store.dropTable(table);
     this.changed(table);
@@ -299,7 +340,7 @@ export class Engine {
    * picked up first; an unknown one is TableNotFoundError (404).
    */
   async table(table: string): Promise<TableHandle> {
-    return new TableHandle(table, await this.manager(table), this.services);
+    return new TableHandle(await this.entry(table), this.services);
   }
 
   /** Dead letters in the table's dead-letter table (0 when it has none). */
@@ -309,7 +350,7 @@ export class Engine {
 
   /** False when <table>_dlq is a message table of its own (made outside tablemq): it holds no dead letters of <table>. */
   private hasOwnDeadLetters(table: string): boolean {
-    return !this.managers.has(deadLetterTableOf(table));
+    return !this.tables.has(deadLetterTableOf(table));
   }
 
   /** A message table named <table>_dlq (made outside tablemq) is not <table>'s dead-letter table. */
@@ -332,8 +373,9 @@ export class Engine {
     if (this.state !== "open") return;
     let refresh = false;
     for (const event of events) {
-      if (event.kind === "due") this.managers.get(event.table)?.peerDue(event.at);
-      else if (event.kind === "wake") this.managers.get(event.table)?.wake(event);
+      // A table with no manager here has nobody subscribed here: nothing to look for (its first subscriber's poll will).
+      if (event.kind === "due") this.tables.get(event.table)?.manager?.peerDue(event.at);
+      else if (event.kind === "wake") this.tables.get(event.table)?.manager?.wake(event);
       else if (event.kind === "table") refresh = true;
     }
     if (refresh) void this.refresh().catch((err: unknown) => this.log.warn({ err }, "schema refresh after a peer's table change failed"));
@@ -344,14 +386,14 @@ export class Engine {
    * and so do the other nodes (a bus event; they apply it as applyPeerEvents does, without passing it on).
    */
   private wake(table: string, note: WakeNote): void {
-    this.managers.get(table)?.wake(note);
+    this.tables.get(table)?.manager?.wake(note);
     this.signal?.({ kind: "wake", table, ...note });
   }
 
   /** Looks for due rows in every table, and reads the schema again: bus events may have been missed. */
   resync(): void {
     if (this.state !== "open") return;
-    for (const m of this.managers.values()) m.peerDue();
+    for (const m of this.managers()) m.peerDue();
     void this.refresh().catch((err: unknown) => this.log.warn({ err }, "schema refresh failed"));
   }
 
@@ -359,14 +401,14 @@ export class Engine {
   setShared(shared: boolean): void {
     if (shared === this.shared) return;
     this.shared = shared;
-    for (const m of this.managers.values()) m.setShared(shared);
+    for (const m of this.managers()) m.setShared(shared);
   }
 
   /** Every table polls at least every `ms` (undefined: at its own interval again). See MessageManager.setPollCap. */
   setPollCap(ms: number | undefined): void {
     if (ms === this.pollCapMs) return;
     this.pollCapMs = ms;
-    for (const m of this.managers.values()) m.setPollCap(ms);
+    for (const m of this.managers()) m.setPollCap(ms);
   }
 
   /** This node's slot among the nodes changed (it joined again): the node bits of the ids it makes from now on. */
@@ -376,12 +418,12 @@ export class Engine {
 
   /** A node stopped heartbeating: every table looks for its deliveries when they fall due. */
   peerLost(): void {
-    for (const m of this.managers.values()) m.expectPeerRedeliveries();
+    for (const m of this.managers()) m.expectPeerRedeliveries();
   }
 
   /** A table's counters and sizes, read without waiting (metrics); undefined for a table not served. */
   snapshot(table: string): ManagerSnapshot | undefined {
-    return this.managers.get(table)?.snapshot();
+    return this.tables.get(table)?.snapshot();
   }
 
   /** Runs a store operation on a table; if the table vanished behind our back, forget it at once. */
@@ -394,38 +436,58 @@ export class Engine {
     }
   }
 
-  /** The manager of a table; a table made elsewhere since the last refresh is picked up first. */
-  private async manager(table: string): Promise<MessageManager> {
+  /** The managers running now (tables in use). */
+  private *managers(): Iterable<MessageManager> {
+    for (const e of this.tables.values()) if (e.manager) yield e.manager;
+  }
+
+  /** The entry of a table; a table made elsewhere since the last refresh is picked up first. */
+  private async entry(table: string): Promise<TableEntry> {
     this.mustBeOpen();
     checkTableName(table);
-    let m = this.managers.get(table);
-    if (!m) {
+    let entry = this.tables.get(table);
+    if (!entry) {
       await this.refresh();
-      m = this.managers.get(table);
+      entry = this.tables.get(table);
     }
-    if (!m) throw new TableNotFoundError(table);
-    return m;
+    if (!entry) throw new TableNotFoundError(table);
+    return entry;
   }
 
   private async alter(table: string, partial: Partial<TableOptions>): Promise<TableOptions> {
-    const m = this.managers.get(table)!;
-    const options = resolveOptions({ ...m.options, ...partial });
-    if (!sameOptions(options, m.options)) {
+    const entry = this.tables.get(table)!;
+    const options = resolveOptions({ ...entry.options, ...partial });
+    if (!sameOptions(options, entry.options)) {
       await this.store.alterTableOptions(table, options);
       this.changed(table);
-      m.configure(options);
+      entry.configure(options);
       this.signal?.({ kind: "table", table, change: "altered" });
     }
     return options;
   }
 
   private follow(table: string, options: TableOptions): void {
-    const m = this.managers.get(table);
-    if (m) {
-      if (!sameOptions(m.options, options)) m.configure(options);
+    const known = this.tables.get(table);
+    if (known) {
+      if (!sameOptions(known.options, options)) known.configure(options);
       return;
     }
-    const created = new MessageManager(table, options, {
+    const entry = new TableEntry(table, options, {
+      store: this.store,
+      log: this.log,
+      makeManager: (e) => this.makeManager(e),
+      ...(this.releaseIdleAfterMs === undefined ? {} : { releaseAfterMs: this.releaseIdleAfterMs }),
+    });
+    this.tables.set(table, entry);
+    this.sweeper.add(table, entry);
+    this.tell((l) => l.opened(table));
+  }
+
+  /** A table's manager, opened: made by its entry when the table is first used (and again after a release). */
+  private makeManager(entry: TableEntry): MessageManager {
+    const table = entry.name;
+    const created = new MessageManager(table, entry.options, {
+      stats: entry.stats,
       store: this.store,
       clock: this.clock,
       random: this.random,
@@ -440,19 +502,19 @@ export class Engine {
         ? { signalDue: (at?: number) => this.signal!(at === undefined ? { kind: "due", table } : { kind: "due", table, at }) }
         : {}),
     });
-    this.managers.set(table, created);
     if (this.pollCapMs !== undefined) created.setPollCap(this.pollCapMs);
     if (this.shared) created.setShared(true);
     created.open();
-    this.tell((l) => l.opened(table));
+    return created;
   }
 
   /** Stops serving a table that is gone. */
   private async stopServing(table: string, reason: string): Promise<void> {
-    const m = this.managers.get(table);
-    this.managers.delete(table);
-    await m?.close(reason);
-    if (m) this.tell((l) => l.closed(table, true));
+    const entry = this.tables.get(table);
+    this.tables.delete(table);
+    this.sweeper.remove(table);
+    await entry?.close(reason);
+    if (entry) this.tell((l) => l.closed(table, true));
   }
 
   private tell(event: (listener: TableListener) => void): void {

@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.js";
-import type { ManagerSnapshot, MessageManager, Subscription } from "../manager/manager.js";
+import type { ManagerSnapshot, Subscription } from "../manager/manager.js";
 import type { Receiver } from "../manager/receivers.js";
 import { MAX_REASON_CHARS } from "../model/limits.js";
 import type { TableOptions } from "../options.js";
@@ -18,6 +18,7 @@ import type { Delivery } from "../model/messages.js";
 import type { EnqueueMessage, EnqueueResult } from "../manager/inserter.js";
 import { badId, checkDelay, checkIds, checkReceipts, ValidationError } from "../model/validate.js";
 import { MessageNotFoundError } from "../errors.js";
+import type { TableEntry } from "./table-entry.js";
 import { isMessageId } from "../ids.js";
 import type { WakeNote } from "../model/wake.js";
 
@@ -41,10 +42,10 @@ export interface TableDescription {
   stats: TableStats & { dead: number; receivers: number; cached: number };
 }
 
-/** A table's description: the store's counts (dead letters included) with its manager's options, receivers and cache. */
-export function descriptionOf(name: string, manager: MessageManager, stats: TableStats & { dead: number }): TableDescription {
-  const snap = manager.snapshot();
-  return { name, options: manager.options, stats: { ...stats, receivers: snap.receivers, cached: snap.cached } };
+/** A table's description: the store's counts (dead letters included) with its options, receivers and cache. */
+export function descriptionOf(name: string, entry: TableEntry, stats: TableStats & { dead: number }): TableDescription {
+  const snap = entry.snapshot();
+  return { name, options: entry.options, stats: { ...stats, receivers: snap.receivers, cached: snap.cached } };
 }
 
 /** The answer to a fenced operation: how many messages changed, and the receipts refused as stale. */
@@ -62,36 +63,39 @@ export interface ReceiptResult {
  * is noticed. A handle belongs to one life of its table: after a drop its operations fail as closed.
  */
 export class TableHandle {
-  constructor(
-    readonly name: string,
-    private readonly manager: MessageManager,
-    private readonly services: TableServices,
-  ) {}
+  readonly name: string;
 
-  get options(): TableOptions {
-    return this.manager.options;
+  constructor(
+    private readonly entry: TableEntry,
+    private readonly services: TableServices,
+  ) {
+    this.name = entry.name;
   }
 
-  /** The manager's counters and sizes (metrics, tests). */
+  get options(): TableOptions {
+    return this.entry.options;
+  }
+
+  /** The table's counters and sizes (metrics, tests). */
   snapshot(): ManagerSnapshot {
-    return this.manager.snapshot();
+    return this.entry.snapshot();
   }
 
   enqueue(messages: readonly EnqueueMessage[]): Promise<EnqueueResult> {
-    return this.services.onTable(this.manager.enqueue(messages));
+    return this.services.onTable(this.entry.use((m) => m.enqueue(messages)));
   }
 
   /** Marks ids acked; returns how many this call acked. */
   async ack(ids: readonly string[]): Promise<number> {
     checkIds(ids);
-    return this.services.onTable(this.manager.ack(ids));
+    return this.services.onTable(this.entry.use((m) => m.ack(ids)));
   }
 
   /** Due again after `delayMs`, or after the table's backoff when absent; returns how many moved. */
   async postpone(ids: readonly string[], delayMs?: number): Promise<number> {
     checkIds(ids);
     checkDelay("delayMs", delayMs);
-    return this.services.onTable(this.manager.reschedule(ids, delayMs));
+    return this.services.onTable(this.entry.use((m) => m.reschedule(ids, delayMs)));
   }
 
   /**
@@ -101,14 +105,14 @@ export class TableHandle {
    */
   ackReceipts(receipts: readonly string[]): Promise<ReceiptResult> {
     const deliveries = checkReceipts(receipts);
-    return this.receipts(this.manager.ackDeliveries(deliveries));
+    return this.receipts(this.entry.use((m) => m.ackDeliveries(deliveries)));
   }
 
   /** Fenced postpone by receipts. */
   postponeReceipts(receipts: readonly string[], delayMs?: number): Promise<ReceiptResult> {
     const deliveries = checkReceipts(receipts);
     checkDelay("delayMs", delayMs);
-    return this.receipts(this.manager.rescheduleDeliveries(deliveries, delayMs));
+    return this.receipts(this.entry.use((m) => m.rescheduleDeliveries(deliveries, delayMs)));
   }
 
   /**
@@ -117,7 +121,7 @@ export class TableHandle {
    */
   releaseReceipts(receipts: readonly string[]): Promise<ReceiptResult> {
     const deliveries = checkReceipts(receipts);
-    return this.receipts(this.manager.releaseDeliveries(deliveries));
+    return this.receipts(this.entry.use((m) => m.releaseDeliveries(deliveries)));
   }
 
   /**
@@ -127,27 +131,27 @@ export class TableHandle {
   async fail(ids: readonly string[], reason?: string): Promise<number> {
     checkIds(ids);
     this.services.mustHaveDeadLetterName(this.name);
-    return this.services.onTable(this.manager.fail(ids, failReason(reason)));
+    return this.services.onTable(this.entry.use((m) => m.fail(ids, failReason(reason))));
   }
 
   /** Fenced fail by receipts: a receipt whose delivery is no longer current is returned in `stale`. */
   failReceipts(receipts: readonly string[], reason?: string): Promise<ReceiptResult> {
     const deliveries = checkReceipts(receipts);
     this.services.mustHaveDeadLetterName(this.name);
-    return this.receipts(this.manager.failDeliveries(deliveries, failReason(reason)));
+    return this.receipts(this.entry.use((m) => m.failDeliveries(deliveries, failReason(reason))));
   }
 
   /** Lease extension by receipts: current deliveries are not due again before `byMs` from now (idempotent). */
   extend(receipts: readonly string[], byMs: number): Promise<ReceiptResult> {
     const deliveries = checkReceipts(receipts);
     checkDelay("byMs", byMs);
-    return this.receipts(this.manager.extend(deliveries, byMs));
+    return this.receipts(this.entry.use((m) => m.extend(deliveries, byMs)));
   }
 
   /** Lease extension of deliveries this server made (a webhook's held messages): as `extend`. */
   async extendDeliveries(deliveries: readonly Delivery[], byMs: number): Promise<FencedResult> {
     checkDelay("byMs", byMs);
-    return this.services.onTable(this.manager.extend(deliveries, byMs));
+    return this.services.onTable(this.entry.use((m) => m.extend(deliveries, byMs)));
   }
 
   /**
@@ -160,13 +164,13 @@ export class TableHandle {
   }
 
   subscribe(receiver: Receiver): Subscription {
-    return this.manager.subscribe(receiver);
+    return this.entry.active().subscribe(receiver);
   }
 
   async describe(): Promise<TableDescription> {
     const { store, clock, onTable, countDead } = this.services;
     const [stats, dead] = await Promise.all([onTable(store.describeTable(this.name, clock.now())), countDead(this.name)]);
-    return descriptionOf(this.name, this.manager, { ...stats, dead });
+    return descriptionOf(this.name, this.entry, { ...stats, dead });
   }
 
   /**
@@ -196,18 +200,18 @@ export class TableHandle {
    */
   async deliverNow(id: string): Promise<void> {
     if (!isMessageId(id)) throw badId(id, "id");
-    if ((await this.services.onTable(this.manager.reschedule([id], 0))) === 0) throw new MessageNotFoundError(this.name, id);
+    if ((await this.services.onTable(this.entry.use((m) => m.reschedule([id], 0)))) === 0) throw new MessageNotFoundError(this.name, id);
   }
 
   /** Deletes an unacked message outright; MessageNotFoundError when there is none (unknown or acked). */
   async deleteMessage(id: string): Promise<void> {
     if (!isMessageId(id)) throw badId(id, "id");
-    if ((await this.services.onTable(this.manager.deleteUnacked([id]))) === 0) throw new MessageNotFoundError(this.name, id);
+    if ((await this.services.onTable(this.entry.use((m) => m.deleteUnacked([id])))) === 0) throw new MessageNotFoundError(this.name, id);
   }
 
   /** Deletes every unacked message of the table (ready, delayed and in flight); returns how many. Dead letters stay. */
   purge(): Promise<number> {
-    return this.services.onTable(this.manager.deleteUnacked());
+    return this.services.onTable(this.entry.use((m) => m.deleteUnacked()));
   }
 
   /** The table's dead letters, newest first. */
@@ -220,7 +224,7 @@ export class TableHandle {
   redrive(ids?: readonly string[]): Promise<RedriveResult> {
     if (ids !== undefined) checkIds(ids);
     this.services.mustHaveDeadLetterName(this.name);
-    return this.services.onTable(this.manager.redrive(ids));
+    return this.services.onTable(this.entry.use((m) => m.redrive(ids)));
   }
 
   /** A fenced write's result, its stale deliveries as receipts. */

@@ -199,6 +199,11 @@ export class InsertPath {
     return this.delayed.size;
   }
 
+  /** No insert under way, no row waiting to enter the cache or on a timer. */
+  get idle(): boolean {
+    return this.claims.size === 0 && this.offered.size === 0 && this.delayed.size === 0;
+  }
+
   /** Ids whose row changed (or that a poll brought in): no copy of them goes on from here. */
   forget(ids: readonly string[]): void {
     this.claims.supersede(ids);

@@ -5,7 +5,7 @@ import { ClosedError } from "../errors.js";
 import { IdGenerator } from "../ids.js";
 import type { Logger } from "../logger.js";
 import type { TableOptions } from "../options.js";
-import type { FencedResult, MessageStore, RedriveResult } from "../store/types.js";
+import type { FencedResult, MessageStore, RedriveResult, SweepResult } from "../store/types.js";
 import type { Delivery, MessageRow } from "../model/messages.js";
 import { backoffMs, JITTER_MIN, JITTER_SPAN, type Random } from "../model/backoff.js";
 import { type ByteBudget, UNBOUNDED } from "./byte-budget.js";
@@ -72,6 +72,14 @@ export interface ManagerDeps {
    * deliver them (committed without a lease, made due again, handed back): other nodes look (issue 25).
    */
   signalDue?: (at?: number) => void;
+  /** The table's counters, when they outlive this manager (the engine's, kept across lazy managers). */
+  stats?: ManagerStats;
+}
+
+/** When the sweep should look at a table next (epoch ms): for due rows (undefined: no need), and for acks. */
+export interface SweepPlan {
+  dueAt: number | undefined;
+  acksAt: number;
 }
 
 export interface Subscription {
@@ -172,7 +180,7 @@ export class MessageManager {
     const { store, clock, log, random } = deps;
     const env: TableEnv = { table, store, clock, random, log };
     const budget = deps.budget ?? UNBOUNDED();
-    const state = (this.state = new TableState(options, budget, () => this.schedulePump()));
+    const state = (this.state = new TableState(options, budget, () => this.schedulePump(), deps.stats));
     this.poller = new Poller({
       env,
       state,
@@ -292,8 +300,6 @@ export class MessageManager {
   configure(options: TableOptions): void {
     const wasPaused = this.state.options.paused;
     this.state.configure(options);
-    this.poller.setInterval(this.pollIntervalMs());
-    this.purger.setInterval(options.pollIntervalMs);
     if (options.paused && !wasPaused) this.dropQueued();
     if (!options.paused && wasPaused) {
       this.state.markPending();
@@ -486,7 +492,6 @@ export class MessageManager {
    */
   setPollCap(ms: number | undefined): void {
     this.pollCapMs = ms;
-    this.poller.setInterval(this.pollIntervalMs());
   }
 
   /**
@@ -507,6 +512,44 @@ export class MessageManager {
    */
   setShared(shared: boolean): void {
     this.shared = shared;
+  }
+
+  /**
+   * When the engine's sweep (engine/sweeper.ts) should look at this table next: for due rows a poll interval
+   * (or the peers' cap) after the last look, while someone is subscribed (undefined otherwise: nobody to
+   * deliver to); for acked rows to purge, a poll interval after the last look.
+   */
+  nextSweep(): SweepPlan {
+    const acksAt = this.acksLookedAt + this.state.options.pollIntervalMs;
+    return { dueAt: this.state.live ? this.poller.lastLook + this.pollIntervalMs() : undefined, acksAt };
+  }
+
+  /** When the table's oldest ack was last read (a purge here, or the sweep). */
+  get acksLookedAt(): number {
+    return this.purger.lastLook;
+  }
+
+  /** What the sweep found at `at`: a poll if rows are due, a purge planned for the oldest ack. */
+  swept(result: SweepResult, at: number): void {
+    this.purger.looked(result.oldestAck, at);
+    if (result.due !== undefined) this.poller.swept(result.due && this.state.live, at);
+  }
+
+  /**
+   * Nothing here would be lost by closing the manager now: nobody subscribed, nothing cached, held, scheduled
+   * or on its way (an insert's rows, sends, claims, burials). Calls in progress are the caller's to count
+   * (engine/table-entry.ts). The engine releases such a manager after a while (lazy managers).
+   */
+  get idle(): boolean {
+    const { state } = this;
+    return (
+      state.open &&
+      state.receivers.count === 0 &&
+      state.cache.size === 0 &&
+      state.holdings.size === 0 &&
+      this.tasks.size === 0 &&
+      this.insertPath.idle
+    );
   }
 
   /** Rows a poll may read (the cache size caps it). */
@@ -583,6 +626,7 @@ export class MessageManager {
     this.insertPath.unleash(queued);
     this.insertPath.clearScheduled();
     this.state.markPending();
+    if (!this.state.live) this.poller.rest();
     if (queued.length > 0 && !this.state.options.paused) this.signalDue(); // due and nobody's here: perhaps someone's elsewhere
   }
 

@@ -46,10 +46,14 @@ export interface PollerDeps {
 }
 
 /**
- * Fills the cache from the table while it is live (open, not paused, someone subscribed): every interval,
- * and at once on `trigger()` (first subscriber, cache drained while rows are pending, a delayed message
- * falling due). Reads due rows in priority order, up to the cache size; a full read (or a full cache) sets `pending`, so the send loop asks for another poll as
- * soon as it drains the cache.
+ * Fills the cache from the table while it is live (open, not paused, someone subscribed), when asked
+ * (`trigger()`: first subscriber, cache drained while rows are pending, the engine's sweep found due rows) and
+ * when a row it knows of falls due (`expectDue`: rows written here, postponed, claimed, or read at its first
+ * poll). It has no period of its own: the engine's sweep (engine/sweeper.ts) looks at each live table that
+ * has not polled for a poll interval, a hundred tables a statement, and triggers a poll where rows are due.
+ * A table nobody subscribes to holds no timer. Reads due rows in priority order, up to the cache size; a
+ * full read (or a full cache) sets `pending`, so the send loop asks for another poll as soon as it drains
+ * the cache.
  *
  * The poll holds the cache-management mutex across its read and its adds, so a post-send discard cannot
  * run between them (the poll could otherwise re-add a snapshot of a row that was just postponed). It holds
@@ -73,13 +77,13 @@ export class Poller {
   private rereading: Promise<void> | undefined;
   /** Polls that failed in a row. */
   private failures = 0;
-  private intervalMs: number;
+  /** When the table was last looked at for due rows: a poll began, or the sweep looked. */
+  private lookedAt = -Infinity;
 
   constructor(private readonly deps: PollerDeps) {
-    this.intervalMs = deps.state.options.pollIntervalMs;
     this.ticker = new Ticker(
       deps.env.clock,
-      this.intervalMs,
+      Infinity,
       () => this.pollOnce().finally(() => this.armForNextDue()),
       () => deps.state.count("pollFailed"),
     );
@@ -87,11 +91,15 @@ export class Poller {
 
   /**
    * A row falls due at `at` (epoch ms), and nothing else will bring it into the cache then: poll at that
-   * time (rounded up to DueTimes' 10 ms slot), whether or not anybody is subscribed now (with nobody
-   * subscribed the poll does nothing, and the first subscriber's poll finds the row).
+   * time (rounded up to DueTimes' 10 ms slot). With nobody subscribed no timer is set: the first
+   * subscriber's poll reads the table's due times again (see `rest`).
    */
   expectDue(at: number): void {
     if (at <= this.deps.env.clock.now()) return;
+    if (!this.deps.state.live) {
+      this.rereadAt = -Infinity;
+      return;
+    }
     if (!this.dueTimes.add(at)) {
       // Not kept: read back from the table when the clock gets there.
       this.rereadAt = Math.min(this.rereadAt ?? Infinity, at);
@@ -104,6 +112,7 @@ export class Poller {
 
   /** After a poll: the next time a known row falls due starts the next poll, if it comes first. */
   private armForNextDue(): void {
+    if (!this.deps.state.live) return; // nobody to poll for: `rest` left it to the next live poll
     const now = this.deps.env.clock.now();
     this.dueTimes.dropUntil(now);
     if (this.rereadAt !== undefined && now >= this.rereadAt && !this.rereading) {
@@ -112,7 +121,8 @@ export class Poller {
     }
     const next = this.dueTimes.next;
     if (next !== undefined) this.ticker.runBy(next);
-    if (this.failures > 0) this.ticker.runBy(now + Math.min(this.intervalMs, FIRST_RETRY_MS * 2 ** (this.failures - 1)));
+    const retryCap = this.deps.state.options.pollIntervalMs;
+    if (this.failures > 0) this.ticker.runBy(now + Math.min(retryCap, FIRST_RETRY_MS * 2 ** (this.failures - 1)));
   }
 
   /**
@@ -140,10 +150,31 @@ export class Poller {
     return this.ticker.nextAt;
   }
 
+  /** When the table was last looked at for due rows (a poll, or the engine's sweep). */
+  get lastLook(): number {
+    return this.lookedAt;
+  }
+
+  /** The engine's sweep looked at `at`: rows were due (poll now) or not (nothing to do until the next look). */
+  swept(due: boolean, at: number): void {
+    this.lookedAt = Math.max(this.lookedAt, at);
+    if (due) this.trigger();
+  }
+
   /** Starts polling; the first poll also reads when the table's rows fall due. */
   start(): void {
     this.rereadAt = -Infinity;
     this.ticker.start();
+  }
+
+  /**
+   * Nobody to poll for any more (the last subscriber left, or the table was paused): the timers of the due
+   * times it knows go, and the next live poll reads them from the table again.
+   */
+  rest(): void {
+    this.dueTimes.clear();
+    this.rereadAt = -Infinity;
+    this.ticker.cancelPlanned();
   }
 
   async stop(): Promise<void> {
@@ -160,11 +191,6 @@ export class Poller {
   /** Polls no later than `at` (epoch ms), e.g. when a rescheduled message falls due before the next poll. */
   runBy(at: number): void {
     this.ticker.runBy(at);
-  }
-
-  setInterval(ms: number): void {
-    this.intervalMs = ms;
-    this.ticker.setInterval(ms);
   }
 
   /** Rows of these ids in the snapshot of a poll in progress are stale: skip them. */
@@ -196,6 +222,7 @@ export class Poller {
     if (!state.live) return;
     await this.deps.mutex.runExclusive(async () => {
       if (!state.live) return;
+      this.lookedAt = env.clock.now();
       const forgotten = (this.forgotten = new Set());
       try {
         const { limit, maxBytes } = this.readSize();

@@ -25,7 +25,7 @@ export interface TableEnv {
  * writes another's fields, and one counter has one place where it is kept.
  */
 export class TableState {
-  readonly stats: ManagerStats = newStats();
+  readonly stats: ManagerStats;
   readonly cache: PriorityCache;
   readonly receivers = new ReceiverSet();
   readonly holdings: Holdings;
@@ -35,7 +35,9 @@ export class TableState {
   /** Vitess starts in pending mode: the first poll must look. */
   private pendingRows = true;
 
-  constructor(options: TableOptions, budget: ByteBudget, creditBack: () => void) {
+  /** `stats`: the table's counters, kept by the engine across the lives of its managers (new when absent). */
+  constructor(options: TableOptions, budget: ByteBudget, creditBack: () => void, stats: ManagerStats = newStats()) {
+    this.stats = stats;
     this.opts = options;
     this.cache = new PriorityCache(options.cacheSize, budget);
     this.holdings = new Holdings(creditBack);

@@ -3,7 +3,8 @@ import type { Clock, TimerHandle } from "../clock.js";
 /**
  * Runs an async task every `intervalMs` (measured from the end of the previous run), or at once on
  * `trigger()`. Runs never overlap: a trigger during a run schedules exactly one more run right after it.
- * Like Vitess's timer.Timer, a trigger resets the period.
+ * Like Vitess's timer.Timer, a trigger resets the period. With an interval of Infinity it runs only when
+ * asked (`trigger`, `runBy`), and holds no timer in between.
  */
 export class Ticker {
   private timer: TimerHandle | undefined;
@@ -62,6 +63,12 @@ export class Ticker {
     this.schedule();
   }
 
+  /** Drops the next run that `runBy` planned (a run in progress, and later triggers, still happen). */
+  cancelPlanned(): void {
+    this.wakeAfterRun = Infinity;
+    if (!this.stopped && !this.running) this.schedule();
+  }
+
   setInterval(ms: number): void {
     if (ms === this.intervalMs) return;
     this.intervalMs = ms;
@@ -72,6 +79,7 @@ export class Ticker {
     const at = Math.min(this.clock.now() + this.intervalMs, this.wakeAfterRun);
     this.wakeAfterRun = Infinity;
     this.cancelTimer();
+    if (at === Infinity) return;
     this.nextRunAt = at;
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;

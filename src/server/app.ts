@@ -8,6 +8,8 @@ import type { ServerContext } from "./context.js";
 import { ApiError, clientErrorHandler, errorHandler, notFoundHandler, sendError, toApiError } from "./errors.js";
 import { registerOpenApi } from "./openapi.js";
 import { RequestLogs } from "./request-logs.js";
+import { PingRing } from "./pings.js";
+import { systemClock } from "../clock.js";
 import { browseRoutes } from "./routes/browse.js";
 import { actionRoutes } from "./routes/actions.js";
 import { dashboardRoutes } from "./routes/dashboard.js";
@@ -94,21 +96,9 @@ export async function buildApp(ctx: ServerContext, logger: PinoLogger): Promise<
   return app;
 }
 
-/** Pings every socket each interval; one that did not answer the previous ping is terminated. */
+/** Pings every socket once each interval, spread over it (pings.ts); one that did not answer its previous ping is terminated. */
 function startHeartbeat(app: FastifyInstance, intervalMs: number): void {
-  const alive = new WeakSet<WebSocket>();
-  const timer = setInterval(() => {
-    for (const socket of app.websocketServer.clients) {
-      if (!alive.has(socket) && (socket as WebSocket & { pinged?: boolean }).pinged) {
-        socket.terminate();
-        continue;
-      }
-      alive.delete(socket);
-      (socket as WebSocket & { pinged?: boolean }).pinged = true;
-      if (!socket.listenerCount("pong")) socket.on("pong", () => alive.add(socket));
-      socket.ping();
-    }
-  }, intervalMs);
-  timer.unref();
-  app.addHook("onClose", async () => clearInterval(timer));
+  const ring = new PingRing(systemClock, intervalMs);
+  app.websocketServer.on("connection", (socket: WebSocket) => ring.add(socket));
+  app.addHook("onClose", async () => ring.stop());
 }

@@ -1,6 +1,6 @@
 /** The message states as SQL, shared by every SQL store's describeTable and browsing. */
 import { sql, type Kysely, type RawBuilder } from "kysely";
-import type { MessageState, TableStats } from "./types.js";
+import type { MessageState, SweepQuery, SweepResult, TableStats } from "./types.js";
 
 /**
  * Each state's rule for an unacked row at `now` (ns), as each store's describeTable counts them: the one
@@ -50,5 +50,35 @@ export async function countTables(
   });
   const { rows } = await sql<Record<string, unknown>>`${sql.join(parts, sql` UNION ALL `)}`.execute(db);
   for (const r of rows) out.set(String(r.name), { ...statsOf(r, toNumber), dead: toNumber(r.dead) });
+  return out;
+}
+
+/**
+ * Several tables looked at in one UNION ALL (MessageStore.sweep): each one's oldest ack time, and where asked
+ * whether an unacked row is due at `now` (ns). `MIN(time_acked)` is one dive into poller_idx; the due check
+ * stops at the first due row (a table with no due row and many future ones is scanned, as a poll would be).
+ */
+export async function sweepTables(
+  db: Kysely<any>,
+  queries: readonly SweepQuery[],
+  now: bigint,
+  ref: (name: string) => RawBuilder<unknown>,
+  toMs: (v: unknown) => number,
+): Promise<Map<string, SweepResult>> {
+  const out = new Map<string, SweepResult>();
+  if (queries.length === 0) return out;
+  const parts = queries.map(({ table, due }) => {
+    const t = ref(table);
+    const dueNow = due ? sql`(SELECT 1 FROM ${t} WHERE time_acked IS NULL AND time_next <= ${now} LIMIT 1)` : sql`NULL`;
+    return sql`SELECT ${table} AS ${sql.ref("name")}, (SELECT MIN(time_acked) FROM ${t} WHERE time_acked IS NOT NULL) AS ${sql.ref("oldest")}, ${dueNow} AS ${sql.ref("due")}`;
+  });
+  const { rows } = await sql<Record<string, unknown>>`${sql.join(parts, sql` UNION ALL `)}`.execute(db);
+  const asked = new Set(queries.filter((q) => q.due).map((q) => q.table));
+  for (const r of rows) {
+    const name = String(r.name);
+    const result: SweepResult = asked.has(name) ? { due: r.due !== null && r.due !== undefined } : {};
+    if (r.oldest !== null && r.oldest !== undefined) result.oldestAck = toMs(r.oldest);
+    out.set(name, result);
+  }
   return out;
 }

@@ -154,6 +154,12 @@ export interface MessageStore {
    * that is not there (dropped meanwhile) is a TableNotFoundError, as for describeTable.
    */
   describeTables(tables: readonly string[], nowMs: number): Promise<Map<string, TableStats & { dead: number }>>;
+  /**
+   * Several tables looked at in one statement (the engine's sweep, engine/sweeper.ts): when each one's oldest
+   * acked row was acked, and, where the query asks (`due`), whether one of its unacked rows is due at `nowMs`.
+   * A table that is not there is a TableNotFoundError, as for describeTables.
+   */
+  sweep(queries: readonly SweepQuery[], nowMs: number): Promise<Map<string, SweepResult>>;
 
   /**
    * The largest id the table's id column holds, as the store last read the table (MAX_MESSAGE_ID when it
@@ -276,4 +282,16 @@ export interface WebhookStore {
    * how many were deleted.
    */
   deleteWebhooksOfMissingTables(table?: string): Promise<number>;
+}
+
+/** A table the sweep looks at: its acks always, its due rows when `due`. */
+export interface SweepQuery {
+  table: string;
+  due: boolean;
+}
+
+/** What the sweep found: whether a row is due now (when asked), and the oldest ack time (epoch ms; none acked: absent). */
+export interface SweepResult {
+  due?: boolean;
+  oldestAck?: number;
 }

@@ -5,14 +5,17 @@ import { resolveOptions, type TableOptions } from "../../src/options.js";
 import type { MessageRow } from "../../src/model/messages.js";
 import { FakeClock, settle } from "./fake-clock.js";
 import { MemoryStore } from "./memory-store.js";
+import { Sweeper } from "../../src/engine/sweeper.js";
 
 /** The table the manager unit tests use. */
 export const MANAGER_TABLE = "orders";
 const managers: MessageManager[] = [];
+const sweepers: Sweeper[] = [];
 
 /**
  * An open manager over a MemoryStore with a FakeClock (ack wait and poll 30 s, batches of 2, cache 100
- * unless overridden), plus helpers to seed the table (rows written behind the manager's back) and to build
+ * unless overridden), looked after by a Sweeper of its own as the engine's sweep looks after its tables (the
+ * periodic look for due rows and acks), plus helpers to seed the table (rows written behind the manager's back) and to build
  * rows to enqueue (enqueueRows).
  */
 export function managerSetup(
@@ -29,13 +32,17 @@ export function managerSetup(
   const m = new MessageManager(T, options, { store, clock, random: () => 0.5, semaphore, log: silentLogger, ...deps });
   managers.push(m);
   m.open();
+  const sweeper = new Sweeper({ store, clock, log: silentLogger });
+  sweeper.add(T, m);
+  sweeper.start();
+  sweepers.push(sweeper);
   const seed = (n: number, extra: Partial<MessageRow> = {}) =>
     store.seed(
       T,
       Array.from({ length: n }, (_, i) => ({ id: String(i + 1), timeNext: clock.now() - 1000 + i, ...extra })),
     );
   const row = (id: string, timeNext = clock.now(), priority = 50): MessageRow => ({ id, priority, timeNext, epoch: 0, payload: "{}" });
-  return { clock, store, m, seed, row, semaphore };
+  return { clock, store, m, seed, row, semaphore, sweeper };
 }
 
 /**
@@ -56,5 +63,6 @@ export async function enqueueRows(m: MessageManager, rows: readonly MessageRow[]
 
 /** Closes every manager managerSetup made (use in afterEach). */
 export async function closeManagers(): Promise<void> {
+  await Promise.all(sweepers.splice(0).map((s) => s.stop()));
   await Promise.all(managers.splice(0).map((m) => m.close()));
 }

@@ -24,6 +24,8 @@ import type {
   RedriveResult,
   Settlement,
   SettleGroup,
+  SweepQuery,
+  SweepResult,
   TableStats,
   WebhookConfig,
   WebhookStore,
@@ -52,6 +54,7 @@ type Op =
   | "reschedule"
   | "ack"
   | "purge"
+  | "sweep"
   | "deleteUnacked"
   | "insertMessages"
   | "updateDeliveries"
@@ -68,6 +71,7 @@ export class MemoryStore implements MessageStore, WebhookStore {
   /** Webhook configurations by "table name". */
   readonly webhooks = new Map<string, WebhookConfig>();
   readonly calls: Record<Op, number> = {
+    sweep: 0,
     deleteUnacked: 0,
     readDue: 0,
     claim: 0,
@@ -165,6 +169,20 @@ export class MemoryStore implements MessageStore, WebhookStore {
     for (const t of tables) {
       if (!this.tables.has(t)) throw new TableNotFoundError(t); // as the SQL stores say it
       out.set(t, { ...(await this.describeTable(t, nowMs)), dead: await this.countDead(t) });
+    }
+    return out;
+  }
+
+  async sweep(queries: readonly SweepQuery[], nowMs: number): Promise<Map<string, SweepResult>> {
+    await this.enter("sweep");
+    const out = new Map<string, SweepResult>();
+    for (const { table, due } of queries) {
+      if (!this.tables.has(table)) throw new TableNotFoundError(table); // as the SQL stores say it
+      const rows = [...this.mustTable(table).rows.values()];
+      const oldest = await this.oldestAck(table);
+      const result: SweepResult = due ? { due: rows.some((r) => r.timeAcked === null && r.timeNext !== null && r.timeNext <= nowMs) } : {};
+      if (oldest !== undefined) result.oldestAck = oldest;
+      out.set(table, result);
     }
     return out;
   }

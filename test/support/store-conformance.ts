@@ -267,6 +267,40 @@ export function describeStoreConformance(name: string, target: () => Conformance
       expect((err as TableNotFoundError).table).toBe(missing);
     });
 
+    it("sweeps several tables in one call: each one's oldest ack, and whether a row is due where asked", async () => {
+      const { store, newTable } = target();
+      const [a, b, c] = ["conf_sweep_a", "conf_sweep_b", "conf_sweep_c"].map((n) => newTable(n));
+      for (const t of [a!, b!, c!]) expect(await store.createTable(t, resolveOptions({}))).toBe(true);
+      await store.insertMessages(a!, [msg("1"), msg("2"), { ...msg("3"), timeNext: T0 + 60_000 }]);
+      await store.ack(a!, ["2"], T0 + 5);
+      await store.insertMessages(b!, [{ ...msg("4"), timeNext: T0 + 60_000 }]);
+      const asks = [
+        { table: a!, due: true },
+        { table: b!, due: true },
+        { table: c!, due: false },
+      ];
+      const swept = await store.sweep(asks, T0);
+      expect([...swept.keys()]).toEqual([a, b, c]);
+      expect(swept.get(a!)).toEqual({ due: true, oldestAck: T0 + 5 });
+      expect(swept.get(b!)).toEqual({ due: false }); // its one row falls due later
+      expect(swept.get(c!)).toEqual({}); // not asked whether due, and nothing acked
+      expect((await store.sweep([{ table: b!, due: true }], T0 + 60_000)).get(b!)).toEqual({ due: true });
+      expect((await store.sweep([{ table: a!, due: false }], T0)).get(a!)).toEqual({ oldestAck: T0 + 5 }); // not asked
+      expect(await store.sweep([], T0)).toEqual(new Map());
+      const missing = `${a!}_gone`;
+      const err = await store
+        .sweep(
+          [
+            { table: a!, due: true },
+            { table: missing, due: false },
+          ],
+          T0,
+        )
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TableNotFoundError);
+      expect((err as TableNotFoundError).table).toBe(missing);
+    });
+
     it("deletes unacked messages by id, or any unacked ones at most `limit` at a time; acked rows stay", async () => {
       const { store, t } = await table("conf_delete");
       await store.insertMessages(t, [msg("1"), msg("2"), msg("3"), msg("4"), msg("5")]);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { systemClock } from "../../src/clock.js";
 import { Ticker } from "../../src/manager/ticker.js";
+import { FakeClock, settle } from "../support/fake-clock.js";
 
 describe("systemClock", () => {
   it("does not fire a timeout longer than 2^31 - 1 ms early (Node would fire it after 1 ms)", async () => {
@@ -29,5 +30,30 @@ describe("systemClock", () => {
     systemClock.clearTimeout(b);
     await new Promise((r) => setTimeout(r, 30));
     expect(fired).toEqual(["a"]);
+  });
+});
+
+describe("Ticker with an Infinity interval", () => {
+  it("holds no timer between runs and runs only when asked", async () => {
+    const clock = new FakeClock();
+    const runs: number[] = [];
+    const t = new Ticker(clock, Infinity, async () => {
+      runs.push(clock.now());
+    });
+    t.start();
+    expect(clock.pendingTimers).toBe(0);
+    await clock.advance(86_400_000);
+    expect(runs).toEqual([]);
+    const t0 = clock.now();
+    t.runBy(t0 + 500);
+    expect(clock.pendingTimers).toBe(1);
+    await clock.advance(500);
+    expect(runs).toEqual([t0 + 500]);
+    expect(clock.pendingTimers).toBe(0); // after the run: no period to wait for
+    t.trigger();
+    await settle();
+    expect(runs).toHaveLength(2);
+    expect(clock.pendingTimers).toBe(0);
+    await t.stop();
   });
 });

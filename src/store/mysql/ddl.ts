@@ -5,12 +5,12 @@
  */
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import { formatComment, isMessageComment, parseComment, type TableOptions } from "../../options.js";
-import type { DiscoveredTable, TableStats } from "../types.js";
+import type { DiscoveredTable, SweepQuery, SweepResult, TableStats } from "../types.js";
 import { deadLetterTableOf, MAX_DEAD_LETTER_BASE } from "../../model/limits.js";
-import { countTables, stateCounts, statsOf } from "../states.js";
+import { countTables, stateCounts, statsOf, sweepTables } from "../states.js";
 import type { TablemqDatabase } from "./schema.js";
 import { TableNotFoundError } from "../../errors.js";
-import { currentDatabase, nsValue, tableRef, toNumber, validateIdentifier } from "./values.js";
+import { currentDatabase, nsToMs, nsValue, tableRef, toNumber, validateIdentifier } from "./values.js";
 
 /** MySQL/MariaDB error numbers we turn into return values. */
 const ER_TABLE_EXISTS_ERROR = 1050;
@@ -143,6 +143,11 @@ export async function describeTables(
     return dlq !== undefined && existing.has(dlq) ? tableRef(dlq) : undefined;
   };
   return countTables(db, tables, nsValue(nowMs, "now"), { table: tableRef, deadLetters }, toNumber);
+}
+
+/** MessageStore.sweep: one UNION ALL over the tables (states.ts). */
+export function sweep(db: Kysely<any>, queries: readonly SweepQuery[], nowMs: number): Promise<Map<string, SweepResult>> {
+  return sweepTables(db, queries, nsValue(nowMs, "now"), tableRef, (v) => nsToMs(v as string | number | bigint));
 }
 
 export function errno(err: unknown): number | undefined {

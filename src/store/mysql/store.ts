@@ -19,6 +19,8 @@ import type {
   MessageStore,
   RedriveResult,
   SettleGroup,
+  SweepQuery,
+  SweepResult,
   TableStats,
   WebhookConfig,
   WebhookStore,
@@ -121,6 +123,13 @@ export class MysqlStore implements MessageStore, WebhookStore {
 
   describeTables(tables: readonly string[], nowMs: number): Promise<Map<string, TableStats & { dead: number }>> {
     return ddl.onTables(tables, read(ddl.describeTables(this.db, tables, nowMs)));
+  }
+
+  sweep(queries: readonly SweepQuery[], nowMs: number): Promise<Map<string, SweepResult>> {
+    return ddl.onTables(
+      queries.map((q) => q.table),
+      read(ddl.sweep(this.db, queries, nowMs)),
+    );
   }
 
   maxMessageId(table: string): bigint {

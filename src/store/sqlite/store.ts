@@ -23,6 +23,8 @@ import type {
   MessageStore,
   RedriveResult,
   SettleGroup,
+  SweepQuery,
+  SweepResult,
   TableStats,
   WebhookConfig,
   WebhookStore,
@@ -84,14 +86,15 @@ export class SqliteStore implements MessageStore, WebhookStore {
     return onTable(table, tables.describeTable(this.db, table, nowMs));
   }
 
-  async describeTables(names: readonly string[], nowMs: number): Promise<Map<string, TableStats & { dead: number }>> {
-    try {
-      return await tables.describeTables(this.db, names, nowMs);
-    } catch (err) {
-      const missing = /^no such table: (\S+)$/.exec(String((err as Error).message))?.[1];
-      if (missing !== undefined && names.includes(missing)) throw new TableNotFoundError(missing);
-      throw err;
-    }
+  describeTables(names: readonly string[], nowMs: number): Promise<Map<string, TableStats & { dead: number }>> {
+    return onTables(names, tables.describeTables(this.db, names, nowMs));
+  }
+
+  sweep(queries: readonly SweepQuery[], nowMs: number): Promise<Map<string, SweepResult>> {
+    return onTables(
+      queries.map((q) => q.table),
+      tables.sweep(this.db, queries, nowMs),
+    );
   }
 
   maxMessageId(): bigint {
@@ -222,6 +225,17 @@ async function onTable<T>(table: string, work: Promise<T>): Promise<T> {
     return await work;
   } catch (err) {
     if (String((err as Error).message) === `no such table: ${table}`) throw new TableNotFoundError(table);
+    throw err;
+  }
+}
+
+/** onTable for a statement on several tables: the error names the missing one. */
+async function onTables<T>(tables: readonly string[], work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    const missing = /^no such table: (\S+)$/.exec(String((err as Error).message))?.[1];
+    if (missing !== undefined && tables.includes(missing)) throw new TableNotFoundError(missing);
     throw err;
   }
 }

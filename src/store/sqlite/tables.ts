@@ -10,9 +10,9 @@
 import { sql, type Kysely } from "kysely";
 import { formatComment, parseComment, type TableOptions } from "../../options.js";
 import { deadLetterTableOf } from "../../model/limits.js";
-import { countTables, stateCounts, statsOf } from "../states.js";
-import type { DiscoveredTable, TableStats } from "../types.js";
-import { ns, num, tableRef } from "./keys.js";
+import { countTables, stateCounts, statsOf, sweepTables } from "../states.js";
+import type { DiscoveredTable, SweepQuery, SweepResult, TableStats } from "../types.js";
+import { ns, nsToMs, num, tableRef } from "./keys.js";
 
 export const TABLES_TABLE = "tablemq_tables";
 
@@ -86,6 +86,11 @@ export async function describeTables(
   const existing = new Set(found.map((r) => r.name));
   const deadLetters = (t: string) => (existing.has(deadLetterTableOf(t)) ? sql.table(deadLetterTableOf(t)) : undefined);
   return countTables(db, tables, ns(nowMs, "now"), { table: tableRef, deadLetters }, num);
+}
+
+/** MessageStore.sweep: one UNION ALL over the tables (../states.ts). */
+export function sweep(db: Kysely<any>, queries: readonly SweepQuery[], nowMs: number): Promise<Map<string, SweepResult>> {
+  return sweepTables(db, queries, ns(nowMs, "now"), tableRef, (v) => nsToMs(v as bigint));
 }
 
 /** Row counts by state, in one scan (the rules of ../states.ts, as on MySQL). */

@@ -23,6 +23,8 @@ import type {
   MessageStore,
   RedriveResult,
   SettleGroup,
+  SweepQuery,
+  SweepResult,
   TableStats,
   WebhookConfig,
   WebhookStore,
@@ -119,6 +121,10 @@ export class SqliteThreadStore implements MessageStore, WebhookStore {
   }
   describeTables(tables: readonly string[], nowMs: number): Promise<Map<string, TableStats & { dead: number }>> {
     return this.call("describeTables", tables, nowMs);
+  }
+
+  sweep(queries: readonly SweepQuery[], nowMs: number): Promise<Map<string, SweepResult>> {
+    return this.call("sweep", queries, nowMs);
   }
   maxMessageId(): bigint {
     return MAX_MESSAGE_ID;

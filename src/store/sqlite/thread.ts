@@ -53,6 +53,7 @@ const CALLABLE = new Set([
   "redrive",
   "purge",
   "describeTables",
+  "sweep",
   "deleteUnacked",
   "oldestAck",
   "dueTimes",

@@ -115,17 +115,24 @@ describe("a manager among several nodes", () => {
   it("polls at least every cap while one is set, and at the table's interval again after", async () => {
     const { m, clock, seed, store } = managerSetup(OPTIONS);
     const r = new RecordingReceiver();
+    r.onBatch = (batch) => void m.ack(batch.map((row) => row.id));
     m.subscribe(r);
     await clock.advance(10);
     m.setPollCap(1_000);
-    await clock.advance(1_000); // the period restarts from now
+    await clock.advance(1_000);
     seed(1);
-    await clock.advance(1_010);
+    await clock.advance(2_010); // the sweep looks within a cap (and a tick) of the last look
     expect(r.ids).toEqual(["1"]);
     m.setPollCap(undefined);
+    await clock.advance(1_000); // past the look its claim planned (ack wait and backoff), acked or not
     const polls = store.calls.readDue;
+    const looks = store.calls.sweep;
     await clock.advance(20_000);
-    expect(store.calls.readDue).toBe(polls); // back to 30 s
+    expect(store.calls.readDue).toBe(polls); // back to 30 s: no poll, and no look for due rows either
+    expect(store.calls.sweep).toBe(looks);
+    seed(1, { id: "2" });
+    await clock.advance(10_000);
+    expect(r.ids).toEqual(["1", "2"]); // the look a poll interval after the last one found it
   });
 
   it("looks for a dead node's deliveries when their leases run out, before the next poll", async () => {
