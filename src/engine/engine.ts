@@ -6,6 +6,7 @@ import { IdGenerator } from "../ids.js";
 import { type Logger, silentLogger } from "../logger.js";
 import { ByteBudget } from "../manager/byte-budget.js";
 import { type ManagerSnapshot, MessageManager } from "../manager/manager.js";
+import type { ManagerStats } from "../manager/stats.js";
 import { Ticker } from "../manager/ticker.js";
 import type { Random } from "../model/backoff.js";
 import { deadLetterBaseOf, deadLetterTableOf, MAX_DEAD_LETTER_BASE } from "../model/limits.js";
@@ -87,6 +88,8 @@ export class Engine {
   readonly cacheBudget: ByteBudget;
   private readonly enqueueBudget: ByteBudget;
   private readonly tables = new Map<string, TableEntry>();
+  /** Each served table's counters (its entry's), kept beside `tables`. */
+  private readonly statsByTable = new Map<string, ManagerStats>();
   private readonly sweeper: Sweeper;
   private readonly releaser: Ticker;
   private readonly releaseIdleAfterMs: number | undefined;
@@ -183,6 +186,7 @@ export class Engine {
     await Promise.all([this.refresher.stop(), this.sweeper.stop(), this.releaser.stop()]);
     const entries = [...this.tables.values()];
     this.tables.clear();
+    this.statsByTable.clear();
     await Promise.all(entries.map((e) => e.close("server shutting down")));
     for (const e of entries) this.tell((l) => l.closed(e.name, false));
   }
@@ -190,7 +194,12 @@ export class Engine {
   /** Releases the managers that have been idle long enough (TableEntry.releaseIfIdle). */
   private async releaseIdle(): Promise<void> {
     const now = this.clock.now();
-    await Promise.all([...this.tables.values()].map((e) => e.releaseIfIdle(now)));
+    const closing: Array<Promise<void>> = [];
+    for (const e of this.tables.values()) {
+      const released = e.releaseIfIdle(now);
+      if (released) closing.push(released);
+    }
+    await Promise.all(closing);
   }
 
   /** Looks now at the tables the sweep would look at on its next tick (tests). */
@@ -421,6 +430,11 @@ export class Engine {
     for (const m of this.managers()) m.expectPeerRedeliveries();
   }
 
+  /** Every served table's counters, live (not copies), in no order: the dashboard's history reads them each second. */
+  counters(): ReadonlyMap<string, ManagerStats> {
+    return this.statsByTable;
+  }
+
   /** A table's counters and sizes, read without waiting (metrics); undefined for a table not served. */
   snapshot(table: string): ManagerSnapshot | undefined {
     return this.tables.get(table)?.snapshot();
@@ -476,9 +490,11 @@ export class Engine {
       store: this.store,
       log: this.log,
       makeManager: (e) => this.makeManager(e),
+      replan: () => this.sweeper.replan(table),
       ...(this.releaseIdleAfterMs === undefined ? {} : { releaseAfterMs: this.releaseIdleAfterMs }),
     });
     this.tables.set(table, entry);
+    this.statsByTable.set(table, entry.stats);
     this.sweeper.add(table, entry);
     this.tell((l) => l.opened(table));
   }
@@ -488,6 +504,7 @@ export class Engine {
     const table = entry.name;
     const created = new MessageManager(table, entry.options, {
       stats: entry.stats,
+      replanSweep: () => this.sweeper.replan(table),
       store: this.store,
       clock: this.clock,
       random: this.random,
@@ -512,6 +529,7 @@ export class Engine {
   private async stopServing(table: string, reason: string): Promise<void> {
     const entry = this.tables.get(table);
     this.tables.delete(table);
+    this.statsByTable.delete(table);
     this.sweeper.remove(table);
     await entry?.close(reason);
     if (entry) this.tell((l) => l.closed(table, true));
@@ -533,5 +551,5 @@ export class Engine {
 }
 
 function sameOptions(a: TableOptions, b: TableOptions): boolean {
-  return (Object.keys(a) as Array<keyof TableOptions>).every((k) => a[k] === b[k]);
+  return a === b || (Object.keys(a) as Array<keyof TableOptions>).every((k) => a[k] === b[k]);
 }

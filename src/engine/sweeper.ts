@@ -12,6 +12,8 @@ export const SWEEP_CHUNK = 100;
  * before the next tick at the last sweep): a look is late by at most this after a table's plans change.
  */
 export const SWEEP_TICK_MS = 1_000;
+/** Least time between two looks at a table (one whose plan stayed in the past must not spin the sweep). */
+const MIN_LOOK_SPACING_MS = 100;
 /** After failed sweeps the tick waits longer, doubling from SWEEP_TICK_MS up to this. */
 const MAX_SWEEP_BACKOFF_MS = 30_000;
 
@@ -30,15 +32,21 @@ export interface SweeperDeps {
 }
 
 /**
- * The engine's periodic look at its tables, in place of a poll and a purge timer per table (issue 29). Every
- * SWEEP_TICK_MS it asks each table when it wants looking at (`nextSweep`: for due rows a poll interval after
- * its last poll while someone is subscribed, for acked rows to purge a poll interval after the last look),
- * and looks at those whose time has come, SWEEP_CHUNK tables a statement (MessageStore.sweep). A table told
- * rows are due polls at once; one told its oldest ack plans its purge. So 10,000 idle tables cost 100
- * statements per poll interval instead of 20,000, and no timer each.
+ * The engine's periodic look at its tables, in place of a poll and a purge timer per table (issue 29). Each
+ * table is filed under the second it wants looking at next (`nextSweep`: for due rows a poll interval after
+ * its last poll while someone is subscribed, for acked rows to purge a poll interval after the last look);
+ * each tick takes the seconds that have come, asks those tables again (a poll since may have pushed the
+ * time on), and looks at the ones whose time has come, SWEEP_CHUNK tables a statement (MessageStore.sweep).
+ * A table told rows are due polls at once; one told its oldest ack plans its purge. So 10,000 idle tables
+ * cost 100 statements per poll interval instead of 20,000, no timer each, and a tick touches only the tables
+ * filed under its second. A table whose time may have come sooner than filed (its options changed, the
+ * peers' poll cap) is filed again with `replan`.
  */
 export class Sweeper {
   private readonly targets = new Map<string, SweepTarget>();
+  /** Tables by the tick (ceil(at / SWEEP_TICK_MS)) they are filed under, and each table's tick. */
+  private readonly byTick = new Map<number, Set<string>>();
+  private readonly tickOf = new Map<string, number>();
   private readonly ticker: Ticker;
   private failures = 0;
 
@@ -46,12 +54,25 @@ export class Sweeper {
     this.ticker = new Ticker(deps.clock, SWEEP_TICK_MS, () => this.sweepOnce());
   }
 
+  /** Follows a table: it is looked at on the next tick, then when it asks. */
   add(table: string, target: SweepTarget): void {
     this.targets.set(table, target);
+    this.file(table, this.deps.clock.now());
   }
 
   remove(table: string): void {
     this.targets.delete(table);
+    this.unfile(table);
+  }
+
+  /** The table's time may have come sooner than it was filed for: it is asked again on the next tick. */
+  replan(table: string): void {
+    if (this.targets.has(table)) this.file(table, this.deps.clock.now());
+  }
+
+  /** Every table is asked again on the next tick (the peers' poll cap changed). */
+  replanAll(): void {
+    for (const table of this.targets.keys()) this.replan(table);
   }
 
   start(): void {
@@ -70,11 +91,20 @@ export class Sweeper {
 
   private async sweepOnce(): Promise<void> {
     const now = this.deps.clock.now();
+    const nowTick = Math.ceil(now / SWEEP_TICK_MS);
     const queries: SweepQuery[] = [];
-    for (const [table, target] of this.targets) {
-      const plan = target.nextSweep();
-      const due = plan.dueAt !== undefined && plan.dueAt <= now;
-      if (due || plan.acksAt <= now) queries.push({ table, due });
+    for (const [tick, tables] of [...this.byTick]) {
+      if (tick > nowTick) continue;
+      this.byTick.delete(tick);
+      for (const table of tables) {
+        this.tickOf.delete(table);
+        const target = this.targets.get(table);
+        if (!target) continue;
+        const plan = target.nextSweep();
+        const due = plan.dueAt !== undefined && plan.dueAt <= now;
+        if (due || plan.acksAt <= now) queries.push({ table, due });
+        else this.file(table, soonest(plan));
+      }
     }
     let failed = false;
     for (let i = 0; i < queries.length; i += SWEEP_CHUNK) {
@@ -82,18 +112,33 @@ export class Sweeper {
     }
     this.failures = failed ? this.failures + 1 : 0;
     this.ticker.setInterval(Math.min(MAX_SWEEP_BACKOFF_MS, SWEEP_TICK_MS * 2 ** this.failures));
-    if (!failed) this.ticker.runBy(this.earliestAfter(this.deps.clock.now()));
+    const later = this.deps.clock.now();
+    for (const { table } of queries) {
+      const target = this.targets.get(table);
+      // A table whose look failed is asked again after the pause; one looked at, when it asks next.
+      if (target) this.file(table, failed ? later : Math.max(later + MIN_LOOK_SPACING_MS, soonest(target.nextSweep())));
+    }
   }
 
-  /** The soonest time after `now` a table wants looking at: a table polling more often than a tick gets its looks. */
-  private earliestAfter(now: number): number {
-    let earliest = Infinity;
-    for (const target of this.targets.values()) {
-      const { dueAt, acksAt } = target.nextSweep();
-      if (dueAt !== undefined && dueAt > now && dueAt < earliest) earliest = dueAt;
-      if (acksAt > now && acksAt < earliest) earliest = acksAt;
-    }
-    return earliest;
+  /** Files `table` under the tick of `at`; a time before the next tick brings that tick forward. */
+  private file(table: string, at: number): void {
+    const tick = Math.ceil(at / SWEEP_TICK_MS);
+    if (this.tickOf.get(table) === tick) return;
+    this.unfile(table);
+    let tables = this.byTick.get(tick);
+    if (!tables) this.byTick.set(tick, (tables = new Set()));
+    tables.add(table);
+    this.tickOf.set(table, tick);
+    if (this.failures === 0) this.ticker.runBy(at);
+  }
+
+  private unfile(table: string): void {
+    const tick = this.tickOf.get(table);
+    if (tick === undefined) return;
+    this.tickOf.delete(table);
+    const tables = this.byTick.get(tick);
+    tables?.delete(table);
+    if (tables?.size === 0) this.byTick.delete(tick);
   }
 
   /** One statement; a table found missing is left out and the rest looked at again. False when it failed. */
@@ -117,4 +162,9 @@ export class Sweeper {
     }
     return true;
   }
+}
+
+/** The sooner of a plan's two times. */
+function soonest(plan: SweepPlan): number {
+  return plan.dueAt === undefined ? plan.acksAt : Math.min(plan.dueAt, plan.acksAt);
 }

@@ -17,6 +17,8 @@ export interface TableEntryDeps {
   makeManager(entry: TableEntry): MessageManager;
   /** How long a manager stays idle before it is released (default RELEASE_AFTER_MS). */
   releaseAfterMs?: number;
+  /** The table's next look by the sweep may have come sooner (its options changed): Sweeper.replan. */
+  replan(): void;
 }
 
 /**
@@ -78,7 +80,8 @@ export class TableEntry implements SweepTarget {
 
   configure(options: TableOptions): void {
     this.opts = options;
-    this.current?.configure(options);
+    if (this.current) this.current.configure(options);
+    else this.deps.replan();
   }
 
   /** The manager's snapshot, or (none running) the counters with nothing subscribed, cached or held. */
@@ -98,20 +101,21 @@ export class TableEntry implements SweepTarget {
 
   /**
    * Releases the manager once it has been idle for releaseAfterMs (the engine asks now and then): closed,
-   * with nobody to tell, nothing to hand back. Resolves when it is closed (at once when nothing is released).
+   * with nobody to tell, nothing to hand back. Returns its closing, or undefined when nothing is released.
    */
-  async releaseIfIdle(now: number): Promise<void> {
+  releaseIfIdle(now: number): Promise<void> | undefined {
     const m = this.current;
-    if (!m || this.using > 0 || !m.idle) {
+    if (!m) return undefined;
+    if (this.using > 0 || !m.idle) {
       this.idleSince = undefined;
-      return;
+      return undefined;
     }
     this.idleSince ??= now;
-    if (now - this.idleSince < (this.deps.releaseAfterMs ?? RELEASE_AFTER_MS)) return;
+    if (now - this.idleSince < (this.deps.releaseAfterMs ?? RELEASE_AFTER_MS)) return undefined;
     this.current = undefined;
     this.idleSince = undefined;
     this.acksLookedAt = m.acksLookedAt;
-    await m.close("table idle");
+    return m.close("table idle");
   }
 
   /** The table is no longer served: its manager closes (its subscribers are told `reason`), and so does this entry. */

@@ -74,6 +74,8 @@ export interface ManagerDeps {
   signalDue?: (at?: number) => void;
   /** The table's counters, when they outlive this manager (the engine's, kept across lazy managers). */
   stats?: ManagerStats;
+  /** Tells the engine's sweep that this table's next look may have come sooner (Sweeper.replan). */
+  replanSweep?: () => void;
 }
 
 /** When the sweep should look at a table next (epoch ms): for due rows (undefined: no need), and for acks. */
@@ -300,6 +302,7 @@ export class MessageManager {
   configure(options: TableOptions): void {
     const wasPaused = this.state.options.paused;
     this.state.configure(options);
+    this.deps.replanSweep?.();
     if (options.paused && !wasPaused) this.dropQueued();
     if (!options.paused && wasPaused) {
       this.state.markPending();
@@ -492,6 +495,7 @@ export class MessageManager {
    */
   setPollCap(ms: number | undefined): void {
     this.pollCapMs = ms;
+    this.deps.replanSweep?.();
   }
 
   /**

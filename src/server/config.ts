@@ -4,6 +4,14 @@ import { DEFAULT_MAX_BATCH, DEFAULT_MAX_PAYLOAD_BYTES, TABLE_NAME, TABLE_NAME_PA
 import { DATABASE_URL } from "../store/urls.js";
 
 /** Everything `tablemq serve` can be told, with its environment variable and default (see README). */
+
+/**
+ * Open connections accepted by default (TABLEMQ_MAX_CONNECTIONS). Measured (bench many-tables; issue 29):
+ * 10,000 idle WebSocket subscribers, one per table, took ~220 MB of RSS (~22 KB each, with their tables'
+ * managers) and ~2.5 % of a core (pings, looks), so 20,000 stay under 500 MB, half the heap `npm start` gives the server
+ * (--max-old-space-size=1024). Each connection is also an open file: raise the process's limit to match.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 20_000;
 export interface ServerConfig {
   databaseUrl: string;
   host: string;
@@ -110,7 +118,7 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   metricsAuth: "open",
   rateLimitPerSec: 0,
   rateLimitBurst: 0,
-  maxConnections: 0,
+  maxConnections: DEFAULT_MAX_CONNECTIONS,
   webhookRetryMinMs: 1_000,
   webhookRetryMaxMs: 512_000,
   redisUrl: "",
@@ -301,7 +309,7 @@ export const SETTINGS: ReadonlyArray<{ key: keyof ServerConfig; env: string; fla
     flag: "--max-connections",
     kind: "int",
     min: 0,
-    help: "open connections accepted (0 = no limit)",
+    help: `open connections accepted (0 = no limit; default ${DEFAULT_MAX_CONNECTIONS})`,
   },
   {
     key: "webhookRetryMinMs",

@@ -29,10 +29,11 @@ export function managerSetup(
   const options = resolveOptions({ ackWaitMs: 30_000, pollIntervalMs: 30_000, batchSize: 2, cacheSize: 100, ...overrides });
   void store.createTable(T, options);
   const semaphore = new Semaphore(permits);
-  const m = new MessageManager(T, options, { store, clock, random: () => 0.5, semaphore, log: silentLogger, ...deps });
+  const sweeper = new Sweeper({ store, clock, log: silentLogger });
+  const replanSweep = () => sweeper.replan(T);
+  const m = new MessageManager(T, options, { store, clock, random: () => 0.5, semaphore, log: silentLogger, replanSweep, ...deps });
   managers.push(m);
   m.open();
-  const sweeper = new Sweeper({ store, clock, log: silentLogger });
   sweeper.add(T, m);
   sweeper.start();
   sweepers.push(sweeper);

@@ -1,7 +1,7 @@
 /**
  * The live feed behind GET /v1/events (server-sent events) and the dashboard: each second a `rates` event
  * (every visible table's messages per second on this node, history.ts), and while anyone listens, every
- * FEED_TABLES_MS a `tables` event (the tables as GET /v1/tables describes them), which also records each
+ * FEED_TABLES_MS (longer when describing takes long: FEED_DESCRIBE_SPACING) a `tables` event (the tables as GET /v1/tables describes them), which also records each
  * table's depth in the history. With nobody listening the tables are not described: describing counts a
  * table's rows.
  */
@@ -9,8 +9,13 @@ import type { Logger } from "../../logger.js";
 import type { TableAnswer } from "../../wire.js";
 import type { RateHistory, RatePoint } from "./history.js";
 
-/** How often listeners get the tables' descriptions. */
+/** How often listeners get the tables' descriptions, at most. */
 export const FEED_TABLES_MS = 2_000;
+/**
+ * Describing the tables waits this many times as long as the last describing took: with 10,000 tables
+ * (100 statements counting every table's rows, ~5 s here) the feed describes them every ~50 s, not every 2 s.
+ */
+export const FEED_DESCRIBE_SPACING = 10;
 /** A listener whose unsent events pass this is too slow to follow: it is cut off (it may reconnect). */
 const MAX_BACKLOG_BYTES = 1024 * 1024;
 
@@ -34,7 +39,8 @@ export interface FeedDeps {
 export class LiveFeed {
   private readonly listeners = new Set<FeedListener>();
   private describing: Promise<void> | undefined;
-  private lastTables: number = -Infinity;
+  /** When the tables may be described next (FEED_TABLES_MS, or FEED_DESCRIBE_SPACING × the last describing). */
+  private nextTablesAt: number = -Infinity;
 
   constructor(private readonly deps: FeedDeps) {}
 
@@ -64,7 +70,7 @@ export class LiveFeed {
       this.deliver(listener, "rates", JSON.stringify({ t: t || this.deps.now(), tables }));
     }
     // Not while the last describing runs (a slow database): the next tick after it asks again.
-    if (!this.describing && this.deps.now() - this.lastTables >= FEED_TABLES_MS) void this.refreshTables([...this.listeners]);
+    if (!this.describing && this.deps.now() >= this.nextTablesAt) void this.refreshTables([...this.listeners]);
   }
 
   /** Ends every listener's stream (the server is closing). */
@@ -76,10 +82,12 @@ export class LiveFeed {
   /** Describes the tables (one describing at a time), records their depth, sends each listener its visible ones. */
   private refreshTables(to: FeedListener[]): Promise<void> {
     if (this.describing) return this.describing.then(() => this.refreshTables(to.filter((l) => this.listeners.has(l))));
-    this.lastTables = this.deps.now();
+    const began = this.deps.now();
+    this.nextTablesAt = began + FEED_TABLES_MS;
     this.describing = (async () => {
       try {
         const tables = await this.deps.describeAll();
+        this.nextTablesAt = Math.max(this.nextTablesAt, began + FEED_DESCRIBE_SPACING * (this.deps.now() - began));
         this.deps.history.recordDepth(this.deps.now(), tables);
         for (const listener of to) {
           if (!this.listeners.has(listener)) continue;

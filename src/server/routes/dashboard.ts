@@ -1,5 +1,4 @@
 import type { FastifyInstance } from "fastify";
-import type { ManagerStats } from "../../manager/stats.js";
 import { canSeeTable, scopesOf } from "../auth.js";
 import { SERVER_SCOPES, TABLE_SCOPES } from "../config.js";
 import type { ServerContext } from "../context.js";
@@ -24,12 +23,7 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: ServerContext):
     log: app.log,
   });
   const step = () => {
-    const stats = new Map<string, ManagerStats>();
-    for (const table of engine.tableNames()) {
-      const snapshot = engine.snapshot(table);
-      if (snapshot) stats.set(table, snapshot.stats);
-    }
-    history.sample(ctx.clock(), stats);
+    history.sample(ctx.clock(), engine.counters());
     feed.tick();
   };
   step();

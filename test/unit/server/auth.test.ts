@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Authenticator, credentialOf, selectProtocol } from "../../../src/server/auth.js";
-import { ConfigError, loadConfig } from "../../../src/server/config.js";
+import { ConfigError, DEFAULT_MAX_CONNECTIONS, loadConfig } from "../../../src/server/config.js";
 
 const SECRET = "s3cret-Token_1";
 
@@ -20,15 +20,17 @@ function configError(env: NodeJS.ProcessEnv, overrides: Record<string, unknown> 
 }
 
 describe("auth settings", () => {
-  it("are off by default", () => {
+  it("are off by default; connections are capped at DEFAULT_MAX_CONNECTIONS", () => {
     expect(loadConfig({})).toMatchObject({
       authTokens: {},
       authTokensFile: "",
       metricsAuth: "open",
       rateLimitPerSec: 0,
       rateLimitBurst: 0,
-      maxConnections: 0,
+      maxConnections: DEFAULT_MAX_CONNECTIONS,
     });
+    expect(DEFAULT_MAX_CONNECTIONS).toBe(20_000);
+    expect(loadConfig({ TABLEMQ_MAX_CONNECTIONS: "0" }).maxConnections).toBe(0); // no limit, as before
   });
 
   it("parse the token table from TABLEMQ_AUTH_TOKENS or a flag", () => {

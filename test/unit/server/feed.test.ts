@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../../src/logger.js";
-import { FEED_TABLES_MS, type FeedListener, LiveFeed } from "../../../src/server/dashboard/feed.js";
+import { FEED_DESCRIBE_SPACING, FEED_TABLES_MS, type FeedListener, LiveFeed } from "../../../src/server/dashboard/feed.js";
 import { RateHistory } from "../../../src/server/dashboard/history.js";
 import type { TableAnswer } from "../../../src/wire.js";
 import { DEFAULT_OPTIONS } from "../../../src/options.js";
@@ -81,7 +81,7 @@ describe("LiveFeed", () => {
     expect(all.ended()).toBe(false); // removed before the close
   });
 
-  it("describes the tables once at a time, however slow the database", async () => {
+  it("describes the tables once at a time, however slow the database, and less often the longer it takes", async () => {
     let now = 0;
     let describes = 0;
     let finish: (() => void) | undefined;
@@ -106,7 +106,11 @@ describe("LiveFeed", () => {
       await new Promise((r) => setTimeout(r, 0));
     }
     expect(describes).toBe(1);
+    // It took 10 steps: the next waits FEED_DESCRIBE_SPACING times as long from its start, not one step.
     now += FEED_TABLES_MS;
+    feed.tick();
+    expect(describes).toBe(1);
+    now = FEED_DESCRIBE_SPACING * 10 * FEED_TABLES_MS;
     feed.tick();
     expect(describes).toBe(2);
   });

@@ -33,4 +33,69 @@ describe("RateHistory", () => {
     for (let i = 0; i < 4; i++) h.recordDepth(i, [{ name: "a", stats: { ready: i, delayed: 0, inFlight: 0, dead: 0 } }]);
     expect(h.of("a").depth.map((p) => p.ready)).toEqual([1, 2, 3]);
   });
+
+  it("reads an idle table's points as zeros, before, between and after its bursts", () => {
+    const h = new RateHistory(4);
+    h.sample(
+      0,
+      new Map([
+        ["idle", counted(0)],
+        ["busy", counted(0)],
+      ]),
+    );
+    h.sample(
+      1_000,
+      new Map([
+        ["idle", counted(0)],
+        ["busy", counted(0)],
+      ]),
+    );
+    h.sample(
+      2_000,
+      new Map([
+        ["idle", counted(0)],
+        ["busy", counted(3)],
+      ]),
+    );
+    h.sample(
+      3_000,
+      new Map([
+        ["idle", counted(0)],
+        ["busy", counted(3)],
+      ]),
+    );
+    expect(h.of("busy").rates.map((p) => [p.t, p.enqueued])).toEqual([
+      [1_000, 0],
+      [2_000, 3],
+      [3_000, 0],
+    ]);
+    expect(h.of("idle").rates.map((p) => [p.t, p.enqueued])).toEqual([
+      [1_000, 0],
+      [2_000, 0],
+      [3_000, 0],
+    ]);
+    for (let i = 4; i <= 9; i++)
+      h.sample(
+        i * 1_000,
+        new Map([
+          ["idle", counted(0)],
+          ["busy", counted(3)],
+        ]),
+      ); // a whole ring of zeros
+    expect(h.of("busy").rates.map((p) => [p.t, p.enqueued])).toEqual([
+      [6_000, 0],
+      [7_000, 0],
+      [8_000, 0],
+      [9_000, 0],
+    ]);
+    h.sample(
+      10_000,
+      new Map([
+        ["idle", counted(0)],
+        ["busy", counted(5)],
+      ]),
+    );
+    expect(h.of("busy").rates.map((p) => p.enqueued)).toEqual([0, 0, 0, 2]);
+    expect(h.latest().get("idle")).toEqual({ t: 10_000, enqueued: 0, delivered: 0, acked: 0 });
+  });
 });
