@@ -9,7 +9,9 @@
  * enqueued with no subscriber, then drained by one; 100 with --quick) reports the drain's MB/s and the
  * server processes' peak RSS. multi-node (tablemq only, multi-node.ts) starts servers of its own: w1-e2e on
  * one node and on two nodes of one database in paired rounds, and cross-node w2 latency with and without the
- * Redis bus. Results go to bench/results/<time>.json; --write-results also rewrites bench/RESULTS.md.
+ * Redis bus. many-tables (tablemq only, many-tables.ts) starts servers of its own too: 10 tables and 10,000
+ * (200 with --quick), one idle subscriber each: idle CPU, statements and RSS, the paged listing, and
+ * enqueue→delivery at 10,000 msg/s over 10 or 100 of them. Results go to bench/results/<time>.json; --write-results also rewrites bench/RESULTS.md.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -35,11 +37,24 @@ import {
 import { endWorkers } from "./lib/workers.js";
 import { dueTimes } from "./lib/due-times.js";
 import { multiNode } from "./lib/multi-node.js";
+import { manyTables } from "./lib/many-tables.js";
 import { BENCH_DB_URL, ensureBenchDatabase, freshTable } from "./systems/tablemq.js";
 
 // In the order they run. large-payload comes after backlog, whose peak RSS is tablemq's VmHWM since its start
 // (large-payload resets that peak to measure its own stretch).
-const WORKLOADS = ["w1", "w1-e2e", "w2", "backlog", "large-payload", "due-times", "multi-node", "txn-insert", "ceiling", "pairs"] as const;
+const WORKLOADS = [
+  "w1",
+  "w1-e2e",
+  "w2",
+  "backlog",
+  "large-payload",
+  "due-times",
+  "multi-node",
+  "many-tables",
+  "txn-insert",
+  "ceiling",
+  "pairs",
+] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 const program = new Command()
@@ -245,6 +260,8 @@ async function runWorkload(workload: Workload, ctx: RunContext, adapter: Adapter
       return ctx.system === "tablemq" ? dueTimes(ctx, BENCH_DB_URL) : { skipped: "tablemq only" };
     case "multi-node":
       return ctx.system === "tablemq" ? multiNode(ctx, log) : { skipped: "tablemq only" };
+    case "many-tables":
+      return ctx.system === "tablemq" ? manyTables(ctx, log) : { skipped: "tablemq only" };
     case "txn-insert":
       if (ctx.system !== "tablemq-txn") return { skipped: "tablemq-txn only" };
       return txnInsert(

@@ -5,7 +5,7 @@ import { VARIANTS } from "./systems.js";
 /**
  * Why tablemq's run does not pass, one reason each; empty when it passes. It fails when tablemq did not run,
  * a workload of it failed or lost a message, or multi-node delivered a message twice (two nodes sending it
- * within an ack wait) or had a run fail. Peers may be unavailable: they are not checked.
+ * within an ack wait) or had a run fail, or many-tables delivered one twice or had a size fail. Peers may be unavailable: they are not checked.
  */
 export function checkFailures(r: RunResults): string[] {
   const out: string[] = [];
@@ -26,7 +26,7 @@ export function checkFailures(r: RunResults): string[] {
         continue;
       }
       if (w.missing) out.push(`${at}${name}: ${w.missing} missing${w.stopped ? ` (${w.stopped})` : ""}`);
-      if (name === "multi-node") {
+      if (name === "multi-node" || name === "many-tables") {
         if (w.duplicates) out.push(`${at}${name}: ${w.duplicates} duplicates`);
         for (const e of (w.errors ?? []) as string[]) out.push(`${at}${name}: ${e}`);
       }

@@ -5,6 +5,7 @@ import { renderMultiNode } from "./report-multi-node.js";
 import { BENCH_LOG_LEVEL } from "./server-flags.js";
 import { renderSqlite } from "./report-sqlite.js";
 import { renderTxn } from "./report-txn.js";
+import { renderManyTables } from "./report-many-tables.js";
 import { VARIANTS, YARDSTICKS } from "./systems.js";
 
 export interface SystemResults {
@@ -130,6 +131,7 @@ export function renderMarkdown(r: RunResults): string {
   out.push(...renderLargePayload(r));
   out.push(...renderDueTimes(r));
   out.push(...renderMultiNode(r));
+  out.push(...renderManyTables(r));
   out.push(...renderSqlite(r));
   out.push(...renderTxn(r));
 

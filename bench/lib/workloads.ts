@@ -5,6 +5,7 @@ import { cpuMsBetween, type ServerProcesses, snapshot, watchRss } from "./cpu.js
 import { LARGE_PAYLOAD_BYTES } from "./payload.js";
 import type { WorkerReport } from "../worker.js";
 import { type Worker, withWorkers } from "./workers.js";
+import { MANY_TABLES_FULL, MANY_TABLES_QUICK, type ManyTablesSizes } from "./many-tables.js";
 
 export interface Sizes {
   /** Untimed rounds of w1-e2e every system runs before its workloads, and the messages in each. */
@@ -33,6 +34,8 @@ export interface Sizes {
   multiNodeRounds: number;
   /** Rounds of the txn-insert workload: tablemq/sql's producers and the INSERT-only ceiling, back to back. */
   txnRounds: number;
+  /** The many-tables workload (many-tables.ts). */
+  manyTables: ManyTablesSizes;
 }
 
 export const FULL: Sizes = {
@@ -52,6 +55,7 @@ export const FULL: Sizes = {
   pairRounds: 9,
   multiNodeRounds: 9,
   txnRounds: 7,
+  manyTables: MANY_TABLES_FULL,
 };
 
 export const QUICK: Sizes = {
@@ -71,6 +75,7 @@ export const QUICK: Sizes = {
   pairRounds: 1,
   multiNodeRounds: 2,
   txnRounds: 1,
+  manyTables: MANY_TABLES_QUICK,
 };
 
 export interface RunContext {
